@@ -1,0 +1,100 @@
+// The error catalogue: every code a technician can meet in a log line, with what to do about it.
+// README "Error codes" is generated from the same words; keep them in step.
+
+export interface ErrorInfo {
+  /** What happened, in words a technician can act on. */
+  message: string;
+  /** What to do. */
+  action: string;
+}
+
+export const ERRORS = {
+  PW_E_CONFIG_INVALID: {
+    message: 'The configuration is invalid.',
+    action: 'Fix the key named in the message (see config/default.yaml for every key and its meaning), then run `plankwatch config validate FILE`.',
+  },
+  PW_E_CONFIG_READ: {
+    message: 'The configuration file could not be read or parsed as YAML.',
+    action: 'Check the path given to --config and the YAML syntax (indentation, colons).',
+  },
+  PW_E_IMAGE_EMPTY: {
+    message: 'The image file is empty (0 bytes).',
+    action: 'The camera pipeline wrote nothing; check its disk and process. The file was moved to quarantine/.',
+  },
+  PW_E_IMAGE_FORMAT: {
+    message: 'The file is not a JPEG, PNG or TIFF image.',
+    action: 'Only JPEG, PNG and TIFF are classified. Move other files out of the watch folder; this one was moved to quarantine/.',
+  },
+  PW_E_IMAGE_CORRUPT: {
+    message: 'The image is corrupt or truncated and cannot be decoded.',
+    action: 'Usually a camera write cut short. The file was moved to quarantine/; nothing else is affected.',
+  },
+  PW_E_IMAGE_TOO_LARGE: {
+    message: 'The image has more pixels than ingest.maxPixels allows.',
+    action: 'Raise ingest.maxPixels if such images are expected; the file was moved to quarantine/.',
+  },
+  PW_E_IMAGE_UNREADABLE: {
+    message: 'The file could not be read (permissions or disk error).',
+    action: 'Check file permissions and the disk; the daemon user must be able to read the watch folder.',
+  },
+  PW_E_MODEL_LOAD: {
+    message: 'An ensemble member could not be loaded.',
+    action: 'Check models/ensemble.json and that each member folder has model.json, weights and meta.json. `plankwatch models list` shows what is installed.',
+  },
+  PW_E_BACKEND: {
+    message: 'The requested inference backend could not be started.',
+    action: 'Set classify.backend to "auto" or install the named backend package (see README: GPU backend).',
+  },
+  PW_E_DB: {
+    message: 'The database could not be opened or written.',
+    action: 'Check the disk is not full and the daemon user can write store.path and its folder.',
+  },
+  PW_E_MQTT: {
+    message: 'The MQTT broker is unreachable; results are stored and will be published when it is back.',
+    action: 'Check publish.mqtt.url and that the broker runs. Nothing is lost meanwhile.',
+  },
+  PW_E_MQTT_BIND: {
+    message: 'The embedded MQTT broker could not listen on its port.',
+    action: 'Another broker may already use the port: set publish.mqtt.url to it, or change publish.embeddedBroker.port.',
+  },
+  PW_E_HTTP_BIND: {
+    message: 'The HTTP server could not listen on its address.',
+    action: 'Change http.port or stop the program that holds it.',
+  },
+  PW_E_WATCH: {
+    message: 'The watch folder could not be watched.',
+    action: 'Check ingest.watchDir exists and is readable; the periodic rescan keeps working meanwhile.',
+  },
+  PW_E_MOVE: {
+    message: 'A processed or rejected file could not be moved or deleted.',
+    action: 'Check the daemon user can write the watch, archive and quarantine folders. The result itself is stored.',
+  },
+  PW_E_INTERNAL: {
+    message: 'An unexpected internal error occurred.',
+    action: 'The daemon keeps running where it can. Send the log line with its stack to the developers.',
+  },
+} as const satisfies Record<string, ErrorInfo>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error that carries a stable code from the catalogue. */
+export class PlankwatchError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: string;
+
+  constructor(code: ErrorCode, detail: string, options?: { cause?: unknown }) {
+    super(`${code}: ${ERRORS[code].message} ${detail}`.trim(), options);
+    this.name = 'PlankwatchError';
+    this.code = code;
+    this.detail = detail;
+  }
+
+  /** The remedy a technician should try. */
+  get action(): string {
+    return ERRORS[this.code].action;
+  }
+}
+
+export function isPlankwatchError(err: unknown): err is PlankwatchError {
+  return err instanceof PlankwatchError;
+}

@@ -1,0 +1,88 @@
+// Shared shapes that cross stage boundaries. Each stage owns its internals; only these travel.
+
+/** A file that the ingest stage found complete in the watch folder, hashed and ready. */
+export interface IncomingFile {
+  /** Absolute path of the file as it lies in the watch folder. */
+  path: string;
+  /** Path relative to the watch folder, with forward slashes (stored in the database). */
+  relPath: string;
+  /** SHA-256 of the content, lowercase hex: the frame's identity. */
+  sha256: string;
+  bytes: number;
+  /** When the file was first noticed (ms since epoch): latency is measured from here. */
+  arrivedAt: number;
+}
+
+/** Input spec of one ensemble member, read from its meta.json. */
+export interface InputSpec {
+  /** Square side in pixels. */
+  size: number;
+  channels: 1;
+}
+
+/** How raw pixels become the tensor a member sees; stored in meta.json, shared by training and inference. */
+export interface PreprocessSpec {
+  /** Gray level used for padding (NDSB: 255, white). */
+  background: number;
+  /** If true, never enlarge an image smaller than the input: pad it at its own scale. */
+  noUpscale: boolean;
+  /** If true, value = (255 - v) / 255 (organism bright on a zero background); else v / 255. */
+  invert: boolean;
+}
+
+/** A decoded, padded, resized, normalised image for one input size. */
+export interface PreparedImage {
+  /** size*size floats in row-major order, one channel. */
+  pixels: Float32Array;
+  size: number;
+}
+
+/** What the preprocess stage hands to classify: one entry per distinct input size in the ensemble. */
+export interface PreparedFrame {
+  file: IncomingFile;
+  width: number;
+  height: number;
+  /** Number of non-background pixels (organism area) in the original image. */
+  area: number;
+  format: string;
+  inputs: Map<number, PreparedImage>;
+}
+
+export interface ClassProb {
+  label: string;
+  probability: number;
+}
+
+export interface MemberPrediction {
+  member: string;
+  version: string;
+  topK: ClassProb[];
+}
+
+export interface EnsemblePrediction {
+  label: string;
+  probability: number;
+  /** Difference between the ensemble's first and second class probabilities (0..1). */
+  margin: number;
+  /** Fraction of members whose top class differs from the ensemble's label (0..1). */
+  disagreement: number;
+  /** Ensemble top-k. */
+  topK: ClassProb[];
+  members: MemberPrediction[];
+  ensembleVersion: string;
+}
+
+export interface ClassifiedFrame {
+  frame: PreparedFrame;
+  prediction: EnsemblePrediction;
+  /** ms since epoch when classification finished. */
+  classifiedAt: number;
+}
+
+/** Reasons a file is quarantined; also its stable error code (see src/errors.ts). */
+export type RejectCode =
+  | 'PW_E_IMAGE_EMPTY'
+  | 'PW_E_IMAGE_FORMAT'
+  | 'PW_E_IMAGE_CORRUPT'
+  | 'PW_E_IMAGE_TOO_LARGE'
+  | 'PW_E_IMAGE_UNREADABLE';
