@@ -1,0 +1,52 @@
+// meta.json of one model version, and the ensemble file that names the active members.
+import type { InputSpec, PreprocessSpec } from '../types.js';
+
+export interface MemberMetrics {
+  top1?: number;
+  top5?: number;
+  logLoss?: number;
+  macroF1?: number;
+  /** Number of held-out images the metrics were measured on. */
+  evaluatedOn?: number;
+  [key: string]: unknown;
+}
+
+/** models/<member>/<version>/meta.json */
+export interface MemberMeta {
+  /** Member name (the folder under models/). */
+  name: string;
+  /** Version folder name, e.g. "v1" or "2026-11-28T22-10-00Z". */
+  version: string;
+  /** Class labels in output order. */
+  classes: string[];
+  input: InputSpec;
+  preprocessing: PreprocessSpec;
+  /** Architecture name from the training library. */
+  architecture: string;
+  training: {
+    command: string;
+    seed: number;
+    /** SHA-256 over the sorted list of (relative path, size) of the training data. */
+    dataFingerprint: string;
+    /** Path of the saved split (relative to the model folder or repository). */
+    split?: string;
+    epochs?: number;
+    [key: string]: unknown;
+  };
+  metrics: MemberMetrics;
+  parent?: string | null;
+  /** SHA-256 of each file in the version folder except meta.json. */
+  checksums?: Record<string, string>;
+  createdAt: string;
+}
+
+export type VotingRule = 'soft' | 'hard';
+
+/** models/ensemble.json: the active ensemble. */
+export interface EnsembleFile {
+  version: string;
+  voting: VotingRule;
+  members: { name: string; version: string; weight?: number }[];
+  /** Optional test-time augmentation at inference: the transforms to average over. */
+  tta?: ('identity' | 'rot90' | 'rot180' | 'rot270' | 'flipH' | 'flipV')[];
+}
