@@ -11,6 +11,12 @@ export interface IncomingFile {
   bytes: number;
   /** When the file was first noticed (ms since epoch): latency is measured from here. */
   arrivedAt: number;
+  /**
+   * Modification time (whole ms since epoch) of the file when it was hashed. With relPath and
+   * bytes it lets the store tell a rescan that this path is already done. Absent for files
+   * that did not come through the watch folder (e.g. one-shot classification).
+   */
+  mtimeMs?: number;
 }
 
 /** Input spec of one ensemble member, read from its meta.json. */
