@@ -1,0 +1,33 @@
+// The plankwatch command line: parses and dispatches; the work lives in the stages.
+import { Command } from 'commander';
+import { registerConfigCommands } from './commands/config.js';
+import { registerRunCommands } from './commands/run.js';
+import { isPlankwatchError } from './errors.js';
+
+const program = new Command()
+  .name('plankwatch')
+  .description('Live plankton image classification for research vessels.')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+registerRunCommands(program);
+registerConfigCommands(program);
+await registerOptional(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (isPlankwatchError(err)) {
+    process.stderr.write(`${err.message}\n${err.action}\n`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+/** Commands of stages that live in their own modules (training, review, sync). */
+async function registerOptional(root: Command): Promise<void> {
+  const learn = await import('./learn/cli.js').catch(() => undefined);
+  if (learn && typeof learn.registerLearnCommands === 'function') learn.registerLearnCommands(root);
+}

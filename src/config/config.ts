@@ -1,0 +1,186 @@
+// Loading the configuration: schema defaults, then the --config file, then PLANKWATCH_… variables,
+// validated in one pass that names the path of every error.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { PlankwatchError } from '../errors.js';
+import { CONFIG_SCHEMA, type SchemaNode } from './schema.js';
+
+export interface Config {
+  instrument: { id: string };
+  ingest: {
+    watchDir: string;
+    stableMs: number;
+    rescanIntervalS: number;
+    maxPending: number;
+    maxPixels: number;
+    onProcessed: 'leave' | 'archive' | 'delete';
+    archiveDir: string;
+    quarantineDir: string;
+    usePolling: boolean;
+  };
+  classify: {
+    ensemble: string;
+    modelsDir: string;
+    backend: 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
+    workers: number;
+    maxBatch: number;
+    maxWaitMs: number;
+    topK: number;
+  };
+  store: { path: string; countsWindowS: number; flushMs: number };
+  publish: {
+    mqttUrl: string;
+    username: string;
+    passwordFile: string;
+    caFile: string;
+    certFile: string;
+    keyFile: string;
+    topicPrefix: string;
+    embeddedHost: string;
+    embeddedPort: number;
+    countsMinIntervalMs: number;
+    statsIntervalS: number;
+    detections: boolean;
+  };
+  http: { enabled: boolean; host: string; port: number; tokenFile: string };
+  log: { level: string };
+  daemon: { shutdownTimeoutS: number };
+}
+
+type Tree = Record<string, unknown>;
+type ObjectNode = Extract<SchemaNode, { type: 'object' }>;
+
+/** Every default, as a plain object. */
+export function defaults(node: SchemaNode = CONFIG_SCHEMA): Tree {
+  if (node.type !== 'object') throw new Error('defaults() needs an object node');
+  const out: Tree = {};
+  for (const [key, child] of Object.entries(node.properties)) {
+    out[key] = child.type === 'object' ? defaults(child) : child.default;
+  }
+  return out;
+}
+
+/** Environment variable name for a config path: ingest.watchDir → PLANKWATCH_INGEST_WATCH_DIR. */
+export function envName(path: string[]): string {
+  return ['PLANKWATCH', ...path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2'))].join('_').toUpperCase();
+}
+
+export interface LoadOptions {
+  /** YAML file overlaid on the defaults. */
+  file?: string;
+  /** Environment to read PLANKWATCH_… overrides from (default: none). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Load, overlay and validate. Throws PlankwatchError PW_E_CONFIG_READ or PW_E_CONFIG_INVALID. */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const tree = defaults();
+  const errors: string[] = [];
+  if (options.file) {
+    let text: string;
+    try {
+      text = readFileSync(options.file, 'utf8');
+    } catch (err) {
+      throw new PlankwatchError('PW_E_CONFIG_READ', `Cannot read ${options.file}: ${(err as Error).message}`, { cause: err });
+    }
+    let overlay: unknown;
+    try {
+      overlay = parseYaml(text);
+    } catch (err) {
+      throw new PlankwatchError('PW_E_CONFIG_READ', `${options.file} is not valid YAML: ${(err as Error).message}`, { cause: err });
+    }
+    if (overlay !== null && overlay !== undefined) merge(tree, overlay, CONFIG_SCHEMA as ObjectNode, [], errors);
+  }
+  if (options.env) applyEnv(tree, CONFIG_SCHEMA as ObjectNode, [], options.env, errors);
+  checkCrossField(tree as unknown as Config, errors);
+  if (errors.length > 0) {
+    const where = options.file ? ` in ${options.file}` : '';
+    throw new PlankwatchError('PW_E_CONFIG_INVALID', `${errors.length} problem(s)${where}:\n  - ${errors.join('\n  - ')}`);
+  }
+  return tree as unknown as Config;
+}
+
+function merge(target: Tree, overlay: unknown, node: ObjectNode, path: string[], errors: string[]): void {
+  const here = path.length ? path.join('.') : '(top level)';
+  if (typeof overlay !== 'object' || overlay === null || Array.isArray(overlay)) {
+    errors.push(`${here}: must be a mapping of keys, got ${describe(overlay)}`);
+    return;
+  }
+  for (const [key, value] of Object.entries(overlay as Tree)) {
+    const child = node.properties[key];
+    const childPath = [...path, key];
+    if (!child) {
+      const known = Object.keys(node.properties).join(', ');
+      errors.push(`${childPath.join('.')}: unknown key (known keys here: ${known})`);
+      continue;
+    }
+    if (child.type === 'object') merge(target[key] as Tree, value, child, childPath, errors);
+    else {
+      const error = checkValue(child, value);
+      if (error) errors.push(`${childPath.join('.')}: ${error}`);
+      else target[key] = value;
+    }
+  }
+}
+
+function applyEnv(target: Tree, node: ObjectNode, path: string[], env: NodeJS.ProcessEnv, errors: string[]): void {
+  for (const [key, child] of Object.entries(node.properties)) {
+    const childPath = [...path, key];
+    if (child.type === 'object') {
+      applyEnv(target[key] as Tree, child, childPath, env, errors);
+      continue;
+    }
+    const name = envName(childPath);
+    const raw = env[name];
+    if (raw === undefined) continue;
+    const value = fromEnv(child, raw);
+    const error = checkValue(child, value);
+    if (error) errors.push(`${name} (${childPath.join('.')}): ${error}`);
+    else target[key] = value;
+  }
+}
+
+function fromEnv(node: SchemaNode, raw: string): unknown {
+  if (node.type === 'integer' || node.type === 'number') return raw.trim() === '' ? raw : Number(raw);
+  if (node.type === 'boolean') return raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
+  return raw;
+}
+
+function checkValue(node: SchemaNode, value: unknown): string | undefined {
+  switch (node.type) {
+    case 'string':
+      if (typeof value !== 'string') return `must be a string, got ${describe(value)}`;
+      if (node.enum && !node.enum.includes(value)) return `must be one of ${node.enum.map((v) => `"${v}"`).join(', ')}, got "${value}"`;
+      return undefined;
+    case 'integer':
+    case 'number':
+      if (typeof value !== 'number' || Number.isNaN(value)) return `must be a number, got ${describe(value)}`;
+      if (node.type === 'integer' && !Number.isInteger(value)) return `must be a whole number, got ${value}`;
+      if (node.minimum !== undefined && value < node.minimum) return `must be at least ${node.minimum}, got ${value}`;
+      if (node.maximum !== undefined && value > node.maximum) return `must be at most ${node.maximum}, got ${value}`;
+      return undefined;
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : `must be true or false, got ${describe(value)}`;
+    default:
+      return 'unexpected value';
+  }
+}
+
+function checkCrossField(config: Config, errors: string[]): void {
+  if (!/^[A-Za-z0-9_-]+$/.test(config.instrument.id)) {
+    errors.push(`instrument.id: must use only letters, digits, "-" and "_" (it becomes an MQTT topic level), got "${config.instrument.id}"`);
+  }
+  if (config.publish.mqttUrl && !/^(mqtts?|wss?|tcp|ssl):\/\//.test(config.publish.mqttUrl)) {
+    errors.push(`publish.mqttUrl: must start with mqtt://, mqtts://, ws:// or wss://, got "${config.publish.mqttUrl}"`);
+  }
+  if (!/^[^#+/]+$/.test(config.publish.topicPrefix)) {
+    errors.push(`publish.topicPrefix: must be one topic level without "/", "+" or "#", got "${config.publish.topicPrefix}"`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
