@@ -1,0 +1,102 @@
+// Numbered schema migrations. Append new ones at the end; never edit one that has shipped.
+// The applied version is kept in `PRAGMA user_version`.
+
+/** One schema step: applied once, in a transaction, in version order. */
+export interface Migration {
+  /** 1, 2, 3…: strictly increasing, no gaps. */
+  version: number;
+  /** Short name for logs. */
+  name: string;
+  sql: string;
+}
+
+// Conventions: timestamps are integer ms since the epoch (`*_at`, `*_ms`); JSON columns are TEXT
+// checked with json_valid; tables are STRICT so a wrong type is an error, not a silent cast.
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'frames, sources, predictions, counts, rejects',
+    sql: `
+      -- One row per distinct image content. sha256 is the identity; rel_path is the first path seen.
+      CREATE TABLE frames (
+        id            INTEGER PRIMARY KEY,
+        sha256        TEXT    NOT NULL UNIQUE CHECK (length(sha256) = 64),
+        rel_path      TEXT    NOT NULL,
+        bytes         INTEGER NOT NULL CHECK (bytes >= 0),
+        width         INTEGER,
+        height        INTEGER,
+        area          INTEGER,
+        format        TEXT,
+        arrived_at    INTEGER NOT NULL,
+        classified_at INTEGER,
+        stored_at     INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX frames_classified_at ON frames (classified_at);
+
+      -- Every path a frame was seen under, at the size and mtime it had: lets a rescan skip done paths.
+      CREATE TABLE frame_sources (
+        id        INTEGER PRIMARY KEY,
+        sha256    TEXT    NOT NULL REFERENCES frames (sha256) ON DELETE CASCADE,
+        rel_path  TEXT    NOT NULL,
+        role      TEXT    NOT NULL CHECK (role IN ('original', 'duplicate')),
+        bytes     INTEGER NOT NULL,
+        mtime_ms  INTEGER,
+        seen_at   INTEGER NOT NULL,
+        UNIQUE (rel_path, sha256)
+      ) STRICT;
+      CREATE INDEX frame_sources_sha256 ON frame_sources (sha256);
+
+      -- One ensemble result per frame and ensemble version (a later model may classify a frame again).
+      CREATE TABLE predictions (
+        id               INTEGER PRIMARY KEY,
+        frame_id         INTEGER NOT NULL REFERENCES frames (id) ON DELETE CASCADE,
+        ensemble_version TEXT    NOT NULL,
+        label            TEXT    NOT NULL,
+        probability      REAL    NOT NULL,
+        margin           REAL    NOT NULL,
+        disagreement     REAL    NOT NULL,
+        top_k            TEXT    NOT NULL CHECK (json_valid(top_k)),
+        classified_at    INTEGER NOT NULL,
+        UNIQUE (frame_id, ensemble_version)
+      ) STRICT;
+      CREATE INDEX predictions_label ON predictions (label);
+
+      -- What each ensemble member said for that prediction: top-1 in columns, full top-k as JSON.
+      CREATE TABLE member_predictions (
+        id            INTEGER PRIMARY KEY,
+        prediction_id INTEGER NOT NULL REFERENCES predictions (id) ON DELETE CASCADE,
+        member        TEXT    NOT NULL,
+        version       TEXT    NOT NULL,
+        label         TEXT    NOT NULL,
+        probability   REAL    NOT NULL,
+        top_k         TEXT    NOT NULL CHECK (json_valid(top_k)),
+        UNIQUE (prediction_id, member)
+      ) STRICT;
+
+      -- Live counts per epoch-aligned window of window_ms, by predicted label. Absolute values.
+      CREATE TABLE counts (
+        window_ms    INTEGER NOT NULL CHECK (window_ms > 0),
+        window_start INTEGER NOT NULL,
+        window_end   INTEGER NOT NULL,
+        label        TEXT    NOT NULL,
+        count        INTEGER NOT NULL CHECK (count >= 0),
+        PRIMARY KEY (window_ms, window_start, label)
+      ) STRICT, WITHOUT ROWID;
+
+      -- Files that could not be classified; they are moved to quarantine, never deleted.
+      CREATE TABLE rejects (
+        id               INTEGER PRIMARY KEY,
+        rel_path         TEXT    NOT NULL,
+        sha256           TEXT,
+        bytes            INTEGER,
+        mtime_ms         INTEGER,
+        code             TEXT    NOT NULL CHECK (substr(code, 1, 5) = 'PW_E_'),
+        detail           TEXT    NOT NULL,
+        quarantined_path TEXT,
+        at               INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX rejects_rel_path ON rejects (rel_path);
+      CREATE INDEX rejects_at ON rejects (at);
+    `,
+  },
+];

@@ -1,0 +1,395 @@
+// The local results store: frames, where they were seen, predictions, live counts and rejects, in
+// one SQLite file. All writes are synchronous and transactional; nothing here awaits.
+import { statSync } from 'node:fs';
+import type { Statement } from 'better-sqlite3';
+import type { Logger } from '../log.js';
+import type { ClassifiedFrame, IncomingFile, RejectCode } from '../types.js';
+import { migrate, openDatabase, schemaVersion, type SqliteDatabase } from './db.js';
+import { MIGRATIONS } from './migrations.js';
+import { groupWindows, windowStartOf, type CountRow, type WindowCounts } from './windows.js';
+
+export type { WindowCounts } from './windows.js';
+
+export interface StoreOptions {
+  /** Database file; its folder is created if missing. */
+  path: string;
+  /** Width of a counts window (ms), aligned to the epoch. */
+  countsWindowMs: number;
+  /** Lock wait for writers (ms). Default 5000. */
+  busyTimeoutMs?: number;
+  logger: Logger;
+  /** Clock for `stored_at` / reject times; tests may fix it. Default Date.now. */
+  now?: () => number;
+}
+
+/** What recordClassified did with each frame of a batch. */
+export interface RecordResult {
+  /** Newly inserted with prediction and count increment. */
+  stored: ClassifiedFrame[];
+  /** A frame with this sha256 was already stored: nothing inserted but the path as a source. */
+  alreadyPresent: ClassifiedFrame[];
+}
+
+/** A file that will not be classified, as the store records it. */
+export interface RejectRecord {
+  relPath: string;
+  code: RejectCode;
+  detail: string;
+  sha256?: string | null;
+  bytes?: number | null;
+  mtimeMs?: number | null;
+  quarantinedPath?: string | null;
+  /** ms since epoch; default now. */
+  at?: number;
+}
+
+/** How a stored source path was settled; what the ingest `isKnown` hook answers. */
+export type SourceOutcome = 'processed' | 'duplicate' | 'quarantined';
+
+export interface CountsSince {
+  /** Start of the first window included (the window holding the requested instant). */
+  since: number;
+  total: number;
+  /** Per label over all windows included. */
+  totals: Record<string, number>;
+  /** Oldest first. */
+  windows: WindowCounts[];
+}
+
+export interface StoreStatus {
+  schemaVersion: number;
+  frames: number;
+  predictions: number;
+  /** Paths recorded as a second name for bytes already stored. */
+  duplicates: number;
+  rejects: { total: number; byCode: Record<string, number> };
+  /** Database file plus its WAL, bytes (0 for :memory:). */
+  dbBytes: number;
+}
+
+/** A frames row, camel-cased. */
+export interface FrameRecord {
+  id: number;
+  sha256: string;
+  relPath: string;
+  bytes: number;
+  width: number | null;
+  height: number | null;
+  area: number | null;
+  format: string | null;
+  arrivedAt: number;
+  classifiedAt: number | null;
+  storedAt: number;
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+function prepareStatements(db: SqliteDatabase) {
+  return {
+    insertFrame: db.prepare<[string, string, number, number, number, number, string, number, number, number], { id: number }>(
+      `INSERT INTO frames (sha256, rel_path, bytes, width, height, area, format, arrived_at, classified_at, stored_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING RETURNING id`,
+    ),
+    frameBySha: db.prepare<[string], { id: number; rel_path: string }>(`SELECT id, rel_path FROM frames WHERE sha256 = ?`),
+    insertPrediction: db.prepare<[number, string, string, number, number, number, string, number], { id: number }>(
+      `INSERT INTO predictions (frame_id, ensemble_version, label, probability, margin, disagreement, top_k, classified_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+    ),
+    insertMember: db.prepare<[number, string, string, string, number, string]>(
+      `INSERT INTO member_predictions (prediction_id, member, version, label, probability, top_k) VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    bumpCount: db.prepare<[number, number, number, string]>(
+      `INSERT INTO counts (window_ms, window_start, window_end, label, count) VALUES (?, ?, ?, ?, 1)
+       ON CONFLICT (window_ms, window_start, label) DO UPDATE SET count = count + 1`,
+    ),
+    upsertSource: db.prepare<[string, string, string, number, number | null, number]>(
+      `INSERT INTO frame_sources (sha256, rel_path, role, bytes, mtime_ms, seen_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (rel_path, sha256) DO UPDATE SET bytes = excluded.bytes, mtime_ms = excluded.mtime_ms, seen_at = excluded.seen_at`,
+    ),
+    sourceRole: db.prepare<[string, number, number], { role: 'original' | 'duplicate' }>(
+      `SELECT role FROM frame_sources WHERE rel_path = ? AND bytes = ? AND (mtime_ms IS NULL OR mtime_ms = ?)
+       ORDER BY id DESC LIMIT 1`,
+    ),
+    rejectedSource: db.prepare<[string, number, number], { id: number }>(
+      `SELECT id FROM rejects WHERE rel_path = ? AND (bytes IS NULL OR bytes = ?) AND (mtime_ms IS NULL OR mtime_ms = ?)
+       ORDER BY id DESC LIMIT 1`,
+    ),
+    insertReject: db.prepare<[string, string | null, number | null, number | null, string, string, string | null, number], { id: number }>(
+      `INSERT INTO rejects (rel_path, sha256, bytes, mtime_ms, code, detail, quarantined_path, at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+    ),
+    setQuarantined: db.prepare<[string, number]>(`UPDATE rejects SET quarantined_path = ? WHERE id = ?`),
+    hasFrame: db.prepare<[string], { one: number }>(`SELECT 1 AS one FROM frames WHERE sha256 = ?`),
+    countsFrom: db.prepare<[number, number], CountRow>(
+      `SELECT window_start, window_end, label, count FROM counts WHERE window_ms = ? AND window_start >= ?
+       ORDER BY window_start, label`,
+    ),
+    countsOf: db.prepare<[number, number], CountRow>(
+      `SELECT window_start, window_end, label, count FROM counts WHERE window_ms = ? AND window_start = ? ORDER BY label`,
+    ),
+    recentStarts: db.prepare<[number, number], { window_start: number }>(
+      `SELECT DISTINCT window_start FROM counts WHERE window_ms = ? ORDER BY window_start DESC LIMIT ?`,
+    ),
+    frameCount: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM frames`),
+    predictionCount: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM predictions`),
+    duplicateCount: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM frame_sources WHERE role = 'duplicate'`),
+    rejectsByCode: db.prepare<[], { code: string; n: number }>(`SELECT code, count(*) AS n FROM rejects GROUP BY code`),
+    framesWithoutPrediction: db.prepare<[number], FrameRow>(
+      `SELECT f.* FROM frames f WHERE NOT EXISTS (SELECT 1 FROM predictions p WHERE p.frame_id = f.id) ORDER BY f.id LIMIT ?`,
+    ),
+  };
+}
+
+interface FrameRow {
+  id: number;
+  sha256: string;
+  rel_path: string;
+  bytes: number;
+  width: number | null;
+  height: number | null;
+  area: number | null;
+  format: string | null;
+  arrived_at: number;
+  classified_at: number | null;
+  stored_at: number;
+}
+
+/** Whole milliseconds, as stored (fs mtimes carry a fraction). */
+function ms(t: number): number {
+  return Math.trunc(t);
+}
+
+/**
+ * The SQLite-backed store. `open()` opens the file (WAL) and migrates it; every record call is one
+ * transaction, so a frame, its predictions and its count increments commit together or not at all.
+ */
+export class Store {
+  private readonly options: StoreOptions;
+  private readonly log: Logger;
+  private db: SqliteDatabase | undefined;
+  private stmts: Statements | undefined;
+
+  constructor(options: StoreOptions) {
+    this.options = options;
+    this.log = options.logger.child({ module: 'store' });
+  }
+
+  /** Opens the database, applies pending migrations and prepares statements. Throws PW_E_DB. */
+  open(): void {
+    if (this.db) return;
+    const db = openDatabase(this.options.path, { busyTimeoutMs: this.options.busyTimeoutMs });
+    try {
+      const applied = migrate(db, MIGRATIONS);
+      if (applied.length > 0) this.log.info({ applied, path: this.options.path }, 'database schema migrated');
+      this.stmts = prepareStatements(db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    this.db = db;
+  }
+
+  /** Closes the database; safe to call twice. */
+  close(): void {
+    if (!this.db) return;
+    this.db.close();
+    this.db = undefined;
+    this.stmts = undefined;
+  }
+
+  /** The open connection, for later stages' own tables (review, outbox). Throws if not open. */
+  get database(): SqliteDatabase {
+    return this.conn().db;
+  }
+
+  /**
+   * Stores a batch of classified frames in one transaction: frame row, prediction, member
+   * predictions, the count increment of its window, and its source path. A frame whose sha256 is
+   * already stored is not inserted again (only its path is recorded as a source), so replaying a
+   * batch after a crash never doubles a row or a count.
+   */
+  recordClassified(batch: readonly ClassifiedFrame[]): RecordResult {
+    const { db, s } = this.conn();
+    const windowMs = this.options.countsWindowMs;
+    const result: RecordResult = { stored: [], alreadyPresent: [] };
+    const run = db.transaction((items: readonly ClassifiedFrame[]) => {
+      const now = this.now();
+      for (const item of items) {
+        const { frame, prediction } = item;
+        const f = frame.file;
+        const classifiedAt = ms(item.classifiedAt);
+        const row = s.insertFrame.get(
+          f.sha256, f.relPath, f.bytes, frame.width, frame.height, frame.area, frame.format,
+          ms(f.arrivedAt), classifiedAt, now,
+        );
+        if (!row) {
+          this.addSource(s, f, now);
+          result.alreadyPresent.push(item);
+          continue;
+        }
+        const p = s.insertPrediction.get(
+          row.id, prediction.ensembleVersion, prediction.label, prediction.probability,
+          prediction.margin, prediction.disagreement, JSON.stringify(prediction.topK), classifiedAt,
+        );
+        if (!p) throw new Error('INSERT … RETURNING gave no row');
+        for (const m of prediction.members) {
+          const top = m.topK[0];
+          s.insertMember.run(p.id, m.member, m.version, top?.label ?? '', top?.probability ?? 0, JSON.stringify(m.topK));
+        }
+        const start = windowStartOf(classifiedAt, windowMs);
+        s.bumpCount.run(windowMs, start, start + windowMs, prediction.label);
+        s.upsertSource.run(f.sha256, f.relPath, 'original', f.bytes, f.mtimeMs === undefined ? null : ms(f.mtimeMs), now);
+        result.stored.push(item);
+      }
+    });
+    run.immediate(batch);
+    return result;
+  }
+
+  /**
+   * Records `file` as another path of bytes already stored (same sha256): no classification, no
+   * count. Returns false, recording nothing, when no frame with that sha256 exists.
+   */
+  recordDuplicate(file: IncomingFile): boolean {
+    const { db, s } = this.conn();
+    return db.transaction(() => this.addSource(s, file, this.now())).immediate();
+  }
+
+  /** Records a rejected file; returns the reject's id (for setQuarantinedPath once moved). */
+  recordReject(reject: RejectRecord): number {
+    const { s } = this.conn();
+    const row = s.insertReject.get(
+      reject.relPath, reject.sha256 ?? null, reject.bytes ?? null,
+      reject.mtimeMs == null ? null : ms(reject.mtimeMs), reject.code, reject.detail,
+      reject.quarantinedPath ?? null, ms(reject.at ?? this.now()),
+    );
+    if (!row) throw new Error('INSERT … RETURNING gave no row');
+    return row.id;
+  }
+
+  /** Notes where a rejected file was moved. */
+  setQuarantinedPath(rejectId: number, quarantinedPath: string): void {
+    this.conn().s.setQuarantined.run(quarantinedPath, rejectId);
+  }
+
+  /**
+   * How a path, at this size and mtime, was settled, or null if never: a rescan skips known paths.
+   * An mtime recorded as unknown matches any mtime.
+   */
+  sourceOutcome(relPath: string, size: number, mtimeMs: number): SourceOutcome | null {
+    const { s } = this.conn();
+    const src = s.sourceRole.get(relPath, size, ms(mtimeMs));
+    if (src) return src.role === 'original' ? 'processed' : 'duplicate';
+    return s.rejectedSource.get(relPath, size, ms(mtimeMs)) ? 'quarantined' : null;
+  }
+
+  /** True when this path at this size and mtime is already stored, as a frame source or a reject. */
+  isKnownSource(relPath: string, size: number, mtimeMs: number): boolean {
+    return this.sourceOutcome(relPath, size, mtimeMs) !== null;
+  }
+
+  /** True when a frame with these bytes is stored. */
+  hasFrame(sha256: string): boolean {
+    return this.conn().s.hasFrame.get(sha256) !== undefined;
+  }
+
+  /** Counts of the window starting at `windowStart` (any instant inside it is accepted). */
+  countsForWindow(windowStart: number): WindowCounts {
+    const windowMs = this.options.countsWindowMs;
+    const start = windowStartOf(windowStart, windowMs);
+    const [w] = groupWindows(this.conn().s.countsOf.all(windowMs, start));
+    return w ?? { windowStart: start, windowEnd: start + windowMs, total: 0, counts: {} };
+  }
+
+  /** Totals per label and per window, from the window holding `sinceMs` to the latest. */
+  countsSince(sinceMs: number): CountsSince {
+    const windowMs = this.options.countsWindowMs;
+    const since = windowStartOf(sinceMs, windowMs);
+    const windows = groupWindows(this.conn().s.countsFrom.all(windowMs, since));
+    const totals: Record<string, number> = {};
+    let total = 0;
+    for (const w of windows) {
+      for (const [label, n] of Object.entries(w.counts)) totals[label] = (totals[label] ?? 0) + n;
+      total += w.total;
+    }
+    return { since, total, totals, windows };
+  }
+
+  /** The `n` latest windows that have any count, oldest first. */
+  recentWindows(n: number): WindowCounts[] {
+    const { s } = this.conn();
+    const windowMs = this.options.countsWindowMs;
+    const starts = s.recentStarts.all(windowMs, Math.max(0, Math.trunc(n)));
+    const oldest = starts.at(-1);
+    if (oldest === undefined) return [];
+    return groupWindows(s.countsFrom.all(windowMs, oldest.window_start));
+  }
+
+  /** Row counts and file size, for the stats topic and `/status`. */
+  status(): StoreStatus {
+    const { db, s } = this.conn();
+    const byCode: Record<string, number> = {};
+    let rejects = 0;
+    for (const r of s.rejectsByCode.all()) {
+      byCode[r.code] = r.n;
+      rejects += r.n;
+    }
+    return {
+      schemaVersion: schemaVersion(db),
+      frames: s.frameCount.get()?.n ?? 0,
+      predictions: s.predictionCount.get()?.n ?? 0,
+      duplicates: s.duplicateCount.get()?.n ?? 0,
+      rejects: { total: rejects, byCode },
+      dbBytes: this.fileBytes(),
+    };
+  }
+
+  /** Frames stored without any prediction (for re-classification), oldest first. */
+  framesWithoutPrediction(limit = 1000): FrameRecord[] {
+    return this.conn().s.framesWithoutPrediction.all(limit).map((r) => ({
+      id: r.id,
+      sha256: r.sha256,
+      relPath: r.rel_path,
+      bytes: r.bytes,
+      width: r.width,
+      height: r.height,
+      area: r.area,
+      format: r.format,
+      arrivedAt: r.arrived_at,
+      classifiedAt: r.classified_at,
+      storedAt: r.stored_at,
+    }));
+  }
+
+  private addSource(s: Statements, file: IncomingFile, now: number): boolean {
+    const frame = s.frameBySha.get(file.sha256);
+    if (!frame) return false;
+    const role = frame.rel_path === file.relPath ? 'original' : 'duplicate';
+    const mtime = file.mtimeMs === undefined ? null : ms(file.mtimeMs);
+    s.upsertSource.run(file.sha256, file.relPath, role, file.bytes, mtime, now);
+    return true;
+  }
+
+  private fileBytes(): number {
+    const path = this.options.path;
+    if (path === ':memory:' || path === '') return 0;
+    let total = 0;
+    for (const p of [path, `${path}-wal`]) {
+      try {
+        total += statSync(p).size;
+      } catch {
+        // The WAL file may not exist.
+      }
+    }
+    return total;
+  }
+
+  private now(): number {
+    return ms((this.options.now ?? Date.now)());
+  }
+
+  private conn(): { db: SqliteDatabase; s: Statements } {
+    if (!this.db || !this.stmts) throw new Error('Store is not open: call open() first');
+    return { db: this.db, s: this.stmts };
+  }
+}
