@@ -1,0 +1,252 @@
+// The one place MQTT.js is touched: connect, reconnect with back-off, publish without queueing.
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { ERRORS, PlankwatchError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export interface MqttConnectionOptions {
+  /** Broker URL: `mqtt://host:1883` or `mqtts://host:8883`. A password in the URL is accepted but never logged. */
+  url: string;
+  username?: string;
+  password?: string;
+  /** PEM files for mqtts://: CA bundle, client certificate and key. */
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  /** Verify the broker's certificate (default true). */
+  rejectUnauthorized?: boolean;
+  /** Default `plankwatch_<random hex>`. */
+  clientId?: string;
+  /** Delay before the first reconnect attempt, doubled after each failure (default 2000 ms). */
+  reconnectPeriodMs?: number;
+  /** Upper bound of the reconnect delay (default 30000 ms). */
+  reconnectMaxMs?: number;
+  /** Give up on a CONNACK after this long (default 10000 ms). */
+  connectTimeoutMs?: number;
+  /** A publish not acknowledged within this time counts as failed (default 10000 ms). */
+  publishTimeoutMs?: number;
+  keepaliveS?: number;
+  /** Last will, registered with the broker at every connect. */
+  will?: { topic: string; payload: string; qos: 0 | 1; retain: boolean };
+  /** Called after every successful (re)connect. Errors it throws are logged. */
+  onConnect?: () => void;
+  /** Called when the connection state changes (true on connect, false on loss). */
+  onConnectionChange?: (connected: boolean) => void;
+  logger: Logger;
+}
+
+export interface PublishOptions {
+  qos: 0 | 1;
+  retain: boolean;
+}
+
+/** `mqtt://user:***@host:1883/`: the URL with any password masked, safe for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+/**
+ * A connection to one broker that never throws into its caller and never queues while offline:
+ * `publish()` resolves false when there is no connection. Reconnection is driven here (MQTT.js's own
+ * reconnect timer is off) so the delay can back off, and every reconnect starts with an empty
+ * outgoing store: state lost during an outage is republished from its source, not replayed.
+ */
+export class MqttConnection {
+  private readonly options: MqttConnectionOptions;
+  private readonly log: Logger;
+  private client: MqttClient | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private failures = 0;
+  private stopping = false;
+  private outageLogged = false;
+  private lastError: Error | undefined;
+  private outageSince: number | null = null;
+  private isConnected = false;
+
+  constructor(options: MqttConnectionOptions) {
+    this.options = options;
+    this.log = options.logger;
+  }
+
+  /** True while a CONNACK has been received and the socket is open. */
+  get connected(): boolean {
+    return this.isConnected && this.client?.connected === true;
+  }
+
+  /**
+   * Starts connecting and returns at once; a broker that is down is not an error.
+   * Throws PW_E_CONFIG_INVALID only for an unusable URL or unreadable TLS files.
+   */
+  async start(): Promise<void> {
+    const clientOptions = await this.clientOptions();
+    this.stopping = false;
+    this.outageSince = Date.now();
+    const client = connect(this.options.url, clientOptions);
+    this.client = client;
+    client.on('connect', () => this.handleConnect());
+    client.on('close', () => this.handleClose());
+    client.on('error', (err) => this.handleError(err));
+  }
+
+  /**
+   * Publishes one message if connected. Resolves true once written (QoS 0) or acknowledged
+   * (QoS 1), false when offline, on error or after publishTimeoutMs. Never rejects.
+   */
+  publish(topic: string, payload: string, options: PublishOptions): Promise<boolean> {
+    const client = this.client;
+    if (client === null || !this.connected) return Promise.resolve(false);
+    const timeoutMs = this.options.publishTimeoutMs ?? 10_000;
+    return new Promise((resolve) => {
+      let settled = false;
+      const done = (ok: boolean): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      try {
+        client.publish(topic, payload, { qos: options.qos, retain: options.retain }, (err) => done(!err));
+      } catch (err) {
+        this.log.debug({ err, topic }, 'MQTT publish failed');
+        done(false);
+      }
+    });
+  }
+
+  /**
+   * Publishes `last` (e.g. availability `offline`) if connected, then disconnects cleanly
+   * (so the broker does not send the will). Waits at most publishTimeoutMs for each step.
+   */
+  async stop(last?: { topic: string; payload: string } & PublishOptions): Promise<void> {
+    this.stopping = true;
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const client = this.client;
+    if (client === null) return;
+    if (last !== undefined) await this.publish(last.topic, last.payload, last);
+    const timeoutMs = this.options.publishTimeoutMs ?? 10_000;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        client.end(true);
+        resolve();
+      }, timeoutMs);
+      client.end(false, {}, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    client.removeAllListeners();
+    // Swallow errors that a half-closed socket may still emit after our listeners are gone.
+    client.on('error', () => undefined);
+    this.client = null;
+    this.setConnected(false);
+  }
+
+  private async clientOptions(): Promise<IClientOptions> {
+    const o = this.options;
+    let protocol: string;
+    try {
+      protocol = new URL(o.url).protocol;
+    } catch {
+      throw new PlankwatchError('PW_E_CONFIG_INVALID', `publish.mqtt.url "${redactUrl(o.url)}" is not a URL.`);
+    }
+    if (!['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:'].includes(protocol)) {
+      throw new PlankwatchError('PW_E_CONFIG_INVALID', `publish.mqtt.url must start with mqtt:// or mqtts://, got ${protocol}//.`);
+    }
+    const options: IClientOptions = {
+      clientId: o.clientId ?? `plankwatch_${randomBytes(4).toString('hex')}`,
+      clean: true,
+      keepalive: o.keepaliveS ?? 30,
+      connectTimeout: o.connectTimeoutMs ?? 10_000,
+      reconnectPeriod: 0,
+      queueQoSZero: false,
+      resubscribe: false,
+      rejectUnauthorized: o.rejectUnauthorized ?? true,
+    };
+    if (o.username !== undefined) options.username = o.username;
+    if (o.password !== undefined) options.password = o.password;
+    if (o.will !== undefined) options.will = { ...o.will };
+    if (o.caFile !== undefined) options.ca = await readPem(o.caFile, 'caFile');
+    if (o.certFile !== undefined) options.cert = await readPem(o.certFile, 'certFile');
+    if (o.keyFile !== undefined) options.key = await readPem(o.keyFile, 'keyFile');
+    return options;
+  }
+
+  private handleConnect(): void {
+    const wasOut = this.outageLogged;
+    const downMs = this.outageSince === null ? 0 : Date.now() - this.outageSince;
+    this.failures = 0;
+    this.outageLogged = false;
+    this.outageSince = null;
+    this.lastError = undefined;
+    this.setConnected(true);
+    const url = redactUrl(this.options.url);
+    if (wasOut) this.log.info({ url, downS: Math.round(downMs / 1000) }, 'MQTT broker reachable again');
+    else this.log.info({ url }, 'MQTT connected');
+    try {
+      this.options.onConnect?.();
+    } catch (err) {
+      this.log.error({ err, code: 'PW_E_INTERNAL' }, 'MQTT onConnect handler failed');
+    }
+  }
+
+  private handleClose(): void {
+    this.setConnected(false);
+    if (this.stopping || this.client === null) return;
+    if (this.outageSince === null) this.outageSince = Date.now();
+    this.noteOutage();
+    if (this.reconnectTimer !== null) return;
+    const base = this.options.reconnectPeriodMs ?? 2000;
+    const max = this.options.reconnectMaxMs ?? 30_000;
+    const delay = Math.min(max, base * 2 ** Math.min(this.failures, 16));
+    this.failures += 1;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.stopping || this.client === null) return;
+      this.client.reconnect();
+    }, delay);
+  }
+
+  /** Errors are reported with the outage they cause (on 'close'), not one line each. */
+  private handleError(err: Error): void {
+    if (this.stopping) return;
+    this.log.debug({ err }, 'MQTT client error');
+    this.lastError ??= err;
+  }
+
+  /** Logs PW_E_MQTT once per outage, with the first error seen during it. */
+  private noteOutage(): void {
+    if (this.stopping || this.outageLogged) return;
+    this.outageLogged = true;
+    this.log.warn(
+      { code: 'PW_E_MQTT', url: redactUrl(this.options.url), err: this.lastError },
+      ERRORS.PW_E_MQTT.message,
+    );
+  }
+
+  private setConnected(connected: boolean): void {
+    if (this.isConnected === connected) return;
+    this.isConnected = connected;
+    try {
+      this.options.onConnectionChange?.(connected);
+    } catch (err) {
+      this.log.error({ err, code: 'PW_E_INTERNAL' }, 'MQTT onConnectionChange handler failed');
+    }
+  }
+}
+
+async function readPem(path: string, key: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new PlankwatchError('PW_E_CONFIG_INVALID', `publish.mqtt.${key}: cannot read ${path}.`, { cause: err });
+  }
+}
