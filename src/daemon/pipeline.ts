@@ -1,0 +1,155 @@
+// The per-file path through the stages: duplicate check, read, preprocess, classify, batched store,
+// then the file's disposal. Errors for one file never stop the others.
+import { readFile } from 'node:fs/promises';
+import { isPlankwatchError, PlankwatchError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { preprocessFrame, type PreprocessOptions } from '../preprocess/preprocess.js';
+import type { Store } from '../store/store.js';
+import type { ClassifiedFrame, EnsemblePrediction, IncomingFile, PreparedFrame, RejectCode } from '../types.js';
+
+export type Outcome = 'processed' | 'duplicate' | 'quarantined';
+
+/** What the pipeline needs from the classify stage. */
+export interface FrameClassifier {
+  classify(frame: PreparedFrame): Promise<EnsemblePrediction>;
+  inputs(): PreprocessOptions['inputs'];
+}
+
+/** Hooks the daemon passes in to observe the pipeline (metrics, MQTT, disposal of files). */
+export interface PipelineHooks {
+  /** A file is settled: stored, recorded as duplicate, or rejected. The caller moves it. */
+  settled(file: IncomingFile, outcome: Outcome, detail?: { code: RejectCode; rejectId: number }): void;
+  /** A batch was committed. */
+  stored(frames: ClassifiedFrame[], writeMs: number): void;
+  /** A frame's classification failed for a reason that is not the image's fault. */
+  failed(file: IncomingFile, err: unknown): void;
+}
+
+export interface PipelineOptions {
+  store: Store;
+  classifier: FrameClassifier;
+  maxPixels: number;
+  /** Longest a classified frame waits before its batch is written. */
+  flushMs: number;
+  /** Largest write batch. */
+  maxWriteBatch: number;
+  hooks: PipelineHooks;
+  logger: Logger;
+}
+
+const IMAGE_CODES = new Set<string>(['PW_E_IMAGE_EMPTY', 'PW_E_IMAGE_FORMAT', 'PW_E_IMAGE_CORRUPT', 'PW_E_IMAGE_TOO_LARGE', 'PW_E_IMAGE_UNREADABLE']);
+
+export class Pipeline {
+  private readonly options: PipelineOptions;
+  private readonly log: Logger;
+  /** Frames in flight by content hash: a second name for the same bytes waits for the first. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private pendingWrites: { item: ClassifiedFrame; done: () => void; fail: (err: unknown) => void }[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  private active = 0;
+
+  constructor(options: PipelineOptions) {
+    this.options = options;
+    this.log = options.logger;
+  }
+
+  /** Files between ingest and storage right now. */
+  get depth(): number {
+    return this.active;
+  }
+
+  /** Take one file through every stage. Resolves when it is settled; never rejects. */
+  async handle(file: IncomingFile): Promise<void> {
+    this.active++;
+    try {
+      const earlier = this.inFlight.get(file.sha256);
+      if (earlier) {
+        await earlier;
+        this.settleDuplicate(file);
+        return;
+      }
+      if (this.options.store.hasFrame(file.sha256)) {
+        this.settleDuplicate(file);
+        return;
+      }
+      const work = this.process(file);
+      this.inFlight.set(file.sha256, work);
+      try {
+        await work;
+      } finally {
+        this.inFlight.delete(file.sha256);
+      }
+    } catch (err) {
+      this.options.hooks.failed(file, err);
+    } finally {
+      this.active--;
+    }
+  }
+
+  /** Write whatever is waiting, now. */
+  flush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const batch = this.pendingWrites;
+    if (batch.length === 0) return;
+    this.pendingWrites = [];
+    const started = performance.now();
+    let result;
+    try {
+      result = this.options.store.recordClassified(batch.map((b) => b.item));
+    } catch (err) {
+      for (const b of batch) b.fail(err);
+      return;
+    }
+    const writeMs = performance.now() - started;
+    const alreadyPresent = new Set(result.alreadyPresent);
+    if (result.stored.length > 0) this.options.hooks.stored(result.stored, writeMs);
+    for (const b of batch) {
+      this.options.hooks.settled(b.item.frame.file, alreadyPresent.has(b.item) ? 'duplicate' : 'processed');
+      b.done();
+    }
+  }
+
+  private async process(file: IncomingFile): Promise<void> {
+    let frame: PreparedFrame;
+    try {
+      const bytes = await readFile(file.path).catch((err: unknown) => {
+        throw new PlankwatchError('PW_E_IMAGE_UNREADABLE', (err as Error).message, { cause: err });
+      });
+      frame = await preprocessFrame(file, bytes, { maxPixels: this.options.maxPixels, inputs: this.options.classifier.inputs() });
+    } catch (err) {
+      if (isPlankwatchError(err) && IMAGE_CODES.has(err.code)) {
+        this.reject(file, err.code as RejectCode, err.detail);
+        return;
+      }
+      throw err;
+    }
+    const prediction = await this.options.classifier.classify(frame);
+    const classified: ClassifiedFrame = { frame, prediction, classifiedAt: Date.now() };
+    await new Promise<void>((done, fail) => {
+      this.pendingWrites.push({ item: classified, done, fail });
+      if (this.pendingWrites.length >= this.options.maxWriteBatch) this.flush();
+      else this.flushTimer ??= setTimeout(() => this.flush(), this.options.flushMs);
+    });
+  }
+
+  /** Record a file the daemon will not classify. */
+  reject(file: IncomingFile, code: RejectCode, detail: string): void {
+    const rejectId = this.options.store.recordReject({
+      relPath: file.relPath,
+      code,
+      detail,
+      sha256: file.sha256 || null,
+      bytes: file.bytes,
+      mtimeMs: file.mtimeMs ?? null,
+    });
+    this.log.warn({ code, file: file.relPath, detail }, `quarantined ${file.relPath}: ${detail}`);
+    this.options.hooks.settled(file, 'quarantined', { code, rejectId });
+  }
+
+  private settleDuplicate(file: IncomingFile): void {
+    this.options.store.recordDuplicate(file);
+    this.log.info({ file: file.relPath, sha256: file.sha256 }, 'duplicate content: recorded, not classified again');
+    this.options.hooks.settled(file, 'duplicate');
+  }
+}
