@@ -99,4 +99,24 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX rejects_at ON rejects (at);
     `,
   },
+  {
+    version: 2,
+    name: 'publish log: counts sequence and windows whose final message was acknowledged',
+    sql: `
+      -- Small key/value state that must survive restarts (e.g. the counts message sequence number).
+      CREATE TABLE meta_state (
+        key   TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+
+      -- Closed count windows whose final MQTT message the broker acknowledged.
+      CREATE TABLE published_windows (
+        window_ms    INTEGER NOT NULL,
+        window_start INTEGER NOT NULL,
+        seq          INTEGER NOT NULL,
+        at           INTEGER NOT NULL,
+        PRIMARY KEY (window_ms, window_start)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];

@@ -1,0 +1,6 @@
+// The ingest stage's public surface.
+export { Ingest } from './ingest.js';
+export type { IngestHandlers, IngestOptions, IngestReject, IngestStats, KnownAnswer } from './ingest.js';
+export { FileDisposer, moveFile } from './disposer.js';
+export type { DisposeResult, DisposerOptions, FileRef, FinishOutcome, ProcessedAction } from './disposer.js';
+export { hashFile } from './hash.js';

@@ -1,0 +1,37 @@
+// Reconciliation scan: walks the watch folder so that a missed watch event loses nothing.
+import { opendir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PathFilter } from './paths.js';
+
+/**
+ * Yields the absolute path of every regular file below `root` that the filter accepts, folder by
+ * folder, without reading whole trees into memory. Folders the filter rejects are not entered.
+ * A folder that vanishes or cannot be read mid-walk is reported through `onError` and skipped.
+ */
+export async function* walkFiles(
+  root: string,
+  filter: PathFilter,
+  onError: (dir: string, err: NodeJS.ErrnoException) => void,
+): AsyncGenerator<string> {
+  const stack = [root];
+  while (stack.length > 0) {
+    const dir = stack.pop()!;
+    let handle;
+    try {
+      handle = await opendir(dir);
+    } catch (err) {
+      onError(dir, err as NodeJS.ErrnoException);
+      continue;
+    }
+    const subdirs: string[] = [];
+    for await (const entry of handle) {
+      const path = join(dir, entry.name);
+      if (filter.ignores(path)) continue;
+      if (entry.isDirectory()) subdirs.push(path);
+      else if (entry.isFile()) yield path;
+    }
+    // Visit subfolders in name order (stack: push reversed).
+    subdirs.sort().reverse();
+    stack.push(...subdirs);
+  }
+}

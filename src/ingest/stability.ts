@@ -1,0 +1,129 @@
+// Decides when a file is complete: its size and mtime must stop changing for a while.
+import { stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+
+/** Coarse mtime clocks (FAT: 2 s, some network file systems) can make a file look older than it is. */
+const MTIME_SLACK_MS = 2000;
+
+export interface StabilityOptions {
+  /** Size and mtime unchanged this long (observed by polling) means the writer is done. */
+  stableMs: number;
+  /** The same for a 0-byte file, which is more often a writer that has not started yet. */
+  emptyStableMs: number;
+  /** How often tracked files are stat'ed. */
+  pollMs: number;
+  /** Clock; tests may replace it. Default Date.now. */
+  now?: () => number;
+}
+
+export interface StabilityHandlers {
+  /** The file at `path` has been quiet long enough; `stats` is the last observation. */
+  onStable(path: string, stats: Stats): void;
+  /** The file disappeared (renamed away, deleted) while tracked. */
+  onGone(path: string): void;
+  /** stat failed for another reason (e.g. EACCES on the folder). */
+  onError(path: string, err: NodeJS.ErrnoException): void;
+}
+
+interface Tracked {
+  size: number;
+  mtimeMs: number;
+  /** When a change in size or mtime was last observed. */
+  changedAt: number;
+  /** Consecutive polls that saw no change. */
+  quietPolls: number;
+}
+
+/**
+ * Polls tracked files and reports each once it is stable: size and mtime unchanged for `stableMs`
+ * of observation, or unchanged across one poll with an mtime already older than `stableMs` (plus
+ * slack for coarse clocks), which lets files that were complete before the daemon started go
+ * through at once. A slow in-place writer keeps changing size/mtime, so it is never reported before
+ * it has been quiet for `stableMs`. A reported file is no longer tracked.
+ */
+export class StabilityTracker {
+  private readonly options: StabilityOptions;
+  private readonly handlers: StabilityHandlers;
+  private readonly tracked = new Map<string, Tracked | null>();
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+
+  constructor(options: StabilityOptions, handlers: StabilityHandlers) {
+    this.options = options;
+    this.handlers = handlers;
+  }
+
+  /** Starts the poll timer. */
+  start(): void {
+    this.running = true;
+    this.schedule();
+  }
+
+  /** Stops polling; tracked paths are forgotten. */
+  stop(): void {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.tracked.clear();
+  }
+
+  /**
+   * Begins (or restarts) watching `path` until it is stable. `initial`, a stat just taken, counts
+   * as the first observation.
+   */
+  track(path: string, initial?: Stats): void {
+    const now = (this.options.now ?? Date.now)();
+    this.tracked.set(path, initial ? { size: initial.size, mtimeMs: initial.mtimeMs, changedAt: now, quietPolls: 0 } : null);
+  }
+
+  /** Stops watching `path` without reporting it. */
+  forget(path: string): void {
+    this.tracked.delete(path);
+  }
+
+  /** Number of files being watched. */
+  get size(): number {
+    return this.tracked.size;
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    this.timer = setTimeout(() => {
+      this.poll().then(
+        () => this.schedule(),
+        () => this.schedule(),
+      );
+    }, this.options.pollMs);
+  }
+
+  private async poll(): Promise<void> {
+    const paths = [...this.tracked.keys()];
+    const results = await Promise.allSettled(paths.map((p) => stat(p)));
+    const now = (this.options.now ?? Date.now)();
+    paths.forEach((path, i) => {
+      if (!this.running || !this.tracked.has(path)) return; // stopped, or forgotten meanwhile
+      const r = results[i]!;
+      if (r.status === 'rejected') {
+        this.tracked.delete(path);
+        const err = r.reason as NodeJS.ErrnoException;
+        if (err.code === 'ENOENT' || err.code === 'ENOTDIR') this.handlers.onGone(path);
+        else this.handlers.onError(path, err);
+        return;
+      }
+      const st = r.value;
+      const prev = this.tracked.get(path);
+      if (!prev || prev.size !== st.size || prev.mtimeMs !== st.mtimeMs) {
+        this.tracked.set(path, { size: st.size, mtimeMs: st.mtimeMs, changedAt: now, quietPolls: 0 });
+        return;
+      }
+      prev.quietPolls += 1;
+      const need = st.size === 0 ? this.options.emptyStableMs : this.options.stableMs;
+      const quietFor = now - prev.changedAt;
+      const oldMtime = now - st.mtimeMs >= need + MTIME_SLACK_MS;
+      if (quietFor >= need || oldMtime) {
+        this.tracked.delete(path);
+        this.handlers.onStable(path, st);
+      }
+    });
+  }
+}
