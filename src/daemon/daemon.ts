@@ -1,0 +1,340 @@
+// The one place that builds the stages, connects them, and owns start and stop.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Classifier } from '../classify/classifier.js';
+import type { Config } from '../config/config.js';
+import { isPlankwatchError, PlankwatchError } from '../errors.js';
+import { HttpServer, type HealthChecks } from '../http/server.js';
+import { Metrics } from '../http/metrics.js';
+import { Ingest } from '../ingest/ingest.js';
+import type { Logger } from '../log.js';
+import { EmbeddedBroker } from '../publish/embedded-broker.js';
+import { Publisher } from '../publish/publisher.js';
+import type { ModelInfo, PipelineStats, PublisherProviders } from '../publish/types.js';
+import { PublishLog } from '../store/publish-log.js';
+import { Store } from '../store/store.js';
+import type { ClassifiedFrame, IncomingFile } from '../types.js';
+import { SystemdNotifier } from './notify.js';
+import { Pipeline, type Outcome } from './pipeline.js';
+import { ProgressWatchdog } from './watchdog.js';
+
+export interface DaemonOptions {
+  config: Config;
+  logger: Logger;
+  env: NodeJS.ProcessEnv;
+}
+
+interface Counters {
+  framesSeen: number;
+  classified: number;
+  duplicates: number;
+  quarantined: number;
+}
+
+/** A stage with a lifetime, as the daemon starts and stops it. */
+interface Part {
+  name: string;
+  stop(): Promise<void> | void;
+}
+
+export class Daemon {
+  private readonly config: Config;
+  private readonly log: Logger;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly metrics = new Metrics();
+  private readonly counters: Counters = { framesSeen: 0, classified: 0, duplicates: 0, quarantined: 0 };
+  private readonly started: Part[] = [];
+  private store: Store | undefined;
+  private publishLog: PublishLog | undefined;
+  private classifier: Classifier | undefined;
+  private pipeline: Pipeline | undefined;
+  private ingest: Ingest | undefined;
+  private publisher: Publisher | undefined;
+  private http: HttpServer | undefined;
+  private watchdog: ProgressWatchdog | undefined;
+  private modelInfo: ModelInfo | null = null;
+  private backend = 'none';
+  private lastWindowStart = 0;
+  private readonly handling = new Set<Promise<void>>();
+
+  constructor(options: DaemonOptions) {
+    this.config = options.config;
+    this.log = options.logger;
+    this.env = options.env;
+  }
+
+  /** Start every stage, upstream last: nothing is taken from the watch folder until all can take it. */
+  async start(): Promise<void> {
+    const c = this.config;
+    const notifier = new SystemdNotifier({ env: this.env, logger: this.log.child({ module: 'systemd' }) });
+
+    const store = new Store({ path: c.store.path, countsWindowMs: c.store.countsWindowS * 1000, logger: this.log });
+    store.open();
+    this.store = store;
+    this.started.push({ name: 'store', stop: () => store.close() });
+    this.publishLog = new PublishLog(store.database, c.store.countsWindowS * 1000);
+
+    const classifier = new Classifier({
+      ensembleFile: c.classify.ensemble,
+      modelsDir: c.classify.modelsDir,
+      backend: c.classify.backend,
+      workers: c.classify.workers,
+      maxBatch: c.classify.maxBatch,
+      maxWaitMs: c.classify.maxWaitMs,
+      topK: c.classify.topK,
+      logger: this.log.child({ module: 'classify' }),
+      onBatch: (size, ms) => this.metrics.batchLatency.observe(ms / 1000),
+    });
+    const model = await classifier.start();
+    this.classifier = classifier;
+    this.started.push({ name: 'classify', stop: () => classifier.stop() });
+    this.backend = model.backend;
+    this.modelInfo = model;
+    this.metrics.setBackend(model.backend);
+    this.metrics.setModelVersion(model.ensembleVersion);
+    this.log.info({ backend: model.backend, ensemble: model.ensembleVersion, members: model.members.map((m) => `${m.name}@${m.version}`) }, `inference backend: ${model.backend}`);
+
+    this.pipeline = new Pipeline({
+      store,
+      classifier,
+      maxPixels: c.ingest.maxPixels,
+      flushMs: c.store.flushMs,
+      maxWriteBatch: 256,
+      logger: this.log.child({ module: 'pipeline' }),
+      hooks: {
+        settled: (file, outcome, detail) => this.onSettled(file, outcome, detail),
+        stored: (frames) => this.onStored(frames),
+        failed: (file, err) => this.onFailed(file, err),
+      },
+    });
+
+    let mqttUrl = c.publish.mqttUrl;
+    if (!mqttUrl) {
+      const broker = new EmbeddedBroker({ host: c.publish.embeddedHost, port: c.publish.embeddedPort, logger: this.log.child({ module: 'broker' }) });
+      await broker.start();
+      this.started.push({ name: 'broker', stop: () => broker.stop() });
+      mqttUrl = broker.url;
+      this.log.info({ url: mqttUrl }, 'embedded MQTT broker listening');
+    }
+    const publisher = new Publisher({
+      mqtt: {
+        url: mqttUrl,
+        ...(c.publish.username ? { username: c.publish.username } : {}),
+        ...(c.publish.passwordFile ? { password: readSecret(c.publish.passwordFile, 'publish.passwordFile') } : {}),
+        ...(c.publish.caFile ? { caFile: c.publish.caFile } : {}),
+        ...(c.publish.certFile ? { certFile: c.publish.certFile } : {}),
+        ...(c.publish.keyFile ? { keyFile: c.publish.keyFile } : {}),
+        clientId: `plankwatch-${c.instrument.id}`,
+      },
+      prefix: c.publish.topicPrefix,
+      instrument: c.instrument.id,
+      countsMinIntervalMs: c.publish.countsMinIntervalMs,
+      statsIntervalMs: c.publish.statsIntervalS * 1000,
+      detections: c.publish.detections,
+      providers: this.providers(),
+      onConnectionChange: (up) => this.metrics.mqttConnected.set(up ? 1 : 0),
+      logger: this.log.child({ module: 'publish' }),
+    });
+    await publisher.start();
+    this.publisher = publisher;
+    this.started.push({ name: 'publish', stop: () => publisher.stop() });
+    const windowTimer = setInterval(() => this.checkWindowClosed(), 1000);
+    windowTimer.unref();
+    this.started.push({ name: 'window timer', stop: () => clearInterval(windowTimer) });
+
+    if (c.http.enabled) {
+      const http = new HttpServer({
+        host: c.http.host,
+        port: c.http.port,
+        ...(c.http.tokenFile ? { token: readSecret(c.http.tokenFile, 'http.tokenFile') } : {}),
+        health: () => this.health(),
+        metrics: this.metrics,
+        logger: this.log.child({ module: 'http' }),
+      });
+      await http.start();
+      this.http = http;
+      this.started.push({ name: 'http', stop: () => http.stop() });
+      this.log.info({ url: http.url }, 'HTTP server listening (/health, /metrics)');
+    }
+
+    const ingest = new Ingest({
+      watchDir: c.ingest.watchDir,
+      archiveDir: c.ingest.archiveDir,
+      quarantineDir: c.ingest.quarantineDir,
+      stableMs: c.ingest.stableMs,
+      rescanIntervalMs: c.ingest.rescanIntervalS * 1000,
+      maxPending: c.ingest.maxPending,
+      onProcessed: c.ingest.onProcessed,
+      usePolling: c.ingest.usePolling,
+      isKnown: (relPath, size, mtimeMs) => store.sourceOutcome(relPath, size, mtimeMs),
+      onFile: (file) => this.onFile(file),
+      onReject: (file, code, detail) => this.pipeline!.reject(file, code, detail),
+      logger: this.log.child({ module: 'ingest' }),
+    });
+    await ingest.start();
+    this.ingest = ingest;
+    this.started.push({ name: 'ingest', stop: () => ingest.stop() });
+
+    const watchdogMs = notifier.watchdogIntervalMs();
+    if (watchdogMs) {
+      this.watchdog = new ProgressWatchdog({
+        intervalMs: watchdogMs,
+        progress: () => this.counters.classified + this.counters.duplicates + this.counters.quarantined,
+        busy: () => (this.pipeline?.depth ?? 0) > 0,
+        ping: () => notifier.watchdog(),
+        logger: this.log.child({ module: 'watchdog' }),
+      });
+      this.watchdog.start();
+      const wd = this.watchdog;
+      this.started.push({ name: 'watchdog', stop: () => wd.stop() });
+    }
+
+    await notifier.ready(`classifying ${path.resolve(c.ingest.watchDir)} with ${model.ensembleVersion} on ${model.backend}`);
+    this.started.push({ name: 'systemd', stop: () => notifier.stopping() });
+    this.log.info(
+      {
+        backend: model.backend,
+        ensemble: model.ensembleVersion,
+        watchDir: path.resolve(c.ingest.watchDir),
+        database: path.resolve(c.store.path),
+        mqtt: mqttUrl,
+        http: this.http?.url ?? null,
+      },
+      'plankwatch ready',
+    );
+  }
+
+  /**
+   * Stop in reverse order of start: ingest first (no new files), then wait for the files in flight,
+   * store them, then publish `offline`, then the rest. Returns false if any step failed.
+   */
+  async stop(): Promise<boolean> {
+    let ok = true;
+    const timeoutMs = this.config.daemon.shutdownTimeoutS * 1000;
+    const parts = this.started.splice(0).reverse();
+    for (const part of parts) {
+      try {
+        await part.stop();
+        if (part.name === 'ingest') await this.drain(timeoutMs);
+      } catch (err) {
+        ok = false;
+        this.log.error({ err, part: part.name }, `stopping ${part.name} failed`);
+      }
+    }
+    return ok;
+  }
+
+  /** Wait for the files in flight, then write the last batch. */
+  private async drain(timeoutMs: number): Promise<void> {
+    const all = Promise.all([...this.handling]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    const result = await Promise.race([all.then(() => 'done' as const), timeout]);
+    clearTimeout(timer);
+    this.pipeline?.flush();
+    if (result === 'timeout') this.log.warn({ inFlight: this.handling.size }, 'stop: files still in flight after daemon.shutdownTimeoutS; they stay in the watch folder and are processed at the next start');
+  }
+
+  private onFile(file: IncomingFile): Promise<void> {
+    this.counters.framesSeen++;
+    this.metrics.framesSeen.inc();
+    const work = this.pipeline!.handle(file);
+    this.handling.add(work);
+    this.metrics.queueDepth.set(this.pipeline!.depth);
+    void work.finally(() => {
+      this.handling.delete(work);
+      this.metrics.queueDepth.set(this.pipeline?.depth ?? 0);
+    });
+    return work;
+  }
+
+  private onSettled(file: IncomingFile, outcome: Outcome, detail?: { code: string; rejectId: number }): void {
+    if (outcome === 'duplicate') {
+      this.counters.duplicates++;
+      this.metrics.duplicates.inc();
+    } else if (outcome === 'quarantined') {
+      this.counters.quarantined++;
+      this.metrics.quarantined.inc(1, { reason: detail?.code ?? 'unknown' });
+    }
+    const ingest = this.ingest;
+    if (!ingest) return;
+    void ingest.finish(file, outcome).then((moved) => {
+      if (outcome === 'quarantined' && detail && moved) this.store?.setQuarantinedPath(detail.rejectId, moved);
+    });
+  }
+
+  private onStored(frames: ClassifiedFrame[]): void {
+    const now = Date.now();
+    this.counters.classified += frames.length;
+    this.metrics.framesClassified.inc(frames.length);
+    for (const f of frames) {
+      this.metrics.arrivalToStored.observe((now - f.frame.file.arrivedAt) / 1000);
+      if (this.config.publish.detections) {
+        this.publisher?.publishDetection({
+          sha256: f.frame.file.sha256,
+          file: f.frame.file.relPath,
+          label: f.prediction.label,
+          probability: f.prediction.probability,
+          atMs: f.classifiedAt,
+        });
+      }
+    }
+    this.checkWindowClosed();
+    this.publisher?.notifyCounts();
+  }
+
+  private onFailed(file: IncomingFile, err: unknown): void {
+    const code = isPlankwatchError(err) ? err.code : 'PW_E_INTERNAL';
+    // Not the image's fault (a worker or the database failed): the file stays in the watch folder
+    // and is tried again by the next rescan.
+    this.log.error({ err, code, file: file.relPath }, `could not process ${file.relPath}; it stays in the watch folder and will be retried`);
+    this.ingest?.release?.(file);
+  }
+
+  private checkWindowClosed(): void {
+    const windowMs = this.config.store.countsWindowS * 1000;
+    const start = Math.floor(Date.now() / windowMs) * windowMs;
+    if (this.lastWindowStart !== 0 && start !== this.lastWindowStart) this.publisher?.notifyWindowClosed();
+    this.lastWindowStart = start;
+  }
+
+  private providers(): PublisherProviders {
+    const ensembleVersion = () => this.modelInfo?.ensembleVersion ?? 'none';
+    return {
+      getCurrentCounts: () => {
+        const w = this.publishLog!.current(Date.now());
+        return { startMs: w.windowStart, endMs: w.windowEnd, total: w.total, counts: w.counts, ensembleVersion: ensembleVersion() };
+      },
+      getUnpublishedWindows: (limit) =>
+        this.publishLog!.unpublished(Date.now(), limit).map((w) => ({
+          startMs: w.windowStart,
+          endMs: w.windowEnd,
+          total: w.total,
+          counts: w.counts,
+          ensembleVersion: ensembleVersion(),
+        })),
+      markWindowPublished: (startMs) => this.publishLog!.markPublished(startMs, 0, Date.now()),
+      nextSeq: () => this.publishLog!.nextSeq(),
+      getModelInfo: () => this.modelInfo,
+      getStats: (): PipelineStats => ({ ...this.counters, queueDepth: this.pipeline?.depth ?? 0, backend: this.backend }),
+    };
+  }
+
+  private health(): HealthChecks {
+    return {
+      store: { ok: this.store !== undefined },
+      classify: { ok: this.classifier !== undefined, detail: this.backend },
+      mqtt: { ok: true, detail: this.publisher?.connected ? 'connected' : 'disconnected (results are stored and published when it returns)' },
+    };
+  }
+}
+
+function readSecret(file: string, key: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new PlankwatchError('PW_E_CONFIG_INVALID', `${key}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
