@@ -75,8 +75,8 @@ export class Publisher {
       ...(o.onConnectionChange ? { onConnectionChange: o.onConnectionChange } : {}),
       logger: this.log,
     });
-    this.running = true;
     await this.connection.start();
+    this.running = true;
     const interval = o.statsIntervalMs ?? 10_000;
     this.statsTimer = setInterval(() => this.onStatsTick(), interval);
     this.statsTimer.unref();
@@ -110,15 +110,19 @@ export class Publisher {
 
   /** The active ensemble or backend changed: republish `model`. */
   notifyModel(): void {
-    void this.publishModel();
+    this.publishModel().catch((err: unknown) => this.fail('model', err));
   }
 
   /** One classified ROI; published only when `detections` is on and the broker is connected. */
   publishDetection(detection: Detection): void {
     if (this.options.detections !== true || this.topics === null || this.connection === null) return;
     if (!this.connection.connected) return;
-    const payload = JSON.stringify(detectionPayload(detection));
-    void this.connection.publish(this.topics.detections, payload, { qos: 0, retain: false });
+    try {
+      const payload = JSON.stringify(detectionPayload(detection));
+      void this.connection.publish(this.topics.detections, payload, { qos: 0, retain: false });
+    } catch (err) {
+      this.fail('detection', err);
+    }
   }
 
   // ---- internals ----
@@ -128,7 +132,7 @@ export class Publisher {
     const connection = this.connection;
     if (topics === null || connection === null) return;
     void connection.publish(topics.availability, 'online', { qos: 1, retain: true });
-    void this.publishModel();
+    this.publishModel().catch((err: unknown) => this.fail('model', err));
     this.countsDirty = true;
     this.requestFlush();
   }
@@ -161,7 +165,7 @@ export class Publisher {
       return;
     }
     this.flushing = this.flushCounts()
-      .catch((err: unknown) => this.log.error({ err, code: 'PW_E_INTERNAL' }, 'counts flush failed'))
+      .catch((err: unknown) => this.fail('counts', err))
       .finally(() => {
         this.flushing = null;
         if (this.flushAgain) {
@@ -185,7 +189,7 @@ export class Publisher {
       if (closed.length > 0 && closed[0].startMs === previousFirst) return;
       previousFirst = closed[0]?.startMs;
       for (const window of closed) {
-        if (!(await this.publishCounts(window, true))) return;
+        if (!this.running || !(await this.publishCounts(window, true))) return;
         const marked = this.call('markWindowPublished', () => {
           providers.markWindowPublished(window.startMs);
           return true;
@@ -213,16 +217,25 @@ export class Publisher {
   }
 
   private onStatsTick(): void {
-    const now = Date.now();
-    const stats = this.readStats();
-    if (stats === undefined) return;
-    const payload = statsPayload(stats, this.lastClassified, now - this.lastStatsAt, now - this.startedAt);
-    this.lastStatsAt = now;
-    this.lastClassified = stats.classified;
-    if (this.topics !== null && this.connection?.connected === true) {
-      void this.connection.publish(this.topics.stats, JSON.stringify(payload), { qos: 0, retain: false });
-      this.requestFlush();
+    try {
+      const now = Date.now();
+      const stats = this.readStats();
+      if (stats === undefined) return;
+      const payload = statsPayload(stats, this.lastClassified, now - this.lastStatsAt, now - this.startedAt);
+      this.lastStatsAt = now;
+      this.lastClassified = stats.classified;
+      if (this.topics !== null && this.connection?.connected === true) {
+        void this.connection.publish(this.topics.stats, JSON.stringify(payload), { qos: 0, retain: false });
+        this.requestFlush();
+      }
+    } catch (err) {
+      this.fail('stats', err);
     }
+  }
+
+  /** A message that could not even be built (bad provider data): logged, never thrown. */
+  private fail(topic: string, err: unknown): void {
+    this.log.error({ err, code: 'PW_E_INTERNAL', topic }, 'could not publish');
   }
 
   private readStats(): PipelineStats | undefined {

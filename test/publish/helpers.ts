@@ -1,6 +1,6 @@
 // Test helpers: a recording subscriber, a cuttable TCP proxy, and in-memory providers.
 import { createServer, connect as netConnect, type AddressInfo, type Server, type Socket } from 'node:net';
-import { connectAsync, type MqttClient } from 'mqtt';
+import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import type { CountsWindow, ModelInfo, PipelineStats, PublisherProviders } from '../../src/publish/types.js';
 
 export interface Received {
@@ -18,8 +18,8 @@ export class Recorder {
     });
   }
 
-  static async subscribe(url: string, topic: string): Promise<Recorder> {
-    const client = await connectAsync(url, { reconnectPeriod: 100, clean: true });
+  static async subscribe(url: string, topic: string, options: IClientOptions = {}): Promise<Recorder> {
+    const client = await connectAsync(url, { reconnectPeriod: 100, clean: true, ...options });
     const recorder = new Recorder(client);
     await client.subscribeAsync(topic, { qos: 1 });
     return recorder;

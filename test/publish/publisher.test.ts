@@ -251,4 +251,28 @@ describe('Publisher', () => {
     await b.stop();
     await waitFor(() => lines.filter((l) => l.code === 'PW_E_MQTT').length === 2, 5000, 'second outage logged');
   });
+
+  it('survives providers that throw and data that cannot be serialised', async () => {
+    const b = await broker();
+    const r = await subscriber(b.url);
+    const providers = new MemoryProviders();
+    let broken = true;
+    providers.getCurrentCounts = () => {
+      if (broken) throw new Error('database is locked');
+      return windowAt(0, { copepod: 1 });
+    };
+    providers.getModelInfo = () => {
+      throw new Error('no ensemble');
+    };
+    const p = await publisher(b.url, providers, { detections: true, statsIntervalMs: 100 });
+    await waitFor(() => r.last(`${T}/availability`), 5000, 'online');
+    expect(() => p.publishDetection({ sha256: 'x', file: 'x', label: 'x', probability: 1, atMs: Number.NaN })).not.toThrow();
+    expect(() => p.notifyModel()).not.toThrow();
+    p.notifyCounts();
+    await new Promise((res) => setTimeout(res, 200));
+    broken = false;
+    p.notifyCounts();
+    await waitFor(() => counts(r).at(-1)?.total === 1, 5000, 'counts after recovery');
+    await waitFor(() => r.last(`${T}/stats`), 5000, 'stats keep coming');
+  });
 });
