@@ -1,0 +1,38 @@
+// Members may have different class lists (fine-tuning adds classes): align them by label name
+// over the union of all members' classes, in order of first appearance.
+
+export interface ClassAlignment {
+  /** The union of the members' labels: the ensemble's class list. */
+  classes: string[];
+  /** For each member, the union index of each of its own class indices. */
+  maps: Int32Array[];
+}
+
+export function alignClasses(memberClasses: string[][]): ClassAlignment {
+  const classes: string[] = [];
+  const index = new Map<string, number>();
+  const maps = memberClasses.map((own) => {
+    const map = new Int32Array(own.length);
+    own.forEach((label, i) => {
+      let u = index.get(label);
+      if (u === undefined) {
+        u = classes.length;
+        classes.push(label);
+        index.set(label, u);
+      }
+      map[i] = u;
+    });
+    return map;
+  });
+  return { classes, maps };
+}
+
+/**
+ * Place a member's probabilities on the union class list. A class the member does not know gets
+ * probability 0 from it, so the aligned vector still sums to 1.
+ */
+export function toUnion(probs: ArrayLike<number>, map: Int32Array, unionSize: number): Float32Array {
+  const out = new Float32Array(unionSize);
+  for (let i = 0; i < map.length; i++) out[map[i]!] = probs[i]!;
+  return out;
+}

@@ -1,0 +1,180 @@
+// Reading and validating an ensemble before any tensor is made: the ensemble file, each member's
+// folder, model.json, its weight files, meta.json and checksums. Every failure is a
+// PW_E_MODEL_LOAD naming the file at fault.
+import { access, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PlankwatchError } from '../errors.js';
+import type { PreprocessSpec } from '../types.js';
+import { alignClasses } from './classes.js';
+import type { EnsembleFile, MemberMeta } from './meta.js';
+import { readMeta, verifyChecksums } from './model-files.js';
+import { TTA_TRANSFORMS, type TtaTransform } from './tta.js';
+
+export interface LoadedMember {
+  name: string;
+  /** Version folder named by the ensemble file. */
+  version: string;
+  /** models/<name>/<version> */
+  dir: string;
+  meta: MemberMeta;
+  /** Voting weight (1 unless the ensemble file says otherwise). */
+  weight: number;
+}
+
+/** A validated ensemble: everything the classifier needs except the tensors themselves. */
+export interface LoadedEnsemble {
+  file: EnsembleFile;
+  members: LoadedMember[];
+  /** Union of the members' class lists. */
+  classes: string[];
+  /** Per member, union index of each of its classes. */
+  classMaps: Int32Array[];
+  /** Distinct inputs the preprocess stage must produce, one per size. */
+  inputs: { size: number; spec: PreprocessSpec }[];
+  tta: TtaTransform[];
+}
+
+/**
+ * Validate an ensemble: `file` is the path of an ensemble.json or its parsed content; members are
+ * looked up as `<modelsDir>/<name>/<version>/`. Throws PlankwatchError PW_E_MODEL_LOAD.
+ */
+export async function loadEnsemble(file: string | EnsembleFile, modelsDir: string): Promise<LoadedEnsemble> {
+  const ensemble = typeof file === 'string' ? await readEnsembleFile(file) : file;
+  const where = typeof file === 'string' ? file : `ensemble "${String(ensemble.version)}"`;
+  checkEnsembleShape(ensemble, where);
+
+  const members: LoadedMember[] = [];
+  for (const m of ensemble.members) {
+    const dir = path.join(modelsDir, m.name, m.version);
+    const meta = await readMemberFiles(dir, `${m.name}/${m.version}`);
+    members.push({ name: m.name, version: m.version, dir, meta, weight: m.weight ?? 1 });
+  }
+
+  const { classes, maps } = alignClasses(members.map((m) => m.meta.classes));
+  const bySize = new Map<number, { spec: PreprocessSpec; member: string }>();
+  for (const m of members) {
+    const { size } = m.meta.input;
+    const seen = bySize.get(size);
+    if (seen && !sameSpec(seen.spec, m.meta.preprocessing)) {
+      throw loadError(
+        `Members ${seen.member} and ${m.name}/${m.version} both take ${size}x${size} inputs but with different preprocessing; one input size must mean one preprocessing.`,
+      );
+    }
+    if (!seen) bySize.set(size, { spec: m.meta.preprocessing, member: `${m.name}/${m.version}` });
+  }
+  const inputs = [...bySize].map(([size, { spec }]) => ({ size, spec })).sort((a, b) => a.size - b.size);
+  return { file: ensemble, members, classes, classMaps: maps, inputs, tta: ensemble.tta?.length ? [...ensemble.tta] : ['identity'] };
+}
+
+export async function readEnsembleFile(file: string): Promise<EnsembleFile> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw loadError(`Cannot read the ensemble file ${file}: ${reason(err)}`, err);
+  }
+  try {
+    return JSON.parse(text) as EnsembleFile;
+  } catch (err) {
+    throw loadError(`The ensemble file ${file} is not valid JSON: ${reason(err)}`, err);
+  }
+}
+
+function checkEnsembleShape(e: EnsembleFile, where: string): void {
+  const bad = (what: string): never => {
+    throw loadError(`${where}: ${what}`);
+  };
+  if (typeof e !== 'object' || e === null) bad('not a JSON object');
+  if (typeof e.version !== 'string' || e.version === '') bad('"version" must be a non-empty string');
+  if (e.voting !== 'soft' && e.voting !== 'hard') bad(`"voting" must be "soft" or "hard", not ${JSON.stringify(e.voting)}`);
+  if (!Array.isArray(e.members) || e.members.length === 0) bad('"members" must list at least one member');
+  const seen = new Set<string>();
+  for (const [i, m] of e.members.entries()) {
+    if (typeof m?.name !== 'string' || !m.name || typeof m.version !== 'string' || !m.version) {
+      bad(`members[${i}] needs a "name" and a "version"`);
+    }
+    if (m.name.includes('..') || m.version.includes('..') || path.isAbsolute(m.name) || path.isAbsolute(m.version)) {
+      bad(`members[${i}] name and version must be folder names under the models folder`);
+    }
+    if (m.weight !== undefined && !(typeof m.weight === 'number' && Number.isFinite(m.weight) && m.weight > 0)) {
+      bad(`members[${i}].weight must be a positive number`);
+    }
+    const key = `${m.name}/${m.version}`;
+    if (seen.has(key)) bad(`member ${key} is listed twice`);
+    seen.add(key);
+  }
+  if (e.tta !== undefined) {
+    if (!Array.isArray(e.tta)) bad('"tta" must be a list of transforms');
+    for (const t of e.tta) if (!TTA_TRANSFORMS.includes(t)) bad(`unknown tta transform ${JSON.stringify(t)} (known: ${TTA_TRANSFORMS.join(', ')})`);
+  }
+}
+
+/** Check one member folder; returns its meta.json. */
+async function readMemberFiles(dir: string, id: string): Promise<MemberMeta> {
+  const metaFile = path.join(dir, 'meta.json');
+  let meta: MemberMeta;
+  try {
+    meta = await readMeta(dir);
+  } catch (err) {
+    throw loadError(`Member ${id}: cannot read ${metaFile}: ${reason(err)}`, err);
+  }
+  if (!Array.isArray(meta.classes) || meta.classes.length === 0 || meta.classes.some((c) => typeof c !== 'string')) {
+    throw loadError(`Member ${id}: ${metaFile} must list its classes`);
+  }
+  if (new Set(meta.classes).size !== meta.classes.length) throw loadError(`Member ${id}: ${metaFile} lists a class twice`);
+  const size = meta.input?.size;
+  if (!Number.isInteger(size) || size <= 0 || meta.input.channels !== 1) {
+    throw loadError(`Member ${id}: ${metaFile} "input" must be { size: positive integer, channels: 1 }`);
+  }
+  const p = meta.preprocessing;
+  if (!p || typeof p.background !== 'number' || typeof p.noUpscale !== 'boolean' || typeof p.invert !== 'boolean') {
+    throw loadError(`Member ${id}: ${metaFile} "preprocessing" needs background, noUpscale and invert`);
+  }
+
+  const modelFile = path.join(dir, 'model.json');
+  let model: { format?: string; weightsManifest?: { paths: string[] }[] };
+  try {
+    model = JSON.parse(await readFile(modelFile, 'utf8')) as typeof model;
+  } catch (err) {
+    throw loadError(`Member ${id}: cannot read ${modelFile}: ${reason(err)}`, err);
+  }
+  if (model.format !== undefined && model.format !== 'layers-model') {
+    throw loadError(`Member ${id}: ${modelFile} is a "${model.format}"; only TensorFlow.js layers models are supported`);
+  }
+  for (const group of model.weightsManifest ?? []) {
+    for (const p of group.paths) {
+      const weightsFile = path.join(dir, p);
+      try {
+        await access(weightsFile);
+      } catch (err) {
+        throw loadError(`Member ${id}: weights file ${weightsFile} named in ${modelFile} is missing`, err);
+      }
+    }
+  }
+  for (const name of Object.keys(meta.checksums ?? {})) {
+    try {
+      await access(path.join(dir, name));
+    } catch (err) {
+      throw loadError(`Member ${id}: ${path.join(dir, name)} listed in the checksums of ${metaFile} is missing`, err);
+    }
+  }
+  const bad = await verifyChecksums(dir, meta);
+  if (bad.length > 0) {
+    throw loadError(`Member ${id}: checksum mismatch for ${bad.map((b) => path.join(dir, b)).join(', ')} (file changed or truncated since meta.json was written)`);
+  }
+  return meta;
+}
+
+function sameSpec(a: PreprocessSpec, b: PreprocessSpec): boolean {
+  return a.background === b.background && a.noUpscale === b.noUpscale && a.invert === b.invert;
+}
+
+function loadError(detail: string, cause?: unknown): PlankwatchError {
+  return new PlankwatchError('PW_E_MODEL_LOAD', detail, cause === undefined ? undefined : { cause });
+}
+
+function reason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOENT') return 'no such file';
+  return err instanceof Error ? err.message : String(err);
+}

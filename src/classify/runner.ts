@@ -1,0 +1,96 @@
+// A runner owns one InferenceEngine: in a worker thread (WorkerRunner) or in the calling thread
+// (LocalRunner, for native TensorFlow, which must be loaded once per process). The pool sees only
+// this interface.
+import { PlankwatchError, type ErrorCode } from '../errors.js';
+import { initBackend, type BackendInfo, type BackendName } from './backend.js';
+import { InferenceEngine, type BatchInput, type BatchOutput, type EngineMemory, type GenerationSpec } from './engine.js';
+
+export interface Runner {
+  readonly id: number;
+  /** Start a backend: the first candidate that works. */
+  init(candidates: BackendName[]): Promise<BackendInfo>;
+  load(spec: GenerationSpec): Promise<void>;
+  run(batch: BatchInput): Promise<BatchOutput>;
+  unload(gen: number): Promise<void>;
+  memory(): Promise<EngineMemory>;
+  close(): Promise<void>;
+}
+
+/** Requests and replies between WorkerRunner and inference-worker. */
+export type WorkerRequest =
+  | { id: number; op: 'init'; candidates: BackendName[] }
+  | { id: number; op: 'load'; spec: GenerationSpec }
+  | { id: number; op: 'run'; batch: BatchInput }
+  | { id: number; op: 'unload'; gen: number }
+  | { id: number; op: 'memory' }
+  | { id: number; op: 'close' };
+
+export type WorkerReply =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: SerializedError };
+
+export interface SerializedError {
+  message: string;
+  code?: ErrorCode;
+  detail?: string;
+  stack?: string;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof PlankwatchError) return { message: err.message, code: err.code, detail: err.detail, stack: err.stack };
+  if (err instanceof Error) return { message: err.message, stack: err.stack };
+  return { message: String(err) };
+}
+
+/** Rebuild an error from the engine: its own code if it had one, else `fallback`. */
+export function engineError(e: SerializedError, fallback: ErrorCode, context: string): PlankwatchError {
+  const error = e.code ? new PlankwatchError(e.code, e.detail ?? e.message) : new PlankwatchError(fallback, `${context}: ${e.message}`);
+  if (e.stack) error.stack = `${error.name}: ${error.message}\n    (in inference thread) ${e.stack}`;
+  return error;
+}
+
+/** The engine in the calling thread. Batches run synchronously, after the current tick. */
+export class LocalRunner implements Runner {
+  readonly id: number;
+  private readonly engine = new InferenceEngine();
+
+  constructor(id: number) {
+    this.id = id;
+  }
+
+  init(candidates: BackendName[]): Promise<BackendInfo> {
+    return initBackend(candidates);
+  }
+
+  async load(spec: GenerationSpec): Promise<void> {
+    try {
+      await this.engine.load(spec);
+    } catch (err) {
+      throw engineError(serializeError(err), 'PW_E_MODEL_LOAD', 'loading the ensemble');
+    }
+  }
+
+  run(batch: BatchInput): Promise<BatchOutput> {
+    return new Promise((resolve, reject) => {
+      setImmediate(() => {
+        try {
+          resolve(this.engine.run(batch));
+        } catch (err) {
+          reject(engineError(serializeError(err), 'PW_E_INTERNAL', 'inference'));
+        }
+      });
+    });
+  }
+
+  async unload(gen: number): Promise<void> {
+    this.engine.unload(gen);
+  }
+
+  async memory(): Promise<EngineMemory> {
+    return this.engine.memory();
+  }
+
+  async close(): Promise<void> {
+    this.engine.dispose();
+  }
+}

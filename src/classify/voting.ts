@@ -1,0 +1,80 @@
+// Pure voting rules over member probability vectors that are already aligned to one class list.
+// No tensors here: the classifier votes on the main thread after the workers return probabilities.
+
+export interface Vote {
+  /** Index of the winning class. */
+  index: number;
+  /** The ensemble's probability distribution: the (weighted) mean of the members' vectors. */
+  distribution: Float32Array;
+}
+
+export interface HardVote extends Vote {
+  /** Weighted vote share of each class (sums to 1). */
+  votes: Float32Array;
+}
+
+/** Weighted mean of the members' probability vectors (weights default to 1, normalised to sum 1). */
+export function meanProbabilities(probs: Float32Array[], weights?: number[]): Float32Array {
+  checkShapes(probs, weights);
+  const w = normalisedWeights(probs.length, weights);
+  const mean = new Float32Array(probs[0]!.length);
+  for (let m = 0; m < probs.length; m++) {
+    const p = probs[m]!;
+    const wm = w[m]!;
+    for (let c = 0; c < mean.length; c++) mean[c] += wm * p[c]!;
+  }
+  return mean;
+}
+
+/** Soft voting: the class with the highest weighted mean probability (first index on an exact tie). */
+export function softVote(probs: Float32Array[], weights?: number[]): Vote {
+  const distribution = meanProbabilities(probs, weights);
+  return { index: argmax(distribution), distribution };
+}
+
+/**
+ * Hard voting: each member votes for its top class with its weight; the class with the most votes
+ * wins, ties broken by the highest weighted mean probability.
+ */
+export function hardVote(probs: Float32Array[], weights?: number[]): HardVote {
+  const distribution = meanProbabilities(probs, weights);
+  const w = normalisedWeights(probs.length, weights);
+  const votes = new Float32Array(distribution.length);
+  for (let m = 0; m < probs.length; m++) votes[argmax(probs[m]!)] += w[m]!;
+  let index = 0;
+  for (let c = 1; c < votes.length; c++) {
+    const better = votes[c]! > votes[index]! + EPSILON;
+    const tie = Math.abs(votes[c]! - votes[index]!) <= EPSILON;
+    if (better || (tie && distribution[c]! > distribution[index]!)) index = c;
+  }
+  return { index, distribution, votes };
+}
+
+/** Index of the largest value (the first one on an exact tie). */
+export function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  return best;
+}
+
+/** Vote shares computed from float weights can differ in the last bits; closer than this is a tie. */
+const EPSILON = 1e-6;
+
+function normalisedWeights(count: number, weights?: number[]): number[] {
+  const raw = weights ?? new Array<number>(count).fill(1);
+  const sum = raw.reduce((a, b) => a + b, 0);
+  return raw.map((x) => x / sum);
+}
+
+function checkShapes(probs: Float32Array[], weights?: number[]): void {
+  if (probs.length === 0) throw new RangeError('voting needs at least one member');
+  const n = probs[0]!.length;
+  if (n === 0) throw new RangeError('voting needs at least one class');
+  if (probs.some((p) => p.length !== n)) throw new RangeError('members\' probability vectors differ in length; align them first');
+  if (weights) {
+    if (weights.length !== probs.length) throw new RangeError(`${weights.length} weights for ${probs.length} members`);
+    if (weights.some((x) => !(Number.isFinite(x) && x >= 0)) || weights.every((x) => x === 0)) {
+      throw new RangeError('weights must be finite, non-negative and not all zero');
+    }
+  }
+}
