@@ -1,5 +1,6 @@
 // The one place that builds the stages, connects them, and owns start and stop.
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Classifier } from '../classify/classifier.js';
 import type { Config } from '../config/config.js';
@@ -78,7 +79,7 @@ export class Daemon {
       ensembleFile: c.classify.ensemble,
       modelsDir: c.classify.modelsDir,
       backend: c.classify.backend,
-      workers: c.classify.workers,
+      workers: c.classify.workers > 0 ? c.classify.workers : Math.max(1, availableParallelism()),
       maxBatch: c.classify.maxBatch,
       maxWaitMs: c.classify.maxWaitMs,
       topK: c.classify.topK,
@@ -114,7 +115,6 @@ export class Daemon {
       await broker.start();
       this.started.push({ name: 'broker', stop: () => broker.stop() });
       mqttUrl = broker.url;
-      this.log.info({ url: mqttUrl }, 'embedded MQTT broker listening');
     }
     const publisher = new Publisher({
       mqtt: {
@@ -154,23 +154,31 @@ export class Daemon {
       await http.start();
       this.http = http;
       this.started.push({ name: 'http', stop: () => http.stop() });
-      this.log.info({ url: http.url }, 'HTTP server listening (/health, /metrics)');
     }
 
-    const ingest = new Ingest({
-      watchDir: c.ingest.watchDir,
-      archiveDir: c.ingest.archiveDir,
-      quarantineDir: c.ingest.quarantineDir,
-      stableMs: c.ingest.stableMs,
-      rescanIntervalMs: c.ingest.rescanIntervalS * 1000,
-      maxPending: c.ingest.maxPending,
-      onProcessed: c.ingest.onProcessed,
-      usePolling: c.ingest.usePolling,
-      isKnown: (relPath, size, mtimeMs) => store.sourceOutcome(relPath, size, mtimeMs),
-      onFile: (file) => this.onFile(file),
-      onReject: (file, code, detail) => this.pipeline!.reject(file, code, detail),
-      logger: this.log.child({ module: 'ingest' }),
-    });
+    const pipeline = this.pipeline;
+    const ingest = new Ingest(
+      {
+        watchDir: c.ingest.watchDir,
+        archiveDir: c.ingest.archiveDir,
+        quarantineDir: c.ingest.quarantineDir,
+        stableMs: c.ingest.stableMs,
+        rescanIntervalMs: c.ingest.rescanIntervalS * 1000,
+        maxPending: c.ingest.maxPending,
+        onProcessed: c.ingest.onProcessed,
+        usePolling: c.ingest.usePolling,
+        logger: this.log,
+      },
+      {
+        isKnown: (relPath, size, mtimeMs) => store.sourceOutcome(relPath, size, mtimeMs),
+        onFile: (file) => this.onFile(file),
+        onReject: (r) => {
+          this.counters.framesSeen++;
+          this.metrics.framesSeen.inc();
+          pipeline.reject({ path: r.path, relPath: r.relPath, sha256: r.sha256 ?? '', bytes: r.bytes ?? 0, arrivedAt: r.arrivedAt, ...(r.mtimeMs !== null ? { mtimeMs: r.mtimeMs } : {}) }, r.code, r.detail);
+        },
+      },
+    );
     await ingest.start();
     this.ingest = ingest;
     this.started.push({ name: 'ingest', stop: () => ingest.stop() });
@@ -260,8 +268,8 @@ export class Daemon {
     }
     const ingest = this.ingest;
     if (!ingest) return;
-    void ingest.finish(file, outcome).then((moved) => {
-      if (outcome === 'quarantined' && detail && moved) this.store?.setQuarantinedPath(detail.rejectId, moved);
+    void ingest.finish(file, outcome).then((result) => {
+      if (outcome === 'quarantined' && detail && result.dest) this.store?.setQuarantinedPath(detail.rejectId, result.dest);
     });
   }
 
@@ -290,7 +298,7 @@ export class Daemon {
     // Not the image's fault (a worker or the database failed): the file stays in the watch folder
     // and is tried again by the next rescan.
     this.log.error({ err, code, file: file.relPath }, `could not process ${file.relPath}; it stays in the watch folder and will be retried`);
-    this.ingest?.release?.(file);
+    this.ingest?.release(file);
   }
 
   private checkWindowClosed(): void {
