@@ -1,6 +1,7 @@
 // The plankwatch command line: parses and dispatches; the work lives in the stages.
 import { Command } from 'commander';
 import { registerConfigCommands } from './commands/config.js';
+import { registerInspectCommands } from './commands/inspect.js';
 import { registerRunCommands } from './commands/run.js';
 import { isPlankwatchError } from './errors.js';
 
@@ -11,6 +12,7 @@ const program = new Command()
   .showHelpAfterError();
 
 registerRunCommands(program);
+registerInspectCommands(program);
 registerConfigCommands(program);
 await registerOptional(program);
 
