@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { IncomingFile, RejectCode } from '../types.js';
 import { FileDisposer, type DisposeResult, type FileRef, type FinishOutcome, type ProcessedAction } from './disposer.js';
 import { hashFile } from './hash.js';
+import { Limiter } from './limit.js';
 import { PathFilter } from './paths.js';
 import { walkFiles } from './scanner.js';
 import { StabilityTracker } from './stability.js';
@@ -35,6 +36,8 @@ export interface IngestOptions {
   maxDeferred?: number;
   /** Poll the folder instead of using inotify (network file systems). Default false. */
   usePolling?: boolean;
+  /** Files read and hashed at once. Default 4. */
+  hashConcurrency?: number;
   /** Name endings of files still being written (write-then-rename). Default `.tmp`, `.part`. */
   tempSuffixes?: readonly string[];
   logger: Logger;
@@ -106,6 +109,7 @@ export class Ingest {
   private readonly disposer: FileDisposer;
   private readonly tracker: StabilityTracker;
   private readonly watcher: FolderWatcher;
+  private readonly hashing: Limiter;
   private readonly active = new Map<string, Entry>();
   private readonly deferred = new Map<string, number>();
   private readonly counters = { emitted: 0, rejected: 0, finished: 0 };
@@ -129,6 +133,7 @@ export class Ingest {
       quarantineDir: options.quarantineDir,
       logger: this.log,
     });
+    this.hashing = new Limiter(options.hashConcurrency ?? 4);
     const pollMs = options.pollMs ?? Math.min(250, Math.max(20, Math.floor(options.stableMs / 4)));
     this.tracker = new StabilityTracker(
       { stableMs: options.stableMs, emptyStableMs: options.emptyStableMs ?? 3 * options.stableMs, pollMs },
@@ -282,7 +287,7 @@ export class Ingest {
       }
       let digest;
       try {
-        digest = await hashFile(path);
+        digest = await this.hashing.run(() => hashFile(path));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.drop(path);
         else await this.reject(entry, 'PW_E_IMAGE_UNREADABLE', describe(err), st.size, st.mtimeMs);

@@ -1,7 +1,6 @@
 // The local results store: frames, where they were seen, predictions, live counts and rejects, in
 // one SQLite file. All writes are synchronous and transactional; nothing here awaits.
 import { statSync } from 'node:fs';
-import type { Statement } from 'better-sqlite3';
 import type { Logger } from '../log.js';
 import type { ClassifiedFrame, IncomingFile, RejectCode } from '../types.js';
 import { migrate, openDatabase, schemaVersion, type SqliteDatabase } from './db.js';

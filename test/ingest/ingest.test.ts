@@ -1,4 +1,4 @@
-import { appendFileSync, copyFileSync, existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fixtureFiles, makeHarness, put, sha256Of, sleep, tempDir, waitFor, type Harness } from './harness.js';
@@ -169,5 +169,37 @@ describe('Ingest', () => {
     await waitFor(() => existsSync(join(watchDir, 'archive', 'x', 'a.jpg')), 8000, 'archived');
     await sleep(700); // several rescans and watch events for the archived copy
     expect(h.files.map((f) => f.relPath)).toEqual(['x/a.jpg']);
+  });
+
+  it('a backlog larger than the pending and deferred limits is processed completely, each file once', async () => {
+    h = makeHarness(root, {
+      maxPending: 8,
+      maxDeferred: 10,
+      onFile: async (f, hh) => {
+        await sleep(2); // a consumer slower than the scan
+        await hh.ingest.finish(f, 'processed');
+      },
+      onProcessed: 'delete',
+    });
+    const n = 150;
+    for (let i = 0; i < n; i++) put(join(h.watchDir, `d${i % 5}`, `img${i}.jpg`), Buffer.concat([readFileSync(fx[i % fx.length]!), Buffer.from(String(i))]));
+    await h.ingest.start();
+    await waitFor(() => h!.ingest.stats().finished === n, 20_000, 'whole backlog');
+    const rels = h.files.map((f) => f.relPath);
+    expect(new Set(rels).size).toBe(n);
+    expect(rels).toHaveLength(n);
+    expect(new Set(h.files.map((f) => f.sha256)).size).toBe(n);
+    for (let i = 0; i < 5; i++) expect(readdirSync(join(h.watchDir, `d${i}`))).toEqual([]);
+  }, 30_000);
+
+  it.skipIf(process.getuid?.() === 0)('rejects a file it may not read with PW_E_IMAGE_UNREADABLE (not testable as root)', async () => {
+    h = makeHarness(root);
+    const path = join(h.watchDir, 'locked.jpg');
+    put(path, readFileSync(fx[0]!));
+    chmodSync(path, 0o000);
+    await h.ingest.start();
+    await waitFor(() => h!.rejects.length === 1, 8000, 'reject');
+    expect(h.rejects[0]).toMatchObject({ relPath: 'locked.jpg', code: 'PW_E_IMAGE_UNREADABLE', sha256: null });
+    expect(h.files).toEqual([]);
   });
 });
