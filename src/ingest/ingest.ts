@@ -36,6 +36,11 @@ export interface IngestOptions {
   maxDeferred?: number;
   /** Poll the folder instead of using inotify (network file systems). Default false. */
   usePolling?: boolean;
+  /**
+   * Other files or folders below watchDir never to touch (each one and anything below it), e.g.
+   * a database kept there by mistake: pass its path and its `-wal` and `-shm` siblings.
+   */
+  excludePaths?: readonly string[];
   /** Files read and hashed at once. Default 4. */
   hashConcurrency?: number;
   /** Name endings of files still being written (write-then-rename). Default `.tmp`, `.part`. */
@@ -124,7 +129,7 @@ export class Ingest {
     this.log = options.logger.child({ module: 'ingest' });
     this.filter = new PathFilter({
       watchDir: options.watchDir,
-      excludeDirs: [options.archiveDir, options.quarantineDir],
+      excludeDirs: [options.archiveDir, options.quarantineDir, ...(options.excludePaths ?? [])],
       tempSuffixes: options.tempSuffixes,
     });
     this.disposer = new FileDisposer({

@@ -6,7 +6,7 @@ export const DEFAULT_TEMP_SUFFIXES: readonly string[] = ['.tmp', '.part'];
 
 export interface PathFilterOptions {
   watchDir: string;
-  /** Folders never to look into (archive, quarantine), even when inside watchDir. */
+  /** Folders (or single files) never to look into (archive, quarantine), even when inside watchDir. */
   excludeDirs: readonly string[];
   /** Names ending in one of these (any case) are skipped. Default `.tmp`, `.part`. */
   tempSuffixes?: readonly string[];

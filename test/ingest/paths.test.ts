@@ -27,6 +27,13 @@ describe('PathFilter', () => {
     expect(f.ignores('/data/incoming-old/a.jpg')).toBe(true);
   });
 
+  it('an excluded single file is skipped, its neighbours are not', () => {
+    const g = new PathFilter({ watchDir: w, excludeDirs: [join(w, 'pw.db'), join(w, 'pw.db-wal')] });
+    expect(g.ignores(join(w, 'pw.db'))).toBe(true);
+    expect(g.ignores(join(w, 'pw.db-wal'))).toBe(true);
+    expect(g.ignores(join(w, 'pw.dbx'))).toBe(false);
+  });
+
   it('names paths relative to the watch folder with forward slashes', () => {
     expect(f.relPath(join(w, 'tow1', 'a.jpg'))).toBe('tow1/a.jpg');
   });
