@@ -1,0 +1,118 @@
+// Built-in network architectures for small grayscale plankton images, chosen by name.
+// Every one is a plain tfjs-layers model (standard layers only), so the classify runtime loads it
+// with tf.loadLayersModel and no custom layer registry. The last layer is a softmax named
+// "probabilities"; the layer before it, "logits", is what training differentiates through.
+import * as tfl from '@tensorflow/tfjs-layers';
+
+export interface ArchitectureInfo {
+  name: string;
+  /** Input side in pixels. */
+  inputSize: number;
+  description: string;
+  /** Convolution blocks: output channels of each 3x3 convolution, per resolution (then 2x2 max pool). */
+  blocks: number[][];
+  /** Width of the dense layer before the classifier (0: none). */
+  dense: number;
+  dropout: number;
+}
+
+export const ARCHITECTURES: Record<string, ArchitectureInfo> = {
+  'pw-vgg-64': {
+    name: 'pw-vgg-64',
+    inputSize: 64,
+    description: 'VGG-style, 64 px: 8 conv3x3 (16-16, 32-32, 64-64, 128-128) with batch norm and leaky ReLU, dense 256. About 52 M multiply-adds.',
+    blocks: [[16, 16], [32, 32], [64, 64], [128, 128]],
+    dense: 256,
+    dropout: 0.5,
+  },
+  'pw-vgg-48': {
+    name: 'pw-vgg-48',
+    inputSize: 48,
+    description: 'VGG-style, 48 px: 8 conv3x3 (16-16, 32-32, 64-64, 128-128) with batch norm and leaky ReLU, dense 256. About 29 M multiply-adds.',
+    blocks: [[16, 16], [32, 32], [64, 64], [128, 128]],
+    dense: 256,
+    dropout: 0.5,
+  },
+  'pw-wide-48': {
+    name: 'pw-wide-48',
+    inputSize: 48,
+    description: 'Wider VGG-style, 48 px: 8 conv3x3 (24-24, 48-48, 96-96, 160-160), batch norm, leaky ReLU, dense 384. About 58 M multiply-adds.',
+    blocks: [[24, 24], [48, 48], [96, 96], [160, 160]],
+    dense: 384,
+    dropout: 0.5,
+  },
+  'pw-tiny-32': {
+    name: 'pw-tiny-32',
+    inputSize: 32,
+    description: 'Tiny, 32 px: 3 conv3x3 (8, 16, 32), for tests and smoke runs. About 1 M multiply-adds.',
+    blocks: [[8], [16], [32]],
+    dense: 32,
+    dropout: 0,
+  },
+};
+
+export interface BuildOptions {
+  numClasses: number;
+  seed: number;
+  /** Leaky ReLU slope for negative inputs (Dieleman et al. used 1/3). */
+  leak?: number;
+}
+
+export function architectureInfo(name: string): ArchitectureInfo {
+  const info = ARCHITECTURES[name];
+  if (!info) throw new Error(`Unknown architecture "${name}". Known: ${Object.keys(ARCHITECTURES).join(', ')}.`);
+  return info;
+}
+
+/** Build a fresh, seeded model of the named architecture. */
+export function buildModel(name: string, options: BuildOptions): tfl.LayersModel {
+  const info = architectureInfo(name);
+  const leak = options.leak ?? 0.1;
+  let seed = options.seed;
+  const init = () => tfl.initializers.heNormal({ seed: seed++ });
+  const input = tfl.input({ shape: [info.inputSize, info.inputSize, 1], name: 'image' });
+  let x: tfl.SymbolicTensor = input;
+  info.blocks.forEach((block, b) => {
+    block.forEach((filters, c) => {
+      const id = `b${b + 1}c${c + 1}`;
+      x = tfl.layers.conv2d({ filters, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: init(), name: `${id}_conv` }).apply(x) as tfl.SymbolicTensor;
+      x = tfl.layers.batchNormalization({ momentum: 0.9, name: `${id}_bn` }).apply(x) as tfl.SymbolicTensor;
+      x = tfl.layers.leakyReLU({ alpha: leak, name: `${id}_act` }).apply(x) as tfl.SymbolicTensor;
+    });
+    x = tfl.layers.maxPooling2d({ poolSize: 2, strides: 2, name: `b${b + 1}_pool` }).apply(x) as tfl.SymbolicTensor;
+  });
+  x = tfl.layers.flatten({ name: 'flatten' }).apply(x) as tfl.SymbolicTensor;
+  if (info.dense > 0) {
+    if (info.dropout > 0) x = tfl.layers.dropout({ rate: info.dropout, seed: seed++, name: 'dropout1' }).apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.dense({ units: info.dense, kernelInitializer: init(), name: 'dense1' }).apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.leakyReLU({ alpha: leak, name: 'dense1_act' }).apply(x) as tfl.SymbolicTensor;
+    if (info.dropout > 0) x = tfl.layers.dropout({ rate: info.dropout, seed: seed++, name: 'dropout2' }).apply(x) as tfl.SymbolicTensor;
+  }
+  const logits = tfl.layers
+    .dense({ units: options.numClasses, kernelInitializer: tfl.initializers.glorotUniform({ seed: seed++ }), name: 'logits' })
+    .apply(x) as tfl.SymbolicTensor;
+  const probabilities = tfl.layers.activation({ activation: 'softmax', name: 'probabilities' }).apply(logits) as tfl.SymbolicTensor;
+  return tfl.model({ inputs: input, outputs: probabilities, name });
+}
+
+/** The same model cut at its "logits" layer (shares weights): what the loss differentiates. */
+export function logitsModel(model: tfl.LayersModel): tfl.LayersModel {
+  return tfl.model({ inputs: model.inputs, outputs: model.getLayer('logits').output as tfl.SymbolicTensor });
+}
+
+/** Multiply-adds per image of the convolution and dense layers. */
+export function countMacs(model: tfl.LayersModel): number {
+  let macs = 0;
+  for (const layer of model.layers) {
+    const cls = layer.getClassName();
+    if (cls === 'Conv2D') {
+      const [kh, kw, ci, co] = layer.getWeights()[0]!.shape as [number, number, number, number];
+      const out = layer.outputShape as number[];
+      macs += out[1]! * out[2]! * kh * kw * ci * co;
+    } else if (cls === 'Dense') {
+      const [a, b] = layer.getWeights()[0]!.shape as [number, number];
+      macs += a * b;
+    }
+  }
+  return macs;
+}

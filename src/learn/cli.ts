@@ -1,0 +1,132 @@
+// `plankwatch train` and `plankwatch evaluate`: parse options, call the learn library, print.
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { ARCHITECTURES } from './architectures.js';
+import { DEFAULT_AUGMENT, NO_AUGMENT, type AugmentOptions } from './augment.js';
+import type { TrainingBackend } from './backend.js';
+import { defaultNdsbDir } from './dataset.js';
+import { progressReporter } from './progress.js';
+import type { ClassWeighting } from './trainer.js';
+
+function num(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new Error(`Not a number: ${value}`);
+  return n;
+}
+
+function parseAugment(spec: string | undefined): AugmentOptions {
+  if (!spec || spec === 'default') return { ...DEFAULT_AUGMENT };
+  if (spec === 'none') return { ...NO_AUGMENT };
+  const out: AugmentOptions = { ...DEFAULT_AUGMENT };
+  for (const part of spec.split(',')) {
+    const [k, v] = part.split('=');
+    if (!k || v === undefined || !(k in out)) throw new Error(`--augment: unknown setting "${part}" (keys: ${Object.keys(out).join(', ')}).`);
+    (out as unknown as Record<string, number | boolean>)[k] = k === 'flip' ? v === 'true' || v === '1' : num(v);
+  }
+  return out;
+}
+
+/** Add `train` and `evaluate` to the plankwatch program. */
+export function registerLearnCommands(program: Command): void {
+  program
+    .command('train')
+    .description('Train a new version of an ensemble member on labelled images (a folder per class, or a CSV of path,label).')
+    .option('--data <dir|csv>', 'labelled images: DIR/<class>/*.jpg (DIR/train/<class> accepted) or a CSV with columns path,label', defaultNdsbDir())
+    .option('--member <name>', 'member name: the model is written to <models>/<member>/<version>/', 'cnn')
+    .addOption(new Option('--arch <name>', 'architecture').choices(Object.keys(ARCHITECTURES)).default('pw-vgg-48'))
+    .option('--models <dir>', 'model registry folder', 'models')
+    .option('--version <name>', 'version folder name (default: a UTC timestamp)')
+    .option('--seed <n>', 'seed for split, shuffling, augmentation, initialisation and dropout', num, 1)
+    .option('--val-fraction <f>', 'fraction of each class held out for validation', num, 0.15)
+    .option('--split <dir>', 'split folder to reuse or create (default <models>/splits/<data>-s<seed>-v<pct>)')
+    .option('--epochs <n>', 'epochs', num, 30)
+    .option('--batch-size <n>', 'images per step', num, 32)
+    .option('--lr <rate>', 'initial learning rate (Adam, cosine decay to 2%)', num, 0.002)
+    .option('--weight-decay <w>', 'L2 penalty on weights', num, 0)
+    .addOption(new Option('--class-weights <rule>', 'loss weight per class against imbalance').choices(['balanced', 'sqrt', 'none']).default('balanced'))
+    .option('--augment <spec>', 'online augmentation: "default", "none", or key=value list, e.g. rotate=180,flip=1,zoom=1.15,shear=8,shift=3,blur=0.1,brightness=0.15', 'default')
+    .option('--patience <n>', 'early stopping: epochs without validation log-loss improvement (0: off)', num, 5)
+    .option('--max-minutes <m>', 'stop after this much training time, keeping the best epoch (0: no limit)', num, 0)
+    .option('--resume', 'continue from the last checkpoint of the same member and --version', false)
+    .addOption(new Option('--backend <name>', 'tensorflow (tfjs-node, when installed), wasm or cpu').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+    .option('--from <dir>', 'transfer learning: start from this model version folder (new classifier if the classes differ)')
+    .option('--freeze', 'with --from: train only the classifier head', false)
+    .option('--unfreeze-top <n>', 'with --from --freeze: also train the top N convolution blocks', num, 0)
+    .addHelpText(
+      'after',
+      `
+Architectures:
+${Object.values(ARCHITECTURES)
+  .map((a) => `  ${a.name.padEnd(12)} ${a.description}`)
+  .join('\n')}
+
+Example (the shipped member):
+  plankwatch train --data ../shared/data/ndsb --member vgg48 --arch pw-vgg-48 --version v1 --seed 1 --epochs 12`,
+    )
+    .action(async (opts: Record<string, unknown>) => {
+      const { runTraining } = await import('./train-run.js');
+      const reporter = progressReporter(process.stderr);
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      const { dir, meta, result } = await runTraining({
+        data: opts.data as string,
+        member: opts.member as string,
+        architecture: opts.arch as string,
+        modelsDir: opts.models as string,
+        version: opts.version as string | undefined,
+        seed: opts.seed as number,
+        validationFraction: opts.valFraction as number,
+        split: opts.split as string | undefined,
+        epochs: opts.epochs as number,
+        batchSize: opts.batchSize as number,
+        learningRate: opts.lr as number,
+        weightDecay: opts.weightDecay as number,
+        classWeights: opts.classWeights as ClassWeighting,
+        augment: parseAugment(opts.augment as string),
+        patience: opts.patience as number,
+        maxMinutes: opts.maxMinutes as number,
+        resume: opts.resume as boolean,
+        backend: opts.backend as TrainingBackend,
+        from: opts.from as string | undefined,
+        freeze: opts.freeze as boolean,
+        unfreezeTop: opts.unfreezeTop as number,
+        command: ['plankwatch', ...process.argv.slice(2)].join(' '),
+        hooks: { ...reporter, resume: opts.resume as boolean },
+        log,
+      });
+      log(`${result.reason}; best epoch ${result.bestEpoch}`);
+      log(`wrote ${dir}: top1 ${meta.metrics.top1?.toFixed(4)} top5 ${meta.metrics.top5?.toFixed(4)} log-loss ${meta.metrics.logLoss?.toFixed(4)}`);
+    });
+
+  program
+    .command('evaluate')
+    .description('Evaluate each ensemble member, hard and soft voting, with and without test-time augmentation, on held-out images; write JSON and a Markdown report.')
+    .option('--data <dir|csv>', 'labelled images (as for train)', defaultNdsbDir())
+    .option('--ensemble <file>', 'ensemble file naming members and voting rule', 'models/ensemble.json')
+    .option('--models <dir>', 'model registry folder (default: the ensemble file\'s folder)')
+    .option('--split <dir>', 'evaluate only the validation list of this split (default: the split recorded in the first member\'s meta.json)')
+    .option('--all', 'evaluate every image in --data, not only a held-out split (refused if the members trained on any of them, unless --allow-leak)', false)
+    .option('--allow-leak', 'evaluate even images that a member was trained on (flagged in the report)', false)
+    .option('--tta <list>', 'test-time transforms, comma-separated from identity,rot90,rot180,rot270,flipH,flipV', 'identity,rot90,rot180,rot270,flipH,flipV')
+    .option('--out <dir>', 'folder for evaluation.json, report.md and confusion.png', 'evaluation')
+    .option('--limit <n>', 'evaluate at most n images (a stratified, seeded subset)', num, 0)
+    .addOption(new Option('--backend <name>', 'tensorflow (tfjs-node, when installed), wasm or cpu').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+    .action(async (opts: Record<string, unknown>) => {
+      const { runEvaluation } = await import('./evaluate.js');
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      const summary = await runEvaluation({
+        data: opts.data as string,
+        ensemble: opts.ensemble as string,
+        modelsDir: opts.models as string | undefined,
+        split: opts.split as string | undefined,
+        all: opts.all as boolean,
+        allowLeak: opts.allowLeak as boolean,
+        tta: (opts.tta as string).split(',').map((s) => s.trim()).filter(Boolean) as never,
+        outDir: opts.out as string,
+        limit: opts.limit as number,
+        backend: opts.backend as TrainingBackend,
+        log,
+      });
+      process.stdout.write(summary.table + '\n');
+      process.stdout.write(`best: ${summary.best}\n`);
+    });
+}

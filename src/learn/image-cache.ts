@@ -1,0 +1,75 @@
+// Decoded and prepared training images, one byte per pixel at the member's input size, through
+// exactly the inference path (decodeGray + prepare), cached under .cache/ so that later runs
+// start in seconds. A cached byte b stands for the prepared float b / 255, which is exactly what
+// `prepare` produced (its outputs are k / 255 for an integer k).
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { decodeGray } from '../preprocess/decode.js';
+import { prepare } from '../preprocess/prepare.js';
+import type { PreprocessSpec } from '../types.js';
+import type { LabelledImage } from './dataset.js';
+
+export interface ImageTable {
+  size: number;
+  /** count · size · size bytes, image i at offset i · size². */
+  pixels: Uint8Array;
+  /** Relative path of each row. */
+  rels: string[];
+}
+
+const MAX_PIXELS = 64_000_000;
+
+export function cacheDir(): string {
+  return process.env.PLANKWATCH_CACHE_DIR ?? '.cache';
+}
+
+/** Prepare one image as the inference path would, quantised to bytes. */
+export async function prepareBytes(file: string, size: number, spec: PreprocessSpec): Promise<Uint8Array> {
+  const gray = await decodeGray(await readFile(file), { maxPixels: MAX_PIXELS });
+  const { pixels } = prepare(gray, size, spec);
+  const out = new Uint8Array(pixels.length);
+  for (let i = 0; i < pixels.length; i++) out[i] = Math.round(pixels[i]! * 255);
+  return out;
+}
+
+/**
+ * Load the prepared bytes of `items` at `size`, from the cache when it holds them, else by
+ * decoding (concurrency 4; sharp works on its own threads) and then caching.
+ */
+export async function loadImageTable(
+  items: LabelledImage[],
+  size: number,
+  spec: PreprocessSpec,
+  options: { cache?: boolean; onProgress?: (done: number, total: number) => void } = {},
+): Promise<ImageTable> {
+  const key = createHash('sha256')
+    .update(JSON.stringify({ v: 1, size, spec, items: items.map((i) => [i.rel, i.bytes]) }))
+    .digest('hex')
+    .slice(0, 24);
+  const file = path.join(cacheDir(), 'images', `${key}-${size}.u8`);
+  const rels = items.map((i) => i.rel);
+  if (options.cache !== false && existsSync(file)) {
+    const buf = await readFile(file);
+    if (buf.length === items.length * size * size) return { size, pixels: new Uint8Array(buf.buffer, buf.byteOffset, buf.length), rels };
+  }
+  const pixels = new Uint8Array(items.length * size * size);
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      pixels.set(await prepareBytes(items[i]!.file, size, spec), i * size * size);
+      done++;
+      if (done % 500 === 0) options.onProgress?.(done, items.length);
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  if (options.cache !== false) {
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(`${file}.tmp`, pixels);
+    await rename(`${file}.tmp`, file);
+  }
+  return { size, pixels, rels };
+}

@@ -1,0 +1,215 @@
+// One training run from data to a new model version folder: read the data, split (or reuse a
+// saved split), prepare images through the inference path (cached), build or adapt the network,
+// train, and write models/<member>/<version>/ with model.json, weights.bin and meta.json.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { MemberMeta } from '../classify/meta.js';
+import { folderIO, readMeta, writeMeta } from '../classify/model-files.js';
+import { DEFAULT_PREPROCESS } from '../preprocess/prepare.js';
+import type { PreprocessSpec } from '../types.js';
+import { DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
+import { architectureInfo, buildModel, countMacs } from './architectures.js';
+import { initBackend, type TrainingBackend } from './backend.js';
+import { loadSplit, readDataset, saveSplit, stratifiedSplit, type Dataset, type Split } from './dataset.js';
+import { loadImageTable, type ImageTable } from './image-cache.js';
+import { train, type ClassWeighting, type TrainHooks, type TrainResult } from './trainer.js';
+import { cacheDir } from './image-cache.js';
+
+export interface TrainRunOptions {
+  data: string;
+  member: string;
+  architecture: string;
+  /** Root of the model registry (default "models"). */
+  modelsDir: string;
+  version?: string;
+  seed: number;
+  validationFraction: number;
+  /** Split folder to reuse or create (default <modelsDir>/splits/<fingerprint>-s<seed>-v<pct>). */
+  split?: string;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  weightDecay: number;
+  classWeights: ClassWeighting;
+  augment: AugmentOptions;
+  patience: number;
+  maxMinutes: number;
+  resume: boolean;
+  backend: TrainingBackend;
+  /** Transfer learning: version folder of an existing model to start from. */
+  from?: string;
+  /** With `from`: train only the new head (true) or everything. */
+  freeze?: boolean;
+  /** With `from` and `freeze`: also train the top N convolution blocks. */
+  unfreezeTop?: number;
+  preprocess?: PreprocessSpec;
+  /** The command line, recorded in meta.json. */
+  command: string;
+  hooks?: TrainHooks;
+  log?: (line: string) => void;
+}
+
+export interface TrainRunResult {
+  dir: string;
+  meta: MemberMeta;
+  result: TrainResult;
+}
+
+export function defaultVersion(now = new Date()): string {
+  return now.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+}
+
+export function defaultSplitDir(modelsDir: string, dataset: Dataset, seed: number, fraction: number): string {
+  return path.join(modelsDir, 'splits', `${dataset.fingerprint.slice(0, 12)}-s${seed}-v${Math.round(fraction * 100)}`);
+}
+
+/** Reuse the split in `dir` (checking it belongs to this data) or create and save it. */
+export async function ensureSplit(dataset: Dataset, dir: string, seed: number, fraction: number): Promise<Split> {
+  if (existsSync(path.join(dir, 'split.json'))) {
+    const split = await loadSplit(dir);
+    if (split.dataFingerprint !== dataset.fingerprint) {
+      throw new Error(`The split in ${dir} was made for other data (fingerprint ${split.dataFingerprint.slice(0, 12)}, data ${dataset.fingerprint.slice(0, 12)}).`);
+    }
+    return split;
+  }
+  const split = stratifiedSplit(dataset, fraction, seed);
+  await saveSplit(dir, split);
+  return split;
+}
+
+/** Rows of `table` (covering `dataset.items` in order) for the given relative paths. */
+export function subTable(dataset: Dataset, table: ImageTable, rels: string[]): { table: ImageTable; labels: Int32Array; classes: string[] } {
+  const index = new Map(dataset.items.map((item, i) => [item.rel, i]));
+  const classIndex = new Map(dataset.classes.map((c, i) => [c, i]));
+  const s2 = table.size * table.size;
+  const pixels = new Uint8Array(rels.length * s2);
+  const labels = new Int32Array(rels.length);
+  rels.forEach((rel, r) => {
+    const i = index.get(rel);
+    if (i === undefined) throw new Error(`Split names ${rel}, which is not in the data.`);
+    pixels.set(table.pixels.subarray(i * s2, (i + 1) * s2), r * s2);
+    labels[r] = classIndex.get(dataset.items[i]!.label)!;
+  });
+  return { table: { size: table.size, pixels, rels }, labels, classes: dataset.classes };
+}
+
+/** A model to fine-tune: the parent's layers, a new classifier when the classes differ, frozen as asked. */
+async function transferModel(fromDir: string, classes: string[], options: TrainRunOptions): Promise<{ model: tfl.LayersModel; parent: MemberMeta }> {
+  const parent = await readMeta(fromDir);
+  const base = await tfl.loadLayersModel(folderIO(fromDir));
+  let model = base;
+  const sameClasses = parent.classes.length === classes.length && parent.classes.every((c, i) => c === classes[i]);
+  if (!sameClasses) {
+    const features = base.getLayer('logits').input as tfl.SymbolicTensor;
+    const logits = tfl.layers.dense({ units: classes.length, kernelInitializer: tfl.initializers.glorotUniform({ seed: options.seed }), name: 'logits_new' }).apply(features) as tfl.SymbolicTensor;
+    const probabilities = tfl.layers.activation({ activation: 'softmax', name: 'probabilities_new' }).apply(logits) as tfl.SymbolicTensor;
+    model = tfl.model({ inputs: base.inputs, outputs: probabilities, name: base.name });
+    // logitsModel() looks the classifier up by name.
+    model.getLayer('logits_new').name = 'logits';
+  }
+  if (options.freeze) {
+    const blocks = [...new Set(model.layers.map((l) => /^b(\d+)/.exec(l.name)?.[1]).filter((b): b is string => b != null))].map(Number).sort((a, b) => a - b);
+    const open = new Set(blocks.slice(blocks.length - (options.unfreezeTop ?? 0)).map(String));
+    for (const layer of model.layers) {
+      const block = /^b(\d+)/.exec(layer.name)?.[1];
+      const isHead = block === undefined;
+      layer.trainable = isHead || open.has(block);
+    }
+  }
+  return { model, parent };
+}
+
+export async function runTraining(options: TrainRunOptions): Promise<TrainRunResult> {
+  const log = options.log ?? (() => {});
+  const backend = await initBackend(options.backend);
+  log(`backend: ${backend.name} (${backend.packageName})`);
+  const dataset = await readDataset(options.data);
+  log(`data: ${dataset.items.length} images, ${dataset.classes.length} classes, fingerprint ${dataset.fingerprint.slice(0, 12)}`);
+  const splitDir = options.split ?? defaultSplitDir(options.modelsDir, dataset, options.seed, options.validationFraction);
+  const split = await ensureSplit(dataset, splitDir, options.seed, options.validationFraction);
+  log(`split: ${split.train.length} train, ${split.validation.length} validation (${splitDir})`);
+
+  const info = architectureInfo(options.architecture);
+  const spec = options.preprocess ?? DEFAULT_PREPROCESS;
+  let parent: MemberMeta | null = null;
+  let model: tfl.LayersModel;
+  let inputSize = info.inputSize;
+  if (options.from) {
+    const t = await transferModel(options.from, dataset.classes, options);
+    model = t.model;
+    parent = t.parent;
+    inputSize = parent.input.size;
+  } else {
+    model = buildModel(options.architecture, { numClasses: dataset.classes.length, seed: options.seed });
+  }
+  const t0 = performance.now();
+  const table = await loadImageTable(dataset.items, inputSize, parent?.preprocessing ?? spec, {
+    onProgress: (done, total) => log(`preparing images: ${done}/${total}`),
+  });
+  log(`images ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const trainPart = subTable(dataset, table, split.train);
+  const valPart = split.validation.length > 0 ? subTable(dataset, table, split.validation) : null;
+
+  const version = options.version ?? defaultVersion();
+  const dir = path.join(options.modelsDir, options.member, version);
+  const fill = (parent?.preprocessing ?? spec).invert ? 1 - (parent?.preprocessing ?? spec).background / 255 : (parent?.preprocessing ?? spec).background / 255;
+  const result = await train(
+    model,
+    { train: trainPart, validation: valPart, numClasses: dataset.classes.length },
+    {
+      epochs: options.epochs,
+      batchSize: options.batchSize,
+      learningRate: options.learningRate,
+      finalLearningRateFraction: 0.02,
+      weightDecay: options.weightDecay,
+      seed: options.seed,
+      classWeights: options.classWeights,
+      augment: options.augment,
+      patience: options.patience,
+      maxMinutes: options.maxMinutes,
+      fill,
+    },
+    { checkpointDir: path.join(cacheDir(), 'checkpoints', `${options.member}-${version}`), ...options.hooks },
+  );
+  await model.save(folderIO(dir));
+  const best = result.epochs.find((e) => e.epoch === result.bestEpoch) ?? result.epochs[result.epochs.length - 1];
+  const v = best?.validation;
+  const meta: MemberMeta = {
+    name: options.member,
+    version,
+    classes: dataset.classes,
+    input: { size: inputSize, channels: 1 },
+    preprocessing: parent?.preprocessing ?? spec,
+    architecture: parent?.architecture ?? options.architecture,
+    training: {
+      command: options.command,
+      seed: options.seed,
+      dataFingerprint: dataset.fingerprint,
+      split: path.relative(dir, splitDir).split(path.sep).join('/'),
+      epochs: result.epochs.length,
+      bestEpoch: result.bestEpoch,
+      stopReason: result.reason,
+      backend: backend.name,
+      batchSize: options.batchSize,
+      learningRate: options.learningRate,
+      weightDecay: options.weightDecay,
+      classWeights: options.classWeights,
+      augment: options.augment,
+      trainImages: split.train.length,
+      validationImages: split.validation.length,
+      multiplyAdds: countMacs(model),
+      history: result.epochs.map(({ validation, ...e }) => ({ ...e, validation: validation ? { top1: validation.top1, top5: validation.top5, logLoss: validation.logLoss, macroF1: validation.macroF1 } : undefined })),
+    },
+    metrics: v ? { top1: v.top1, top5: v.top5, logLoss: v.logLoss, macroF1: v.macroF1, evaluatedOn: v.count, split: 'validation' } : {},
+    parent: parent ? `${parent.name}/${parent.version}` : null,
+    createdAt: new Date().toISOString(),
+  };
+  const written = await writeMeta(dir, meta);
+  model.dispose();
+  void tf;
+  return { dir, meta: written, result };
+}
+
+export { DEFAULT_AUGMENT };

@@ -1,0 +1,326 @@
+// The training loop: seeded batches with online augmentation, class-weighted cross-entropy,
+// Adam with a cosine learning-rate schedule, validation each epoch, checkpoints, --resume,
+// early stopping on validation log-loss, and the best epoch's weights kept.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { folderIO } from '../classify/model-files.js';
+import { augmentInto, copyInto, type AugmentOptions } from './augment.js';
+import { logitsModel } from './architectures.js';
+import type { ImageTable } from './image-cache.js';
+import { mulberry32, deriveSeed, shuffleInPlace } from './random.js';
+import { computeMetrics, type Metrics } from './metrics.js';
+
+export type ClassWeighting = 'balanced' | 'sqrt' | 'none';
+
+export interface TrainConfig {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  /** Final learning rate as a fraction of the initial one (cosine schedule). */
+  finalLearningRateFraction: number;
+  weightDecay: number;
+  seed: number;
+  classWeights: ClassWeighting;
+  augment: AugmentOptions;
+  /** Stop when validation log-loss has not improved for this many epochs (0: never). */
+  patience: number;
+  /** Stop (keeping the best epoch) after this many minutes of training (0: no limit). */
+  maxMinutes: number;
+  /** Prepared value of the background (0 for inverted images), used to fill after rotation. */
+  fill: number;
+}
+
+export interface TrainData {
+  train: { table: ImageTable; labels: Int32Array };
+  validation: { table: ImageTable; labels: Int32Array } | null;
+  numClasses: number;
+}
+
+export interface EpochReport {
+  epoch: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  learningRate: number;
+  imagesPerSecond: number;
+  seconds: number;
+  validation?: Metrics;
+}
+
+export interface ProgressEvent {
+  epoch: number;
+  epochs: number;
+  batch: number;
+  batches: number;
+  loss: number;
+  accuracy: number;
+  imagesPerSecond: number;
+  etaSeconds: number;
+}
+
+export interface TrainResult {
+  epochs: EpochReport[];
+  bestEpoch: number;
+  stoppedEarly: boolean;
+  reason: string;
+}
+
+export interface TrainHooks {
+  onProgress?: (e: ProgressEvent) => void;
+  onEpoch?: (e: EpochReport) => void;
+  /** Folder for checkpoints (model + optimizer + state); enables --resume. */
+  checkpointDir?: string;
+  resume?: boolean;
+}
+
+/** Per-class loss weights, normalised so that the mean weight over training images is 1. */
+export function classWeights(labels: Int32Array, numClasses: number, rule: ClassWeighting): Float32Array {
+  const counts = new Float64Array(numClasses);
+  for (const l of labels) counts[l]!++;
+  const w = new Float32Array(numClasses);
+  for (let c = 0; c < numClasses; c++) {
+    const n = counts[c]!;
+    w[c] = n === 0 ? 0 : rule === 'none' ? 1 : rule === 'sqrt' ? 1 / Math.sqrt(n) : 1 / n;
+  }
+  let mean = 0;
+  for (const l of labels) mean += w[l]!;
+  mean /= labels.length;
+  for (let c = 0; c < numClasses; c++) w[c] = w[c]! / mean;
+  return w;
+}
+
+export function cosineRate(config: Pick<TrainConfig, 'learningRate' | 'finalLearningRateFraction'>, progress: number): number {
+  const f = config.finalLearningRateFraction;
+  return config.learningRate * (f + (1 - f) * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress))));
+}
+
+/** Run `fn` with Math.random replaced by a seeded generator (tfjs dropout draws its masks from it). */
+export function withSeededMathRandom<T>(seed: number, fn: () => T): T {
+  const original = Math.random;
+  Math.random = mulberry32(seed);
+  try {
+    return fn();
+  } finally {
+    Math.random = original;
+  }
+}
+
+/** Probabilities for every image of a table, in batches (no augmentation). */
+export function predictTable(model: tfl.LayersModel, table: ImageTable, batchSize = 64, transform?: (x: tf.Tensor4D) => tf.Tensor4D): Float32Array {
+  const n = table.rels.length;
+  const s = table.size;
+  const out = new Float32Array(n * (model.outputs[0]!.shape[1] as number));
+  let offset = 0;
+  for (let start = 0; start < n; start += batchSize) {
+    const count = Math.min(batchSize, n - start);
+    const buf = new Float32Array(count * s * s);
+    for (let i = 0; i < count; i++) copyInto(table.pixels.subarray((start + i) * s * s, (start + i + 1) * s * s), buf.subarray(i * s * s, (i + 1) * s * s));
+    const probs = tf.tidy(() => {
+      let x = tf.tensor4d(buf, [count, s, s, 1]);
+      if (transform) x = transform(x);
+      return (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+    });
+    out.set(probs, offset);
+    offset += probs.length;
+  }
+  return out;
+}
+
+interface CheckpointState {
+  epoch: number;
+  bestEpoch: number;
+  bestLoss: number;
+  sinceBest: number;
+  history: EpochReport[];
+  elapsedSeconds: number;
+}
+
+/**
+ * Train `model` in place. On return the model holds the best epoch's weights (lowest validation
+ * log-loss, or the last epoch without validation data).
+ */
+export async function train(model: tfl.LayersModel, data: TrainData, config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const { table, labels } = data.train;
+  const n = labels.length;
+  const s = table.size;
+  const weights = classWeights(labels, data.numClasses, config.classWeights);
+  const lm = logitsModel(model);
+  const optimizer = tf.train.adam(config.learningRate);
+  const batches = Math.floor(n / config.batchSize);
+  const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
+
+  let state: CheckpointState = { epoch: 0, bestEpoch: -1, bestLoss: Infinity, sinceBest: 0, history: [], elapsedSeconds: 0 };
+  let bestWeights: tf.Tensor[] | null = null;
+  if (hooks.resume && hooks.checkpointDir && existsSync(path.join(hooks.checkpointDir, 'state.json'))) {
+    state = await loadCheckpoint(model, optimizer, hooks.checkpointDir);
+    bestWeights = await loadBest(model, hooks.checkpointDir);
+  }
+
+  const started = performance.now() - state.elapsedSeconds * 1000;
+  let stoppedEarly = false;
+  let reason = 'completed all epochs';
+  const xBuf = new Float32Array(config.batchSize * s * s);
+  const yIdx = new Int32Array(config.batchSize);
+  const wBuf = new Float32Array(config.batchSize);
+
+  for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
+    const order = shuffleInPlace(Array.from({ length: n }, (_, i) => i), mulberry32(deriveSeed(config.seed, 'shuffle', epoch)));
+    const rng = mulberry32(deriveSeed(config.seed, 'augment', epoch));
+    const epochStart = performance.now();
+    let lossSum = 0;
+    let correct = 0;
+    let seen = 0;
+    for (let b = 0; b < batches; b++) {
+      const lr = cosineRate(config, (epoch + b / batches) / config.epochs);
+      optimizer.learningRate = lr;
+      for (let i = 0; i < config.batchSize; i++) {
+        const idx = order[b * config.batchSize + i]!;
+        augmentInto(table.pixels.subarray(idx * s * s, (idx + 1) * s * s), s, xBuf.subarray(i * s * s, (i + 1) * s * s), rng, config.augment, config.fill);
+        yIdx[i] = labels[idx]!;
+        wBuf[i] = weights[labels[idx]!]!;
+      }
+      const [loss, hits] = withSeededMathRandom(deriveSeed(config.seed, 'dropout', epoch, b), () =>
+        tf.tidy(() => {
+          const x = tf.tensor4d(xBuf, [config.batchSize, s, s, 1]);
+          const y = tf.oneHot(tf.tensor1d(yIdx, 'int32'), data.numClasses);
+          const w = tf.tensor1d(wBuf);
+          let predicted: tf.Tensor | null = null;
+          const lossTensor = optimizer.minimize(
+            () => {
+              const logits = lm.apply(x, { training: true }) as tf.Tensor2D;
+              predicted = tf.keep(tf.argMax(logits, 1));
+              const ce = tf.neg(tf.sum(tf.mul(y, tf.logSoftmax(logits)), 1));
+              let l = tf.div(tf.sum(tf.mul(ce, w)), config.batchSize) as tf.Scalar;
+              if (config.weightDecay > 0) {
+                const decay = tf.addN(trainable.filter((v) => v.shape.length > 1).map((v) => tf.sum(tf.square(v))));
+                l = tf.add(l, tf.mul(decay, config.weightDecay / 2)) as tf.Scalar;
+              }
+              return l;
+            },
+            true,
+            trainable,
+          )!;
+          const hitsTensor = tf.sum(tf.cast(tf.equal(predicted!, tf.tensor1d(yIdx, 'int32')), 'int32'));
+          (predicted as tf.Tensor | null)?.dispose();
+          return [lossTensor.dataSync()[0]!, hitsTensor.dataSync()[0]!];
+        }),
+      );
+      lossSum += loss * config.batchSize;
+      correct += hits;
+      seen += config.batchSize;
+      const elapsed = (performance.now() - epochStart) / 1000;
+      const rate = seen / elapsed;
+      hooks.onProgress?.({
+        epoch: epoch + 1,
+        epochs: config.epochs,
+        batch: b + 1,
+        batches,
+        loss: lossSum / seen,
+        accuracy: correct / seen,
+        imagesPerSecond: rate,
+        etaSeconds: ((batches - b - 1) * config.batchSize) / rate,
+      });
+      if (config.maxMinutes > 0 && (performance.now() - started) / 60000 > config.maxMinutes) break;
+    }
+    const seconds = (performance.now() - epochStart) / 1000;
+    const report: EpochReport = {
+      epoch: epoch + 1,
+      trainLoss: lossSum / Math.max(1, seen),
+      trainAccuracy: correct / Math.max(1, seen),
+      learningRate: optimizer.learningRate,
+      imagesPerSecond: seen / seconds,
+      seconds,
+    };
+    let score = report.trainLoss;
+    if (data.validation) {
+      const probs = predictTable(model, data.validation.table);
+      report.validation = computeMetrics(probs, data.validation.labels, data.numClasses);
+      score = report.validation.logLoss;
+    }
+    state.history.push(report);
+    state.epoch = epoch + 1;
+    if (score < state.bestLoss) {
+      state.bestLoss = score;
+      state.bestEpoch = epoch + 1;
+      state.sinceBest = 0;
+      tf.dispose(bestWeights ?? []);
+      bestWeights = model.getWeights().map((w) => tf.clone(w));
+    } else {
+      state.sinceBest++;
+    }
+    state.elapsedSeconds = (performance.now() - started) / 1000;
+    hooks.onEpoch?.(report);
+    if (hooks.checkpointDir) await saveCheckpoint(model, optimizer, bestWeights, state, hooks.checkpointDir);
+    if (config.patience > 0 && state.sinceBest >= config.patience) {
+      stoppedEarly = true;
+      reason = `validation log-loss did not improve for ${config.patience} epochs`;
+      break;
+    }
+    if (config.maxMinutes > 0 && state.elapsedSeconds / 60 > config.maxMinutes) {
+      stoppedEarly = true;
+      reason = `time limit of ${config.maxMinutes} minutes reached`;
+      break;
+    }
+  }
+  if (bestWeights) {
+    model.setWeights(bestWeights);
+    tf.dispose(bestWeights);
+  }
+  optimizer.dispose();
+  return { epochs: state.history, bestEpoch: state.bestEpoch, stoppedEarly, reason };
+}
+
+async function saveCheckpoint(model: tfl.LayersModel, optimizer: tf.Optimizer, best: tf.Tensor[] | null, state: CheckpointState, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await model.save(folderIO(path.join(dir, 'last')));
+  const opt = await optimizer.getWeights();
+  await writeTensors(path.join(dir, 'optimizer.bin'), opt.map((o) => o.tensor), opt.map((o) => o.name));
+  if (best) await writeTensors(path.join(dir, 'best.bin'), best, best.map((_, i) => String(i)));
+  await writeFile(path.join(dir, 'state.json'), JSON.stringify(state, null, 2));
+}
+
+async function loadCheckpoint(model: tfl.LayersModel, optimizer: tf.Optimizer, dir: string): Promise<CheckpointState> {
+  const saved = await tfl.loadLayersModel(folderIO(path.join(dir, 'last')));
+  model.setWeights(saved.getWeights());
+  saved.dispose();
+  // Adam creates its slots lazily; one zero-rate step on a dummy loss creates them, then they are overwritten.
+  const { tensors, names } = await readTensors(path.join(dir, 'optimizer.bin'));
+  await optimizer.setWeights(tensors.map((tensor, i) => ({ name: names[i]!, tensor })));
+  return JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8')) as CheckpointState;
+}
+
+async function loadBest(model: tfl.LayersModel, dir: string): Promise<tf.Tensor[] | null> {
+  const file = path.join(dir, 'best.bin');
+  if (!existsSync(file)) return null;
+  const { tensors } = await readTensors(file);
+  if (tensors.length !== model.getWeights().length) return null;
+  return tensors;
+}
+
+/** A small self-describing tensor file: JSON header line, then float32 data. */
+async function writeTensors(file: string, tensors: tf.Tensor[], names: string[]): Promise<void> {
+  const header = tensors.map((t, i) => ({ name: names[i], shape: t.shape, dtype: t.dtype }));
+  const datas = tensors.map((t) => Buffer.from((t.dataSync() as Float32Array).slice().buffer));
+  const head = Buffer.from(JSON.stringify(header) + '\n');
+  await writeFile(`${file}.tmp`, Buffer.concat([head, ...datas]));
+  await rm(file, { force: true });
+  await writeFile(file, await readFile(`${file}.tmp`));
+  await rm(`${file}.tmp`, { force: true });
+}
+
+async function readTensors(file: string): Promise<{ tensors: tf.Tensor[]; names: string[] }> {
+  const buf = await readFile(file);
+  const nl = buf.indexOf(10);
+  const header = JSON.parse(buf.subarray(0, nl).toString('utf8')) as { name: string; shape: number[]; dtype: 'float32' | 'int32' }[];
+  let offset = nl + 1;
+  const tensors = header.map((h) => {
+    const size = h.shape.reduce((a, b) => a * b, 1);
+    const bytes = buf.subarray(offset, offset + size * 4);
+    offset += size * 4;
+    const data = h.dtype === 'int32' ? new Int32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) : new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+    return tf.tensor(data, h.shape, h.dtype);
+  });
+  return { tensors, names: header.map((h) => h.name) };
+}

@@ -1,0 +1,161 @@
+// Convolution gradients for the wasm backend, expressed through its fast kernels.
+//
+// tfjs-backend-wasm has no Conv2DBackpropFilter, and its Conv2DBackpropInput is a plain loop.
+// Both gradients of a convolution can be written with kernels that wasm runs through XNNPACK:
+//   dW = im2col(x)ᵀ · dy      (kh·kw shifted slices of x concatenated, then one matrix product)
+//   dX = conv2d(dilate(dy), rot180(W) with in/out channels swapped)   (a forward convolution)
+// registerWasmGradients() installs both as wasm kernels, so that layers models train on wasm
+// with the ordinary tf.grad machinery and nothing else changes.
+import * as tf from '@tensorflow/tfjs-core';
+import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+
+interface ConvGradAttrs {
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  filterShape?: [number, number, number, number];
+  inputShape?: [number, number, number, number];
+}
+
+const BACKEND = 'wasm';
+let registered = false;
+
+/** Shifts [top, left] of the convolution, as tfjs computes them for this input and filter. */
+function convInfo(xShape: [number, number, number, number], filterShape: [number, number, number, number], attrs: ConvGradAttrs) {
+  return tf.backend_util.computeConv2DInfo(
+    xShape,
+    filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+}
+
+/**
+ * dW[kh, kw, ci, co] = Σ_{n,y,x} xpad[n, y·s + kh, x·s + kw, ci] · dy[n, y, x, co], computed as
+ * one forward convolution with the roles of batch and channels swapped: the padded input
+ * transposed to [ci, H, W, n] is convolved ("valid", dilation = stride) with dy transposed to
+ * [Ho, Wo, n, co] used as the filter, giving [ci, kh, kw, co]. XNNPACK runs it as one GEMM.
+ */
+export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], attrs: ConvGradAttrs): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = convInfo(x.shape, filterShape, attrs);
+    const [kh, kw] = filterShape;
+    const { top, left } = info.padInfo;
+    const { strideHeight: sh, strideWidth: sw, outHeight: ho, outWidth: wo } = info;
+    // Rows/columns of the padded input that the filter reaches: (o - 1)·s + k.
+    const needH = (ho - 1) * sh + kh;
+    const needW = (wo - 1) * sw + kw;
+    const [, h, w] = x.shape;
+    const bottom = needH - h - top;
+    const right = needW - w - left;
+    let xt = tf.transpose(x, [3, 1, 2, 0]) as tf.Tensor4D; // [ci, H, W, n]
+    if (top > 0 || left > 0 || bottom > 0 || right > 0) {
+      xt = tf.pad(xt, [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]]);
+    }
+    if (bottom < 0 || right < 0) xt = tf.slice(xt, [0, 0, 0, 0], [xt.shape[0], needH, needW, xt.shape[3]]);
+    const dyt = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [Ho, Wo, n, co]
+    const r = tf.conv2d(xt, dyt, 1, 'valid', 'NHWC', [sh, sw]); // [ci, kh, kw, co]
+    return tf.transpose(r, [1, 2, 0, 3]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * dX as a forward convolution: insert (stride - 1) zeros between the rows and columns of dy,
+ * pad it by (k - 1 - pad) on each side, and convolve with the filter rotated by 180 degrees and
+ * its in/out channels swapped.
+ */
+export function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, inputShape: [number, number, number, number], attrs: ConvGradAttrs): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = convInfo(inputShape, w.shape, attrs);
+    const [kh, kw, , co] = w.shape;
+    const { strideHeight: sh, strideWidth: sw } = info;
+    const [n, h, wd] = inputShape;
+    let d: tf.Tensor4D = dy;
+    if (sh > 1) d = dilate(d, 1, sh);
+    if (sw > 1) d = dilate(d, 2, sw);
+    // Full-correlation padding; extra rows/cols at the end cover inputs that no output window reached.
+    const padTop = kh - 1 - info.padInfo.top;
+    const padLeft = kw - 1 - info.padInfo.left;
+    const dh = d.shape[1];
+    const dw = d.shape[2];
+    const padBottom = h + kh - 1 - dh - padTop;
+    const padRight = wd + kw - 1 - dw - padLeft;
+    let padded: tf.Tensor4D = d;
+    if (padTop < 0 || padLeft < 0 || padBottom < 0 || padRight < 0) {
+      // Crop instead of negative padding (happens only with unusual explicit paddings).
+      padded = tf.slice(d, [0, Math.max(0, -padTop), Math.max(0, -padLeft), 0], [n, dh - Math.max(0, -padTop) - Math.max(0, -padBottom), dw - Math.max(0, -padLeft) - Math.max(0, -padRight), co]);
+    }
+    const pads: [number, number][] = [[0, 0], [Math.max(0, padTop), Math.max(0, padBottom)], [Math.max(0, padLeft), Math.max(0, padRight)], [0, 0]];
+    if (pads.some(([a, b]) => a > 0 || b > 0)) padded = tf.pad(padded, pads);
+    const wt = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+    const dx = tf.conv2d(padded, wt, 1, 'valid');
+    return dx;
+  });
+}
+
+/** Insert (factor - 1) zeros after each element along axis 1 or 2 (the last one trimmed). */
+function dilate(t: tf.Tensor4D, axis: 1 | 2, factor: number): tf.Tensor4D {
+  const shape = t.shape;
+  const zeros = tf.zeros(shape);
+  const parts = [t, ...Array.from({ length: factor - 1 }, () => zeros)];
+  const stacked = tf.stack(parts, axis + 1); // [.., len, factor, ..]
+  const longShape = [...shape] as [number, number, number, number];
+  longShape[axis] = shape[axis] * factor;
+  const long = tf.reshape(stacked, longShape);
+  const keep = [...longShape] as [number, number, number, number];
+  keep[axis] = (shape[axis] - 1) * factor + 1;
+  return tf.slice(long, [0, 0, 0, 0], keep);
+}
+
+function supported(attrs: ConvGradAttrs & { dilations?: number | [number, number] }): boolean {
+  if (attrs.dataFormat && attrs.dataFormat !== 'NHWC') return false;
+  const d = attrs.dilations;
+  if (d != null && (Array.isArray(d) ? d[0] !== 1 || d[1] !== 1 : d !== 1)) return false;
+  return true;
+}
+
+/** Kernel inputs arrive as the Tensors the op was called with (ops pass Tensors to runKernel). */
+function asTensor4D(info: TensorInfo): tf.Tensor4D {
+  if (info instanceof tf.Tensor) return info as tf.Tensor4D;
+  return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor4D;
+}
+
+/**
+ * Install the gradient kernels on the wasm backend (idempotent). Conv2DBackpropInput replaces
+ * the backend's own loop; the original is kept for data formats this path does not cover.
+ */
+export function registerWasmGradients(): void {
+  if (registered) return;
+  registered = true;
+  const previousInput = tf.getKernel('Conv2DBackpropInput', BACKEND);
+
+  const filterKernel: KernelFunc = ({ inputs, attrs }) => {
+    const a = attrs as unknown as ConvGradAttrs;
+    if (!supported(a)) throw new Error('Conv2DBackpropFilter on wasm: only NHWC without dilation is supported.');
+    const x = asTensor4D(inputs.x!);
+    const dy = asTensor4D(inputs.dy!);
+    return conv2dFilterGrad(x, dy, a.filterShape!, a) as unknown as TensorInfo;
+  };
+  const inputKernel: KernelFunc = (args) => {
+    const { inputs, attrs } = args;
+    const a = attrs as unknown as ConvGradAttrs;
+    if (!supported(a) && previousInput) return previousInput.kernelFunc(args);
+    const dy = asTensor4D(inputs.dy!);
+    const w = asTensor4D(inputs.filter!);
+    return conv2dInputGrad(dy, w, a.inputShape!, a) as unknown as TensorInfo;
+  };
+  replaceKernel({ kernelName: 'Conv2DBackpropFilter', backendName: BACKEND, kernelFunc: filterKernel });
+  replaceKernel({ kernelName: 'Conv2DBackpropInput', backendName: BACKEND, kernelFunc: inputKernel });
+}
+
+function replaceKernel(config: KernelConfig): void {
+  if (tf.getKernel(config.kernelName, config.backendName)) tf.unregisterKernel(config.kernelName, config.backendName);
+  tf.registerKernel(config);
+}
+
+export type { NamedAttrMap };
