@@ -11,14 +11,17 @@ type Op = WorkerRequest['op'];
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /**
- * Where the worker's code is. Compiled (dist/classify/*.js) it is the .js file next to this one;
- * under the test runner, which runs the .ts sources, it is the .ts file, loaded through tsx.
+ * How to start the worker. Compiled (dist/classify/*.js), the worker is the .js file next to this
+ * one. Under the test runner, which runs the .ts sources, it is the .ts file: Node 20 does not apply
+ * loader hooks given in a Worker's execArgv (`--import tsx`) to the worker's entry module
+ * (nodejs/node#47747), so a two-line bootstrap registers tsx in the worker and then imports it.
  */
-export function workerEntry(): { url: URL; execArgv: string[] } {
-  const fromSource = import.meta.url.endsWith('.ts');
-  return fromSource
-    ? { url: new URL('./inference-worker.ts', import.meta.url), execArgv: ['--import', 'tsx'] }
-    : { url: new URL('./inference-worker.js', import.meta.url), execArgv: [] };
+export function workerEntry(): { script: URL | string; eval: boolean } {
+  if (!import.meta.url.endsWith('.ts')) return { script: new URL('./inference-worker.js', import.meta.url), eval: false };
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./inference-worker.ts', import.meta.url).href;
+  const script = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
+  return { script, eval: true };
 }
 
 interface Call {
@@ -57,8 +60,8 @@ export class WorkerRunner implements Runner {
   }
 
   async init(candidates: BackendName[]): Promise<BackendInfo> {
-    const { url, execArgv } = workerEntry();
-    const worker = new Worker(url, { execArgv, name: `inference-${this.id}` });
+    const entry = workerEntry();
+    const worker = new Worker(entry.script, { eval: entry.eval, name: `inference-${this.id}` });
     this.worker = worker;
     worker.on('message', (reply: WorkerReply) => this.settle(reply));
     worker.on('error', (err) => this.died(err));
