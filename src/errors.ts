@@ -69,6 +69,30 @@ export const ERRORS = {
     message: 'A processed or rejected file could not be moved or deleted.',
     action: 'Check the daemon user can write the watch, archive and quarantine folders. The result itself is stored.',
   },
+  PW_E_REVIEW_REQUEST: {
+    message: 'A review request is malformed.',
+    action: 'Fix the field named in the message; README "Reviewing labels" lists every route and its payload.',
+  },
+  PW_E_REVIEW_NOT_FOUND: {
+    message: 'No classified frame with this SHA-256 is stored.',
+    action: 'Check the sha256 (64 lowercase hex digits) against GET /api/review/queue or the frames table.',
+  },
+  PW_E_REVIEW_IMAGE_GONE: {
+    message: 'The image file of this frame is no longer on disk.',
+    action: 'Its label and prediction are kept. Images are looked for in ingest.watchDir and ingest.archiveDir; with ingest.onProcessed "delete" they are gone once classified.',
+  },
+  PW_E_REVIEW_CONFLICT: {
+    message: 'The label changed since it was shown; nothing was written.',
+    action: 'Reload the queue to see the current label (someone else may have reviewed this ROI), then try again.',
+  },
+  PW_E_REVIEW_NEW_CLASS: {
+    message: 'The label names a class the ensemble does not know.',
+    action: 'Check the spelling. To introduce a new class on purpose, send the correction again with "newClass": true (the page asks for confirmation).',
+  },
+  PW_E_REVIEW_AUTH: {
+    message: 'Review login failed: the token is wrong.',
+    action: 'Use the token held in the file named by http.tokenFile.',
+  },
   PW_E_INTERNAL: {
     message: 'An unexpected internal error occurred.',
     action: 'The daemon keeps running where it can. Send the log line with its stack to the developers.',

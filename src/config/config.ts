@@ -43,6 +43,7 @@ export interface Config {
     detections: boolean;
   };
   http: { enabled: boolean; host: string; port: number; tokenFile: string };
+  review: { enabled: boolean; pageSize: number; enlargedPx: number; chartHours: number; chartRefreshS: number; sessionHours: number };
   log: { level: string };
   daemon: { shutdownTimeoutS: number };
 }

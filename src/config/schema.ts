@@ -63,6 +63,14 @@ export const CONFIG_SCHEMA = obj('plankwatch configuration', {
     port: int('Port to listen on.', 8080, 0, 65535),
     tokenFile: str('File holding the bearer token required when host is not loopback.', ''),
   }),
+  review: obj('Reviewing labels: the web page at /review and its JSON API under /api (served by the http server).', {
+    enabled: bool('Serve the review page and its API.', true),
+    pageSize: int('ROIs shown on one page of the review queue.', 24, 1, 500),
+    enlargedPx: int('Side in pixels of the enlarged view of each ROI on the page (small ROIs are scaled up to it, pixelated).', 160, 32, 1024),
+    chartHours: int('Hours of counts shown in the live chart on the page.', 6, 1, 168),
+    chartRefreshS: int('Seconds between refreshes of the live chart.', 30, 5),
+    sessionHours: int('How long a browser login (cookie) stays valid when the server needs a token.', 12, 1, 720),
+  }),
   log: obj('Logging (JSON lines on stdout; journald under systemd).', {
     level: str('Least severe level logged.', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
   }),

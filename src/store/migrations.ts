@@ -119,4 +119,43 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    name: 'review: append-only label events and the current label of each reviewed frame',
+    sql: `
+      -- Every label change a person made (confirm, correct, mark dubious), never updated or deleted.
+      -- A frame without events is still "predicted": its label is its latest prediction's.
+      CREATE TABLE label_events (
+        id              INTEGER PRIMARY KEY,
+        sha256          TEXT    NOT NULL REFERENCES frames (sha256),
+        action          TEXT    NOT NULL CHECK (action IN ('confirm', 'correct', 'dubious')),
+        status          TEXT    NOT NULL CHECK (status IN ('validated', 'dubious')),
+        label           TEXT    NOT NULL CHECK (length(label) BETWEEN 1 AND 100),
+        previous_status TEXT    NOT NULL CHECK (previous_status IN ('predicted', 'validated', 'dubious')),
+        previous_label  TEXT    NOT NULL,
+        new_class       INTEGER NOT NULL DEFAULT 0 CHECK (new_class IN (0, 1)),
+        user            TEXT    NOT NULL CHECK (length(user) BETWEEN 1 AND 64),
+        at              INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX label_events_sha256 ON label_events (sha256, id);
+      CREATE TRIGGER label_events_no_update BEFORE UPDATE ON label_events
+        BEGIN SELECT RAISE(ABORT, 'label_events is append-only'); END;
+      CREATE TRIGGER label_events_no_delete BEFORE DELETE ON label_events
+        BEGIN SELECT RAISE(ABORT, 'label_events is append-only'); END;
+
+      -- The current label of each reviewed frame: the state its latest event left it in.
+      CREATE TABLE labels (
+        sha256   TEXT    PRIMARY KEY REFERENCES frames (sha256),
+        status   TEXT    NOT NULL CHECK (status IN ('validated', 'dubious')),
+        label    TEXT    NOT NULL,
+        user     TEXT    NOT NULL,
+        at       INTEGER NOT NULL,
+        event_id INTEGER NOT NULL UNIQUE REFERENCES label_events (id)
+      ) STRICT;
+      CREATE INDEX labels_status_event ON labels (status, event_id);
+
+      -- The review queue walks predictions from the most uncertain down.
+      CREATE INDEX predictions_uncertainty ON predictions (disagreement DESC, margin ASC, id);
+    `,
+  },
 ];
