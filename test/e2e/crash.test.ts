@@ -1,5 +1,5 @@
 // kill -9 in the middle of a 500-image ingest, then a restart: every image ends with exactly one row.
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -68,4 +68,31 @@ describe('crash safety', () => {
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
   }, 420_000);
+
+  it('SIGTERM mid-ingest: exits 0 after storing what was in flight; the rest is processed at the next start', async () => {
+    const images = await manyImages(200);
+    const dirs = daemonDirs({ publish: { embeddedPort: await freePort() }, ingest: { onProcessed: 'archive' } });
+    const first = startDaemon(dirs.config);
+    running.push(first);
+    await first.waitForLog((l) => l.msg === 'plankwatch ready', 90_000);
+    for (const [i, image] of images.entries()) writeFileSync(path.join(dirs.incoming, `${String(i).padStart(4, '0')}.jpg`), image.bytes);
+    await until(() => predictionCount(dirs.db) >= 20 || undefined, 120_000, 'the first results');
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    const afterStop = predictionCount(dirs.db);
+    // Nothing half-done: every file is either stored (and archived) or still waiting in the watch folder.
+    const waiting = readdirSync(dirs.incoming).filter((n) => n.endsWith('.jpg')).length;
+    const archived = readdirSync(dirs.archive).filter((n) => n.endsWith('.jpg')).length;
+    expect(archived).toBe(afterStop);
+    expect(waiting + archived).toBe(images.length);
+
+    const second = startDaemon(dirs.config);
+    running.push(second);
+    await second.waitForLog((l) => l.msg === 'plankwatch ready', 90_000);
+    await until(() => predictionCount(dirs.db) >= images.length || undefined, 120_000, 'all results after restart');
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    expect(predictionCount(dirs.db)).toBe(images.length);
+    expect(readdirSync(dirs.archive).filter((n) => n.endsWith('.jpg')).length).toBe(images.length);
+  }, 300_000);
 });
