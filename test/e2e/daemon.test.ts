@@ -121,6 +121,15 @@ async function endToEnd(broker: 'embedded' | 'mosquitto'): Promise<void> {
   const seqs = countsSeen.map((c) => c.seq);
   expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
 
+  // /metrics agrees with the database.
+  const metrics = await (await fetch(`${String(ready.http)}/metrics`)).text();
+  expect(metrics).toContain(`plankwatch_frames_classified_total ${GOOD}`);
+  expect(metrics).toContain('plankwatch_duplicates_total 1');
+  expect(metrics).toContain('plankwatch_quarantined_total{reason="PW_E_IMAGE_CORRUPT"} 2');
+  expect(metrics).toMatch(/plankwatch_backend_info\{backend="(wasm|cpu|tfjs-node|tfjs-node-gpu)"\} 1/);
+  const health = await fetch(`${String(ready.http)}/health`);
+  expect(health.status).toBe(200);
+
   // Quarantined files are logged with their stable code.
   for (const b of bad) expect(daemon.logs.some((l) => l.code === b.code)).toBe(true);
 
@@ -137,5 +146,38 @@ describe('daemon end to end', () => {
 
   it.skipIf(!mosquittoPath() && !process.env.CI)('does the same against a real Mosquitto broker', async () => {
     await endToEnd('mosquitto');
+  }, 240_000);
+
+  it.skipIf(!mosquittoPath() && !process.env.CI)('keeps classifying while the broker is down and publishes the stored counts when it returns', async () => {
+    const port = await freePort();
+    const mosquitto = await startMosquitto(port);
+    cleanups.push(() => mosquitto.stop());
+    const dirs = daemonDirs({ publish: { mqttUrl: mosquitto.url } });
+    const daemon = startDaemon(dirs.config);
+    cleanups.push(async () => {
+      if (daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
+    });
+    await daemon.waitForLog((l) => l.msg === 'plankwatch ready', 90_000);
+    await daemon.waitForLog((l) => l.msg === 'MQTT connected', 10_000);
+
+    await mosquitto.kill();
+    const images = fixtureImages().slice(0, 30);
+    await dropImages(dirs.incoming, images);
+    // Classification and storage go on without the broker.
+    await until(() => readDb(dirs.db).predictions >= images.length || undefined, 120_000, 'results stored while the broker is down');
+    expect(daemon.logs.some((l) => l.code === 'PW_E_MQTT')).toBe(true);
+
+    await mosquitto.start();
+    const counts: { total: number }[] = [];
+    const subscriber = await mqtt.connectAsync(mosquitto.url, { clientId: 'e2e-outage-sub', reconnectPeriod: 0 });
+    cleanups.push(() => subscriber.endAsync());
+    subscriber.on('message', (topic, payload) => {
+      if (topic.endsWith('/counts')) counts.push(JSON.parse(payload.toString()));
+    });
+    await subscriber.subscribeAsync('plankwatch/test-cam/counts', { qos: 1 });
+    const seen = await until(() => counts.find((c) => c.total === images.length), 60_000, 'counts republished after the broker returned');
+    expect(seen.total).toBe(images.length);
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
   }, 240_000);
 });
