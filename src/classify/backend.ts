@@ -104,6 +104,8 @@ async function activate(name: BackendName): Promise<BackendInfo> {
     case 'cpu': {
       await import(pkg);
       await setBackend('cpu');
+      // The cpu backend prints a banner recommending tfjs-node on first use; the choice is logged already.
+      (tf.backend() as { firstUse?: boolean }).firstUse = false;
       return { name, tfBackend: 'cpu', native: false };
     }
   }

@@ -18,7 +18,10 @@ export interface ClassifierOptions {
   /** Folder holding <member>/<version>/ model folders. */
   modelsDir: string;
   backend: BackendRequest;
-  /** Inference threads for wasm/cpu (the number of CPU cores is a good value); native TensorFlow uses one. */
+  /**
+   * Inference worker threads for wasm/cpu, one wasm instance each (the number of CPU cores is a good
+   * value; 0 runs inference on the main thread). Native TensorFlow runs on the main thread regardless.
+   */
   workers: number;
   /** Most frames in one batch. */
   maxBatch: number;

@@ -9,7 +9,10 @@ import { WorkerRunner } from './worker-runner.js';
 
 export interface WorkerPoolOptions {
   backend: BackendRequest;
-  /** Worker threads for the wasm and cpu backends; native TensorFlow always uses the main thread. */
+  /**
+   * Worker threads for the wasm and cpu backends (0: run on the main thread, which then blocks
+   * during each batch). Native TensorFlow always runs on the main thread.
+   */
   workers: number;
   /** Batches handed to one runner at a time (1 or 2). */
   maxQueuedPerRunner: number;
@@ -66,7 +69,13 @@ export class WorkerPool {
       }
     }
 
-    const count = Math.max(1, Math.floor(this.opts.workers));
+    const count = Math.floor(this.opts.workers);
+    if (count < 1) {
+      const local = new LocalRunner(this.nextRunnerId++);
+      this.info = await local.init(portable);
+      this.slots = [{ runner: local, inFlight: 0, batches: 0, ready: true }];
+      return this.info;
+    }
     const first = this.newWorker();
     try {
       this.info = await first.init(portable);

@@ -129,6 +129,16 @@ describe('Classifier', () => {
     console.info(`[classify] ${frames.length} frames, 2 workers, batch 8: ${(frames.length / (ms / 1000)).toFixed(0)} frames/s, batch latency mean ${stats.batchLatencyMs.mean.toFixed(1)} ms`);
   });
 
+  it('workers: 0 runs the same inference on the main thread (the path native TensorFlow takes)', async () => {
+    const c = await started({ workers: 0 });
+    const got = await Promise.all(frames.slice(0, 20).map((f) => c.classify(f)));
+    const expected = await mainThreadPredictions(await loadEnsemble(e1File, dir), frames.slice(0, 20));
+    got.forEach((p, i) => expectSame(p, expected[i]!));
+    const stats = await c.stats();
+    expect(stats.workers.map((w) => w.thread)).toEqual(['main']);
+    await c.stop();
+  });
+
   it('reports the model, backend and threads', async () => {
     const c = await started({ workers: 1 });
     const info = c.modelInfo();
