@@ -130,9 +130,10 @@ export async function saveSplit(dir: string, split: Split): Promise<void> {
 }
 
 export async function loadSplit(dir: string): Promise<Split> {
-  const params = JSON.parse(await readFile(path.join(dir, 'split.json'), 'utf8')) as Omit<Split, 'train' | 'validation'>;
+  const params = JSON.parse(await readFile(path.join(dir, 'split.json'), 'utf8')) as Omit<Split, 'train' | 'validation'> & { trainCount?: number; validationCount?: number };
   const list = async (name: string) => (await readFile(path.join(dir, name), 'utf8')).split('\n').filter((l) => l !== '');
-  return { ...params, train: await list('train.txt'), validation: await list('validation.txt') };
+  const { seed, validationFraction, dataFingerprint } = params;
+  return { seed, validationFraction, dataFingerprint, train: await list('train.txt'), validation: await list('validation.txt') };
 }
 
 /** Items of the dataset whose relative paths are in `rels`, in dataset order. */

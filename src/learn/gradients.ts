@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, NamedAttrMap, Tensor } from '@tensorflow/tfjs-core';
 
-type GradFunc = (dy: Tensor, saved: Tensor[], attrs: NamedAttrMap) => Record<string, () => Tensor>;
+type GradFunc = GradConfig['gradFunc'];
 
 const { getReductionAxes, assertAndGetBroadcastShape } = tf.backend_util;
 
@@ -31,7 +31,7 @@ function binary(kernelName: string, der: (dy: Tensor, a: Tensor, b: Tensor) => [
         a: () => unbroadcast(der(dy, a!, b!)[0], a!.shape, outShape),
         b: () => unbroadcast(der(dy, a!, b!)[1], b!.shape, outShape),
       };
-    }) as GradFunc,
+    }) as unknown as GradFunc,
   };
 }
 
@@ -40,7 +40,7 @@ function unary(kernelName: string, der: (dy: Tensor, x: Tensor, attrs: NamedAttr
     kernelName,
     inputsToSave: saveOutput ? [] : ['x'],
     outputsToSave: saveOutput ? [true] : undefined,
-    gradFunc: ((dy: Tensor, [x]: Tensor[], attrs: NamedAttrMap) => ({ x: () => der(dy, x!, attrs) })) as GradFunc,
+    gradFunc: ((dy: Tensor, [x]: Tensor[], attrs: NamedAttrMap) => ({ x: () => der(dy, x!, attrs) })) as unknown as GradFunc,
   };
 }
 
@@ -68,7 +68,7 @@ const configs: GradConfig[] = [
   {
     kernelName: 'AddN',
     saveAllInputs: true,
-    gradFunc: ((dy: Tensor, saved: Tensor[]) => Object.fromEntries(saved.map((_, i) => [i, () => tf.clone(dy)]))) as GradFunc,
+    gradFunc: ((dy: Tensor, saved: Tensor[]) => Object.fromEntries(saved.map((_, i) => [i, () => tf.clone(dy)]))) as unknown as GradFunc,
   },
   unary('Neg', (dy) => tf.neg(dy)),
   unary('Identity', (dy) => tf.clone(dy)),
@@ -109,7 +109,7 @@ const configs: GradConfig[] = [
       for (const a of axes) shape[a] = 1;
       const mask = tf.cast(tf.equal(x!, tf.reshape(y!, shape)), 'float32');
       return { x: () => tf.mul(mask, tf.reshape(dy, shape)) };
-    }) as GradFunc,
+    }) as unknown as GradFunc,
   },
   {
     kernelName: 'Softmax',
@@ -117,7 +117,7 @@ const configs: GradConfig[] = [
     gradFunc: ((dy: Tensor, [y]: Tensor[], attrs: NamedAttrMap) => {
       const dyTimesY = tf.mul(dy, y!);
       return { logits: () => tf.sub(dyTimesY, tf.mul(tf.sum(dyTimesY, [attrs.dim as number], true), y!)) };
-    }) as GradFunc,
+    }) as unknown as GradFunc,
   },
   {
     kernelName: 'BatchMatMul',
@@ -129,7 +129,7 @@ const configs: GradConfig[] = [
       if (!ta && tb) return { a: () => tf.matMul(dy, b!, false, false), b: () => tf.matMul(dy, a!, true, false) };
       if (ta && !tb) return { a: () => tf.matMul(b!, dy, false, true), b: () => tf.matMul(a!, dy, false, false) };
       return { a: () => tf.matMul(b!, dy, true, true), b: () => tf.matMul(dy, a!, true, true) };
-    }) as GradFunc,
+    }) as unknown as GradFunc,
   },
   {
     kernelName: 'Conv2D',
@@ -143,7 +143,7 @@ const configs: GradConfig[] = [
         filter: () =>
           engine.runKernel('Conv2DBackpropFilter', { x: x!, dy }, { strides, pad, dataFormat, dimRoundingMode, filterShape: filter!.shape } as unknown as NamedAttrMap) as Tensor,
       };
-    }) as GradFunc,
+    }) as unknown as GradFunc,
   },
   {
     kernelName: 'MaxPool',
@@ -154,7 +154,7 @@ const configs: GradConfig[] = [
       return {
         x: () => tf.engine().runKernel('MaxPoolGrad', { dy, input: x!, output: y! }, { filterSize, strides, pad, dimRoundingMode } as unknown as NamedAttrMap) as Tensor,
       };
-    }) as GradFunc,
+    }) as unknown as GradFunc,
   },
   {
     kernelName: 'AvgPool',
@@ -162,7 +162,7 @@ const configs: GradConfig[] = [
     gradFunc: ((dy: Tensor, [x]: Tensor[], attrs: NamedAttrMap) => {
       const { filterSize, strides, pad } = attrs;
       return { x: () => tf.engine().runKernel('AvgPoolGrad', { dy, input: x! }, { filterSize, strides, pad } as unknown as NamedAttrMap) as Tensor };
-    }) as GradFunc,
+    }) as unknown as GradFunc,
   },
   {
     kernelName: 'FusedBatchNorm',
@@ -182,7 +182,7 @@ const configs: GradConfig[] = [
         scale: () => reduce(tf.mul(dy, tf.mul(centred, inv))),
         offset: () => reduce(dy),
       };
-    }) as GradFunc,
+    }) as unknown as GradFunc,
   },
   {
     kernelName: 'Concat',
@@ -191,7 +191,7 @@ const configs: GradConfig[] = [
       const axis = tf.util.parseAxisParam(attrs.axis as number, saved[0]!.shape)[0]!;
       const parts = tf.split(dy, saved.map((t) => t.shape[axis]!), axis);
       return Object.fromEntries(parts.map((t, i) => [i, () => t]));
-    }) as GradFunc,
+    }) as unknown as GradFunc,
   },
   {
     kernelName: 'Pack',
@@ -199,7 +199,7 @@ const configs: GradConfig[] = [
     gradFunc: ((dy: Tensor, saved: Tensor[], attrs: NamedAttrMap) => {
       const parts = tf.unstack(dy, attrs.axis as number);
       return Object.fromEntries(parts.map((t, i) => [i, () => t]));
-    }) as GradFunc,
+    }) as unknown as GradFunc,
   },
   unary('Slice', (dy, x, attrs) => {
     const begin = attrs.begin as number[];

@@ -96,6 +96,11 @@ export function cosineRate(config: Pick<TrainConfig, 'learningRate' | 'finalLear
   return config.learningRate * (f + (1 - f) * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress))));
 }
 
+/** Adam keeps its rate in a protected field; the schedule sets it before each step. */
+function setLearningRate(optimizer: tf.Optimizer, rate: number): void {
+  (optimizer as unknown as { learningRate: number }).learningRate = rate;
+}
+
 /** Run `fn` with Math.random replaced by a seeded generator (tfjs dropout draws its masks from it). */
 export function withSeededMathRandom<T>(seed: number, fn: () => T): T {
   const original = Math.random;
@@ -174,7 +179,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
     let seen = 0;
     for (let b = 0; b < batches; b++) {
       const lr = cosineRate(config, (epoch + b / batches) / config.epochs);
-      optimizer.learningRate = lr;
+      setLearningRate(optimizer, lr);
       for (let i = 0; i < config.batchSize; i++) {
         const idx = order[b * config.batchSize + i]!;
         augmentInto(table.pixels.subarray(idx * s * s, (idx + 1) * s * s), s, xBuf.subarray(i * s * s, (i + 1) * s * s), rng, config.augment, config.fill);
@@ -229,7 +234,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
       epoch: epoch + 1,
       trainLoss: lossSum / Math.max(1, seen),
       trainAccuracy: correct / Math.max(1, seen),
-      learningRate: optimizer.learningRate,
+      learningRate: cosineRate(config, (epoch + 1) / config.epochs),
       imagesPerSecond: seen / seconds,
       seconds,
     };

@@ -109,7 +109,7 @@ function dilate(t: tf.Tensor4D, axis: 1 | 2, factor: number): tf.Tensor4D {
   const long = tf.reshape(stacked, longShape);
   const keep = [...longShape] as [number, number, number, number];
   keep[axis] = (shape[axis] - 1) * factor + 1;
-  return tf.slice(long, [0, 0, 0, 0], keep);
+  return tf.slice(long, [0, 0, 0, 0], keep) as tf.Tensor4D;
 }
 
 function supported(attrs: ConvGradAttrs & { dilations?: number | [number, number] }): boolean {

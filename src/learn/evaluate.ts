@@ -1,0 +1,208 @@
+// `plankwatch evaluate`: every member, hard and soft voting, each with and without test-time
+// augmentation, on held-out images only; the cost of TTA in ROIs/s beside its gain.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
+import { folderIO, readMeta } from '../classify/model-files.js';
+import { initBackend, type TrainingBackend } from './backend.js';
+import { loadSplit, readDataset, stratifiedSplit, type Dataset } from './dataset.js';
+import { loadImageTable } from './image-cache.js';
+import { computeMetrics, type Metrics } from './metrics.js';
+import { writeReport } from './report.js';
+import { predictTable } from './trainer.js';
+import { transformBatch, type TtaTransform } from './tta.js';
+import { voteRows } from './voting.js';
+import { subTable } from './train-run.js';
+
+export interface EvaluateOptions {
+  data: string;
+  ensemble: string;
+  modelsDir?: string;
+  split?: string;
+  all: boolean;
+  allowLeak: boolean;
+  tta: TtaTransform[];
+  outDir: string;
+  limit: number;
+  backend: TrainingBackend;
+  log?: (line: string) => void;
+}
+
+export interface VariantResult {
+  name: string;
+  tta: boolean;
+  metrics: Metrics;
+  /** Images per second through the members this variant needs (forward passes only, one thread). */
+  imagesPerSecond: number;
+}
+
+export interface EvaluationSummary {
+  variants: VariantResult[];
+  best: string;
+  table: string;
+  classes: string[];
+  count: number;
+  leaks: Record<string, number>;
+}
+
+interface LoadedMember {
+  meta: MemberMeta;
+  model: tfl.LayersModel;
+  weight: number;
+}
+
+/** Remap a member's probability rows to the dataset's class order. */
+function remap(probs: Float32Array, from: string[], to: string[]): Float32Array {
+  if (from.length === to.length && from.every((c, i) => c === to[i])) return probs;
+  const n = probs.length / from.length;
+  const out = new Float32Array(n * to.length);
+  const index = to.map((c) => from.indexOf(c));
+  for (let r = 0; r < n; r++) for (let c = 0; c < to.length; c++) out[r * to.length + c] = index[c]! < 0 ? 0 : probs[r * from.length + index[c]!]!;
+  return out;
+}
+
+export async function runEvaluation(options: EvaluateOptions): Promise<EvaluationSummary> {
+  const log = options.log ?? (() => {});
+  const backend = await initBackend(options.backend);
+  log(`backend: ${backend.name}`);
+  const ensemble = JSON.parse(await readFile(options.ensemble, 'utf8')) as EnsembleFile;
+  const modelsDir = options.modelsDir ?? path.dirname(options.ensemble);
+  const members: LoadedMember[] = [];
+  for (const m of ensemble.members) {
+    const dir = path.join(modelsDir, m.name, m.version);
+    const meta = await readMeta(dir);
+    const model = await tfl.loadLayersModel(folderIO(dir));
+    members.push({ meta, model, weight: m.weight ?? 1 });
+  }
+  const dataset = await readDataset(options.data);
+
+  // Which images: the validation list of a split, or everything (--all).
+  let rels: string[];
+  const firstSplit = members[0]!.meta.training.split;
+  const splitDir = options.split ?? (firstSplit ? path.join(modelsDir, members[0]!.meta.name, members[0]!.meta.version, firstSplit) : undefined);
+  if (options.all || !splitDir) {
+    rels = dataset.items.map((i) => i.rel);
+  } else {
+    const split = await loadSplit(splitDir);
+    const present = new Set(dataset.items.map((i) => i.rel));
+    rels = split.validation.filter((r) => present.has(r));
+  }
+  if (options.limit > 0 && rels.length > options.limit) {
+    const sub: Dataset = { ...dataset, items: dataset.items.filter((i) => rels.includes(i.rel)) };
+    rels = stratifiedSplit(sub, options.limit / rels.length, 7).validation;
+  }
+
+  // Leak check: no evaluated image may be in any member's training list.
+  const leaks: Record<string, number> = {};
+  for (const m of members) {
+    const s = m.meta.training.split;
+    if (!s) continue;
+    const dir = path.join(modelsDir, m.meta.name, m.meta.version, s);
+    if (!existsSync(path.join(dir, 'train.txt'))) continue;
+    const trained = new Set((await loadSplit(dir)).train);
+    const n = rels.filter((r) => trained.has(r)).length;
+    leaks[`${m.meta.name}/${m.meta.version}`] = n;
+    if (n > 0 && !options.allowLeak) {
+      throw new Error(`${n} of the ${rels.length} images to evaluate were used to train ${m.meta.name}/${m.meta.version}; evaluate on its held-out split, or pass --allow-leak to measure anyway (flagged in the report).`);
+    }
+  }
+  log(`evaluating ${rels.length} images with ${members.length} member(s)`);
+
+  const classes = dataset.classes;
+  const k = classes.length;
+  const classIndex = new Map(classes.map((c, i) => [c, i]));
+  const itemsByRel = new Map(dataset.items.map((i) => [i.rel, i]));
+  const items = rels.map((r) => itemsByRel.get(r)!);
+  const labels = Int32Array.from(items.map((i) => classIndex.get(i.label)!));
+  const transforms = options.tta.length > 0 ? options.tta : (['identity'] as TtaTransform[]);
+
+  // Per member, per transform probabilities, and the time each took.
+  const perMember: { plain: Float32Array; tta: Float32Array; plainSeconds: number; ttaSeconds: number }[] = [];
+  for (const m of members) {
+    const size = m.meta.input.size;
+    const full = await loadImageTable(items, size, m.meta.preprocessing);
+    const table = subTable({ ...dataset, items }, full, rels).table;
+    const warm = { size, pixels: table.pixels.subarray(0, size * size * Math.min(64, rels.length)), rels: rels.slice(0, Math.min(64, rels.length)) };
+    predictTable(m.model, warm);
+    let plain: Float32Array | null = null;
+    let plainSeconds = 0;
+    const sum = new Float32Array(rels.length * k);
+    let ttaSeconds = 0;
+    for (const t of transforms) {
+      const t0 = performance.now();
+      const probs = remap(predictTable(m.model, table, 64, (x) => transformBatch(x, t)), m.meta.classes, classes);
+      const seconds = (performance.now() - t0) / 1000;
+      ttaSeconds += seconds;
+      if (t === 'identity') {
+        plain = probs;
+        plainSeconds = seconds;
+      }
+      for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + probs[i]!;
+      log(`  ${m.meta.name}/${m.meta.version} ${t}: top1 ${computeMetrics(probs, labels, k).top1.toFixed(4)}`);
+    }
+    for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! / transforms.length;
+    if (!plain) {
+      const t0 = performance.now();
+      plain = remap(predictTable(m.model, table), m.meta.classes, classes);
+      plainSeconds = (performance.now() - t0) / 1000;
+    }
+    perMember.push({ plain, tta: sum, plainSeconds, ttaSeconds });
+  }
+
+  const variants: VariantResult[] = [];
+  const n = rels.length;
+  members.forEach((m, i) => {
+    const p = perMember[i]!;
+    variants.push({ name: `${m.meta.name}/${m.meta.version}`, tta: false, metrics: computeMetrics(p.plain, labels, k), imagesPerSecond: n / p.plainSeconds });
+    if (transforms.length > 1) variants.push({ name: `${m.meta.name}/${m.meta.version}`, tta: true, metrics: computeMetrics(p.tta, labels, k), imagesPerSecond: n / p.ttaSeconds });
+  });
+  if (members.length > 1) {
+    const weights = members.map((m) => m.weight);
+    const plainSec = perMember.reduce((a, p) => a + p.plainSeconds, 0);
+    const ttaSec = perMember.reduce((a, p) => a + p.ttaSeconds, 0);
+    for (const rule of ['soft', 'hard'] as const) {
+      variants.push({ name: `${rule} vote`, tta: false, metrics: computeMetrics(voteRows(rule, perMember.map((p) => p.plain), k, weights), labels, k), imagesPerSecond: n / plainSec });
+      if (transforms.length > 1) {
+        variants.push({ name: `${rule} vote`, tta: true, metrics: computeMetrics(voteRows(rule, perMember.map((p) => p.tta), k, weights), labels, k), imagesPerSecond: n / ttaSec });
+      }
+    }
+  }
+  const label = (v: VariantResult) => `${v.name}${v.tta ? ' + TTA' : ''}`;
+  const byLoss = [...variants].sort((a, b) => a.metrics.logLoss - b.metrics.logLoss)[0]!;
+  const byTop1 = [...variants].sort((a, b) => b.metrics.top1 - a.metrics.top1)[0]!;
+  const best = `lowest log-loss: ${label(byLoss)} (${byLoss.metrics.logLoss.toFixed(4)}); highest top-1: ${label(byTop1)} (${(byTop1.metrics.top1 * 100).toFixed(2)}%)`;
+  const header = `${'variant'.padEnd(32)} ${'top-1'.padStart(7)} ${'top-5'.padStart(7)} ${'log-loss'.padStart(9)} ${'macro-F1'.padStart(9)} ${'ROIs/s'.padStart(8)}`;
+  const rows = variants.map(
+    (v) =>
+      `${label(v).padEnd(32)} ${(v.metrics.top1 * 100).toFixed(2).padStart(6)}% ${(v.metrics.top5 * 100).toFixed(2).padStart(6)}% ${v.metrics.logLoss.toFixed(4).padStart(9)} ${v.metrics.macroF1.toFixed(4).padStart(9)} ${v.imagesPerSecond.toFixed(0).padStart(8)}`,
+  );
+  const table = [header, ...rows].join('\n');
+
+  const summary: EvaluationSummary = { variants, best, table, classes, count: n, leaks };
+  await mkdir(options.outDir, { recursive: true });
+  await writeFile(
+    path.join(options.outDir, 'evaluation.json'),
+    JSON.stringify(
+      {
+        ensemble: ensemble.version,
+        voting: ensemble.voting,
+        data: { fingerprint: dataset.fingerprint, evaluated: n, split: splitDir ?? null, all: options.all },
+        tta: transforms,
+        backend: backend.name,
+        leaks,
+        best,
+        classes,
+        variants,
+      },
+      null,
+      1,
+    ),
+  );
+  await writeReport(options.outDir, summary, { ensemble, split: splitDir ?? '(all images)', backend: backend.name, transforms });
+  for (const m of members) m.model.dispose();
+  void tf;
+  return summary;
+}

@@ -1,0 +1,76 @@
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { folderIO, readMeta, verifyChecksums } from '../../src/classify/model-files.js';
+import { NO_AUGMENT } from '../../src/learn/augment.js';
+import { loadSplit, overlap } from '../../src/learn/dataset.js';
+import { runTraining, type TrainRunOptions } from '../../src/learn/train-run.js';
+
+const FIXTURES = path.join('test', 'fixtures', 'ndsb');
+let tmp = '';
+
+function options(over: Partial<TrainRunOptions>): TrainRunOptions {
+  return {
+    data: FIXTURES,
+    member: 'tiny',
+    architecture: 'pw-tiny-32',
+    modelsDir: path.join(tmp, 'models'),
+    seed: 3,
+    validationFraction: 0.25,
+    epochs: 6,
+    batchSize: 8,
+    learningRate: 0.003,
+    weightDecay: 0,
+    classWeights: 'balanced',
+    augment: NO_AUGMENT,
+    patience: 0,
+    maxMinutes: 0,
+    resume: false,
+    backend: 'wasm',
+    command: 'plankwatch train (test)',
+    ...over,
+  };
+}
+
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'pw-train-'));
+  process.env.PLANKWATCH_CACHE_DIR = path.join(tmp, 'cache');
+});
+
+describe('training on the fixture images', () => {
+  it('lowers the loss, saves a version folder with meta.json, and reloads to identical predictions', async () => {
+    const { dir, meta, result } = await runTraining(options({ version: 'a' }));
+    expect(result.epochs.length).toBe(6);
+    expect(result.epochs[5]!.trainLoss).toBeLessThan(result.epochs[0]!.trainLoss);
+    expect(meta.training.seed).toBe(3);
+    expect(meta.training.command).toContain('plankwatch train');
+    expect(meta.classes.length).toBe(8);
+    expect(meta.input.size).toBe(32);
+    expect(meta.metrics.evaluatedOn).toBe(24);
+    expect(await verifyChecksums(dir, await readMeta(dir))).toEqual([]);
+
+    // The split is saved beside the models and train/validation never share an image.
+    const split = await loadSplit(path.join(dir, meta.training.split!));
+    expect(overlap(split.train, split.validation)).toEqual([]);
+    expect(split.dataFingerprint).toBe(meta.training.dataFingerprint);
+
+    const a = await tfl.loadLayersModel(folderIO(dir));
+    const b = await tfl.loadLayersModel(folderIO(dir));
+    const x = tf.randomUniform([4, 32, 32, 1], 0, 1, 'float32', 5);
+    const pa = (a.predict(x) as tf.Tensor).dataSync();
+    const pb = (b.predict(x) as tf.Tensor).dataSync();
+    expect(Array.from(pa)).toEqual(Array.from(pb));
+    tf.dispose([x]);
+    a.dispose();
+    b.dispose();
+  });
+
+  it('is deterministic for a seed', async () => {
+    const one = await runTraining(options({ version: 'b', epochs: 2 }));
+    const two = await runTraining(options({ version: 'c', epochs: 2 }));
+    expect(two.result.epochs.map((e) => e.trainLoss)).toEqual(one.result.epochs.map((e) => e.trainLoss));
+  });
+});
