@@ -12,6 +12,8 @@ import type { Logger } from '../log.js';
 import { EmbeddedBroker } from '../publish/embedded-broker.js';
 import { Publisher } from '../publish/publisher.js';
 import type { ModelInfo, PipelineStats, PublisherProviders } from '../publish/types.js';
+import { ReviewStore } from '../review/review-store.js';
+import { reviewRoutes } from '../review/routes.js';
 import { PublishLog } from '../store/publish-log.js';
 import { Store } from '../store/store.js';
 import type { ClassifiedFrame, IncomingFile } from '../types.js';
@@ -47,6 +49,7 @@ export class Daemon {
   private readonly started: Part[] = [];
   private store: Store | undefined;
   private publishLog: PublishLog | undefined;
+  private review: ReviewStore | undefined;
   private classifier: Classifier | undefined;
   private pipeline: Pipeline | undefined;
   private ingest: Ingest | undefined;
@@ -74,6 +77,7 @@ export class Daemon {
     this.store = store;
     this.started.push({ name: 'store', stop: () => store.close() });
     this.publishLog = new PublishLog(store.database, c.store.countsWindowS * 1000);
+    this.review = new ReviewStore({ db: store.database, knownClasses: () => this.knownClasses() });
 
     const classifier = new Classifier({
       ensembleFile: c.classify.ensemble,
@@ -151,6 +155,19 @@ export class Daemon {
         metrics: this.metrics,
         logger: this.log.child({ module: 'http' }),
       });
+      if (c.review.enabled) {
+        http.register(
+          reviewRoutes({
+            review: this.review,
+            counts: store,
+            countsWindowMs: c.store.countsWindowS * 1000,
+            images: { watchDir: c.ingest.watchDir, archiveDir: c.ingest.archiveDir },
+            page: { pageSize: c.review.pageSize, enlargedPx: c.review.enlargedPx, chartHours: c.review.chartHours, chartRefreshS: c.review.chartRefreshS },
+            ...(c.http.tokenFile ? { auth: { token: readSecret(c.http.tokenFile, 'http.tokenFile'), sessionMs: c.review.sessionHours * 3_600_000 } } : {}),
+            logger: this.log.child({ module: 'review' }),
+          }),
+        );
+      }
       await http.start();
       this.http = http;
       this.started.push({ name: 'http', stop: () => http.stop() });
@@ -328,6 +345,15 @@ export class Daemon {
       getModelInfo: () => this.modelInfo,
       getStats: (): PipelineStats => ({ ...this.counters, queueDepth: this.pipeline?.depth ?? 0, backend: this.backend }),
     };
+  }
+
+  /** The active ensemble's classes (none while no ensemble is loaded). */
+  private knownClasses(): string[] {
+    try {
+      return this.classifier?.modelInfo().classes ?? [];
+    } catch {
+      return [];
+    }
   }
 
   private health(): HealthChecks {

@@ -1,0 +1,458 @@
+// The review page: a queue of uncertain ROIs to confirm, correct or mark dubious, all by keyboard,
+// and a live chart of counts per class. Plain browser JavaScript, talking to the JSON API.
+'use strict';
+
+const settings = JSON.parse(document.getElementById('settings').textContent);
+const $ = (id) => document.getElementById(id);
+const state = {
+  items: [],
+  selected: 0,
+  offset: 0,
+  total: 0,
+  totalCapped: false,
+  classes: [],
+  busy: false,
+};
+
+// ---------- helpers ----------
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+function say(message, isError = false) {
+  const s = $('status');
+  s.textContent = message;
+  s.classList.toggle('error', isError);
+}
+
+async function api(method, url, body) {
+  const res = await fetch(url, {
+    method,
+    credentials: 'same-origin',
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (res.status === 401) {
+    window.location.href = '/review/login';
+    throw new Error('login needed');
+  }
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const err = new Error(data.error ? `${data.error.code}: ${data.error.message}` : `HTTP ${res.status}`);
+    err.code = data.error ? data.error.code : undefined;
+    throw err;
+  }
+  return data;
+}
+
+function user() {
+  const input = $('user');
+  const name = input.value.trim();
+  if (!name) {
+    say('Type your name in "Reviewer" first: every label records who gave it.', true);
+    input.focus();
+    return null;
+  }
+  localStorage.setItem('plankwatch.reviewer', name);
+  return name;
+}
+
+const pct = (p) => `${(p * 100).toFixed(1)}%`;
+
+// ---------- queue ----------
+
+function queueUrl() {
+  const q = new URLSearchParams();
+  const label = $('filter-label').value.trim();
+  if (label) q.set('label', label);
+  const since = $('filter-since').value;
+  if (since) q.set('since', since);
+  const until = $('filter-until').value;
+  if (until) q.set('until', new Date(until).toISOString());
+  q.set('status', $('filter-status').value);
+  q.set('limit', String(settings.pageSize));
+  q.set('offset', String(state.offset));
+  return `/api/review/queue?${q}`;
+}
+
+async function loadQueue(keepSelection = false) {
+  try {
+    const page = await api('GET', queueUrl());
+    state.items = page.items;
+    state.total = page.total;
+    state.totalCapped = page.totalCapped;
+    if (!keepSelection || state.selected >= state.items.length) state.selected = 0;
+    render();
+    say(state.items.length ? '' : 'Nothing to review with these filters.');
+  } catch (err) {
+    say(err.message, true);
+  }
+}
+
+function render() {
+  const grid = $('grid');
+  grid.replaceChildren(...state.items.map((item, i) => card(item, i)));
+  const from = state.items.length ? state.offset + 1 : 0;
+  const to = state.offset + state.items.length;
+  $('page-info').textContent = `ROIs ${from}–${to} of ${state.total}${state.totalCapped ? '+' : ''}`;
+  $('prev-page').disabled = state.offset === 0;
+  select(state.selected, false);
+}
+
+function card(item, index) {
+  const w = item.width || 0;
+  const h = item.height || 0;
+  const src = `/api/frames/${item.sha256}/image`;
+  const side = settings.enlargedPx;
+  const scale = w && h ? Math.min(side / w, side / h) : 1;
+  const gone = () => el('div', { class: 'gone', text: 'image no longer on disk' });
+  const real = el('img', { class: 'real', src, alt: `ROI ${item.relPath} at real size`, width: String(w || ''), height: String(h || '') });
+  const big = el('img', { class: 'big', src, alt: '', width: String(Math.round(w * scale) || side), height: String(Math.round(h * scale) || side) });
+  real.addEventListener('error', () => real.replaceWith(gone()));
+  big.addEventListener('error', () => big.replaceWith(gone()));
+  const probs = el('ol', { class: 'probs' },
+    ...item.prediction.topK.slice(0, 3).map((c) =>
+      el('li', {}, el('span', { class: 'bar', style: `width:${Math.max(1, c.probability * 100)}%` }), el('span', { class: 'name', text: c.label, title: c.label }), el('span', { class: 'p', text: pct(c.probability) }))),
+  );
+  const node = el('article', { class: `roi ${item.state.status}`, tabindex: '-1', 'data-sha256': item.sha256, 'data-index': String(index) },
+    el('div', { class: 'pics' }, el('div', { class: 'real-box' }, real), el('div', { class: 'big-box', style: `width:${side}px;height:${side}px` }, big)),
+    el('div', { class: 'caption', text: `${w}×${h} px · disagreement ${pct(item.prediction.disagreement)} · margin ${pct(item.prediction.margin)} · ${new Date(item.classifiedAt).toLocaleString()}`, title: item.relPath }),
+    probs,
+    el('div', { class: 'state' }, stateLine(item.state)),
+    el('div', { class: 'actions' },
+      el('button', { type: 'button', onclick: () => act(index, 'confirm') }, 'Confirm ', el('kbd', { text: 'c' })),
+      el('button', { type: 'button', onclick: () => openPicker(index) }, 'Correct ', el('kbd', { text: 'x' })),
+      el('button', { type: 'button', onclick: () => act(index, 'dubious') }, 'Dubious ', el('kbd', { text: 'd' })),
+    ),
+  );
+  node.addEventListener('click', (e) => {
+    if (e.target.tagName !== 'BUTTON') select(index);
+  });
+  return node;
+}
+
+function stateLine(s) {
+  const frag = document.createDocumentFragment();
+  frag.append(el('b', { text: s.status }), ` ${s.label}`);
+  if (s.user) frag.append(` · ${s.user}, ${new Date(s.at).toLocaleTimeString()}`);
+  return frag;
+}
+
+function select(index, focus = true) {
+  const cards = document.querySelectorAll('.roi');
+  if (!cards.length) {
+    $('bulk-confirm').disabled = true;
+    return;
+  }
+  state.selected = Math.max(0, Math.min(cards.length - 1, index));
+  cards.forEach((c, i) => c.classList.toggle('selected', i === state.selected));
+  const node = cards[state.selected];
+  if (focus) {
+    node.focus({ preventScroll: true });
+    node.scrollIntoView({ block: 'nearest' });
+  }
+  updateBulkButton();
+}
+
+function pendingOfClass(label) {
+  return state.items.filter((it) => it.state.status === 'predicted' && it.state.label === label);
+}
+
+function updateBulkButton() {
+  const item = state.items[state.selected];
+  const n = item ? pendingOfClass(item.state.label).length : 0;
+  const b = $('bulk-confirm');
+  b.disabled = n === 0;
+  b.textContent = n ? `Confirm all ${n} ${item.state.label} on this page` : 'Confirm page';
+}
+
+function applyState(sha256, newState) {
+  const i = state.items.findIndex((it) => it.sha256 === sha256);
+  if (i < 0) return;
+  state.items[i] = { ...state.items[i], state: newState };
+  const old = document.querySelector(`.roi[data-index="${i}"]`);
+  if (old) old.replaceWith(card(state.items[i], i));
+}
+
+function nextPending(from) {
+  for (let i = from + 1; i < state.items.length; i++) if (state.items[i].state.status === 'predicted') return i;
+  return Math.min(from + 1, state.items.length - 1);
+}
+
+async function act(index, action, label, newClass) {
+  const item = state.items[index];
+  const who = user();
+  if (!item || !who || state.busy) return;
+  state.busy = true;
+  try {
+    const body = { sha256: item.sha256, action, user: who };
+    if (action === 'confirm') body.label = item.state.label;
+    if (label !== undefined) body.label = label;
+    if (newClass) body.newClass = true;
+    const res = await api('POST', '/api/labels', body);
+    applyState(item.sha256, res.state);
+    say(`${action === 'confirm' ? 'Confirmed' : action === 'correct' ? 'Corrected to' : 'Marked dubious:'} ${res.state.label}`);
+    if (newClass) await loadClasses();
+    select(nextPending(index));
+  } catch (err) {
+    say(err.message, true);
+    if (err.code === 'PW_E_REVIEW_CONFLICT') await loadQueue(true);
+  } finally {
+    state.busy = false;
+  }
+}
+
+async function bulkConfirm() {
+  const item = state.items[state.selected];
+  const who = user();
+  if (!item || !who || state.busy) return;
+  const items = pendingOfClass(item.state.label);
+  if (!items.length) return;
+  state.busy = true;
+  try {
+    const res = await api('POST', '/api/labels/bulk', {
+      user: who,
+      items: items.map((it) => ({ sha256: it.sha256, action: 'confirm', label: it.state.label })),
+    });
+    for (const r of res.results) {
+      if (r.ok) applyState(r.sha256, { status: r.record.status, label: r.record.label, user: r.record.user, at: r.record.at });
+    }
+    say(`Confirmed ${res.applied} ${item.state.label}${res.failed ? `; ${res.failed} changed meanwhile, reload to see them` : ''}`, res.failed > 0);
+    select(state.selected);
+  } catch (err) {
+    say(err.message, true);
+  } finally {
+    state.busy = false;
+  }
+}
+
+// ---------- class picker (type to search; a new class needs a second Enter) ----------
+
+const picker = { index: -1, matches: [], active: 0, pendingNew: null };
+
+async function loadClasses() {
+  try {
+    state.classes = (await api('GET', '/api/classes')).classes;
+    $('class-options').replaceChildren(...state.classes.map((c) => el('option', { value: c.name })));
+  } catch (err) {
+    say(err.message, true);
+  }
+}
+
+function openPicker(index) {
+  const item = state.items[index];
+  if (!item || !user()) return;
+  picker.index = index;
+  picker.pendingNew = null;
+  $('picker-for').textContent = `(now ${item.state.label})`;
+  $('picker-input').value = '';
+  renderPicker();
+  $('picker').showModal();
+  $('picker-input').focus();
+}
+
+function renderPicker() {
+  const q = $('picker-input').value.trim().toLowerCase();
+  const words = q.split(/[\s_]+/).filter(Boolean);
+  picker.matches = state.classes
+    .filter((c) => words.every((w) => c.name.toLowerCase().includes(w)))
+    .sort((a, b) => Number(!a.name.toLowerCase().startsWith(q)) - Number(!b.name.toLowerCase().startsWith(q)) || a.name.localeCompare(b.name));
+  picker.active = Math.min(picker.active, Math.max(0, picker.matches.length - 1));
+  $('picker-list').replaceChildren(
+    ...picker.matches.map((c, i) =>
+      el('li', { role: 'option', class: i === picker.active ? 'active' : '', onclick: () => choose(c.name) }, c.name, c.known ? null : el('small', { text: 'new' }))),
+  );
+  const active = $('picker-list').children[picker.active];
+  if (active) active.scrollIntoView({ block: 'nearest' });
+  const typed = $('picker-input').value.trim().replace(/\s+/g, '_');
+  const newBox = $('picker-new');
+  if (picker.pendingNew) {
+    newBox.hidden = false;
+    newBox.textContent = `"${picker.pendingNew}" is not a class the ensemble knows. Press Enter again to create it, Esc to cancel.`;
+  } else if (!picker.matches.length && typed) {
+    newBox.hidden = false;
+    newBox.textContent = `No class matches. Enter: introduce "${typed}" as a new class (asks to confirm).`;
+  } else newBox.hidden = true;
+}
+
+function choose(name, isNew = false) {
+  const index = picker.index;
+  $('picker').close();
+  void act(index, 'correct', name, isNew);
+}
+
+function pickerKey(e) {
+  if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+    e.preventDefault();
+    const n = picker.matches.length;
+    if (n) picker.active = (picker.active + (e.key === 'ArrowDown' ? 1 : n - 1)) % n;
+    renderPicker();
+  } else if (e.key === 'Enter') {
+    e.preventDefault();
+    const typed = $('picker-input').value.trim().replace(/\s+/g, '_');
+    if (picker.pendingNew) {
+      if (typed === picker.pendingNew) choose(picker.pendingNew, true);
+      else {
+        picker.pendingNew = null;
+        renderPicker();
+      }
+      return;
+    }
+    const exact = state.classes.find((c) => c.name === typed);
+    if (exact) return choose(exact.name);
+    if (picker.matches.length) return choose(picker.matches[picker.active].name);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(typed)) {
+      $('picker-new').hidden = false;
+      $('picker-new').textContent = 'A class name is a letter or digit, then letters, digits, "_", "-" or ".".';
+      return;
+    }
+    picker.pendingNew = typed;
+    renderPicker();
+  }
+}
+
+// ---------- chart ----------
+
+const COLORS = ['#4cc3ff', '#ffb347', '#7ee081', '#ff7b9c', '#c49bff', '#f5e663', '#8a9ba8'];
+
+async function loadChart() {
+  const hours = settings.chartHours;
+  const bucketS = Math.max(60, Math.round((hours * 3600) / 48));
+  try {
+    const c = await api('GET', `/api/counts?since=${hours}h&bucketS=${bucketS}`);
+    drawChart(c, hours);
+    $('chart-updated').textContent = `· ${c.total} ROIs, ${c.validated.total} validated · updated ${new Date().toLocaleTimeString()}`;
+  } catch (err) {
+    $('chart-updated').textContent = `· ${err.message}`;
+  }
+}
+
+function drawChart(c, hours) {
+  const svg = $('chart');
+  const ns = 'http://www.w3.org/2000/svg';
+  const W = 640, H = 160, left = 28, bottom = 14, top = 6;
+  const end = c.until;
+  const start = end - hours * 3_600_000;
+  const ranked = Object.entries(c.totals).sort((a, b) => b[1] - a[1]);
+  const shown = ranked.slice(0, 6).map(([l]) => l);
+  const series = shown.map((label) => ({ label, values: new Map() }));
+  const other = { label: 'other', values: new Map() };
+  for (const b of c.buckets) {
+    for (const [label, n] of Object.entries(b.counts)) {
+      const s = series.find((x) => x.label === label) ?? other;
+      s.values.set(b.start, (s.values.get(b.start) ?? 0) + n);
+    }
+  }
+  if (ranked.length > 6) series.push(other);
+  const starts = [];
+  for (let t = Math.floor(start / c.bucketMs) * c.bucketMs; t < end; t += c.bucketMs) starts.push(t);
+  let max = 1;
+  for (const s of series) for (const v of s.values.values()) max = Math.max(max, v);
+  const x = (t) => left + ((t + c.bucketMs / 2 - start) / (end - start)) * (W - left - 4);
+  const y = (v) => H - bottom - (v / max) * (H - bottom - top);
+  const nodes = [];
+  const mk = (tag, attrs, text) => {
+    const n = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
+    if (text !== undefined) n.textContent = text;
+    nodes.push(n);
+  };
+  for (const frac of [0, 0.5, 1]) {
+    mk('line', { class: 'grid', x1: left, x2: W, y1: y(max * frac), y2: y(max * frac) });
+    mk('text', { x: 2, y: y(max * frac) + 3 }, String(Math.round(max * frac)));
+  }
+  mk('text', { x: left, y: H - 2 }, new Date(start).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
+  mk('text', { x: W - 40, y: H - 2 }, 'now');
+  series.forEach((s, i) => {
+    const pts = starts.map((t) => `${x(t).toFixed(1)},${y(s.values.get(t) ?? 0).toFixed(1)}`).join(' ');
+    mk('polyline', { points: pts, fill: 'none', stroke: COLORS[i % COLORS.length], 'stroke-width': 1.6, 'vector-effect': 'non-scaling-stroke' });
+  });
+  svg.replaceChildren(...nodes);
+  $('legend').replaceChildren(
+    ...series.map((s, i) => el('li', {}, el('i', { style: `background:${COLORS[i % COLORS.length]}` }), `${s.label} ${c.totals[s.label] ?? [...s.values.values()].reduce((a, b) => a + b, 0)}`)),
+  );
+}
+
+// ---------- keyboard ----------
+
+function onKey(e) {
+  if ($('picker').open) return;
+  if ($('help').open) return;
+  const t = e.target;
+  const typing = t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement;
+  if (typing) {
+    if (e.key === 'Escape') t.blur();
+    return;
+  }
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (t instanceof HTMLButtonElement && (e.key === 'Enter' || e.key === ' ')) return;
+  const i = state.selected;
+  switch (e.key) {
+    case 'j': case 'ArrowRight': case 'ArrowDown': select(i + 1); break;
+    case 'k': case 'ArrowLeft': case 'ArrowUp': select(i - 1); break;
+    case 'c': case 'Enter': void act(i, 'confirm'); break;
+    case 'C': void bulkConfirm(); break;
+    case 'x': openPicker(i); break;
+    case 'd': void act(i, 'dubious'); break;
+    case 'n': nextPage(); break;
+    case 'p': prevPage(); break;
+    case 'r': void loadQueue(true); break;
+    case '/': $('filter-label').focus(); break;
+    case '?': $('help').showModal(); break;
+    default: return;
+  }
+  e.preventDefault();
+}
+
+function nextPage() {
+  // Reviewed ROIs leave the "to review" queue, so the next page starts after the ones skipped here.
+  const skipped = $('filter-status').value === 'predicted' ? state.items.filter((it) => it.state.status === 'predicted').length : state.items.length;
+  if (state.offset + skipped >= state.total && state.items.length < settings.pageSize) return;
+  state.offset += skipped;
+  void loadQueue();
+}
+
+function prevPage() {
+  state.offset = Math.max(0, state.offset - settings.pageSize);
+  void loadQueue();
+}
+
+// ---------- start ----------
+
+function start() {
+  $('user').value = localStorage.getItem('plankwatch.reviewer') ?? '';
+  $('chart-hours').textContent = String(settings.chartHours);
+  $('logout').hidden = !settings.loginRequired;
+  $('filters').addEventListener('submit', (e) => {
+    e.preventDefault();
+    state.offset = 0;
+    void loadQueue();
+    document.activeElement.blur();
+  });
+  $('prev-page').addEventListener('click', prevPage);
+  $('next-page').addEventListener('click', nextPage);
+  $('bulk-confirm').addEventListener('click', () => void bulkConfirm());
+  $('help-button').addEventListener('click', () => $('help').showModal());
+  $('picker-input').addEventListener('input', () => {
+    picker.active = 0;
+    picker.pendingNew = null;
+    renderPicker();
+  });
+  $('picker-input').addEventListener('keydown', pickerKey);
+  document.addEventListener('keydown', onKey);
+  void loadClasses();
+  void loadQueue();
+  void loadChart();
+  setInterval(() => void loadChart(), settings.chartRefreshS * 1000);
+}
+
+start();

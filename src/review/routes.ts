@@ -1,0 +1,179 @@
+// The review API (JSON under /api) and the review page (/review), as one fastify plugin for the
+// HttpServer. Errors answer `{ error: { code, message } }` with a status that fits the code.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ERRORS, PlankwatchError } from '../errors.js';
+import type { HttpPlugin } from '../http/server.js';
+import type { Logger } from '../log.js';
+import type { CountsSince } from '../store/store.js';
+import { BrowserSessions, LOGIN_PATH, sessionFromCookie } from './browser-auth.js';
+import { findImage, type ImageDirs } from './images.js';
+import { loginPage, reviewAsset, reviewPage, type PageSettings } from './page.js';
+import { parseBulkBody, parseCountsQuery, parseLabelBody, parseQueueQuery, parseSha256 } from './parse.js';
+import type { LabelRecord, ReviewStore } from './review-store.js';
+
+export interface ReviewRoutesOptions {
+  review: ReviewStore;
+  /** Predicted counts per window (the store's). */
+  counts: { countsSince(sinceMs: number): CountsSince };
+  /** Width of one counts window (store.countsWindowS), ms. */
+  countsWindowMs: number;
+  images: ImageDirs;
+  page: Omit<PageSettings, 'loginRequired'>;
+  /** When the server requires a token: the token and how long a browser login lasts. */
+  auth?: { token: string; sessionMs: number };
+  logger: Logger;
+  now?: () => number;
+}
+
+const STATUS_OF: Partial<Record<string, number>> = {
+  PW_E_REVIEW_REQUEST: 400,
+  PW_E_REVIEW_AUTH: 401,
+  PW_E_REVIEW_NOT_FOUND: 404,
+  PW_E_REVIEW_IMAGE_GONE: 404,
+  PW_E_REVIEW_CONFLICT: 409,
+  PW_E_REVIEW_NEW_CLASS: 422,
+};
+
+function errorBody(code: string, message: string): { error: { code: string; message: string } } {
+  return { error: { code, message } };
+}
+
+/** The fastify plugin serving the review API and page. */
+export function reviewRoutes(options: ReviewRoutesOptions): HttpPlugin {
+  const { review, logger: log } = options;
+  const now = options.now ?? Date.now;
+  const sessions = options.auth ? new BrowserSessions({ token: options.auth.token, sessionMs: options.auth.sessionMs }) : undefined;
+  const settings: PageSettings = { ...options.page, loginRequired: sessions !== undefined };
+
+  return async (app) => {
+    sessions?.install(app.server);
+
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+    });
+
+    app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
+      if (err instanceof PlankwatchError) {
+        const status = STATUS_OF[err.code] ?? 500;
+        if (status >= 500) log.error({ err, code: err.code, path: request.url }, 'review request failed');
+        return reply.code(status).send(errorBody(err.code, err.message));
+      }
+      const status = err.statusCode ?? 500;
+      if (status < 500) {
+        // fastify's own 4xx: unparseable JSON, wrong content type, body too large.
+        return reply.code(status).send(errorBody('PW_E_REVIEW_REQUEST', `${ERRORS.PW_E_REVIEW_REQUEST.message} ${err.message}`));
+      }
+      log.error({ err, code: 'PW_E_INTERNAL', method: request.method, path: request.url }, 'review request failed');
+      return reply.code(500).send(errorBody('PW_E_INTERNAL', ERRORS.PW_E_INTERNAL.message));
+    });
+
+    const logRecord = (r: LabelRecord) =>
+      log.info({ sha256: r.sha256, action: r.action, status: r.status, label: r.label, previousLabel: r.previousLabel, user: r.user, eventId: r.eventId }, `label ${r.action}: ${r.label}`);
+
+    // ---- JSON API ----
+
+    app.get('/api/review/queue', async (request) => review.queue(parseQueueQuery(request.query as Record<string, unknown>, now())));
+
+    app.get('/api/frames/:sha256', async (request) => {
+      const sha256 = parseSha256((request.params as { sha256: string }).sha256);
+      const frame = review.frame(sha256);
+      if (!frame) throw new PlankwatchError('PW_E_REVIEW_NOT_FOUND', `sha256 ${sha256}.`);
+      return frame;
+    });
+
+    app.get('/api/frames/:sha256/image', async (request, reply) => {
+      const sha256 = parseSha256((request.params as { sha256: string }).sha256);
+      const frame = review.frame(sha256);
+      if (!frame) throw new PlankwatchError('PW_E_REVIEW_NOT_FOUND', `sha256 ${sha256}.`);
+      const image = await findImage(options.images, review.sourcePaths(sha256), frame.format);
+      if (!image) {
+        throw new PlankwatchError(
+          'PW_E_REVIEW_IMAGE_GONE',
+          `${frame.relPath} is in neither the watch folder nor the archive folder (deleted after classification, or moved away).`,
+        );
+      }
+      return reply.type(image.contentType).header('cache-control', 'private, max-age=86400, immutable').send(image.bytes);
+    });
+
+    app.post('/api/labels', async (request) => {
+      const record = review.label(parseLabelBody(request.body));
+      logRecord(record);
+      return { record, state: review.current(record.sha256) };
+    });
+
+    app.post('/api/labels/bulk', async (request) => {
+      const results = review.labelMany(parseBulkBody(request.body));
+      for (const r of results) if (r.record) logRecord(r.record);
+      return { applied: results.filter((r) => r.ok).length, failed: results.filter((r) => !r.ok).length, results };
+    });
+
+    app.get('/api/labels/:sha256/history', async (request) => {
+      const sha256 = parseSha256((request.params as { sha256: string }).sha256);
+      const state = review.current(sha256);
+      if (!state) throw new PlankwatchError('PW_E_REVIEW_NOT_FOUND', `sha256 ${sha256}.`);
+      return { sha256, state, events: review.history(sha256) };
+    });
+
+    app.get('/api/classes', async () => ({ classes: review.classes() }));
+
+    app.get('/api/counts', async (request) => {
+      const at = now();
+      const q = parseCountsQuery(request.query as Record<string, unknown>, at);
+      const windowMs = options.countsWindowMs;
+      const bucketMs = q.bucketS === undefined ? windowMs : Math.max(windowMs, Math.ceil((q.bucketS * 1000) / windowMs) * windowMs);
+      const c = options.counts.countsSince(q.since);
+      const buckets = new Map<number, { start: number; end: number; total: number; counts: Record<string, number> }>();
+      for (const w of c.windows) {
+        const start = Math.floor(w.windowStart / bucketMs) * bucketMs;
+        let b = buckets.get(start);
+        if (!b) buckets.set(start, (b = { start, end: start + bucketMs, total: 0, counts: {} }));
+        b.total += w.total;
+        for (const [label, n] of Object.entries(w.counts)) b.counts[label] = (b.counts[label] ?? 0) + n;
+      }
+      return {
+        since: c.since,
+        until: at,
+        windowMs,
+        bucketMs,
+        total: c.total,
+        totals: c.totals,
+        buckets: [...buckets.values()],
+        validated: review.validatedCounts({ sinceMs: q.since }),
+      };
+    });
+
+    // ---- the page ----
+
+    app.get('/review', async (_request, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(reviewPage(settings)));
+    app.get('/review/', async (_request, reply) => reply.redirect('/review'));
+    app.get('/review/assets/:name', async (request, reply) => {
+      const asset = reviewAsset((request.params as { name: string }).name);
+      if (!asset) return reply.code(404).send(errorBody('PW_E_REVIEW_REQUEST', 'No such asset.'));
+      return reply.type(asset.type).header('cache-control', 'no-cache').send(asset.body);
+    });
+
+    app.get(LOGIN_PATH, async (_request, reply) => {
+      if (!sessions) return reply.redirect('/review');
+      return reply.type('text/html; charset=utf-8').send(loginPage());
+    });
+    app.post(LOGIN_PATH, async (request: FastifyRequest, reply: FastifyReply) => {
+      if (!sessions) return reply.redirect('/review', 303);
+      const body = (request.body ?? {}) as Record<string, unknown>;
+      const token = typeof body.token === 'string' ? body.token.trim() : '';
+      if (token === '' || !sessions.checkToken(token)) {
+        log.warn({ code: 'PW_E_REVIEW_AUTH', ip: request.ip }, 'review login refused');
+        return reply.code(401).type('text/html; charset=utf-8').send(loginPage(ERRORS.PW_E_REVIEW_AUTH.message));
+      }
+      const id = sessions.create();
+      log.info({ ip: request.ip }, 'review login');
+      return reply.header('set-cookie', sessions.cookie(id)).redirect('/review', 303);
+    });
+    app.post('/review/logout', async (request, reply) => {
+      if (sessions) {
+        sessions.end(sessionFromCookie(request.headers.cookie));
+        reply.header('set-cookie', sessions.cookie(''));
+      }
+      return reply.redirect(sessions ? LOGIN_PATH : '/review', 303);
+    });
+  };
+}
