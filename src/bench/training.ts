@@ -1,0 +1,81 @@
+// Training speed against inference speed for the same network on the same backend, and PyTorch
+// CPU training of the same architecture on the same machine (bench/pytorch_train.py), when the
+// python3 torch module is importable.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { architectureInfo, buildModel, countMacs, logitsModel } from '../learn/architectures.js';
+import { initBackend } from '../learn/backend.js';
+
+export interface TrainingBenchOptions {
+  architectures?: string[];
+  batchSize?: number;
+  /** Seconds to measure each figure for (after warm-up). */
+  seconds?: number;
+}
+
+function timeLoop(seconds: number, step: () => void): number {
+  step();
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000 || n < 2) {
+    step();
+    n++;
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+/** Images per second of inference and of training steps for one architecture (one thread on wasm). */
+export async function measureArchitecture(name: string, batchSize = 32, seconds = 8): Promise<{ macs: number; inference: number; training: number }> {
+  const info = architectureInfo(name);
+  const model = buildModel(name, { numClasses: 121, seed: 1 });
+  const lm = logitsModel(model);
+  const s = info.inputSize;
+  const x = tf.randomUniform([batchSize, s, s, 1], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const y = tf.oneHot(tf.tensor1d(Array.from({ length: batchSize }, (_, i) => i % 121), 'int32'), 121);
+  const optimizer = tf.train.adam(1e-3);
+  const inferenceSteps = timeLoop(seconds, () => tf.tidy(() => void (model.predict(x) as tf.Tensor).dataSync()));
+  const trainingSteps = timeLoop(seconds, () =>
+    tf.tidy(() => {
+      const loss = optimizer.minimize(() => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(lm.apply(x, { training: true }) as tf.Tensor)), 1))) as tf.Scalar, true);
+      loss!.dataSync();
+    }),
+  );
+  const macs = countMacs(model);
+  tf.dispose([x, y]);
+  optimizer.dispose();
+  model.dispose();
+  return { macs, inference: inferenceSteps * batchSize, training: trainingSteps * batchSize };
+}
+
+/** PyTorch CPU training of the same architecture, 2 threads: images/s, or why it was not run. */
+export function pytorchTraining(name: string, batchSize = 32, seconds = 8): number | string {
+  const script = path.join('bench', 'pytorch_train.py');
+  if (!existsSync(script)) return 'script missing';
+  const probe = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) return 'not installed';
+  const info = architectureInfo(name);
+  const run = spawnSync(
+    'python3',
+    [script, '--size', String(info.inputSize), '--blocks', JSON.stringify(info.blocks), '--dense', String(info.dense), '--batch-size', String(batchSize), '--seconds', String(seconds), '--threads', '2'],
+    { encoding: 'utf8', timeout: 300_000 },
+  );
+  const m = /train_images_per_s=([\d.]+)/.exec(run.stdout ?? '');
+  return m ? Number(m[1]) : `failed: ${(run.stderr ?? '').trim().split('\n').pop() ?? run.status}`;
+}
+
+export async function benchTraining(options: TrainingBenchOptions = {}): Promise<Record<string, number | string>> {
+  const backend = await initBackend('auto');
+  const out: Record<string, number | string> = { 'training.backend': backend.name, 'training.threads': backend.name === 'wasm' ? 1 : 'native' };
+  for (const name of options.architectures ?? ['pw-vgg-48', 'pw-vgg-64']) {
+    const r = await measureArchitecture(name, options.batchSize ?? 32, options.seconds ?? 8);
+    out[`training.${name}.multiplyAddsM`] = Math.round(r.macs / 1e5) / 10;
+    out[`training.${name}.inferenceImagesPerS`] = Math.round(r.inference * 10) / 10;
+    out[`training.${name}.trainImagesPerS`] = Math.round(r.training * 10) / 10;
+    out[`training.${name}.trainToInferenceRatio`] = Math.round((r.training / r.inference) * 1000) / 1000;
+    const torch = pytorchTraining(name, options.batchSize ?? 32, options.seconds ?? 8);
+    out[`training.${name}.pytorchTrainImagesPerS2Threads`] = typeof torch === 'number' ? Math.round(torch * 10) / 10 : torch;
+  }
+  return out;
+}

@@ -1,0 +1,61 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { EnsembleFile } from '../../src/classify/meta.js';
+import { NO_AUGMENT } from '../../src/learn/augment.js';
+import { runEvaluation, type EvaluateOptions } from '../../src/learn/evaluate.js';
+import { runTraining } from '../../src/learn/train-run.js';
+
+const FIXTURES = path.join('test', 'fixtures', 'ndsb');
+let tmp = '';
+let ensembleFile = '';
+
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'pw-eval-'));
+  process.env.PLANKWATCH_CACHE_DIR = path.join(tmp, 'cache');
+  const modelsDir = path.join(tmp, 'models');
+  for (const [member, seed] of [['a', 1], ['b', 2]] as const) {
+    await runTraining({
+      data: FIXTURES, member, architecture: 'pw-tiny-32', modelsDir, version: 'v1', seed: 5, split: path.join(modelsDir, 'splits', 'fixtures'),
+      validationFraction: 0.25, epochs: 2 + seed, batchSize: 8, learningRate: 0.003, weightDecay: 0, classWeights: 'none',
+      augment: NO_AUGMENT, patience: 0, maxMinutes: 0, resume: false, backend: 'wasm', command: 'plankwatch train (test)',
+    });
+  }
+  const ensemble: EnsembleFile = { version: 'test', voting: 'soft', members: [{ name: 'a', version: 'v1' }, { name: 'b', version: 'v1' }] };
+  ensembleFile = path.join(modelsDir, 'ensemble.json');
+  await writeFile(ensembleFile, JSON.stringify(ensemble));
+});
+
+const base = (): EvaluateOptions => ({
+  data: FIXTURES, ensemble: ensembleFile, all: false, allowLeak: false, tta: ['identity', 'rot90', 'flipH'], outDir: path.join(tmp, 'eval'), limit: 0, backend: 'wasm',
+});
+
+describe('evaluate', () => {
+  it('compares members, soft and hard voting, with and without TTA, on the held-out split only', async () => {
+    const summary = await runEvaluation(base());
+    expect(summary.count).toBe(24);
+    const names = summary.variants.map((v) => `${v.name}${v.tta ? '+tta' : ''}`);
+    expect(names).toEqual(['a/v1', 'a/v1+tta', 'b/v1', 'b/v1+tta', 'soft vote', 'soft vote+tta', 'hard vote', 'hard vote+tta']);
+    for (const v of summary.variants) {
+      expect(v.metrics.top1).toBeGreaterThanOrEqual(0);
+      expect(v.metrics.top5).toBeGreaterThanOrEqual(v.metrics.top1);
+      expect(v.imagesPerSecond).toBeGreaterThan(0);
+    }
+    expect(summary.best).toMatch(/lowest log-loss/);
+    expect(existsSync(path.join(tmp, 'eval', 'confusion.png'))).toBe(true);
+    const report = await readFile(path.join(tmp, 'eval', 'report.md'), 'utf8');
+    expect(report).toContain('No evaluated image was used to train any member.');
+    const json = JSON.parse(await readFile(path.join(tmp, 'eval', 'evaluation.json'), 'utf8')) as { leaks: Record<string, number> };
+    expect(json.leaks).toEqual({ 'a/v1': 0, 'b/v1': 0 });
+  });
+
+  it('refuses images a member was trained on, unless told to measure anyway', async () => {
+    await expect(runEvaluation({ ...base(), all: true })).rejects.toThrow(/used to train/);
+    const leaky = await runEvaluation({ ...base(), all: true, allowLeak: true, tta: ['identity'], outDir: path.join(tmp, 'eval-all') });
+    expect(leaky.count).toBe(96);
+    expect(leaky.leaks['a/v1']).toBe(72);
+    expect(await readFile(path.join(tmp, 'eval-all', 'report.md'), 'utf8')).toContain('Warning');
+  });
+});
