@@ -53,11 +53,14 @@ export async function measureArchitecture(name: string, batchSize = 32, seconds 
 export function pytorchTraining(name: string, batchSize = 32, seconds = 8): number | string {
   const script = path.join('bench', 'pytorch_train.py');
   if (!existsSync(script)) return 'script missing';
-  const probe = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8' });
-  if (probe.status !== 0) return 'not installed';
+  // Debian's python3-torch lives in the system interpreter, which a pyenv or venv python3 hides.
+  const python = [process.env.PLANKWATCH_PYTHON, 'python3', '/usr/bin/python3'].find(
+    (p) => p && spawnSync(p, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0,
+  );
+  if (!python) return 'not installed';
   const info = architectureInfo(name);
   const run = spawnSync(
-    'python3',
+    python,
     [script, '--size', String(info.inputSize), '--blocks', JSON.stringify(info.blocks), '--dense', String(info.dense), '--batch-size', String(batchSize), '--seconds', String(seconds), '--threads', '2'],
     { encoding: 'utf8', timeout: 300_000 },
   );
