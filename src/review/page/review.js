@@ -339,7 +339,7 @@ async function loadChart() {
 function drawChart(c, hours) {
   const svg = $('chart');
   const ns = 'http://www.w3.org/2000/svg';
-  const W = 640, H = 160, left = 28, bottom = 14, top = 6;
+  const W = 1200, H = 130, left = 30, bottom = 14, top = 8;
   const end = c.until;
   const start = end - hours * 3_600_000;
   const ranked = Object.entries(c.totals).sort((a, b) => b[1] - a[1]);
@@ -357,7 +357,8 @@ function drawChart(c, hours) {
   for (let t = Math.floor(start / c.bucketMs) * c.bucketMs; t < end; t += c.bucketMs) starts.push(t);
   let max = 1;
   for (const s of series) for (const v of s.values.values()) max = Math.max(max, v);
-  const x = (t) => left + ((t + c.bucketMs / 2 - start) / (end - start)) * (W - left - 4);
+  // A bucket longer than the chart (a long counts window) is drawn at the chart's edge, not off it.
+  const x = (t) => left + Math.min(1, Math.max(0, (t + c.bucketMs / 2 - start) / (end - start))) * (W - left - 8);
   const y = (v) => H - bottom - (v / max) * (H - bottom - top);
   const nodes = [];
   const mk = (tag, attrs, text) => {
@@ -371,10 +372,14 @@ function drawChart(c, hours) {
     mk('text', { x: 2, y: y(max * frac) + 3 }, String(Math.round(max * frac)));
   }
   mk('text', { x: left, y: H - 2 }, new Date(start).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
-  mk('text', { x: W - 40, y: H - 2 }, 'now');
+  mk('text', { x: W - 8, y: H - 2, 'text-anchor': 'end' }, 'now');
   series.forEach((s, i) => {
     const pts = starts.map((t) => `${x(t).toFixed(1)},${y(s.values.get(t) ?? 0).toFixed(1)}`).join(' ');
-    mk('polyline', { points: pts, fill: 'none', stroke: COLORS[i % COLORS.length], 'stroke-width': 1.6, 'vector-effect': 'non-scaling-stroke' });
+    mk('polyline', { points: pts, fill: 'none', stroke: COLORS[i % COLORS.length], 'stroke-width': 1.8 });
+    for (const t of starts) {
+      const v = s.values.get(t);
+      if (v) mk('circle', { cx: x(t).toFixed(1), cy: y(v).toFixed(1), r: 2.5, fill: COLORS[i % COLORS.length] });
+    }
   });
   svg.replaceChildren(...nodes);
   $('legend').replaceChildren(
