@@ -93,6 +93,34 @@ export const ERRORS = {
     message: 'Review login failed: the token is wrong.',
     action: 'Use the token held in the file named by http.tokenFile.',
   },
+  PW_E_SYNC_LINK: {
+    message: 'The shore broker is unreachable; records stay in the outbox and are sent when the link is back.',
+    action: 'Nothing is lost. Check sync.url, the credentials and the satellite link; `plankwatch sync status` shows what is queued.',
+  },
+  PW_E_SYNC_DAILY_CAP: {
+    message: 'The daily sync byte cap (sync.dailyBytes) is reached; sending pauses until midnight UTC.',
+    action: 'Records stay queued. Raise sync.dailyBytes if the link allows; `plankwatch sync status` estimates the time to drain.',
+  },
+  PW_E_SYNC_THUMBNAIL: {
+    message: 'A thumbnail could not be made because its image is missing or unreadable; the record goes ashore without it.',
+    action: 'Thumbnails need ingest.onProcessed "archive" or "leave" so the image is still on disk.',
+  },
+  PW_E_SHORE_BATCH: {
+    message: 'The shore ingester received a batch it cannot decode; it was acknowledged and dropped.',
+    action: 'Check that ships and shore run compatible plankwatch versions. The gap report shows the missing records; the ship resends them.',
+  },
+  PW_E_SHORE_DB: {
+    message: 'The shore database could not be written; the batch is not acknowledged and is retried.',
+    action: 'Check shore.sqlitePath or shore.postgresUrl, the disk and the database server. The broker keeps the batch meanwhile.',
+  },
+  PW_E_EXPORT: {
+    message: 'The export could not be written.',
+    action: 'Check the --db path (ship or shore database) and that the output folder is writable.',
+  },
+  PW_E_EXPORT_IMAGE_MISSING: {
+    message: 'An image to export is not on disk; its row is exported without the image.',
+    action: 'Images are found in ingest.archiveDir (onProcessed "archive") or ingest.watchDir ("leave"); pass --images DIR to look elsewhere.',
+  },
   PW_E_INTERNAL: {
     message: 'An unexpected internal error occurred.',
     action: 'The daemon keeps running where it can. Send the log line with its stack to the developers.',

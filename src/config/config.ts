@@ -44,6 +44,50 @@ export interface Config {
   };
   http: { enabled: boolean; host: string; port: number; tokenFile: string };
   review: { enabled: boolean; pageSize: number; enlargedPx: number; chartHours: number; chartRefreshS: number; sessionHours: number };
+  sync: {
+    enabled: boolean;
+    url: string;
+    username: string;
+    passwordFile: string;
+    caFile: string;
+    certFile: string;
+    keyFile: string;
+    clientId: string;
+    topicPrefix: string;
+    bytesPerSecond: number;
+    dailyBytes: number;
+    maxBatchBytes: number;
+    maxBatchRecords: number;
+    maxInFlight: number;
+    compression: 'brotli' | 'gzip' | 'none';
+    countsHoldS: number;
+    thumbnails: boolean;
+    thumbnailSize: number;
+    resendAfterS: number;
+    ackTimeoutS: number;
+    keepaliveS: number;
+    sessionExpiryS: number;
+  };
+  shore: {
+    url: string;
+    username: string;
+    passwordFile: string;
+    caFile: string;
+    certFile: string;
+    keyFile: string;
+    clientId: string;
+    group: string;
+    topicPrefix: string;
+    database: 'sqlite' | 'postgres';
+    sqlitePath: string;
+    postgresUrl: string;
+    postgresPasswordFile: string;
+    statusIntervalS: number;
+    httpHost: string;
+    httpPort: number;
+    httpTokenFile: string;
+  };
+  export: { latitude: string; longitude: string; depthMinM: string; depthMaxM: string; cruise: string; institution: string };
   log: { level: string };
   daemon: { shutdownTimeoutS: number };
 }
@@ -174,8 +218,29 @@ function checkCrossField(config: Config, errors: string[]): void {
   if (config.publish.mqttUrl && !/^(mqtts?|wss?|tcp|ssl):\/\//.test(config.publish.mqttUrl)) {
     errors.push(`publish.mqttUrl: must start with mqtt://, mqtts://, ws:// or wss://, got "${config.publish.mqttUrl}"`);
   }
+  checkSyncConfig(config, errors);
   if (!/^[^#+/]+$/.test(config.publish.topicPrefix)) {
     errors.push(`publish.topicPrefix: must be one topic level without "/", "+" or "#", got "${config.publish.topicPrefix}"`);
+  }
+}
+
+/** The sync and shore sections: URLs, topic levels, numeric export metadata. */
+function checkSyncConfig(config: Config, errors: string[]): void {
+  if (config.sync.enabled && !config.sync.url) errors.push('sync.url: required when sync.enabled is true');
+  for (const key of ['sync.url', 'shore.url'] as const) {
+    const [section, name] = key.split('.') as ['sync' | 'shore', 'url'];
+    const url = config[section][name];
+    if (url && !/^(mqtts?|tcp|ssl|tls):\/\//.test(url)) errors.push(`${key}: must start with mqtt:// or mqtts://, got "${url}"`);
+  }
+  for (const key of ['sync.topicPrefix', 'shore.topicPrefix', 'shore.group'] as const) {
+    const [section, name] = key.split('.') as ['sync' | 'shore', 'topicPrefix' | 'group'];
+    const value = (config[section] as Record<string, unknown>)[name];
+    if (typeof value !== 'string' || !/^[^#+/$]+$/.test(value)) errors.push(`${key}: must be one topic level without "/", "+", "#" or "$", got "${String(value)}"`);
+  }
+  if (config.shore.database === 'postgres' && !config.shore.postgresUrl) errors.push('shore.postgresUrl: required when shore.database is "postgres"');
+  for (const key of ['latitude', 'longitude', 'depthMinM', 'depthMaxM'] as const) {
+    const value = config.export[key];
+    if (value !== '' && !Number.isFinite(Number(value))) errors.push(`export.${key}: must be a number or empty, got "${value}"`);
   }
 }
 

@@ -158,4 +158,64 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX predictions_uncertainty ON predictions (disagreement DESC, margin ASC, id);
     `,
   },
+  {
+    version: 4,
+    name: 'sync outbox: records for the shore with per-instrument sequence numbers',
+    sql: `
+      -- Records going ashore. seq is per instrument, contiguous, assigned when the row is created;
+      -- a row's content never changes once sent (sent_at), so the shore can trust (instrument, seq).
+      -- A row stays after the broker's acknowledgement (acked_at) until the shore reports it has it.
+      CREATE TABLE sync_outbox (
+        instrument TEXT    NOT NULL,
+        seq        INTEGER NOT NULL CHECK (seq > 0),
+        kind       TEXT    NOT NULL CHECK (kind IN ('counts', 'model', 'rejects', 'prediction', 'label', 'thumbnail')),
+        priority   INTEGER NOT NULL,
+        key        TEXT    NOT NULL,
+        payload    TEXT    NOT NULL CHECK (json_valid(payload)),
+        bytes      INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        sent_at    INTEGER,
+        acked_at   INTEGER,
+        PRIMARY KEY (instrument, seq)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX sync_outbox_pending ON sync_outbox (instrument, priority, seq) WHERE acked_at IS NULL;
+      CREATE INDEX sync_outbox_key ON sync_outbox (instrument, kind, key);
+
+      -- Last sequence number handed out, per instrument.
+      CREATE TABLE sync_sequence (
+        instrument TEXT    PRIMARY KEY,
+        last_seq   INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+
+      -- Progress per instrument: broker acknowledgements, what the shore confirmed, bytes on the wire.
+      CREATE TABLE sync_progress (
+        instrument        TEXT    PRIMARY KEY,
+        last_acked_seq    INTEGER NOT NULL DEFAULT 0,
+        shore_through     INTEGER NOT NULL DEFAULT 0,
+        shore_missing     INTEGER NOT NULL DEFAULT 0,
+        shore_at          INTEGER,
+        acked_records     INTEGER NOT NULL DEFAULT 0,
+        acked_predictions INTEGER NOT NULL DEFAULT 0,
+        acked_batches     INTEGER NOT NULL DEFAULT 0,
+        wire_bytes        INTEGER NOT NULL DEFAULT 0,
+        raw_bytes         INTEGER NOT NULL DEFAULT 0,
+        prediction_wire_bytes REAL NOT NULL DEFAULT 0,
+        rate_bps          REAL    NOT NULL DEFAULT 0,
+        last_ack_at       INTEGER
+      ) STRICT, WITHOUT ROWID;
+
+      -- MQTT bytes sent per UTC day (YYYY-MM-DD), for sync.dailyBytes.
+      CREATE TABLE sync_daily (
+        day   TEXT    PRIMARY KEY,
+        bytes INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+
+      -- Ensemble versions already queued for the shore.
+      CREATE TABLE sync_models (
+        ensemble_version TEXT    PRIMARY KEY,
+        at               INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];

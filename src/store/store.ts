@@ -19,6 +19,14 @@ export interface StoreOptions {
   logger: Logger;
   /** Clock for `stored_at` / reject times; tests may fix it. Default Date.now. */
   now?: () => number;
+  /**
+   * Called INSIDE the recordClassified transaction with the frames newly stored (not those already
+   * present), so a later stage's rows (the sync outbox) commit or roll back with the results.
+   * Must be synchronous; a throw rolls the whole batch back.
+   */
+  onRecordClassified?: (db: SqliteDatabase, stored: readonly ClassifiedFrame[]) => void;
+  /** Called inside the recordReject transaction with the reject as stored. Same rules. */
+  onRecordReject?: (db: SqliteDatabase, reject: RejectRecord & { id: number; at: number }) => void;
 }
 
 /** What recordClassified did with each frame of a batch. */
@@ -240,6 +248,7 @@ export class Store {
         s.upsertSource.run(f.sha256, f.relPath, 'original', f.bytes, f.mtimeMs === undefined ? null : ms(f.mtimeMs), now);
         result.stored.push(item);
       }
+      if (result.stored.length > 0) this.options.onRecordClassified?.(db, result.stored);
     });
     run.immediate(batch);
     return result;
@@ -256,14 +265,18 @@ export class Store {
 
   /** Records a rejected file; returns the reject's id (for setQuarantinedPath once moved). */
   recordReject(reject: RejectRecord): number {
-    const { s } = this.conn();
-    const row = s.insertReject.get(
-      reject.relPath, reject.sha256 ?? null, reject.bytes ?? null,
-      reject.mtimeMs == null ? null : ms(reject.mtimeMs), reject.code, reject.detail,
-      reject.quarantinedPath ?? null, ms(reject.at ?? this.now()),
-    );
-    if (!row) throw new Error('INSERT … RETURNING gave no row');
-    return row.id;
+    const { db, s } = this.conn();
+    const at = ms(reject.at ?? this.now());
+    return db.transaction(() => {
+      const row = s.insertReject.get(
+        reject.relPath, reject.sha256 ?? null, reject.bytes ?? null,
+        reject.mtimeMs == null ? null : ms(reject.mtimeMs), reject.code, reject.detail,
+        reject.quarantinedPath ?? null, at,
+      );
+      if (!row) throw new Error('INSERT … RETURNING gave no row');
+      this.options.onRecordReject?.(db, { ...reject, id: row.id, at });
+      return row.id;
+    }).immediate();
   }
 
   /** Notes where a rejected file was moved. */

@@ -1,0 +1,151 @@
+// The shore schema and every statement the ingester runs, written once for SQLite and PostgreSQL.
+// Statements use `?` placeholders; `forDialect` turns them into `$1, $2…` for PostgreSQL.
+// Every write is an idempotent upsert keyed by the record's identity, so a batch delivered twice
+// (after a reconnect, a crash, or by two ingesters) changes nothing the second time.
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/** Tables (portable types: SQLite maps BIGINT to INTEGER and DOUBLE PRECISION to REAL affinity). */
+export const SHORE_SCHEMA: readonly string[] = [
+  // One row per record received: the gap report is computed from here.
+  `CREATE TABLE IF NOT EXISTS shore_records (
+    instrument  TEXT   NOT NULL,
+    seq         BIGINT NOT NULL,
+    kind        TEXT   NOT NULL,
+    record_key  TEXT   NOT NULL,
+    queued_at   BIGINT NOT NULL,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (instrument, seq)
+  )`,
+  `CREATE TABLE IF NOT EXISTS shore_predictions (
+    instrument       TEXT   NOT NULL,
+    sha256           TEXT   NOT NULL,
+    ensemble_version TEXT   NOT NULL,
+    rel_path         TEXT   NOT NULL,
+    bytes            BIGINT NOT NULL,
+    width            BIGINT,
+    height           BIGINT,
+    area             BIGINT,
+    format           TEXT,
+    arrived_at       BIGINT NOT NULL,
+    classified_at    BIGINT NOT NULL,
+    label            TEXT   NOT NULL,
+    probability      DOUBLE PRECISION NOT NULL,
+    margin           DOUBLE PRECISION NOT NULL,
+    disagreement     DOUBLE PRECISION NOT NULL,
+    top_k            TEXT   NOT NULL,
+    members          TEXT   NOT NULL,
+    seq              BIGINT NOT NULL,
+    PRIMARY KEY (instrument, sha256, ensemble_version)
+  )`,
+  `CREATE INDEX IF NOT EXISTS shore_predictions_time ON shore_predictions (instrument, classified_at)`,
+  `CREATE TABLE IF NOT EXISTS shore_counts (
+    instrument   TEXT   NOT NULL,
+    window_ms    BIGINT NOT NULL,
+    window_start BIGINT NOT NULL,
+    window_end   BIGINT NOT NULL,
+    label        TEXT   NOT NULL,
+    count        BIGINT NOT NULL,
+    PRIMARY KEY (instrument, window_ms, window_start, label)
+  )`,
+  `CREATE TABLE IF NOT EXISTS shore_rejects (
+    instrument   TEXT   NOT NULL,
+    window_ms    BIGINT NOT NULL,
+    window_start BIGINT NOT NULL,
+    window_end   BIGINT NOT NULL,
+    code         TEXT   NOT NULL,
+    count        BIGINT NOT NULL,
+    PRIMARY KEY (instrument, window_ms, window_start, code)
+  )`,
+  `CREATE TABLE IF NOT EXISTS shore_models (
+    instrument       TEXT   NOT NULL,
+    ensemble_version TEXT   NOT NULL,
+    members          TEXT   NOT NULL,
+    seq              BIGINT NOT NULL,
+    PRIMARY KEY (instrument, ensemble_version)
+  )`,
+  `CREATE TABLE IF NOT EXISTS shore_label_events (
+    instrument  TEXT   NOT NULL,
+    seq         BIGINT NOT NULL,
+    sha256      TEXT   NOT NULL,
+    state       TEXT   NOT NULL,
+    label       TEXT   NOT NULL,
+    labelled_by TEXT,
+    labelled_at BIGINT NOT NULL,
+    PRIMARY KEY (instrument, seq)
+  )`,
+  `CREATE TABLE IF NOT EXISTS shore_labels (
+    instrument  TEXT   NOT NULL,
+    sha256      TEXT   NOT NULL,
+    state       TEXT   NOT NULL,
+    label       TEXT   NOT NULL,
+    labelled_by TEXT,
+    labelled_at BIGINT NOT NULL,
+    seq         BIGINT NOT NULL,
+    PRIMARY KEY (instrument, sha256)
+  )`,
+  `CREATE TABLE IF NOT EXISTS shore_thumbnails (
+    instrument TEXT   NOT NULL,
+    sha256     TEXT   NOT NULL,
+    format     TEXT,
+    width      BIGINT,
+    height     BIGINT,
+    data       TEXT,
+    seq        BIGINT NOT NULL,
+    PRIMARY KEY (instrument, sha256)
+  )`,
+];
+
+/** The upserts, with `?` placeholders, and the dialect's name for a two-argument maximum. */
+function statements(greatest: string) {
+  return {
+    record: `INSERT INTO shore_records (instrument, seq, kind, record_key, queued_at, received_at) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (instrument, seq) DO NOTHING`,
+    prediction: `INSERT INTO shore_predictions (instrument, sha256, ensemble_version, rel_path, bytes, width, height, area, format,
+        arrived_at, classified_at, label, probability, margin, disagreement, top_k, members, seq)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (instrument, sha256, ensemble_version) DO NOTHING`,
+    // Counts only grow within a window: the larger of two snapshots is the later one, whatever order they arrive in.
+    count: `INSERT INTO shore_counts (instrument, window_ms, window_start, window_end, label, count) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (instrument, window_ms, window_start, label) DO UPDATE SET count = ${greatest}(shore_counts.count, excluded.count)`,
+    reject: `INSERT INTO shore_rejects (instrument, window_ms, window_start, window_end, code, count) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (instrument, window_ms, window_start, code) DO UPDATE SET count = ${greatest}(shore_rejects.count, excluded.count)`,
+    model: `INSERT INTO shore_models (instrument, ensemble_version, members, seq) VALUES (?, ?, ?, ?)
+      ON CONFLICT (instrument, ensemble_version) DO NOTHING`,
+    labelEvent: `INSERT INTO shore_label_events (instrument, seq, sha256, state, label, labelled_by, labelled_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (instrument, seq) DO NOTHING`,
+    // The latest change wins: sequence numbers follow the order the ship committed them.
+    label: `INSERT INTO shore_labels (instrument, sha256, state, label, labelled_by, labelled_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (instrument, sha256) DO UPDATE SET state = excluded.state, label = excluded.label,
+        labelled_by = excluded.labelled_by, labelled_at = excluded.labelled_at, seq = excluded.seq
+      WHERE excluded.seq > shore_labels.seq`,
+    thumbnail: `INSERT INTO shore_thumbnails (instrument, sha256, format, width, height, data, seq) VALUES (?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (instrument, sha256) DO UPDATE SET format = excluded.format, width = excluded.width, height = excluded.height,
+        data = excluded.data, seq = excluded.seq
+      WHERE shore_thumbnails.data IS NULL AND excluded.data IS NOT NULL`,
+    summary: `SELECT count(*) AS records, coalesce(max(seq), 0) AS max_seq, coalesce(min(seq), 0) AS min_seq, max(received_at) AS last_received_at
+      FROM shore_records WHERE instrument = ?`,
+    // Gaps at or after `from`: pairs of neighbours more than 1 apart.
+    gaps: `SELECT seq + 1 AS gap_from, next_seq - 1 AS gap_to FROM (
+        SELECT seq, LEAD(seq) OVER (ORDER BY seq) AS next_seq FROM shore_records WHERE instrument = ? AND seq >= ?
+      ) t WHERE next_seq > seq + 1 ORDER BY seq LIMIT ?`,
+    instruments: `SELECT DISTINCT instrument FROM shore_records ORDER BY instrument`,
+  };
+}
+
+export type ShoreStatements = ReturnType<typeof statements>;
+
+/** `?` → `$1, $2…` (no statement here has a `?` inside a string literal). */
+export function toNumberedParams(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+/** The statements for one dialect. */
+export function forDialect(dialect: Dialect): ShoreStatements {
+  const s = statements(dialect === 'postgres' ? 'GREATEST' : 'max');
+  if (dialect === 'sqlite') return s;
+  const out = {} as ShoreStatements;
+  for (const [k, v] of Object.entries(s)) (out as Record<string, string>)[k] = toNumberedParams(v);
+  return out;
+}

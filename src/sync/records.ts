@@ -1,0 +1,147 @@
+// What travels ashore: record kinds, their payloads, and the batch message that carries them.
+// Ship (src/sync) and shore (src/shore) both read this file; it is the wire contract.
+
+/** Record kinds, in the order they go out when the link is short (lower first). */
+export const PRIORITY = {
+  counts: 0,
+  model: 1,
+  rejects: 2,
+  prediction: 3,
+  label: 4,
+  thumbnail: 5,
+} as const;
+
+export type RecordKind = keyof typeof PRIORITY;
+
+export const RECORD_KINDS = Object.keys(PRIORITY) as RecordKind[];
+
+/** Absolute counts per label for one window (never deltas). Key: `<windowMs>:<windowStart>`. */
+export interface CountsPayload {
+  windowMs: number;
+  windowStart: number;
+  windowEnd: number;
+  total: number;
+  counts: Record<string, number>;
+}
+
+/** An ensemble version seen in predictions. Key: the ensemble version. */
+export interface ModelPayload {
+  ensembleVersion: string;
+  members: { member: string; version: string }[];
+}
+
+/** Rejected files per error code for one window (absolute). Key: `<windowMs>:<windowStart>`. */
+export interface RejectsPayload {
+  windowMs: number;
+  windowStart: number;
+  windowEnd: number;
+  total: number;
+  byCode: Record<string, number>;
+}
+
+/** One classified ROI. Key: `<sha256>:<ensembleVersion>`. Probabilities rounded to 4 decimals. */
+export interface PredictionPayload {
+  sha256: string;
+  relPath: string;
+  bytes: number;
+  width: number;
+  height: number;
+  area: number;
+  format: string;
+  arrivedAt: number;
+  classifiedAt: number;
+  ensembleVersion: string;
+  label: string;
+  probability: number;
+  margin: number;
+  disagreement: number;
+  /** Ensemble top-k as [label, probability] pairs. */
+  topK: [string, number][];
+  /** Each member's top-1: [member, version, label, probability]. */
+  members: [string, string, string, number][];
+}
+
+export type LabelState = 'predicted' | 'validated' | 'dubious';
+export const LABEL_STATES: readonly LabelState[] = ['predicted', 'validated', 'dubious'];
+
+/** A label state change of one frame (as EcoTaxa: predicted, validated, dubious). Key: `<sha256>@<at>`. */
+export interface LabelPayload {
+  sha256: string;
+  state: LabelState;
+  label: string;
+  /** Who recorded it (user name), or null. */
+  by: string | null;
+  /** ms since epoch. */
+  at: number;
+}
+
+/** A small image of a validated or dubious ROI. Key: sha256. `data` is base64 JPEG; absent if the image was missing. */
+export interface ThumbnailPayload {
+  sha256: string;
+  relPath: string;
+  state: LabelState;
+  format?: 'jpeg';
+  width?: number;
+  height?: number;
+  data?: string;
+  missing?: boolean;
+}
+
+export interface PayloadOf {
+  counts: CountsPayload;
+  model: ModelPayload;
+  rejects: RejectsPayload;
+  prediction: PredictionPayload;
+  label: LabelPayload;
+  thumbnail: ThumbnailPayload;
+}
+
+/** One record in a batch. (instrument, seq) is unique; (instrument, kind, key) names the thing it describes. */
+export interface SyncRecord<K extends RecordKind = RecordKind> {
+  seq: number;
+  kind: K;
+  key: string;
+  /** ms since epoch when the ship queued it. */
+  at: number;
+  data: PayloadOf[K];
+}
+
+/** The JSON inside a batch message. */
+export interface SyncBatch {
+  v: 1;
+  instrument: string;
+  /** ms since epoch when the ship built the batch. */
+  sentAt: number;
+  records: SyncRecord[];
+}
+
+/** Retained message the shore publishes back to each ship: what it holds. */
+export interface ShoreStatus {
+  v: 1;
+  instrument: string;
+  /** Every seq in 1..contiguousThrough is stored ashore. */
+  contiguousThrough: number;
+  /** Highest seq stored ashore. */
+  maxSeq: number;
+  /** Records stored ashore. */
+  records: number;
+  /** Missing [from, to] ranges (inclusive) between contiguousThrough and maxSeq, oldest first. */
+  missing: [number, number][];
+  /** True when `missing` was cut short (only its first ranges are listed). */
+  truncated: boolean;
+  /** Shore clock, ms since epoch. */
+  generatedAt: number;
+}
+
+export function batchTopic(prefix: string, instrument: string): string {
+  return `${prefix}/${instrument}/batch`;
+}
+
+export function shoreStatusTopic(prefix: string, instrument: string): string {
+  return `${prefix}/${instrument}/shore-status`;
+}
+
+/** Round to 4 decimals: enough for a probability, and fewer bytes on a paid link. */
+export function round4(x: number): number {
+  return Math.round(x * 10_000) / 10_000;
+}

@@ -1,0 +1,352 @@
+// The ship's sync sender: claims outbox rows in priority order, packs them into compressed
+// batches, spends the bandwidth budget, publishes at QoS 1 to the shore broker and marks rows
+// acknowledged on PUBACK. It reads the shore's gap report to forget what the shore holds and to
+// resend what the shore lacks.
+import sharp from 'sharp';
+import { ERRORS } from '../errors.js';
+import { readFrameImage } from '../export/images.js';
+import type { Logger } from '../log.js';
+import type { SqliteDatabase } from '../store/db.js';
+import { msToUtcMidnight, TokenBucket } from './budget.js';
+import { encodeBatch, publishWireBytes, type Compression } from './codec.js';
+import { MqttLink } from './link.js';
+import { Outbox, utcDay, type OutboxRow, type OutboxStatus } from './outbox.js';
+import { batchTopic, shoreStatusTopic, type ShoreStatus, type ThumbnailPayload } from './records.js';
+
+export interface SyncLinkSettings {
+  url: string;
+  clientId: string;
+  username?: string;
+  password?: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  rejectUnauthorized?: boolean;
+  keepaliveS?: number;
+  sessionExpiryS?: number;
+  reconnectPeriodMs?: number;
+}
+
+export interface SyncSenderOptions {
+  /** The daemon's open database (the store's connection: one writer). */
+  db: SqliteDatabase;
+  instrument: string;
+  link: SyncLinkSettings;
+  topicPrefix: string;
+  /** 0 = no cap. */
+  bytesPerSecond: number;
+  /** 0 = no cap. */
+  dailyBytes: number;
+  maxBatchBytes: number;
+  maxBatchRecords: number;
+  maxInFlight: number;
+  compression: Compression;
+  countsHoldMs: number;
+  resendAfterMs: number;
+  ackTimeoutMs: number;
+  /** Thumbnails are made from images found in these folders; null: thumbnail records carry none. */
+  thumbnails: { size: number; imageDirs: string[] } | null;
+  /** How often to look for new rows when nothing wakes the sender (default 1000 ms). */
+  idlePollMs?: number;
+  logger: Logger;
+}
+
+interface InFlight {
+  id: number;
+  seqs: number[];
+  predictions: number;
+  rawBytes: number;
+  predictionRawBytes: number;
+  wireBytes: number;
+  deadline: number;
+}
+
+interface Piece {
+  rows: OutboxRow[];
+  json: string;
+  payload: Buffer;
+}
+
+/** What the sender reports for /health and the stats topic. */
+export interface SyncSenderState {
+  connected: boolean;
+  inFlight: number;
+  pausedForDailyCap: boolean;
+}
+
+export class SyncSender {
+  private readonly options: SyncSenderOptions;
+  private readonly log: Logger;
+  private outbox: Outbox | undefined;
+  private link: MqttLink | undefined;
+  private bucket: TokenBucket | undefined;
+  private running = false;
+  private loopDone: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private readonly inFlight = new Map<number, InFlight>();
+  private nextBatchId = 1;
+  private ratio = 3;
+  private dailyCapLogged = false;
+  private pausedForDailyCap = false;
+  private readonly recentAcks: { at: number; bytes: number }[] = [];
+
+  constructor(options: SyncSenderOptions) {
+    this.options = options;
+    this.log = options.logger;
+  }
+
+  get state(): SyncSenderState {
+    return { connected: this.link?.connected ?? false, inFlight: this.inFlight.size, pausedForDailyCap: this.pausedForDailyCap };
+  }
+
+  /** Connects (in the background) and starts sending. Throws PW_E_CONFIG_INVALID for an unusable URL or TLS file. */
+  async start(): Promise<void> {
+    const o = this.options;
+    this.outbox = new Outbox(o.db, o.instrument);
+    this.bucket = new TokenBucket({ bytesPerSecond: o.bytesPerSecond, burstBytes: Math.max(o.maxBatchBytes + 512, o.bytesPerSecond) });
+    this.link = new MqttLink({
+      ...o.link,
+      subscriptions: [{ topic: shoreStatusTopic(o.topicPrefix, o.instrument), qos: 0 }],
+      onMessage: (topic, payload) => this.onShoreStatus(payload),
+      onConnectionChange: (up) => this.onConnectionChange(up),
+      outageCode: 'PW_E_SYNC_LINK',
+      configKey: 'sync',
+      logger: this.log,
+    });
+    await this.link.start();
+    this.running = true;
+    this.loopDone = this.loop().catch((err: unknown) => {
+      this.log.error({ err, code: 'PW_E_INTERNAL' }, 'sync sender stopped on an unexpected error');
+    });
+  }
+
+  /** Something was queued: look now rather than at the next poll. */
+  wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  }
+
+  /** Stops sending; batches in flight stay in the outbox and go again at the next start. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.link?.stop();
+    await this.loopDone;
+    this.link = undefined;
+  }
+
+  status(): OutboxStatus {
+    if (!this.outbox) throw new Error('SyncSender not started');
+    return this.outbox.status();
+  }
+
+  private async loop(): Promise<void> {
+    const o = this.options;
+    const link = this.link!;
+    const outbox = this.outbox!;
+    const topic = batchTopic(o.topicPrefix, o.instrument);
+    while (this.running) {
+      if (!link.connected) {
+        await link.waitConnected();
+        continue;
+      }
+      this.expireInFlight();
+      if (this.inFlight.size >= o.maxInFlight) {
+        await this.sleep(1000);
+        continue;
+      }
+      const now = Date.now();
+      if (o.dailyBytes > 0 && outbox.dailyBytes(utcDay(now)) >= o.dailyBytes) {
+        this.noteDailyCap(now);
+        await this.sleep(Math.min(60_000, msToUtcMidnight(now) + 1000));
+        continue;
+      }
+      this.pausedForDailyCap = false;
+      this.dailyCapLogged = false;
+      const exclude = new Set<number>();
+      for (const f of this.inFlight.values()) for (const s of f.seqs) exclude.add(s);
+      const rows = outbox.claim({
+        maxRecords: o.maxBatchRecords,
+        maxRawBytes: Math.max(1024, Math.floor(o.maxBatchBytes * this.ratio * 0.9)),
+        exclude,
+        holdBefore: now - o.countsHoldMs,
+        now,
+      });
+      if (rows.length === 0) {
+        await this.sleep(o.idlePollMs ?? 1000);
+        continue;
+      }
+      const pieces = await this.pack(rows);
+      for (const piece of pieces) {
+        if (!this.running) return;
+        await this.send(topic, piece);
+      }
+    }
+  }
+
+  /** Builds batch messages from rows, halving any whose compressed size exceeds maxBatchBytes. */
+  private async pack(rows: OutboxRow[]): Promise<Piece[]> {
+    const o = this.options;
+    const parts: string[] = [];
+    for (const row of rows) parts.push(await this.recordJson(row));
+    const build = (from: number, to: number): Piece[] => {
+      const json = `{"v":1,"instrument":${JSON.stringify(o.instrument)},"sentAt":${Date.now()},"records":[${parts.slice(from, to).join(',')}]}`;
+      const payload = encodeBatch(json, o.compression);
+      if (payload.length > o.maxBatchBytes && to - from > 1) {
+        const mid = from + Math.floor((to - from) / 2);
+        return [...build(from, mid), ...build(mid, to)];
+      }
+      const raw = Buffer.byteLength(json);
+      this.ratio = Math.min(20, Math.max(1, 0.7 * this.ratio + 0.3 * (raw / payload.length)));
+      return [{ rows: rows.slice(from, to), json, payload }];
+    };
+    return build(0, rows.length);
+  }
+
+  private async recordJson(row: OutboxRow): Promise<string> {
+    let data = row.payload;
+    if (row.kind === 'thumbnail') data = JSON.stringify(await this.thumbnail(JSON.parse(row.payload) as ThumbnailPayload));
+    return `{"seq":${row.seq},"kind":"${row.kind}","key":${JSON.stringify(row.key)},"at":${row.createdAt},"data":${data}}`;
+  }
+
+  private async thumbnail(t: ThumbnailPayload): Promise<ThumbnailPayload> {
+    const settings = this.options.thumbnails;
+    if (!settings) return { ...t, missing: true };
+    try {
+      const image = await readFrameImage(t.relPath, t.sha256, settings.imageDirs);
+      if (!image) throw new Error('image not found');
+      const { data, info } = await sharp(image.bytes)
+        .grayscale()
+        .resize(settings.size, settings.size, { fit: 'inside', withoutEnlargement: true })
+        .jpeg({ quality: 70 })
+        .toBuffer({ resolveWithObject: true });
+      return { ...t, format: 'jpeg', width: info.width, height: info.height, data: data.toString('base64') };
+    } catch (err) {
+      this.log.warn({ code: 'PW_E_SYNC_THUMBNAIL', file: t.relPath, err }, ERRORS.PW_E_SYNC_THUMBNAIL.message);
+      return { ...t, missing: true };
+    }
+  }
+
+  private async send(topic: string, piece: Piece): Promise<void> {
+    const o = this.options;
+    const wire = publishWireBytes(topic, piece.payload.length);
+    for (;;) {
+      const delay = this.bucket!.delayFor(wire);
+      if (delay <= 0 || !this.running) break;
+      await this.sleep(delay);
+    }
+    if (!this.running) return;
+    this.bucket!.take(wire);
+    this.outbox!.addDailyBytes(utcDay(Date.now()), wire);
+    let predictionRaw = 0;
+    let predictions = 0;
+    for (const r of piece.rows) {
+      if (r.kind === 'prediction') {
+        predictions++;
+        predictionRaw += r.bytes;
+      }
+    }
+    const rawBytes = Buffer.byteLength(piece.json);
+    const flight: InFlight = {
+      id: this.nextBatchId++,
+      seqs: piece.rows.map((r) => r.seq),
+      predictions,
+      rawBytes,
+      predictionRawBytes: predictionRaw,
+      wireBytes: wire,
+      deadline: Date.now() + o.ackTimeoutMs,
+    };
+    this.inFlight.set(flight.id, flight);
+    this.log.debug({ batch: flight.id, records: flight.seqs.length, wireBytes: wire, rawBytes }, 'sync batch sent');
+    this.link!.publish(topic, piece.payload, { qos: 1 }).then(
+      () => this.onAck(flight),
+      (err: unknown) => {
+        this.inFlight.delete(flight.id);
+        if (this.running) this.log.debug({ err, batch: flight.id }, 'sync batch not acknowledged; its records stay queued');
+        this.wake();
+      },
+    );
+  }
+
+  private onAck(flight: InFlight): void {
+    this.inFlight.delete(flight.id);
+    const now = Date.now();
+    this.recentAcks.push({ at: now, bytes: flight.wireBytes });
+    while (this.recentAcks.length > 0 && this.recentAcks[0]!.at < now - 60_000) this.recentAcks.shift();
+    const span = Math.max(1, (now - (this.recentAcks[0]?.at ?? now)) / 1000);
+    const rate = this.recentAcks.length > 1 ? this.recentAcks.slice(1).reduce((n, a) => n + a.bytes, 0) / span : flight.wireBytes;
+    try {
+      this.outbox?.markAcked({
+        seqs: flight.seqs,
+        predictions: flight.predictions,
+        predictionWireBytes: flight.rawBytes > 0 ? (flight.wireBytes * flight.predictionRawBytes) / flight.rawBytes : 0,
+        wireBytes: flight.wireBytes,
+        rawBytes: flight.rawBytes,
+        rateBps: rate,
+        now,
+      });
+    } catch (err) {
+      // The database may be closing at stop; the rows stay unacknowledged and go again.
+      this.log.warn({ err, code: 'PW_E_DB' }, 'could not mark a sync batch acknowledged; it will be sent again');
+    }
+    this.wake();
+  }
+
+  /** Batches without an acknowledgement past their deadline become eligible again. */
+  private expireInFlight(): void {
+    const now = Date.now();
+    for (const [id, f] of this.inFlight) {
+      if (f.deadline <= now) {
+        this.inFlight.delete(id);
+        this.log.debug({ batch: id }, 'sync batch not acknowledged in time; its records will be sent again');
+      }
+    }
+  }
+
+  private onConnectionChange(up: boolean): void {
+    if (!up) return;
+    // MQTT.js resends unacknowledged batches after a reconnect: give them a fresh deadline.
+    const deadline = Date.now() + this.options.ackTimeoutMs;
+    for (const f of this.inFlight.values()) f.deadline = deadline;
+    this.wake();
+  }
+
+  private onShoreStatus(payload: Buffer): void {
+    let status: ShoreStatus;
+    try {
+      status = JSON.parse(payload.toString('utf8')) as ShoreStatus;
+    } catch {
+      return;
+    }
+    if (status?.v !== 1 || status.instrument !== this.options.instrument || !Array.isArray(status.missing)) return;
+    try {
+      const r = this.outbox!.applyShoreStatus(status, this.options.resendAfterMs);
+      if (r.resent > 0) this.log.info({ resent: r.resent, missing: status.missing.length }, 'the shore lacks records the broker acknowledged; sending them again');
+      this.log.debug({ ...r, through: status.contiguousThrough }, 'shore status applied');
+      if (r.resent > 0) this.wake();
+    } catch (err) {
+      this.log.warn({ err, code: 'PW_E_DB' }, 'could not apply the shore status');
+    }
+  }
+
+  private noteDailyCap(now: number): void {
+    this.pausedForDailyCap = true;
+    if (this.dailyCapLogged) return;
+    this.dailyCapLogged = true;
+    this.log.warn({ code: 'PW_E_SYNC_DAILY_CAP', dailyBytes: this.options.dailyBytes, resumeInS: Math.round(msToUtcMidnight(now) / 1000) }, ERRORS.PW_E_SYNC_DAILY_CAP.message);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = undefined;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}

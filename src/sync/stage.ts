@@ -1,0 +1,74 @@
+// How the daemon wires sync from the config: store hooks that queue outbox rows inside the
+// store's transactions, the label hook for the review stage, and the sender's options.
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config/config.js';
+import { PlankwatchError } from '../errors.js';
+import { imageDirsFromConfig } from '../export/images.js';
+import type { Logger } from '../log.js';
+import type { SqliteDatabase } from '../store/db.js';
+import type { StoreOptions } from '../store/store.js';
+import { enqueueClassified, enqueueLabel, enqueueReject, type LabelRecord } from './outbox.js';
+import type { SyncSenderOptions } from './sender.js';
+
+/**
+ * Store options that queue sync records in the same transactions as the results. Empty when sync
+ * is off: nothing is queued then.
+ */
+export function syncStoreHooks(config: Config): Pick<StoreOptions, 'onRecordClassified' | 'onRecordReject'> {
+  if (!config.sync.enabled) return {};
+  const ctx = { instrument: config.instrument.id, windowMs: config.store.countsWindowS * 1000 };
+  return {
+    onRecordClassified: (db, stored) => enqueueClassified(db, ctx, stored),
+    onRecordReject: (db, reject) => enqueueReject(db, ctx, reject),
+  };
+}
+
+/**
+ * The call the review stage makes INSIDE its transaction when a label state changes: with sync on
+ * it queues the change for the shore; with sync off it does nothing.
+ */
+export function syncLabelHook(config: Config): (db: SqliteDatabase, record: Omit<LabelRecord, 'instrument'>) => void {
+  if (!config.sync.enabled) return () => undefined;
+  const options = { thumbnails: config.sync.thumbnails };
+  return (db, record) => enqueueLabel(db, { ...record, instrument: config.instrument.id }, options);
+}
+
+/** Sender options from the config, reading the password file. Throws PW_E_CONFIG_INVALID. */
+export function syncSenderOptions(config: Config, db: SqliteDatabase, logger: Logger): SyncSenderOptions {
+  const s = config.sync;
+  return {
+    db,
+    instrument: config.instrument.id,
+    link: {
+      url: s.url,
+      clientId: s.clientId || `plankwatch-sync-${config.instrument.id}`,
+      ...(s.username ? { username: s.username } : {}),
+      ...(s.passwordFile ? { password: readSecret(s.passwordFile, 'sync.passwordFile') } : {}),
+      ...(s.caFile ? { caFile: s.caFile } : {}),
+      ...(s.certFile ? { certFile: s.certFile } : {}),
+      ...(s.keyFile ? { keyFile: s.keyFile } : {}),
+      keepaliveS: s.keepaliveS,
+      sessionExpiryS: s.sessionExpiryS,
+    },
+    topicPrefix: s.topicPrefix,
+    bytesPerSecond: s.bytesPerSecond,
+    dailyBytes: s.dailyBytes,
+    maxBatchBytes: s.maxBatchBytes,
+    maxBatchRecords: s.maxBatchRecords,
+    maxInFlight: s.maxInFlight,
+    compression: s.compression,
+    countsHoldMs: s.countsHoldS * 1000,
+    resendAfterMs: s.resendAfterS * 1000,
+    ackTimeoutMs: s.ackTimeoutS * 1000,
+    thumbnails: s.thumbnails ? { size: s.thumbnailSize, imageDirs: imageDirsFromConfig(config.ingest) } : null,
+    logger,
+  };
+}
+
+export function readSecret(file: string, key: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new PlankwatchError('PW_E_CONFIG_INVALID', `${key}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
