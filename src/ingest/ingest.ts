@@ -26,7 +26,7 @@ export interface IngestOptions {
   stableMs: number;
   /** The same for a 0-byte file (ms). Default 3 × stableMs. */
   emptyStableMs?: number;
-  /** How often files being written are stat'ed (ms). Default stableMs/4, within 20..250. */
+  /** How often files being written are stat'ed (ms). Default stableMs/4, within 20..100. */
   pollMs?: number;
   /** Reconciliation scan period (ms); 0 = only the scan at start. */
   rescanIntervalMs: number;
@@ -139,7 +139,7 @@ export class Ingest {
       logger: this.log,
     });
     this.hashing = new Limiter(options.hashConcurrency ?? 4);
-    const pollMs = options.pollMs ?? Math.min(250, Math.max(20, Math.floor(options.stableMs / 4)));
+    const pollMs = options.pollMs ?? Math.min(100, Math.max(20, Math.floor(options.stableMs / 4)));
     this.tracker = new StabilityTracker(
       { stableMs: options.stableMs, emptyStableMs: options.emptyStableMs ?? 3 * options.stableMs, pollMs },
       {

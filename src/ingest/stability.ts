@@ -1,6 +1,7 @@
 // Decides when a file is complete: its size and mtime must stop changing for a while.
 import { stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
+import { endsComplete } from './complete.js';
 
 /** Coarse mtime clocks (FAT: 2 s, some network file systems) can make a file look older than it is. */
 const MTIME_SLACK_MS = 2000;
@@ -100,6 +101,7 @@ export class StabilityTracker {
     const paths = [...this.tracked.keys()];
     const results = await Promise.allSettled(paths.map((p) => stat(p)));
     const now = (this.options.now ?? Date.now)();
+    const quick: { path: string; st: Stats }[] = [];
     paths.forEach((path, i) => {
       if (!this.running || !this.tracked.has(path)) return; // stopped, or forgotten meanwhile
       const r = results[i]!;
@@ -123,7 +125,19 @@ export class StabilityTracker {
       if (quietFor >= need || oldMtime) {
         this.tracked.delete(path);
         this.handlers.onStable(path, st);
+      } else if (prev.quietPolls === 1 && st.size > 0) {
+        quick.push({ path, st });
       }
     });
+    // Unchanged across one poll and ending like a complete JPEG/PNG: take it now.
+    await Promise.all(
+      quick.map(async ({ path, st }) => {
+        const complete = await endsComplete(path, st.size).catch(() => false);
+        const current = this.tracked.get(path);
+        if (!complete || !this.running || !current || current.size !== st.size || current.mtimeMs !== st.mtimeMs) return;
+        this.tracked.delete(path);
+        this.handlers.onStable(path, st);
+      }),
+    );
   }
 }

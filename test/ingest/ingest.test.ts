@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import { appendFileSync, chmodSync, existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -80,11 +81,31 @@ describe('Ingest', () => {
     const lastWrite = Date.now();
     await waitFor(() => h!.files.length === 1, 8000, 'slow file');
     const got = h.files[0]!;
-    expect(got.emittedAt - lastWrite).toBeGreaterThanOrEqual(900);
+    // It ends with a JPEG end-of-image marker and stopped growing: taken at once, never before the last write.
+    expect(got.emittedAt).toBeGreaterThanOrEqual(lastWrite);
+    expect(got.emittedAt - lastWrite).toBeLessThan(900);
     expect(got.bytes).toBe(data.length);
     expect(got.sha256).toBe(sha256Of(path));
     await sleep(300);
     expect(h.files).toHaveLength(1);
+  }, 20_000);
+
+  it('waits the full stableMs for a file with no end marker to check (TIFF written in place)', async () => {
+    h = makeHarness(root, { stableMs: 1000, pollMs: 50 });
+    await h.ingest.start();
+    const data = await sharp(readFileSync(fx[0]!)).tiff().toBuffer();
+    const path = join(h.watchDir, 'slow.tif');
+    const chunk = Math.ceil(data.length / 4);
+    writeFileSync(path, data.subarray(0, chunk));
+    for (let off = chunk; off < data.length; off += chunk) {
+      await sleep(300);
+      expect(h.files, `emitted while still being written (offset ${off})`).toEqual([]);
+      appendFileSync(path, data.subarray(off, off + chunk));
+    }
+    const lastWrite = Date.now();
+    await waitFor(() => h!.files.length === 1, 8000, 'slow file');
+    expect(h.files[0]!.emittedAt - lastWrite).toBeGreaterThanOrEqual(900);
+    expect(h.files[0]!.bytes).toBe(data.length);
   }, 20_000);
 
   it('rejects a 0-byte file with PW_E_IMAGE_EMPTY and quarantines it on finish', async () => {
