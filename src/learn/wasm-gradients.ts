@@ -54,12 +54,16 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [
     const bottom = needH - h - top;
     const right = needW - w - left;
     let xt = tf.transpose(x, [3, 1, 2, 0]) as tf.Tensor4D; // [ci, H, W, n]
-    if (top > 0 || left > 0 || bottom > 0 || right > 0) {
+    let pad: 'valid' | [[number, number], [number, number], [number, number], [number, number]] = 'valid';
+    if (top >= 0 && left >= 0 && bottom >= 0 && right >= 0) {
+      // Padding inside the convolution: no padded copy of the input.
+      if (top || left || bottom || right) pad = [[0, 0], [top, bottom], [left, right], [0, 0]];
+    } else {
       xt = tf.pad(xt, [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]]);
+      xt = tf.slice(xt, [0, 0, 0, 0], [xt.shape[0], needH, needW, xt.shape[3]]);
     }
-    if (bottom < 0 || right < 0) xt = tf.slice(xt, [0, 0, 0, 0], [xt.shape[0], needH, needW, xt.shape[3]]);
     const dyt = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [Ho, Wo, n, co]
-    const r = tf.conv2d(xt, dyt, 1, 'valid', 'NHWC', [sh, sw]); // [ci, kh, kw, co]
+    const r = tf.conv2d(xt, dyt, 1, pad, 'NHWC', [sh, sw]); // [ci, kh, kw, co]
     return tf.transpose(r, [1, 2, 0, 3]) as tf.Tensor4D;
   });
 }
@@ -85,14 +89,15 @@ export function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, inputShape: [nu
     const dw = d.shape[2];
     const padBottom = h + kh - 1 - dh - padTop;
     const padRight = wd + kw - 1 - dw - padLeft;
-    let padded: tf.Tensor4D = d;
-    if (padTop < 0 || padLeft < 0 || padBottom < 0 || padRight < 0) {
-      // Crop instead of negative padding (happens only with unusual explicit paddings).
-      padded = tf.slice(d, [0, Math.max(0, -padTop), Math.max(0, -padLeft), 0], [n, dh - Math.max(0, -padTop) - Math.max(0, -padBottom), dw - Math.max(0, -padLeft) - Math.max(0, -padRight), co]);
+    const wt = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+    if (padTop >= 0 && padLeft >= 0 && padBottom >= 0 && padRight >= 0) {
+      // Padding inside the convolution: no padded copy of dy.
+      return tf.conv2d(d, wt, 1, [[0, 0], [padTop, padBottom], [padLeft, padRight], [0, 0]]);
     }
+    // Crop instead of negative padding (only with unusual explicit paddings).
+    let padded: tf.Tensor4D = tf.slice(d, [0, Math.max(0, -padTop), Math.max(0, -padLeft), 0], [n, dh - Math.max(0, -padTop) - Math.max(0, -padBottom), dw - Math.max(0, -padLeft) - Math.max(0, -padRight), co]);
     const pads: [number, number][] = [[0, 0], [Math.max(0, padTop), Math.max(0, padBottom)], [Math.max(0, padLeft), Math.max(0, padRight)], [0, 0]];
     if (pads.some(([a, b]) => a > 0 || b > 0)) padded = tf.pad(padded, pads);
-    const wt = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
     const dx = tf.conv2d(padded, wt, 1, 'valid');
     return dx;
   });
@@ -110,6 +115,27 @@ function dilate(t: tf.Tensor4D, axis: 1 | 2, factor: number): tf.Tensor4D {
   const keep = [...longShape] as [number, number, number, number];
   keep[axis] = (shape[axis] - 1) * factor + 1;
   return tf.slice(long, [0, 0, 0, 0], keep) as tf.Tensor4D;
+}
+
+/**
+ * MaxPoolGrad for the common 2x2, stride 2, "valid" pool on even sizes: the gradient goes to the
+ * positions equal to the window's maximum, written with broadcasting elementwise kernels
+ * (exact ties, rare in floating point, would each receive it).
+ */
+export function maxPool2x2Grad(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [, h, w] = x.shape;
+    const yUp = tf.image.resizeNearestNeighbor(y, [h, w]);
+    const dyUp = tf.image.resizeNearestNeighbor(dy, [h, w]);
+    return tf.mul(tf.cast(tf.equal(x, yUp), 'float32'), dyUp);
+  });
+}
+
+function isPool2x2(attrs: NamedAttrMap, x: TensorInfo): boolean {
+  const f = attrs.filterSize as number | [number, number];
+  const st = attrs.strides as number | [number, number];
+  const two = (v: number | [number, number]) => (Array.isArray(v) ? v[0] === 2 && v[1] === 2 : v === 2);
+  return two(f) && two(st) && attrs.pad === 'valid' && x.shape[1]! % 2 === 0 && x.shape[2]! % 2 === 0 && attrs.dimRoundingMode == null;
 }
 
 function supported(attrs: ConvGradAttrs & { dilations?: number | [number, number] }): boolean {
@@ -149,8 +175,15 @@ export function registerWasmGradients(): void {
     const w = asTensor4D(inputs.filter!);
     return conv2dInputGrad(dy, w, a.inputShape!, a) as unknown as TensorInfo;
   };
+  const previousPool = tf.getKernel('MaxPoolGrad', BACKEND);
+  const poolKernel: KernelFunc = (args) => {
+    const { inputs, attrs } = args;
+    if (!isPool2x2(attrs ?? {}, inputs.input!) && previousPool) return previousPool.kernelFunc(args);
+    return maxPool2x2Grad(asTensor4D(inputs.dy!), asTensor4D(inputs.input!), asTensor4D(inputs.output!)) as unknown as TensorInfo;
+  };
+  replaceKernel({ kernelName: 'MaxPoolGrad', backendName: BACKEND, kernelFunc: poolKernel, setupFunc: previousPool?.setupFunc });
   replaceKernel({ kernelName: 'Conv2DBackpropFilter', backendName: BACKEND, kernelFunc: filterKernel });
-  replaceKernel({ kernelName: 'Conv2DBackpropInput', backendName: BACKEND, kernelFunc: inputKernel });
+  replaceKernel({ kernelName: 'Conv2DBackpropInput', backendName: BACKEND, kernelFunc: inputKernel, setupFunc: previousInput?.setupFunc });
 }
 
 function replaceKernel(config: KernelConfig): void {
