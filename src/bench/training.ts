@@ -51,7 +51,8 @@ export async function measureArchitecture(name: string, batchSize = 32, seconds 
 
 /** PyTorch CPU training of the same architecture, 2 threads: images/s, or why it was not run. */
 export function pytorchTraining(name: string, batchSize = 32, seconds = 8): number | string {
-  const script = path.join('bench', 'pytorch_train.py');
+  // src/bench or dist/bench: the script is two folders up, in bench/.
+  const script = path.resolve(import.meta.dirname, '..', '..', 'bench', 'pytorch_train.py');
   if (!existsSync(script)) return 'script missing';
   // Debian's python3-torch lives in the system interpreter, which a pyenv or venv python3 hides.
   const python = [process.env.PLANKWATCH_PYTHON, 'python3', '/usr/bin/python3'].find(
