@@ -73,4 +73,13 @@ describe('training on the fixture images', () => {
     const two = await runTraining(options({ version: 'c', epochs: 2 }));
     expect(two.result.epochs.map((e) => e.trainLoss)).toEqual(one.result.epochs.map((e) => e.trainLoss));
   });
+
+  it('resumes from its checkpoint and finishes the remaining epochs', async () => {
+    const first = await runTraining(options({ version: 'r', epochs: 2 }));
+    expect(first.result.epochs.length).toBe(2);
+    const resumed = await runTraining(options({ version: 'r', epochs: 4, resume: true, hooks: { resume: true } }));
+    expect(resumed.result.epochs.map((e) => e.epoch)).toEqual([1, 2, 3, 4]);
+    expect(resumed.result.epochs[1]!.trainLoss).toBe(first.result.epochs[1]!.trainLoss);
+    expect(resumed.result.epochs[3]!.trainLoss).toBeLessThan(resumed.result.epochs[0]!.trainLoss);
+  });
 });
