@@ -1,8 +1,11 @@
 // The plankwatch command line: parses and dispatches; the work lives in the stages.
 import { Command } from 'commander';
 import { registerConfigCommands } from './commands/config.js';
+import { registerExportCommands } from './commands/export.js';
 import { registerInspectCommands } from './commands/inspect.js';
 import { registerRunCommands } from './commands/run.js';
+import { registerShoreCommands } from './commands/shore.js';
+import { registerSyncCommands } from './commands/sync.js';
 import { isPlankwatchError } from './errors.js';
 
 const program = new Command()
@@ -14,6 +17,9 @@ const program = new Command()
 registerRunCommands(program);
 registerInspectCommands(program);
 registerConfigCommands(program);
+registerSyncCommands(program);
+registerShoreCommands(program);
+registerExportCommands(program);
 await registerOptional(program);
 
 try {

@@ -16,6 +16,8 @@ import { ReviewStore } from '../review/review-store.js';
 import { reviewRoutes } from '../review/routes.js';
 import { PublishLog } from '../store/publish-log.js';
 import { Store } from '../store/store.js';
+import { SyncSender } from '../sync/sender.js';
+import { syncSenderOptions, syncStoreHooks } from '../sync/stage.js';
 import type { ClassifiedFrame, IncomingFile } from '../types.js';
 import { SystemdNotifier } from './notify.js';
 import { Pipeline, type Outcome } from './pipeline.js';
@@ -54,6 +56,7 @@ export class Daemon {
   private pipeline: Pipeline | undefined;
   private ingest: Ingest | undefined;
   private publisher: Publisher | undefined;
+  private sync: SyncSender | undefined;
   private http: HttpServer | undefined;
   private watchdog: ProgressWatchdog | undefined;
   private modelInfo: ModelInfo | null = null;
@@ -72,7 +75,7 @@ export class Daemon {
     const c = this.config;
     const notifier = new SystemdNotifier({ env: this.env, logger: this.log.child({ module: 'systemd' }) });
 
-    const store = new Store({ path: c.store.path, countsWindowMs: c.store.countsWindowS * 1000, logger: this.log });
+    const store = new Store({ path: c.store.path, countsWindowMs: c.store.countsWindowS * 1000, logger: this.log, ...syncStoreHooks(c) });
     store.open();
     this.store = store;
     this.started.push({ name: 'store', stop: () => store.close() });
@@ -142,6 +145,12 @@ export class Daemon {
     await publisher.start();
     this.publisher = publisher;
     this.started.push({ name: 'publish', stop: () => publisher.stop() });
+    if (c.sync.enabled) {
+      const sync = new SyncSender(syncSenderOptions(c, store.database, this.log.child({ module: 'sync' })));
+      await sync.start();
+      this.sync = sync;
+      this.started.push({ name: 'sync', stop: () => sync.stop() });
+    }
     const windowTimer = setInterval(() => this.checkWindowClosed(), 1000);
     windowTimer.unref();
     this.started.push({ name: 'window timer', stop: () => clearInterval(windowTimer) });
@@ -308,6 +317,7 @@ export class Daemon {
     }
     this.checkWindowClosed();
     this.publisher?.notifyCounts();
+    this.sync?.wake();
   }
 
   private onFailed(file: IncomingFile, err: unknown): void {
@@ -361,6 +371,7 @@ export class Daemon {
       store: { ok: this.store !== undefined },
       classify: { ok: this.classifier !== undefined, detail: this.backend },
       mqtt: { ok: true, detail: this.publisher?.connected ? 'connected' : 'disconnected (results are stored and published when it returns)' },
+      ...(this.sync ? { sync: { ok: true, detail: this.sync.state.connected ? 'connected to the shore broker' : 'link down (records stay queued)' } } : {}),
     };
   }
 }

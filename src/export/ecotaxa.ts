@@ -1,0 +1,143 @@
+// EcoTaxa import package: one `ecotaxa_<name>.tsv` (header row, then the type row [t]/[f]) and the
+// images it names, zipped. Objects whose image cannot be found are left out of the TSV (EcoTaxa
+// refuses an import that names a missing file) and listed in `missing_images.tsv`.
+import { extname } from 'node:path';
+import { readFrameImage } from './images.js';
+import type { ExportFilter, ExportObject, ExportSource } from './source.js';
+import { ZipWriter } from './zip.js';
+
+export interface SiteMetadata {
+  latitude: string;
+  longitude: string;
+  depthMinM: string;
+  depthMaxM: string;
+  cruise: string;
+  institution: string;
+}
+
+export interface EcoTaxaOptions {
+  source: ExportSource;
+  out: string;
+  filter?: ExportFilter;
+  /** Folders where images are looked up by relative path (see images.ts). */
+  imageDirs: string[];
+  site: SiteMetadata;
+  /** plankwatch label → EcoTaxa category name (e.g. copepod_calanoid → Calanoida). */
+  categoryMap?: Map<string, string>;
+  /** Name used in the TSV file name (default: "plankwatch"). */
+  name?: string;
+}
+
+export interface ExportSummary {
+  out: string;
+  objects: number;
+  images: number;
+  missingImages: number;
+}
+
+/** [name, type] of every column, in order. */
+export const ECOTAXA_COLUMNS: readonly [string, 't' | 'f'][] = [
+  ['img_file_name', 't'],
+  ['object_id', 't'],
+  ['object_lat', 'f'],
+  ['object_lon', 'f'],
+  ['object_date', 't'],
+  ['object_time', 't'],
+  ['object_depth_min', 'f'],
+  ['object_depth_max', 'f'],
+  ['object_annotation_status', 't'],
+  ['object_annotation_category', 't'],
+  ['object_annotation_person_name', 't'],
+  ['object_annotation_date', 't'],
+  ['object_annotation_time', 't'],
+  ['object_width', 'f'],
+  ['object_height', 'f'],
+  ['object_area', 'f'],
+  ['object_probability', 'f'],
+  ['object_predicted_category', 't'],
+  ['object_ensemble_version', 't'],
+  ['object_sha256', 't'],
+  ['sample_id', 't'],
+  ['acq_id', 't'],
+  ['acq_instrument', 't'],
+];
+
+/** YYYYMMDD and HHMMSS in UTC. */
+export function ecotaxaDateTime(ms: number): [string, string] {
+  const iso = new Date(ms).toISOString();
+  return [iso.slice(0, 10).replace(/-/g, ''), iso.slice(11, 19).replace(/:/g, '')];
+}
+
+/** A TSV cell: no tabs or line breaks inside. */
+export function tsvCell(v: string | number | null | undefined): string {
+  if (v === null || v === undefined) return '';
+  return String(v).replace(/[\t\r\n]+/g, ' ');
+}
+
+/** `<instrument>_<first 16 hex of sha256>`: unique in practice, stable across exports. */
+export function objectId(o: Pick<ExportObject, 'instrument' | 'sha256'>): string {
+  return `${o.instrument}_${o.sha256.slice(0, 16)}`;
+}
+
+export function ecotaxaRow(o: ExportObject, image: string, site: SiteMetadata, categoryMap?: Map<string, string>): string[] {
+  const [date, time] = ecotaxaDateTime(o.classifiedAt);
+  const [ldate, ltime] = o.labelledAt !== null ? ecotaxaDateTime(o.labelledAt) : ['', ''];
+  const category = (l: string): string => categoryMap?.get(l) ?? l;
+  const values: Record<string, string | number | null> = {
+    img_file_name: image,
+    object_id: objectId(o),
+    object_lat: site.latitude,
+    object_lon: site.longitude,
+    object_date: date,
+    object_time: time,
+    object_depth_min: site.depthMinM,
+    object_depth_max: site.depthMaxM,
+    object_annotation_status: o.state,
+    object_annotation_category: category(o.label),
+    object_annotation_person_name: o.labelledBy,
+    object_annotation_date: ldate,
+    object_annotation_time: ltime,
+    object_width: o.width,
+    object_height: o.height,
+    object_area: o.area,
+    object_probability: o.probability,
+    object_predicted_category: category(o.predictedLabel),
+    object_ensemble_version: o.ensembleVersion,
+    object_sha256: o.sha256,
+    sample_id: `${site.cruise ? `${site.cruise}_` : ''}${o.instrument}_${date}`,
+    acq_id: o.instrument,
+    acq_instrument: 'plankwatch',
+  };
+  return ECOTAXA_COLUMNS.map(([name]) => tsvCell(values[name]));
+}
+
+export async function exportEcoTaxa(options: EcoTaxaOptions): Promise<ExportSummary> {
+  const zip = new ZipWriter(options.out);
+  await zip.open();
+  const lines = [ECOTAXA_COLUMNS.map(([n]) => n).join('\t'), ECOTAXA_COLUMNS.map(([, t]) => `[${t}]`).join('\t')];
+  const missing = ['object_id\tinstrument\tsha256\trel_path'];
+  let objects = 0;
+  let images = 0;
+  for (const o of options.source.objects(options.filter)) {
+    const found = await readFrameImage(o.relPath, o.sha256, options.imageDirs);
+    let bytes = found?.bytes ?? null;
+    let ext = found ? extname(found.path).toLowerCase() || '.jpg' : '.jpg';
+    if (!bytes) {
+      bytes = options.source.thumbnail(o.instrument, o.sha256);
+      ext = '.jpg';
+    }
+    if (!bytes) {
+      missing.push([objectId(o), o.instrument, o.sha256, o.relPath].map(tsvCell).join('\t'));
+      continue;
+    }
+    const image = `images/${objectId(o)}${ext}`;
+    zip.add(image, bytes, false);
+    images++;
+    lines.push(ecotaxaRow(o, image, options.site, options.categoryMap).join('\t'));
+    objects++;
+  }
+  zip.add(`ecotaxa_${options.name ?? 'plankwatch'}.tsv`, `${lines.join('\n')}\n`);
+  if (missing.length > 1) zip.add('missing_images.tsv', `${missing.join('\n')}\n`);
+  await zip.finish();
+  return { out: options.out, objects, images, missingImages: missing.length - 1 };
+}
