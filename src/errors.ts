@@ -121,6 +121,30 @@ export const ERRORS = {
     message: 'An image to export is not on disk; its row is exported without the image.',
     action: 'Images are found in ingest.archiveDir (onProcessed "archive") or ingest.watchDir ("leave"); pass --images DIR to look elsewhere.',
   },
+  PW_E_MODEL_NOT_FOUND: {
+    message: 'No ensemble version by that name, or none to roll back to.',
+    action: '`plankwatch models list` shows every promoted and candidate ensemble version and the promotion history.',
+  },
+  PW_E_MODEL_PROMOTE: {
+    message: 'The ensemble could not be promoted; the active ensemble stays.',
+    action: 'A member folder is missing or fails its checksums (see the message). Re-create the version or promote another one.',
+  },
+  PW_E_FINETUNE_BUSY: {
+    message: 'A fine-tuning run is already in progress.',
+    action: 'Wait for it to finish (GET /api/finetune/runs shows its progress), then ask again.',
+  },
+  PW_E_FINETUNE_FAILED: {
+    message: 'A fine-tuning run failed; the active ensemble stays and classification goes on.',
+    action: 'Read the reason in GET /api/finetune/runs or the log. Common causes: images of labelled frames deleted (ingest.onProcessed "delete"), disk full under classify.modelsDir.',
+  },
+  PW_E_FINETUNE_REJECTED: {
+    message: 'The fine-tuned candidate did not pass the promotion gate; the active ensemble stays.',
+    action: 'Nothing to do: the reason (accuracy or a class recall would drop) is recorded in the run. Check the labels of the classes named; `plankwatch models promote VERSION` overrides the gate.',
+  },
+  PW_E_FINETUNE_NO_REPLAY: {
+    message: 'The replay data (the members\' original training images) was not found; fine-tuning uses the validated labels alone.',
+    action: 'Set finetune.replayData (or PLANKWATCH_NDSB_DIR) to the training folder so that old classes are not forgotten.',
+  },
   PW_E_INTERNAL: {
     message: 'An unexpected internal error occurred.',
     action: 'The daemon keeps running where it can. Send the log line with its stack to the developers.',

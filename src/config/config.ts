@@ -44,6 +44,32 @@ export interface Config {
   };
   http: { enabled: boolean; host: string; port: number; tokenFile: string };
   review: { enabled: boolean; pageSize: number; enlargedPx: number; chartHours: number; chartRefreshS: number; sessionHours: number };
+  finetune: {
+    enabled: boolean;
+    minNewLabels: number;
+    scheduleHours: number;
+    checkIntervalS: number;
+    evalFraction: number;
+    evalData: string;
+    evalLimit: number;
+    replayData: string;
+    replayPerClass: number;
+    labelRepeat: number;
+    minNewClassLabels: number;
+    epochs: number;
+    batchSize: number;
+    learningRate: number;
+    classWeights: 'balanced' | 'sqrt' | 'none';
+    augment: boolean;
+    maxMinutes: number;
+    niceness: number;
+    backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+    maxAccuracyDrop: number;
+    maxRecallDrop: number;
+    minClassExamples: number;
+    minEvalImages: number;
+    pollEnsembleMs: number;
+  };
   sync: {
     enabled: boolean;
     url: string;

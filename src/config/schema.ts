@@ -11,6 +11,7 @@ const str = (description: string, def: string, enumValues?: readonly string[]): 
   enumValues ? { type: 'string', description, default: def, enum: enumValues } : { type: 'string', description, default: def };
 const int = (description: string, def: number, minimum = 0, maximum?: number): SchemaNode =>
   maximum === undefined ? { type: 'integer', description, default: def, minimum } : { type: 'integer', description, default: def, minimum, maximum };
+const number = (description: string, def: number, minimum?: number, maximum?: number): SchemaNode => ({ type: 'number', description, default: def, ...(minimum !== undefined ? { minimum } : {}), ...(maximum !== undefined ? { maximum } : {}) });
 const bool = (description: string, def: boolean): SchemaNode => ({ type: 'boolean', description, default: def });
 const obj = (description: string, properties: Record<string, SchemaNode>): SchemaNode => ({ type: 'object', description, properties });
 
@@ -70,6 +71,32 @@ export const CONFIG_SCHEMA = obj('plankwatch configuration', {
     chartHours: int('Hours of counts shown in the live chart on the page.', 6, 1, 168),
     chartRefreshS: int('Seconds between refreshes of the live chart.', 30, 5),
     sessionHours: int('How long a browser login (cookie) stays valid when the server needs a token.', 12, 1, 720),
+  }),
+  finetune: obj('Fine-tuning on board: new member versions trained on the validated labels in a background thread, promoted only through the gate (see README "Fine-tuning on board").', {
+    enabled: bool('Fine-tune automatically (threshold and schedule below). POST /api/finetune/run works either way.', true),
+    minNewLabels: int('Start a run when this many labels were validated since the last run. 0: never on count.', 200, 0),
+    scheduleHours: int('Also start a run every this many hours when at least one new label was validated. 0: no schedule.', 24, 0),
+    checkIntervalS: int('Seconds between checks of the threshold and the schedule.', 30, 1),
+    evalFraction: number('Fraction of validated labels set aside (by hashing the frame\'s sha256) and never trained on: with evalData, the frozen evaluation set of the gate.', 0.2, 0, 0.9),
+    evalData: str('Labelled folder (a folder per class) added to the evaluation set of the gate. Empty: held-out labels only.', ''),
+    evalLimit: int('Most images taken from evalData (a seeded sample). 0: all.', 2000, 0),
+    replayData: str('The members\' original training data (a folder per class), from which a replay sample is mixed in so that old classes are not forgotten. Empty: PLANKWATCH_NDSB_DIR, else ../shared/data/ndsb/train. Missing: labels alone, with a warning.', ''),
+    replayPerClass: int('Replay images per class the member knows.', 40, 0),
+    labelRepeat: int('Each validated label counts this many times per epoch.', 2, 1, 20),
+    minNewClassLabels: int('A class the ensemble does not know is added to the members\' heads once it has this many validated training labels.', 10, 1),
+    epochs: int('Training epochs per run.', 6, 1, 200),
+    batchSize: int('Images per training step.', 32, 1, 512),
+    learningRate: number('Initial learning rate (Adam, cosine decay); lower than training from scratch.', 0.0005, 0, 1),
+    classWeights: str('Loss weight per class against imbalance.', 'balanced', ['balanced', 'sqrt', 'none']),
+    augment: bool('Augment training images online (rotation, flip, zoom, ...).', true),
+    maxMinutes: int('Stop training a member after this many minutes, keeping what it learnt. 0: no limit.', 60, 0),
+    niceness: int('Scheduling niceness of the fine-tuning thread (0-19): higher leaves more CPU to classification.', 15, 0, 19),
+    backend: str('Training backend: "auto" (tfjs-node when installed, else wasm), "wasm" or "cpu".', 'auto', ['auto', 'tensorflow', 'wasm', 'cpu']),
+    maxAccuracyDrop: number('Gate: largest allowed drop of ensemble accuracy on the evaluation set (0: must not drop).', 0, 0, 1),
+    maxRecallDrop: number('Gate: largest allowed drop of one class\'s recall (0.02: two points).', 0.02, 0, 1),
+    minClassExamples: int('Gate: classes with fewer evaluation images are not held to the recall rule.', 10, 1),
+    minEvalImages: int('Gate: fewer evaluation images in all and the candidate is rejected.', 20, 1),
+    pollEnsembleMs: int('How often the daemon checks classify.ensemble for a promotion made elsewhere (plankwatch models promote|rollback), in milliseconds.', 1000, 50),
   }),
   sync: obj('Sync ashore: a durable outbox sent to the shore broker over an intermittent link (see README "Sync ashore").', {
     enabled: bool('Send results ashore. Off: nothing is queued or sent.', false),

@@ -218,4 +218,39 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 5,
+    name: 'fine-tuning: runs with gate metrics and decision, frozen evaluation split of validated labels',
+    sql: `
+      -- One row per fine-tuning run: what triggered it, the labels used, the candidate, the gate's
+      -- numbers before and after (per class), the decision and its reason.
+      CREATE TABLE finetune_runs (
+        id                INTEGER PRIMARY KEY,
+        trigger           TEXT    NOT NULL CHECK (trigger IN ('threshold', 'schedule', 'api', 'manual')),
+        status            TEXT    NOT NULL CHECK (status IN ('running', 'promoted', 'rejected', 'failed', 'skipped')),
+        started_at        INTEGER NOT NULL,
+        finished_at       INTEGER,
+        base_version      TEXT    NOT NULL,
+        candidate_version TEXT,
+        last_event_id     INTEGER NOT NULL DEFAULT 0,
+        labels_train      INTEGER NOT NULL DEFAULT 0,
+        labels_eval       INTEGER NOT NULL DEFAULT 0,
+        new_classes       TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(new_classes)),
+        members           TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(members)),
+        gate              TEXT    CHECK (gate IS NULL OR json_valid(gate)),
+        reason            TEXT,
+        warnings          TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(warnings)),
+        seconds           REAL
+      ) STRICT;
+      CREATE INDEX finetune_runs_started ON finetune_runs (started_at);
+
+      -- Each validated frame's part, fixed the first time fine-tuning sees it: 'eval' frames are
+      -- never trained on.
+      CREATE TABLE finetune_split (
+        sha256      TEXT    PRIMARY KEY,
+        part        TEXT    NOT NULL CHECK (part IN ('train', 'eval')),
+        assigned_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];

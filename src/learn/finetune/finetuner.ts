@@ -1,0 +1,330 @@
+// Fine-tuning on board, as a daemon part: decides when to run (enough new validated labels, or the
+// schedule, or a request), prepares the job (labels and their images, the frozen evaluation part),
+// runs it in a worker thread while classification goes on, applies the promotion gate, and on a
+// pass promotes the candidate atomically and hands it to the daemon for a hot swap. Every run is
+// recorded with its numbers and decision; a failure or a rejection leaves the active ensemble.
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { EnsembleFile } from '../../classify/meta.js';
+import type { Config } from '../../config/config.js';
+import { PlankwatchError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { ReviewStore, ValidatedLabel } from '../../review/review-store.js';
+import type { SqliteDatabase } from '../../store/db.js';
+import { readMeta } from '../../classify/model-files.js';
+import type { ModelRegistry } from '../registry/registry.js';
+import { defaultVersion } from '../train-run.js';
+import { decide, type GateRules } from './gate.js';
+import type { FinetuneJob, FinetuneJobResult, JobLabel, JobProgress } from './job.js';
+import { FinetuneRuns, type FinetuneRun, type RunTrigger } from './runs.js';
+import { startFinetuneWorker, type RunningJob } from './worker-client.js';
+
+export type FinetuneConfig = Config['finetune'];
+
+export interface FinetunerOptions {
+  config: FinetuneConfig;
+  db: SqliteDatabase;
+  review: ReviewStore;
+  registry: ModelRegistry;
+  /** Where labelled frames' images are looked for (watch folder, then archive). */
+  images: { watchDir: string; archiveDir: string };
+  /** Called once a candidate has been promoted (ensemble.json replaced): make it the live one. */
+  onPromoted: (ensemble: EnsembleFile) => Promise<void>;
+  logger: Logger;
+  /** For the default replay folder (PLANKWATCH_NDSB_DIR). */
+  env?: NodeJS.ProcessEnv;
+  now?: () => number;
+}
+
+export interface FinetuneStatus {
+  running: { runId: number; trigger: RunTrigger; startedAt: number; progress: JobProgress | null } | null;
+  /** Validated labels since the last finished run. */
+  newLabels: number;
+}
+
+/** Where the replay images come from: the config, else PLANKWATCH_NDSB_DIR, else ../shared/data/ndsb/train. */
+export function replayDataDir(config: FinetuneConfig, env: NodeJS.ProcessEnv = process.env): string {
+  if (config.replayData) return config.replayData;
+  return env.PLANKWATCH_NDSB_DIR ?? path.join('..', 'shared', 'data', 'ndsb', 'train');
+}
+
+export class Finetuner {
+  private readonly opts: FinetunerOptions;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private runs: FinetuneRuns | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private current: { runId: number; trigger: RunTrigger; startedAt: number; progress: JobProgress | null; job: RunningJob | null; done: Promise<FinetuneRun> } | null = null;
+  private stopping = false;
+  private checkSoon: NodeJS.Timeout | null = null;
+
+  constructor(options: FinetunerOptions) {
+    this.opts = options;
+    this.log = options.logger;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Prepare the tables' statements, close runs a crash left open, start the trigger checks. */
+  start(): void {
+    const runs = new FinetuneRuns(this.opts.db);
+    runs.closeInterrupted(this.now());
+    this.runs = runs;
+    if (!this.opts.config.enabled) return;
+    this.timer = setInterval(() => this.check(), this.opts.config.checkIntervalS * 1000);
+    this.timer.unref();
+    // A label write asks for a check soon after (never inside the label's transaction).
+    this.unsubscribe = this.opts.review.onLabelChanged(() => {
+      if (this.checkSoon || this.stopping) return;
+      this.checkSoon = setTimeout(() => {
+        this.checkSoon = null;
+        this.check();
+      }, 200);
+      this.checkSoon.unref();
+    });
+  }
+
+  /** Stop the checks; a run in progress is cancelled (its candidate is not promoted). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.checkSoon) clearTimeout(this.checkSoon);
+    this.unsubscribe?.();
+    const current = this.current;
+    if (current) {
+      await current.job?.cancel();
+      await current.done.catch(() => undefined);
+    }
+  }
+
+  status(): FinetuneStatus {
+    const c = this.current;
+    return {
+      running: c ? { runId: c.runId, trigger: c.trigger, startedAt: c.startedAt, progress: c.progress } : null,
+      newLabels: this.newLabelCount(),
+    };
+  }
+
+  list(limit = 50): FinetuneRun[] {
+    return this.table().list(limit);
+  }
+
+  get(id: number): FinetuneRun | undefined {
+    return this.table().get(id);
+  }
+
+  /**
+   * Start a run now, in the background. Returns its id and a promise of its final record.
+   * Throws PW_E_FINETUNE_BUSY while another run is in progress.
+   */
+  request(trigger: RunTrigger): { runId: number; done: Promise<FinetuneRun> } {
+    if (this.current) throw new PlankwatchError('PW_E_FINETUNE_BUSY', `Run ${this.current.runId} started at ${new Date(this.current.startedAt).toISOString()}.`);
+    if (this.stopping) throw new PlankwatchError('PW_E_FINETUNE_BUSY', 'The daemon is stopping.');
+    const runs = this.table();
+    const lastEventId = this.opts.review.validatedCounts().lastEventId;
+    const startedAt = this.now();
+    const runId = runs.start(trigger, 'pending', lastEventId, startedAt);
+    const entry: NonNullable<Finetuner['current']> = { runId, trigger, startedAt, progress: null, job: null, done: Promise.resolve(undefined as never) };
+    this.current = entry;
+    entry.done = this.run(entry, lastEventId).finally(() => {
+      this.current = null;
+    });
+    return { runId, done: entry.done };
+  }
+
+  /** The threshold and schedule check (the timer's). */
+  check(): void {
+    if (this.current || this.stopping || !this.opts.config.enabled) return;
+    const c = this.opts.config;
+    try {
+      const fresh = this.newLabelCount();
+      if (c.minNewLabels > 0 && fresh >= c.minNewLabels) {
+        this.log.info({ newLabels: fresh, threshold: c.minNewLabels }, 'fine-tuning: enough new validated labels');
+        this.request('threshold');
+        return;
+      }
+      if (c.scheduleHours > 0 && fresh > 0) {
+        const last = this.table().last();
+        const due = (last?.startedAt ?? 0) + c.scheduleHours * 3_600_000;
+        if (this.now() >= due) {
+          this.log.info({ newLabels: fresh, scheduleHours: c.scheduleHours }, 'fine-tuning: scheduled run');
+          this.request('schedule');
+        }
+      }
+    } catch (err) {
+      this.log.error({ err }, 'fine-tuning check failed');
+    }
+  }
+
+  private table(): FinetuneRuns {
+    if (!this.runs) this.runs = new FinetuneRuns(this.opts.db);
+    return this.runs;
+  }
+
+  private newLabelCount(): number {
+    return this.opts.review.validatedCounts({ sinceEventId: this.table().lastUsedEventId() }).total;
+  }
+
+  private async run(entry: NonNullable<Finetuner['current']>, lastEventId: number): Promise<FinetuneRun> {
+    const runs = this.table();
+    const c = this.opts.config;
+    const { runId } = entry;
+    const t0 = performance.now();
+    const warnings: string[] = [];
+    try {
+      const active = await this.opts.registry.active();
+      if (!active) throw new PlankwatchError('PW_E_FINETUNE_FAILED', `No active ensemble at ${this.opts.registry.ensembleFile}.`);
+      this.opts.db.prepare('UPDATE finetune_runs SET base_version = ? WHERE id = ?').run(active.version, runId);
+
+      // Labels: all current validated labels up to this run's event id, split train/eval for good.
+      const labels = this.opts.review.validatedLabels().filter((l) => l.eventId <= lastEventId);
+      const parts = runs.assignParts(labels.map((l) => l.sha256), c.evalFraction, this.now());
+      const { found, missing } = this.resolveImages(labels);
+      if (missing > 0) warnings.push(`${missing} validated frame(s) have no image on disk any more (ingest.onProcessed "delete"?) and were left out`);
+      const known = new Set<string>();
+      for (const m of active.members) for (const cls of (await readMeta(path.join(this.opts.registry.modelsDir, m.name, m.version))).classes) known.add(cls);
+      let train = found.filter((l) => parts.get(l.sha256) === 'train');
+      let evalLabels = found.filter((l) => parts.get(l.sha256) === 'eval');
+      const newCounts = new Map<string, number>();
+      for (const l of train) if (!known.has(l.label)) newCounts.set(l.label, (newCounts.get(l.label) ?? 0) + 1);
+      const tooFew = [...newCounts].filter(([, n]) => n < c.minNewClassLabels).map(([cls]) => cls);
+      if (tooFew.length > 0) {
+        const drop = new Set(tooFew);
+        warnings.push(
+          `new class(es) ${tooFew.map((t) => `${t} (${newCounts.get(t)})`).join(', ')} have fewer than finetune.minNewClassLabels (${c.minNewClassLabels}) training labels: not added yet`,
+        );
+        train = train.filter((l) => !drop.has(l.label));
+        evalLabels = evalLabels.filter((l) => !drop.has(l.label));
+      }
+      const newClasses = [...newCounts.keys()].filter((cls) => !tooFew.includes(cls)).sort();
+      if (train.length === 0) {
+        const reason = labels.length === 0 ? 'no validated labels yet' : 'no validated label with an image on disk to train on';
+        runs.finish(runId, { status: 'skipped', reason, warnings, labelsEval: evalLabels.length, seconds: (performance.now() - t0) / 1000 }, this.now());
+        this.log.info({ runId, reason }, `fine-tuning run ${runId} skipped: ${reason}`);
+        return runs.get(runId)!;
+      }
+
+      const replay = replayDataDir(c, this.opts.env);
+      if (!existsSync(replay)) {
+        this.log.warn({ code: 'PW_E_FINETUNE_NO_REPLAY', replayData: replay }, 'fine-tuning: replay data not found; training on validated labels alone');
+      }
+      const version = `${defaultVersion(new Date(this.now()))}-ft${runId}`;
+      const job: FinetuneJob = {
+        runId,
+        modelsDir: this.opts.registry.modelsDir,
+        ensemble: active,
+        version,
+        train,
+        evalLabels,
+        evalData: c.evalData || null,
+        evalLimit: c.evalLimit,
+        replayData: existsSync(replay) ? replay : null,
+        replayPerClass: c.replayPerClass,
+        labelRepeat: c.labelRepeat,
+        epochs: c.epochs,
+        batchSize: c.batchSize,
+        learningRate: c.learningRate,
+        classWeights: c.classWeights,
+        augment: c.augment,
+        seed: runId,
+        maxMinutes: c.maxMinutes,
+        backend: c.backend,
+        niceness: c.niceness,
+      };
+      this.log.info(
+        { runId, trigger: entry.trigger, base: active.version, candidate: version, trainLabels: train.length, evalLabels: evalLabels.length, newClasses, replayData: job.replayData },
+        `fine-tuning run ${runId} started`,
+      );
+      if (this.stopping) throw new Error('cancelled');
+      const running = startFinetuneWorker(job, {
+        onProgress: (p) => {
+          entry.progress = p;
+          this.log.debug({ runId, ...p }, 'fine-tuning progress');
+        },
+        onLog: (line) => this.log.debug({ runId }, line),
+      });
+      entry.job = running;
+      const result = await running.result;
+      entry.job = null;
+      warnings.push(...result.warnings);
+      return await this.conclude(runId, active, result, { train: train.length, eval: evalLabels.length, newClasses, warnings, t0 });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      runs.finish(runId, { status: 'failed', reason, warnings, seconds: (performance.now() - t0) / 1000 }, this.now());
+      this.log.error({ err, code: 'PW_E_FINETUNE_FAILED', runId }, `fine-tuning run ${runId} failed: ${reason}; the active ensemble stays`);
+      return runs.get(runId)!;
+    }
+  }
+
+  private async conclude(
+    runId: number,
+    active: EnsembleFile,
+    result: FinetuneJobResult,
+    info: { train: number; eval: number; newClasses: string[]; warnings: string[]; t0: number },
+  ): Promise<FinetuneRun> {
+    const runs = this.table();
+    const c = this.opts.config;
+    const rules: GateRules = { maxAccuracyDrop: c.maxAccuracyDrop, maxRecallDrop: c.maxRecallDrop, minClassExamples: c.minClassExamples, minEvalImages: c.minEvalImages };
+    const decision = decide(result.evaluation.before, result.evaluation.after, rules);
+    const common = {
+      candidateVersion: result.candidate.version,
+      labelsTrain: info.train,
+      labelsEval: info.eval,
+      newClasses: info.newClasses,
+      members: result.members,
+      gate: { ...decision, evaluated: result.evaluation.count },
+      warnings: info.warnings,
+    };
+    const acc = { before: round(decision.accuracy.before), after: round(decision.accuracy.after), evaluated: result.evaluation.count };
+    if (!decision.promote || this.stopping) {
+      await this.opts.registry.saveCandidate(result.candidate);
+      const reason = this.stopping ? 'the daemon stopped before promotion' : decision.reason;
+      runs.finish(runId, { ...common, status: 'rejected', reason, seconds: (performance.now() - info.t0) / 1000 }, this.now());
+      this.log.warn({ code: 'PW_E_FINETUNE_REJECTED', runId, candidate: result.candidate.version, accuracy: acc, reason }, `fine-tuning run ${runId}: candidate rejected, ${active.version} stays: ${reason}`);
+      return runs.get(runId)!;
+    }
+    await this.opts.registry.promote(result.candidate, 'finetune', `fine-tuning run ${runId}: ${decision.reason}`);
+    try {
+      await this.opts.onPromoted(result.candidate);
+    } catch (err) {
+      // The live classifier could not load it: put the previous ensemble back in the file too.
+      await this.opts.registry.promote(active, 'rollback', `the classifier could not load ${result.candidate.version}`).catch(() => undefined);
+      throw err;
+    }
+    runs.finish(runId, { ...common, status: 'promoted', reason: decision.reason, seconds: (performance.now() - info.t0) / 1000 }, this.now());
+    this.log.info({ runId, from: active.version, to: result.candidate.version, accuracy: acc, newClasses: info.newClasses }, `fine-tuning run ${runId}: promoted ${result.candidate.version}`);
+    return runs.get(runId)!;
+  }
+
+  /** Each label's image file: the first of its source paths found in the watch or archive folder. */
+  private resolveImages(labels: ValidatedLabel[]): { found: JobLabel[]; missing: number } {
+    const found: JobLabel[] = [];
+    let missing = 0;
+    for (const l of labels) {
+      const file = this.findFile(this.opts.review.sourcePaths(l.sha256));
+      if (file) found.push({ sha256: l.sha256, label: l.label, file });
+      else missing++;
+    }
+    return { found, missing };
+  }
+
+  private findFile(relPaths: string[]): string | undefined {
+    for (const rel of relPaths) {
+      for (const dir of [this.opts.images.watchDir, this.opts.images.archiveDir]) {
+        const root = path.resolve(dir);
+        const file = path.resolve(root, rel);
+        if (!file.startsWith(root + path.sep)) continue;
+        try {
+          if (statSync(file).isFile()) return file;
+        } catch {
+          // Not here.
+        }
+      }
+    }
+    return undefined;
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 10000) / 10000;
+}

@@ -1,0 +1,308 @@
+// One fine-tuning job, as the worker thread runs it: for each member of the active ensemble,
+// a new version trained from the current one on the validated labels plus a replay sample of its
+// own training data (class-weighted), its head grown for new classes; then both ensembles scored
+// on the frozen evaluation set for the gate. Pure computation and files: no database here.
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { alignClasses } from '../../classify/classes.js';
+import type { EnsembleFile, MemberMeta } from '../../classify/meta.js';
+import { folderIO, readMeta, writeMeta } from '../../classify/model-files.js';
+import { DEFAULT_AUGMENT, NO_AUGMENT } from '../augment.js';
+import { initBackend, type TrainingBackend } from '../backend.js';
+import { loadSplit, readDataset, type Dataset, type LabelledImage } from '../dataset.js';
+import { loadImageTable, type ImageTable } from '../image-cache.js';
+import { computeMetrics } from '../metrics.js';
+import { deriveSeed, mulberry32, shuffleInPlace } from '../random.js';
+import { predictTable, train, type ClassWeighting } from '../trainer.js';
+import { voteRows } from '../voting.js';
+import type { EnsembleScore } from './gate.js';
+import { growHead } from './head.js';
+
+/** One validated label with the image file it points at. */
+export interface JobLabel {
+  sha256: string;
+  label: string;
+  file: string;
+}
+
+export interface FinetuneJob {
+  runId: number;
+  modelsDir: string;
+  /** The active ensemble, the starting point. */
+  ensemble: EnsembleFile;
+  /** Version name for the new member folders and the candidate ensemble. */
+  version: string;
+  /** Labels to train on. */
+  train: JobLabel[];
+  /** Labels never trained on: part of the frozen evaluation set. */
+  evalLabels: JobLabel[];
+  /** Labelled folder (a folder per class) added to the evaluation set; null: none. */
+  evalData: string | null;
+  /** Most images taken from evalData (stratified, seeded); 0: all. */
+  evalLimit: number;
+  /** The members' original training data (a folder per class); null: fine-tune on labels alone. */
+  replayData: string | null;
+  /** Replay images drawn per class the member knows. */
+  replayPerClass: number;
+  /** Each label image counts this many times per epoch (the cruise's own water weighs more). */
+  labelRepeat: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  classWeights: ClassWeighting;
+  augment: boolean;
+  seed: number;
+  /** Stop training a member after this many minutes (0: no limit). */
+  maxMinutes: number;
+  backend: TrainingBackend;
+  /** Thread niceness (0-19; higher yields more to inference). */
+  niceness: number;
+}
+
+export interface MemberOutcome {
+  name: string;
+  parentVersion: string;
+  version: string;
+  newClasses: string[];
+  labelImages: number;
+  replayImages: number;
+  epochs: number;
+  seconds: number;
+  finalLoss: number;
+}
+
+export interface FinetuneJobResult {
+  candidate: EnsembleFile;
+  members: MemberOutcome[];
+  evaluation: { classes: string[]; count: number; before: EnsembleScore; after: EnsembleScore };
+  warnings: string[];
+  backend: string;
+  seconds: number;
+}
+
+export type JobProgress = { member: string; epoch: number; epochs: number; batch: number; batches: number; loss: number };
+
+export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgress) => void = () => {}, log: (line: string) => void = () => {}): Promise<FinetuneJobResult> {
+  const started = performance.now();
+  const warnings: string[] = [];
+  const backend = await initBackend(job.backend);
+  const modelsDir = job.modelsDir;
+  const replay = job.replayData && existsSync(job.replayData) ? await readDataset(job.replayData) : null;
+  if (!replay) {
+    warnings.push(`replay data ${job.replayData ?? '(none configured)'} not found: fine-tuning on validated labels alone (old classes may be forgotten; the gate still guards promotion)`);
+  }
+
+  // The frozen evaluation set: held-out labels plus the labelled folder.
+  const evalItems: LabelledImage[] = job.evalLabels.map((l) => labelItem(l));
+  if (job.evalData && existsSync(job.evalData)) {
+    const ds = await readDataset(job.evalData);
+    evalItems.push(...limitStratified(ds.items, job.evalLimit, job.seed));
+  } else if (job.evalData) {
+    warnings.push(`evaluation folder ${job.evalData} not found: evaluating on held-out labels only`);
+  }
+
+  const members: MemberOutcome[] = [];
+  const memberMetas: { before: MemberMeta; after: MemberMeta }[] = [];
+  const probsBefore: Float32Array[] = [];
+  const probsAfter: Float32Array[] = [];
+  for (const [index, m] of job.ensemble.members.entries()) {
+    const t0 = performance.now();
+    const dir = path.join(modelsDir, m.name, m.version);
+    const meta = await readMeta(dir);
+    const size = meta.input.size;
+    const spec = meta.preprocessing;
+    const known = new Set(meta.classes);
+    const newClasses = [...new Set(job.train.map((l) => l.label))].filter((c) => !known.has(c)).sort();
+    const classes = [...meta.classes, ...newClasses];
+    const classIndex = new Map(classes.map((c, i) => [c, i]));
+
+    const current = await tfl.loadLayersModel(folderIO(dir));
+    const model = newClasses.length > 0 ? await growHead(current, newClasses.length, deriveSeed(job.seed, 'head', m.name)) : await tfl.loadLayersModel(folderIO(dir));
+
+    // Training rows: labels (repeated), then the replay sample.
+    const replayItems = replay ? await replaySample(replay, meta, dir, job, warnings) : [];
+    const labelItems = job.train.map((l) => labelItem(l));
+    const labelTable = await loadImageTable(labelItems, size, spec, { cache: false });
+    const replayTable = replayItems.length > 0 ? await loadImageTable(replayItems, size, spec) : { size, pixels: new Uint8Array(0), rels: [] };
+    const repeat = Math.max(1, Math.trunc(job.labelRepeat));
+    const rows = labelItems.length * repeat + replayItems.length;
+    const pixels = new Uint8Array(rows * size * size);
+    const labels = new Int32Array(rows);
+    let r = 0;
+    for (let k = 0; k < repeat; k++) {
+      labelItems.forEach((item, i) => {
+        pixels.set(labelTable.pixels.subarray(i * size * size, (i + 1) * size * size), r * size * size);
+        labels[r++] = classIndex.get(item.label)!;
+      });
+    }
+    replayItems.forEach((item, i) => {
+      pixels.set(replayTable.pixels.subarray(i * size * size, (i + 1) * size * size), r * size * size);
+      labels[r++] = classIndex.get(item.label)!;
+    });
+    const table: ImageTable = { size, pixels, rels: [...labelItems.flatMap((i) => Array<string>(repeat).fill(i.rel)), ...replayItems.map((i) => i.rel)] };
+    log(`${m.name}/${m.version}: ${labelItems.length} labels x${repeat}, ${replayItems.length} replay images, new classes: ${newClasses.join(', ') || 'none'}`);
+
+    const fill = spec.invert ? 1 - spec.background / 255 : spec.background / 255;
+    const batchSize = Math.max(1, Math.min(job.batchSize, rows));
+    const result = await train(
+      model,
+      { train: { table, labels }, validation: null, numClasses: classes.length },
+      {
+        epochs: job.epochs,
+        batchSize,
+        learningRate: job.learningRate,
+        finalLearningRateFraction: 0.05,
+        weightDecay: 0,
+        seed: deriveSeed(job.seed, 'train', m.name, job.runId),
+        classWeights: job.classWeights,
+        augment: job.augment ? DEFAULT_AUGMENT : NO_AUGMENT,
+        patience: 0,
+        maxMinutes: job.maxMinutes,
+        fill,
+      },
+      { onProgress: (p) => onProgress({ member: m.name, epoch: p.epoch, epochs: p.epochs, batch: p.batch, batches: p.batches, loss: p.loss }) },
+    );
+
+    // Score old and new member on the evaluation set at this member's input.
+    const evalTable = await loadImageTable(evalItems, size, spec, { cache: false });
+    probsBefore.push(predictTable(current, evalTable));
+    probsAfter.push(predictTable(model, evalTable));
+
+    const outDir = path.join(modelsDir, m.name, job.version);
+    await model.save(folderIO(outDir));
+    const last = result.epochs[result.epochs.length - 1];
+    const next: MemberMeta = {
+      ...meta,
+      version: job.version,
+      classes,
+      training: {
+        ...meta.training,
+        command: `plankwatch fine-tune (run ${job.runId})`,
+        finetune: {
+          run: job.runId,
+          labels: labelItems.length,
+          labelRepeat: repeat,
+          replayImages: replayItems.length,
+          replayData: job.replayData,
+          newClasses,
+          epochs: result.epochs.length,
+          learningRate: job.learningRate,
+          batchSize,
+          classWeights: job.classWeights,
+          augment: job.augment,
+          backend: backend.name,
+          finalLoss: last?.trainLoss ?? null,
+          seconds: (performance.now() - t0) / 1000,
+        },
+      },
+      metrics: {},
+      parent: `${m.name}/${m.version}`,
+      createdAt: new Date().toISOString(),
+    };
+    memberMetas.push({ before: meta, after: next });
+    members.push({
+      name: m.name,
+      parentVersion: m.version,
+      version: job.version,
+      newClasses,
+      labelImages: labelItems.length,
+      replayImages: replayItems.length,
+      epochs: result.epochs.length,
+      seconds: (performance.now() - t0) / 1000,
+      finalLoss: last?.trainLoss ?? NaN,
+    });
+    // Per-member metrics on the evaluation set go into meta.json (written with checksums below).
+    const evalClasses = alignClasses([classes, ...evalItems.map((i) => [i.label])]).classes;
+    const memberMetrics = scoreRows(remap(probsAfter[index]!, classes, evalClasses), evalItems, evalClasses);
+    next.metrics = { top1: memberMetrics.accuracy, evaluatedOn: memberMetrics.count, split: 'finetune-eval' };
+    await writeMeta(outDir, next);
+    current.dispose();
+    model.dispose();
+  }
+
+  // Ensemble scores: every member's probabilities on the union of all classes, then the vote.
+  const allClasses = alignClasses([...memberMetas.flatMap((m) => [m.before.classes, m.after.classes]), evalItems.map((i) => i.label)]).classes;
+  const weights = job.ensemble.members.map((m) => m.weight ?? 1);
+  const k = allClasses.length;
+  const before = voteRows(job.ensemble.voting, probsBefore.map((p, i) => remap(p, memberMetas[i]!.before.classes, allClasses)), k, weights);
+  const after = voteRows(job.ensemble.voting, probsAfter.map((p, i) => remap(p, memberMetas[i]!.after.classes, allClasses)), k, weights);
+  const candidate: EnsembleFile = { ...job.ensemble, version: job.version, members: job.ensemble.members.map((m) => ({ ...m, version: job.version })) };
+  return {
+    candidate,
+    members,
+    evaluation: { classes: allClasses, count: evalItems.length, before: scoreRows(before, evalItems, allClasses), after: scoreRows(after, evalItems, allClasses) },
+    warnings,
+    backend: backend.name,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+function labelItem(l: JobLabel): LabelledImage {
+  let bytes = 0;
+  try {
+    bytes = statSync(l.file).size;
+  } catch {
+    // Checked by the caller; a vanished file fails loudly when read.
+  }
+  return { file: l.file, rel: `labels/${l.sha256}`, label: l.label, bytes };
+}
+
+/**
+ * Replay images for one member: drawn from its own training split (meta.json names it) when the
+ * split belongs to this folder, else from every image of the classes it knows; `replayPerClass`
+ * per class, seeded.
+ */
+async function replaySample(replay: Dataset, meta: MemberMeta, dir: string, job: FinetuneJob, warnings: string[]): Promise<LabelledImage[]> {
+  let pool = replay.items.filter((i) => meta.classes.includes(i.label));
+  const splitRel = meta.training.split;
+  if (splitRel) {
+    const splitDir = path.resolve(dir, splitRel);
+    if (existsSync(path.join(splitDir, 'train.txt'))) {
+      const split = await loadSplit(splitDir);
+      if (split.dataFingerprint === replay.fingerprint) {
+        const trained = new Set(split.train);
+        pool = pool.filter((i) => trained.has(i.rel));
+      } else {
+        warnings.push(`${meta.name}/${meta.version}: its training split was made for other data than ${replay.root}; replay drawn from all images of its classes`);
+      }
+    }
+  }
+  const byClass = new Map<string, LabelledImage[]>();
+  for (const item of pool) {
+    const list = byClass.get(item.label) ?? [];
+    list.push(item);
+    byClass.set(item.label, list);
+  }
+  const rng = mulberry32(deriveSeed(job.seed, 'replay', meta.name, job.runId));
+  const out: LabelledImage[] = [];
+  for (const label of [...byClass.keys()].sort()) out.push(...shuffleInPlace([...byClass.get(label)!], rng).slice(0, job.replayPerClass));
+  return out;
+}
+
+function limitStratified(items: LabelledImage[], limit: number, seed: number): LabelledImage[] {
+  if (limit <= 0 || items.length <= limit) return items;
+  const rng = mulberry32(deriveSeed(seed, 'eval-limit'));
+  const picked = shuffleInPlace([...items], rng).slice(0, limit);
+  return picked.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+}
+
+/** Rows of `probs` (classes `from`) placed on the class list `to` (absent classes: 0). */
+export function remap(probs: Float32Array, from: string[], to: string[]): Float32Array {
+  const n = probs.length / from.length;
+  const out = new Float32Array(n * to.length);
+  const index = to.map((c) => from.indexOf(c));
+  for (let r = 0; r < n; r++) for (let c = 0; c < to.length; c++) if (index[c]! >= 0) out[r * to.length + c] = probs[r * from.length + index[c]!]!;
+  return out;
+}
+
+export function scoreRows(probs: Float32Array, items: { label: string }[], classes: string[]): EnsembleScore {
+  const index = new Map(classes.map((c, i) => [c, i]));
+  const labels = Int32Array.from(items.map((i) => index.get(i.label)!));
+  const m = computeMetrics(probs, labels, classes.length);
+  const perClass: EnsembleScore['perClass'] = {};
+  m.perClass.forEach((c, i) => {
+    if (c.support > 0) perClass[classes[i]!] = { recall: c.recall, support: c.support };
+  });
+  return { accuracy: m.top1, count: m.count, perClass };
+}

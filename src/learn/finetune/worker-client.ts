@@ -1,0 +1,65 @@
+// Starting a fine-tuning job in its own worker thread and waiting for its result. One thread per
+// job, ended afterwards, so the memory of training goes back at once.
+import { Worker } from 'node:worker_threads';
+import type { FinetuneJob, FinetuneJobResult, JobProgress } from './job.js';
+import type { FinetuneWorkerMessage } from './worker.js';
+
+/**
+ * The worker script. Compiled, it is worker.js beside this file. Under the test runner (which
+ * runs the .ts sources) a bootstrap registers tsx in the thread first: Node 20 does not apply
+ * `--import tsx` from execArgv to a worker's entry module.
+ */
+function workerEntry(): { script: URL | string; eval: boolean } {
+  if (!import.meta.url.endsWith('.ts')) return { script: new URL('./worker.js', import.meta.url), eval: false };
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./worker.ts', import.meta.url).href;
+  return { script: `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`, eval: true };
+}
+
+export interface RunningJob {
+  result: Promise<FinetuneJobResult>;
+  /** Stop the thread (the job fails with "cancelled"). */
+  cancel(): Promise<void>;
+}
+
+export function startFinetuneWorker(job: FinetuneJob, hooks: { onProgress?: (p: JobProgress) => void; onLog?: (line: string) => void } = {}): RunningJob {
+  const entry = workerEntry();
+  const worker = new Worker(entry.script, { eval: entry.eval, name: `finetune-${job.runId}` });
+  let settled = false;
+  let cancelled = false;
+  const result = new Promise<FinetuneJobResult>((resolve, reject) => {
+    worker.on('message', (msg: FinetuneWorkerMessage) => {
+      if (msg.type === 'progress') hooks.onProgress?.(msg);
+      else if (msg.type === 'log') hooks.onLog?.(msg.line);
+      else if (msg.type === 'result') {
+        settled = true;
+        resolve(msg.result);
+        void worker.terminate();
+      } else {
+        settled = true;
+        const err = new Error(msg.message);
+        if (msg.stack) err.stack = msg.stack;
+        reject(err);
+        void worker.terminate();
+      }
+    });
+    worker.on('error', (err) => {
+      if (settled) return;
+      settled = true;
+      reject(err);
+    });
+    worker.on('exit', (code) => {
+      if (settled) return;
+      settled = true;
+      reject(new Error(cancelled ? 'cancelled' : `fine-tuning thread exited with code ${code}`));
+    });
+  });
+  worker.postMessage(job);
+  return {
+    result,
+    async cancel() {
+      cancelled = true;
+      await worker.terminate();
+    },
+  };
+}
