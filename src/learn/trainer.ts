@@ -9,6 +9,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { folderIO } from '../classify/model-files.js';
 import { augmentInto, copyInto, type AugmentOptions } from './augment.js';
 import { logitsModel } from './architectures.js';
+import { useFastBatchNorm } from './fast-batchnorm.js';
 import type { ImageTable } from './image-cache.js';
 import { mulberry32, deriveSeed, shuffleInPlace } from './random.js';
 import { computeMetrics, type Metrics } from './metrics.js';
@@ -152,6 +153,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
   const s = table.size;
   const weights = classWeights(labels, data.numClasses, config.classWeights);
   const lm = logitsModel(model);
+  const restoreBatchNorm = useFastBatchNorm(model);
   const optimizer = tf.train.adam(config.learningRate);
   const batches = Math.floor(n / config.batchSize);
   const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -274,6 +276,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
     tf.dispose(bestWeights);
   }
   optimizer.dispose();
+  restoreBatchNorm();
   return { epochs: state.history, bestEpoch: state.bestEpoch, stoppedEarly, reason };
 }
 

@@ -41,3 +41,33 @@ describe('wasm convolution gradients', () => {
     }
   });
 });
+
+describe('closed-form batch-norm gradient', () => {
+  it('matches tfjs-layers batch normalisation in training mode', async () => {
+    const { buildModel, logitsModel } = await import('../../src/learn/architectures.js');
+    const { useFastBatchNorm } = await import('../../src/learn/fast-batchnorm.js');
+    await initBackend('wasm');
+    const model = buildModel('pw-tiny-32', { numClasses: 8, seed: 1 });
+    const lm = logitsModel(model);
+    const x = tf.randomUniform([6, 32, 32, 1], 0, 1, 'float32', 3);
+    const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5], 'int32'), 8);
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const run = () => {
+      const { value, grads } = tf.variableGrads(() => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(lm.apply(x, { training: true }) as tf.Tensor)), 1))) as tf.Scalar, vars);
+      return { loss: value.dataSync()[0]!, grads: vars.map((v) => grads[v.name]!.dataSync() as Float32Array) };
+    };
+    const start = model.getWeights().map((w) => tf.clone(w));
+    const stock = run();
+    const stockStats = model.getWeights().map((w) => w.dataSync().slice());
+    model.setWeights(start);
+    const restore = useFastBatchNorm(model);
+    const fast = run();
+    restore();
+    expect(fast.loss).toBeCloseTo(stock.loss, 5);
+    stock.grads.forEach((g, i) => {
+      for (let j = 0; j < g.length; j++) expect(Math.abs(g[j]! - fast.grads[i]![j]!)).toBeLessThan(1e-3 * (1e-2 + Math.abs(g[j]!)) + 1e-5);
+    });
+    // Moving statistics are updated the same way.
+    model.getWeights().forEach((w, i) => expect(Array.from(w.dataSync())).toEqual(Array.from(stockStats[i]!)));
+  });
+});
