@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerConfigCommands } from './commands/config.js';
 import { registerExportCommands } from './commands/export.js';
 import { registerInspectCommands } from './commands/inspect.js';
+import { registerModelsCommands } from './commands/models.js';
 import { registerRunCommands } from './commands/run.js';
 import { registerShoreCommands } from './commands/shore.js';
 import { registerSyncCommands } from './commands/sync.js';
@@ -17,6 +18,7 @@ const program = new Command()
 registerRunCommands(program);
 registerInspectCommands(program);
 registerConfigCommands(program);
+registerModelsCommands(program);
 registerSyncCommands(program);
 registerShoreCommands(program);
 registerExportCommands(program);

@@ -8,6 +8,10 @@ import { isPlankwatchError, PlankwatchError } from '../errors.js';
 import { HttpServer, type HealthChecks } from '../http/server.js';
 import { Metrics } from '../http/metrics.js';
 import { Ingest } from '../ingest/ingest.js';
+import { Finetuner } from '../learn/finetune/finetuner.js';
+import { finetuneRoutes } from '../learn/finetune/routes.js';
+import { ModelRegistry } from '../learn/registry/registry.js';
+import { EnsembleWatcher } from '../learn/registry/watch.js';
 import type { Logger } from '../log.js';
 import { EmbeddedBroker } from '../publish/embedded-broker.js';
 import { Publisher } from '../publish/publisher.js';
@@ -59,6 +63,8 @@ export class Daemon {
   private sync: SyncSender | undefined;
   private http: HttpServer | undefined;
   private watchdog: ProgressWatchdog | undefined;
+  private finetuner: Finetuner | undefined;
+  private ensembleWatcher: EnsembleWatcher | undefined;
   private modelInfo: ModelInfo | null = null;
   private backend = 'none';
   private lastWindowStart = 0;
@@ -155,6 +161,36 @@ export class Daemon {
     windowTimer.unref();
     this.started.push({ name: 'window timer', stop: () => clearInterval(windowTimer) });
 
+    // Fine-tuning and model versions: promotions made here or by `plankwatch models` are swapped in live.
+    const registry = new ModelRegistry({ modelsDir: c.classify.modelsDir, ensembleFile: c.classify.ensemble });
+    const ensembleWatcher = new EnsembleWatcher({
+      file: c.classify.ensemble,
+      intervalMs: c.finetune.pollEnsembleMs,
+      initialVersion: model.ensembleVersion,
+      onChange: async (e) => {
+        this.log.info({ ensemble: e.version }, `ensemble file changed to ${e.version}: swapping`);
+        await this.swapEnsemble();
+      },
+      onError: (err) => this.log.error({ err, code: 'PW_E_MODEL_LOAD' }, 'could not switch to the changed ensemble file; the active ensemble stays'),
+    });
+    await ensembleWatcher.start();
+    this.ensembleWatcher = ensembleWatcher;
+    this.started.push({ name: 'ensemble watcher', stop: () => ensembleWatcher.stop() });
+    const finetuner = new Finetuner({
+      config: c.finetune,
+      db: store.database,
+      review: this.review,
+      registry,
+      images: { watchDir: c.ingest.watchDir, archiveDir: c.ingest.archiveDir },
+      onPromoted: async (e) => {
+        ensembleWatcher.acknowledge(e.version);
+        await this.swapEnsemble();
+      },
+      logger: this.log.child({ module: 'finetune' }),
+      env: this.env,
+    });
+    this.finetuner = finetuner;
+
     if (c.http.enabled) {
       const http = new HttpServer({
         host: c.http.host,
@@ -177,6 +213,7 @@ export class Daemon {
           }),
         );
       }
+      http.register(finetuneRoutes(finetuner, this.log.child({ module: 'finetune' })));
       await http.start();
       this.http = http;
       this.started.push({ name: 'http', stop: () => http.stop() });
@@ -208,6 +245,9 @@ export class Daemon {
     await ingest.start();
     this.ingest = ingest;
     this.started.push({ name: 'ingest', stop: () => ingest.stop() });
+
+    finetuner.start();
+    this.started.push({ name: 'finetune', stop: () => finetuner.stop() });
 
     const watchdogMs = notifier.watchdogIntervalMs();
     if (watchdogMs) {
@@ -355,6 +395,17 @@ export class Daemon {
       getModelInfo: () => this.modelInfo,
       getStats: (): PipelineStats => ({ ...this.counters, queueDepth: this.pipeline?.depth ?? 0, backend: this.backend }),
     };
+  }
+
+  /** Load classify.ensemble into the running classifier (between batches), then announce it. */
+  private async swapEnsemble(): Promise<void> {
+    const classifier = this.classifier;
+    if (!classifier) return;
+    const info = await classifier.swapEnsemble(this.config.classify.ensemble);
+    this.modelInfo = info;
+    this.metrics.setModelVersion(info.ensembleVersion);
+    this.publisher?.notifyModel();
+    this.log.info({ ensemble: info.ensembleVersion, members: info.members.map((m) => `${m.name}@${m.version}`), classes: info.classes.length }, `ensemble ${info.ensembleVersion} active`);
   }
 
   /** The active ensemble's classes (none while no ensemble is loaded). */

@@ -1,0 +1,60 @@
+// `plankwatch models list | promote VERSION | rollback`: the model registry on disk. A running
+// daemon notices the change of the ensemble file and swaps to it between two batches.
+import type { Command } from 'commander';
+import { ModelRegistry } from '../learn/registry/registry.js';
+import { configFrom } from './run.js';
+
+function registryFrom(file: string | undefined): ModelRegistry {
+  const config = configFrom(file);
+  return new ModelRegistry({ modelsDir: config.classify.modelsDir, ensembleFile: config.classify.ensemble });
+}
+
+export function registerModelsCommands(program: Command): void {
+  const models = program.command('models').description('Model versions: list them, promote one, roll back to the previous ensemble.');
+
+  models
+    .command('list')
+    .description('The active ensemble, every ensemble version (promoted and fine-tuning candidates), every member version with its parent, and the promotion history.')
+    .option('-c, --config <file>', 'YAML config file (for classify.modelsDir and classify.ensemble)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { config?: string; json?: boolean }) => {
+      const listing = await registryFrom(opts.config).list();
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(listing)}\n`);
+        return;
+      }
+      const out: string[] = [];
+      out.push(`active ensemble: ${listing.active ? `${listing.active.version} (${listing.active.voting}: ${listing.active.members.map((m) => `${m.name}/${m.version}`).join(', ')})` : 'none'}`);
+      out.push('', 'ensembles:');
+      for (const e of listing.ensembles) out.push(`  ${e.active ? '*' : ' '} ${e.version.padEnd(34)} ${e.kind.padEnd(9)} ${e.members.join(', ')}`);
+      out.push('', 'members:');
+      for (const m of listing.members) {
+        const top1 = typeof m.metrics.top1 === 'number' ? `top1 ${(m.metrics.top1 * 100).toFixed(1)}%` : '';
+        out.push(`  ${m.active ? '*' : ' '} ${`${m.name}/${m.version}`.padEnd(44)} ${String(m.classes).padStart(4)} classes  parent ${m.parent ?? '-'}  ${top1}`);
+      }
+      if (listing.history.length > 0) {
+        out.push('', 'history:');
+        for (const h of listing.history.slice(-20)) out.push(`  ${h.at}  ${h.action.padEnd(8)} ${h.version}  (was ${h.previous ?? '-'})${h.reason ? `  ${h.reason}` : ''}`);
+      }
+      process.stdout.write(`${out.join('\n')}\n`);
+    });
+
+  models
+    .command('promote')
+    .description('Make an ensemble version active (checksums verified first; atomic switch; the previous one stays for rollback). A running daemon swaps to it without restarting.')
+    .argument('<version>', 'ensemble version (see `plankwatch models list`)')
+    .option('-c, --config <file>', 'YAML config file')
+    .action(async (version: string, opts: { config?: string }) => {
+      const e = await registryFrom(opts.config).promote(version, 'promote', 'plankwatch models promote');
+      process.stdout.write(`promoted ${e.version}: ${e.members.map((m) => `${m.name}/${m.version}`).join(', ')}\n`);
+    });
+
+  models
+    .command('rollback')
+    .description('Make the ensemble that was active before the current one active again.')
+    .option('-c, --config <file>', 'YAML config file')
+    .action(async (opts: { config?: string }) => {
+      const e = await registryFrom(opts.config).rollback();
+      process.stdout.write(`rolled back to ${e.version}: ${e.members.map((m) => `${m.name}/${m.version}`).join(', ')}\n`);
+    });
+}
