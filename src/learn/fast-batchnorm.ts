@@ -41,7 +41,10 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Ten
   const op = tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xIn, gIn, bIn, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     const { mean, variance } = tf.moments(xIn, axes);
-    const y = tf.batchNorm(xIn, mean, variance, bIn as tf.Tensor1D, gIn as tf.Tensor1D, epsilon);
+    // y = x·a + b with a = γ·r, b = β − μ·a: two broadcast passes (wasm's FusedBatchNorm kernel
+    // takes twice as long as a broadcast multiply-add).
+    const a = tf.mul(gIn, tf.rsqrt(tf.add(variance, epsilon)));
+    const y = tf.add(tf.mul(xIn, a), tf.sub(bIn, tf.mul(mean, a)));
     stats = { mean: tf.keep(tf.clone(mean)) as tf.Tensor1D, variance: tf.keep(tf.clone(variance)) as tf.Tensor1D };
     save([xIn, mean, variance, gIn]);
     return {
@@ -49,15 +52,13 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Ten
       gradFunc: (d: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, mu, va, g] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
         const m = xs.size / mu.size;
-        const zeros = tf.zerosLike(mu);
-        const ones = tf.onesLike(mu);
         const r = tf.rsqrt(tf.add(va, epsilon));
-        const xhat = tf.batchNorm(xs, mu, va, undefined, undefined, epsilon);
+        const xhat = tf.add(tf.mul(xs, r), tf.neg(tf.mul(mu, r)));
         const dBeta = tf.sum(d, axes) as tf.Tensor1D;
         const dGamma = tf.sum(tf.mul(d, xhat), axes) as tf.Tensor1D;
-        // t = (dβ + x̂·dγ) / m, then dx = (dy − t)·γ·r, each an affine map per channel.
-        const t = tf.batchNorm(xhat, zeros, ones, tf.div(dBeta, m) as tf.Tensor1D, tf.div(dGamma, m) as tf.Tensor1D, 0);
-        const dx = tf.batchNorm(tf.sub(d, t), zeros, ones, undefined, tf.mul(g, r) as tf.Tensor1D, 0);
+        // t = (dβ + x̂·dγ) / m, then dx = (dy − t)·γ·r.
+        const t = tf.add(tf.mul(xhat, tf.div(dGamma, m)), tf.div(dBeta, m));
+        const dx = tf.mul(tf.sub(d, t), tf.mul(g, r));
         return [dx, dGamma, dBeta];
       },
     };
