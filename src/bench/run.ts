@@ -1,7 +1,7 @@
 // `npm run bench`: prints the figures the README quotes. Options:
 //   --soak-minutes N   add an N-minute soak at --soak-rate (default 100) ROIs/s, tracking RSS (default 0)
 //   --burst N          images in the throughput phase (default 3000)
-//   --only pipeline|training   run one part
+//   --only pipeline|training|sync   run one part
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,6 +54,11 @@ if (!values.only || values.only === 'training') {
     log('training: throughput of the training step vs inference, and the PyTorch CPU peer');
     figures.training = await training.benchTraining();
   } else figures.training = 'not available';
+}
+
+if (!values.only || values.only === 'sync') {
+  const { benchSync } = await import('./sync.js');
+  figures.sync = await benchSync({ log });
 }
 
 process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
