@@ -7,6 +7,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { architectureInfo, buildModel, countMacs, logitsModel } from '../learn/architectures.js';
 import { initBackend } from '../learn/backend.js';
+import { useFastBatchNorm } from '../learn/fast-batchnorm.js';
 
 export interface TrainingBenchOptions {
   architectures?: string[];
@@ -26,11 +27,15 @@ function timeLoop(seconds: number, step: () => void): number {
   return n / ((performance.now() - t0) / 1000);
 }
 
-/** Images per second of inference and of training steps for one architecture (one thread on wasm). */
+/**
+ * Images per second of inference and of training steps (forward, backward, Adam update; batch
+ * norm as the trainer runs it) for one architecture, on one thread with wasm. Random inputs.
+ */
 export async function measureArchitecture(name: string, batchSize = 32, seconds = 8): Promise<{ macs: number; inference: number; training: number }> {
   const info = architectureInfo(name);
   const model = buildModel(name, { numClasses: 121, seed: 1 });
   const lm = logitsModel(model);
+  const restoreBatchNorm = useFastBatchNorm(model); // as the trainer does
   const s = info.inputSize;
   const x = tf.randomUniform([batchSize, s, s, 1], 0, 1, 'float32', 1) as tf.Tensor4D;
   const y = tf.oneHot(tf.tensor1d(Array.from({ length: batchSize }, (_, i) => i % 121), 'int32'), 121);
@@ -43,6 +48,7 @@ export async function measureArchitecture(name: string, batchSize = 32, seconds 
     }),
   );
   const macs = countMacs(model);
+  restoreBatchNorm();
   tf.dispose([x, y]);
   optimizer.dispose();
   model.dispose();
