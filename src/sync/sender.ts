@@ -25,6 +25,7 @@ export interface SyncLinkSettings {
   keepaliveS?: number;
   sessionExpiryS?: number;
   reconnectPeriodMs?: number;
+  connectTimeoutMs?: number;
 }
 
 export interface SyncSenderOptions {

@@ -91,7 +91,7 @@ export function senderOptions(ship: Ship, url: string, overrides: Partial<SyncSe
   return {
     db: ship.store.database,
     instrument: ship.instrument,
-    link: { url, clientId: `ship-${ship.instrument}`, reconnectPeriodMs: 500, keepaliveS: 10, connectTimeoutMs: 5000 } as SyncSenderOptions['link'],
+    link: { url, clientId: `ship-${ship.instrument}`, reconnectPeriodMs: 500, keepaliveS: 10, connectTimeoutMs: 5000 },
     topicPrefix: 'plankwatch-sync',
     bytesPerSecond: 0,
     dailyBytes: 0,
