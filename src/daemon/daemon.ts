@@ -21,7 +21,7 @@ import { reviewRoutes } from '../review/routes.js';
 import { PublishLog } from '../store/publish-log.js';
 import { Store } from '../store/store.js';
 import { SyncSender } from '../sync/sender.js';
-import { syncSenderOptions, syncStoreHooks } from '../sync/stage.js';
+import { syncLabelHook, syncSenderOptions, syncStoreHooks } from '../sync/stage.js';
 import type { ClassifiedFrame, IncomingFile } from '../types.js';
 import { SystemdNotifier } from './notify.js';
 import { Pipeline, type Outcome } from './pipeline.js';
@@ -87,6 +87,9 @@ export class Daemon {
     this.started.push({ name: 'store', stop: () => store.close() });
     this.publishLog = new PublishLog(store.database, c.store.countsWindowS * 1000);
     this.review = new ReviewStore({ db: store.database, knownClasses: () => this.knownClasses() });
+    // Label changes travel ashore: queued in the outbox inside the label's own transaction.
+    const queueLabel = syncLabelHook(c);
+    this.review.onLabelChanged((record, db) => queueLabel(db, { sha256: record.sha256, state: record.status, label: record.label, by: record.user, at: record.at }));
 
     const classifier = new Classifier({
       ensembleFile: c.classify.ensemble,
