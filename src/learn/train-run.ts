@@ -103,11 +103,11 @@ async function transferModel(fromDir: string, classes: string[], options: TrainR
   const sameClasses = parent.classes.length === classes.length && parent.classes.every((c, i) => c === classes[i]);
   if (!sameClasses) {
     const features = base.getLayer('logits').input as tfl.SymbolicTensor;
-    const logits = tfl.layers.dense({ units: classes.length, kernelInitializer: tfl.initializers.glorotUniform({ seed: options.seed }), name: 'logits_new' }).apply(features) as tfl.SymbolicTensor;
-    const probabilities = tfl.layers.activation({ activation: 'softmax', name: 'probabilities_new' }).apply(logits) as tfl.SymbolicTensor;
+    // Same layer names as the parent's head (the old head is not part of the new model), so that
+    // logitsModel() finds the classifier and the saved topology reads back.
+    const logits = tfl.layers.dense({ units: classes.length, kernelInitializer: tfl.initializers.glorotUniform({ seed: options.seed }), name: 'logits' }).apply(features) as tfl.SymbolicTensor;
+    const probabilities = tfl.layers.activation({ activation: 'softmax', name: 'probabilities' }).apply(logits) as tfl.SymbolicTensor;
     model = tfl.model({ inputs: base.inputs, outputs: probabilities, name: base.name });
-    // logitsModel() looks the classifier up by name.
-    model.getLayer('logits_new').name = 'logits';
   }
   if (options.freeze) {
     const blocks = [...new Set(model.layers.map((l) => /^b(\d+)/.exec(l.name)?.[1]).filter((b): b is string => b != null))].map(Number).sort((a, b) => a - b);

@@ -82,4 +82,22 @@ describe('training on the fixture images', () => {
     expect(resumed.result.epochs[1]!.trainLoss).toBe(first.result.epochs[1]!.trainLoss);
     expect(resumed.result.epochs[3]!.trainLoss).toBeLessThan(resumed.result.epochs[0]!.trainLoss);
   });
+
+  it('transfer learning: new classifier for other classes, frozen base stays unchanged', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const { readDataset } = await import('../../src/learn/dataset.js');
+    const parent = await runTraining(options({ version: 'p', epochs: 2 }));
+    const ds = await readDataset(FIXTURES);
+    const four = ds.classes.slice(0, 4);
+    const csv = path.join(tmp, 'four.csv');
+    await writeFile(csv, ['path,label', ...ds.items.filter((i) => four.includes(i.label)).map((i) => `${path.resolve(i.file)},${i.label}`)].join('\n'));
+    const child = await runTraining(options({ data: csv, member: 'child', version: 'c1', epochs: 2, from: parent.dir, freeze: true, unfreezeTop: 0 }));
+    expect(child.meta.classes).toEqual(four);
+    expect(child.meta.parent).toBe('tiny/p');
+    const before = await tfl.loadLayersModel(folderIO(parent.dir));
+    const after = await tfl.loadLayersModel(folderIO(child.dir));
+    const kernel = (m: tfl.LayersModel) => Array.from(m.getLayer('b1c1_conv').getWeights()[0]!.dataSync());
+    expect(kernel(after)).toEqual(kernel(before));
+    expect((after.outputs[0]!.shape as number[])[1]).toBe(4);
+  });
 });
