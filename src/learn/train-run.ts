@@ -170,6 +170,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
       patience: options.patience,
       maxMinutes: options.maxMinutes,
       fill,
+      command: options.command,
     },
     { checkpointDir: path.join(cacheDir(), 'checkpoints', `${options.member}-${version}`), ...options.hooks },
   );
@@ -185,6 +186,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
     architecture: parent?.architecture ?? options.architecture,
     training: {
       command: options.command,
+      commandHistory: result.commands,
       seed: options.seed,
       dataFingerprint: dataset.fingerprint,
       split: path.relative(dir, splitDir).split(path.sep).join('/'),

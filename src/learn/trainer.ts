@@ -32,6 +32,8 @@ export interface TrainConfig {
   maxMinutes: number;
   /** Prepared value of the background (0 for inverted images), used to fill after rotation. */
   fill: number;
+  /** The command line of this invocation, kept in the checkpoint's history across --resume. */
+  command?: string;
 }
 
 export interface TrainData {
@@ -62,6 +64,8 @@ export interface ProgressEvent {
 }
 
 export interface TrainResult {
+  /** Every invocation that contributed (the first, then each --resume). */
+  commands: string[];
   epochs: EpochReport[];
   bestEpoch: number;
   stoppedEarly: boolean;
@@ -141,6 +145,7 @@ interface CheckpointState {
   sinceBest: number;
   history: EpochReport[];
   elapsedSeconds: number;
+  commands?: string[];
 }
 
 /**
@@ -165,6 +170,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
     bestWeights = await loadBest(model, hooks.checkpointDir);
   }
 
+  state.commands = [...(state.commands ?? []), ...(config.command ? [config.command] : [])];
   const started = performance.now() - state.elapsedSeconds * 1000;
   let stoppedEarly = false;
   let reason = 'completed all epochs';
@@ -277,7 +283,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
   }
   optimizer.dispose();
   restoreBatchNorm();
-  return { epochs: state.history, bestEpoch: state.bestEpoch, stoppedEarly, reason };
+  return { commands: state.commands, epochs: state.history, bestEpoch: state.bestEpoch, stoppedEarly, reason };
 }
 
 async function saveCheckpoint(model: tfl.LayersModel, optimizer: tf.Optimizer, best: tf.Tensor[] | null, state: CheckpointState, dir: string): Promise<void> {
