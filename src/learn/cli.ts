@@ -8,6 +8,18 @@ import { defaultNdsbDir } from './dataset.js';
 import { progressReporter } from './progress.js';
 import type { ClassWeighting } from './trainer.js';
 
+/** Run a command body; a failure prints one line (not the wasm runtime's rethrown stack) and sets exit code 1. */
+function guarded(name: string, body: (opts: Record<string, unknown>) => Promise<void>): (opts: Record<string, unknown>) => Promise<void> {
+  return async (opts) => {
+    try {
+      await body(opts);
+    } catch (err) {
+      process.stderr.write(`plankwatch ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  };
+}
+
 function num(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n)) throw new Error(`Not a number: ${value}`);
@@ -63,39 +75,41 @@ ${Object.values(ARCHITECTURES)
 Example (the shipped member):
   plankwatch train --data ../shared/data/ndsb --member vgg48 --arch pw-vgg-48 --version v1 --seed 1 --epochs 12`,
     )
-    .action(async (opts: Record<string, unknown>) => {
-      const { runTraining } = await import('./train-run.js');
-      const reporter = progressReporter(process.stderr);
-      const log = (line: string) => process.stderr.write(`${line}\n`);
-      const { dir, meta, result } = await runTraining({
-        data: opts.data as string,
-        member: opts.member as string,
-        architecture: opts.arch as string,
-        modelsDir: opts.models as string,
-        version: opts.version as string | undefined,
-        seed: opts.seed as number,
-        validationFraction: opts.valFraction as number,
-        split: opts.split as string | undefined,
-        epochs: opts.epochs as number,
-        batchSize: opts.batchSize as number,
-        learningRate: opts.lr as number,
-        weightDecay: opts.weightDecay as number,
-        classWeights: opts.classWeights as ClassWeighting,
-        augment: parseAugment(opts.augment as string),
-        patience: opts.patience as number,
-        maxMinutes: opts.maxMinutes as number,
-        resume: opts.resume as boolean,
-        backend: opts.backend as TrainingBackend,
-        from: opts.from as string | undefined,
-        freeze: opts.freeze as boolean,
-        unfreezeTop: opts.unfreezeTop as number,
-        command: ['plankwatch', ...process.argv.slice(2)].join(' '),
-        hooks: { ...reporter, resume: opts.resume as boolean },
-        log,
-      });
-      log(`${result.reason}; best epoch ${result.bestEpoch}`);
-      log(`wrote ${dir}: top1 ${meta.metrics.top1?.toFixed(4)} top5 ${meta.metrics.top5?.toFixed(4)} log-loss ${meta.metrics.logLoss?.toFixed(4)}`);
-    });
+    .action(
+      guarded('train', async (opts) => {
+        const { runTraining } = await import('./train-run.js');
+        const reporter = progressReporter(process.stderr);
+        const log = (line: string) => process.stderr.write(`${line}\n`);
+        const { dir, meta, result } = await runTraining({
+          data: opts.data as string,
+          member: opts.member as string,
+          architecture: opts.arch as string,
+          modelsDir: opts.models as string,
+          version: opts.version as string | undefined,
+          seed: opts.seed as number,
+          validationFraction: opts.valFraction as number,
+          split: opts.split as string | undefined,
+          epochs: opts.epochs as number,
+          batchSize: opts.batchSize as number,
+          learningRate: opts.lr as number,
+          weightDecay: opts.weightDecay as number,
+          classWeights: opts.classWeights as ClassWeighting,
+          augment: parseAugment(opts.augment as string),
+          patience: opts.patience as number,
+          maxMinutes: opts.maxMinutes as number,
+          resume: opts.resume as boolean,
+          backend: opts.backend as TrainingBackend,
+          from: opts.from as string | undefined,
+          freeze: opts.freeze as boolean,
+          unfreezeTop: opts.unfreezeTop as number,
+          command: ['plankwatch', ...process.argv.slice(2)].join(' '),
+          hooks: { ...reporter, resume: opts.resume as boolean },
+          log,
+        });
+        log(`${result.reason}; best epoch ${result.bestEpoch}`);
+        log(`wrote ${dir}: top1 ${meta.metrics.top1?.toFixed(4)} top5 ${meta.metrics.top5?.toFixed(4)} log-loss ${meta.metrics.logLoss?.toFixed(4)}`);
+      }),
+    );
 
   program
     .command('evaluate')
@@ -110,23 +124,25 @@ Example (the shipped member):
     .option('--out <dir>', 'folder for evaluation.json, report.md and confusion.png', 'evaluation')
     .option('--limit <n>', 'evaluate at most n images (a stratified, seeded subset)', num, 0)
     .addOption(new Option('--backend <name>', 'tensorflow (tfjs-node, when installed), wasm or cpu').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
-    .action(async (opts: Record<string, unknown>) => {
-      const { runEvaluation } = await import('./evaluate.js');
-      const log = (line: string) => process.stderr.write(`${line}\n`);
-      const summary = await runEvaluation({
-        data: opts.data as string,
-        ensemble: opts.ensemble as string,
-        modelsDir: opts.models as string | undefined,
-        split: opts.split as string | undefined,
-        all: opts.all as boolean,
-        allowLeak: opts.allowLeak as boolean,
-        tta: (opts.tta as string).split(',').map((s) => s.trim()).filter(Boolean) as never,
-        outDir: opts.out as string,
-        limit: opts.limit as number,
-        backend: opts.backend as TrainingBackend,
-        log,
-      });
-      process.stdout.write(summary.table + '\n');
-      process.stdout.write(`best: ${summary.best}\n`);
-    });
+    .action(
+      guarded('evaluate', async (opts) => {
+        const { runEvaluation } = await import('./evaluate.js');
+        const log = (line: string) => process.stderr.write(`${line}\n`);
+        const summary = await runEvaluation({
+          data: opts.data as string,
+          ensemble: opts.ensemble as string,
+          modelsDir: opts.models as string | undefined,
+          split: opts.split as string | undefined,
+          all: opts.all as boolean,
+          allowLeak: opts.allowLeak as boolean,
+          tta: (opts.tta as string).split(',').map((s) => s.trim()).filter(Boolean) as never,
+          outDir: opts.out as string,
+          limit: opts.limit as number,
+          backend: opts.backend as TrainingBackend,
+          log,
+        });
+        process.stdout.write(summary.table + '\n');
+        process.stdout.write(`best: ${summary.best}\n`);
+      }),
+    );
 }
