@@ -7,6 +7,7 @@ import type { TrainingBackend } from './backend.js';
 import { defaultNdsbDir } from './dataset.js';
 import { progressReporter } from './progress.js';
 import type { ClassWeighting } from './trainer.js';
+import { isTtaTransform, TTA_TRANSFORMS, type TtaTransform } from './tta.js';
 
 /** Run a command body; a failure prints one line (not the wasm runtime's rethrown stack) and sets exit code 1. */
 function guarded(name: string, body: (opts: Record<string, unknown>) => Promise<void>): (opts: Record<string, unknown>) => Promise<void> {
@@ -18,6 +19,12 @@ function guarded(name: string, body: (opts: Record<string, unknown>) => Promise<
       process.exitCode = 1;
     }
   };
+}
+
+function parseTta(list: string): TtaTransform[] {
+  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) if (!isTtaTransform(n)) throw new Error(`--tta: unknown transform "${n}" (known: ${TTA_TRANSFORMS.join(', ')}).`);
+  return names as TtaTransform[];
 }
 
 function num(value: string): number {
@@ -135,7 +142,7 @@ Example (the shipped member):
           split: opts.split as string | undefined,
           all: opts.all as boolean,
           allowLeak: opts.allowLeak as boolean,
-          tta: (opts.tta as string).split(',').map((s) => s.trim()).filter(Boolean) as never,
+          tta: parseTta(opts.tta as string),
           outDir: opts.out as string,
           limit: opts.limit as number,
           backend: opts.backend as TrainingBackend,
