@@ -1,23 +1,19 @@
 // The one place that builds the stages, connects them, and owns start and stop.
-import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { Classifier } from '../classify/classifier.js';
+import type { Classifier } from '../classify/classifier.js';
 import type { Config } from '../config/config.js';
-import { isPlankwatchError, PlankwatchError } from '../errors.js';
-import { HttpServer, type HealthChecks } from '../http/server.js';
+import { isPlankwatchError } from '../errors.js';
+import type { HealthChecks, HttpServer } from '../http/server.js';
 import { Metrics } from '../http/metrics.js';
-import { Ingest } from '../ingest/ingest.js';
+import type { Ingest } from '../ingest/ingest.js';
 import { Finetuner } from '../learn/finetune/finetuner.js';
-import { finetuneRoutes } from '../learn/finetune/routes.js';
 import { ModelRegistry } from '../learn/registry/registry.js';
 import { EnsembleWatcher } from '../learn/registry/watch.js';
 import type { Logger } from '../log.js';
 import { EmbeddedBroker } from '../publish/embedded-broker.js';
-import { Publisher } from '../publish/publisher.js';
+import type { Publisher } from '../publish/publisher.js';
 import type { ModelInfo, PipelineStats, PublisherProviders } from '../publish/types.js';
 import { ReviewStore } from '../review/review-store.js';
-import { reviewRoutes } from '../review/routes.js';
 import { PublishLog } from '../store/publish-log.js';
 import { Store } from '../store/store.js';
 import { SyncSender } from '../sync/sender.js';
@@ -25,6 +21,7 @@ import { syncLabelHook, syncSenderOptions, syncStoreHooks } from '../sync/stage.
 import type { ClassifiedFrame, IncomingFile } from '../types.js';
 import { SystemdNotifier } from './notify.js';
 import { Pipeline, type Outcome } from './pipeline.js';
+import { createClassifier, createHttpServer, createIngest, createPublisher } from './parts.js';
 import { ProgressWatchdog } from './watchdog.js';
 
 export interface DaemonOptions {
@@ -91,17 +88,7 @@ export class Daemon {
     const queueLabel = syncLabelHook(c);
     this.review.onLabelChanged((record, db) => queueLabel(db, { sha256: record.sha256, state: record.status, label: record.label, by: record.user, at: record.at }));
 
-    const classifier = new Classifier({
-      ensembleFile: c.classify.ensemble,
-      modelsDir: c.classify.modelsDir,
-      backend: c.classify.backend,
-      workers: c.classify.workers > 0 ? c.classify.workers : Math.max(1, availableParallelism()),
-      maxBatch: c.classify.maxBatch,
-      maxWaitMs: c.classify.maxWaitMs,
-      topK: c.classify.topK,
-      logger: this.log.child({ module: 'classify' }),
-      onBatch: (size, ms) => this.metrics.batchLatency.observe(ms / 1000),
-    });
+    const classifier = createClassifier(c, this.metrics, this.log);
     const model = await classifier.start();
     this.classifier = classifier;
     this.started.push({ name: 'classify', stop: () => classifier.stop() });
@@ -132,25 +119,7 @@ export class Daemon {
       this.started.push({ name: 'broker', stop: () => broker.stop() });
       mqttUrl = broker.url;
     }
-    const publisher = new Publisher({
-      mqtt: {
-        url: mqttUrl,
-        ...(c.publish.username ? { username: c.publish.username } : {}),
-        ...(c.publish.passwordFile ? { password: readSecret(c.publish.passwordFile, 'publish.passwordFile') } : {}),
-        ...(c.publish.caFile ? { caFile: c.publish.caFile } : {}),
-        ...(c.publish.certFile ? { certFile: c.publish.certFile } : {}),
-        ...(c.publish.keyFile ? { keyFile: c.publish.keyFile } : {}),
-        clientId: `plankwatch-${c.instrument.id}`,
-      },
-      prefix: c.publish.topicPrefix,
-      instrument: c.instrument.id,
-      countsMinIntervalMs: c.publish.countsMinIntervalMs,
-      statsIntervalMs: c.publish.statsIntervalS * 1000,
-      detections: c.publish.detections,
-      providers: this.providers(),
-      onConnectionChange: (up) => this.metrics.mqttConnected.set(up ? 1 : 0),
-      logger: this.log.child({ module: 'publish' }),
-    });
+    const publisher = createPublisher(c, mqttUrl, this.providers(), this.metrics, this.log);
     await publisher.start();
     this.publisher = publisher;
     this.started.push({ name: 'publish', stop: () => publisher.stop() });
@@ -195,48 +164,17 @@ export class Daemon {
     this.finetuner = finetuner;
 
     if (c.http.enabled) {
-      const http = new HttpServer({
-        host: c.http.host,
-        port: c.http.port,
-        ...(c.http.tokenFile ? { token: readSecret(c.http.tokenFile, 'http.tokenFile') } : {}),
-        health: () => this.health(),
-        metrics: this.metrics,
-        logger: this.log.child({ module: 'http' }),
-      });
-      if (c.review.enabled) {
-        http.register(
-          reviewRoutes({
-            review: this.review,
-            counts: store,
-            countsWindowMs: c.store.countsWindowS * 1000,
-            images: { watchDir: c.ingest.watchDir, archiveDir: c.ingest.archiveDir },
-            page: { pageSize: c.review.pageSize, enlargedPx: c.review.enlargedPx, chartHours: c.review.chartHours, chartRefreshS: c.review.chartRefreshS },
-            ...(c.http.tokenFile ? { auth: { token: readSecret(c.http.tokenFile, 'http.tokenFile'), sessionMs: c.review.sessionHours * 3_600_000 } } : {}),
-            logger: this.log.child({ module: 'review' }),
-          }),
-        );
-      }
-      http.register(finetuneRoutes(finetuner, this.log.child({ module: 'finetune' })));
+      const http = createHttpServer(c, { health: () => this.health(), metrics: this.metrics, review: this.review, store, finetuner }, this.log);
       await http.start();
       this.http = http;
       this.started.push({ name: 'http', stop: () => http.stop() });
     }
 
     const pipeline = this.pipeline;
-    const ingest = new Ingest(
+    const ingest = createIngest(
+      c,
+      store,
       {
-        watchDir: c.ingest.watchDir,
-        archiveDir: c.ingest.archiveDir,
-        quarantineDir: c.ingest.quarantineDir,
-        stableMs: c.ingest.stableMs,
-        rescanIntervalMs: c.ingest.rescanIntervalS * 1000,
-        maxPending: c.ingest.maxPending,
-        onProcessed: c.ingest.onProcessed,
-        usePolling: c.ingest.usePolling,
-        logger: this.log,
-      },
-      {
-        isKnown: (relPath, size, mtimeMs) => store.sourceOutcome(relPath, size, mtimeMs),
         onFile: (file) => this.onFile(file),
         onReject: (r) => {
           this.counters.framesSeen++;
@@ -244,6 +182,7 @@ export class Daemon {
           pipeline.reject({ path: r.path, relPath: r.relPath, sha256: r.sha256 ?? '', bytes: r.bytes ?? 0, arrivedAt: r.arrivedAt, ...(r.mtimeMs !== null ? { mtimeMs: r.mtimeMs } : {}) }, r.code, r.detail);
         },
       },
+      this.log,
     );
     await ingest.start();
     this.ingest = ingest;
@@ -427,13 +366,5 @@ export class Daemon {
       mqtt: { ok: true, detail: this.publisher?.connected ? 'connected' : 'disconnected (results are stored and published when it returns)' },
       ...(this.sync ? { sync: { ok: true, detail: this.sync.state.connected ? 'connected to the shore broker' : 'link down (records stay queued)' } } : {}),
     };
-  }
-}
-
-function readSecret(file: string, key: string): string {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new PlankwatchError('PW_E_CONFIG_INVALID', `${key}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -1,0 +1,120 @@
+// Builders that turn the config into the daemon's stages. Each only constructs: the daemon starts
+// them, in order, and stops them in reverse.
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Classifier } from '../classify/classifier.js';
+import type { Config } from '../config/config.js';
+import { PlankwatchError } from '../errors.js';
+import type { Metrics } from '../http/metrics.js';
+import { HttpServer, type HealthChecks } from '../http/server.js';
+import { Ingest, type IngestHandlers } from '../ingest/ingest.js';
+import type { Finetuner } from '../learn/finetune/finetuner.js';
+import { finetuneRoutes } from '../learn/finetune/routes.js';
+import type { Logger } from '../log.js';
+import { Publisher } from '../publish/publisher.js';
+import type { PublisherProviders } from '../publish/types.js';
+import type { ReviewStore } from '../review/review-store.js';
+import { reviewRoutes } from '../review/routes.js';
+import type { Store } from '../store/store.js';
+
+/** The inference stage: one wasm worker per core unless classify.workers says otherwise. */
+export function createClassifier(c: Config, metrics: Metrics, log: Logger): Classifier {
+  return new Classifier({
+    ensembleFile: c.classify.ensemble,
+    modelsDir: c.classify.modelsDir,
+    backend: c.classify.backend,
+    workers: c.classify.workers > 0 ? c.classify.workers : Math.max(1, availableParallelism()),
+    maxBatch: c.classify.maxBatch,
+    maxWaitMs: c.classify.maxWaitMs,
+    topK: c.classify.topK,
+    logger: log.child({ module: 'classify' }),
+    onBatch: (_size, ms) => metrics.batchLatency.observe(ms / 1000),
+  });
+}
+
+/** The MQTT publisher for the live topics, to `url` (the ship's broker or the embedded one). */
+export function createPublisher(c: Config, url: string, providers: PublisherProviders, metrics: Metrics, log: Logger): Publisher {
+  const p = c.publish;
+  return new Publisher({
+    mqtt: {
+      url,
+      ...(p.username ? { username: p.username } : {}),
+      ...(p.passwordFile ? { password: readSecret(p.passwordFile, 'publish.passwordFile') } : {}),
+      ...(p.caFile ? { caFile: p.caFile } : {}),
+      ...(p.certFile ? { certFile: p.certFile } : {}),
+      ...(p.keyFile ? { keyFile: p.keyFile } : {}),
+      clientId: `plankwatch-${c.instrument.id}`,
+    },
+    prefix: p.topicPrefix,
+    instrument: c.instrument.id,
+    countsMinIntervalMs: p.countsMinIntervalMs,
+    statsIntervalMs: p.statsIntervalS * 1000,
+    detections: p.detections,
+    providers,
+    onConnectionChange: (up) => metrics.mqttConnected.set(up ? 1 : 0),
+    logger: log.child({ module: 'publish' }),
+  });
+}
+
+export interface HttpDeps {
+  health: () => HealthChecks;
+  metrics: Metrics;
+  review: ReviewStore;
+  store: Store;
+  finetuner: Finetuner;
+}
+
+/** /health, /metrics, the review page and its API, and the fine-tuning API. */
+export function createHttpServer(c: Config, deps: HttpDeps, log: Logger): HttpServer {
+  const token = c.http.tokenFile ? readSecret(c.http.tokenFile, 'http.tokenFile') : undefined;
+  const http = new HttpServer({
+    host: c.http.host,
+    port: c.http.port,
+    ...(token !== undefined ? { token } : {}),
+    health: deps.health,
+    metrics: deps.metrics,
+    logger: log.child({ module: 'http' }),
+  });
+  if (c.review.enabled) {
+    http.register(
+      reviewRoutes({
+        review: deps.review,
+        counts: deps.store,
+        countsWindowMs: c.store.countsWindowS * 1000,
+        images: { watchDir: c.ingest.watchDir, archiveDir: c.ingest.archiveDir },
+        page: { pageSize: c.review.pageSize, enlargedPx: c.review.enlargedPx, chartHours: c.review.chartHours, chartRefreshS: c.review.chartRefreshS },
+        ...(token !== undefined ? { auth: { token, sessionMs: c.review.sessionHours * 3_600_000 } } : {}),
+        logger: log.child({ module: 'review' }),
+      }),
+    );
+  }
+  http.register(finetuneRoutes(deps.finetuner, log.child({ module: 'finetune' })));
+  return http;
+}
+
+/** The watch folder, with the store answering which paths are already done. */
+export function createIngest(c: Config, store: Store, handlers: Omit<IngestHandlers, 'isKnown'>, log: Logger): Ingest {
+  return new Ingest(
+    {
+      watchDir: c.ingest.watchDir,
+      archiveDir: c.ingest.archiveDir,
+      quarantineDir: c.ingest.quarantineDir,
+      stableMs: c.ingest.stableMs,
+      rescanIntervalMs: c.ingest.rescanIntervalS * 1000,
+      maxPending: c.ingest.maxPending,
+      onProcessed: c.ingest.onProcessed,
+      usePolling: c.ingest.usePolling,
+      logger: log,
+    },
+    { ...handlers, isKnown: (relPath, size, mtimeMs) => store.sourceOutcome(relPath, size, mtimeMs) },
+  );
+}
+
+/** A secret from a file (systemd credential), trimmed. Throws PW_E_CONFIG_INVALID naming the key. */
+export function readSecret(file: string, key: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new PlankwatchError('PW_E_CONFIG_INVALID', `${key}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
