@@ -1,0 +1,73 @@
+// Checkpoints in the single-thread trainer's layout (last/ model folder, optimizer.bin, best.bin,
+// state.json), so that either trainer resumes the other's run.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { folderIO } from '../../classify/model-files.js';
+import type { EpochReport } from '../trainer.js';
+
+export interface CheckpointState {
+  epoch: number;
+  bestEpoch: number;
+  bestLoss: number;
+  sinceBest: number;
+  history: EpochReport[];
+  elapsedSeconds: number;
+  commands?: string[];
+  /** Worker threads of the invocations that wrote this checkpoint (the parallel trainer's own field). */
+  workers?: number[];
+}
+
+export async function saveCheckpoint(model: tfl.LayersModel, optimizer: tf.Optimizer, best: tf.Tensor[] | null, state: CheckpointState, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await model.save(folderIO(path.join(dir, 'last')));
+  const opt = await optimizer.getWeights();
+  await writeTensors(path.join(dir, 'optimizer.bin'), opt.map((o) => o.tensor), opt.map((o) => o.name));
+  if (best) await writeTensors(path.join(dir, 'best.bin'), best, best.map((_, i) => String(i)));
+  await writeFile(path.join(dir, 'state.json.tmp'), JSON.stringify(state, null, 2));
+  await rename(path.join(dir, 'state.json.tmp'), path.join(dir, 'state.json'));
+}
+
+export async function loadCheckpoint(model: tfl.LayersModel, optimizer: tf.Optimizer, dir: string): Promise<CheckpointState> {
+  const saved = await tfl.loadLayersModel(folderIO(path.join(dir, 'last')));
+  model.setWeights(saved.getWeights());
+  saved.dispose();
+  const { tensors, names } = await readTensors(path.join(dir, 'optimizer.bin'));
+  await optimizer.setWeights(tensors.map((tensor, i) => ({ name: names[i]!, tensor })));
+  return JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8')) as CheckpointState;
+}
+
+export async function loadBest(model: tfl.LayersModel, dir: string): Promise<tf.Tensor[] | null> {
+  const file = path.join(dir, 'best.bin');
+  if (!existsSync(file)) return null;
+  const { tensors } = await readTensors(file);
+  if (tensors.length !== model.getWeights().length) {
+    tf.dispose(tensors);
+    return null;
+  }
+  return tensors;
+}
+
+/** A small self-describing tensor file: JSON header line, then the raw values (the trainer's format). */
+async function writeTensors(file: string, tensors: tf.Tensor[], names: string[]): Promise<void> {
+  const header = tensors.map((t, i) => ({ name: names[i], shape: t.shape, dtype: t.dtype }));
+  const datas = tensors.map((t) => Buffer.from((t.dataSync() as Float32Array).slice().buffer));
+  await writeFile(`${file}.tmp`, Buffer.concat([Buffer.from(JSON.stringify(header) + '\n'), ...datas]));
+  await rename(`${file}.tmp`, file);
+}
+
+async function readTensors(file: string): Promise<{ tensors: tf.Tensor[]; names: string[] }> {
+  const buf = await readFile(file);
+  const nl = buf.indexOf(10);
+  const header = JSON.parse(buf.subarray(0, nl).toString('utf8')) as { name: string; shape: number[]; dtype: 'float32' | 'int32' }[];
+  let offset = nl + 1;
+  const tensors = header.map((h) => {
+    const size = h.shape.reduce((a, b) => a * b, 1);
+    const bytes = buf.buffer.slice(buf.byteOffset + offset, buf.byteOffset + offset + size * 4);
+    offset += size * 4;
+    return tf.tensor(h.dtype === 'int32' ? new Int32Array(bytes) : new Float32Array(bytes), h.shape, h.dtype);
+  });
+  return { tensors, names: header.map((h) => h.name) };
+}

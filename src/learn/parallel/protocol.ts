@@ -1,0 +1,51 @@
+// Messages between the parallel trainer (main thread) and its gradient workers. Every array is a
+// typed array; the large ones travel as transferable buffers.
+
+export interface WorkerModel {
+  /** tfjs-layers topology (model.json's modelTopology). */
+  modelTopology: object;
+  weightSpecs: { name: string; shape: number[]; dtype: string }[];
+  weightData: ArrayBuffer;
+}
+
+export type TrainWorkerRequest =
+  | { id: number; op: 'init'; backend: 'wasm' | 'cpu'; model: WorkerModel }
+  | {
+      id: number;
+      op: 'step';
+      /** Every weight of the model (model.weights order), flattened: the replica is set to it first. */
+      weights: Float32Array;
+      /** count images of size² prepared floats. */
+      x: Float32Array;
+      labels: Int32Array;
+      /** Loss weight of each image (class weights). */
+      lossWeights: Float32Array;
+      count: number;
+      /** The loss is Σ(weighted cross-entropy) / scale: the global batch size, so that shard gradients add up. */
+      scale: number;
+      numClasses: number;
+      /** Seed for Math.random during the step (dropout masks). */
+      seed: number;
+    }
+  | { id: number; op: 'predict'; weights: Float32Array; pixels: Uint8Array; count: number; batchSize: number }
+  | { id: number; op: 'weights' }
+  | { id: number; op: 'close' };
+
+export interface StepResult {
+  /** Σ(weighted cross-entropy over the shard) / scale. */
+  loss: number;
+  /** Images of the shard whose arg-max logit was the label. */
+  hits: number;
+  /** Gradients of the trainable weights (model.trainableWeights order), flattened. */
+  grads: Float32Array;
+  /** The non-trainable weights (batch-norm moving statistics) after the step, flattened. */
+  state: Float32Array;
+}
+
+export type TrainWorkerReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
+
+export interface WorkerInfo {
+  backend: string;
+  weights: number;
+  trainable: number;
+}

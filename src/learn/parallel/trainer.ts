@@ -1,0 +1,245 @@
+// Data-parallel training over worker threads. The loop is the single-thread trainer's (same
+// batches, augmentation, class weights, cosine schedule, validation, checkpoints, --resume, early
+// stopping, best epoch kept); only the step differs:
+//
+//   main thread                                  worker k (own wasm backend, model replica)
+//   ─────────────────────────────────────────    ──────────────────────────────────────────
+//   global batch (same images and augmentation
+//   as the single-thread trainer), cut into N
+//   shards; weights + shard k ─────────────────▶ set weights; forward (training batch norm) and
+//   augment the next batch meanwhile             backward on the shard: Σ(w·CE)/B and gradients
+//   Σ shard gradients (= the global batch's) ◀── gradients, loss, hits, batch-norm moving stats
+//   + weight decay; one Adam step; moving
+//   statistics = shard-size-weighted mean
+//
+// The main thread owns the only optimizer and the authoritative weights, which it sends with
+// every step, so the replicas cannot drift apart. Each shard's loss is divided by the global
+// batch size, so the sum of the shard gradients is the gradient of the global batch's loss; the
+// one difference from one thread is that batch norm normalises each shard with its own
+// statistics (as data-parallel training on GPUs does). With one worker the computation is the
+// single-thread trainer's.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { augmentInto } from '../augment.js';
+import { computeMetrics } from '../metrics.js';
+import { deriveSeed, mulberry32, shuffleInPlace } from '../random.js';
+import { classWeights, cosineRate, type EpochReport, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
+import { loadBest, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
+import { GradientPool, shardSizes, type Shard } from './pool.js';
+import type { WorkerModel } from './protocol.js';
+import { readFlat, subsetSize, weightLayout, writeFlat, type WeightLayout } from './replica.js';
+
+export interface ParallelTrainConfig extends TrainConfig {
+  /** Worker threads, each computing the gradients of 1/workers of every batch. */
+  workers: number;
+}
+
+export interface ParallelTrainResult extends TrainResult {
+  workers: number;
+}
+
+export interface ParallelTrainHooks extends TrainHooks {
+  /** Called after each step with the pool and the main thread's weight layout (tests). */
+  onStep?: (pool: GradientPool, layout: WeightLayout) => Promise<void> | void;
+}
+
+/** The model's topology and weights, in memory, for the workers to build their replicas from. */
+export async function modelArtifacts(model: tfl.LayersModel): Promise<WorkerModel> {
+  let out: WorkerModel | null = null;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      const parts = a.weightData === undefined ? [] : Array.isArray(a.weightData) ? a.weightData : [a.weightData];
+      const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+      let o = 0;
+      for (const p of parts) {
+        bytes.set(new Uint8Array(p), o);
+        o += p.byteLength;
+      }
+      out = { modelTopology: a.modelTopology as object, weightSpecs: (a.weightSpecs ?? []) as WorkerModel['weightSpecs'], weightData: bytes.buffer };
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  if (!out) throw new Error('the model could not be serialised for the workers');
+  return out;
+}
+
+function setLearningRate(optimizer: tf.Optimizer, rate: number): void {
+  (optimizer as unknown as { learningRate: number }).learningRate = rate;
+}
+
+/** Which backend the workers start: the main thread's, when it is one a worker can run. */
+function workerBackend(): 'wasm' | 'cpu' {
+  const name = tf.getBackend();
+  if (name === 'wasm' || name === 'cpu') return name;
+  throw new Error(`--workers needs the wasm or cpu backend (active: ${name}); native TensorFlow already uses every core from one thread.`);
+}
+
+/**
+ * Train `model` in place with `config.workers` gradient workers. On return the model holds the
+ * best epoch's weights, as with train().
+ */
+export async function trainParallel(model: tfl.LayersModel, data: TrainData, config: ParallelTrainConfig, hooks: ParallelTrainHooks = {}): Promise<ParallelTrainResult> {
+  const workers = config.workers;
+  const { table, labels } = data.train;
+  const n = labels.length;
+  const s = table.size;
+  const s2 = s * s;
+  const B = config.batchSize;
+  if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers must be a whole number of at least 1, not ${workers}.`);
+  if (B < workers) throw new Error(`--batch-size ${B} is smaller than --workers ${workers}: every worker needs at least one image per step.`);
+  const backend = workerBackend();
+  const weights = classWeights(labels, data.numClasses, config.classWeights);
+  const optimizer = tf.train.adam(config.learningRate);
+  const batches = Math.floor(n / B);
+  const layout = weightLayout(model);
+  const trainable = layout.trainable.map((i) => layout.variables[i]!);
+  const nonTrainableSize = subsetSize(layout, layout.nonTrainable);
+  const sizes = shardSizes(B, workers);
+
+  let state: CheckpointState = { epoch: 0, bestEpoch: -1, bestLoss: Infinity, sinceBest: 0, history: [], elapsedSeconds: 0 };
+  let bestWeights: tf.Tensor[] | null = null;
+  if (hooks.resume && hooks.checkpointDir && existsSync(path.join(hooks.checkpointDir, 'state.json'))) {
+    state = await loadCheckpoint(model, optimizer, hooks.checkpointDir);
+    bestWeights = await loadBest(model, hooks.checkpointDir);
+  }
+  state.commands = [...(state.commands ?? []), ...(config.command ? [config.command] : [])];
+  state.workers = [...(state.workers ?? []), workers];
+
+  const { pool } = await GradientPool.start(workers, backend, await modelArtifacts(model));
+  const started = performance.now() - state.elapsedSeconds * 1000;
+  let stoppedEarly = false;
+  let reason = 'completed all epochs';
+  try {
+    for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
+      const order = shuffleInPlace(Array.from({ length: n }, (_, i) => i), mulberry32(deriveSeed(config.seed, 'shuffle', epoch)));
+      const rng = mulberry32(deriveSeed(config.seed, 'augment', epoch));
+      // The images of batch b, augmented in the single-thread trainer's order, cut into shards.
+      const prepare = (b: number): Shard[] => {
+        let i = 0;
+        return sizes.map((count, k) => {
+          const x = new Float32Array(count * s2);
+          const y = new Int32Array(count);
+          const w = new Float32Array(count);
+          for (let j = 0; j < count; j++, i++) {
+            const idx = order[b * B + i]!;
+            augmentInto(table.pixels.subarray(idx * s2, (idx + 1) * s2), s, x.subarray(j * s2, (j + 1) * s2), rng, config.augment, config.fill);
+            y[j] = labels[idx]!;
+            w[j] = weights[labels[idx]!]!;
+          }
+          const seed = k === 0 ? deriveSeed(config.seed, 'dropout', epoch, b) : deriveSeed(config.seed, 'dropout', epoch, b, k);
+          return { x, labels: y, lossWeights: w, count, seed };
+        });
+      };
+      const epochStart = performance.now();
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      let next: Shard[] | null = batches > 0 ? prepare(0) : null;
+      for (let b = 0; b < batches; b++) {
+        const lr = cosineRate(config, (epoch + b / batches) / config.epochs);
+        setLearningRate(optimizer, lr);
+        const pending = pool.step(readFlat(layout), next!, B, data.numClasses);
+        // Augment the next batch while the workers compute this one.
+        next = b + 1 < batches ? prepare(b + 1) : null;
+        const results = await pending;
+
+        const grad = results[0]!.grads;
+        for (let r = 1; r < results.length; r++) {
+          const g = results[r]!.grads;
+          for (let i = 0; i < grad.length; i++) grad[i] = grad[i]! + g[i]!;
+        }
+        const moving = new Float32Array(nonTrainableSize);
+        results.forEach((r, k) => {
+          const f = sizes[k]! / B;
+          for (let i = 0; i < moving.length; i++) moving[i] = moving[i]! + r.state[i]! * f;
+        });
+        let loss = results.reduce((a, r) => a + r.loss, 0);
+        correct += results.reduce((a, r) => a + r.hits, 0);
+        tf.tidy(() => {
+          if (config.weightDecay > 0) {
+            const kernels = trainable.filter((v) => v.shape.length > 1);
+            loss += (tf.addN(kernels.map((v) => tf.sum(tf.square(v)))).dataSync()[0]! * config.weightDecay) / 2;
+          }
+          const named: { name: string; tensor: tf.Tensor }[] = [];
+          let o = 0;
+          for (const v of trainable) {
+            let g: tf.Tensor = tf.tensor(grad.subarray(o, o + v.size), v.shape, 'float32');
+            if (config.weightDecay > 0 && v.shape.length > 1) g = tf.add(g, tf.mul(v, config.weightDecay));
+            named.push({ name: v.name, tensor: g });
+            o += v.size;
+          }
+          optimizer.applyGradients(named);
+        });
+        writeFlat(layout, moving, layout.nonTrainable);
+        await hooks.onStep?.(pool, layout);
+
+        lossSum += loss * B;
+        seen += B;
+        const elapsed = (performance.now() - epochStart) / 1000;
+        const rate = seen / elapsed;
+        hooks.onProgress?.({
+          epoch: epoch + 1,
+          epochs: config.epochs,
+          batch: b + 1,
+          batches,
+          loss: lossSum / seen,
+          accuracy: correct / seen,
+          imagesPerSecond: rate,
+          etaSeconds: ((batches - b - 1) * B) / rate,
+        });
+        if (config.maxMinutes > 0 && (performance.now() - started) / 60000 > config.maxMinutes) break;
+      }
+      const seconds = (performance.now() - epochStart) / 1000;
+      const report: EpochReport = {
+        epoch: epoch + 1,
+        trainLoss: lossSum / Math.max(1, seen),
+        trainAccuracy: correct / Math.max(1, seen),
+        learningRate: cosineRate(config, (epoch + 1) / config.epochs),
+        imagesPerSecond: seen / seconds,
+        seconds,
+      };
+      let score = report.trainLoss;
+      if (data.validation) {
+        const v = data.validation;
+        const probs = await pool.predict(readFlat(layout), v.table.pixels, v.labels.length, s2, data.numClasses);
+        report.validation = computeMetrics(probs, v.labels, data.numClasses);
+        score = report.validation.logLoss;
+      }
+      state.history.push(report);
+      state.epoch = epoch + 1;
+      if (score < state.bestLoss) {
+        state.bestLoss = score;
+        state.bestEpoch = epoch + 1;
+        state.sinceBest = 0;
+        tf.dispose(bestWeights ?? []);
+        bestWeights = model.getWeights().map((w) => tf.clone(w));
+      } else {
+        state.sinceBest++;
+      }
+      state.elapsedSeconds = (performance.now() - started) / 1000;
+      hooks.onEpoch?.(report);
+      if (hooks.checkpointDir) await saveCheckpoint(model, optimizer, bestWeights, state, hooks.checkpointDir);
+      if (config.patience > 0 && state.sinceBest >= config.patience) {
+        stoppedEarly = true;
+        reason = `validation log-loss did not improve for ${config.patience} epochs`;
+        break;
+      }
+      if (config.maxMinutes > 0 && state.elapsedSeconds / 60 > config.maxMinutes) {
+        stoppedEarly = true;
+        reason = `time limit of ${config.maxMinutes} minutes reached`;
+        break;
+      }
+    }
+  } finally {
+    await pool.close();
+  }
+  if (bestWeights) {
+    model.setWeights(bestWeights);
+    tf.dispose(bestWeights);
+  }
+  optimizer.dispose();
+  return { commands: state.commands, epochs: state.history, bestEpoch: state.bestEpoch, stoppedEarly, reason, workers };
+}
+

@@ -1,0 +1,123 @@
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readMeta, verifyChecksums } from '../../src/classify/model-files.js';
+import { DEFAULT_AUGMENT, NO_AUGMENT } from '../../src/learn/augment.js';
+import { readDataset } from '../../src/learn/dataset.js';
+import { readDatasetOrManifest, runParallelTraining, writeDatasetManifest, type ParallelRunOptions } from '../../src/learn/parallel/run.js';
+import { shardSizes } from '../../src/learn/parallel/pool.js';
+import { readFlat, subsetSize } from '../../src/learn/parallel/replica.js';
+import { runTraining } from '../../src/learn/train-run.js';
+
+const FIXTURES = path.join('test', 'fixtures', 'ndsb');
+let tmp = '';
+
+function options(over: Partial<ParallelRunOptions>): ParallelRunOptions {
+  return {
+    data: FIXTURES,
+    member: 'tiny',
+    architecture: 'pw-tiny-32',
+    modelsDir: path.join(tmp, 'models'),
+    seed: 3,
+    validationFraction: 0.25,
+    epochs: 6,
+    batchSize: 8,
+    learningRate: 0.003,
+    weightDecay: 0,
+    classWeights: 'balanced',
+    augment: NO_AUGMENT,
+    patience: 0,
+    maxMinutes: 0,
+    resume: false,
+    backend: 'wasm',
+    command: 'plankwatch train --workers 2 (test)',
+    workers: 2,
+    ...over,
+  };
+}
+
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'pw-parallel-'));
+  process.env.PLANKWATCH_CACHE_DIR = path.join(tmp, 'cache');
+});
+
+describe('data-parallel training', () => {
+  it('cuts a batch into shards as even as possible', () => {
+    expect(shardSizes(32, 2)).toEqual([16, 16]);
+    expect(shardSizes(240, 15)).toEqual(new Array(15).fill(16));
+    expect(shardSizes(10, 4)).toEqual([3, 3, 2, 2]);
+  });
+
+  it('with one worker computes what the single-thread trainer computes', async () => {
+    const common = { epochs: 2, augment: DEFAULT_AUGMENT, weightDecay: 1e-4 };
+    const serial = await runTraining(options({ ...common, version: 'serial' }));
+    const parallel = await runParallelTraining(options({ ...common, version: 'one', workers: 1 }));
+    const a = serial.result.epochs;
+    const b = parallel.result.epochs;
+    expect(b.length).toBe(a.length);
+    for (let i = 0; i < a.length; i++) {
+      expect(b[i]!.trainLoss).toBeCloseTo(a[i]!.trainLoss, 4);
+      expect(b[i]!.trainAccuracy).toBeCloseTo(a[i]!.trainAccuracy, 6);
+      expect(b[i]!.validation!.logLoss).toBeCloseTo(a[i]!.validation!.logLoss, 3);
+    }
+  });
+
+  it('with two workers lowers the loss, keeps the replicas identical, and writes a normal version folder', async () => {
+    let previous: Float32Array | null = null;
+    let checked = 0;
+    const { dir, meta, result } = await runParallelTraining(
+      options({
+        version: 'two',
+        hooks: {
+          // After each step: every replica holds the weights the main thread sent with that step
+          // (its weights after the previous step), and the main thread's moving statistics are
+          // the shard-size-weighted mean of the replicas'.
+          onStep: async (pool, layout) => {
+            const replicas = await pool.weights();
+            const main = readFlat(layout);
+            if (previous) {
+              for (const r of replicas) {
+                for (const i of layout.trainable) {
+                  const o = layout.offsets[i]!;
+                  expect(r.subarray(o, o + layout.sizes[i]!)).toEqual(previous.subarray(o, o + layout.sizes[i]!));
+                }
+              }
+              const sizes = shardSizes(8, replicas.length);
+              for (const i of layout.nonTrainable) {
+                const o = layout.offsets[i]!;
+                for (let j = 0; j < layout.sizes[i]!; j++) {
+                  const mean = replicas.reduce((m, r, k) => m + (r[o + j]! * sizes[k]!) / 8, 0);
+                  expect(main[o + j]!).toBeCloseTo(mean, 5);
+                }
+              }
+              checked++;
+            }
+            previous = main;
+            expect(subsetSize(layout, layout.trainable) + subsetSize(layout, layout.nonTrainable)).toBe(layout.total);
+          },
+        },
+      }),
+    );
+    expect(checked).toBeGreaterThan(10);
+    expect(result.epochs.length).toBe(6);
+    expect(result.epochs[5]!.trainLoss).toBeLessThan(result.epochs[0]!.trainLoss);
+    expect(meta.training.workers).toBe(2);
+    expect(meta.training.seed).toBe(3);
+    expect(meta.training.command).toContain('--workers 2');
+    expect(meta.metrics.evaluatedOn).toBe(24);
+    expect(await verifyChecksums(dir, await readMeta(dir))).toEqual([]);
+  });
+
+  it('resumes from its checkpoint, and trains from a dataset manifest with the image cache', async () => {
+    const first = await runParallelTraining(options({ version: 'r', epochs: 2 }));
+    expect(first.result.epochs.length).toBe(2);
+    const manifest = path.join(tmp, 'ndsb.manifest.json');
+    await writeDatasetManifest(manifest, await readDataset(FIXTURES));
+    expect((await readDatasetOrManifest(manifest)).fingerprint).toBe(first.meta.training.dataFingerprint);
+    const resumed = await runParallelTraining(options({ version: 'r', epochs: 3, resume: true, data: manifest, hooks: { resume: true } }));
+    expect(resumed.result.epochs.length).toBe(3);
+    expect(resumed.result.epochs.slice(0, 2)).toEqual(first.result.epochs);
+    expect(resumed.meta.training.commandHistory).toHaveLength(2);
+  });
+});
