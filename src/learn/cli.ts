@@ -71,6 +71,7 @@ export function registerLearnCommands(program: Command): void {
     .option('--from <dir>', 'transfer learning: start from this model version folder (new classifier if the classes differ)')
     .option('--freeze', 'with --from: train only the classifier head', false)
     .option('--unfreeze-top <n>', 'with --from --freeze: also train the top N convolution blocks', num, 0)
+    .option('--workers <n>', 'worker threads for data-parallel training, each computing the gradients of an equal share of every batch (--batch-size is the whole batch); 1: train on this thread', num, 1)
     .addHelpText(
       'after',
       `
@@ -84,7 +85,8 @@ Example (the shipped member):
     )
     .action(
       guarded('train', async (opts) => {
-        const { runTraining } = await import('./train-run.js');
+        const workers = opts.workers as number;
+        const runTraining = workers > 1 ? (await import('./parallel/run.js')).runParallelTraining : (await import('./train-run.js')).runTraining;
         const reporter = progressReporter(process.stderr);
         const log = (line: string) => process.stderr.write(`${line}\n`);
         const { dir, meta, result } = await runTraining({
@@ -109,6 +111,7 @@ Example (the shipped member):
           from: opts.from as string | undefined,
           freeze: opts.freeze as boolean,
           unfreezeTop: opts.unfreezeTop as number,
+          workers,
           command: ['plankwatch', ...process.argv.slice(2)].join(' '),
           hooks: { ...reporter, resume: opts.resume as boolean },
           log,
