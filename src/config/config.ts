@@ -56,6 +56,9 @@ export interface Config {
     replayPerClass: number;
     labelRepeat: number;
     minNewClassLabels: number;
+    layers: 'head' | 'top' | 'all';
+    keepOldClasses: boolean;
+    newClassFalsePositive: number;
     epochs: number;
     batchSize: number;
     learningRate: number;

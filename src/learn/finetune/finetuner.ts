@@ -230,6 +230,9 @@ export class Finetuner {
         maxMinutes: c.maxMinutes,
         backend: c.backend,
         niceness: c.niceness,
+        layers: c.layers,
+        keepOldClasses: c.keepOldClasses,
+        newClassFalsePositive: c.newClassFalsePositive,
       };
       this.log.info(
         { runId, trigger: entry.trigger, base: active.version, candidate: version, trainLabels: train.length, evalLabels: evalLabels.length, newClasses, replayData: job.replayData },

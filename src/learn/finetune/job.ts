@@ -4,11 +4,12 @@
 // on the frozen evaluation set for the gate. Pure computation and files: no database here.
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { alignClasses } from '../../classify/classes.js';
 import type { EnsembleFile, MemberMeta } from '../../classify/meta.js';
 import { folderIO, readMeta, writeMeta } from '../../classify/model-files.js';
-import { DEFAULT_AUGMENT, NO_AUGMENT } from '../augment.js';
+import { NO_AUGMENT, type AugmentOptions } from '../augment.js';
 import { initBackend, type TrainingBackend } from '../backend.js';
 import { loadSplit, readDataset, type Dataset, type LabelledImage } from '../dataset.js';
 import { loadImageTable, type ImageTable } from '../image-cache.js';
@@ -25,6 +26,14 @@ export interface JobLabel {
   label: string;
   file: string;
 }
+
+/**
+ * Fine-tuning augmentation: only what never changes a plankton's class or look (any rotation, a
+ * mirror), so the members' old classes see the images they were trained on.
+ */
+export const FINETUNE_AUGMENT: AugmentOptions = { ...NO_AUGMENT, rotate: 180, flip: true };
+
+export type FinetuneLayers = 'all' | 'top' | 'head';
 
 export interface FinetuneJob {
   runId: number;
@@ -56,6 +65,19 @@ export interface FinetuneJob {
   /** Stop training a member after this many minutes (0: no limit). */
   maxMinutes: number;
   backend: TrainingBackend;
+  /** Which layers learn: every one, the last convolution block and the dense layers, or the classifier ("logits") only. */
+  layers: FinetuneLayers;
+  /**
+   * With layers "head" and new classes: put the old classes' classifier weights back after
+   * training, so that only the new classes' columns change (the old classes score exactly as
+   * before, except where a new class now wins).
+   */
+  keepOldClasses: boolean;
+  /**
+   * Largest share of the replay images (old classes) a new class may claim: its bias is lowered
+   * until no more than this fraction would be predicted as it (0: no calibration).
+   */
+  newClassFalsePositive: number;
   /** Thread niceness (0-19; higher yields more to inference). */
   niceness: number;
 }
@@ -120,6 +142,8 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     const current = await tfl.loadLayersModel(folderIO(dir));
     const model = newClasses.length > 0 ? await growHead(current, newClasses.length, deriveSeed(job.seed, 'head', m.name)) : await tfl.loadLayersModel(folderIO(dir));
 
+    const restore = prepareForFinetune(model, job.layers);
+
     // Training rows: labels (repeated), then the replay sample.
     const replayItems = replay ? await replaySample(replay, meta, dir, job, warnings) : [];
     const labelItems = job.train.map((l) => labelItem(l));
@@ -156,13 +180,18 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
         weightDecay: 0,
         seed: deriveSeed(job.seed, 'train', m.name, job.runId),
         classWeights: job.classWeights,
-        augment: job.augment ? DEFAULT_AUGMENT : NO_AUGMENT,
+        augment: job.augment ? FINETUNE_AUGMENT : NO_AUGMENT,
         patience: 0,
         maxMinutes: job.maxMinutes,
         fill,
       },
       { onProgress: (p) => onProgress({ member: m.name, epoch: p.epoch, epochs: p.epochs, batch: p.batch, batches: p.batches, loss: p.loss }) },
     );
+
+    restore();
+    if (job.keepOldClasses && job.layers === 'head' && newClasses.length > 0) keepOldColumns(model, current, meta.classes.length);
+    const calibration = newClasses.length > 0 && replayItems.length > 0 ? calibrateNewClasses(model, replayTable, meta.classes.length, job.newClassFalsePositive) : [];
+    if (calibration.length > 0) log(`${m.name}: new-class bias lowered by ${calibration.map((c) => c.toFixed(2)).join(', ')}`);
 
     // Score old and new member on the evaluation set at this member's input.
     const evalTable = await loadImageTable(evalItems, size, spec, { cache: false });
@@ -236,6 +265,97 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     backend: backend.name,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/**
+ * Fine-tuning changes what it must and keeps what the member knows: only the chosen layers learn,
+ * and the batch-norm moving statistics of the frozen ones stay as trained (momentum 1 while
+ * training: small, skewed fine-tuning batches would otherwise overwrite them). Returns a function restoring the settings
+ * saved in model.json.
+ */
+export function prepareForFinetune(model: tfl.LayersModel, layers: FinetuneLayers): () => void {
+  const saved: (() => void)[] = [];
+  const blocks = [...new Set(model.layers.map((l) => /^b(\d+)/.exec(l.name)?.[1]).filter((b): b is string => b != null))].map(Number).sort((a, b) => a - b);
+  const top = blocks.length > 0 ? String(blocks[blocks.length - 1]) : null;
+  for (const layer of model.layers) {
+    const bn = layer as unknown as { momentum?: number };
+    const block = /^b(\d+)/.exec(layer.name)?.[1];
+    const learns = layers === 'all' || layer.name === 'logits' || (layers === 'top' && (block === undefined || block === top));
+    if (!learns && layer.getClassName() === 'BatchNormalization' && typeof bn.momentum === 'number') {
+      const m = bn.momentum;
+      bn.momentum = 1;
+      saved.push(() => {
+        bn.momentum = m;
+      });
+    }
+    if (!learns) {
+      // A frozen layer computes as at inference (batch norm with its moving statistics), so the
+      // layers that learn see the features the live classifier will feed them.
+      const target = layer as unknown as { call: (inputs: unknown, kwargs: Record<string, unknown>) => unknown };
+      const call = target.call;
+      target.call = (inputs, kwargs) => call.call(layer, inputs, { ...kwargs, training: false });
+      saved.push(() => {
+        target.call = call;
+      });
+    }
+    if (!learns && layer.trainable) {
+      layer.trainable = false;
+      saved.push(() => {
+        layer.trainable = true;
+      });
+    }
+  }
+  return () => saved.forEach((f) => f());
+}
+
+/** Copy the first `oldCount` output columns (kernel and bias) of `from`'s classifier into `model`'s. */
+export function keepOldColumns(model: tfl.LayersModel, from: tfl.LayersModel, oldCount: number): void {
+  const layer = model.getLayer('logits');
+  const [kernel, bias] = layer.getWeights() as [tf.Tensor2D, tf.Tensor1D];
+  const [oldKernel, oldBias] = from.getLayer('logits').getWeights() as [tf.Tensor2D, tf.Tensor1D];
+  const [inputs, units] = kernel.shape;
+  const k = (kernel.dataSync() as Float32Array).slice();
+  const b = (bias.dataSync() as Float32Array).slice();
+  const ok = oldKernel.dataSync() as Float32Array;
+  const ob = oldBias.dataSync() as Float32Array;
+  for (let i = 0; i < inputs; i++) for (let j = 0; j < oldCount; j++) k[i * units + j] = ok[i * oldCount + j]!;
+  for (let j = 0; j < oldCount; j++) b[j] = ob[j]!;
+  layer.setWeights([tf.tensor2d(k, [inputs, units]), tf.tensor1d(b)]);
+}
+
+/**
+ * A class learnt from a few dozen examples tends to claim images of the old classes. For each new
+ * class (outputs from `oldCount` on), set its logit bias so that `rate` of the replay images (old
+ * classes only) would be predicted as it: lowered when it claims more, raised when it claims
+ * fewer (a class trained beside fixed old columns starts too shy). Returns the amount each bias
+ * went down (negative: up).
+ */
+export function calibrateNewClasses(model: tfl.LayersModel, replay: ImageTable, oldCount: number, rate: number): number[] {
+  if (rate <= 0 || replay.rels.length === 0) return [];
+  const probs = predictTable(model, replay);
+  const k = model.outputs[0]!.shape[1] as number;
+  const n = replay.rels.length;
+  const layer = model.getLayer('logits');
+  const [kernel, bias] = layer.getWeights();
+  const b = (bias!.dataSync() as Float32Array).slice();
+  const shifts: number[] = [];
+  for (let c = oldCount; c < k; c++) {
+    // Margin of the new class over the best old class, in logits (log-probability differences).
+    const margins = new Float64Array(n);
+    for (let r = 0; r < n; r++) {
+      let best = 0;
+      for (let o = 0; o < oldCount; o++) best = Math.max(best, probs[r * k + o]!);
+      margins[r] = Math.log(Math.max(1e-30, probs[r * k + c]!)) - Math.log(Math.max(1e-30, best));
+    }
+    margins.sort();
+    const allowed = Math.floor(rate * n);
+    const threshold = margins[n - 1 - allowed]!;
+    const shift = threshold + 1e-3;
+    b[c] = b[c]! - shift;
+    shifts.push(shift);
+  }
+  layer.setWeights([kernel!, tf.tensor1d(b)]);
+  return shifts;
 }
 
 function labelItem(l: JobLabel): LabelledImage {
