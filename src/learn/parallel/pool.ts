@@ -122,13 +122,16 @@ export class GradientPool {
    * labels and lossWeights buffers are moved to the workers.
    */
   step(weights: Float32Array, shards: Shard[], scale: number, numClasses: number): Promise<StepResult[]> {
+    return Promise.all(this.stepEach(weights, shards, scale, numClasses));
+  }
+
+  /** As step(), one promise per worker (to use each result as soon as it arrives). */
+  stepEach(weights: Float32Array, shards: Shard[], scale: number, numClasses: number): Promise<StepResult>[] {
     if (shards.length !== this.workers.length) throw new Error(`${shards.length} shards for ${this.workers.length} workers`);
-    return Promise.all(
-      shards.map((s, i) =>
-        this.workers[i]!.call<StepResult>(
-          { op: 'step', weights, x: s.x, labels: s.labels, lossWeights: s.lossWeights, count: s.count, scale, numClasses, seed: s.seed },
-          [s.x.buffer as ArrayBuffer, s.labels.buffer as ArrayBuffer, s.lossWeights.buffer as ArrayBuffer],
-        ),
+    return shards.map((s, i) =>
+      this.workers[i]!.call<StepResult>(
+        { op: 'step', weights, x: s.x, labels: s.labels, lossWeights: s.lossWeights, count: s.count, scale, numClasses, seed: s.seed },
+        [s.x.buffer as ArrayBuffer, s.labels.buffer as ArrayBuffer, s.lossWeights.buffer as ArrayBuffer],
       ),
     );
   }

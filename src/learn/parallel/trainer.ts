@@ -96,6 +96,7 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
   const layout = weightLayout(model);
   const trainable = layout.trainable.map((i) => layout.variables[i]!);
   const nonTrainableSize = subsetSize(layout, layout.nonTrainable);
+  const gradSize = subsetSize(layout, layout.trainable);
   const sizes = shardSizes(B, workers);
 
   let state: CheckpointState = { epoch: 0, bestEpoch: -1, bestLoss: Infinity, sinceBest: 0, history: [], elapsedSeconds: 0 };
@@ -140,23 +141,23 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
       for (let b = 0; b < batches; b++) {
         const lr = cosineRate(config, (epoch + b / batches) / config.epochs);
         setLearningRate(optimizer, lr);
-        const pending = pool.step(readFlat(layout), next!, B, data.numClasses);
+        // Each shard's gradients are added to the sum as they arrive.
+        const grad = new Float32Array(gradSize);
+        const moving = new Float32Array(nonTrainableSize);
+        let loss = 0;
+        const pending = pool.stepEach(readFlat(layout), next!, B, data.numClasses).map((p, k) =>
+          p.then((r) => {
+            const g = r.grads;
+            for (let i = 0; i < grad.length; i++) grad[i] = grad[i]! + g[i]!;
+            const f = sizes[k]! / B;
+            for (let i = 0; i < moving.length; i++) moving[i] = moving[i]! + r.state[i]! * f;
+            loss += r.loss;
+            correct += r.hits;
+          }),
+        );
         // Augment the next batch while the workers compute this one.
         next = b + 1 < batches ? prepare(b + 1) : null;
-        const results = await pending;
-
-        const grad = results[0]!.grads;
-        for (let r = 1; r < results.length; r++) {
-          const g = results[r]!.grads;
-          for (let i = 0; i < grad.length; i++) grad[i] = grad[i]! + g[i]!;
-        }
-        const moving = new Float32Array(nonTrainableSize);
-        results.forEach((r, k) => {
-          const f = sizes[k]! / B;
-          for (let i = 0; i < moving.length; i++) moving[i] = moving[i]! + r.state[i]! * f;
-        });
-        let loss = results.reduce((a, r) => a + r.loss, 0);
-        correct += results.reduce((a, r) => a + r.hits, 0);
+        await Promise.all(pending);
         tf.tidy(() => {
           if (config.weightDecay > 0) {
             const kernels = trainable.filter((v) => v.shape.length > 1);

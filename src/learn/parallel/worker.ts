@@ -44,7 +44,10 @@ function step(req: Extract<TrainWorkerRequest, { op: 'step' }>): { result: StepR
   const r = need();
   writeFlat(r.layout, req.weights);
   const s = r.size;
-  const { loss, hits, grads } = withSeededMathRandom(req.seed, () =>
+  // Written inside the tidy but allocated outside: tidy() walks what its function returns
+  // (element by element for a typed array), so it returns two numbers only.
+  const grads = new Float32Array(r.trainableVars.reduce((n, v) => n + v.size, 0));
+  const [loss, hits] = withSeededMathRandom(req.seed, () =>
     tf.tidy(() => {
       const x = tf.tensor4d(req.x, [req.count, s, s, 1]);
       const labels = tf.tensor1d(req.labels, 'int32');
@@ -57,16 +60,15 @@ function step(req: Extract<TrainWorkerRequest, { op: 'step' }>): { result: StepR
         const ce = tf.neg(tf.sum(tf.mul(y, tf.logSoftmax(logits)), 1));
         return tf.div(tf.sum(tf.mul(ce, w)), req.scale) as tf.Scalar;
       }, r.trainableVars);
-      const flat = new Float32Array(r.trainableVars.reduce((n, v) => n + v.size, 0));
       let o = 0;
       for (const v of r.trainableVars) {
         const g = named[v.name];
-        if (g) flat.set(g.dataSync() as Float32Array, o);
+        if (g) grads.set(g.dataSync() as Float32Array, o);
         o += v.size;
       }
       const hitCount = tf.sum(tf.cast(tf.equal(predicted!, labels), 'int32')).dataSync()[0]!;
       (predicted as tf.Tensor | null)?.dispose();
-      return { loss: value.dataSync()[0]!, hits: hitCount, grads: flat };
+      return [value.dataSync()[0]!, hitCount] as [number, number];
     }),
   );
   const state = readFlat(r.layout, r.layout.nonTrainable);
