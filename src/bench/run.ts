@@ -61,4 +61,10 @@ if (!values.only || values.only === 'sync') {
   figures.sync = await benchSync({ log });
 }
 
+if (!values.only || values.only === 'finetune') {
+  const { benchFinetune } = await import('./finetune.js');
+  log('finetune: one fine-tuning run on 1,000 new labels, and classification throughput meanwhile');
+  figures.finetune = await benchFinetune({ log });
+}
+
 process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);

@@ -1,0 +1,170 @@
+// Fine-tuning cost on this machine: wall time of one fine-tuning run on 1,000 new validated labels
+// (in its worker thread, as the daemon runs it, with the default finetune settings), and the
+// classification throughput of a live classifier before and while that run goes on.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { Classifier } from '../classify/classifier.js';
+import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
+import { folderIO, writeMeta } from '../classify/model-files.js';
+import { defaults, type Config } from '../config/config.js';
+import { silentLogger } from '../log.js';
+import { architectureInfo, buildModel } from '../learn/architectures.js';
+import { initBackend } from '../learn/backend.js';
+import type { JobLabel } from '../learn/finetune/job.js';
+import { startFinetuneWorker } from '../learn/finetune/worker-client.js';
+import { sha256Hex } from '../commands/util.js';
+import { DEFAULT_PREPROCESS } from '../preprocess/prepare.js';
+import { preprocessFrame } from '../preprocess/preprocess.js';
+import type { PreparedFrame } from '../types.js';
+
+export interface FinetuneBenchOptions {
+  /** NDSB training folder (a folder per class). */
+  dataDir?: string;
+  architecture?: string;
+  labels?: number;
+  /** Classes the base member knows (the labels come from them). */
+  classes?: number;
+  /** Seconds of classification measured before the run. */
+  baselineSeconds?: number;
+  log?: (line: string) => void;
+}
+
+function findData(): string {
+  const candidates = [process.env.PLANKWATCH_NDSB_DIR, path.join('..', 'shared', 'data', 'ndsb', 'train'), path.join('test', 'fixtures', 'ndsb')];
+  for (const c of candidates) if (c && existsSync(c)) return existsSync(path.join(c, 'train')) ? path.join(c, 'train') : c;
+  throw new Error('no NDSB folder found (set PLANKWATCH_NDSB_DIR)');
+}
+
+export async function benchFinetune(options: FinetuneBenchOptions = {}): Promise<Record<string, number | string>> {
+  const log = options.log ?? (() => {});
+  const dataDir = options.dataDir ?? findData();
+  const arch = options.architecture ?? 'pw-vgg-48';
+  const nLabels = options.labels ?? 1000;
+  const config = (defaults() as unknown as Config).finetune;
+  const tmp = await mkdtemp(path.join(tmpdir(), 'pw-bench-finetune-'));
+  try {
+    await initBackend('wasm');
+    const classes = readdirSync(dataDir).filter((c) => !c.includes('.')).sort().slice(0, options.classes ?? 20);
+    const perClass = Math.ceil(nLabels / classes.length);
+    const labels: JobLabel[] = [];
+    for (const cls of classes) {
+      const names = readdirSync(path.join(dataDir, cls)).sort().slice(0, perClass);
+      for (const n of names) {
+        const file = path.join(dataDir, cls, n);
+        labels.push({ sha256: sha256Hex(readFileSync(file)), label: cls, file });
+      }
+    }
+    labels.splice(nLabels);
+
+    // The base member: an untrained network of the real architecture (the time does not depend on the weights).
+    const modelsDir = path.join(tmp, 'models');
+    const info = architectureInfo(arch);
+    const model = buildModel(arch, { numClasses: classes.length, seed: 1 });
+    const dir = path.join(modelsDir, 'm', 'v1');
+    await model.save(folderIO(dir));
+    model.dispose();
+    const meta: MemberMeta = {
+      name: 'm',
+      version: 'v1',
+      classes,
+      input: { size: info.inputSize, channels: 1 },
+      preprocessing: DEFAULT_PREPROCESS,
+      architecture: arch,
+      training: { command: 'bench', seed: 1, dataFingerprint: 'none' },
+      metrics: {},
+      parent: null,
+      createdAt: new Date().toISOString(),
+    };
+    await writeMeta(dir, meta);
+    const ensemble: EnsembleFile = { version: 'bench', voting: 'soft', members: [{ name: 'm', version: 'v1' }] };
+    const ensembleFile = path.join(modelsDir, 'ensemble.json');
+    await writeFile(ensembleFile, JSON.stringify(ensemble));
+
+    // A live classifier on the other core(s), fed continuously.
+    const workers = Math.max(1, availableParallelism() - 1);
+    const classifier = new Classifier({ ensembleFile, modelsDir, backend: 'wasm', workers, maxBatch: 32, maxWaitMs: 5, topK: 3, logger: silentLogger() });
+    await classifier.start();
+    const frames: PreparedFrame[] = [];
+    for (const l of labels.slice(0, 64)) {
+      const bytes = readFileSync(l.file);
+      frames.push(await preprocessFrame({ path: l.file, relPath: l.file, sha256: l.sha256, bytes: bytes.length, arrivedAt: Date.now() }, bytes, { maxPixels: 25_000_000, inputs: classifier.inputs() }));
+    }
+    let done = 0;
+    let feeding = true;
+    const feeder = (async () => {
+      let i = 0;
+      const inFlight = new Set<Promise<unknown>>();
+      while (feeding) {
+        while (inFlight.size < 96) {
+          const p = classifier.classify(frames[i++ % frames.length]!).then(() => {
+            done++;
+            inFlight.delete(p);
+          });
+          inFlight.add(p);
+        }
+        await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
+    })();
+    const rate = async (seconds: number) => {
+      const d0 = done;
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, seconds * 1000));
+      return (done - d0) / ((performance.now() - t0) / 1000);
+    };
+    await rate(3);
+    const baseline = await rate(options.baselineSeconds ?? 15);
+    log(`finetune bench: classification alone ${baseline.toFixed(1)} ROIs/s on ${workers} thread(s); fine-tuning ${labels.length} labels`);
+
+    const d0 = done;
+    const t0 = performance.now();
+    const job = startFinetuneWorker({
+      runId: 1,
+      modelsDir,
+      ensemble,
+      version: 'ft1',
+      train: labels,
+      evalLabels: [],
+      evalData: null,
+      evalLimit: 0,
+      replayData: dataDir,
+      replayPerClass: config.replayPerClass,
+      labelRepeat: config.labelRepeat,
+      epochs: config.epochs,
+      batchSize: config.batchSize,
+      learningRate: config.learningRate,
+      classWeights: config.classWeights,
+      augment: config.augment,
+      seed: 1,
+      maxMinutes: 0,
+      backend: 'wasm',
+      niceness: config.niceness,
+      layers: config.layers,
+      keepOldClasses: config.keepOldClasses,
+      newClassFalsePositive: config.newClassFalsePositive,
+    });
+    const result = await job.result;
+    const seconds = (performance.now() - t0) / 1000;
+    const during = (done - d0) / seconds;
+    feeding = false;
+    await feeder;
+    await classifier.stop();
+    void tf;
+    return {
+      'finetune.architecture': arch,
+      'finetune.labels': labels.length,
+      'finetune.replayImages': result.members[0]?.replayImages ?? 0,
+      'finetune.epochs': config.epochs,
+      'finetune.layers': config.layers,
+      'finetune.wallSeconds': Math.round(seconds * 10) / 10,
+      'finetune.classifyThreads': workers,
+      'finetune.classifyRoisPerSBefore': Math.round(baseline * 10) / 10,
+      'finetune.classifyRoisPerSDuring': Math.round(during * 10) / 10,
+    };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
