@@ -81,7 +81,7 @@ export const CONFIG_SCHEMA = obj('plankwatch configuration', {
     evalData: str('Labelled folder (a folder per class) added to the evaluation set of the gate. Empty: held-out labels only.', ''),
     evalLimit: int('Most images taken from evalData (a seeded sample). 0: all.', 2000, 0),
     replayData: str('The members\' original training data (a folder per class), from which a replay sample is mixed in so that old classes are not forgotten. Empty: PLANKWATCH_NDSB_DIR, else ../shared/data/ndsb/train. Missing: labels alone, with a warning.', ''),
-    replayPerClass: int('Replay images per class the member knows.', 200, 0),
+    replayPerClass: int('Replay images per class the member knows (their cost per epoch grows with the number of classes: 50 x 121 NDSB classes is about 6,000 images).', 50, 0),
     labelRepeat: int('Each validated label counts this many times per epoch.', 1, 1, 20),
     minNewClassLabels: int('A class the ensemble does not know is added to the members\' heads once it has this many validated training labels.', 10, 1),
     layers: str('Which layers learn: "head" (the classifier only; features stay as trained), "top" (also the last convolution block and dense layers) or "all".', 'head', ['head', 'top', 'all']),

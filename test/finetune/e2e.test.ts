@@ -33,6 +33,8 @@ const N_BASE = 350;
 const N_GATE = 150;
 const N_TEST = 60;
 const CONFIRMED = 50;
+/** A six-class member replays more of each class than the 121-class default would. */
+const REPLAY_PER_CLASS = 200;
 
 if (!NDSB) {
   process.stderr.write('test/finetune/e2e.test.ts: skipped: no NDSB training images at ../shared/data/ndsb/train (set PLANKWATCH_NDSB_DIR)\n');
@@ -82,16 +84,18 @@ describe.skipIf(!NDSB)('fine-tuning on board (NDSB)', () => {
       classify: { ensemble: path.join(modelsDir, 'ensemble.json'), modelsDir, workers: 1 },
       publish: { embeddedPort: port },
       ingest: { stableMs: 100 },
-      finetune: { enabled: true, minNewLabels: 0, scheduleHours: 0, checkIntervalS: 1, evalData: setup.gateDir, replayData: setup.baseDir, pollEnsembleMs: 200 },
+      finetune: { enabled: true, replayPerClass: REPLAY_PER_CLASS, minNewLabels: 0, scheduleHours: 0, checkIntervalS: 1, evalData: setup.gateDir, replayData: setup.baseDir, pollEnsembleMs: 200 },
     });
     const daemon: DaemonProcess = startDaemon(dirs.config, { PLANKWATCH_CACHE_DIR: path.join(setup.tmp, 'cache-daemon'), PLANKWATCH_LOG_LEVEL: 'info' });
     const models: { ensembleVersion: string }[] = [];
     const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 200 });
+    const connected = new Promise<void>((resolve) => client.once('connect', () => resolve()));
     try {
       const ready = await daemon.waitForLog((l) => l.msg === 'plankwatch ready', 120_000);
       const api = ready.http as string;
       client.on('message', (_topic, payload) => models.push(JSON.parse(payload.toString()) as { ensembleVersion: string }));
-      await new Promise<void>((resolve) => client.on('connect', () => client.subscribe('plankwatch/test-cam/model', () => resolve())));
+      await connected;
+      await client.subscribeAsync('plankwatch/test-cam/model');
 
       // About 50 images of a class the ensemble does not know arrive and are classified (wrongly).
       const confirmed = setup.newFiles.slice(0, CONFIRMED);
@@ -210,7 +214,7 @@ describe.skipIf(!NDSB)('fine-tuning on board (NDSB)', () => {
       evalData: setup.gateDir,
       evalLimit: c.evalLimit,
       replayData: setup.baseDir,
-      replayPerClass: c.replayPerClass,
+      replayPerClass: REPLAY_PER_CLASS,
       labelRepeat: c.labelRepeat,
       epochs: c.epochs,
       batchSize: c.batchSize,
