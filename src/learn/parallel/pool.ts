@@ -93,9 +93,18 @@ export function shardSizes(total: number, n: number): number[] {
 
 export class GradientPool {
   private readonly workers: TrainWorker[];
+  /** The weights every worker reads at the start of a step or prediction (shared memory). */
+  private readonly shared: Float32Array;
 
-  private constructor(workers: TrainWorker[]) {
+  private constructor(workers: TrainWorker[], shared: Float32Array) {
     this.workers = workers;
+    this.shared = shared;
+  }
+
+  /** Publish the weights for the next request; only while no request is running. */
+  private publish(weights: Float32Array): void {
+    if (weights.length !== this.shared.length) throw new Error(`weight vector of ${weights.length} values, the workers hold ${this.shared.length}`);
+    this.shared.set(weights);
   }
 
   get size(): number {
@@ -106,10 +115,13 @@ export class GradientPool {
   static async start(n: number, backend: 'wasm' | 'cpu', model: WorkerModel): Promise<{ pool: GradientPool; info: WorkerInfo[] }> {
     if (!Number.isInteger(n) || n < 1) throw new Error(`workers must be a whole number of at least 1, not ${n}`);
     const workers = Array.from({ length: n }, (_, i) => new TrainWorker(i));
-    const pool = new GradientPool(workers);
+    const values = model.weightSpecs.reduce((t, w) => t + w.shape.reduce((a, b) => a * b, 1), 0);
+    const shared = new SharedArrayBuffer(values * 4);
+    const pool = new GradientPool(workers, new Float32Array(shared));
     try {
-      // Every worker gets its own copy of the weights (the buffer is cloned, not moved).
-      const info = await Promise.all(workers.map((w) => w.call<WorkerInfo>({ op: 'init', backend, model })));
+      // Every worker gets its own copy of the initial model (the buffer is cloned, not moved).
+      const info = await Promise.all(workers.map((w) => w.call<WorkerInfo>({ op: 'init', backend, model, weights: shared })));
+      for (const i of info) if (i.weights !== values) throw new Error(`a worker's replica has ${i.weights} weight values, the model ${values}`);
       return { pool, info };
     } catch (err) {
       await pool.close();
@@ -118,7 +130,8 @@ export class GradientPool {
   }
 
   /**
-   * One step: worker i sets its replica to `weights`, then computes shard i. The shards' x,
+   * One step: worker i sets its replica to `weights` (published in shared memory, so the
+   * weights are copied once, not once per worker), then computes shard i. The shards' x,
    * labels and lossWeights buffers are moved to the workers.
    */
   step(weights: Float32Array, shards: Shard[], scale: number, numClasses: number): Promise<StepResult[]> {
@@ -128,9 +141,10 @@ export class GradientPool {
   /** As step(), one promise per worker (to use each result as soon as it arrives). */
   stepEach(weights: Float32Array, shards: Shard[], scale: number, numClasses: number): Promise<StepResult>[] {
     if (shards.length !== this.workers.length) throw new Error(`${shards.length} shards for ${this.workers.length} workers`);
+    this.publish(weights);
     return shards.map((s, i) =>
       this.workers[i]!.call<StepResult>(
-        { op: 'step', weights, x: s.x, labels: s.labels, lossWeights: s.lossWeights, count: s.count, scale, numClasses, seed: s.seed },
+        { op: 'step', x: s.x, labels: s.labels, lossWeights: s.lossWeights, count: s.count, scale, numClasses, seed: s.seed },
         [s.x.buffer as ArrayBuffer, s.labels.buffer as ArrayBuffer, s.lossWeights.buffer as ArrayBuffer],
       ),
     );
@@ -138,6 +152,7 @@ export class GradientPool {
 
   /** Probabilities for `count` prepared images (size² bytes each), split over the workers. */
   async predict(weights: Float32Array, pixels: Uint8Array, count: number, imageBytes: number, numClasses: number, batchSize = 64): Promise<Float32Array> {
+    this.publish(weights);
     const sizes = shardSizes(count, this.workers.length);
     let start = 0;
     const parts = await Promise.all(
@@ -146,7 +161,7 @@ export class GradientPool {
         start += c;
         if (c === 0) return Promise.resolve(new Float32Array(0));
         const chunk = pixels.slice(from * imageBytes, (from + c) * imageBytes);
-        return this.workers[i]!.call<Float32Array>({ op: 'predict', weights, pixels: chunk, count: c, batchSize }, [chunk.buffer as ArrayBuffer]);
+        return this.workers[i]!.call<Float32Array>({ op: 'predict', pixels: chunk, count: c, batchSize }, [chunk.buffer as ArrayBuffer]);
       }),
     );
     const out = new Float32Array(count * numClasses);

@@ -9,12 +9,21 @@ export interface WorkerModel {
 }
 
 export type TrainWorkerRequest =
-  | { id: number; op: 'init'; backend: 'wasm' | 'cpu'; model: WorkerModel }
+  | {
+      id: number;
+      op: 'init';
+      backend: 'wasm' | 'cpu';
+      model: WorkerModel;
+      /**
+       * Shared memory for every weight of the model (model.weights order, flattened). The main
+       * thread writes it before a step or prediction and not again until every worker has
+       * answered; each worker sets its replica from it first.
+       */
+      weights: SharedArrayBuffer;
+    }
   | {
       id: number;
       op: 'step';
-      /** Every weight of the model (model.weights order), flattened: the replica is set to it first. */
-      weights: Float32Array;
       /** count images of size² prepared floats. */
       x: Float32Array;
       labels: Int32Array;
@@ -27,7 +36,7 @@ export type TrainWorkerRequest =
       /** Seed for Math.random during the step (dropout masks). */
       seed: number;
     }
-  | { id: number; op: 'predict'; weights: Float32Array; pixels: Uint8Array; count: number; batchSize: number }
+  | { id: number; op: 'predict'; pixels: Uint8Array; count: number; batchSize: number }
   | { id: number; op: 'weights' }
   | { id: number; op: 'close' };
 

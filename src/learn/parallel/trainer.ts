@@ -6,7 +6,7 @@
 //   ─────────────────────────────────────────    ──────────────────────────────────────────
 //   global batch (same images and augmentation
 //   as the single-thread trainer), cut into N
-//   shards; weights + shard k ─────────────────▶ set weights; forward (training batch norm) and
+//   shards; shared weights, shard k ───────────▶ set weights; forward (training batch norm) and
 //   augment the next batch meanwhile             backward on the shard: Σ(w·CE)/B and gradients
 //   Σ shard gradients (= the global batch's) ◀── gradients, loss, hits, batch-norm moving stats
 //   + weight decay; one Adam step; moving

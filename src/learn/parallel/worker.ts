@@ -18,6 +18,8 @@ interface Replica {
   layout: WeightLayout;
   trainableVars: tf.Variable[];
   size: number;
+  /** The weights the main thread shares (see the init request). */
+  weights: Float32Array;
 }
 
 let replica: Replica | null = null;
@@ -36,13 +38,14 @@ async function init(req: Extract<TrainWorkerRequest, { op: 'init' }>): Promise<W
     layout,
     trainableVars: layout.trainable.map((i) => layout.variables[i]!),
     size: (model.inputs[0]!.shape[1] as number) ?? 0,
+    weights: new Float32Array(req.weights),
   };
   return { backend: backend.name, weights: layout.total, trainable: layout.trainable.length };
 }
 
 function step(req: Extract<TrainWorkerRequest, { op: 'step' }>): { result: StepResult; transfer: ArrayBuffer[] } {
   const r = need();
-  writeFlat(r.layout, req.weights);
+  writeFlat(r.layout, r.weights);
   const s = r.size;
   // Written inside the tidy but allocated outside: tidy() walks what its function returns
   // (element by element for a typed array), so it returns two numbers only.
@@ -77,7 +80,7 @@ function step(req: Extract<TrainWorkerRequest, { op: 'step' }>): { result: StepR
 
 function predict(req: Extract<TrainWorkerRequest, { op: 'predict' }>): { result: Float32Array; transfer: ArrayBuffer[] } {
   const r = need();
-  writeFlat(r.layout, req.weights);
+  writeFlat(r.layout, r.weights);
   const probs = predictTable(r.model, { size: r.size, pixels: req.pixels, rels: new Array<string>(req.count).fill('') }, req.batchSize);
   return { result: probs, transfer: [probs.buffer as ArrayBuffer] };
 }
