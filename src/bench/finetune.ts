@@ -5,7 +5,6 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { Classifier } from '../classify/classifier.js';
 import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
 import { folderIO, writeMeta } from '../classify/model-files.js';
@@ -47,7 +46,15 @@ export async function benchFinetune(options: FinetuneBenchOptions = {}): Promise
   const tmp = await mkdtemp(path.join(tmpdir(), 'pw-bench-finetune-'));
   try {
     await initBackend('wasm');
-    const classes = readdirSync(dataDir).filter((c) => !c.includes('.')).sort().slice(0, options.classes ?? 20);
+    // The classes with the most images, so that each gives its share of the labels.
+    const count = (c: string) => readdirSync(path.join(dataDir, c)).length;
+    const classes = readdirSync(dataDir)
+      .filter((c) => !c.includes('.'))
+      .map((c) => ({ c, n: count(c) }))
+      .sort((a, b) => b.n - a.n || (a.c < b.c ? -1 : 1))
+      .slice(0, options.classes ?? 20)
+      .map((x) => x.c)
+      .sort();
     const perClass = Math.ceil(nLabels / classes.length);
     const labels: JobLabel[] = [];
     for (const cls of classes) {
@@ -152,7 +159,6 @@ export async function benchFinetune(options: FinetuneBenchOptions = {}): Promise
     feeding = false;
     await feeder;
     await classifier.stop();
-    void tf;
     return {
       'finetune.architecture': arch,
       'finetune.labels': labels.length,
