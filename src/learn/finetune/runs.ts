@@ -66,7 +66,7 @@ export class FinetuneRuns {
       get: db.prepare<[number], RunRow>(`SELECT * FROM finetune_runs WHERE id = ?`),
       list: db.prepare<[number], RunRow>(`SELECT * FROM finetune_runs ORDER BY id DESC LIMIT ?`),
       last: db.prepare<[], RunRow>(`SELECT * FROM finetune_runs WHERE status != 'skipped' ORDER BY id DESC LIMIT 1`),
-      lastUsedEvent: db.prepare<[], { id: number | null }>(`SELECT max(last_event_id) AS id FROM finetune_runs WHERE status IN ('promoted', 'rejected', 'failed')`),
+      lastUsedEvent: db.prepare<[], { id: number | null }>(`SELECT max(last_event_id) AS id FROM finetune_runs WHERE status IN ('promoted', 'rejected', 'failed', 'skipped')`),
       interrupted: db.prepare<[number], unknown>(`UPDATE finetune_runs SET status = 'failed', finished_at = ?, reason = 'interrupted (the daemon stopped during the run)' WHERE status = 'running'`),
       part: db.prepare<[string], { part: 'train' | 'eval' }>(`SELECT part FROM finetune_split WHERE sha256 = ?`),
       setPart: db.prepare<[string, string, number]>(`INSERT OR IGNORE INTO finetune_split (sha256, part, assigned_at) VALUES (?, ?, ?)`),
