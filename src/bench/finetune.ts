@@ -26,6 +26,8 @@ export interface FinetuneBenchOptions {
   labels?: number;
   /** Classes the base member knows (the labels come from them). */
   classes?: number;
+  /** Epochs to run (default: finetune.epochs); the time for the configured epochs is projected from it. */
+  epochs?: number;
   /** Seconds of classification measured before the run. */
   baselineSeconds?: number;
   log?: (line: string) => void;
@@ -140,7 +142,7 @@ export async function benchFinetune(options: FinetuneBenchOptions = {}): Promise
       replayData: dataDir,
       replayPerClass: config.replayPerClass,
       labelRepeat: config.labelRepeat,
-      epochs: config.epochs,
+      epochs: options.epochs ?? config.epochs,
       batchSize: config.batchSize,
       learningRate: config.learningRate,
       classWeights: config.classWeights,
@@ -152,7 +154,7 @@ export async function benchFinetune(options: FinetuneBenchOptions = {}): Promise
       layers: config.layers,
       keepOldClasses: config.keepOldClasses,
       newClassFalsePositive: config.newClassFalsePositive,
-    });
+    }, { onProgress: (p) => (p.batch === p.batches ? log(`finetune bench: epoch ${p.epoch}/${p.epochs} done after ${((performance.now() - t0) / 1000).toFixed(0)} s`) : undefined) });
     const result = await job.result;
     const seconds = (performance.now() - t0) / 1000;
     const during = (done - d0) / seconds;
@@ -163,7 +165,8 @@ export async function benchFinetune(options: FinetuneBenchOptions = {}): Promise
       'finetune.architecture': arch,
       'finetune.labels': labels.length,
       'finetune.replayImages': result.members[0]?.replayImages ?? 0,
-      'finetune.epochs': config.epochs,
+      'finetune.epochs': options.epochs ?? config.epochs,
+      'finetune.projectedSecondsForConfiguredEpochs': Math.round((seconds * config.epochs) / (options.epochs ?? config.epochs)),
       'finetune.layers': config.layers,
       'finetune.wallSeconds': Math.round(seconds * 10) / 10,
       'finetune.classifyThreads': workers,
