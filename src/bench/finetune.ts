@@ -1,6 +1,7 @@
 // Fine-tuning cost on this machine: wall time of one fine-tuning run on 1,000 new validated labels
 // (in its worker thread, as the daemon runs it, with the default finetune settings), and the
-// classification throughput of a live classifier before and while that run goes on.
+// classification of a live classifier: its most alone, then what it delivers, and how fast, at
+// the camera's offered rate while that run goes on.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -28,9 +29,17 @@ export interface FinetuneBenchOptions {
   classes?: number;
   /** Epochs to run (default: finetune.epochs); the time for the configured epochs is projected from it. */
   epochs?: number;
+  /** Frames per second offered to the classifier while fine-tuning (the camera's rate). */
+  offeredRate?: number;
   /** Seconds of classification measured before the run. */
   baselineSeconds?: number;
   log?: (line: string) => void;
+}
+
+function p95(values: number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))]!;
 }
 
 function findData(): string {
@@ -94,6 +103,7 @@ export async function benchFinetune(options: FinetuneBenchOptions = {}): Promise
 
     // A live classifier on the other core(s), fed continuously.
     const workers = Math.max(1, availableParallelism() - 1);
+    const offered = options.offeredRate ?? 50;
     const classifier = new Classifier({ ensembleFile, modelsDir, backend: 'wasm', workers, maxBatch: 32, maxWaitMs: 5, topK: 3, logger: silentLogger() });
     await classifier.start();
     const frames: PreparedFrame[] = [];
@@ -101,12 +111,13 @@ export async function benchFinetune(options: FinetuneBenchOptions = {}): Promise
       const bytes = readFileSync(l.file);
       frames.push(await preprocessFrame({ path: l.file, relPath: l.file, sha256: l.sha256, bytes: bytes.length, arrivedAt: Date.now() }, bytes, { maxPixels: 25_000_000, inputs: classifier.inputs() }));
     }
-    let done = 0;
-    let feeding = true;
-    const feeder = (async () => {
+    // Flat out, alone: the most the classifier does on this machine.
+    const flatOut = async (seconds: number): Promise<number> => {
+      let done = 0;
       let i = 0;
       const inFlight = new Set<Promise<unknown>>();
-      while (feeding) {
+      const t = performance.now();
+      while (performance.now() - t < seconds * 1000) {
         while (inFlight.size < 96) {
           const p = classifier.classify(frames[i++ % frames.length]!).then(() => {
             done++;
@@ -117,17 +128,34 @@ export async function benchFinetune(options: FinetuneBenchOptions = {}): Promise
         await Promise.race(inFlight);
       }
       await Promise.all(inFlight);
-    })();
-    const rate = async (seconds: number) => {
-      const d0 = done;
-      const t0 = performance.now();
-      await new Promise((r) => setTimeout(r, seconds * 1000));
-      return (done - d0) / ((performance.now() - t0) / 1000);
+      return done / ((performance.now() - t) / 1000);
     };
-    await rate(3);
-    const baseline = await rate(options.baselineSeconds ?? 15);
-    log(`finetune bench: classification alone ${baseline.toFixed(1)} ROIs/s on ${workers} thread(s); fine-tuning ${labels.length} labels`);
+    await flatOut(3);
+    const baseline = await flatOut(options.baselineSeconds ?? 15);
+    log(`finetune bench: classification alone ${baseline.toFixed(1)} ROIs/s on ${workers} thread(s); fine-tuning ${labels.length} labels at an offered load of ${offered} ROIs/s`);
 
+    // While fine-tuning: frames offered at a steady rate (the camera's), latency of each recorded.
+    let done = 0;
+    let feeding = true;
+    const latencies: number[] = [];
+    const feeder = (async () => {
+      let i = 0;
+      const inFlight = new Set<Promise<unknown>>();
+      const start = performance.now();
+      while (feeding) {
+        const due = start + (i * 1000) / offered;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const sent = performance.now();
+        const p = classifier.classify(frames[i++ % frames.length]!).then(() => {
+          done++;
+          latencies.push(performance.now() - sent);
+          inFlight.delete(p);
+        });
+        inFlight.add(p);
+      }
+      await Promise.all(inFlight);
+    })();
     const d0 = done;
     const t0 = performance.now();
     const job = startFinetuneWorker({
@@ -170,8 +198,10 @@ export async function benchFinetune(options: FinetuneBenchOptions = {}): Promise
       'finetune.layers': config.layers,
       'finetune.wallSeconds': Math.round(seconds * 10) / 10,
       'finetune.classifyThreads': workers,
-      'finetune.classifyRoisPerSBefore': Math.round(baseline * 10) / 10,
+      'finetune.classifyMaxRoisPerSAlone': Math.round(baseline * 10) / 10,
+      'finetune.classifyOfferedRoisPerS': offered,
       'finetune.classifyRoisPerSDuring': Math.round(during * 10) / 10,
+      'finetune.classifyLatencyP95MsDuring': Math.round(p95(latencies)),
     };
   } finally {
     await rm(tmp, { recursive: true, force: true });
