@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { saveTinyMember, tempModelsDir, writeEnsemble } from '../classify/helpers.js';
 import { daemonDirs, REPO_ROOT, startDaemon, type DaemonProcess } from '../helpers/daemon.js';
@@ -51,6 +52,27 @@ describe('daemon with sync on', () => {
     expect(shoreContent(shore.dbPath, 'test-cam').predictions).toEqual(ship.predictions);
     expect((await shore.store.gaps('test-cam')).missing).toEqual([]);
 
+    // A label confirmed on the review page travels ashore too, with who gave it.
+    const ready = daemon.logs.find((l) => l.msg === 'plankwatch ready')!;
+    const labelled = images[5]!;
+    const response = await fetch(`${String(ready.http)}/api/labels`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sha256: labelled.sha256, action: 'correct', label: 'diatom', user: 'j.smith' }),
+    });
+    expect(response.status).toBe(200);
+    const shoreLabel = await until(() => {
+      const db = new Database(shore.dbPath, { readonly: true });
+      try {
+        return db.prepare(`SELECT state, label, labelled_by FROM shore_labels WHERE instrument = 'test-cam' AND sha256 = ?`).get(labelled.sha256) as
+          | { state: string; label: string; labelled_by: string }
+          | undefined;
+      } finally {
+        db.close();
+      }
+    }, 60_000, 'the validated label ashore');
+    expect(shoreLabel).toEqual({ state: 'validated', label: 'diatom', labelled_by: 'j.smith' });
+
     const status = await until(() => {
       const out = JSON.parse(execFileSync(process.execPath, [path.join(REPO_ROOT, 'bin/plankwatch.js'), 'sync', 'status', '--json', '--config', dirs.config], { encoding: 'utf8' })) as {
         queued: { records: number };
@@ -60,7 +82,7 @@ describe('daemon with sync on', () => {
       };
       return (out.queued.records === 0 && out.shoreThrough === out.lastSeq && out) || undefined;
     }, 60_000, 'sync status to show the queue drained and confirmed');
-    expect(status.lastSeq).toBe(ship.lastSeq);
+    expect(status.lastSeq).toBe(shipContent(dirs.db).lastSeq);
     expect(status.bytesPerRoi).toBeGreaterThan(0);
 
     daemon.child.kill('SIGTERM');
