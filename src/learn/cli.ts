@@ -80,8 +80,9 @@ ${Object.values(ARCHITECTURES)
   .map((a) => `  ${a.name.padEnd(12)} ${a.description}`)
   .join('\n')}
 
-Example (the shipped member):
-  plankwatch train --data ../shared/data/ndsb --member vgg48 --arch pw-vgg-48 --version v1 --seed 1 --epochs 12`,
+Example (how the shipped member started):
+  plankwatch train --data ../shared/data/ndsb --member vgg48 --arch pw-vgg-48 --version v1 --seed 1 --epochs 10 --class-weights none
+  (models/README.md lists the exact commands of the shipped members)`,
     )
     .action(
       guarded('train', async (opts) => {
