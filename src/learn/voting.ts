@@ -1,11 +1,13 @@
-// Ensemble voting and test-time augmentation over probability vectors: pure, typed functions that
-// the live classify stage and `plankwatch evaluate` share.
+// Ensemble voting and test-time augmentation for `plankwatch evaluate`: the live classify stage's
+// rules (src/classify/voting.ts), shaped as rows that the metrics score.
 //
 // softVote: the weighted mean of the members' probability vectors; label = its argmax.
 // hardVote: each member casts its weight for its own top class; probabilities = each class's
 //   share of the votes; ties between classes with equal votes go to the class with the higher
 //   soft-vote probability, then to the lower index.
 // averageTta: the mean of one member's probability vectors over test-time transforms.
+
+import { argmax as liveArgmax, hardVote as liveHardVote, softVote as liveSoftVote } from '../classify/voting.js';
 
 export interface Vote {
   /** One probability per class (sums to 1). */
@@ -14,50 +16,23 @@ export interface Vote {
   label: number;
 }
 
-function checkInputs(probs: Float32Array[], weights?: number[]): number {
-  if (probs.length === 0) throw new Error('Voting needs at least one probability vector.');
-  const k = probs[0]!.length;
-  for (const p of probs) if (p.length !== k) throw new Error('All probability vectors must have the same length.');
-  if (weights && weights.length !== probs.length) throw new Error('One weight per member is required.');
-  if (weights && weights.some((w) => !(w >= 0))) throw new Error('Weights must be non-negative numbers.');
-  return k;
-}
+/** Index of the largest value (the first one on an exact tie). */
+export const argmax = liveArgmax;
 
-export function argmax(values: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
-  return best;
-}
-
+/** Soft voting as the live classifier does it: the weighted mean and its argmax. */
 export function softVote(probs: Float32Array[], weights?: number[]): Vote {
-  const k = checkInputs(probs, weights);
-  const out = new Float32Array(k);
-  let total = 0;
-  probs.forEach((p, m) => {
-    const w = weights?.[m] ?? 1;
-    total += w;
-    for (let c = 0; c < k; c++) out[c] = out[c]! + w * p[c]!;
-  });
-  if (total > 0) for (let c = 0; c < k; c++) out[c] = out[c]! / total;
-  return { probabilities: out, label: argmax(out) };
+  const v = liveSoftVote(probs, weights);
+  return { probabilities: v.distribution, label: v.index };
 }
 
+/**
+ * Hard voting as the live classifier does it (majority of the members' top classes, ties broken by
+ * the mean probability). For evaluation the row is the classes' vote shares, so that its argmax is
+ * the vote's winner.
+ */
 export function hardVote(probs: Float32Array[], weights?: number[]): Vote {
-  const k = checkInputs(probs, weights);
-  const votes = new Float32Array(k);
-  let total = 0;
-  probs.forEach((p, m) => {
-    const w = weights?.[m] ?? 1;
-    votes[argmax(p)] = votes[argmax(p)]! + w;
-    total += w;
-  });
-  const soft = softVote(probs, weights).probabilities;
-  let label = 0;
-  for (let c = 1; c < k; c++) {
-    if (votes[c]! > votes[label]! || (votes[c] === votes[label] && soft[c]! > soft[label]!)) label = c;
-  }
-  if (total > 0) for (let c = 0; c < k; c++) votes[c] = votes[c]! / total;
-  return { probabilities: votes, label };
+  const v = liveHardVote(probs, weights);
+  return { probabilities: v.votes, label: v.index };
 }
 
 /** Mean of one member's probability vectors over test-time transforms. */
