@@ -3,7 +3,6 @@
 // train, and write models/<member>/<version>/ with model.json, weights.bin and meta.json.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta, writeMeta } from '../classify/model-files.js';
@@ -14,7 +13,7 @@ import { architectureInfo, buildModel, countMacs } from './architectures.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, readDataset, saveSplit, stratifiedSplit, type Dataset, type Split } from './dataset.js';
 import { loadImageTable, type ImageTable } from './image-cache.js';
-import { train, type ClassWeighting, type TrainHooks, type TrainResult } from './trainer.js';
+import { train, type ClassWeighting, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from './trainer.js';
 import { cacheDir } from './image-cache.js';
 
 export interface TrainRunOptions {
@@ -50,6 +49,26 @@ export interface TrainRunOptions {
   hooks?: TrainHooks;
   log?: (line: string) => void;
 }
+
+/**
+ * What trains the network in a run: this thread's trainer by default, or another with the same
+ * contract (the data-parallel one of parallel/run.ts).
+ */
+export interface TrainEngine {
+  /** Added to the backend log line, e.g. "4 worker threads". */
+  label?: string;
+  /** Backend to initialise instead of options.backend. */
+  backend?: (requested: TrainingBackend) => TrainingBackend;
+  /** Reads options.data (default readDataset: a folder per class or a CSV). */
+  readData?: (source: string) => Promise<Dataset>;
+  /** Throws when the engine cannot do what the options ask, before any work is done. */
+  check?: (options: TrainRunOptions, parent: MemberMeta | null, classes: string[]) => void;
+  fit: (model: tfl.LayersModel, data: TrainData, config: TrainConfig, hooks: TrainHooks) => Promise<TrainResult>;
+  /** Extra fields recorded under meta.json `training`. */
+  trainingMeta?: Record<string, unknown>;
+}
+
+const THIS_THREAD: TrainEngine = { fit: train };
 
 export interface TrainRunResult {
   dir: string;
@@ -121,11 +140,11 @@ async function transferModel(fromDir: string, classes: string[], options: TrainR
   return { model, parent };
 }
 
-export async function runTraining(options: TrainRunOptions): Promise<TrainRunResult> {
+export async function runTraining(options: TrainRunOptions, engine: TrainEngine = THIS_THREAD): Promise<TrainRunResult> {
   const log = options.log ?? (() => {});
-  const backend = await initBackend(options.backend);
-  log(`backend: ${backend.name} (${backend.packageName})`);
-  const dataset = await readDataset(options.data);
+  const backend = await initBackend(engine.backend ? engine.backend(options.backend) : options.backend);
+  log(`backend: ${backend.name} (${backend.packageName})${engine.label ? `, ${engine.label}` : ''}`);
+  const dataset = await (engine.readData ?? readDataset)(options.data);
   log(`data: ${dataset.items.length} images, ${dataset.classes.length} classes, fingerprint ${dataset.fingerprint.slice(0, 12)}`);
   const splitDir = options.split ?? defaultSplitDir(options.modelsDir, dataset, options.seed, options.validationFraction);
   const split = await ensureSplit(dataset, splitDir, options.seed, options.validationFraction);
@@ -137,15 +156,18 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
   let model: tfl.LayersModel;
   let inputSize = info.inputSize;
   if (options.from) {
+    engine.check?.(options, await readMeta(options.from), dataset.classes);
     const t = await transferModel(options.from, dataset.classes, options);
     model = t.model;
     parent = t.parent;
     inputSize = parent.input.size;
   } else {
+    engine.check?.(options, null, dataset.classes);
     model = buildModel(options.architecture, { numClasses: dataset.classes.length, seed: options.seed });
   }
+  const preprocessing = parent?.preprocessing ?? spec;
   const t0 = performance.now();
-  const table = await loadImageTable(dataset.items, inputSize, parent?.preprocessing ?? spec, {
+  const table = await loadImageTable(dataset.items, inputSize, preprocessing, {
     onProgress: (done, total) => log(`preparing images: ${done}/${total}`),
   });
   log(`images ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -154,8 +176,8 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
 
   const version = options.version ?? defaultVersion();
   const dir = path.join(options.modelsDir, options.member, version);
-  const fill = (parent?.preprocessing ?? spec).invert ? 1 - (parent?.preprocessing ?? spec).background / 255 : (parent?.preprocessing ?? spec).background / 255;
-  const result = await train(
+  const fill = preprocessing.invert ? 1 - preprocessing.background / 255 : preprocessing.background / 255;
+  const result = await engine.fit(
     model,
     { train: trainPart, validation: valPart, numClasses: dataset.classes.length },
     {
@@ -182,12 +204,13 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
     version,
     classes: dataset.classes,
     input: { size: inputSize, channels: 1 },
-    preprocessing: parent?.preprocessing ?? spec,
+    preprocessing,
     architecture: parent?.architecture ?? options.architecture,
     training: {
       command: options.command,
       commandHistory: result.commands,
       seed: options.seed,
+      ...engine.trainingMeta,
       dataFingerprint: dataset.fingerprint,
       split: path.relative(dir, splitDir).split(path.sep).join('/'),
       epochs: result.epochs.length,
@@ -210,7 +233,6 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
   };
   const written = await writeMeta(dir, meta);
   model.dispose();
-  void tf;
   return { dir, meta: written, result };
 }
 
