@@ -2,11 +2,10 @@
 // Adam with a cosine learning-rate schedule, validation each epoch, checkpoints, --resume,
 // early stopping on validation log-loss, and the best epoch's weights kept.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { folderIO } from '../classify/model-files.js';
+import { loadBest, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
 import { augmentInto, copyInto, type AugmentOptions } from './augment.js';
 import { logitsModel } from './architectures.js';
 import { useFastBatchNorm } from './fast-batchnorm.js';
@@ -138,15 +137,6 @@ export function predictTable(model: tfl.LayersModel, table: ImageTable, batchSiz
   return out;
 }
 
-interface CheckpointState {
-  epoch: number;
-  bestEpoch: number;
-  bestLoss: number;
-  sinceBest: number;
-  history: EpochReport[];
-  elapsedSeconds: number;
-  commands?: string[];
-}
 
 /**
  * Train `model` in place. On return the model holds the best epoch's weights (lowest validation
@@ -284,57 +274,4 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
   optimizer.dispose();
   restoreBatchNorm();
   return { commands: state.commands, epochs: state.history, bestEpoch: state.bestEpoch, stoppedEarly, reason };
-}
-
-async function saveCheckpoint(model: tfl.LayersModel, optimizer: tf.Optimizer, best: tf.Tensor[] | null, state: CheckpointState, dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  await model.save(folderIO(path.join(dir, 'last')));
-  const opt = await optimizer.getWeights();
-  await writeTensors(path.join(dir, 'optimizer.bin'), opt.map((o) => o.tensor), opt.map((o) => o.name));
-  if (best) await writeTensors(path.join(dir, 'best.bin'), best, best.map((_, i) => String(i)));
-  await writeFile(path.join(dir, 'state.json'), JSON.stringify(state, null, 2));
-}
-
-async function loadCheckpoint(model: tfl.LayersModel, optimizer: tf.Optimizer, dir: string): Promise<CheckpointState> {
-  const saved = await tfl.loadLayersModel(folderIO(path.join(dir, 'last')));
-  model.setWeights(saved.getWeights());
-  saved.dispose();
-  // Adam creates its slots lazily; one zero-rate step on a dummy loss creates them, then they are overwritten.
-  const { tensors, names } = await readTensors(path.join(dir, 'optimizer.bin'));
-  await optimizer.setWeights(tensors.map((tensor, i) => ({ name: names[i]!, tensor })));
-  return JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8')) as CheckpointState;
-}
-
-async function loadBest(model: tfl.LayersModel, dir: string): Promise<tf.Tensor[] | null> {
-  const file = path.join(dir, 'best.bin');
-  if (!existsSync(file)) return null;
-  const { tensors } = await readTensors(file);
-  if (tensors.length !== model.getWeights().length) return null;
-  return tensors;
-}
-
-/** A small self-describing tensor file: JSON header line, then float32 data. */
-async function writeTensors(file: string, tensors: tf.Tensor[], names: string[]): Promise<void> {
-  const header = tensors.map((t, i) => ({ name: names[i], shape: t.shape, dtype: t.dtype }));
-  const datas = tensors.map((t) => Buffer.from((t.dataSync() as Float32Array).slice().buffer));
-  const head = Buffer.from(JSON.stringify(header) + '\n');
-  await writeFile(`${file}.tmp`, Buffer.concat([head, ...datas]));
-  await rm(file, { force: true });
-  await writeFile(file, await readFile(`${file}.tmp`));
-  await rm(`${file}.tmp`, { force: true });
-}
-
-async function readTensors(file: string): Promise<{ tensors: tf.Tensor[]; names: string[] }> {
-  const buf = await readFile(file);
-  const nl = buf.indexOf(10);
-  const header = JSON.parse(buf.subarray(0, nl).toString('utf8')) as { name: string; shape: number[]; dtype: 'float32' | 'int32' }[];
-  let offset = nl + 1;
-  const tensors = header.map((h) => {
-    const size = h.shape.reduce((a, b) => a * b, 1);
-    const bytes = buf.subarray(offset, offset + size * 4);
-    offset += size * 4;
-    const data = h.dtype === 'int32' ? new Int32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) : new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
-    return tf.tensor(data, h.shape, h.dtype);
-  });
-  return { tensors, names: header.map((h) => h.name) };
 }

@@ -26,7 +26,7 @@ import { augmentInto } from '../augment.js';
 import { computeMetrics } from '../metrics.js';
 import { deriveSeed, mulberry32, shuffleInPlace } from '../random.js';
 import { classWeights, cosineRate, type EpochReport, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
-import { loadBest, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
+import { loadBest, loadCheckpoint, saveCheckpoint, type CheckpointState } from '../checkpoint.js';
 import { GradientPool, shardSizes, type Shard } from './pool.js';
 import type { WorkerModel } from './protocol.js';
 import { readFlat, subsetSize, weightLayout, writeFlat, type WeightLayout } from './replica.js';

@@ -1,12 +1,13 @@
-// Checkpoints in the single-thread trainer's layout (last/ model folder, optimizer.bin, best.bin,
-// state.json), so that either trainer resumes the other's run.
+// Training checkpoints, shared by the single-thread and the data-parallel trainer so that either
+// resumes the other's run: last/ (model folder), optimizer.bin, best.bin, state.json, each written
+// under a temporary name and renamed.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { folderIO } from '../../classify/model-files.js';
-import type { EpochReport } from '../trainer.js';
+import { folderIO } from '../classify/model-files.js';
+import type { EpochReport } from './trainer.js';
 
 export interface CheckpointState {
   epoch: number;
