@@ -21,6 +21,32 @@ export interface CheckpointState {
   workers?: number[];
 }
 
+/**
+ * Close an epoch: append its report, and when its score (validation log-loss, else training loss)
+ * is the best so far, keep a copy of the weights. Returns the best weights (the new copy or `best`).
+ */
+export function recordEpoch(state: CheckpointState, report: EpochReport, score: number, model: tfl.LayersModel, best: tf.Tensor[] | null, started: number): tf.Tensor[] | null {
+  state.history.push(report);
+  state.epoch = report.epoch;
+  state.elapsedSeconds = (performance.now() - started) / 1000;
+  if (score < state.bestLoss) {
+    state.bestLoss = score;
+    state.bestEpoch = report.epoch;
+    state.sinceBest = 0;
+    tf.dispose(best ?? []);
+    return model.getWeights().map((w) => tf.clone(w));
+  }
+  state.sinceBest++;
+  return best;
+}
+
+/** Why training stops after this epoch (early stopping, time limit), or null to go on. */
+export function stopReason(state: CheckpointState, config: { patience: number; maxMinutes: number }): string | null {
+  if (config.patience > 0 && state.sinceBest >= config.patience) return `validation log-loss did not improve for ${config.patience} epochs`;
+  if (config.maxMinutes > 0 && state.elapsedSeconds / 60 > config.maxMinutes) return `time limit of ${config.maxMinutes} minutes reached`;
+  return null;
+}
+
 export async function saveCheckpoint(model: tfl.LayersModel, optimizer: tf.Optimizer, best: tf.Tensor[] | null, state: CheckpointState, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   await model.save(folderIO(path.join(dir, 'last')));

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { loadBest, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
+import { loadBest, loadCheckpoint, recordEpoch, saveCheckpoint, stopReason, type CheckpointState } from './checkpoint.js';
 import { augmentInto, copyInto, type AugmentOptions } from './augment.js';
 import { logitsModel } from './architectures.js';
 import { useFastBatchNorm } from './fast-batchnorm.js';
@@ -242,28 +242,13 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
       report.validation = computeMetrics(probs, data.validation.labels, data.numClasses);
       score = report.validation.logLoss;
     }
-    state.history.push(report);
-    state.epoch = epoch + 1;
-    if (score < state.bestLoss) {
-      state.bestLoss = score;
-      state.bestEpoch = epoch + 1;
-      state.sinceBest = 0;
-      tf.dispose(bestWeights ?? []);
-      bestWeights = model.getWeights().map((w) => tf.clone(w));
-    } else {
-      state.sinceBest++;
-    }
-    state.elapsedSeconds = (performance.now() - started) / 1000;
+    bestWeights = recordEpoch(state, report, score, model, bestWeights, started);
     hooks.onEpoch?.(report);
     if (hooks.checkpointDir) await saveCheckpoint(model, optimizer, bestWeights, state, hooks.checkpointDir);
-    if (config.patience > 0 && state.sinceBest >= config.patience) {
+    const stop = stopReason(state, config);
+    if (stop) {
       stoppedEarly = true;
-      reason = `validation log-loss did not improve for ${config.patience} epochs`;
-      break;
-    }
-    if (config.maxMinutes > 0 && state.elapsedSeconds / 60 > config.maxMinutes) {
-      stoppedEarly = true;
-      reason = `time limit of ${config.maxMinutes} minutes reached`;
+      reason = stop;
       break;
     }
   }

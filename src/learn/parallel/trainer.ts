@@ -26,7 +26,7 @@ import { augmentInto } from '../augment.js';
 import { computeMetrics } from '../metrics.js';
 import { deriveSeed, mulberry32, shuffleInPlace } from '../random.js';
 import { classWeights, cosineRate, type EpochReport, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
-import { loadBest, loadCheckpoint, saveCheckpoint, type CheckpointState } from '../checkpoint.js';
+import { loadBest, loadCheckpoint, recordEpoch, saveCheckpoint, stopReason, type CheckpointState } from '../checkpoint.js';
 import { GradientPool, shardSizes, type Shard } from './pool.js';
 import type { WorkerModel } from './protocol.js';
 import { readFlat, subsetSize, weightLayout, writeFlat, type WeightLayout } from './replica.js';
@@ -208,28 +208,13 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
         report.validation = computeMetrics(probs, v.labels, data.numClasses);
         score = report.validation.logLoss;
       }
-      state.history.push(report);
-      state.epoch = epoch + 1;
-      if (score < state.bestLoss) {
-        state.bestLoss = score;
-        state.bestEpoch = epoch + 1;
-        state.sinceBest = 0;
-        tf.dispose(bestWeights ?? []);
-        bestWeights = model.getWeights().map((w) => tf.clone(w));
-      } else {
-        state.sinceBest++;
-      }
-      state.elapsedSeconds = (performance.now() - started) / 1000;
+      bestWeights = recordEpoch(state, report, score, model, bestWeights, started);
       hooks.onEpoch?.(report);
       if (hooks.checkpointDir) await saveCheckpoint(model, optimizer, bestWeights, state, hooks.checkpointDir);
-      if (config.patience > 0 && state.sinceBest >= config.patience) {
+      const stop = stopReason(state, config);
+      if (stop) {
         stoppedEarly = true;
-        reason = `validation log-loss did not improve for ${config.patience} epochs`;
-        break;
-      }
-      if (config.maxMinutes > 0 && state.elapsedSeconds / 60 > config.maxMinutes) {
-        stoppedEarly = true;
-        reason = `time limit of ${config.maxMinutes} minutes reached`;
+        reason = stop;
         break;
       }
     }
