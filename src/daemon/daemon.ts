@@ -12,10 +12,10 @@ import { EnsembleWatcher } from '../learn/registry/watch.js';
 import type { Logger } from '../log.js';
 import { EmbeddedBroker } from '../publish/embedded-broker.js';
 import type { Publisher } from '../publish/publisher.js';
-import type { ModelInfo, PipelineStats, PublisherProviders } from '../publish/types.js';
+import type { CountsWindow, ModelInfo, PipelineStats, PublisherProviders } from '../publish/types.js';
 import { ReviewStore } from '../review/review-store.js';
 import { PublishLog } from '../store/publish-log.js';
-import { Store } from '../store/store.js';
+import { Store, type WindowCounts } from '../store/store.js';
 import { SyncSender } from '../sync/sender.js';
 import { syncLabelHook, syncSenderOptions, syncStoreHooks } from '../sync/stage.js';
 import type { ClassifiedFrame, IncomingFile } from '../types.js';
@@ -318,21 +318,17 @@ export class Daemon {
   }
 
   private providers(): PublisherProviders {
-    const ensembleVersion = () => this.modelInfo?.ensembleVersion ?? 'none';
+    const asPublished = (w: WindowCounts): CountsWindow => ({
+      startMs: w.windowStart,
+      endMs: w.windowEnd,
+      total: w.total,
+      counts: w.counts,
+      ensembleVersion: this.modelInfo?.ensembleVersion ?? 'none',
+    });
     return {
-      getCurrentCounts: () => {
-        const w = this.publishLog!.current(Date.now());
-        return { startMs: w.windowStart, endMs: w.windowEnd, total: w.total, counts: w.counts, ensembleVersion: ensembleVersion() };
-      },
-      getUnpublishedWindows: (limit) =>
-        this.publishLog!.unpublished(Date.now(), limit).map((w) => ({
-          startMs: w.windowStart,
-          endMs: w.windowEnd,
-          total: w.total,
-          counts: w.counts,
-          ensembleVersion: ensembleVersion(),
-        })),
-      markWindowPublished: (startMs) => this.publishLog!.markPublished(startMs, 0, Date.now()),
+      getCurrentCounts: () => asPublished(this.publishLog!.current(Date.now())),
+      getUnpublishedWindows: (limit) => this.publishLog!.unpublished(Date.now(), limit).map(asPublished),
+      markWindowPublished: (startMs) => this.publishLog!.markPublished(startMs, Date.now()),
       nextSeq: () => this.publishLog!.nextSeq(),
       getModelInfo: () => this.modelInfo,
       getStats: (): PipelineStats => ({ ...this.counters, queueDepth: this.pipeline?.depth ?? 0, backend: this.backend }),

@@ -113,7 +113,6 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE published_windows (
         window_ms    INTEGER NOT NULL,
         window_start INTEGER NOT NULL,
-        seq          INTEGER NOT NULL,
         at           INTEGER NOT NULL,
         PRIMARY KEY (window_ms, window_start)
       ) STRICT, WITHOUT ROWID;

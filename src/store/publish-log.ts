@@ -16,7 +16,7 @@ export class PublishLog {
     setSeq: Statement<[string, number]>;
     unpublished: Statement<[number, number, number, number, number], { window_start: number }>;
     windowRows: Statement<[number, number], CountRow>;
-    mark: Statement<[number, number, number, number]>;
+    mark: Statement<[number, number, number]>;
   };
   private seq: number;
 
@@ -36,7 +36,7 @@ export class PublishLog {
         `SELECT window_start, window_end, label, count FROM counts WHERE window_ms = ? AND window_start = ? ORDER BY label`,
       ),
       mark: db.prepare(
-        `INSERT INTO published_windows (window_ms, window_start, seq, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        `INSERT INTO published_windows (window_ms, window_start, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
       ),
     };
     this.seq = this.stmts.getSeq.get(SEQ_KEY)?.value ?? 0;
@@ -62,8 +62,9 @@ export class PublishLog {
     return starts.map((s) => this.window(s.window_start));
   }
 
-  markPublished(windowStart: number, seq: number, now: number): void {
-    this.stmts.mark.run(this.windowMs, windowStart, seq, now);
+  /** The final message of the window starting at `windowStart` was acknowledged by the broker. */
+  markPublished(windowStart: number, now: number): void {
+    this.stmts.mark.run(this.windowMs, windowStart, now);
   }
 
   private window(start: number): WindowCounts {
