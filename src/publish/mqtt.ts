@@ -1,8 +1,8 @@
 // The one place MQTT.js is touched: connect, reconnect with back-off, publish without queueing.
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import { ERRORS, PlankwatchError } from '../errors.js';
+import { ERRORS } from '../errors.js';
+import { brokerAccessOptions, redactUrl } from './broker-options.js';
 import type { Logger } from '../log.js';
 
 export interface MqttConnectionOptions {
@@ -41,16 +41,7 @@ export interface PublishOptions {
   retain: boolean;
 }
 
-/** `mqtt://user:***@host:1883/`: the URL with any password masked, safe for logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
-}
+export { redactUrl };
 
 /**
  * A connection to one broker that never throws into its caller and never queues while offline:
@@ -152,16 +143,8 @@ export class MqttConnection {
 
   private async clientOptions(): Promise<IClientOptions> {
     const o = this.options;
-    let protocol: string;
-    try {
-      protocol = new URL(o.url).protocol;
-    } catch {
-      throw new PlankwatchError('PW_E_CONFIG_INVALID', `publish.mqtt.url "${redactUrl(o.url)}" is not a URL.`);
-    }
-    if (!['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:'].includes(protocol)) {
-      throw new PlankwatchError('PW_E_CONFIG_INVALID', `publish.mqtt.url must start with mqtt:// or mqtts://, got ${protocol}//.`);
-    }
-    const options: IClientOptions = {
+    return {
+      ...(await brokerAccessOptions(o, { url: 'publish.mqttUrl', prefix: 'publish' })),
       clientId: o.clientId ?? `plankwatch_${randomBytes(4).toString('hex')}`,
       clean: true,
       keepalive: o.keepaliveS ?? 30,
@@ -169,15 +152,8 @@ export class MqttConnection {
       reconnectPeriod: 0,
       queueQoSZero: false,
       resubscribe: false,
-      rejectUnauthorized: o.rejectUnauthorized ?? true,
+      ...(o.will !== undefined ? { will: { ...o.will } } : {}),
     };
-    if (o.username !== undefined) options.username = o.username;
-    if (o.password !== undefined) options.password = o.password;
-    if (o.will !== undefined) options.will = { ...o.will };
-    if (o.caFile !== undefined) options.ca = await readPem(o.caFile, 'caFile');
-    if (o.certFile !== undefined) options.cert = await readPem(o.certFile, 'certFile');
-    if (o.keyFile !== undefined) options.key = await readPem(o.keyFile, 'keyFile');
-    return options;
   }
 
   private handleConnect(): void {
@@ -240,13 +216,5 @@ export class MqttConnection {
     } catch (err) {
       this.log.error({ err, code: 'PW_E_INTERNAL' }, 'MQTT onConnectionChange handler failed');
     }
-  }
-}
-
-async function readPem(path: string, key: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    throw new PlankwatchError('PW_E_CONFIG_INVALID', `publish.mqtt.${key}: cannot read ${path}.`, { cause: err });
   }
 }

@@ -3,11 +3,10 @@
 // lost on a reconnect: clean start is off, the session outlives the connection, QoS 1 messages
 // are acknowledged only after the handler has stored them, and unacknowledged publishes are
 // resent by MQTT.js after a reconnect.
-import { readFile } from 'node:fs/promises';
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import { ERRORS, PlankwatchError, type ErrorCode } from '../errors.js';
+import { ERRORS, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import { redactUrl } from '../publish/mqtt.js';
+import { brokerAccessOptions, redactUrl } from '../publish/broker-options.js';
 
 export interface MqttLinkOptions {
   url: string;
@@ -162,16 +161,8 @@ export class MqttLink {
 
   private async clientOptions(): Promise<IClientOptions> {
     const o = this.options;
-    let protocol: string;
-    try {
-      protocol = new URL(o.url).protocol;
-    } catch {
-      throw new PlankwatchError('PW_E_CONFIG_INVALID', `${o.configKey}.url "${redactUrl(o.url)}" is not a URL.`);
-    }
-    if (!['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:'].includes(protocol)) {
-      throw new PlankwatchError('PW_E_CONFIG_INVALID', `${o.configKey}.url must start with mqtt:// or mqtts://, got ${protocol}//.`);
-    }
-    const options: IClientOptions = {
+    return {
+      ...(await brokerAccessOptions(o, { url: `${o.configKey}.url`, prefix: o.configKey })),
       clientId: o.clientId,
       protocolVersion: 5,
       clean: false,
@@ -181,21 +172,6 @@ export class MqttLink {
       reconnectPeriod: o.reconnectPeriodMs ?? 3000,
       resubscribe: false,
       queueQoSZero: false,
-      rejectUnauthorized: o.rejectUnauthorized ?? true,
     };
-    if (o.username) options.username = o.username;
-    if (o.password) options.password = o.password;
-    if (o.caFile) options.ca = await readPem(o.caFile, `${o.configKey}.caFile`);
-    if (o.certFile) options.cert = await readPem(o.certFile, `${o.configKey}.certFile`);
-    if (o.keyFile) options.key = await readPem(o.keyFile, `${o.configKey}.keyFile`);
-    return options;
-  }
-}
-
-async function readPem(path: string, key: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    throw new PlankwatchError('PW_E_CONFIG_INVALID', `${key}: cannot read ${path}.`, { cause: err });
   }
 }

@@ -9,24 +9,12 @@ import type { Logger } from '../log.js';
 import type { SqliteDatabase } from '../store/db.js';
 import { msToUtcMidnight, TokenBucket } from './budget.js';
 import { encodeBatch, publishWireBytes, type Compression } from './codec.js';
-import { MqttLink } from './link.js';
+import { MqttLink, type MqttLinkOptions } from './link.js';
 import { Outbox, utcDay, type OutboxRow, type OutboxStatus } from './outbox.js';
 import { batchTopic, shoreStatusTopic, type ShoreStatus, type ThumbnailPayload } from './records.js';
 
-export interface SyncLinkSettings {
-  url: string;
-  clientId: string;
-  username?: string;
-  password?: string;
-  caFile?: string;
-  certFile?: string;
-  keyFile?: string;
-  rejectUnauthorized?: boolean;
-  keepaliveS?: number;
-  sessionExpiryS?: number;
-  reconnectPeriodMs?: number;
-  connectTimeoutMs?: number;
-}
+/** The shore broker connection as the sender configures it (subscriptions and callbacks are its own). */
+export type SyncLinkSettings = Omit<MqttLinkOptions, 'subscriptions' | 'onMessage' | 'onConnectionChange' | 'outageCode' | 'configKey' | 'logger'>;
 
 export interface SyncSenderOptions {
   /** The daemon's open database (the store's connection: one writer). */
