@@ -7,11 +7,14 @@
 //   x̂ = (x − μ)·r,  r = 1/√(σ² + ε)
 //   dβ = Σ dy,  dγ = Σ dy·x̂
 //   dx = γ·r · (dy − (dβ + x̂·dγ) / m)          (m = values per channel)
+// On wasm a batch norm followed by a leaky ReLU is fused further, into the four loops of
+// heap-kernels.ts (two forward, two backward).
 // useFastBatchNorm(model) swaps this in for the model's BatchNormalization layers while it
 // trains (an own `call` on each layer instance; the saved model is unchanged), and returns the
 // function that puts the layers back.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { batchNormLeakyBackward, batchNormLeakyForward, heapKernelsApply } from './heap-kernels.js';
 
 interface LayerVariableLike {
   read(): tf.Tensor;
@@ -69,8 +72,42 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Ten
   return { y, mean: s.mean, variance: s.variance };
 }
 
+/**
+ * Batch norm then leaky ReLU (slope alpha) over the wasm memory, with its closed-form gradient;
+ * returns the activation and the batch statistics (the caller owns all three).
+ */
+export function batchNormLeakyTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, alpha: number): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  let stats: { mean: tf.Tensor1D; variance: tf.Tensor1D } | null = null;
+  const op = tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xIn, gIn, bIn, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+    const f = batchNormLeakyForward(xIn, gIn, bIn, epsilon, alpha);
+    stats = { mean: tf.keep(tf.clone(f.mean)), variance: tf.keep(tf.clone(f.variance)) };
+    save([xIn, gIn, bIn, f.mean, f.variance]);
+    return {
+      value: f.y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, g, b, mu, va] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        const r = batchNormLeakyBackward(dy, xs, g, b, mu, va, epsilon, alpha);
+        return [r.dx, r.dGamma, r.dBeta];
+      },
+    };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  const y = op(x, gamma, beta);
+  const s = stats as { mean: tf.Tensor1D; variance: tf.Tensor1D } | null;
+  if (!s) throw new Error('batch statistics were not computed');
+  return { y, mean: s.mean, variance: s.variance };
+}
+
 function isBatchNorm(layer: tfl.layers.Layer): boolean {
   return layer.getClassName() === 'BatchNormalization';
+}
+
+/** The LeakyReLU layer that alone consumes this layer's output, if any. */
+function soleLeakyConsumer(layer: tfl.layers.Layer): (tfl.layers.Layer & { alpha: number }) | null {
+  const nodes = (layer as unknown as { outboundNodes: { outboundLayer: tfl.layers.Layer }[] }).outboundNodes;
+  if (nodes.length !== 1) return null;
+  const next = nodes[0]!.outboundLayer;
+  return next.getClassName() === 'LeakyReLU' ? (next as tfl.layers.Layer & { alpha: number }) : null;
 }
 
 /** Use the closed-form gradient in the model's channels-last BatchNormalization layers. */
@@ -81,11 +118,29 @@ export function useFastBatchNorm(model: tfl.LayersModel): () => void {
     const bn = layer as unknown as BatchNormLayerLike;
     if (!(bn.axis === -1 || bn.axis === 3) || !bn.center || !bn.scale) continue;
     const original = bn.call;
+    // On wasm, the activation is computed here and its own layer passes the result through.
+    const act = soleLeakyConsumer(layer);
+    // Decided per call from the tensor's channels (the same for both layers: batch norm keeps them).
+    const fused = (t: tf.Tensor) => act !== null && act.alpha >= 0 && act.alpha <= 1 && heapKernelsApply(t.shape[t.rank - 1]!);
+    if (act) {
+      const actLayer = act as unknown as BatchNormLayerLike;
+      const originalAct = actLayer.call;
+      actLayer.call = function (inputs, kwargs) {
+        const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+        if (kwargs.training && fused(x)) return x;
+        return originalAct.call(this, inputs, kwargs);
+      };
+      restored.push(() => {
+        actLayer.call = originalAct;
+      });
+    }
     bn.call = function (inputs, kwargs) {
       if (!kwargs.training) return original.call(this, inputs, kwargs);
       return tf.tidy(() => {
         const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-        const { y, mean, variance } = batchNormTraining(x, bn.gamma.read() as tf.Tensor1D, bn.beta.read() as tf.Tensor1D, bn.epsilon);
+        const gamma = bn.gamma.read() as tf.Tensor1D;
+        const beta = bn.beta.read() as tf.Tensor1D;
+        const { y, mean, variance } = fused(x) ? batchNormLeakyTraining(x, gamma, beta, bn.epsilon, act!.alpha) : batchNormTraining(x, gamma, beta, bn.epsilon);
         for (const [variable, value] of [
           [bn.movingMean, mean],
           [bn.movingVariance, variance],

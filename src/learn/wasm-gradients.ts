@@ -8,6 +8,7 @@
 // with the ordinary tf.grad machinery and nothing else changes.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { heapKernelsApply, maxPool2x2GradHeap, rotateFilterHeap } from './heap-kernels.js';
 
 interface ConvGradAttrs {
   strides: [number, number] | number;
@@ -89,7 +90,7 @@ export function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, inputShape: [nu
     const dw = d.shape[2];
     const padBottom = h + kh - 1 - dh - padTop;
     const padRight = wd + kw - 1 - dw - padLeft;
-    const wt = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+    const wt = rotateFilterHeap(w);
     if (padTop >= 0 && padLeft >= 0 && padBottom >= 0 && padRight >= 0) {
       // Padding inside the convolution: no padded copy of dy.
       return tf.conv2d(d, wt, 1, [[0, 0], [padTop, padBottom], [padLeft, padRight], [0, 0]]);
@@ -118,11 +119,13 @@ function dilate(t: tf.Tensor4D, axis: 1 | 2, factor: number): tf.Tensor4D {
 }
 
 /**
- * MaxPoolGrad for the common 2x2, stride 2, "valid" pool on even sizes: the gradient goes to the
- * positions equal to the window's maximum, written with broadcasting elementwise kernels
- * (exact ties, rare in floating point, would each receive it).
+ * MaxPoolGrad for a 2x2, stride 2, "valid" pool on even sizes whose channel count the SIMD kernel
+ * does not take: the gradient goes to the positions equal to the window's maximum, written with
+ * broadcasting elementwise kernels (exact ties, rare in floating point, would each receive it).
+ * The backend's own MaxPoolGrad misroutes a few windows when channels are not a multiple of 4.
  */
 export function maxPool2x2Grad(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D): tf.Tensor4D {
+  if (heapKernelsApply(x.shape[3])) return maxPool2x2GradHeap(dy, x, y);
   return tf.tidy(() => {
     const [, h, w] = x.shape;
     const yUp = tf.image.resizeNearestNeighbor(y, [h, w]);
@@ -146,9 +149,13 @@ function supported(attrs: ConvGradAttrs & { dilations?: number | [number, number
 }
 
 /** Kernel inputs arrive as the Tensors the op was called with (ops pass Tensors to runKernel). */
+function asTensor(info: TensorInfo): tf.Tensor {
+  if (info instanceof tf.Tensor) return info;
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
+
 function asTensor4D(info: TensorInfo): tf.Tensor4D {
-  if (info instanceof tf.Tensor) return info as tf.Tensor4D;
-  return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor4D;
+  return asTensor(info) as tf.Tensor4D;
 }
 
 /**
@@ -182,6 +189,22 @@ export function registerWasmGradients(): void {
     return maxPool2x2Grad(asTensor4D(inputs.dy!), asTensor4D(inputs.input!), asTensor4D(inputs.output!)) as unknown as TensorInfo;
   };
   replaceKernel({ kernelName: 'MaxPoolGrad', backendName: BACKEND, kernelFunc: poolKernel, setupFunc: previousPool?.setupFunc });
+  // The wasm BatchMatMul runs its transposed cases 10-20x slower than the plain one (backprop
+  // through a dense layer needs both): transpose the operand explicitly, then multiply plainly.
+  const previousMatMul = tf.getKernel('BatchMatMul', BACKEND);
+  if (previousMatMul) {
+    const matMulKernel: KernelFunc = (args) => {
+      const { inputs, attrs } = args;
+      if (!attrs?.transposeA && !attrs?.transposeB) return previousMatMul.kernelFunc(args);
+      return tf.tidy(() => {
+        const swapLast = (t: tf.Tensor) => tf.transpose(t, [...Array.from({ length: t.rank - 2 }, (_, i) => i), t.rank - 1, t.rank - 2]);
+        const a = asTensor(inputs.a!);
+        const b = asTensor(inputs.b!);
+        return tf.matMul(attrs.transposeA ? swapLast(a) : a, attrs.transposeB ? swapLast(b) : b);
+      }) as unknown as TensorInfo;
+    };
+    replaceKernel({ kernelName: 'BatchMatMul', backendName: BACKEND, kernelFunc: matMulKernel, setupFunc: previousMatMul.setupFunc });
+  }
   replaceKernel({ kernelName: 'Conv2DBackpropFilter', backendName: BACKEND, kernelFunc: filterKernel });
   replaceKernel({ kernelName: 'Conv2DBackpropInput', backendName: BACKEND, kernelFunc: inputKernel, setupFunc: previousInput?.setupFunc });
 }

@@ -42,6 +42,58 @@ describe('wasm convolution gradients', () => {
   });
 });
 
+async function onBackend<T>(backend: string, f: () => Promise<T>): Promise<T> {
+  await tf.setBackend(backend);
+  return f();
+}
+
+describe('wasm training kernels', () => {
+  it('max-pool gradients match the cpu backend, with and without the SIMD path (channels % 4)', async () => {
+    await initBackend('wasm');
+    const { heapKernelsApply } = await import('../../src/learn/heap-kernels.js');
+    expect(heapKernelsApply(4)).toBe(true);
+    expect(heapKernelsApply(3)).toBe(false);
+    for (const c of [4, 8, 3]) {
+      const grad = (backend: string) =>
+        onBackend(backend, async () => {
+          const x = tf.randomNormal([2, 8, 10, c], 0, 1, 'float32', 7);
+          const g = tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid'))))(x);
+          const out = (await g.data()) as Float32Array;
+          tf.dispose([x, g]);
+          return out;
+        });
+      const cpu = await grad('cpu');
+      const wasm = await grad('wasm');
+      expect(maxRelError(cpu, wasm)).toBeLessThan(1e-6);
+      expect(wasm.filter((v) => v !== 0).length).toBe(2 * 4 * 5 * c); // one position per window
+    }
+  });
+
+  it('transposed matrix products match the cpu backend', async () => {
+    await initBackend('wasm');
+    for (const [ta, tb] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ] as const) {
+      const run = (backend: string) =>
+        onBackend(backend, async () => {
+          const a = tf.randomNormal(ta ? [7, 5] : [5, 7], 0, 1, 'float32', 3);
+          const b = tf.randomNormal(tb ? [4, 7] : [7, 4], 0, 1, 'float32', 4);
+          const y = tf.matMul(a, b, ta, tb);
+          const [ga, gb] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.square(tf.matMul(p, q, ta, tb))))([a, b]);
+          const out = [(await y.data()) as Float32Array, (await ga!.data()) as Float32Array, (await gb!.data()) as Float32Array];
+          tf.dispose([a, b, y, ga!, gb!]);
+          return out;
+        });
+      const cpu = await run('cpu');
+      const wasm = await run('wasm');
+      cpu.forEach((v, i) => expect(maxRelError(v, wasm[i]!)).toBeLessThan(1e-5));
+    }
+  });
+});
+
 describe('closed-form batch-norm gradient', () => {
   it('matches tfjs-layers batch normalisation in training mode', async () => {
     const { buildModel, logitsModel } = await import('../../src/learn/architectures.js');
@@ -60,6 +112,9 @@ describe('closed-form batch-norm gradient', () => {
     const stock = run();
     const stockStats = model.getWeights().map((w) => w.dataSync().slice());
     model.setWeights(start);
+    const { heapKernelsApply } = await import('../../src/learn/heap-kernels.js');
+    // pw-tiny-32 has 8, 16 and 32 channels: batch norm and leaky ReLU run fused in SIMD.
+    expect([8, 16, 32].every((c) => heapKernelsApply(c))).toBe(true);
     const restore = useFastBatchNorm(model);
     const fast = run();
     restore();

@@ -1,0 +1,217 @@
+// Training kernels that run on the wasm backend's own memory.
+//
+// The wasm backend runs convolutions through XNNPACK at full speed, but every elementwise op is a
+// separate pass over memory with its own broadcasting machinery: batch normalisation and its
+// activation cost ~20 such passes per layer and training step. Here the same arithmetic is done
+// in four fused SIMD loops (simd/kernels.wat) that read and write the tensors where the backend
+// keeps them. Each function takes and returns ordinary tensors; callers ask heapKernelsApply()
+// first (wasm backend, channel count a multiple of 4, SIMD available).
+import * as tf from '@tensorflow/tfjs-core';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { KERNELS_WASM_BASE64 } from './simd/kernels-wasm.js';
+
+// The WebAssembly global as far as this file uses it (the project compiles without DOM types).
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+interface WasmApi {
+  Memory: abstract new (...args: never[]) => WasmMemory;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: unknown };
+}
+const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+interface HeapBackend {
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  wasm: { HEAPU8: Uint8Array; asm: { memory?: WasmMemory }; _malloc(bytes: number): number; _free(ptr: number): void };
+}
+
+interface SimdKernels {
+  bn_stats(x: number, pixels: number, c: number, acc: number): void;
+  bn_apply(x: number, y: number, pixels: number, c: number, scale: number, shift: number, alpha: number): void;
+  bn_grad_sums(x: number, dy: number, dz: number, pixels: number, c: number, scale: number, shift: number, alpha: number, acc: number): void;
+  bn_grad_input(x: number, dz: number, pixels: number, c: number, scale: number, t0: number, t1: number): void;
+  max_pool_2x2_grad(x: number, y: number, dy: number, dx: number, rows: number, w: number, c: number): void;
+}
+
+/** Pixels summed in float32 before the float64 running total (keeps batch statistics exact to ~1e-6). */
+const CHUNK = 512;
+
+let compiled: object | null | undefined;
+const instances = new WeakMap<WasmMemory, SimdKernels>();
+
+function wasmBackend(): HeapBackend | null {
+  return tf.getBackend() === 'wasm' ? (tf.backend() as unknown as HeapBackend) : null;
+}
+
+/** The kernels bound to the backend's memory, or null where this runtime lacks wasm SIMD. */
+function kernelsFor(be: HeapBackend): SimdKernels | null {
+  const memory = be.wasm.asm?.memory;
+  if (!(memory instanceof Wasm.Memory)) return null;
+  if (compiled === undefined) {
+    try {
+      compiled = new Wasm.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
+    } catch {
+      compiled = null;
+    }
+  }
+  if (!compiled) return null;
+  let k = instances.get(memory);
+  if (!k) {
+    k = new Wasm.Instance(compiled, { env: { memory } }).exports as unknown as SimdKernels;
+    instances.set(memory, k);
+  }
+  return k;
+}
+
+/** Whether the kernels below run for a tensor with this many channels on the active backend. */
+export function heapKernelsApply(channels: number): boolean {
+  const be = wasmBackend();
+  return be !== null && channels % 4 === 0 && kernelsFor(be) !== null;
+}
+
+function require(): { be: HeapBackend; k: SimdKernels } {
+  const be = wasmBackend();
+  const k = be && kernelsFor(be);
+  if (!be || !k) throw new Error('heap kernels need the wasm backend with SIMD');
+  return { be, k };
+}
+
+/**
+ * Allocate the outputs and `scratch` floats of working space, then return a float view of the
+ * whole memory and the float index of each input, output and the scratch. The view is taken
+ * last: an allocation may grow, and so replace, the memory.
+ */
+function prepare(be: HeapBackend, inputs: tf.Tensor[], outputShapes: number[][], scratch: number) {
+  for (const t of inputs) if (t.dtype !== 'float32') throw new Error(`heap kernels take float32 tensors, not ${t.dtype}`);
+  const infos = outputShapes.map((shape) => be.makeOutput(shape, 'float32'));
+  const outs = infos.map((i) => tf.engine().makeTensorFromTensorInfo(i));
+  const scratchPtr = scratch > 0 ? be.wasm._malloc(scratch * 4) : 0;
+  const heap = new Float32Array(be.wasm.HEAPU8.buffer);
+  const at = [...inputs, ...infos].map((t) => be.dataIdMap.get(t.dataId).memoryOffset >>> 2);
+  return { heap, at, outs, scratch: scratchPtr >>> 2, free: () => scratch > 0 && be.wasm._free(scratchPtr) };
+}
+
+/** Σ over pixels of acc's two c-vectors, accumulated in float64 from float32 chunks. */
+function chunkedSums(heap: Float32Array, acc: number, c: number, pixels: number, run: (first: number, count: number) => void): [Float64Array, Float64Array] {
+  const a = new Float64Array(c);
+  const b = new Float64Array(c);
+  for (let p = 0; p < pixels; p += CHUNK) {
+    heap.fill(0, acc, acc + 2 * c);
+    run(p, Math.min(CHUNK, pixels - p));
+    for (let k = 0; k < c; k++) {
+      a[k] += heap[acc + k]!;
+      b[k] += heap[acc + c + k]!;
+    }
+  }
+  return [a, b];
+}
+
+export interface BatchNormLeakyForward {
+  /** leaky(γ·(x − μ)/√(σ² + ε) + β), the shape of x. */
+  y: tf.Tensor;
+  /** Batch mean and (biased) variance per channel. */
+  mean: tf.Tensor1D;
+  variance: tf.Tensor1D;
+}
+
+/**
+ * Batch normalisation over all axes but the last, then leaky ReLU with slope alpha (0 ≤ alpha ≤ 1;
+ * 1: no activation), in two passes: per-channel sums, then scale, shift and activate.
+ */
+export function batchNormLeakyForward(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, alpha: number): BatchNormLeakyForward {
+  const { be, k } = require();
+  const c = x.shape[x.rank - 1]!;
+  const pixels = x.size / c;
+  const { heap, at, outs, scratch, free } = prepare(be, [x, gamma, beta], [x.shape, [c], [c]], 4 * c);
+  const [xo, go, bo, yo, meanO, varO] = at as [number, number, number, number, number, number];
+  const [scale, shift, acc] = [scratch, scratch + c, scratch + 2 * c];
+  const [sum, sq] = chunkedSums(heap, acc, c, pixels, (first, count) => k.bn_stats((xo + first * c) * 4, count, c, acc * 4));
+  for (let i = 0; i < c; i++) {
+    const mu = sum[i]! / pixels;
+    const va = Math.max(0, sq[i]! / pixels - mu * mu);
+    heap[meanO + i] = mu;
+    heap[varO + i] = va;
+    heap[scale + i] = heap[go + i]! / Math.sqrt(va + epsilon);
+    heap[shift + i] = heap[bo + i]! - mu * heap[scale + i]!;
+  }
+  k.bn_apply(xo * 4, yo * 4, pixels, c, scale * 4, shift * 4, alpha);
+  free();
+  return { y: outs[0]!, mean: outs[1] as tf.Tensor1D, variance: outs[2] as tf.Tensor1D };
+}
+
+/**
+ * Gradients of batchNormLeakyForward for the upstream gradient dy, from the saved input and batch
+ * statistics, in two passes (m values per channel, r = 1/√(σ² + ε), x̂ = (x − μ)·r):
+ *   dz = dy·(z > 0 ? 1 : α),  dβ = Σ dz,  dγ = Σ dz·x̂ = r·(Σ dz·x − μ·dβ),
+ *   dx = γ·r·(dz − (dβ + x̂·dγ)/m) = scale·dz − t0 − x·t1
+ */
+export function batchNormLeakyBackward(
+  dy: tf.Tensor,
+  x: tf.Tensor,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  mean: tf.Tensor1D,
+  variance: tf.Tensor1D,
+  epsilon: number,
+  alpha: number,
+): { dx: tf.Tensor; dGamma: tf.Tensor1D; dBeta: tf.Tensor1D } {
+  const { be, k } = require();
+  const c = x.shape[x.rank - 1]!;
+  const pixels = x.size / c;
+  const { heap, at, outs, scratch, free } = prepare(be, [dy, x, gamma, beta, mean, variance], [x.shape, [c], [c]], 6 * c);
+  const [dyo, xo, go, bo, muO, vaO, dxo, dgo, dbo] = at as [number, number, number, number, number, number, number, number, number];
+  const [scale, shift, t0, t1, acc] = [scratch, scratch + c, scratch + 2 * c, scratch + 3 * c, scratch + 4 * c];
+  const r = new Float64Array(c);
+  for (let i = 0; i < c; i++) {
+    r[i] = 1 / Math.sqrt(heap[vaO + i]! + epsilon);
+    heap[scale + i] = heap[go + i]! * r[i]!;
+    heap[shift + i] = heap[bo + i]! - heap[muO + i]! * heap[scale + i]!;
+  }
+  const [dBeta, dzx] = chunkedSums(heap, acc, c, pixels, (first, count) =>
+    k.bn_grad_sums((xo + first * c) * 4, (dyo + first * c) * 4, (dxo + first * c) * 4, count, c, scale * 4, shift * 4, alpha, acc * 4),
+  );
+  for (let i = 0; i < c; i++) {
+    const mu = heap[muO + i]!;
+    const dGamma = r[i]! * (dzx[i]! - mu * dBeta[i]!);
+    heap[dgo + i] = dGamma;
+    heap[dbo + i] = dBeta[i]!;
+    const s = heap[scale + i]!;
+    heap[t1 + i] = (s * r[i]! * dGamma) / pixels;
+    heap[t0 + i] = (s * dBeta[i]!) / pixels - mu * heap[t1 + i]!;
+  }
+  k.bn_grad_input(xo * 4, dxo * 4, pixels, c, scale * 4, t0 * 4, t1 * 4);
+  free();
+  return { dx: outs[0]!, dGamma: outs[1] as tf.Tensor1D, dBeta: outs[2] as tf.Tensor1D };
+}
+
+/**
+ * MaxPoolGrad for 2x2 windows with stride 2 on an even-sized NHWC input: each window's gradient
+ * goes to the first position holding its maximum (as tfjs's own kernel does); one pass.
+ */
+export function maxPool2x2GradHeap(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D): tf.Tensor4D {
+  const { be, k } = require();
+  const [n, h, w, c] = x.shape;
+  const { at, outs } = prepare(be, [dy, x, y], [x.shape], 0);
+  const [dyo, xo, yo, dxo] = at as [number, number, number, number];
+  k.max_pool_2x2_grad(xo * 4, yo * 4, dyo * 4, dxo * 4, (n * h) / 2, w, c);
+  return outs[0] as tf.Tensor4D;
+}
+
+/** The filter of a convolution's input gradient: rotated by 180° with in/out channels swapped. */
+export function rotateFilterHeap(w: tf.Tensor4D): tf.Tensor4D {
+  const be = wasmBackend();
+  if (!be) throw new Error('heap kernels need the wasm backend');
+  const [kh, kw, ci, co] = w.shape;
+  const { heap, at, outs } = prepare(be, [w], [[kh, kw, co, ci]], 0);
+  const [wo, oo] = at as [number, number];
+  for (let a = 0; a < kh; a++) {
+    for (let b = 0; b < kw; b++) {
+      const src = wo + ((kh - 1 - a) * kw + (kw - 1 - b)) * ci * co;
+      const dst = oo + (a * kw + b) * co * ci;
+      for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) heap[dst + o * ci + i] = heap[src + i * co + o]!;
+    }
+  }
+  return outs[0] as tf.Tensor4D;
+}

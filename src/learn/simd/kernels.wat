@@ -1,0 +1,160 @@
+;; SIMD loops for training on the wasm backend, run on the backend's own memory (imported).
+;; Pointers are byte offsets; every tensor is NHWC float32 with its channel count c a multiple
+;; of 4, so each v128 holds 4 channels of one pixel. Assembled by scripts/build-simd.mjs into
+;; kernels-wasm.ts (the binary, base64) and driven from ../heap-kernels.ts.
+(module
+  (import "env" "memory" (memory 1))
+
+  ;; acc[k] += x[p, k] and acc[c + k] += x[p, k]^2 over `pixels` pixels (float32 partial sums;
+  ;; the caller adds them up in float64 chunk by chunk).
+  (func (export "bn_stats") (param $x i32) (param $pixels i32) (param $c i32) (param $acc i32)
+    (local $rowBytes i32) (local $end i32) (local $k i32) (local $v v128) (local $a i32)
+    (local.set $rowBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $end (i32.add (local.get $x) (i32.mul (local.get $pixels) (local.get $rowBytes))))
+    (block $done
+      (loop $pixel
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        (local.set $k (i32.const 0))
+        (loop $channel
+          (local.set $v (v128.load (i32.add (local.get $x) (local.get $k))))
+          (local.set $a (i32.add (local.get $acc) (local.get $k)))
+          (v128.store (local.get $a) (f32x4.add (v128.load (local.get $a)) (local.get $v)))
+          (local.set $a (i32.add (local.get $a) (local.get $rowBytes)))
+          (v128.store (local.get $a) (f32x4.add (v128.load (local.get $a)) (f32x4.mul (local.get $v) (local.get $v))))
+          (local.set $k (i32.add (local.get $k) (i32.const 16)))
+          (br_if $channel (i32.lt_u (local.get $k) (local.get $rowBytes))))
+        (local.set $x (i32.add (local.get $x) (local.get $rowBytes)))
+        (br $pixel))))
+
+  ;; y = leaky(x * scale[k] + shift[k]) = max(z, alpha * z)  (0 <= alpha <= 1)
+  (func (export "bn_apply") (param $x i32) (param $y i32) (param $pixels i32) (param $c i32)
+      (param $scale i32) (param $shift i32) (param $alpha f32)
+    (local $rowBytes i32) (local $end i32) (local $k i32) (local $z v128) (local $al v128)
+    (local.set $al (f32x4.splat (local.get $alpha)))
+    (local.set $rowBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $end (i32.add (local.get $x) (i32.mul (local.get $pixels) (local.get $rowBytes))))
+    (block $done
+      (loop $pixel
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        (local.set $k (i32.const 0))
+        (loop $channel
+          (local.set $z (f32x4.add
+            (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $k))) (v128.load (i32.add (local.get $scale) (local.get $k))))
+            (v128.load (i32.add (local.get $shift) (local.get $k)))))
+          (v128.store (i32.add (local.get $y) (local.get $k)) (f32x4.max (local.get $z) (f32x4.mul (local.get $z) (local.get $al))))
+          (local.set $k (i32.add (local.get $k) (i32.const 16)))
+          (br_if $channel (i32.lt_u (local.get $k) (local.get $rowBytes))))
+        (local.set $x (i32.add (local.get $x) (local.get $rowBytes)))
+        (local.set $y (i32.add (local.get $y) (local.get $rowBytes)))
+        (br $pixel))))
+
+  ;; dz = dy * (z > 0 ? 1 : alpha) with z = x * scale[k] + shift[k], written to dz;
+  ;; acc[k] += dz and acc[c + k] += dz * x (float32 partial sums, as in bn_stats).
+  (func (export "bn_grad_sums") (param $x i32) (param $dy i32) (param $dz i32) (param $pixels i32) (param $c i32)
+      (param $scale i32) (param $shift i32) (param $alpha f32) (param $acc i32)
+    (local $rowBytes i32) (local $end i32) (local $k i32) (local $xv v128) (local $d v128) (local $g v128)
+    (local $al v128) (local $zero v128) (local $a i32)
+    (local.set $al (f32x4.splat (local.get $alpha)))
+    (local.set $zero (f32x4.splat (f32.const 0)))
+    (local.set $rowBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $end (i32.add (local.get $x) (i32.mul (local.get $pixels) (local.get $rowBytes))))
+    (block $done
+      (loop $pixel
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        (local.set $k (i32.const 0))
+        (loop $channel
+          (local.set $xv (v128.load (i32.add (local.get $x) (local.get $k))))
+          (local.set $d (v128.load (i32.add (local.get $dy) (local.get $k))))
+          (local.set $g (v128.bitselect
+            (local.get $d)
+            (f32x4.mul (local.get $d) (local.get $al))
+            (f32x4.gt
+              (f32x4.add (f32x4.mul (local.get $xv) (v128.load (i32.add (local.get $scale) (local.get $k))))
+                         (v128.load (i32.add (local.get $shift) (local.get $k))))
+              (local.get $zero))))
+          (v128.store (i32.add (local.get $dz) (local.get $k)) (local.get $g))
+          (local.set $a (i32.add (local.get $acc) (local.get $k)))
+          (v128.store (local.get $a) (f32x4.add (v128.load (local.get $a)) (local.get $g)))
+          (local.set $a (i32.add (local.get $a) (local.get $rowBytes)))
+          (v128.store (local.get $a) (f32x4.add (v128.load (local.get $a)) (f32x4.mul (local.get $g) (local.get $xv))))
+          (local.set $k (i32.add (local.get $k) (i32.const 16)))
+          (br_if $channel (i32.lt_u (local.get $k) (local.get $rowBytes))))
+        (local.set $x (i32.add (local.get $x) (local.get $rowBytes)))
+        (local.set $dy (i32.add (local.get $dy) (local.get $rowBytes)))
+        (local.set $dz (i32.add (local.get $dz) (local.get $rowBytes)))
+        (br $pixel))))
+
+  ;; dz = scale[k] * dz - t0[k] - x * t1[k]  (in place)
+  (func (export "bn_grad_input") (param $x i32) (param $dz i32) (param $pixels i32) (param $c i32)
+      (param $scale i32) (param $t0 i32) (param $t1 i32)
+    (local $rowBytes i32) (local $end i32) (local $k i32) (local $p i32)
+    (local.set $rowBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $end (i32.add (local.get $x) (i32.mul (local.get $pixels) (local.get $rowBytes))))
+    (block $done
+      (loop $pixel
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        (local.set $k (i32.const 0))
+        (loop $channel
+          (local.set $p (i32.add (local.get $dz) (local.get $k)))
+          (v128.store (local.get $p)
+            (f32x4.sub
+              (f32x4.sub
+                (f32x4.mul (v128.load (i32.add (local.get $scale) (local.get $k))) (v128.load (local.get $p)))
+                (v128.load (i32.add (local.get $t0) (local.get $k))))
+              (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $k))) (v128.load (i32.add (local.get $t1) (local.get $k))))))
+          (local.set $k (i32.add (local.get $k) (i32.const 16)))
+          (br_if $channel (i32.lt_u (local.get $k) (local.get $rowBytes))))
+        (local.set $x (i32.add (local.get $x) (local.get $rowBytes)))
+        (local.set $dz (i32.add (local.get $dz) (local.get $rowBytes)))
+        (br $pixel))))
+
+  ;; MaxPoolGrad, 2x2 windows, stride 2, even h and w: each window's gradient goes to the first
+  ;; position (row-major) equal to its maximum. x, dx: [n, h, w, c]; y, dy: [n, h/2, w/2, c].
+  (func (export "max_pool_2x2_grad") (param $x i32) (param $y i32) (param $dy i32) (param $dx i32)
+      (param $rows i32) (param $w i32) (param $c i32)
+    ;; rows = n * h / 2 output rows; each covers two input rows.
+    (local $rowBytes i32) (local $pixBytes i32) (local $r i32) (local $j i32) (local $k i32)
+    (local $o i32) (local $i i32) (local $top v128) (local $d v128)
+    (local $m0 v128) (local $m1 v128) (local $m2 v128) (local $taken v128)
+    (local.set $pixBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $rowBytes (i32.mul (local.get $w) (local.get $pixBytes)))
+    (local.set $r (i32.const 0))
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $j (i32.const 0))
+        (block $colsDone
+          (loop $col
+            (br_if $colsDone (i32.ge_u (local.get $j) (local.get $w)))
+            (local.set $k (i32.const 0))
+            (loop $channel
+              (local.set $o (i32.add (local.get $y) (local.get $k)))
+              (local.set $top (v128.load (local.get $o)))
+              (local.set $d (v128.load (i32.add (local.get $dy) (local.get $k))))
+              (local.set $i (i32.add (local.get $x) (local.get $k)))
+              (local.set $m0 (f32x4.eq (v128.load (local.get $i)) (local.get $top)))
+              (local.set $taken (local.get $m0))
+              (local.set $m1 (v128.andnot (f32x4.eq (v128.load (i32.add (local.get $i) (local.get $pixBytes))) (local.get $top)) (local.get $taken)))
+              (local.set $taken (v128.or (local.get $taken) (local.get $m1)))
+              (local.set $m2 (v128.andnot (f32x4.eq (v128.load (i32.add (local.get $i) (local.get $rowBytes))) (local.get $top)) (local.get $taken)))
+              (local.set $taken (v128.or (local.get $taken) (local.get $m2)))
+              (local.set $i (i32.add (local.get $dx) (local.get $k)))
+              (v128.store (local.get $i) (v128.and (local.get $d) (local.get $m0)))
+              (v128.store (i32.add (local.get $i) (local.get $pixBytes)) (v128.and (local.get $d) (local.get $m1)))
+              (v128.store (i32.add (local.get $i) (local.get $rowBytes)) (v128.and (local.get $d) (local.get $m2)))
+              (v128.store (i32.add (i32.add (local.get $i) (local.get $rowBytes)) (local.get $pixBytes)) (v128.andnot (local.get $d) (local.get $taken)))
+              (local.set $k (i32.add (local.get $k) (i32.const 16)))
+              (br_if $channel (i32.lt_u (local.get $k) (local.get $pixBytes))))
+            ;; next window: two input pixels, one output pixel
+            (local.set $x (i32.add (local.get $x) (i32.shl (local.get $pixBytes) (i32.const 1))))
+            (local.set $dx (i32.add (local.get $dx) (i32.shl (local.get $pixBytes) (i32.const 1))))
+            (local.set $y (i32.add (local.get $y) (local.get $pixBytes)))
+            (local.set $dy (i32.add (local.get $dy) (local.get $pixBytes)))
+            (local.set $j (i32.add (local.get $j) (i32.const 2)))
+            (br $col)))
+        ;; skip the second input row of this window row
+        (local.set $x (i32.add (local.get $x) (local.get $rowBytes)))
+        (local.set $dx (i32.add (local.get $dx) (local.get $rowBytes)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $row))))
+)

@@ -1,0 +1,12 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+// The committed binary of the SIMD training kernels is the assembly of the committed source.
+describe('SIMD kernels', () => {
+  it('kernels-wasm.ts is assembled from kernels.wat (node scripts/build-simd.mjs)', async () => {
+    const { renderKernelsModule } = (await import('../../scripts/build-simd.mjs')) as { renderKernelsModule: () => Promise<string> };
+    const committed = readFileSync(path.resolve(import.meta.dirname, '../../src/learn/simd/kernels-wasm.ts'), 'utf8');
+    expect(committed).toBe(await renderKernelsModule());
+  });
+});
