@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { createAdam } from '../learn/adam.js';
 import { architectureInfo, buildModel, countMacs, logitsModel } from '../learn/architectures.js';
 import { initBackend } from '../learn/backend.js';
 import { useFastBatchNorm } from '../learn/fast-batchnorm.js';
@@ -39,7 +40,7 @@ export async function measureArchitecture(name: string, batchSize = 32, seconds 
   const s = info.inputSize;
   const x = tf.randomUniform([batchSize, s, s, 1], 0, 1, 'float32', 1) as tf.Tensor4D;
   const y = tf.oneHot(tf.tensor1d(Array.from({ length: batchSize }, (_, i) => i % 121), 'int32'), 121);
-  const optimizer = tf.train.adam(1e-3);
+  const optimizer = createAdam(1e-3);
   const inferenceSteps = timeLoop(seconds, () => tf.tidy(() => void (model.predict(x) as tf.Tensor).dataSync()));
   const trainingSteps = timeLoop(seconds, () =>
     tf.tidy(() => {

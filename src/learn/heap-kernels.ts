@@ -23,7 +23,7 @@ const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 interface HeapBackend {
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  dataIdMap: { get(dataId: object): { memoryOffset: number; refCount: number } };
   wasm: { HEAPU8: Uint8Array; asm: { memory?: WasmMemory }; _malloc(bytes: number): number; _free(ptr: number): void };
 }
 
@@ -33,6 +33,9 @@ interface SimdKernels {
   bn_grad_sums(x: number, dy: number, dz: number, pixels: number, c: number, scale: number, shift: number, alpha: number, acc: number): void;
   bn_grad_input(x: number, dz: number, pixels: number, c: number, scale: number, t0: number, t1: number): void;
   max_pool_2x2_grad(x: number, y: number, dy: number, dx: number, rows: number, w: number, c: number): void;
+  adam(w: number, g: number, m: number, v: number, wOut: number, n: number, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number): void;
+  swap_outer(src: number, dst: number, n: number, p: number, c: number): void;
+  swap_first_last(src: number, dst: number, n: number, p: number, c: number): void;
 }
 
 /** Pixels summed in float32 before the float64 running total (keeps batch statistics exact to ~1e-6). */
@@ -63,6 +66,12 @@ function kernelsFor(be: HeapBackend): SimdKernels | null {
     instances.set(memory, k);
   }
   return k;
+}
+
+/** Whether the SIMD kernels are available at all (wasm backend active, SIMD in this runtime). */
+export function heapKernelsAvailable(): boolean {
+  const be = wasmBackend();
+  return be !== null && kernelsFor(be) !== null;
 }
 
 /** Whether the kernels below run for a tensor with this many channels on the active backend. */
@@ -214,4 +223,46 @@ export function rotateFilterHeap(w: tf.Tensor4D): tf.Tensor4D {
     }
   }
   return outs[0] as tf.Tensor4D;
+}
+
+/**
+ * [n, p, c] → [p, n, c] (whole pixels move) or, with firstLast, [n, p, c] → [c, p, n] (4x4 SIMD
+ * blocks; n a multiple of 4). c must be a multiple of 4; the result has the new shape.
+ */
+export function swapAxesHeap(x: tf.Tensor, n: number, p: number, c: number, firstLast: boolean): tf.Tensor {
+  const { be, k } = require();
+  if (x.size !== n * p * c || c % 4 !== 0 || (firstLast && n % 4 !== 0)) throw new Error(`swapAxesHeap: unsupported shape ${n}x${p}x${c}`);
+  const { at, outs } = prepare(be, [x], [firstLast ? [c, p, n] : [p, n, c]], 0);
+  const [src, dst] = at as [number, number];
+  (firstLast ? k.swap_first_last : k.swap_outer)(src * 4, dst * 4, n, p, c);
+  return outs[0]!;
+}
+
+export interface AdamConstants {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** 1/(1 − β1^t) and 1/(1 − β2^t): the bias corrections of this step. */
+  c1: number;
+  c2: number;
+}
+
+/**
+ * One Adam step for a variable: updates the moment tensors m and v where they lie (the caller
+ * guarantees they share their memory with nothing) and returns the new weights as a new tensor
+ * (weights are never changed in place: the backend caches packed convolution filters by tensor).
+ */
+export function adamStepHeap(w: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, a: AdamConstants): tf.Tensor {
+  const { be, k } = require();
+  const { at, outs } = prepare(be, [w, g, m, v], [w.shape], 0);
+  const [wo, go, mo, vo, out] = at as [number, number, number, number, number];
+  k.adam(wo * 4, go * 4, mo * 4, vo * 4, out * 4, w.size, a.learningRate, a.beta1, a.beta2, a.epsilon, a.c1, a.c2);
+  return outs[0]!;
+}
+
+/** Whether no other tensor shares this tensor's memory (so that writing it in place is safe). */
+export function ownsMemory(t: tf.Tensor): boolean {
+  const be = wasmBackend();
+  return be !== null && be.dataIdMap.get(t.dataId).refCount === 1;
 }

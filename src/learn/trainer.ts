@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { createAdam } from './adam.js';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { loadBest, loadCheckpoint, recordEpoch, saveCheckpoint, stopReason, type CheckpointState } from './checkpoint.js';
 import { augmentInto, copyInto, type AugmentOptions } from './augment.js';
@@ -149,7 +150,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
   const weights = classWeights(labels, data.numClasses, config.classWeights);
   const lm = logitsModel(model);
   const restoreBatchNorm = useFastBatchNorm(model);
-  const optimizer = tf.train.adam(config.learningRate);
+  const optimizer = createAdam(config.learningRate);
   const batches = Math.floor(n / config.batchSize);
   const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
 

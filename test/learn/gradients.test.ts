@@ -94,6 +94,45 @@ describe('wasm training kernels', () => {
   });
 });
 
+describe('fused Adam', () => {
+  it('follows tfjs Adam step for step, and its moments are tfjs Adam weights', async () => {
+    await initBackend('wasm');
+    const { createAdam } = await import('../../src/learn/adam.js');
+    const shapes = [[3, 3, 4, 8], [121], [7]];
+    const start = shapes.map((s, i) => tf.randomNormal(s, 0, 1, 'float32', 10 + i));
+    const runWith = (make: () => tf.Optimizer) => {
+      const vars = start.map((t) => tf.variable(t.clone()));
+      const opt = make();
+      for (let step = 0; step < 5; step++) {
+        tf.tidy(() => {
+          const grads = vars.map((v, i) => ({ name: v.name, tensor: tf.mul(tf.randomNormal(v.shape, 0, 1, 'float32', 1 + 100 * step + i), step + 1) }));
+          opt.applyGradients(grads);
+        });
+      }
+      const out = vars.map((v) => v.dataSync().slice() as Float32Array);
+      return { out, optimizer: opt, vars };
+    };
+    const stock = runWith(() => tf.train.adam(0.01));
+    const fused = runWith(() => createAdam(0.01));
+    stock.out.forEach((w, i) => expect(maxRelError(w, fused.out[i]!)).toBeLessThan(1e-5));
+    const [sw, fw] = [await stock.optimizer.getWeights(), await fused.optimizer.getWeights()];
+    // Variable names are numbered per run: compare the moment names without the number.
+    const kind = (n: string) => n.replace(/^\d+\//, '');
+    expect(fw.map((w) => kind(w.name))).toEqual(sw.map((w) => kind(w.name)));
+    sw.forEach((w, i) => expect(maxRelError(w.tensor.dataSync() as Float32Array, fw[i]!.tensor.dataSync() as Float32Array)).toBeLessThan(1e-5));
+  });
+});
+
+describe('SIMD axis swaps', () => {
+  it('match tf.transpose', async () => {
+    await initBackend('wasm');
+    const { swapAxesHeap } = await import('../../src/learn/heap-kernels.js');
+    const x = tf.randomNormal([8, 15, 12], 0, 1, 'float32', 5);
+    expect(Array.from(swapAxesHeap(x, 8, 15, 12, false).dataSync())).toEqual(Array.from(tf.transpose(x, [1, 0, 2]).dataSync()));
+    expect(Array.from(swapAxesHeap(x, 8, 15, 12, true).dataSync())).toEqual(Array.from(tf.transpose(x, [2, 1, 0]).dataSync()));
+  });
+});
+
 describe('closed-form batch-norm gradient', () => {
   it('matches tfjs-layers batch normalisation in training mode', async () => {
     const { buildModel, logitsModel } = await import('../../src/learn/architectures.js');

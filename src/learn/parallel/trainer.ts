@@ -21,6 +21,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { createAdam } from '../adam.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { augmentInto } from '../augment.js';
 import { computeMetrics } from '../metrics.js';
@@ -91,7 +92,7 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
   if (B < workers) throw new Error(`--batch-size ${B} is smaller than --workers ${workers}: every worker needs at least one image per step.`);
   const backend = workerBackend();
   const weights = classWeights(labels, data.numClasses, config.classWeights);
-  const optimizer = tf.train.adam(config.learningRate);
+  const optimizer = createAdam(config.learningRate);
   const batches = Math.floor(n / B);
   const layout = weightLayout(model);
   const trainable = layout.trainable.map((i) => layout.variables[i]!);

@@ -157,4 +157,122 @@
         (local.set $dx (i32.add (local.get $dx) (local.get $rowBytes)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $row))))
+;; Adam step for n values: m = b1·m + (1 − b1)·g, v = b2·v + (1 − b2)·g², in place, and
+  ;; wOut = w − lr·(m·c1) / (√(v·c2) + eps) with c1 = 1/(1 − b1^t), c2 = 1/(1 − b2^t), as tfjs's Adam.
+  (func (export "adam") (param $w i32) (param $g i32) (param $m i32) (param $v i32) (param $wOut i32) (param $n i32)
+      (param $lr f32) (param $b1 f32) (param $b2 f32) (param $eps f32) (param $c1 f32) (param $c2 f32)
+    (local $end i32) (local $vecEnd i32) (local $gv v128) (local $mv v128) (local $vv v128)
+    (local $gs f32) (local $ms f32) (local $vs f32)
+    (local.set $end (i32.add (local.get $w) (i32.shl (local.get $n) (i32.const 2))))
+    (local.set $vecEnd (i32.add (local.get $w) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+    (block $vecDone
+      (loop $vec
+        (br_if $vecDone (i32.ge_u (local.get $w) (local.get $vecEnd)))
+        (local.set $gv (v128.load (local.get $g)))
+        (local.set $mv (f32x4.add (f32x4.mul (v128.load (local.get $m)) (f32x4.splat (local.get $b1)))
+                                  (f32x4.mul (local.get $gv) (f32x4.splat (f32.sub (f32.const 1) (local.get $b1))))))
+        (local.set $vv (f32x4.add (f32x4.mul (v128.load (local.get $v)) (f32x4.splat (local.get $b2)))
+                                  (f32x4.mul (f32x4.mul (local.get $gv) (local.get $gv)) (f32x4.splat (f32.sub (f32.const 1) (local.get $b2))))))
+        (v128.store (local.get $m) (local.get $mv))
+        (v128.store (local.get $v) (local.get $vv))
+        (v128.store (local.get $wOut)
+          (f32x4.sub (v128.load (local.get $w))
+            (f32x4.mul (f32x4.splat (local.get $lr))
+              (f32x4.div (f32x4.mul (local.get $mv) (f32x4.splat (local.get $c1)))
+                         (f32x4.add (f32x4.sqrt (f32x4.mul (local.get $vv) (f32x4.splat (local.get $c2)))) (f32x4.splat (local.get $eps)))))))
+        (local.set $w (i32.add (local.get $w) (i32.const 16)))
+        (local.set $g (i32.add (local.get $g) (i32.const 16)))
+        (local.set $m (i32.add (local.get $m) (i32.const 16)))
+        (local.set $v (i32.add (local.get $v) (i32.const 16)))
+        (local.set $wOut (i32.add (local.get $wOut) (i32.const 16)))
+        (br $vec)))
+    (block $done
+      (loop $tail
+        (br_if $done (i32.ge_u (local.get $w) (local.get $end)))
+        (local.set $gs (f32.load (local.get $g)))
+        (local.set $ms (f32.add (f32.mul (f32.load (local.get $m)) (local.get $b1)) (f32.mul (local.get $gs) (f32.sub (f32.const 1) (local.get $b1)))))
+        (local.set $vs (f32.add (f32.mul (f32.load (local.get $v)) (local.get $b2)) (f32.mul (f32.mul (local.get $gs) (local.get $gs)) (f32.sub (f32.const 1) (local.get $b2)))))
+        (f32.store (local.get $m) (local.get $ms))
+        (f32.store (local.get $v) (local.get $vs))
+        (f32.store (local.get $wOut)
+          (f32.sub (f32.load (local.get $w))
+            (f32.mul (local.get $lr)
+              (f32.div (f32.mul (local.get $ms) (local.get $c1))
+                       (f32.add (f32.sqrt (f32.mul (local.get $vs) (local.get $c2))) (local.get $eps))))))
+        (local.set $w (i32.add (local.get $w) (i32.const 4)))
+        (local.set $g (i32.add (local.get $g) (i32.const 4)))
+        (local.set $m (i32.add (local.get $m) (i32.const 4)))
+        (local.set $v (i32.add (local.get $v) (i32.const 4)))
+        (local.set $wOut (i32.add (local.get $wOut) (i32.const 4)))
+        (br $tail))))
+
+  ;; [n, p, c] -> [p, n, c]: moves whole pixels (c floats, c a multiple of 4).
+  (func (export "swap_outer") (param $src i32) (param $dst i32) (param $n i32) (param $p i32) (param $c i32)
+    (local $b i32) (local $q i32) (local $k i32) (local $rowBytes i32) (local $from i32) (local $to i32)
+    (local.set $rowBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $b (i32.const 0))
+    (block $bDone
+      (loop $bLoop
+        (br_if $bDone (i32.ge_u (local.get $b) (local.get $n)))
+        (local.set $q (i32.const 0))
+        (block $qDone
+          (loop $qLoop
+            (br_if $qDone (i32.ge_u (local.get $q) (local.get $p)))
+            (local.set $from (i32.add (local.get $src) (i32.mul (i32.add (i32.mul (local.get $b) (local.get $p)) (local.get $q)) (local.get $rowBytes))))
+            (local.set $to (i32.add (local.get $dst) (i32.mul (i32.add (i32.mul (local.get $q) (local.get $n)) (local.get $b)) (local.get $rowBytes))))
+            (local.set $k (i32.const 0))
+            (loop $kLoop
+              (v128.store (i32.add (local.get $to) (local.get $k)) (v128.load (i32.add (local.get $from) (local.get $k))))
+              (local.set $k (i32.add (local.get $k) (i32.const 16)))
+              (br_if $kLoop (i32.lt_u (local.get $k) (local.get $rowBytes))))
+            (local.set $q (i32.add (local.get $q) (i32.const 1)))
+            (br $qLoop)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $bLoop))))
+
+  ;; [n, p, c] -> [c, p, n] in 4x4 blocks (n and c multiples of 4).
+  (func (export "swap_first_last") (param $src i32) (param $dst i32) (param $n i32) (param $p i32) (param $c i32)
+    (local $b i32) (local $q i32) (local $k i32) (local $from i32) (local $to i32)
+    (local $srcRow i32) (local $dstRow i32)
+    (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    ;; source: element (b, q, k) at ((b·p + q)·c + k); next b is p·c floats on.
+    ;; target: element (k, q, b) at ((k·p + q)·n + b); next k is p·n floats on.
+    (local.set $srcRow (i32.shl (i32.mul (local.get $p) (local.get $c)) (i32.const 2)))
+    (local.set $dstRow (i32.shl (i32.mul (local.get $p) (local.get $n)) (i32.const 2)))
+    (local.set $b (i32.const 0))
+    (block $bDone
+      (loop $bLoop
+        (br_if $bDone (i32.ge_u (local.get $b) (local.get $n)))
+        (local.set $q (i32.const 0))
+        (block $qDone
+          (loop $qLoop
+            (br_if $qDone (i32.ge_u (local.get $q) (local.get $p)))
+            (local.set $k (i32.const 0))
+            (block $kDone
+              (loop $kLoop
+                (br_if $kDone (i32.ge_u (local.get $k) (local.get $c)))
+                (local.set $from (i32.add (local.get $src)
+                  (i32.shl (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $p)) (local.get $q)) (local.get $c)) (local.get $k)) (i32.const 2))))
+                (local.set $r0 (v128.load (local.get $from)))
+                (local.set $r1 (v128.load (i32.add (local.get $from) (local.get $srcRow))))
+                (local.set $r2 (v128.load (i32.add (local.get $from) (i32.shl (local.get $srcRow) (i32.const 1)))))
+                (local.set $r3 (v128.load (i32.add (local.get $from) (i32.mul (local.get $srcRow) (i32.const 3)))))
+                ;; 4x4 transpose: t0 = r0[0] r1[0] r0[1] r1[1], t1 = r0[2] r1[2] r0[3] r1[3], same for r2, r3
+                (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+                (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+                (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+                (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+                (local.set $to (i32.add (local.get $dst)
+                  (i32.shl (i32.add (i32.mul (i32.add (i32.mul (local.get $k) (local.get $p)) (local.get $q)) (local.get $n)) (local.get $b)) (i32.const 2))))
+                (v128.store (local.get $to) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+                (v128.store (i32.add (local.get $to) (local.get $dstRow)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+                (v128.store (i32.add (local.get $to) (i32.shl (local.get $dstRow) (i32.const 1))) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+                (v128.store (i32.add (local.get $to) (i32.mul (local.get $dstRow) (i32.const 3))) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+                (local.set $k (i32.add (local.get $k) (i32.const 4)))
+                (br $kLoop)))
+            (local.set $q (i32.add (local.get $q) (i32.const 1)))
+            (br $qLoop)))
+        (local.set $b (i32.add (local.get $b) (i32.const 4)))
+        (br $bLoop))))
 )
