@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createAdam } from '../learn/adam.js';
 import { architectureInfo, buildModel, countMacs, logitsModel } from '../learn/architectures.js';
 import { initBackend } from '../learn/backend.js';
-import { useFastBatchNorm } from '../learn/fast-batchnorm.js';
+import { useFastTraining } from '../learn/fast-training.js';
 
 export interface TrainingBenchOptions {
   architectures?: string[];
@@ -36,7 +36,7 @@ export async function measureArchitecture(name: string, batchSize = 32, seconds 
   const info = architectureInfo(name);
   const model = buildModel(name, { numClasses: 121, seed: 1 });
   const lm = logitsModel(model);
-  const restoreBatchNorm = useFastBatchNorm(model); // as the trainer does
+  const restoreBatchNorm = useFastTraining(model); // as the trainer does
   const s = info.inputSize;
   const x = tf.randomUniform([batchSize, s, s, 1], 0, 1, 'float32', 1) as tf.Tensor4D;
   const y = tf.oneHot(tf.tensor1d(Array.from({ length: batchSize }, (_, i) => i % 121), 'int32'), 121);

@@ -9,7 +9,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { loadBest, loadCheckpoint, recordEpoch, saveCheckpoint, stopReason, type CheckpointState } from './checkpoint.js';
 import { augmentInto, copyInto, type AugmentOptions } from './augment.js';
 import { logitsModel } from './architectures.js';
-import { useFastBatchNorm } from './fast-batchnorm.js';
+import { useFastTraining } from './fast-training.js';
 import type { ImageTable } from './image-cache.js';
 import { mulberry32, deriveSeed, shuffleInPlace } from './random.js';
 import { computeMetrics, type Metrics } from './metrics.js';
@@ -149,7 +149,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
   const s = table.size;
   const weights = classWeights(labels, data.numClasses, config.classWeights);
   const lm = logitsModel(model);
-  const restoreBatchNorm = useFastBatchNorm(model);
+  const restoreBatchNorm = useFastTraining(model);
   const optimizer = createAdam(config.learningRate);
   const batches = Math.floor(n / config.batchSize);
   const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);

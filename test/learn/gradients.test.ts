@@ -136,7 +136,7 @@ describe('SIMD axis swaps', () => {
 describe('closed-form batch-norm gradient', () => {
   it('matches tfjs-layers batch normalisation in training mode', async () => {
     const { buildModel, logitsModel } = await import('../../src/learn/architectures.js');
-    const { useFastBatchNorm } = await import('../../src/learn/fast-batchnorm.js');
+    const { useFastTraining } = await import('../../src/learn/fast-training.js');
     await initBackend('wasm');
     const model = buildModel('pw-tiny-32', { numClasses: 8, seed: 1 });
     const lm = logitsModel(model);
@@ -154,7 +154,7 @@ describe('closed-form batch-norm gradient', () => {
     const { heapKernelsApply } = await import('../../src/learn/heap-kernels.js');
     // pw-tiny-32 has 8, 16 and 32 channels: batch norm and leaky ReLU run fused in SIMD.
     expect([8, 16, 32].every((c) => heapKernelsApply(c))).toBe(true);
-    const restore = useFastBatchNorm(model);
+    const restore = useFastTraining(model);
     const fast = run();
     restore();
     expect(fast.loss).toBeCloseTo(stock.loss, 5);

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { logitsModel } from '../architectures.js';
 import { initBackend } from '../backend.js';
-import { useFastBatchNorm } from '../fast-batchnorm.js';
+import { useFastTraining } from '../fast-training.js';
 import { predictTable, withSeededMathRandom } from '../trainer.js';
 import type { StepResult, TrainWorkerReply, TrainWorkerRequest, WorkerInfo } from './protocol.js';
 import { readFlat, weightLayout, writeFlat, type WeightLayout } from './replica.js';
@@ -30,7 +30,7 @@ async function init(req: Extract<TrainWorkerRequest, { op: 'init' }>): Promise<W
     tf.io.fromMemory({ modelTopology: req.model.modelTopology, weightSpecs: req.model.weightSpecs as tf.io.WeightsManifestEntry[], weightData: req.model.weightData }),
   );
   // The trainer's batch-norm path (closed-form gradient), as in the single-thread trainer.
-  useFastBatchNorm(model);
+  useFastTraining(model);
   const layout = weightLayout(model);
   replica = {
     model,
