@@ -165,3 +165,37 @@ describe('closed-form batch-norm gradient', () => {
     model.getWeights().forEach((w, i) => w.dataSync().forEach((v, j) => expect(Math.abs(v - stockStats[i]![j]!)).toBeLessThan(1e-5)));
   });
 });
+
+describe('the fast training path', () => {
+  it('computes the gradients the stock layers compute on the cpu backend (pooling ties included)', async () => {
+    const { buildModel, logitsModel } = await import('../../src/learn/architectures.js');
+    const { useFastTraining } = await import('../../src/learn/fast-training.js');
+    await initBackend('wasm');
+    const run = async (backend: string, fast: boolean) => {
+      await tf.setBackend(backend);
+      const model = buildModel('pw-tiny-32', { numClasses: 10, seed: 1 });
+      const lm = logitsModel(model);
+      const restore = fast ? useFastTraining(model) : () => {};
+      // Sparse blobs on a zero background: many 2x2 pooling windows hold equal values.
+      const x = tf.tidy(() => tf.mul(tf.randomUniform([8, 32, 32, 1], 0, 1, 'float32', 3), tf.cast(tf.greater(tf.randomUniform([8, 32, 32, 1], 0, 1, 'float32', 4), 0.6), 'float32')));
+      const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], 'int32'), 10);
+      const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      const { value, grads } = tf.variableGrads(() => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(lm.apply(x, { training: true }) as tf.Tensor)), 1))) as tf.Scalar, vars);
+      const out = { loss: value.dataSync()[0]!, grads: vars.map((v) => grads[v.name]!.dataSync().slice() as Float32Array) };
+      restore();
+      return out;
+    };
+    const reference = await run('cpu', false);
+    const fast = await run('wasm', true);
+    expect(fast.loss).toBeCloseTo(reference.loss, 5);
+    reference.grads.forEach((g, i) => {
+      let num = 0;
+      let den = 0;
+      g.forEach((v, j) => {
+        num += (v - fast.grads[i]![j]!) ** 2;
+        den += v * v;
+      });
+      expect(Math.sqrt(num / (den + 1e-30))).toBeLessThan(1e-4);
+    });
+  });
+});
