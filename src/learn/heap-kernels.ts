@@ -3,9 +3,11 @@
 // The wasm backend runs convolutions through XNNPACK at full speed, but every elementwise op is a
 // separate pass over memory with its own broadcasting machinery: batch normalisation and its
 // activation cost ~20 such passes per layer and training step. Here the same arithmetic is done
-// in four fused SIMD loops (simd/kernels.wat) that read and write the tensors where the backend
-// keeps them. Each function takes and returns ordinary tensors; callers ask heapKernelsApply()
-// first (wasm backend, channel count a multiple of 4, SIMD available).
+// in fused SIMD loops (simd/kernels.wat) that read and write the tensors where the backend keeps
+// them: batch norm + leaky ReLU forward and backward, the 2x2 max-pool gradient, the axis swaps of
+// the filter gradient, and the Adam update. Each function takes and returns ordinary tensors;
+// callers ask heapKernelsApply() / heapKernelsAvailable() first (wasm backend, SIMD available,
+// channel count a multiple of 4).
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { KERNELS_WASM_BASE64 } from './simd/kernels-wasm.js';
@@ -80,7 +82,7 @@ export function heapKernelsApply(channels: number): boolean {
   return be !== null && channels % 4 === 0 && kernelsFor(be) !== null;
 }
 
-function require(): { be: HeapBackend; k: SimdKernels } {
+function simd(): { be: HeapBackend; k: SimdKernels } {
   const be = wasmBackend();
   const k = be && kernelsFor(be);
   if (!be || !k) throw new Error('heap kernels need the wasm backend with SIMD');
@@ -130,7 +132,7 @@ export interface BatchNormLeakyForward {
  * 1: no activation), in two passes: per-channel sums, then scale, shift and activate.
  */
 export function batchNormLeakyForward(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, alpha: number): BatchNormLeakyForward {
-  const { be, k } = require();
+  const { be, k } = simd();
   const c = x.shape[x.rank - 1]!;
   const pixels = x.size / c;
   const { heap, at, outs, scratch, free } = prepare(be, [x, gamma, beta], [x.shape, [c], [c]], 4 * c);
@@ -166,7 +168,7 @@ export function batchNormLeakyBackward(
   epsilon: number,
   alpha: number,
 ): { dx: tf.Tensor; dGamma: tf.Tensor1D; dBeta: tf.Tensor1D } {
-  const { be, k } = require();
+  const { be, k } = simd();
   const c = x.shape[x.rank - 1]!;
   const pixels = x.size / c;
   const { heap, at, outs, scratch, free } = prepare(be, [dy, x, gamma, beta, mean, variance], [x.shape, [c], [c]], 6 * c);
@@ -200,7 +202,7 @@ export function batchNormLeakyBackward(
  * goes to the first position holding its maximum (as tfjs's own kernel does); one pass.
  */
 export function maxPool2x2GradHeap(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D): tf.Tensor4D {
-  const { be, k } = require();
+  const { be, k } = simd();
   const [n, h, w, c] = x.shape;
   const { at, outs } = prepare(be, [dy, x, y], [x.shape], 0);
   const [dyo, xo, yo, dxo] = at as [number, number, number, number];
@@ -230,7 +232,7 @@ export function rotateFilterHeap(w: tf.Tensor4D): tf.Tensor4D {
  * blocks; n a multiple of 4). c must be a multiple of 4; the result has the new shape.
  */
 export function swapAxesHeap(x: tf.Tensor, n: number, p: number, c: number, firstLast: boolean): tf.Tensor {
-  const { be, k } = require();
+  const { be, k } = simd();
   if (x.size !== n * p * c || c % 4 !== 0 || (firstLast && n % 4 !== 0)) throw new Error(`swapAxesHeap: unsupported shape ${n}x${p}x${c}`);
   const { at, outs } = prepare(be, [x], [firstLast ? [c, p, n] : [p, n, c]], 0);
   const [src, dst] = at as [number, number];
@@ -254,7 +256,7 @@ export interface AdamConstants {
  * (weights are never changed in place: the backend caches packed convolution filters by tensor).
  */
 export function adamStepHeap(w: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, a: AdamConstants): tf.Tensor {
-  const { be, k } = require();
+  const { be, k } = simd();
   const { at, outs } = prepare(be, [w, g, m, v], [w.shape], 0);
   const [wo, go, mo, vo, out] = at as [number, number, number, number, number];
   k.adam(wo * 4, go * 4, mo * 4, vo * 4, out * 4, w.size, a.learningRate, a.beta1, a.beta2, a.epsilon, a.c1, a.c2);
