@@ -38,6 +38,10 @@ interface SimdKernels {
   adam(w: number, g: number, m: number, v: number, wOut: number, n: number, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number): void;
   swap_outer(src: number, dst: number, n: number, p: number, c: number): void;
   swap_first_last(src: number, dst: number, n: number, p: number, c: number): void;
+  conv_filter_grad(
+    x: number, dy: number, dw: number, n: number, h: number, w: number, ci: number, ho: number, wo: number, co: number,
+    kh: number, kw: number, padTop: number, padLeft: number,
+  ): void;
 }
 
 /** Pixels summed in float32 before the float64 running total (keeps batch statistics exact to ~1e-6). */
@@ -267,4 +271,21 @@ export function adamStepHeap(w: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Ten
 export function ownsMemory(t: tf.Tensor): boolean {
   const be = wasmBackend();
   return be !== null && be.dataIdMap.get(t.dataId).refCount === 1;
+}
+
+/**
+ * Filter gradient of a stride-1 NHWC convolution straight from x and dy (no transposes, no packed
+ * copy): dw[a, b, i, o] = Σ x[n, y + a − top, x + b − left, i] · dy[n, y, x, o]. Needs the input
+ * channels to be a multiple of 4 and the output channels a multiple of 8.
+ */
+export function convFilterGradHeap(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], padTop: number, padLeft: number): tf.Tensor4D {
+  const { be, k } = simd();
+  const [n, h, w, ci] = x.shape;
+  const [, ho, wo, co] = dy.shape;
+  const [kh, kw] = filterShape;
+  if (ci % 4 !== 0 || co % 8 !== 0) throw new Error(`convFilterGradHeap: channels ${ci} -> ${co} not supported`);
+  const { at, outs } = prepare(be, [x, dy], [filterShape], 0);
+  const [xo, dyo, dwo] = at as [number, number, number];
+  k.conv_filter_grad(xo * 4, dyo * 4, dwo * 4, n, h, w, ci, ho, wo, co, kh, kw, padTop, padLeft);
+  return outs[0] as tf.Tensor4D;
 }

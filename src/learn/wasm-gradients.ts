@@ -8,7 +8,7 @@
 // with the ordinary tf.grad machinery and nothing else changes.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { heapKernelsApply, maxPool2x2GradHeap, rotateFilterHeap, swapAxesHeap } from './heap-kernels.js';
+import { convFilterGradHeap, heapKernelsApply, maxPool2x2GradHeap, rotateFilterHeap, swapAxesHeap } from './heap-kernels.js';
 
 interface ConvGradAttrs {
   strides: [number, number] | number;
@@ -37,7 +37,9 @@ function convInfo(xShape: [number, number, number, number], filterShape: [number
 }
 
 /**
- * dW[kh, kw, ci, co] = Σ_{n,y,x} xpad[n, y·s + kh, x·s + kw, ci] · dy[n, y, x, co], computed as
+ * dW[kh, kw, ci, co] = Σ_{n,y,x} xpad[n, y·s + kh, x·s + kw, ci] · dy[n, y, x, co]. With stride 1
+ * and channel counts the SIMD kernel takes (in a multiple of 4, out of 8) it is accumulated in
+ * registers straight from x and dy (heap-kernels.ts); otherwise it is computed as
  * one forward convolution with the roles of batch and channels swapped: the padded input
  * transposed to [ci, H, W, n] is convolved ("valid", dilation = stride) with dy transposed to
  * [Ho, Wo, n, co] used as the filter, giving [ci, kh, kw, co]. XNNPACK runs it as one GEMM.
@@ -45,7 +47,16 @@ function convInfo(xShape: [number, number, number, number], filterShape: [number
 export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], attrs: ConvGradAttrs): tf.Tensor4D {
   return tf.tidy(() => {
     const info = convInfo(x.shape, filterShape, attrs);
-    const [kh, kw] = filterShape;
+    // Stride 1 with channels the SIMD kernel takes: accumulate straight from x and dy. Input
+    // channels are zero-padded to a multiple of 4 (the first layer's single grey channel).
+    const [kh, kw, ci, co] = filterShape;
+    const ci4 = Math.ceil(ci / 4) * 4;
+    if (info.strideHeight === 1 && info.strideWidth === 1 && co % 8 === 0 && heapKernelsApply(ci4)) {
+      if (ci4 === ci) return convFilterGradHeap(x, dy, filterShape, info.padInfo.top, info.padInfo.left);
+      const widened = tf.pad(x, [[0, 0], [0, 0], [0, 0], [0, ci4 - ci]]);
+      const dw = convFilterGradHeap(widened, dy, [kh, kw, ci4, co], info.padInfo.top, info.padInfo.left);
+      return tf.slice(dw, [0, 0, 0, 0], filterShape);
+    }
     const { top, left } = info.padInfo;
     const { strideHeight: sh, strideWidth: sw, outHeight: ho, outWidth: wo } = info;
     // Rows/columns of the padded input that the filter reaches: (o - 1)·s + k.

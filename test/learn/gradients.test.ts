@@ -5,10 +5,10 @@ import { initBackend } from '../../src/learn/backend.js';
 
 // The wasm convolution gradients (written as forward convolutions) against the cpu backend's own
 // Conv2DBackpropFilter / Conv2DBackpropInput kernels, for strides, paddings and kernel sizes.
-async function gradients(backend: string, stride: number, pad: 'same' | 'valid', k: number): Promise<[Float32Array, Float32Array]> {
+async function gradients(backend: string, stride: number, pad: 'same' | 'valid', k: number, ci = 3, co = 5): Promise<[Float32Array, Float32Array]> {
   await tf.setBackend(backend);
-  const x = tf.randomNormal([2, 9, 10, 3], 0, 1, 'float32', 1);
-  const w = tf.randomNormal([k, k, 3, 5], 0, 1, 'float32', 2);
+  const x = tf.randomNormal([2, 9, 10, ci], 0, 1, 'float32', 1);
+  const w = tf.randomNormal([k, k, ci, co], 0, 1, 'float32', 2);
   const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad)));
   const [gx, gw] = tf.grads(f)([x, w]);
   const out: [Float32Array, Float32Array] = [(await gx!.data()) as Float32Array, (await gw!.data()) as Float32Array];
@@ -34,10 +34,20 @@ describe('wasm convolution gradients', () => {
       [1, 'same', 5],
       [2, 'same', 1],
     ] as const) {
-      const [cx, cw] = await gradients('cpu', s, p, k);
-      const [wx, ww] = await gradients('wasm', s, p, k);
-      expect(maxRelError(cx, wx)).toBeLessThan(1e-4);
-      expect(maxRelError(cw, ww)).toBeLessThan(1e-4);
+      // 3 -> 5 channels: the forward-convolution path; 4 -> 8, 8 -> 16: the SIMD filter gradient (stride 1).
+      // 1 -> 8: the SIMD path with the input channel zero-padded to 4.
+      for (const [ci, co] of [
+        [3, 5],
+        [4, 8],
+        [8, 16],
+        [1, 8],
+      ] as const) {
+        const [cx, cw] = await gradients('cpu', s, p, k, ci, co);
+        const [wx, ww] = await gradients('wasm', s, p, k, ci, co);
+        // float32 sums of up to 2·9·10·25·16 products, accumulated in different orders
+        expect(maxRelError(cx, wx)).toBeLessThan(5e-4);
+        expect(maxRelError(cw, ww)).toBeLessThan(5e-4);
+      }
     }
   });
 });
