@@ -56,8 +56,8 @@ export async function measureArchitecture(name: string, batchSize = 32, seconds 
   return { macs, inference: inferenceSteps * batchSize, training: trainingSteps * batchSize };
 }
 
-/** PyTorch CPU training of the same architecture, 2 threads: images/s, or why it was not run. */
-export function pytorchTraining(name: string, batchSize = 32, seconds = 8): number | string {
+/** PyTorch CPU training of the same architecture on `threads` threads: images/s, or why it was not run. */
+export function pytorchTraining(name: string, batchSize = 32, seconds = 8, threads = 2): number | string {
   // src/bench or dist/bench: the script is two folders up, in bench/.
   const script = path.resolve(import.meta.dirname, '..', '..', 'bench', 'pytorch_train.py');
   if (!existsSync(script)) return 'script missing';
@@ -69,7 +69,7 @@ export function pytorchTraining(name: string, batchSize = 32, seconds = 8): numb
   const info = architectureInfo(name);
   const run = spawnSync(
     python,
-    [script, '--size', String(info.inputSize), '--blocks', JSON.stringify(info.blocks), '--dense', String(info.dense), '--batch-size', String(batchSize), '--seconds', String(seconds), '--threads', '2'],
+    [script, '--size', String(info.inputSize), '--blocks', JSON.stringify(info.blocks), '--dense', String(info.dense), '--batch-size', String(batchSize), '--seconds', String(seconds), '--threads', String(threads)],
     { encoding: 'utf8', timeout: 300_000 },
   );
   const m = /train_images_per_s=([\d.]+)/.exec(run.stdout ?? '');
@@ -85,8 +85,11 @@ export async function benchTraining(options: TrainingBenchOptions = {}): Promise
     out[`training.${name}.inferenceImagesPerS`] = Math.round(r.inference * 10) / 10;
     out[`training.${name}.trainImagesPerS`] = Math.round(r.training * 10) / 10;
     out[`training.${name}.trainToInferenceRatio`] = Math.round((r.training / r.inference) * 1000) / 1000;
-    const torch = pytorchTraining(name, options.batchSize ?? 32, options.seconds ?? 8);
-    out[`training.${name}.pytorchTrainImagesPerS2Threads`] = typeof torch === 'number' ? Math.round(torch * 10) / 10 : torch;
+    // PyTorch on 2 threads (the whole machine), and on one thread like the wasm figure above.
+    for (const threads of [2, 1]) {
+      const torch = pytorchTraining(name, options.batchSize ?? 32, options.seconds ?? 8, threads);
+      out[`training.${name}.pytorchTrainImagesPerS${threads}Thread${threads > 1 ? 's' : ''}`] = typeof torch === 'number' ? Math.round(torch * 10) / 10 : torch;
+    }
   }
   return out;
 }
