@@ -168,7 +168,11 @@ describe.skipIf(!NDSB)('fine-tuning on board (NDSB)', () => {
         const res = (await (await fetch(`${api}/api/review/queue?limit=500`)).json()) as { items: typeof live };
         live = res.items.filter((i) => unseenShas.has(i.sha256));
         return live.length === unseen.length;
-      }, 120_000, 'the unseen images to be classified');
+      }, 120_000, 'the unseen images to be classified').catch((err: unknown) => {
+        // Say what the daemon was doing: its last log lines and whether it still runs.
+        const tail = daemon.logs.slice(-25).map((l) => JSON.stringify(l)).join('\n');
+        throw new Error(`${String(err)}; ${live.length}/${unseen.length} seen; daemon exit code ${daemon.child.exitCode}; last logs:\n${tail}`);
+      });
       const liveHits = live.filter((i) => i.prediction.label === NEW).length;
       figures.liveNewClassHits = `${liveHits}/${unseen.length}`;
       expect(live.every((i) => i.prediction.ensembleVersion === candidate)).toBe(true);
