@@ -2,20 +2,11 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { ERRORS } from '../errors.js';
-import { brokerAccessOptions, redactUrl } from './broker-options.js';
+import { brokerAccessOptions, redactUrl, type BrokerAccess } from './broker-options.js';
 import type { Logger } from '../log.js';
 
-export interface MqttConnectionOptions {
-  /** Broker URL: `mqtt://host:1883` or `mqtts://host:8883`. A password in the URL is accepted but never logged. */
-  url: string;
-  username?: string;
-  password?: string;
-  /** PEM files for mqtts://: CA bundle, client certificate and key. */
-  caFile?: string;
-  certFile?: string;
-  keyFile?: string;
-  /** Verify the broker's certificate (default true). */
-  rejectUnauthorized?: boolean;
+/** Where the broker is and how to log in (BrokerAccess: `mqtt://host:1883` or `mqtts://host:8883`; a password in the URL is accepted but never logged), plus: */
+export interface MqttConnectionOptions extends BrokerAccess {
   /** Default `plankwatch_<random hex>`. */
   clientId?: string;
   /** Delay before the first reconnect attempt, doubled after each failure (default 2000 ms). */

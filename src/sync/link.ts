@@ -6,19 +6,11 @@
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import { brokerAccessOptions, redactUrl } from '../publish/broker-options.js';
+import { brokerAccessOptions, redactUrl, type BrokerAccess } from '../publish/broker-options.js';
 
-export interface MqttLinkOptions {
-  url: string;
+export interface MqttLinkOptions extends BrokerAccess {
   /** Stable across restarts: the broker finds the session by it. */
   clientId: string;
-  username?: string;
-  password?: string;
-  caFile?: string;
-  certFile?: string;
-  keyFile?: string;
-  /** Verify the broker's certificate (default true). */
-  rejectUnauthorized?: boolean;
   keepaliveS?: number;
   /** How long the broker keeps the session while disconnected (MQTT 5 session expiry, default 7 days). */
   sessionExpiryS?: number;
