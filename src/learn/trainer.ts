@@ -63,6 +63,46 @@ export interface ProgressEvent {
   etaSeconds: number;
 }
 
+/** Running totals of one epoch: what the progress events and the epoch report are made of. */
+export interface EpochTally {
+  /** 0-based epoch. */
+  epoch: number;
+  batches: number;
+  lossSum: number;
+  correct: number;
+  seen: number;
+  /** performance.now() when the epoch began. */
+  startedMs: number;
+}
+
+/** The progress event after `batch` (0-based) batches of `batchSize` images. */
+export function progressEvent(config: Pick<TrainConfig, 'epochs'>, t: EpochTally, batch: number, batchSize: number): ProgressEvent {
+  const rate = t.seen / ((performance.now() - t.startedMs) / 1000);
+  return {
+    epoch: t.epoch + 1,
+    epochs: config.epochs,
+    batch: batch + 1,
+    batches: t.batches,
+    loss: t.lossSum / t.seen,
+    accuracy: t.correct / t.seen,
+    imagesPerSecond: rate,
+    etaSeconds: ((t.batches - batch - 1) * batchSize) / rate,
+  };
+}
+
+/** The report of a finished epoch, before validation. */
+export function epochReport(config: Pick<TrainConfig, 'epochs' | 'learningRate' | 'finalLearningRateFraction'>, t: EpochTally): EpochReport {
+  const seconds = (performance.now() - t.startedMs) / 1000;
+  return {
+    epoch: t.epoch + 1,
+    trainLoss: t.lossSum / Math.max(1, t.seen),
+    trainAccuracy: t.correct / Math.max(1, t.seen),
+    learningRate: cosineRate(config, (t.epoch + 1) / config.epochs),
+    imagesPerSecond: t.seen / seconds,
+    seconds,
+  };
+}
+
 export interface TrainResult {
   /** Every invocation that contributed (the first, then each --resume). */
   commands: string[];
@@ -214,29 +254,10 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
       lossSum += loss * config.batchSize;
       correct += hits;
       seen += config.batchSize;
-      const elapsed = (performance.now() - epochStart) / 1000;
-      const rate = seen / elapsed;
-      hooks.onProgress?.({
-        epoch: epoch + 1,
-        epochs: config.epochs,
-        batch: b + 1,
-        batches,
-        loss: lossSum / seen,
-        accuracy: correct / seen,
-        imagesPerSecond: rate,
-        etaSeconds: ((batches - b - 1) * config.batchSize) / rate,
-      });
+      hooks.onProgress?.(progressEvent(config, { epoch, batches, lossSum, correct, seen, startedMs: epochStart }, b, config.batchSize));
       if (config.maxMinutes > 0 && (performance.now() - started) / 60000 > config.maxMinutes) break;
     }
-    const seconds = (performance.now() - epochStart) / 1000;
-    const report: EpochReport = {
-      epoch: epoch + 1,
-      trainLoss: lossSum / Math.max(1, seen),
-      trainAccuracy: correct / Math.max(1, seen),
-      learningRate: cosineRate(config, (epoch + 1) / config.epochs),
-      imagesPerSecond: seen / seconds,
-      seconds,
-    };
+    const report = epochReport(config, { epoch, batches, lossSum, correct, seen, startedMs: epochStart });
     let score = report.trainLoss;
     if (data.validation) {
       const probs = predictTable(model, data.validation.table);

@@ -26,7 +26,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { augmentInto } from '../augment.js';
 import { computeMetrics } from '../metrics.js';
 import { deriveSeed, mulberry32, shuffleInPlace } from '../random.js';
-import { classWeights, cosineRate, type EpochReport, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
+import { classWeights, cosineRate, epochReport, progressEvent, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
 import { loadBest, loadCheckpoint, recordEpoch, saveCheckpoint, stopReason, type CheckpointState } from '../checkpoint.js';
 import { GradientPool, shardSizes, type Shard } from './pool.js';
 import type { WorkerModel } from './protocol.js';
@@ -179,29 +179,10 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
 
         lossSum += loss * B;
         seen += B;
-        const elapsed = (performance.now() - epochStart) / 1000;
-        const rate = seen / elapsed;
-        hooks.onProgress?.({
-          epoch: epoch + 1,
-          epochs: config.epochs,
-          batch: b + 1,
-          batches,
-          loss: lossSum / seen,
-          accuracy: correct / seen,
-          imagesPerSecond: rate,
-          etaSeconds: ((batches - b - 1) * B) / rate,
-        });
+        hooks.onProgress?.(progressEvent(config, { epoch, batches, lossSum, correct, seen, startedMs: epochStart }, b, B));
         if (config.maxMinutes > 0 && (performance.now() - started) / 60000 > config.maxMinutes) break;
       }
-      const seconds = (performance.now() - epochStart) / 1000;
-      const report: EpochReport = {
-        epoch: epoch + 1,
-        trainLoss: lossSum / Math.max(1, seen),
-        trainAccuracy: correct / Math.max(1, seen),
-        learningRate: cosineRate(config, (epoch + 1) / config.epochs),
-        imagesPerSecond: seen / seconds,
-        seconds,
-      };
+      const report = epochReport(config, { epoch, batches, lossSum, correct, seen, startedMs: epochStart });
       let score = report.trainLoss;
       if (data.validation) {
         const v = data.validation;
