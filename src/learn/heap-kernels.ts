@@ -4,8 +4,8 @@
 // separate pass over memory with its own broadcasting machinery: batch normalisation and its
 // activation cost ~20 such passes per layer and training step. Here the same arithmetic is done
 // in fused SIMD loops (simd/kernels.wat) that read and write the tensors where the backend keeps
-// them: batch norm + leaky ReLU forward and backward, the 2x2 max-pool gradient, the axis swaps of
-// the filter gradient, and the Adam update. Each function takes and returns ordinary tensors;
+// them: batch norm + leaky ReLU forward and backward, the 2x2 max-pool gradient, the filter gradient
+// of stride-1 convolutions, and the Adam update. Each function takes and returns ordinary tensors;
 // callers ask heapKernelsApply() / heapKernelsAvailable() first (wasm backend, SIMD available,
 // channel count a multiple of 4).
 import * as tf from '@tensorflow/tfjs-core';
@@ -36,8 +36,6 @@ interface SimdKernels {
   bn_grad_input(x: number, dz: number, pixels: number, c: number, scale: number, t0: number, t1: number): void;
   max_pool_2x2_grad(x: number, y: number, dy: number, dx: number, rows: number, w: number, c: number): void;
   adam(w: number, g: number, m: number, v: number, wOut: number, n: number, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number): void;
-  swap_outer(src: number, dst: number, n: number, p: number, c: number): void;
-  swap_first_last(src: number, dst: number, n: number, p: number, c: number): void;
   conv_filter_grad(
     x: number, dy: number, dw: number, n: number, h: number, w: number, ci: number, ho: number, wo: number, co: number,
     kh: number, kw: number, padTop: number, padLeft: number,
@@ -229,19 +227,6 @@ export function rotateFilterHeap(w: tf.Tensor4D): tf.Tensor4D {
     }
   }
   return outs[0] as tf.Tensor4D;
-}
-
-/**
- * [n, p, c] → [p, n, c] (whole pixels move) or, with firstLast, [n, p, c] → [c, p, n] (4x4 SIMD
- * blocks; n a multiple of 4). c must be a multiple of 4; the result has the new shape.
- */
-export function swapAxesHeap(x: tf.Tensor, n: number, p: number, c: number, firstLast: boolean): tf.Tensor {
-  const { be, k } = simd();
-  if (x.size !== n * p * c || c % 4 !== 0 || (firstLast && n % 4 !== 0)) throw new Error(`swapAxesHeap: unsupported shape ${n}x${p}x${c}`);
-  const { at, outs } = prepare(be, [x], [firstLast ? [c, p, n] : [p, n, c]], 0);
-  const [src, dst] = at as [number, number];
-  (firstLast ? k.swap_first_last : k.swap_outer)(src * 4, dst * 4, n, p, c);
-  return outs[0]!;
 }
 
 export interface AdamConstants {

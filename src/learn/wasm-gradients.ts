@@ -8,7 +8,7 @@
 // with the ordinary tf.grad machinery and nothing else changes.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { convFilterGradHeap, heapKernelsApply, maxPool2x2GradHeap, rotateFilterHeap, swapAxesHeap } from './heap-kernels.js';
+import { convFilterGradHeap, heapKernelsApply, maxPool2x2GradHeap, rotateFilterHeap } from './heap-kernels.js';
 
 interface ConvGradAttrs {
   strides: [number, number] | number;
@@ -65,7 +65,7 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [
     const [, h, w] = x.shape;
     const bottom = needH - h - top;
     const right = needW - w - left;
-    let xt = toChannelsFirstBatchLast(x); // [ci, H, W, n]
+    let xt = tf.transpose(x, [3, 1, 2, 0]) as tf.Tensor4D; // [ci, H, W, n]
     let pad: 'valid' | [[number, number], [number, number], [number, number], [number, number]] = 'valid';
     if (top >= 0 && left >= 0 && bottom >= 0 && right >= 0) {
       // Padding inside the convolution: no padded copy of the input.
@@ -74,24 +74,10 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [
       xt = tf.pad(xt, [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]]);
       xt = tf.slice(xt, [0, 0, 0, 0], [xt.shape[0], needH, needW, xt.shape[3]]);
     }
-    const dyt = toBatchInner(dy); // [Ho, Wo, n, co]
+    const dyt = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [Ho, Wo, n, co]
     const r = tf.conv2d(xt, dyt, 1, pad, 'NHWC', [sh, sw]); // [ci, kh, kw, co]
     return tf.transpose(r, [1, 2, 0, 3]) as tf.Tensor4D;
   });
-}
-
-/** [n, H, W, c] → [c, H, W, n], with the SIMD kernel where n and c are multiples of 4. */
-function toChannelsFirstBatchLast(x: tf.Tensor4D): tf.Tensor4D {
-  const [n, h, w, c] = x.shape;
-  if (n % 4 === 0 && heapKernelsApply(c)) return tf.reshape(swapAxesHeap(x, n, h * w, c, true), [c, h, w, n]);
-  return tf.transpose(x, [3, 1, 2, 0]);
-}
-
-/** [n, H, W, c] → [H, W, n, c], with the SIMD kernel where c is a multiple of 4. */
-function toBatchInner(x: tf.Tensor4D): tf.Tensor4D {
-  const [n, h, w, c] = x.shape;
-  if (heapKernelsApply(c)) return tf.reshape(swapAxesHeap(x, n, h * w, c, false), [h, w, n, c]);
-  return tf.transpose(x, [1, 2, 0, 3]);
 }
 
 /**

@@ -133,16 +133,6 @@ describe('fused Adam', () => {
   });
 });
 
-describe('SIMD axis swaps', () => {
-  it('match tf.transpose', async () => {
-    await initBackend('wasm');
-    const { swapAxesHeap } = await import('../../src/learn/heap-kernels.js');
-    const x = tf.randomNormal([8, 15, 12], 0, 1, 'float32', 5);
-    expect(Array.from(swapAxesHeap(x, 8, 15, 12, false).dataSync())).toEqual(Array.from(tf.transpose(x, [1, 0, 2]).dataSync()));
-    expect(Array.from(swapAxesHeap(x, 8, 15, 12, true).dataSync())).toEqual(Array.from(tf.transpose(x, [2, 1, 0]).dataSync()));
-  });
-});
-
 describe('closed-form batch-norm gradient', () => {
   it('matches tfjs-layers batch normalisation in training mode', async () => {
     const { buildModel, logitsModel } = await import('../../src/learn/architectures.js');

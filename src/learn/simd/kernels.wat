@@ -206,76 +206,7 @@
         (local.set $wOut (i32.add (local.get $wOut) (i32.const 4)))
         (br $tail))))
 
-  ;; [n, p, c] -> [p, n, c]: moves whole pixels (c floats, c a multiple of 4).
-  (func (export "swap_outer") (param $src i32) (param $dst i32) (param $n i32) (param $p i32) (param $c i32)
-    (local $b i32) (local $q i32) (local $k i32) (local $rowBytes i32) (local $from i32) (local $to i32)
-    (local.set $rowBytes (i32.shl (local.get $c) (i32.const 2)))
-    (local.set $b (i32.const 0))
-    (block $bDone
-      (loop $bLoop
-        (br_if $bDone (i32.ge_u (local.get $b) (local.get $n)))
-        (local.set $q (i32.const 0))
-        (block $qDone
-          (loop $qLoop
-            (br_if $qDone (i32.ge_u (local.get $q) (local.get $p)))
-            (local.set $from (i32.add (local.get $src) (i32.mul (i32.add (i32.mul (local.get $b) (local.get $p)) (local.get $q)) (local.get $rowBytes))))
-            (local.set $to (i32.add (local.get $dst) (i32.mul (i32.add (i32.mul (local.get $q) (local.get $n)) (local.get $b)) (local.get $rowBytes))))
-            (local.set $k (i32.const 0))
-            (loop $kLoop
-              (v128.store (i32.add (local.get $to) (local.get $k)) (v128.load (i32.add (local.get $from) (local.get $k))))
-              (local.set $k (i32.add (local.get $k) (i32.const 16)))
-              (br_if $kLoop (i32.lt_u (local.get $k) (local.get $rowBytes))))
-            (local.set $q (i32.add (local.get $q) (i32.const 1)))
-            (br $qLoop)))
-        (local.set $b (i32.add (local.get $b) (i32.const 1)))
-        (br $bLoop))))
-
-  ;; [n, p, c] -> [c, p, n] in 4x4 blocks (n and c multiples of 4).
-  (func (export "swap_first_last") (param $src i32) (param $dst i32) (param $n i32) (param $p i32) (param $c i32)
-    (local $b i32) (local $q i32) (local $k i32) (local $from i32) (local $to i32)
-    (local $srcRow i32) (local $dstRow i32)
-    (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128)
-    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
-    ;; source: element (b, q, k) at ((b·p + q)·c + k); next b is p·c floats on.
-    ;; target: element (k, q, b) at ((k·p + q)·n + b); next k is p·n floats on.
-    (local.set $srcRow (i32.shl (i32.mul (local.get $p) (local.get $c)) (i32.const 2)))
-    (local.set $dstRow (i32.shl (i32.mul (local.get $p) (local.get $n)) (i32.const 2)))
-    (local.set $b (i32.const 0))
-    (block $bDone
-      (loop $bLoop
-        (br_if $bDone (i32.ge_u (local.get $b) (local.get $n)))
-        (local.set $q (i32.const 0))
-        (block $qDone
-          (loop $qLoop
-            (br_if $qDone (i32.ge_u (local.get $q) (local.get $p)))
-            (local.set $k (i32.const 0))
-            (block $kDone
-              (loop $kLoop
-                (br_if $kDone (i32.ge_u (local.get $k) (local.get $c)))
-                (local.set $from (i32.add (local.get $src)
-                  (i32.shl (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $p)) (local.get $q)) (local.get $c)) (local.get $k)) (i32.const 2))))
-                (local.set $r0 (v128.load (local.get $from)))
-                (local.set $r1 (v128.load (i32.add (local.get $from) (local.get $srcRow))))
-                (local.set $r2 (v128.load (i32.add (local.get $from) (i32.shl (local.get $srcRow) (i32.const 1)))))
-                (local.set $r3 (v128.load (i32.add (local.get $from) (i32.mul (local.get $srcRow) (i32.const 3)))))
-                ;; 4x4 transpose: t0 = r0[0] r1[0] r0[1] r1[1], t1 = r0[2] r1[2] r0[3] r1[3], same for r2, r3
-                (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
-                (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
-                (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
-                (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
-                (local.set $to (i32.add (local.get $dst)
-                  (i32.shl (i32.add (i32.mul (i32.add (i32.mul (local.get $k) (local.get $p)) (local.get $q)) (local.get $n)) (local.get $b)) (i32.const 2))))
-                (v128.store (local.get $to) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
-                (v128.store (i32.add (local.get $to) (local.get $dstRow)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
-                (v128.store (i32.add (local.get $to) (i32.shl (local.get $dstRow) (i32.const 1))) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
-                (v128.store (i32.add (local.get $to) (i32.mul (local.get $dstRow) (i32.const 3))) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
-                (local.set $k (i32.add (local.get $k) (i32.const 4)))
-                (br $kLoop)))
-            (local.set $q (i32.add (local.get $q) (i32.const 1)))
-            (br $qLoop)))
-        (local.set $b (i32.add (local.get $b) (i32.const 4)))
-        (br $bLoop))))
-;; Filter gradient of a stride-1 convolution, NHWC, without any copy or transpose:
+  ;; Filter gradient of a stride-1 convolution, NHWC, without any copy or transpose:
   ;;   dw[a, b, i, o] = Σ over images and output pixels (y, x) of x[img, y + a − padTop, x + b − padLeft, i] · dy[img, y, x, o]
   ;; (terms outside the input are zero padding). Register tiles of 4 input × 8 output channels
   ;; (ci a multiple of 4, co of 8), each accumulated over every pixel. dw is written, not added to.
