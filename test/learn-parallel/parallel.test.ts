@@ -3,38 +3,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readMeta, verifyChecksums } from '../../src/classify/model-files.js';
-import { DEFAULT_AUGMENT, NO_AUGMENT } from '../../src/learn/augment.js';
+import { DEFAULT_AUGMENT } from '../../src/learn/augment.js';
 import { readDataset } from '../../src/learn/dataset.js';
 import { readDatasetOrManifest, runParallelTraining, writeDatasetManifest, type ParallelRunOptions } from '../../src/learn/parallel/run.js';
 import { shardSizes } from '../../src/learn/parallel/pool.js';
 import { readFlat, subsetSize } from '../../src/learn/parallel/replica.js';
+import { FIXTURES, tinyTrainOptions } from '../helpers/training.js';
 import { runTraining } from '../../src/learn/train-run.js';
 
-const FIXTURES = path.join('test', 'fixtures', 'ndsb');
 let tmp = '';
 
 function options(over: Partial<ParallelRunOptions>): ParallelRunOptions {
-  return {
-    data: FIXTURES,
-    member: 'tiny',
-    architecture: 'pw-tiny-32',
-    modelsDir: path.join(tmp, 'models'),
-    seed: 3,
-    validationFraction: 0.25,
-    epochs: 6,
-    batchSize: 8,
-    learningRate: 0.003,
-    weightDecay: 0,
-    classWeights: 'balanced',
-    augment: NO_AUGMENT,
-    patience: 0,
-    maxMinutes: 0,
-    resume: false,
-    backend: 'wasm',
-    command: 'plankwatch train --workers 2 (test)',
-    workers: 2,
-    ...over,
-  };
+  return { ...tinyTrainOptions(path.join(tmp, 'models'), 'plankwatch train --workers 2 (test)'), workers: 2, ...over };
 }
 
 beforeAll(async () => {

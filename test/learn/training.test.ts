@@ -5,34 +5,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { folderIO, readMeta, verifyChecksums } from '../../src/classify/model-files.js';
-import { NO_AUGMENT } from '../../src/learn/augment.js';
 import { loadSplit, overlap } from '../../src/learn/dataset.js';
+import { FIXTURES, tinyTrainOptions } from '../helpers/training.js';
 import { runTraining, type TrainRunOptions } from '../../src/learn/train-run.js';
 
-const FIXTURES = path.join('test', 'fixtures', 'ndsb');
 let tmp = '';
 
 function options(over: Partial<TrainRunOptions>): TrainRunOptions {
-  return {
-    data: FIXTURES,
-    member: 'tiny',
-    architecture: 'pw-tiny-32',
-    modelsDir: path.join(tmp, 'models'),
-    seed: 3,
-    validationFraction: 0.25,
-    epochs: 6,
-    batchSize: 8,
-    learningRate: 0.003,
-    weightDecay: 0,
-    classWeights: 'balanced',
-    augment: NO_AUGMENT,
-    patience: 0,
-    maxMinutes: 0,
-    resume: false,
-    backend: 'wasm',
-    command: 'plankwatch train (test)',
-    ...over,
-  };
+  return { ...tinyTrainOptions(path.join(tmp, 'models'), 'plankwatch train (test)'), ...over };
 }
 
 beforeAll(async () => {
