@@ -13,7 +13,7 @@ import { defaults, type Config } from '../config/config.js';
 import { silentLogger } from '../log.js';
 import { architectureInfo, buildModel } from '../learn/architectures.js';
 import { initBackend } from '../learn/backend.js';
-import type { JobLabel } from '../learn/finetune/job.js';
+import { jobSettings, type JobLabel } from '../learn/finetune/job.js';
 import { startFinetuneWorker } from '../learn/finetune/worker-client.js';
 import { sha256Hex } from '../commands/util.js';
 import { DEFAULT_PREPROCESS } from '../preprocess/prepare.js';
@@ -166,22 +166,13 @@ export async function benchFinetune(options: FinetuneBenchOptions = {}): Promise
       train: labels,
       evalLabels: [],
       evalData: null,
-      evalLimit: 0,
       replayData: dataDir,
-      replayPerClass: config.replayPerClass,
-      labelRepeat: config.labelRepeat,
-      epochs: options.epochs ?? config.epochs,
-      batchSize: config.batchSize,
-      learningRate: config.learningRate,
-      classWeights: config.classWeights,
-      augment: config.augment,
       seed: 1,
+      ...jobSettings(config),
+      evalLimit: 0,
+      epochs: options.epochs ?? config.epochs,
       maxMinutes: 0,
       backend: 'wasm',
-      niceness: config.niceness,
-      layers: config.layers,
-      keepOldClasses: config.keepOldClasses,
-      newClassFalsePositive: config.newClassFalsePositive,
     }, { onProgress: (p) => (p.batch === p.batches ? log(`finetune bench: epoch ${p.epoch}/${p.epochs} done after ${((performance.now() - t0) / 1000).toFixed(0)} s`) : undefined) });
     const result = await job.result;
     const seconds = (performance.now() - t0) / 1000;

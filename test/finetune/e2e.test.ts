@@ -18,7 +18,7 @@ import { readMeta, verifyChecksums } from '../../src/classify/model-files.js';
 import { defaults } from '../../src/config/config.js';
 import { initBackend } from '../../src/learn/backend.js';
 import { decide } from '../../src/learn/finetune/gate.js';
-import { runFinetuneJob, type JobLabel } from '../../src/learn/finetune/job.js';
+import { jobSettings, runFinetuneJob, type JobLabel } from '../../src/learn/finetune/job.js';
 import { splitPart } from '../../src/learn/finetune/split.js';
 import type { Config } from '../../src/config/config.js';
 import { daemonDirs, startDaemon, type DaemonProcess } from '../helpers/daemon.js';
@@ -216,22 +216,13 @@ describe.skipIf(!NDSB)('fine-tuning on board (NDSB)', () => {
       train,
       evalLabels,
       evalData: setup.gateDir,
-      evalLimit: c.evalLimit,
       replayData: setup.baseDir,
-      replayPerClass: REPLAY_PER_CLASS,
-      labelRepeat: c.labelRepeat,
-      epochs: c.epochs,
-      batchSize: c.batchSize,
-      learningRate: c.learningRate,
-      classWeights: c.classWeights,
-      augment: c.augment,
       seed: 99,
+      ...jobSettings(c),
+      replayPerClass: REPLAY_PER_CLASS,
       maxMinutes: 0,
       backend: 'wasm',
       niceness: 0,
-      layers: c.layers,
-      keepOldClasses: c.keepOldClasses,
-      newClassFalsePositive: c.newClassFalsePositive,
     });
     const decision = decide(result.evaluation.before, result.evaluation.after, { maxAccuracyDrop: c.maxAccuracyDrop, maxRecallDrop: c.maxRecallDrop, minClassExamples: c.minClassExamples, minEvalImages: c.minEvalImages });
     const victimRecall = decision.classes.find((x) => x.name === victim)!;

@@ -15,7 +15,7 @@ import { readMeta } from '../../classify/model-files.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import { defaultVersion } from '../train-run.js';
 import { decide, type GateRules } from './gate.js';
-import type { FinetuneJob, FinetuneJobResult, JobLabel, JobProgress } from './job.js';
+import { jobSettings, type FinetuneJob, type FinetuneJobResult, type JobLabel, type JobProgress } from './job.js';
 import { FinetuneRuns, type FinetuneRun, type RunTrigger } from './runs.js';
 import { startFinetuneWorker, type RunningJob } from './worker-client.js';
 
@@ -217,22 +217,9 @@ export class Finetuner {
         train,
         evalLabels,
         evalData: c.evalData || null,
-        evalLimit: c.evalLimit,
         replayData: existsSync(replay) ? replay : null,
-        replayPerClass: c.replayPerClass,
-        labelRepeat: c.labelRepeat,
-        epochs: c.epochs,
-        batchSize: c.batchSize,
-        learningRate: c.learningRate,
-        classWeights: c.classWeights,
-        augment: c.augment,
         seed: runId,
-        maxMinutes: c.maxMinutes,
-        backend: c.backend,
-        niceness: c.niceness,
-        layers: c.layers,
-        keepOldClasses: c.keepOldClasses,
-        newClassFalsePositive: c.newClassFalsePositive,
+        ...jobSettings(c),
       };
       this.log.info(
         { runId, trigger: entry.trigger, base: active.version, candidate: version, trainLabels: train.length, evalLabels: evalLabels.length, newClasses, replayData: job.replayData },

@@ -82,6 +82,32 @@ export interface FinetuneJob {
   niceness: number;
 }
 
+/** The job settings that come straight from the `finetune` section of the config. */
+export type JobSettings = Pick<
+  FinetuneJob,
+  | 'evalLimit' | 'replayPerClass' | 'labelRepeat' | 'epochs' | 'batchSize' | 'learningRate' | 'classWeights' | 'augment'
+  | 'maxMinutes' | 'backend' | 'niceness' | 'layers' | 'keepOldClasses' | 'newClassFalsePositive'
+>;
+
+export function jobSettings(c: JobSettings): JobSettings {
+  return {
+    evalLimit: c.evalLimit,
+    replayPerClass: c.replayPerClass,
+    labelRepeat: c.labelRepeat,
+    epochs: c.epochs,
+    batchSize: c.batchSize,
+    learningRate: c.learningRate,
+    classWeights: c.classWeights,
+    augment: c.augment,
+    maxMinutes: c.maxMinutes,
+    backend: c.backend,
+    niceness: c.niceness,
+    layers: c.layers,
+    keepOldClasses: c.keepOldClasses,
+    newClassFalsePositive: c.newClassFalsePositive,
+  };
+}
+
 export interface MemberOutcome {
   name: string;
   parentVersion: string;
