@@ -56,6 +56,8 @@ export interface BuildOptions {
   seed: number;
   /** Leaky ReLU slope for negative inputs (Dieleman et al. used 1/3). */
   leak?: number;
+  /** Dropout rate around the dense layer, instead of the architecture's own. */
+  dropout?: number;
 }
 
 export function architectureInfo(name: string): ArchitectureInfo {
@@ -68,6 +70,7 @@ export function architectureInfo(name: string): ArchitectureInfo {
 export function buildModel(name: string, options: BuildOptions): tfl.LayersModel {
   const info = architectureInfo(name);
   const leak = options.leak ?? 0.1;
+  const dropout = options.dropout ?? info.dropout;
   let seed = options.seed;
   const init = () => tfl.initializers.heNormal({ seed: seed++ });
   const input = tfl.input({ shape: [info.inputSize, info.inputSize, 1], name: 'image' });
@@ -83,16 +86,31 @@ export function buildModel(name: string, options: BuildOptions): tfl.LayersModel
   });
   x = tfl.layers.flatten({ name: 'flatten' }).apply(x) as tfl.SymbolicTensor;
   if (info.dense > 0) {
-    if (info.dropout > 0) x = tfl.layers.dropout({ rate: info.dropout, seed: seed++, name: 'dropout1' }).apply(x) as tfl.SymbolicTensor;
+    if (dropout > 0) x = tfl.layers.dropout({ rate: dropout, seed: seed++, name: 'dropout1' }).apply(x) as tfl.SymbolicTensor;
     x = tfl.layers.dense({ units: info.dense, kernelInitializer: init(), name: 'dense1' }).apply(x) as tfl.SymbolicTensor;
     x = tfl.layers.leakyReLU({ alpha: leak, name: 'dense1_act' }).apply(x) as tfl.SymbolicTensor;
-    if (info.dropout > 0) x = tfl.layers.dropout({ rate: info.dropout, seed: seed++, name: 'dropout2' }).apply(x) as tfl.SymbolicTensor;
+    if (dropout > 0) x = tfl.layers.dropout({ rate: dropout, seed: seed++, name: 'dropout2' }).apply(x) as tfl.SymbolicTensor;
   }
   const logits = tfl.layers
     .dense({ units: options.numClasses, kernelInitializer: tfl.initializers.glorotUniform({ seed: seed++ }), name: 'logits' })
     .apply(x) as tfl.SymbolicTensor;
   const probabilities = tfl.layers.activation({ activation: 'softmax', name: 'probabilities' }).apply(logits) as tfl.SymbolicTensor;
   return tfl.model({ inputs: input, outputs: probabilities, name });
+}
+
+/**
+ * Set the rate of every Dropout layer of a loaded model (fine-tuning a model that under-fits with
+ * less dropout). A model built without dropout layers has none to change: returns how many changed.
+ */
+export function setDropoutRate(model: tfl.LayersModel, rate: number): number {
+  if (!(rate >= 0 && rate < 1)) throw new Error(`Dropout rate must be at least 0 and below 1, got ${rate}.`);
+  let changed = 0;
+  for (const layer of model.layers) {
+    if (layer.getClassName() !== 'Dropout') continue;
+    (layer as unknown as { rate: number }).rate = rate;
+    changed++;
+  }
+  return changed;
 }
 
 /** The same model cut at its "logits" layer (shares weights): what the loss differentiates. */

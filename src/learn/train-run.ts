@@ -9,7 +9,7 @@ import { folderIO, readMeta, writeMeta } from '../classify/model-files.js';
 import { DEFAULT_PREPROCESS } from '../preprocess/prepare.js';
 import type { PreprocessSpec } from '../types.js';
 import { DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
-import { architectureInfo, buildModel, countMacs } from './architectures.js';
+import { architectureInfo, buildModel, countMacs, setDropoutRate } from './architectures.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, readDataset, saveSplit, stratifiedSplit, type Dataset, type Split } from './dataset.js';
 import { loadImageTable, type ImageTable } from './image-cache.js';
@@ -43,6 +43,8 @@ export interface TrainRunOptions {
   freeze?: boolean;
   /** With `from` and `freeze`: also train the top N convolution blocks. */
   unfreezeTop?: number;
+  /** Dropout rate around the dense layer (default: the architecture's, or the parent model's). */
+  dropout?: number;
   preprocess?: PreprocessSpec;
   /** The command line, recorded in meta.json. */
   command: string;
@@ -140,6 +142,12 @@ async function transferModel(fromDir: string, classes: string[], options: TrainR
   return { model, parent };
 }
 
+/** The rate of the model's first Dropout layer (null: none), recorded in meta.json. */
+function dropoutRate(model: tfl.LayersModel): number | null {
+  const layer = model.layers.find((l) => l.getClassName() === 'Dropout');
+  return layer ? (layer as unknown as { rate: number }).rate : null;
+}
+
 export async function runTraining(options: TrainRunOptions, engine: TrainEngine = THIS_THREAD): Promise<TrainRunResult> {
   const log = options.log ?? (() => {});
   const backend = await initBackend(engine.backend ? engine.backend(options.backend) : options.backend);
@@ -161,9 +169,10 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
     model = t.model;
     parent = t.parent;
     inputSize = parent.input.size;
+    if (options.dropout !== undefined) log(`dropout: ${options.dropout} in ${setDropoutRate(model, options.dropout)} layers`);
   } else {
     engine.check?.(options, null, dataset.classes);
-    model = buildModel(options.architecture, { numClasses: dataset.classes.length, seed: options.seed });
+    model = buildModel(options.architecture, { numClasses: dataset.classes.length, seed: options.seed, dropout: options.dropout });
   }
   const preprocessing = parent?.preprocessing ?? spec;
   const t0 = performance.now();
@@ -220,6 +229,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       batchSize: options.batchSize,
       learningRate: options.learningRate,
       weightDecay: options.weightDecay,
+      dropout: dropoutRate(model),
       classWeights: options.classWeights,
       augment: options.augment,
       trainImages: split.train.length,

@@ -8,6 +8,7 @@ import { folderIO, readMeta, verifyChecksums } from '../../src/classify/model-fi
 import { loadSplit, overlap } from '../../src/learn/dataset.js';
 import { FIXTURES, tinyTrainOptions } from '../helpers/training.js';
 import { runTraining, type TrainRunOptions } from '../../src/learn/train-run.js';
+import { setDropoutRate } from '../../src/learn/architectures.js';
 
 let tmp = '';
 
@@ -79,5 +80,15 @@ describe('training on the fixture images', () => {
     const kernel = (m: tfl.LayersModel) => Array.from(m.getLayer('b1c1_conv').getWeights()[0]!.dataSync());
     expect(kernel(after)).toEqual(kernel(before));
     expect((after.outputs[0]!.shape as number[])[1]).toBe(4);
+  });
+  it('builds with the dropout asked for, and fine-tunes a parent with another rate', async () => {
+    const rates = (m: tfl.LayersModel) => m.layers.filter((l) => l.getClassName() === 'Dropout').map((l) => (l as unknown as { rate: number }).rate);
+    const parent = await runTraining(options({ version: 'd1', epochs: 1, dropout: 0.25 }));
+    expect(rates(await tfl.loadLayersModel(folderIO(parent.dir)))).toEqual([0.25, 0.25]);
+    expect(parent.meta.training.dropout).toBe(0.25);
+    const child = await runTraining(options({ version: 'd2', epochs: 1, from: parent.dir, dropout: 0.05 }));
+    expect(rates(await tfl.loadLayersModel(folderIO(child.dir)))).toEqual([0.05, 0.05]);
+    expect(child.meta.training.dropout).toBe(0.05);
+    expect(() => setDropoutRate(tfl.sequential({ layers: [tfl.layers.dense({ units: 1, inputShape: [1] })] }), 1)).toThrow(/below 1/);
   });
 });
