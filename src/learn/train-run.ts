@@ -43,6 +43,11 @@ export interface TrainRunOptions {
   freeze?: boolean;
   /** With `from` and `freeze`: also train the top N convolution blocks. */
   unfreezeTop?: number;
+  /**
+   * Start the new architecture from another model's weights: every layer with the same name and
+   * weight shapes is copied (a 48 px model's convolutions into a 64 px network), the rest is new.
+   */
+  initFrom?: string;
   /** Dropout rate around the dense layer (default: the architecture's, or the parent model's). */
   dropout?: number;
   preprocess?: PreprocessSpec;
@@ -142,6 +147,34 @@ async function transferModel(fromDir: string, classes: string[], options: TrainR
   return { model, parent };
 }
 
+/**
+ * Copy into `model` the weights of every layer of the model in `dir` that has the same name and
+ * the same weight shapes (the classifier only when the classes are the same, in the same order).
+ */
+async function initialiseFrom(model: tfl.LayersModel, dir: string, classes: string[]): Promise<{ parent: MemberMeta; copied: string[]; fresh: string[] }> {
+  const parent = await readMeta(dir);
+  const source = await tfl.loadLayersModel(folderIO(dir));
+  const sameClasses = parent.classes.length === classes.length && parent.classes.every((c, i) => c === classes[i]);
+  const copied: string[] = [];
+  const fresh: string[] = [];
+  for (const layer of model.layers) {
+    const weights = layer.getWeights();
+    if (weights.length === 0) continue;
+    const from = source.layers.find((l) => l.name === layer.name);
+    const theirs = from?.getWeights() ?? [];
+    const fits = theirs.length === weights.length && theirs.every((w, i) => w.shape.join('x') === weights[i]!.shape.join('x'));
+    if (fits && (layer.name !== 'logits' || sameClasses)) {
+      layer.setWeights(theirs);
+      copied.push(layer.name);
+    } else {
+      fresh.push(layer.name);
+    }
+  }
+  source.dispose();
+  if (copied.length === 0) throw new Error(`--init-from ${dir}: no layer of that model has the name and weight shapes of a layer of the new network.`);
+  return { parent, copied, fresh };
+}
+
 /** The rate of the model's first Dropout layer (null: none), recorded in meta.json. */
 function dropoutRate(model: tfl.LayersModel): number | null {
   const layer = model.layers.find((l) => l.getClassName() === 'Dropout');
@@ -173,8 +206,13 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
   } else {
     engine.check?.(options, null, dataset.classes);
     model = buildModel(options.architecture, { numClasses: dataset.classes.length, seed: options.seed, dropout: options.dropout });
+    if (options.initFrom) {
+      const init = await initialiseFrom(model, options.initFrom, dataset.classes);
+      parent = init.parent;
+      log(`initialised from ${options.initFrom}: ${init.copied.length} layers copied, new: ${init.fresh.join(', ') || 'none'}`);
+    }
   }
-  const preprocessing = parent?.preprocessing ?? spec;
+  const preprocessing = (options.from ? parent?.preprocessing : undefined) ?? spec;
   const t0 = performance.now();
   const table = await loadImageTable(dataset.items, inputSize, preprocessing, {
     onProgress: (done, total) => log(`preparing images: ${done}/${total}`),
@@ -214,11 +252,12 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
     classes: dataset.classes,
     input: { size: inputSize, channels: 1 },
     preprocessing,
-    architecture: parent?.architecture ?? options.architecture,
+    architecture: options.from ? parent!.architecture : options.architecture,
     training: {
       command: options.command,
       commandHistory: result.commands,
       seed: options.seed,
+      ...(options.initFrom ? { initialisedFrom: parent ? `${parent.name}/${parent.version}` : options.initFrom } : {}),
       ...engine.trainingMeta,
       dataFingerprint: dataset.fingerprint,
       split: path.relative(dir, splitDir).split(path.sep).join('/'),

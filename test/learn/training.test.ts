@@ -91,4 +91,16 @@ describe('training on the fixture images', () => {
     expect(child.meta.training.dropout).toBe(0.05);
     expect(() => setDropoutRate(tfl.sequential({ layers: [tfl.layers.dense({ units: 1, inputShape: [1] })] }), 1)).toThrow(/below 1/);
   });
+  it('starts a new network from the layers of another model that have the same names and shapes', async () => {
+    const parent = await runTraining(options({ version: 'i1', epochs: 2 }));
+    const child = await runTraining(options({ member: 'grown', version: 'i2', epochs: 1, learningRate: 1e-9, initFrom: parent.dir }));
+    expect(child.meta.training.initialisedFrom).toBe('tiny/i1');
+    const kernel = async (dir: string) => Array.from((await tfl.loadLayersModel(folderIO(dir))).getLayer('b2c1_conv').getWeights()[0]!.dataSync());
+    const before = await kernel(parent.dir);
+    const after = await kernel(child.dir);
+    after.forEach((w, i) => expect(w).toBeCloseTo(before[i]!, 5));
+    const fresh = await runTraining(options({ member: 'fresh', version: 'i3', epochs: 1, learningRate: 1e-9 }));
+    expect((await kernel(fresh.dir))[0]).not.toBeCloseTo(before[0]!, 5);
+    await expect(runTraining(options({ member: 'vgg', version: 'i4', epochs: 1, architecture: 'pw-vgg-48', initFrom: parent.dir }))).rejects.toThrow(/no layer of that model/);
+  });
 });
