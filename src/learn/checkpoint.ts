@@ -7,7 +7,8 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { folderIO } from '../classify/model-files.js';
-import type { EpochReport } from './trainer.js';
+import { computeMetrics } from './metrics.js';
+import type { EpochReport, TrainHooks } from './trainer.js';
 
 export interface CheckpointState {
   epoch: number;
@@ -41,6 +42,37 @@ export function recordEpoch(state: CheckpointState, report: EpochReport, score: 
 }
 
 /** Why training stops after this epoch (early stopping, time limit), or null to go on. */
+/** What both trainers do after the batches of an epoch. */
+export interface EpochEnd {
+  state: CheckpointState;
+  config: { patience: number; maxMinutes: number };
+  model: tfl.LayersModel;
+  optimizer: tf.Optimizer;
+  hooks: Pick<TrainHooks, 'onEpoch' | 'checkpointDir'>;
+  /** performance.now() at the start of this invocation. */
+  started: number;
+  /** Class probabilities of the validation images (null: no validation set). */
+  predictValidation: (() => Float32Array | Promise<Float32Array>) | null;
+  validationLabels: Int32Array | null;
+  numClasses: number;
+}
+
+/**
+ * Validate, keep the best weights, report, checkpoint, and decide whether to stop. Returns the
+ * best weights and the reason to stop (null: go on).
+ */
+export async function endEpoch(end: EpochEnd, report: EpochReport, best: tf.Tensor[] | null): Promise<{ best: tf.Tensor[] | null; stop: string | null }> {
+  let score = report.trainLoss;
+  if (end.predictValidation && end.validationLabels) {
+    report.validation = computeMetrics(await end.predictValidation(), end.validationLabels, end.numClasses);
+    score = report.validation.logLoss;
+  }
+  const kept = recordEpoch(end.state, report, score, end.model, best, end.started);
+  end.hooks.onEpoch?.(report);
+  if (end.hooks.checkpointDir) await saveCheckpoint(end.model, end.optimizer, kept, end.state, end.hooks.checkpointDir);
+  return { best: kept, stop: stopReason(end.state, end.config) };
+}
+
 export function stopReason(state: CheckpointState, config: { patience: number; maxMinutes: number }): string | null {
   if (config.patience > 0 && state.sinceBest >= config.patience) return `validation log-loss did not improve for ${config.patience} epochs`;
   if (config.maxMinutes > 0 && state.elapsedSeconds / 60 > config.maxMinutes) return `time limit of ${config.maxMinutes} minutes reached`;

@@ -6,13 +6,13 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { createAdam } from './adam.js';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { loadBest, loadCheckpoint, recordEpoch, saveCheckpoint, stopReason, type CheckpointState } from './checkpoint.js';
+import { endEpoch, loadBest, loadCheckpoint, type CheckpointState, type EpochEnd } from './checkpoint.js';
 import { augmentInto, copyInto, type AugmentOptions } from './augment.js';
 import { logitsModel } from './architectures.js';
 import { useFastTraining } from './fast-training.js';
 import type { ImageTable } from './image-cache.js';
 import { mulberry32, deriveSeed, shuffleInPlace } from './random.js';
-import { computeMetrics, type Metrics } from './metrics.js';
+import type { Metrics } from './metrics.js';
 
 export type ClassWeighting = 'balanced' | 'sqrt' | 'none';
 
@@ -203,6 +203,13 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
 
   state.commands = [...(state.commands ?? []), ...(config.command ? [config.command] : [])];
   const started = performance.now() - state.elapsedSeconds * 1000;
+  const validation = data.validation;
+  const end: EpochEnd = {
+    state, config, model, optimizer, hooks, started,
+    predictValidation: validation ? () => predictTable(model, validation.table) : null,
+    validationLabels: validation?.labels ?? null,
+    numClasses: data.numClasses,
+  };
   let stoppedEarly = false;
   let reason = 'completed all epochs';
   const xBuf = new Float32Array(config.batchSize * s * s);
@@ -258,19 +265,11 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
       if (config.maxMinutes > 0 && (performance.now() - started) / 60000 > config.maxMinutes) break;
     }
     const report = epochReport(config, { epoch, batches, lossSum, correct, seen, startedMs: epochStart });
-    let score = report.trainLoss;
-    if (data.validation) {
-      const probs = predictTable(model, data.validation.table);
-      report.validation = computeMetrics(probs, data.validation.labels, data.numClasses);
-      score = report.validation.logLoss;
-    }
-    bestWeights = recordEpoch(state, report, score, model, bestWeights, started);
-    hooks.onEpoch?.(report);
-    if (hooks.checkpointDir) await saveCheckpoint(model, optimizer, bestWeights, state, hooks.checkpointDir);
-    const stop = stopReason(state, config);
-    if (stop) {
+    const ended = await endEpoch(end, report, bestWeights);
+    bestWeights = ended.best;
+    if (ended.stop) {
       stoppedEarly = true;
-      reason = stop;
+      reason = ended.stop;
       break;
     }
   }

@@ -24,10 +24,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createAdam } from '../adam.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { augmentInto } from '../augment.js';
-import { computeMetrics } from '../metrics.js';
 import { deriveSeed, mulberry32, shuffleInPlace } from '../random.js';
 import { classWeights, cosineRate, epochReport, progressEvent, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
-import { loadBest, loadCheckpoint, recordEpoch, saveCheckpoint, stopReason, type CheckpointState } from '../checkpoint.js';
+import { endEpoch, loadBest, loadCheckpoint, type CheckpointState, type EpochEnd } from '../checkpoint.js';
 import { GradientPool, shardSizes, type Shard } from './pool.js';
 import type { WorkerModel } from './protocol.js';
 import { readFlat, subsetSize, weightLayout, writeFlat, type WeightLayout } from './replica.js';
@@ -111,6 +110,13 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
 
   const { pool } = await GradientPool.start(workers, backend, await modelArtifacts(model));
   const started = performance.now() - state.elapsedSeconds * 1000;
+  const validation = data.validation;
+  const end: EpochEnd = {
+    state, config, model, optimizer, hooks, started,
+    predictValidation: validation ? () => pool.predict(readFlat(layout), validation.table.pixels, validation.labels.length, s2, data.numClasses) : null,
+    validationLabels: validation?.labels ?? null,
+    numClasses: data.numClasses,
+  };
   let stoppedEarly = false;
   let reason = 'completed all epochs';
   try {
@@ -183,20 +189,11 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
         if (config.maxMinutes > 0 && (performance.now() - started) / 60000 > config.maxMinutes) break;
       }
       const report = epochReport(config, { epoch, batches, lossSum, correct, seen, startedMs: epochStart });
-      let score = report.trainLoss;
-      if (data.validation) {
-        const v = data.validation;
-        const probs = await pool.predict(readFlat(layout), v.table.pixels, v.labels.length, s2, data.numClasses);
-        report.validation = computeMetrics(probs, v.labels, data.numClasses);
-        score = report.validation.logLoss;
-      }
-      bestWeights = recordEpoch(state, report, score, model, bestWeights, started);
-      hooks.onEpoch?.(report);
-      if (hooks.checkpointDir) await saveCheckpoint(model, optimizer, bestWeights, state, hooks.checkpointDir);
-      const stop = stopReason(state, config);
-      if (stop) {
+      const ended = await endEpoch(end, report, bestWeights);
+      bestWeights = ended.best;
+      if (ended.stop) {
         stoppedEarly = true;
-        reason = stop;
+        reason = ended.stop;
         break;
       }
     }
