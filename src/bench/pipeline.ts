@@ -3,11 +3,11 @@
 // file's arrival to its stored result at a fixed offered load, and the process's resident memory.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
+import { freePort } from './ports.js';
 
 export interface PipelineBenchOptions {
   repoRoot: string;
@@ -255,17 +255,6 @@ class RssSampler {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;

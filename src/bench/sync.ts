@@ -16,6 +16,7 @@ import { FaultProxy } from '../sync/fault-proxy.js';
 import { enqueueClassified } from '../sync/outbox.js';
 import { SyncSender } from '../sync/sender.js';
 import type { ClassifiedFrame } from '../types.js';
+import { freePort } from './ports.js';
 
 export interface BenchSyncOptions {
   /** ROIs queued before the link opens (default 3000). */
@@ -63,17 +64,6 @@ function mosquittoBinary(): string | undefined {
   return undefined;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitPort(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {

@@ -53,14 +53,7 @@ export async function waitFor<T>(check: () => T | undefined | false, timeoutMs =
   }
 }
 
-/** A port that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort } from '../helpers/ports.js';
 
 /** A TCP proxy to 127.0.0.1:`target` whose live connections can be cut abruptly (no DISCONNECT). */
 export class Proxy {
