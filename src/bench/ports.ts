@@ -1,4 +1,4 @@
-// A free TCP port for the services a benchmark starts (daemon HTTP, broker).
+// A free TCP port for the services a benchmark or a test starts (daemon HTTP, broker).
 import net from 'node:net';
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */

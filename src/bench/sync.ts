@@ -64,7 +64,6 @@ function mosquittoBinary(): string | undefined {
   return undefined;
 }
 
-
 async function waitPort(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise<boolean>((resolve) => {

@@ -1,14 +1,2 @@
-import net from 'node:net';
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+// The benchmarks' free-port helper, shared with the tests that start a broker or a daemon.
+export { freePort } from '../../src/bench/ports.js';
