@@ -8,6 +8,11 @@ export interface ClassAlignment {
   maps: Int32Array[];
 }
 
+/** Whether two class lists are the same labels in the same order (outputs mean the same thing). */
+export function sameClassList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((c, i) => c === b[i]);
+}
+
 export function alignClasses(memberClasses: string[][]): ClassAlignment {
   const classes: string[] = [];
   const index = new Map<string, number>();

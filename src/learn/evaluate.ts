@@ -5,6 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { sameClassList } from '../classify/classes.js';
 import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta } from '../classify/model-files.js';
 import { initBackend, type TrainingBackend } from './backend.js';
@@ -56,7 +57,7 @@ interface LoadedMember {
 
 /** Remap a member's probability rows to the dataset's class order. */
 function remap(probs: Float32Array, from: string[], to: string[]): Float32Array {
-  if (from.length === to.length && from.every((c, i) => c === to[i])) return probs;
+  if (sameClassList(from, to)) return probs;
   const n = probs.length / from.length;
   const out = new Float32Array(n * to.length);
   const index = to.map((c) => from.indexOf(c));

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { readDataset, type Dataset } from '../dataset.js';
 import { runTraining, type TrainRunOptions, type TrainRunResult } from '../train-run.js';
 import { trainParallel, type ParallelTrainHooks } from './trainer.js';
+import { sameClassList } from '../../classify/classes.js';
 
 export interface ParallelRunOptions extends TrainRunOptions {
   workers: number;
@@ -67,8 +68,7 @@ export function runParallelTraining(options: ParallelRunOptions): Promise<TrainR
     check: (o, parent, classes) => {
       if (!parent) return;
       if (o.freeze) throw new Error('--freeze is not supported with --workers above 1 yet; train the head with --workers 1.');
-      const same = parent.classes.length === classes.length && parent.classes.every((c, i) => c === classes[i]);
-      if (!same) throw new Error('--from with other classes than the parent is not supported with --workers above 1 yet; use --workers 1.');
+      if (!sameClassList(parent.classes, classes)) throw new Error('--from with other classes than the parent is not supported with --workers above 1 yet; use --workers 1.');
     },
     fit: (model, data, config, runHooks) => trainParallel(model, data, { ...config, workers }, { ...runHooks, ...hooks }),
     trainingMeta: { workers },
