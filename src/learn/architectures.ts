@@ -113,6 +113,12 @@ export function setDropoutRate(model: tfl.LayersModel, rate: number): number {
   return changed;
 }
 
+/** The rate of the model's first Dropout layer (null: it has none), as recorded in meta.json. */
+export function dropoutRate(model: tfl.LayersModel): number | null {
+  const layer = model.layers.find((l) => l.getClassName() === 'Dropout');
+  return layer ? (layer as unknown as { rate: number }).rate : null;
+}
+
 /** The same model cut at its "logits" layer (shares weights): what the loss differentiates. */
 export function logitsModel(model: tfl.LayersModel): tfl.LayersModel {
   return tfl.model({ inputs: model.inputs, outputs: model.getLayer('logits').output as tfl.SymbolicTensor });

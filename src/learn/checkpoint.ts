@@ -41,7 +41,6 @@ export function recordEpoch(state: CheckpointState, report: EpochReport, score: 
   return best;
 }
 
-/** Why training stops after this epoch (early stopping, time limit), or null to go on. */
 /** What both trainers do after the batches of an epoch. */
 export interface EpochEnd {
   state: CheckpointState;
@@ -51,10 +50,8 @@ export interface EpochEnd {
   hooks: Pick<TrainHooks, 'onEpoch' | 'checkpointDir'>;
   /** performance.now() at the start of this invocation. */
   started: number;
-  /** Class probabilities of the validation images (null: no validation set). */
-  predictValidation: (() => Float32Array | Promise<Float32Array>) | null;
-  validationLabels: Int32Array | null;
-  numClasses: number;
+  /** The validation images' labels and a way to get their class probabilities (null: no validation set). */
+  validation: { labels: Int32Array; numClasses: number; predict: () => Float32Array | Promise<Float32Array> } | null;
 }
 
 /**
@@ -63,8 +60,9 @@ export interface EpochEnd {
  */
 export async function endEpoch(end: EpochEnd, report: EpochReport, best: tf.Tensor[] | null): Promise<{ best: tf.Tensor[] | null; stop: string | null }> {
   let score = report.trainLoss;
-  if (end.predictValidation && end.validationLabels) {
-    report.validation = computeMetrics(await end.predictValidation(), end.validationLabels, end.numClasses);
+  if (end.validation) {
+    const { labels, numClasses, predict } = end.validation;
+    report.validation = computeMetrics(await predict(), labels, numClasses);
     score = report.validation.logLoss;
   }
   const kept = recordEpoch(end.state, report, score, end.model, best, end.started);
@@ -73,6 +71,7 @@ export async function endEpoch(end: EpochEnd, report: EpochReport, best: tf.Tens
   return { best: kept, stop: stopReason(end.state, end.config) };
 }
 
+/** Why training stops after this epoch (early stopping, time limit), or null to go on. */
 export function stopReason(state: CheckpointState, config: { patience: number; maxMinutes: number }): string | null {
   if (config.patience > 0 && state.sinceBest >= config.patience) return `validation log-loss did not improve for ${config.patience} epochs`;
   if (config.maxMinutes > 0 && state.elapsedSeconds / 60 > config.maxMinutes) return `time limit of ${config.maxMinutes} minutes reached`;

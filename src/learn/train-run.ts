@@ -4,12 +4,13 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { sameClassList } from '../classify/classes.js';
 import type { MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta, writeMeta } from '../classify/model-files.js';
 import { DEFAULT_PREPROCESS } from '../preprocess/prepare.js';
 import type { PreprocessSpec } from '../types.js';
 import { DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
-import { architectureInfo, buildModel, countMacs, setDropoutRate } from './architectures.js';
+import { architectureInfo, buildModel, countMacs, dropoutRate, setDropoutRate } from './architectures.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, readDataset, saveSplit, stratifiedSplit, type Dataset, type Split } from './dataset.js';
 import { loadImageTable, type ImageTable } from './image-cache.js';
@@ -126,8 +127,7 @@ async function transferModel(fromDir: string, classes: string[], options: TrainR
   const parent = await readMeta(fromDir);
   const base = await tfl.loadLayersModel(folderIO(fromDir));
   let model = base;
-  const sameClasses = parent.classes.length === classes.length && parent.classes.every((c, i) => c === classes[i]);
-  if (!sameClasses) {
+  if (!sameClassList(parent.classes, classes)) {
     const features = base.getLayer('logits').input as tfl.SymbolicTensor;
     // Same layer names as the parent's head (the old head is not part of the new model), so that
     // logitsModel() finds the classifier and the saved topology reads back.
@@ -151,10 +151,10 @@ async function transferModel(fromDir: string, classes: string[], options: TrainR
  * Copy into `model` the weights of every layer of the model in `dir` that has the same name and
  * the same weight shapes (the classifier only when the classes are the same, in the same order).
  */
-async function initialiseFrom(model: tfl.LayersModel, dir: string, classes: string[]): Promise<{ parent: MemberMeta; copied: string[]; fresh: string[] }> {
-  const parent = await readMeta(dir);
+async function initialiseFrom(model: tfl.LayersModel, dir: string, classes: string[]): Promise<{ source: MemberMeta; copied: string[]; fresh: string[] }> {
+  const meta = await readMeta(dir);
   const source = await tfl.loadLayersModel(folderIO(dir));
-  const sameClasses = parent.classes.length === classes.length && parent.classes.every((c, i) => c === classes[i]);
+  const sameClasses = sameClassList(meta.classes, classes);
   const copied: string[] = [];
   const fresh: string[] = [];
   for (const layer of model.layers) {
@@ -172,13 +172,7 @@ async function initialiseFrom(model: tfl.LayersModel, dir: string, classes: stri
   }
   source.dispose();
   if (copied.length === 0) throw new Error(`--init-from ${dir}: no layer of that model has the name and weight shapes of a layer of the new network.`);
-  return { parent, copied, fresh };
-}
-
-/** The rate of the model's first Dropout layer (null: none), recorded in meta.json. */
-function dropoutRate(model: tfl.LayersModel): number | null {
-  const layer = model.layers.find((l) => l.getClassName() === 'Dropout');
-  return layer ? (layer as unknown as { rate: number }).rate : null;
+  return { source: meta, copied, fresh };
 }
 
 export async function runTraining(options: TrainRunOptions, engine: TrainEngine = THIS_THREAD): Promise<TrainRunResult> {
@@ -193,6 +187,8 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
 
   const info = architectureInfo(options.architecture);
   const spec = options.preprocess ?? DEFAULT_PREPROCESS;
+  if (options.from && options.initFrom) throw new Error('--from and --init-from exclude each other: --from fine-tunes a model as it is, --init-from starts a new --arch from its layers.');
+  /** The model this one was fine-tuned from (--from) or whose layers it started from (--init-from). */
   let parent: MemberMeta | null = null;
   let model: tfl.LayersModel;
   let inputSize = info.inputSize;
@@ -208,10 +204,11 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
     model = buildModel(options.architecture, { numClasses: dataset.classes.length, seed: options.seed, dropout: options.dropout });
     if (options.initFrom) {
       const init = await initialiseFrom(model, options.initFrom, dataset.classes);
-      parent = init.parent;
+      parent = init.source;
       log(`initialised from ${options.initFrom}: ${init.copied.length} layers copied, new: ${init.fresh.join(', ') || 'none'}`);
     }
   }
+  // A fine-tuned model keeps its parent's input; a new architecture takes the requested one.
   const preprocessing = (options.from ? parent?.preprocessing : undefined) ?? spec;
   const t0 = performance.now();
   const table = await loadImageTable(dataset.items, inputSize, preprocessing, {
@@ -257,7 +254,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       command: options.command,
       commandHistory: result.commands,
       seed: options.seed,
-      ...(options.initFrom ? { initialisedFrom: parent ? `${parent.name}/${parent.version}` : options.initFrom } : {}),
+      ...(options.initFrom ? { initialisedFrom: `${parent!.name}/${parent!.version}` } : {}),
       ...engine.trainingMeta,
       dataFingerprint: dataset.fingerprint,
       split: path.relative(dir, splitDir).split(path.sep).join('/'),

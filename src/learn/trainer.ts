@@ -206,9 +206,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
   const validation = data.validation;
   const end: EpochEnd = {
     state, config, model, optimizer, hooks, started,
-    predictValidation: validation ? () => predictTable(model, validation.table) : null,
-    validationLabels: validation?.labels ?? null,
-    numClasses: data.numClasses,
+    validation: validation && { labels: validation.labels, numClasses: data.numClasses, predict: () => predictTable(model, validation.table) },
   };
   let stoppedEarly = false;
   let reason = 'completed all epochs';

@@ -102,5 +102,6 @@ describe('training on the fixture images', () => {
     const fresh = await runTraining(options({ member: 'fresh', version: 'i3', epochs: 1, learningRate: 1e-9 }));
     expect((await kernel(fresh.dir))[0]).not.toBeCloseTo(before[0]!, 5);
     await expect(runTraining(options({ member: 'vgg', version: 'i4', epochs: 1, architecture: 'pw-vgg-48', initFrom: parent.dir }))).rejects.toThrow(/no layer of that model/);
+    await expect(runTraining(options({ member: 'both', version: 'i5', epochs: 1, from: parent.dir, initFrom: parent.dir }))).rejects.toThrow(/exclude each other/);
   });
 });

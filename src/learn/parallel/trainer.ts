@@ -113,9 +113,11 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
   const validation = data.validation;
   const end: EpochEnd = {
     state, config, model, optimizer, hooks, started,
-    predictValidation: validation ? () => pool.predict(readFlat(layout), validation.table.pixels, validation.labels.length, s2, data.numClasses) : null,
-    validationLabels: validation?.labels ?? null,
-    numClasses: data.numClasses,
+    validation: validation && {
+      labels: validation.labels,
+      numClasses: data.numClasses,
+      predict: () => pool.predict(readFlat(layout), validation.table.pixels, validation.labels.length, s2, data.numClasses),
+    },
   };
   let stoppedEarly = false;
   let reason = 'completed all epochs';
