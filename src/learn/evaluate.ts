@@ -6,6 +6,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { sameClassList } from '../classify/classes.js';
+import { foldModel, type FoldedModel } from '../classify/folded-model.js';
 import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta } from '../classify/model-files.js';
 import { initBackend, type TrainingBackend } from './backend.js';
@@ -13,7 +14,7 @@ import { loadSplit, readDataset, stratifiedSplit, type Dataset } from './dataset
 import { loadImageTable } from './image-cache.js';
 import { computeMetrics, type Metrics } from './metrics.js';
 import { writeReport } from './report.js';
-import { predictTable } from './trainer.js';
+import { predictTable, type Predictor } from './trainer.js';
 import { transformBatch, type TtaTransform } from './tta.js';
 import { voteRows } from './voting.js';
 import { subTable } from './train-run.js';
@@ -52,6 +53,9 @@ export interface EvaluationSummary {
 interface LoadedMember {
   meta: MemberMeta;
   model: tfl.LayersModel;
+  /** What runs: the folded inference form the daemon uses, or the model itself. */
+  predictor: Predictor;
+  folded: FoldedModel | null;
   weight: number;
 }
 
@@ -76,7 +80,9 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     const dir = path.join(modelsDir, m.name, m.version);
     const meta = await readMeta(dir);
     const model = await tfl.loadLayersModel(folderIO(dir));
-    members.push({ meta, model, weight: m.weight ?? 1 });
+    // The daemon's inference form, so that the ROIs/s reported here are the daemon's.
+    const folded = foldModel(model);
+    members.push({ meta, model, predictor: folded ?? model, folded, weight: m.weight ?? 1 });
   }
   const dataset = await readDataset(options.data);
 
@@ -127,14 +133,14 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     const full = await loadImageTable(items, size, m.meta.preprocessing);
     const table = subTable({ ...dataset, items }, full, rels).table;
     const warm = { size, pixels: table.pixels.subarray(0, size * size * Math.min(64, rels.length)), rels: rels.slice(0, Math.min(64, rels.length)) };
-    predictTable(m.model, warm);
+    predictTable(m.predictor, warm);
     let plain: Float32Array | null = null;
     let plainSeconds = 0;
     const sum = new Float32Array(rels.length * k);
     let ttaSeconds = 0;
     for (const t of transforms) {
       const t0 = performance.now();
-      const probs = remap(predictTable(m.model, table, 64, (x) => transformBatch(x, t)), m.meta.classes, classes);
+      const probs = remap(predictTable(m.predictor, table, 64, (x) => transformBatch(x, t)), m.meta.classes, classes);
       const seconds = (performance.now() - t0) / 1000;
       ttaSeconds += seconds;
       if (t === 'identity') {
@@ -147,7 +153,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! / transforms.length;
     if (!plain) {
       const t0 = performance.now();
-      plain = remap(predictTable(m.model, table), m.meta.classes, classes);
+      plain = remap(predictTable(m.predictor, table), m.meta.classes, classes);
       plainSeconds = (performance.now() - t0) / 1000;
     }
     perMember.push({ plain, tta: sum, plainSeconds, ttaSeconds });
@@ -203,7 +209,10 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     ),
   );
   await writeReport(options.outDir, summary, { ensemble, split: splitDir ?? '(all images)', backend: backend.name, transforms });
-  for (const m of members) m.model.dispose();
+  for (const m of members) {
+    m.folded?.dispose();
+    m.model.dispose();
+  }
   void tf;
   return summary;
 }

@@ -157,11 +157,16 @@ export function withSeededMathRandom<T>(seed: number, fn: () => T): T {
   }
 }
 
+/** What predictTable runs: a layers model, or its folded inference form. */
+export interface Predictor {
+  predict(x: tf.Tensor4D): tf.Tensor | tf.Tensor[];
+}
+
 /** Probabilities for every image of a table, in batches (no augmentation). */
-export function predictTable(model: tfl.LayersModel, table: ImageTable, batchSize = 64, transform?: (x: tf.Tensor4D) => tf.Tensor4D): Float32Array {
+export function predictTable(model: Predictor, table: ImageTable, batchSize = 64, transform?: (x: tf.Tensor4D) => tf.Tensor4D): Float32Array {
   const n = table.rels.length;
   const s = table.size;
-  const out = new Float32Array(n * (model.outputs[0]!.shape[1] as number));
+  let out = new Float32Array(0);
   let offset = 0;
   for (let start = 0; start < n; start += batchSize) {
     const count = Math.min(batchSize, n - start);
@@ -172,6 +177,7 @@ export function predictTable(model: tfl.LayersModel, table: ImageTable, batchSiz
       if (transform) x = transform(x);
       return (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
     });
+    if (start === 0) out = new Float32Array((n * probs.length) / count);
     out.set(probs, offset);
     offset += probs.length;
   }
