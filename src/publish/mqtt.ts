@@ -1,8 +1,8 @@
 // The one place MQTT.js is touched: connect, reconnect with back-off, publish without queueing.
 import { randomBytes } from 'node:crypto';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import { ERRORS } from '../errors.js';
 import { brokerAccessOptions, redactUrl, type BrokerAccess } from './broker-options.js';
+import { OutageTracker } from './outage.js';
 import type { Logger } from '../log.js';
 
 /** Where the broker is and how to log in (BrokerAccess: `mqtt://host:1883` or `mqtts://host:8883`; a password in the URL is accepted but never logged), plus: */
@@ -43,23 +43,21 @@ export { redactUrl };
 export class MqttConnection {
   private readonly options: MqttConnectionOptions;
   private readonly log: Logger;
+  private readonly outage: OutageTracker;
   private client: MqttClient | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private failures = 0;
   private stopping = false;
-  private outageLogged = false;
-  private lastError: Error | undefined;
-  private outageSince: number | null = null;
-  private isConnected = false;
 
   constructor(options: MqttConnectionOptions) {
     this.options = options;
     this.log = options.logger;
+    this.outage = new OutageTracker({ code: 'PW_E_MQTT', url: redactUrl(options.url), logger: options.logger, onConnectionChange: options.onConnectionChange });
   }
 
   /** True while a CONNACK has been received and the socket is open. */
   get connected(): boolean {
-    return this.isConnected && this.client?.connected === true;
+    return this.outage.connected && this.client?.connected === true;
   }
 
   /**
@@ -69,12 +67,14 @@ export class MqttConnection {
   async start(): Promise<void> {
     const clientOptions = await this.clientOptions();
     this.stopping = false;
-    this.outageSince = Date.now();
+    this.outage.starting();
     const client = connect(this.options.url, clientOptions);
     this.client = client;
     client.on('connect', () => this.handleConnect());
     client.on('close', () => this.handleClose());
-    client.on('error', (err) => this.handleError(err));
+    client.on('error', (err) => {
+      if (!this.stopping) this.outage.error(err);
+    });
   }
 
   /**
@@ -129,7 +129,7 @@ export class MqttConnection {
     // Swallow errors that a half-closed socket may still emit after our listeners are gone.
     client.on('error', () => undefined);
     this.client = null;
-    this.setConnected(false);
+    this.outage.down(true);
   }
 
   private async clientOptions(): Promise<IClientOptions> {
@@ -148,15 +148,10 @@ export class MqttConnection {
   }
 
   private handleConnect(): void {
-    const wasOut = this.outageLogged;
-    const downMs = this.outageSince === null ? 0 : Date.now() - this.outageSince;
     this.failures = 0;
-    this.outageLogged = false;
-    this.outageSince = null;
-    this.lastError = undefined;
-    this.setConnected(true);
+    const outage = this.outage.up();
     const url = redactUrl(this.options.url);
-    if (wasOut) this.log.info({ url, downS: Math.round(downMs / 1000) }, 'MQTT broker reachable again');
+    if (outage) this.log.info({ url, downS: outage.downS }, 'MQTT broker reachable again');
     else this.log.info({ url }, 'MQTT connected');
     try {
       this.options.onConnect?.();
@@ -166,11 +161,8 @@ export class MqttConnection {
   }
 
   private handleClose(): void {
-    this.setConnected(false);
-    if (this.stopping || this.client === null) return;
-    if (this.outageSince === null) this.outageSince = Date.now();
-    this.noteOutage();
-    if (this.reconnectTimer !== null) return;
+    this.outage.down(this.stopping || this.client === null);
+    if (this.stopping || this.client === null || this.reconnectTimer !== null) return;
     const base = this.options.reconnectPeriodMs ?? 2000;
     const max = this.options.reconnectMaxMs ?? 30_000;
     const delay = Math.min(max, base * 2 ** Math.min(this.failures, 16));
@@ -180,32 +172,5 @@ export class MqttConnection {
       if (this.stopping || this.client === null) return;
       this.client.reconnect();
     }, delay);
-  }
-
-  /** Errors are reported with the outage they cause (on 'close'), not one line each. */
-  private handleError(err: Error): void {
-    if (this.stopping) return;
-    this.log.debug({ err }, 'MQTT client error');
-    this.lastError ??= err;
-  }
-
-  /** Logs PW_E_MQTT once per outage, with the first error seen during it. */
-  private noteOutage(): void {
-    if (this.stopping || this.outageLogged) return;
-    this.outageLogged = true;
-    this.log.warn(
-      { code: 'PW_E_MQTT', url: redactUrl(this.options.url), err: this.lastError },
-      ERRORS.PW_E_MQTT.message,
-    );
-  }
-
-  private setConnected(connected: boolean): void {
-    if (this.isConnected === connected) return;
-    this.isConnected = connected;
-    try {
-      this.options.onConnectionChange?.(connected);
-    } catch (err) {
-      this.log.error({ err, code: 'PW_E_INTERNAL' }, 'MQTT onConnectionChange handler failed');
-    }
   }
 }

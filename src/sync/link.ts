@@ -4,9 +4,10 @@
 // are acknowledged only after the handler has stored them, and unacknowledged publishes are
 // resent by MQTT.js after a reconnect.
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import { ERRORS, type ErrorCode } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { brokerAccessOptions, redactUrl, type BrokerAccess } from '../publish/broker-options.js';
+import { OutageTracker } from '../publish/outage.js';
 
 export interface MqttLinkOptions extends BrokerAccess {
   /** Stable across restarts: the broker finds the session by it. */
@@ -33,20 +34,19 @@ export interface MqttLinkOptions extends BrokerAccess {
 export class MqttLink {
   private readonly options: MqttLinkOptions;
   private readonly log: Logger;
+  private readonly outage: OutageTracker;
   private client: MqttClient | null = null;
-  private isConnected = false;
   private stopping = false;
-  private outageLogged = false;
-  private firstError: Error | undefined;
   private readonly connectWaiters = new Set<() => void>();
 
   constructor(options: MqttLinkOptions) {
     this.options = options;
     this.log = options.logger;
+    this.outage = new OutageTracker({ code: options.outageCode, url: redactUrl(options.url), logger: options.logger, onConnectionChange: options.onConnectionChange });
   }
 
   get connected(): boolean {
-    return this.isConnected && this.client?.connected === true;
+    return this.outage.connected && this.client?.connected === true;
   }
 
   async start(): Promise<void> {
@@ -60,10 +60,7 @@ export class MqttLink {
     client.on('connect', (connack) => this.handleConnect(connack.sessionPresent));
     client.on('close', () => this.handleClose());
     client.on('offline', () => this.handleClose());
-    client.on('error', (err) => {
-      this.log.debug({ err }, 'MQTT client error');
-      this.firstError ??= err;
-    });
+    client.on('error', (err) => this.outage.error(err));
   }
 
   /** Resolves when connected (at once if already), or when `stop()` is called. */
@@ -105,7 +102,7 @@ export class MqttLink {
     client.removeAllListeners();
     client.on('error', () => undefined);
     this.client = null;
-    this.setConnected(false);
+    this.outage.down(true);
   }
 
   private async dispatch(packet: IPublishPacket): Promise<void> {
@@ -117,11 +114,9 @@ export class MqttLink {
 
   private handleConnect(sessionPresent: boolean): void {
     const url = redactUrl(this.options.url);
-    if (this.outageLogged) this.log.info({ url, sessionPresent }, 'link to the broker is back');
+    const outage = this.outage.up();
+    if (outage) this.log.info({ url, sessionPresent, downS: outage.downS }, 'link to the broker is back');
     else this.log.info({ url, sessionPresent }, 'connected to the broker');
-    this.outageLogged = false;
-    this.firstError = undefined;
-    this.setConnected(true);
     const subs = this.options.subscriptions ?? [];
     if (subs.length > 0 && this.client) {
       const map: Record<string, { qos: 0 | 1 }> = {};
@@ -135,20 +130,7 @@ export class MqttLink {
   }
 
   private handleClose(): void {
-    this.setConnected(false);
-    if (this.stopping || this.outageLogged) return;
-    this.outageLogged = true;
-    this.log.warn({ code: this.options.outageCode, url: redactUrl(this.options.url), err: this.firstError }, ERRORS[this.options.outageCode].message);
-  }
-
-  private setConnected(connected: boolean): void {
-    if (this.isConnected === connected) return;
-    this.isConnected = connected;
-    try {
-      this.options.onConnectionChange?.(connected);
-    } catch (err) {
-      this.log.error({ err, code: 'PW_E_INTERNAL' }, 'onConnectionChange handler failed');
-    }
+    this.outage.down(this.stopping);
   }
 
   private async clientOptions(): Promise<IClientOptions> {
