@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { foldModel } from '../classify/folded-model.js';
 import { createAdam } from '../learn/adam.js';
 import { architectureInfo, buildModel, countMacs, logitsModel } from '../learn/architectures.js';
 import { initBackend } from '../learn/backend.js';
@@ -31,17 +32,22 @@ function timeLoop(seconds: number, step: () => void): number {
 /**
  * Images per second of inference and of training steps (forward, backward, Adam update; batch
  * norm as the trainer runs it) for one architecture, on one thread with wasm. Random inputs.
+ * Inference is the daemon's: batch norm folded and activations fused (`inference`); the layers
+ * model's own predict is measured too (`layersInference`).
  */
-export async function measureArchitecture(name: string, batchSize = 32, seconds = 8): Promise<{ macs: number; inference: number; training: number }> {
+export async function measureArchitecture(name: string, batchSize = 32, seconds = 8): Promise<{ macs: number; inference: number; layersInference: number; training: number }> {
   const info = architectureInfo(name);
   const model = buildModel(name, { numClasses: 121, seed: 1 });
+  const folded = foldModel(model);
+  if (!folded) throw new Error(`${name}: the daemon's folded inference form does not apply`);
   const lm = logitsModel(model);
   const restoreBatchNorm = useFastTraining(model); // as the trainer does
   const s = info.inputSize;
   const x = tf.randomUniform([batchSize, s, s, 1], 0, 1, 'float32', 1) as tf.Tensor4D;
   const y = tf.oneHot(tf.tensor1d(Array.from({ length: batchSize }, (_, i) => i % 121), 'int32'), 121);
   const optimizer = createAdam(1e-3);
-  const inferenceSteps = timeLoop(seconds, () => tf.tidy(() => void (model.predict(x) as tf.Tensor).dataSync()));
+  const inferenceSteps = timeLoop(seconds, () => tf.tidy(() => void folded.predict(x).dataSync()));
+  const layersSteps = timeLoop(seconds, () => tf.tidy(() => void (model.predict(x) as tf.Tensor).dataSync()));
   const trainingSteps = timeLoop(seconds, () =>
     tf.tidy(() => {
       const loss = optimizer.minimize(() => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(lm.apply(x, { training: true }) as tf.Tensor)), 1))) as tf.Scalar, true);
@@ -52,8 +58,9 @@ export async function measureArchitecture(name: string, batchSize = 32, seconds 
   restoreBatchNorm();
   tf.dispose([x, y]);
   optimizer.dispose();
+  folded.dispose();
   model.dispose();
-  return { macs, inference: inferenceSteps * batchSize, training: trainingSteps * batchSize };
+  return { macs, inference: inferenceSteps * batchSize, layersInference: layersSteps * batchSize, training: trainingSteps * batchSize };
 }
 
 /** PyTorch CPU training of the same architecture on `threads` threads: images/s, or why it was not run. */
@@ -83,6 +90,7 @@ export async function benchTraining(options: TrainingBenchOptions = {}): Promise
     const r = await measureArchitecture(name, options.batchSize ?? 32, options.seconds ?? 8);
     out[`training.${name}.multiplyAddsM`] = Math.round(r.macs / 1e5) / 10;
     out[`training.${name}.inferenceImagesPerS`] = Math.round(r.inference * 10) / 10;
+    out[`training.${name}.layersPredictImagesPerS`] = Math.round(r.layersInference * 10) / 10;
     out[`training.${name}.trainImagesPerS`] = Math.round(r.training * 10) / 10;
     out[`training.${name}.trainToInferenceRatio`] = Math.round((r.training / r.inference) * 1000) / 1000;
     // PyTorch on 2 threads (the whole machine), and on one thread like the wasm figure above.
