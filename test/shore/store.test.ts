@@ -1,12 +1,15 @@
-// The shore store on SQLite: idempotent upserts (a batch applied twice changes nothing), counts
-// merged by maximum whatever the order, latest label wins, gap report; and the PostgreSQL
-// statements generated from the same text (PostgreSQL itself is not installed on these machines).
+// The shore store on SQLite and on a real PostgreSQL server (started by the test in a temporary
+// folder): idempotent upserts (a batch applied twice changes nothing, also when two ingesters
+// apply it at once), counts merged by maximum whatever the order, latest label wins, gap report;
+// and the PostgreSQL statements generated from the same text.
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresShoreDriver } from '../../src/shore/postgres.js';
 import { forDialect, SHORE_SCHEMA, toNumberedParams } from '../../src/shore/sql.js';
 import { SqliteShoreDriver } from '../../src/shore/sqlite.js';
 import { gapReport, ShoreStore } from '../../src/shore/store.js';
-import type { SyncBatch, SyncRecord } from '../../src/sync/records.js';
+import type { PredictionPayload, SyncBatch, SyncRecord } from '../../src/sync/records.js';
+import { startPostgres, type Postgres } from '../helpers/postgres.js';
 import { tmp } from '../sync/helpers.js';
 
 const SHA = 'a'.repeat(64);
@@ -17,23 +20,83 @@ function counts(seq: number, n: number): SyncRecord {
 function label(seq: number, state: 'validated' | 'dubious', l: string, at: number): SyncRecord {
   return { seq, kind: 'label', key: `${SHA}@${at}`, at, data: { sha256: SHA, state, label: l, by: 'anna', at } };
 }
+function prediction(seq: number, i: number): SyncRecord {
+  const sha256 = i.toString(16).padStart(64, '0');
+  const data: PredictionPayload = {
+    sha256,
+    relPath: `2026/11/29/roi-${i}.png`,
+    bytes: 1000 + i,
+    width: 40,
+    height: 60,
+    area: 900,
+    format: 'png',
+    arrivedAt: 1_764_000_000_000 + i,
+    classifiedAt: 1_764_000_000_100 + i,
+    ensembleVersion: '2026-11-29.2',
+    label: i % 2 ? 'copepod_calanoid' : 'detritus_other',
+    probability: 0.8123,
+    margin: 0.5,
+    disagreement: 0,
+    topK: [['copepod_calanoid', 0.8123], ['detritus_other', 0.1]],
+    members: [['vgg48', 'v4', 'copepod_calanoid', 0.8]],
+  };
+  return { seq, kind: 'prediction', key: `${sha256}:2026-11-29.2`, at: data.classifiedAt, data };
+}
 function batch(records: SyncRecord[], instrument = 'cam-a'): SyncBatch {
   return { v: 1, instrument, sentAt: 0, records };
 }
 
-async function open(): Promise<ShoreStore> {
-  const s = new ShoreStore(new SqliteShoreDriver({ path: path.join(tmp('shore-store'), 'shore.db') }));
-  await s.open();
-  return s;
+/** PostgreSQL returns BIGINT and count(*) as strings: compare rows as numbers. */
+function numeric(rows: Record<string, unknown>[]): Record<string, unknown>[] {
+  return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v])));
 }
 
-describe('shore store', () => {
+let postgres: Postgres | undefined;
+let databases = 0;
+
+/** Each driver: where a fresh, empty shore database is, and a store on it. */
+const drivers: { name: string; fresh: () => Promise<string>; store: (location: string) => ShoreStore }[] = [
+  {
+    name: 'SQLite',
+    fresh: async () => path.join(tmp('shore-store'), 'shore.db'),
+    store: (file) => new ShoreStore(new SqliteShoreDriver({ path: file })),
+  },
+  {
+    name: 'PostgreSQL',
+    // A new database per test, on the one server.
+    fresh: async () => {
+      const admin = new PostgresShoreDriver({ url: postgres!.url });
+      await admin.open();
+      const name = `shore_${++databases}`;
+      await admin.query(`CREATE DATABASE ${name}`, []);
+      await admin.close();
+      return postgres!.url.replace(/\/postgres$/, `/${name}`);
+    },
+    store: (url) => new ShoreStore(new PostgresShoreDriver({ url })),
+  },
+];
+
+beforeAll(async () => {
+  postgres = await startPostgres();
+}, 120_000);
+
+afterAll(() => {
+  postgres?.stop();
+});
+
+describe.each(drivers)('shore store on $name', (driver) => {
+  async function open(location?: string): Promise<ShoreStore> {
+    const s = driver.store(location ?? (await driver.fresh()));
+    await s.open();
+    return s;
+  }
+
   it('a batch applied twice is stored once', async () => {
     const s = await open();
     const b = batch([counts(1, 5), label(2, 'validated', 'copepod', 10)]);
     expect(await s.apply(b)).toEqual({ added: 2, duplicates: 0 });
     expect(await s.apply(b)).toEqual({ added: 0, duplicates: 2 });
-    expect(await s.query('SELECT count(*) AS n FROM shore_label_events')).toEqual([{ n: 1 }]);
+    expect(numeric(await s.query('SELECT count(*) AS n FROM shore_label_events'))).toEqual([{ n: 1 }]);
     await s.close();
   });
 
@@ -41,8 +104,8 @@ describe('shore store', () => {
     const s = await open();
     await s.apply(batch([counts(3, 9), label(4, 'dubious', 'detritus', 20)]));
     await s.apply(batch([counts(1, 5), label(2, 'validated', 'copepod', 10)]));
-    expect(await s.query('SELECT count FROM shore_counts')).toEqual([{ count: 9 }]);
-    expect(await s.query('SELECT state, label, seq FROM shore_labels')).toEqual([{ state: 'dubious', label: 'detritus', seq: 4 }]);
+    expect(numeric(await s.query('SELECT count FROM shore_counts'))).toEqual([{ count: 9 }]);
+    expect(numeric(await s.query('SELECT state, label, seq FROM shore_labels'))).toEqual([{ state: 'dubious', label: 'detritus', seq: 4 }]);
     await s.close();
   });
 
@@ -59,6 +122,26 @@ describe('shore store', () => {
     await s.close();
   });
 
+  it('two ingesters applying the same batches at once store every record once', async () => {
+    const location = await driver.fresh();
+    const a = await open(location);
+    const b = await open(location);
+    const records = Array.from({ length: 200 }, (_, i) => prediction(i + 1, i));
+    const batches = Array.from({ length: 10 }, (_, k) => batch(records.slice(k * 20, (k + 1) * 20)));
+    const results = await Promise.all(batches.flatMap((x) => [a.apply(x), b.apply(x)]));
+    expect(results.reduce((n, r) => n + r.added, 0)).toBe(200);
+    expect(results.reduce((n, r) => n + r.duplicates, 0)).toBe(200);
+    expect(numeric(await b.query('SELECT count(*) AS n FROM shore_predictions'))).toEqual([{ n: 200 }]);
+    const rows = await a.query<Record<string, unknown>>('SELECT label, probability, rel_path, top_k FROM shore_predictions WHERE seq = 8');
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ label: 'copepod_calanoid', probability: 0.8123, rel_path: '2026/11/29/roi-7.png' });
+    expect(await a.gaps('cam-a')).toMatchObject({ records: 200, contiguousThrough: 200, missing: [] });
+    await a.close();
+    await b.close();
+  });
+});
+
+describe('shore statements', () => {
   it('truncates a long gap list and keeps contiguousThrough at the first gap', () => {
     const gaps = Array.from({ length: 5 }, (_, i) => ({ gap_from: 10 * i + 2, gap_to: 10 * i + 3 }));
     const r = gapReport('x', { records: 30, max_seq: 60, min_seq: 1, last_received_at: 5 }, gaps, 0, 3);
