@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { brokerAccessOptions, redactUrl, type BrokerAccess } from './broker-options.js';
+import { endClient } from './end-client.js';
 import { OutageTracker } from './outage.js';
 import type { Logger } from '../log.js';
 
@@ -114,20 +115,7 @@ export class MqttConnection {
     const client = this.client;
     if (client === null) return;
     if (last !== undefined) await this.publish(last.topic, last.payload, last);
-    const timeoutMs = this.options.publishTimeoutMs ?? 10_000;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        client.end(true);
-        resolve();
-      }, timeoutMs);
-      client.end(false, {}, () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    client.removeAllListeners();
-    // Swallow errors that a half-closed socket may still emit after our listeners are gone.
-    client.on('error', () => undefined);
+    await endClient(client, this.options.publishTimeoutMs ?? 10_000);
     this.client = null;
     this.outage.down(true);
   }

@@ -7,6 +7,7 @@ import { connect, type IClientOptions, type IPublishPacket, type MqttClient } fr
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { brokerAccessOptions, redactUrl, type BrokerAccess } from '../publish/broker-options.js';
+import { endClient } from '../publish/end-client.js';
 import { OutageTracker } from '../publish/outage.js';
 
 export interface MqttLinkOptions extends BrokerAccess {
@@ -89,18 +90,7 @@ export class MqttLink {
     this.connectWaiters.clear();
     const client = this.client;
     if (client === null) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        client.end(true);
-        resolve();
-      }, 5000);
-      client.end(false, {}, () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    client.removeAllListeners();
-    client.on('error', () => undefined);
+    await endClient(client, 5000);
     this.client = null;
     this.outage.down(true);
   }
