@@ -47,7 +47,7 @@ export interface EpochEnd {
   config: { patience: number; maxMinutes: number };
   model: tfl.LayersModel;
   optimizer: tf.Optimizer;
-  hooks: Pick<TrainHooks, 'onEpoch' | 'checkpointDir'>;
+  hooks: Pick<TrainHooks, 'onEpoch' | 'checkpointDir' | 'stopRequested'>;
   /** performance.now() at the start of this invocation. */
   started: number;
   /** The validation images' labels and a way to get their class probabilities (null: no validation set). */
@@ -68,7 +68,13 @@ export async function endEpoch(end: EpochEnd, report: EpochReport, best: tf.Tens
   const kept = recordEpoch(end.state, report, score, end.model, best, end.started);
   end.hooks.onEpoch?.(report);
   if (end.hooks.checkpointDir) await saveCheckpoint(end.model, end.optimizer, kept, end.state, end.hooks.checkpointDir);
-  return { best: kept, stop: stopReason(end.state, end.config) };
+  return { best: kept, stop: end.hooks.stopRequested?.() ? 'stopped on request' : stopReason(end.state, end.config) };
+}
+
+/** Checked after every batch: the time limit has passed, or a stop was requested. */
+export function stopWithinEpoch(end: EpochEnd): boolean {
+  const { maxMinutes } = end.config;
+  return (maxMinutes > 0 && (performance.now() - end.started) / 60000 > maxMinutes) || end.hooks.stopRequested?.() === true;
 }
 
 /** Why training stops after this epoch (early stopping, time limit), or null to go on. */

@@ -92,6 +92,7 @@ Example (how the shipped member started):
         const runTraining = workers > 1 ? (await import('./parallel/run.js')).runParallelTraining : (await import('./train-run.js')).runTraining;
         const reporter = progressReporter(process.stderr);
         const log = (line: string) => process.stderr.write(`${line}\n`);
+        const stop = stopOnSignal(log);
         const { dir, meta, result } = await runTraining({
           data: opts.data as string,
           member: opts.member as string,
@@ -118,9 +119,9 @@ Example (how the shipped member started):
           dropout: opts.dropout as number | undefined,
           workers,
           command: ['plankwatch', ...process.argv.slice(2)].join(' '),
-          hooks: { ...reporter, resume: opts.resume as boolean },
+          hooks: { ...reporter, resume: opts.resume as boolean, stopRequested: stop.requested },
           log,
-        });
+        }).finally(stop.remove);
         log(`${result.reason}; best epoch ${result.bestEpoch}`);
         log(`wrote ${dir}: top1 ${meta.metrics.top1?.toFixed(4)} top5 ${meta.metrics.top5?.toFixed(4)} log-loss ${meta.metrics.logLoss?.toFixed(4)}`);
       }),
@@ -160,4 +161,30 @@ Example (how the shipped member started):
         process.stdout.write(`best: ${summary.best}\n`);
       }),
     );
+}
+
+/**
+ * Ctrl-C (SIGINT) or SIGTERM during training: the first ends the run after the current batch,
+ * as the time limit does (validated, checkpointed, the best epoch so far written as the new
+ * version); a second exits at once, keeping the checkpoint of the last finished epoch.
+ */
+function stopOnSignal(log: (line: string) => void): { requested: () => boolean; remove: () => void } {
+  let requested = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (requested) {
+      log(`${signal} again: stopping now without writing a model; --resume continues from the last finished epoch`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    requested = true;
+    log(`${signal}: stopping after this batch, then validating and writing the best epoch so far (${signal} again stops at once)`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    requested: () => requested,
+    remove: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
 }

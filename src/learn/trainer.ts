@@ -6,7 +6,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { createAdam } from './adam.js';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { endEpoch, loadBest, loadCheckpoint, type CheckpointState, type EpochEnd } from './checkpoint.js';
+import { endEpoch, loadBest, loadCheckpoint, stopWithinEpoch, type CheckpointState, type EpochEnd } from './checkpoint.js';
 import { augmentInto, copyInto, type AugmentOptions } from './augment.js';
 import { logitsModel } from './architectures.js';
 import { useFastTraining } from './fast-training.js';
@@ -117,6 +117,11 @@ export interface TrainHooks {
   onEpoch?: (e: EpochReport) => void;
   /** Folder for checkpoints (model + optimizer + state); enables --resume. */
   checkpointDir?: string;
+  /**
+   * Checked after every batch: true ends the run there, as the time limit does (the partial
+   * epoch is validated and checkpointed, and the best epoch so far is what the run returns).
+   */
+  stopRequested?: () => boolean;
   resume?: boolean;
 }
 
@@ -266,7 +271,9 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
       correct += hits;
       seen += config.batchSize;
       hooks.onProgress?.(progressEvent(config, { epoch, batches, lossSum, correct, seen, startedMs: epochStart }, b, config.batchSize));
-      if (config.maxMinutes > 0 && (performance.now() - started) / 60000 > config.maxMinutes) break;
+      // A batch is synchronous: let signal handlers (a stop request) run between batches.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (stopWithinEpoch(end)) break;
     }
     const report = epochReport(config, { epoch, batches, lossSum, correct, seen, startedMs: epochStart });
     const ended = await endEpoch(end, report, bestWeights);

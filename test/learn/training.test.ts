@@ -105,3 +105,44 @@ describe('training on the fixture images', () => {
     await expect(runTraining(options({ member: 'both', version: 'i5', epochs: 1, from: parent.dir, initFrom: parent.dir }))).rejects.toThrow(/exclude each other/);
   });
 });
+
+describe('stopping a training run from the command line', () => {
+  it('SIGINT ends the run after the current batch and writes the best epoch so far', async () => {
+    const { spawn } = await import('node:child_process');
+    const { readdir } = await import('node:fs/promises');
+    const modelsDir = path.join(tmp, 'models-sigint');
+    const child = spawn(
+      process.execPath,
+      ['dist/cli.js', 'train', '--data', FIXTURES, '--models', modelsDir, '--member', 'stopped', '--arch', 'pw-tiny-32', '--epochs', '500', '--batch-size', '8', '--seed', '3', '--val-fraction', '0.25', '--backend', 'wasm'],
+      { env: { ...process.env, PLANKWATCH_CACHE_DIR: path.join(tmp, 'cache-sigint') }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    // Interrupt once the second epoch has begun: the first is validated and checkpointed.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (/epoch 2\//.test(stderr)) {
+          clearInterval(timer);
+          child.kill('SIGINT');
+          resolve();
+        }
+        if (child.exitCode !== null) {
+          clearInterval(timer);
+          reject(new Error(`train exited early (${child.exitCode}):\n${stderr}`));
+        }
+      }, 20);
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code, stderr).toBe(0);
+    expect(stderr).toContain('SIGINT: stopping after this batch');
+    const versions = await readdir(path.join(modelsDir, 'stopped'));
+    expect(versions).toHaveLength(1);
+    const meta = await readMeta(path.join(modelsDir, 'stopped', versions[0]!));
+    expect(meta.training.stopReason).toBe('stopped on request');
+    expect(meta.training.epochs).toBeGreaterThanOrEqual(2);
+    expect(meta.training.epochs).toBeLessThan(500);
+    expect(meta.metrics.logLoss).toBeGreaterThan(0);
+  }, 60_000);
+});

@@ -26,7 +26,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { augmentInto } from '../augment.js';
 import { deriveSeed, mulberry32, shuffleInPlace } from '../random.js';
 import { classWeights, cosineRate, epochReport, progressEvent, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
-import { endEpoch, loadBest, loadCheckpoint, type CheckpointState, type EpochEnd } from '../checkpoint.js';
+import { endEpoch, loadBest, loadCheckpoint, stopWithinEpoch, type CheckpointState, type EpochEnd } from '../checkpoint.js';
 import { GradientPool, shardSizes, type Shard } from './pool.js';
 import type { WorkerModel } from './protocol.js';
 import { readFlat, subsetSize, weightLayout, writeFlat, type WeightLayout } from './replica.js';
@@ -188,7 +188,7 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
         lossSum += loss * B;
         seen += B;
         hooks.onProgress?.(progressEvent(config, { epoch, batches, lossSum, correct, seen, startedMs: epochStart }, b, B));
-        if (config.maxMinutes > 0 && (performance.now() - started) / 60000 > config.maxMinutes) break;
+        if (stopWithinEpoch(end)) break;
       }
       const report = epochReport(config, { epoch, batches, lossSum, correct, seen, startedMs: epochStart });
       const ended = await endEpoch(end, report, bestWeights);
