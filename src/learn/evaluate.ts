@@ -177,14 +177,16 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
       }
     }
   }
+  variants.push(...subsetVotes(members, perMember, labels, k, transforms.length > 1));
   const label = (v: VariantResult) => `${v.name}${v.tta ? ' + TTA' : ''}`;
   const byLoss = [...variants].sort((a, b) => a.metrics.logLoss - b.metrics.logLoss)[0]!;
   const byTop1 = [...variants].sort((a, b) => b.metrics.top1 - a.metrics.top1)[0]!;
   const best = `lowest log-loss: ${label(byLoss)} (${byLoss.metrics.logLoss.toFixed(4)}); highest top-1: ${label(byTop1)} (${(byTop1.metrics.top1 * 100).toFixed(2)}%)`;
-  const header = `${'variant'.padEnd(32)} ${'top-1'.padStart(7)} ${'top-5'.padStart(7)} ${'log-loss'.padStart(9)} ${'macro-F1'.padStart(9)} ${'ROIs/s'.padStart(8)}`;
+  const width = Math.max(32, ...variants.map((v) => label(v).length));
+  const header = `${'variant'.padEnd(width)} ${'top-1'.padStart(7)} ${'top-5'.padStart(7)} ${'log-loss'.padStart(9)} ${'macro-F1'.padStart(9)} ${'ROIs/s'.padStart(8)}`;
   const rows = variants.map(
     (v) =>
-      `${label(v).padEnd(32)} ${(v.metrics.top1 * 100).toFixed(2).padStart(6)}% ${(v.metrics.top5 * 100).toFixed(2).padStart(6)}% ${v.metrics.logLoss.toFixed(4).padStart(9)} ${v.metrics.macroF1.toFixed(4).padStart(9)} ${v.imagesPerSecond.toFixed(0).padStart(8)}`,
+      `${label(v).padEnd(width)} ${(v.metrics.top1 * 100).toFixed(2).padStart(6)}% ${(v.metrics.top5 * 100).toFixed(2).padStart(6)}% ${v.metrics.logLoss.toFixed(4).padStart(9)} ${v.metrics.macroF1.toFixed(4).padStart(9)} ${v.imagesPerSecond.toFixed(0).padStart(8)}`,
   );
   const table = [header, ...rows].join('\n');
 
@@ -215,4 +217,31 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   }
   void tf;
   return summary;
+}
+
+/**
+ * With three or more members: the soft vote of every smaller set of two or more, with and
+ * without TTA, so that the best ensemble for a given inference cost can be read off (each set's
+ * ROIs/s is the sum of its members' measured times).
+ */
+function subsetVotes(
+  members: LoadedMember[],
+  perMember: { plain: Float32Array; tta: Float32Array; plainSeconds: number; ttaSeconds: number }[],
+  labels: Int32Array,
+  k: number,
+  withTta: boolean,
+): VariantResult[] {
+  const out: VariantResult[] = [];
+  const n = labels.length;
+  for (let mask = 1; mask < (1 << members.length) - 1; mask++) {
+    const chosen = members.map((_, i) => i).filter((i) => mask & (1 << i));
+    if (chosen.length < 2) continue;
+    const name = `soft vote ${chosen.map((i) => `${members[i]!.meta.name}/${members[i]!.meta.version}`).join(' + ')}`;
+    const weights = chosen.map((i) => members[i]!.weight);
+    const pick = (key: 'plain' | 'tta') => chosen.map((i) => perMember[i]![key]);
+    const seconds = (key: 'plainSeconds' | 'ttaSeconds') => chosen.reduce((a, i) => a + perMember[i]![key], 0);
+    out.push({ name, tta: false, metrics: computeMetrics(voteRows('soft', pick('plain'), k, weights), labels, k), imagesPerSecond: n / seconds('plainSeconds') });
+    if (withTta) out.push({ name, tta: true, metrics: computeMetrics(voteRows('soft', pick('tta'), k, weights), labels, k), imagesPerSecond: n / seconds('ttaSeconds') });
+  }
+  return out;
 }

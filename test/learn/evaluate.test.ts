@@ -11,12 +11,13 @@ import { runTraining } from '../../src/learn/train-run.js';
 const FIXTURES = path.join('test', 'fixtures', 'ndsb');
 let tmp = '';
 let ensembleFile = '';
+let threeFile = '';
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'pw-eval-'));
   process.env.PLANKWATCH_CACHE_DIR = path.join(tmp, 'cache');
   const modelsDir = path.join(tmp, 'models');
-  for (const [member, seed] of [['a', 1], ['b', 2]] as const) {
+  for (const [member, seed] of [['a', 1], ['b', 2], ['c', 3]] as const) {
     await runTraining({
       data: FIXTURES, member, architecture: 'pw-tiny-32', modelsDir, version: 'v1', seed: 5, split: path.join(modelsDir, 'splits', 'fixtures'),
       validationFraction: 0.25, epochs: 2 + seed, batchSize: 8, learningRate: 0.003, weightDecay: 0, classWeights: 'none',
@@ -26,6 +27,8 @@ beforeAll(async () => {
   const ensemble: EnsembleFile = { version: 'test', voting: 'soft', members: [{ name: 'a', version: 'v1' }, { name: 'b', version: 'v1' }] };
   ensembleFile = path.join(modelsDir, 'ensemble.json');
   await writeFile(ensembleFile, JSON.stringify(ensemble));
+  threeFile = path.join(modelsDir, 'three.json');
+  await writeFile(threeFile, JSON.stringify({ ...ensemble, members: [...ensemble.members, { name: 'c', version: 'v1' }] }));
 });
 
 const base = (): EvaluateOptions => ({
@@ -57,5 +60,24 @@ describe('evaluate', () => {
     expect(leaky.count).toBe(96);
     expect(leaky.leaks['a/v1']).toBe(72);
     expect(await readFile(path.join(tmp, 'eval-all', 'report.md'), 'utf8')).toContain('Warning');
+  });
+
+  it('with three members, scores the soft vote of every pair too, equal to that pair as an ensemble', async () => {
+    const pair = await runEvaluation({ ...base(), outDir: path.join(tmp, 'eval-pair') });
+    const three = await runEvaluation({ ...base(), ensemble: threeFile, outDir: path.join(tmp, 'eval-three') });
+    const names = three.variants.map((v) => `${v.name}${v.tta ? '+tta' : ''}`);
+    for (const set of ['a/v1 + b/v1', 'a/v1 + c/v1', 'b/v1 + c/v1']) {
+      expect(names).toContain(`soft vote ${set}`);
+      expect(names).toContain(`soft vote ${set}+tta`);
+    }
+    expect(names.filter((n) => n.startsWith('soft vote '))).toHaveLength(6);
+    const ab = three.variants.find((v) => v.name === 'soft vote a/v1 + b/v1' && !v.tta)!;
+    const abTta = three.variants.find((v) => v.name === 'soft vote a/v1 + b/v1' && v.tta)!;
+    const whole = pair.variants.find((v) => v.name === 'soft vote' && !v.tta)!;
+    const wholeTta = pair.variants.find((v) => v.name === 'soft vote' && v.tta)!;
+    expect(ab.metrics.logLoss).toBeCloseTo(whole.metrics.logLoss, 6);
+    expect(ab.metrics.top1).toBe(whole.metrics.top1);
+    expect(abTta.metrics.logLoss).toBeCloseTo(wholeTta.metrics.logLoss, 6);
+    expect(three.table).toContain('soft vote b/v1 + c/v1 + TTA');
   });
 });
