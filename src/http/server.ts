@@ -1,5 +1,5 @@
 // The built-in HTTP server (fastify): /health, /metrics, and routes other stages mount.
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type HTTPMethods, type RouteHandlerMethod } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRequest, type HTTPMethods, type RouteHandlerMethod } from 'fastify';
 import { PlankwatchError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isLoopback, requestAllowed } from './auth.js';
@@ -24,7 +24,10 @@ export interface HttpServerOptions {
   host?: string;
   /** TCP port (default 8080; 0 picks a free one, read back from `port`). */
   port?: number;
-  /** Bearer token. When set, every path but /health requires `Authorization: Bearer <token>`. */
+  /**
+   * Bearer token. When set, every path but /health requires `Authorization: Bearer <token>`, or
+   * the route's own rule (RouteAccess) to allow the request.
+   */
   token?: string;
   /** Runs the daemon's health checks; called on each GET /health. */
   health: () => HealthChecks | Promise<HealthChecks>;
@@ -32,6 +35,15 @@ export interface HttpServerOptions {
   metrics: { expose(): string };
   /** Child logger, e.g. `root.child({ module: 'http' })`. */
   logger: Logger;
+}
+
+/**
+ * A route's own access rule, in its fastify route config (`app.get(path, { config: { authorize } },
+ * handler)`): asked when the server requires a token and the request does not carry it; true lets
+ * the request through. The review page uses it for its browser sessions.
+ */
+export interface RouteAccess {
+  authorize?: (request: FastifyRequest) => boolean;
 }
 
 /** A plugin receives the fastify instance before it listens; register routes, hooks, static files. */
@@ -97,9 +109,10 @@ export class HttpServer {
     const app = Fastify({ logger: false });
     app.addHook('onRequest', async (request, reply) => {
       const path = request.url.split('?', 1)[0]!;
-      if (!requestAllowed(token, path, request.headers.authorization)) {
-        return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
-      }
+      if (requestAllowed(token, path, request.headers.authorization)) return;
+      const access = request.routeOptions.config as RouteAccess | undefined;
+      if (access?.authorize?.(request) === true) return;
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
     });
     app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
       const status = err.statusCode ?? 500;

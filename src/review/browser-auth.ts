@@ -1,17 +1,14 @@
 // Browser login for the review page when the HTTP server requires a token (bound off loopback).
 //
-// The HttpServer's guard accepts only `Authorization: Bearer <token>`, which a browser cannot send
-// when it loads a page or an <img>. So the page has a login form: the token typed there is checked
-// and exchanged for a random session id in an HttpOnly, SameSite=Strict cookie. A listener placed
-// ahead of fastify on the Node server turns a valid session cookie into the bearer header the guard
-// checks, and lets the login form itself through. The token never reaches the browser's scripts.
+// The HttpServer's guard accepts `Authorization: Bearer <token>`, which a browser cannot send when
+// it loads a page or an <img>. So the page has a login form: the token typed there is checked and
+// exchanged for a random session id in an HttpOnly, SameSite=Strict cookie, which the review
+// routes' own access rule (RouteAccess in src/http/server.ts) accepts. The token never reaches
+// the browser's scripts.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, Server } from 'node:http';
 
 export const SESSION_COOKIE = 'pw_review_session';
 export const LOGIN_PATH = '/review/login';
-/** Paths whose unauthenticated GET is sent to the login form instead of a 401. */
-const PAGE_PATHS = new Set(['/review', '/review/']);
 
 export interface BrowserAuthOptions {
   token: string;
@@ -61,31 +58,6 @@ export class BrowserSessions {
   cookie(id: string): string {
     const maxAge = id === '' ? 0 : Math.floor(this.options.sessionMs / 1000);
     return `${SESSION_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}`;
-  }
-
-  /**
-   * Runs first on every request of `server`: a valid session cookie (and no Authorization header)
-   * becomes the bearer header; the login form is let through; an unauthenticated GET of the page
-   * is shown the login form.
-   */
-  install(server: Server): void {
-    server.prependListener('request', (req: IncomingMessage) => {
-      const url = req.url ?? '/';
-      const pathname = url.split('?', 1)[0]!;
-      if (req.headers.authorization !== undefined) return;
-      if (pathname === LOGIN_PATH) {
-        req.headers.authorization = `Bearer ${this.options.token}`;
-        return;
-      }
-      if (this.valid(sessionFromCookie(req.headers.cookie))) {
-        req.headers.authorization = `Bearer ${this.options.token}`;
-        return;
-      }
-      if (req.method === 'GET' && PAGE_PATHS.has(pathname)) {
-        req.url = LOGIN_PATH;
-        req.headers.authorization = `Bearer ${this.options.token}`;
-      }
-    });
   }
 
   private prune(): void {

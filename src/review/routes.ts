@@ -2,9 +2,10 @@
 // HttpServer. Errors answer `{ error: { code, message } }` with a status that fits the code.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, PlankwatchError } from '../errors.js';
-import type { HttpPlugin } from '../http/server.js';
+import type { HttpPlugin, RouteAccess } from '../http/server.js';
 import type { Logger } from '../log.js';
 import type { CountsSince } from '../store/store.js';
+import { checkBearer } from '../http/auth.js';
 import { BrowserSessions, LOGIN_PATH, sessionFromCookie } from './browser-auth.js';
 import { findImage, type ImageDirs } from './images.js';
 import { loginPage, reviewAsset, reviewPage, type PageSettings } from './page.js';
@@ -45,8 +46,19 @@ export function reviewRoutes(options: ReviewRoutesOptions): HttpPlugin {
   const sessions = options.auth ? new BrowserSessions({ token: options.auth.token, sessionMs: options.auth.sessionMs }) : undefined;
   const settings: PageSettings = { ...options.page, loginRequired: sessions !== undefined };
 
+  /** Signed in: a live session cookie, or the bearer token itself (scripts). */
+  const signedIn = (request: FastifyRequest): boolean =>
+    sessions === undefined || sessions.valid(sessionFromCookie(request.headers.cookie)) || checkBearer(request.headers.authorization, options.auth!.token);
+  /** For the login form and the page itself, which shows the form to whoever is not signed in. */
+  const open: { config: RouteAccess } = { config: { authorize: () => true } };
+
   return async (app) => {
-    sessions?.install(app.server);
+    // Every route of this plugin also admits a browser session (the server's guard admits the
+    // bearer token); the login form and the page declare themselves open.
+    app.addHook('onRoute', (route) => {
+      const config = (route.config ?? {}) as RouteAccess;
+      if (!config.authorize) route.config = { ...config, authorize: (request: FastifyRequest) => sessions?.valid(sessionFromCookie(request.headers.cookie)) === true };
+    });
 
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
       done(null, Object.fromEntries(new URLSearchParams(body as string)));
@@ -144,19 +156,22 @@ export function reviewRoutes(options: ReviewRoutesOptions): HttpPlugin {
 
     // ---- the page ----
 
-    app.get('/review', async (_request, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(reviewPage(settings)));
-    app.get('/review/', async (_request, reply) => reply.redirect('/review'));
+    app.get('/review', open, async (request, reply) => {
+      const html = signedIn(request) ? reviewPage(settings) : loginPage();
+      return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
+    });
+    app.get('/review/', open, async (_request, reply) => reply.redirect('/review'));
     app.get('/review/assets/:name', async (request, reply) => {
       const asset = reviewAsset((request.params as { name: string }).name);
       if (!asset) return reply.code(404).send(errorBody('PW_E_REVIEW_REQUEST', 'No such asset.'));
       return reply.type(asset.type).header('cache-control', 'no-cache').send(asset.body);
     });
 
-    app.get(LOGIN_PATH, async (_request, reply) => {
+    app.get(LOGIN_PATH, open, async (_request, reply) => {
       if (!sessions) return reply.redirect('/review');
       return reply.type('text/html; charset=utf-8').send(loginPage());
     });
-    app.post(LOGIN_PATH, async (request: FastifyRequest, reply: FastifyReply) => {
+    app.post(LOGIN_PATH, open, async (request: FastifyRequest, reply: FastifyReply) => {
       if (!sessions) return reply.redirect('/review', 303);
       const body = (request.body ?? {}) as Record<string, unknown>;
       const token = typeof body.token === 'string' ? body.token.trim() : '';

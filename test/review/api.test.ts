@@ -165,6 +165,11 @@ describe('review API', () => {
     const reviewPage = await fetch(`${url}/review`, { headers: { cookie: session } });
     expect(await reviewPage.text()).toContain('id="grid"');
     expect((await fetch(`${url}/api/classes`, { headers: { cookie: 'pw_review_session=forged' } })).status).toBe(401);
+    // A browser session opens the review routes only, not the rest of the server.
+    expect((await fetch(`${url}/metrics`, { headers: { cookie: session } })).status).toBe(401);
+    expect((await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer s3cret-token' } })).status).toBe(200);
+    // Scripts with the token see the page itself, not the login form.
+    expect(await (await fetch(`${url}/review`, { headers: { authorization: 'Bearer s3cret-token' } })).text()).toContain('id="grid"');
     // Logging out ends the session.
     await fetch(`${url}/review/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: session } });
     expect((await fetch(`${url}/api/classes`, { headers: { cookie: session } })).status).toBe(401);
