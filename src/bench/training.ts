@@ -86,7 +86,7 @@ export function pytorchTraining(name: string, batchSize = 32, seconds = 8, threa
 export async function benchTraining(options: TrainingBenchOptions = {}): Promise<Record<string, number | string>> {
   const backend = await initBackend('auto');
   const out: Record<string, number | string> = { 'training.backend': backend.name, 'training.threads': backend.name === 'wasm' ? 1 : 'native' };
-  for (const name of options.architectures ?? ['pw-vgg-48', 'pw-vgg-64']) {
+  for (const name of options.architectures ?? ['pw-vgg-48', 'pw-vgg-64', 'pw-vgg-80']) {
     const r = await measureArchitecture(name, options.batchSize ?? 32, options.seconds ?? 8);
     out[`training.${name}.multiplyAddsM`] = Math.round(r.macs / 1e5) / 10;
     out[`training.${name}.inferenceImagesPerS`] = Math.round(r.inference * 10) / 10;
