@@ -3,7 +3,7 @@
 // ensemble can be loaded while batches still run on the old one.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { foldModel, type FoldedModel } from './folded-model.js';
+import { inferenceModel, type InferenceModel } from './folded-model.js';
 import { folderIO } from './model-files.js';
 import { expandBatch, type TtaTransform } from './tta.js';
 
@@ -43,9 +43,8 @@ export interface EngineMemory {
 
 interface LoadedMember {
   spec: MemberSpec;
-  model: tfl.LayersModel;
-  /** The model with batch norm folded and activations fused (null: not a foldable chain). */
-  folded: FoldedModel | null;
+  /** Batch norm folded and activations fused where the model allows (inferenceModel). */
+  model: InferenceModel;
   /** False when the model outputs logits: softmax is then applied here. */
   softmaxOutput: boolean;
 }
@@ -65,12 +64,17 @@ export class InferenceEngine {
     try {
       for (const m of spec.members) {
         const model = await tfl.loadLayersModel(folderIO(m.dir));
-        members.push({ spec: m, model, folded: null, softmaxOutput: endsInSoftmax(model) });
-        checkShapes(model, m);
-        members[members.length - 1]!.folded = foldModel(model);
+        const softmaxOutput = endsInSoftmax(model);
+        try {
+          checkShapes(model, m);
+        } catch (err) {
+          model.dispose();
+          throw err;
+        }
+        members.push({ spec: m, model: inferenceModel(model), softmaxOutput });
       }
     } catch (err) {
-      for (const m of members) disposeMember(m);
+      for (const m of members) m.model.dispose();
       throw err;
     }
     this.generations.set(spec.gen, { members, tta: spec.tta });
@@ -97,7 +101,7 @@ export class InferenceEngine {
       if (!pixels) throw new Error(`batch lacks the ${size}x${size} input that ${member.spec.id} needs`);
       const out = tf.tidy(() => {
         const x = tf.tensor4d(pixels, [views * batch.count, size, size, 1]);
-        let y = member.folded ? member.folded.predict(x) : (member.model.predict(x) as tf.Tensor);
+        let y: tf.Tensor = member.model.predict(x);
         if (!member.softmaxOutput) y = tf.softmax(y);
         return views > 1 ? tf.mean(tf.reshape(y, [views, batch.count, numClasses]), 0) : y;
       });
@@ -115,7 +119,7 @@ export class InferenceEngine {
     const generation = this.generations.get(gen);
     if (!generation) return;
     this.generations.delete(gen);
-    for (const m of generation.members) disposeMember(m);
+    for (const m of generation.members) m.model.dispose();
   }
 
   dispose(): void {
@@ -126,11 +130,6 @@ export class InferenceEngine {
     const { numTensors, numBytes } = tf.memory();
     return { numTensors, numBytes };
   }
-}
-
-function disposeMember(member: LoadedMember): void {
-  member.folded?.dispose();
-  member.model.dispose();
 }
 
 function endsInSoftmax(model: tfl.LayersModel): boolean {

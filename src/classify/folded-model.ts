@@ -17,7 +17,8 @@ type Step =
   | { kind: 'activation'; activation: Activation; alpha: number }
   | { kind: 'softmax' };
 
-export interface FoldedModel {
+/** What inference runs: a folded model, or a layers model that could not be folded. */
+export interface InferenceModel {
   /** Same output as the model's predict (probabilities or logits), to within float rounding. */
   predict(x: tf.Tensor4D): tf.Tensor2D;
   dispose(): void;
@@ -42,7 +43,7 @@ interface LayerConfig {
 }
 
 /** Fold a chain model for inference, or null when it has a layer or wiring this cannot fold. */
-export function foldModel(model: tfl.LayersModel): FoldedModel | null {
+export function foldModel(model: tfl.LayersModel): InferenceModel | null {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) return null;
   const owned: tf.Tensor[] = [];
   const steps: Step[] = [];
@@ -69,6 +70,20 @@ export function foldModel(model: tfl.LayersModel): FoldedModel | null {
     predict: (x) => tf.tidy(() => run(steps, x)),
     dispose: () => disposeAll(owned),
   };
+}
+
+/**
+ * The form inference runs: the folded model when the model folds (the layers model is then
+ * disposed, its weights live on in the folded one), else the layers model itself. Takes
+ * ownership of `model`.
+ */
+export function inferenceModel(model: tfl.LayersModel): InferenceModel {
+  const folded = foldModel(model);
+  if (folded) {
+    model.dispose();
+    return folded;
+  }
+  return { predict: (x) => model.predict(x) as tf.Tensor2D, dispose: () => model.dispose() };
 }
 
 /** True when the layer's single input is the previous layer's output. */

@@ -6,7 +6,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { sameClassList } from '../classify/classes.js';
-import { foldModel, type FoldedModel } from '../classify/folded-model.js';
+import { inferenceModel, type InferenceModel } from '../classify/folded-model.js';
 import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta } from '../classify/model-files.js';
 import { initBackend, type TrainingBackend } from './backend.js';
@@ -14,7 +14,7 @@ import { loadSplit, readDataset, stratifiedSplit, type Dataset } from './dataset
 import { loadImageTable } from './image-cache.js';
 import { computeMetrics, type Metrics } from './metrics.js';
 import { writeReport } from './report.js';
-import { predictTable, type Predictor } from './trainer.js';
+import { predictTable } from './trainer.js';
 import { transformBatch, type TtaTransform } from './tta.js';
 import { voteRows } from './voting.js';
 import { subTable } from './train-run.js';
@@ -52,11 +52,17 @@ export interface EvaluationSummary {
 
 interface LoadedMember {
   meta: MemberMeta;
-  model: tfl.LayersModel;
-  /** What runs: the folded inference form the daemon uses, or the model itself. */
-  predictor: Predictor;
-  folded: FoldedModel | null;
+  /** The daemon's inference form, so that the ROIs/s reported here are the daemon's. */
+  model: InferenceModel;
   weight: number;
+}
+
+/** One member's probabilities on the evaluated images, plain and TTA-averaged, and their time. */
+interface MemberRun {
+  plain: Float32Array;
+  tta: Float32Array;
+  plainSeconds: number;
+  ttaSeconds: number;
 }
 
 /** Remap a member's probability rows to the dataset's class order. */
@@ -79,10 +85,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   for (const m of ensemble.members) {
     const dir = path.join(modelsDir, m.name, m.version);
     const meta = await readMeta(dir);
-    const model = await tfl.loadLayersModel(folderIO(dir));
-    // The daemon's inference form, so that the ROIs/s reported here are the daemon's.
-    const folded = foldModel(model);
-    members.push({ meta, model, predictor: folded ?? model, folded, weight: m.weight ?? 1 });
+    members.push({ meta, model: inferenceModel(await tfl.loadLayersModel(folderIO(dir))), weight: m.weight ?? 1 });
   }
   const dataset = await readDataset(options.data);
 
@@ -127,20 +130,20 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   const transforms = options.tta.length > 0 ? options.tta : (['identity'] as TtaTransform[]);
 
   // Per member, per transform probabilities, and the time each took.
-  const perMember: { plain: Float32Array; tta: Float32Array; plainSeconds: number; ttaSeconds: number }[] = [];
+  const perMember: MemberRun[] = [];
   for (const m of members) {
     const size = m.meta.input.size;
     const full = await loadImageTable(items, size, m.meta.preprocessing);
     const table = subTable({ ...dataset, items }, full, rels).table;
     const warm = { size, pixels: table.pixels.subarray(0, size * size * Math.min(64, rels.length)), rels: rels.slice(0, Math.min(64, rels.length)) };
-    predictTable(m.predictor, warm);
+    predictTable(m.model, warm);
     let plain: Float32Array | null = null;
     let plainSeconds = 0;
     const sum = new Float32Array(rels.length * k);
     let ttaSeconds = 0;
     for (const t of transforms) {
       const t0 = performance.now();
-      const probs = remap(predictTable(m.predictor, table, 64, (x) => transformBatch(x, t)), m.meta.classes, classes);
+      const probs = remap(predictTable(m.model, table, 64, (x) => transformBatch(x, t)), m.meta.classes, classes);
       const seconds = (performance.now() - t0) / 1000;
       ttaSeconds += seconds;
       if (t === 'identity') {
@@ -153,7 +156,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! / transforms.length;
     if (!plain) {
       const t0 = performance.now();
-      plain = remap(predictTable(m.predictor, table), m.meta.classes, classes);
+      plain = remap(predictTable(m.model, table), m.meta.classes, classes);
       plainSeconds = (performance.now() - t0) / 1000;
     }
     perMember.push({ plain, tta: sum, plainSeconds, ttaSeconds });
@@ -211,10 +214,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     ),
   );
   await writeReport(options.outDir, summary, { ensemble, split: splitDir ?? '(all images)', backend: backend.name, transforms });
-  for (const m of members) {
-    m.folded?.dispose();
-    m.model.dispose();
-  }
+  for (const m of members) m.model.dispose();
   void tf;
   return summary;
 }
@@ -226,7 +226,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
  */
 function subsetVotes(
   members: LoadedMember[],
-  perMember: { plain: Float32Array; tta: Float32Array; plainSeconds: number; ttaSeconds: number }[],
+  perMember: MemberRun[],
   labels: Int32Array,
   k: number,
   withTta: boolean,

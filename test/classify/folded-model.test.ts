@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { foldModel } from '../../src/classify/folded-model.js';
+import { foldModel, inferenceModel } from '../../src/classify/folded-model.js';
 import { folderIO } from '../../src/classify/model-files.js';
 import { buildModel } from '../../src/learn/architectures.js';
 import { initBackend } from '../../src/learn/backend.js';
@@ -49,11 +49,12 @@ describe('folded inference model', () => {
 
   it('gives the shipped member the same probabilities as predict on real images', async () => {
     const model = await tfl.loadLayersModel(folderIO('models/vgg48/v4'));
-    const folded = foldModel(model);
-    expect(folded).not.toBeNull();
+    expect(foldModel(model)).not.toBeNull();
+    // The form inference runs: folded, with the layers model it came from already disposed.
+    const folded = inferenceModel(await tfl.loadLayersModel(folderIO('models/vgg48/v4')));
     const x = await fixtureBatch(48);
     const expected = (model.predict(x) as tf.Tensor).arraySync() as number[][];
-    const actual = folded!.predict(x).arraySync();
+    const actual = folded.predict(x).arraySync();
     expect(actual.length).toBe(expected.length);
     for (let i = 0; i < expected.length; i++) {
       const e = expected[i]!;
@@ -61,7 +62,7 @@ describe('folded inference model', () => {
       expect(a.indexOf(Math.max(...a))).toBe(e.indexOf(Math.max(...e)));
       for (let c = 0; c < e.length; c++) expect(Math.abs(a[c]! - e[c]!)).toBeLessThan(1e-4);
     }
-    folded!.dispose();
+    folded.dispose();
     model.dispose();
     x.dispose();
   });
@@ -102,9 +103,16 @@ describe('folded inference model', () => {
     const branched = tfl.model({ inputs: input, outputs: tfl.layers.flatten().apply(sum) as tfl.SymbolicTensor });
     expect(foldModel(branched)).toBeNull();
 
-    const tanh = tfl.sequential({ layers: [tfl.layers.conv2d({ inputShape: [8, 8, 1], filters: 2, kernelSize: 3, activation: 'tanh' })] });
+    const tanh = tfl.sequential({ layers: [tfl.layers.conv2d({ inputShape: [8, 8, 1], filters: 2, kernelSize: 3, activation: 'tanh' }), tfl.layers.flatten()] });
     const before = tf.memory().numTensors;
     expect(foldModel(tanh)).toBeNull();
     expect(tf.memory().numTensors).toBe(before);
+    // inferenceModel then runs the layers model itself.
+    const x = tf.randomUniform([2, 8, 8, 1], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const runs = inferenceModel(tanh);
+    expect(runs.predict(x).arraySync()).toEqual((tanh.predict(x) as tf.Tensor).arraySync());
+    runs.dispose();
+    expect(() => tanh.predict(x)).toThrow(/disposed/);
+    x.dispose();
   });
 });
