@@ -149,8 +149,9 @@ export class MqttConnection {
   }
 
   private handleClose(): void {
-    this.outage.down(this.stopping || this.client === null);
-    if (this.stopping || this.client === null || this.reconnectTimer !== null) return;
+    const ending = this.stopping || this.client === null;
+    this.outage.down(ending);
+    if (ending || this.reconnectTimer !== null) return;
     const base = this.options.reconnectPeriodMs ?? 2000;
     const max = this.options.reconnectMaxMs ?? 30_000;
     const delay = Math.min(max, base * 2 ** Math.min(this.failures, 16));

@@ -46,9 +46,11 @@ export function reviewRoutes(options: ReviewRoutesOptions): HttpPlugin {
   const sessions = options.auth ? new BrowserSessions({ token: options.auth.token, sessionMs: options.auth.sessionMs }) : undefined;
   const settings: PageSettings = { ...options.page, loginRequired: sessions !== undefined };
 
-  /** Signed in: a live session cookie, or the bearer token itself (scripts). */
+  /** A live browser session: what every route of this plugin admits besides the bearer token. */
+  const hasSession = (request: FastifyRequest): boolean => sessions?.valid(sessionFromCookie(request.headers.cookie)) === true;
+  /** Signed in: no login required, a live session, or the bearer token itself (scripts). */
   const signedIn = (request: FastifyRequest): boolean =>
-    sessions === undefined || sessions.valid(sessionFromCookie(request.headers.cookie)) || checkBearer(request.headers.authorization, options.auth!.token);
+    !options.auth || hasSession(request) || checkBearer(request.headers.authorization, options.auth.token);
   /** For the login form and the page itself, which shows the form to whoever is not signed in. */
   const open: { config: RouteAccess } = { config: { authorize: () => true } };
 
@@ -57,7 +59,7 @@ export function reviewRoutes(options: ReviewRoutesOptions): HttpPlugin {
     // bearer token); the login form and the page declare themselves open.
     app.addHook('onRoute', (route) => {
       const config = (route.config ?? {}) as RouteAccess;
-      if (!config.authorize) route.config = { ...config, authorize: (request: FastifyRequest) => sessions?.valid(sessionFromCookie(request.headers.cookie)) === true };
+      if (!config.authorize) route.config = { ...config, authorize: hasSession };
     });
 
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {

@@ -28,14 +28,14 @@ export async function startPostgres(): Promise<Postgres> {
   const dir = mkdtempSync(path.join(tmpdir(), 'pw-postgres-'));
   const asRoot = userInfo().uid === 0;
   if (asRoot) {
-    const ids = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
-    const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
-    if (ids.status !== 0) throw new Error('running as root, and there is no "postgres" user to run PostgreSQL as');
-    chownSync(dir, Number(ids.stdout.trim()), Number(gid.stdout.trim()));
+    const id = (flag: string) => spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' });
+    const [uid, gid] = [id('-u'), id('-g')];
+    if (uid.status !== 0) throw new Error('running as root, and there is no "postgres" user to run PostgreSQL as');
+    chownSync(dir, Number(uid.stdout.trim()), Number(gid.stdout.trim()));
   }
   const run = (tool: string, args: string[]): SpawnSyncReturns<string> => {
-    const command = asRoot ? ['runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]] : [path.join(bin, tool), args];
-    const r = spawnSync(command[0] as string, command[1] as string[], { encoding: 'utf8', timeout: 60_000 });
+    const argv = asRoot ? ['runuser', '-u', 'postgres', '--', path.join(bin, tool), ...args] : [path.join(bin, tool), ...args];
+    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 60_000 });
     if (r.status !== 0) throw new Error(`${tool} failed (${r.status}): ${r.stderr || r.stdout}`);
     return r;
   };
