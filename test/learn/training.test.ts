@@ -1,4 +1,5 @@
-import { mkdtemp } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -108,8 +109,6 @@ describe('training on the fixture images', () => {
 
 describe('stopping a training run from the command line', () => {
   it('SIGINT ends the run after the current batch and writes the best epoch so far', async () => {
-    const { spawn } = await import('node:child_process');
-    const { readdir } = await import('node:fs/promises');
     const modelsDir = path.join(tmp, 'models-sigint');
     const child = spawn(
       process.execPath,
