@@ -90,7 +90,9 @@ export async function benchPipeline(o: PipelineBenchOptions): Promise<PipelineBe
       log: { level: 'warn' },
     }),
   );
-  const child = spawn(process.execPath, [path.join(o.repoRoot, 'bin/plankwatch.js'), 'run', '--config', config], {
+  // PLANKWATCH_BENCH_NODE_ARGS passes node options to the daemon, e.g. "--cpu-prof --cpu-prof-dir=prof".
+  const nodeArgs = (process.env.PLANKWATCH_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, path.join(o.repoRoot, 'bin/plankwatch.js'), 'run', '--config', config], {
     cwd: o.repoRoot,
     env: { ...process.env, PLANKWATCH_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -92,6 +92,9 @@ export interface IngestStats {
 
 type Phase = 'checking' | 'settling' | 'hashing' | 'handedOn';
 
+/** In polling mode, how often the watcher walks the tree. */
+const POLL_WALK_MS = 1000;
+
 interface Entry {
   path: string;
   relPath: string;
@@ -100,7 +103,7 @@ interface Entry {
 }
 
 /**
- * Watches a folder (chokidar plus a reconciliation scan at start and every rescanIntervalMs) and
+ * Watches a folder (inotify plus a reconciliation scan at start and every rescanIntervalMs) and
  * hands on each complete file exactly once: a path is held from the moment it is noticed until
  * the caller calls `finish` (or `release`), never emitted twice meanwhile, and never emitted again
  * once the caller's `isKnown` says it is stored. At most `maxPending` files are held; the rest wait
@@ -149,7 +152,7 @@ export class Ingest {
       },
     );
     this.watcher = new FolderWatcher(
-      { filter: this.filter, usePolling: options.usePolling ?? false, pollIntervalMs: pollMs, logger: this.log },
+      { filter: this.filter, usePolling: options.usePolling ?? false, pollIntervalMs: POLL_WALK_MS, logger: this.log },
       (path) => void this.notice(path),
     );
   }
@@ -407,6 +410,7 @@ export class Ingest {
     let files = 0;
     this.overflowed = false; // this walk is the catch-up for anything dropped before
     try {
+      await this.watcher.refresh(); // a folder whose watch was lost or never set gets one again
       const onError = (dir: string, err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') this.log.warn({ code: 'PW_E_WATCH', err, dir }, 'could not read a folder during the scan');
       };

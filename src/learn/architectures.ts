@@ -17,6 +17,14 @@ export interface ArchitectureInfo {
 }
 
 export const ARCHITECTURES: Record<string, ArchitectureInfo> = {
+  'pw-vgg-96': {
+    name: 'pw-vgg-96',
+    inputSize: 96,
+    description: 'VGG-style, 96 px: 8 conv3x3 (16-16, 32-32, 64-64, 128-128) with batch norm and leaky ReLU, dense 256. About 119 M multiply-adds.',
+    blocks: [[16, 16], [32, 32], [64, 64], [128, 128]],
+    dense: 256,
+    dropout: 0.5,
+  },
   'pw-vgg-80': {
     name: 'pw-vgg-80',
     inputSize: 80,
