@@ -6,7 +6,7 @@
 // timer instead. Either way, the ingest's reconciliation scan covers whatever an event missed.
 import { watch, type FSWatcher } from 'node:fs';
 import { lstat, opendir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { PathFilter } from './paths.js';
 import { walkFiles } from './scanner.js';
@@ -104,6 +104,7 @@ export class FolderWatcher {
   /** One fs.watch on one folder. False when it could not be set up (logged). */
   private watchFolder(dir: string): boolean {
     const { logger } = this.options;
+    if (!this.running) return false;
     let w: FSWatcher;
     try {
       w = watch(dir, { persistent: true }, (event, name) => this.onEvent(dir, event, name));
@@ -149,6 +150,17 @@ export class FolderWatcher {
     }
     // Created, moved in, moved out or removed: a file, or a folder to start or stop watching.
     void this.classify(path);
+    // A watched folder that is itself removed reports its own name: drop its watch so that the
+    // next rescan sets a new one if the folder comes back.
+    if (name.toString() === basename(dir)) void this.dropIfGone(dir);
+  }
+
+  private async dropIfGone(dir: string): Promise<void> {
+    try {
+      await lstat(dir);
+    } catch (err) {
+      if (GONE.has((err as NodeJS.ErrnoException).code ?? '')) this.unwatch(dir);
+    }
   }
 
   private async classify(path: string): Promise<void> {
@@ -160,8 +172,8 @@ export class FolderWatcher {
         this.onPath(path);
       }
     } catch (err) {
-      if (GONE.has((err as NodeJS.ErrnoException).code ?? '')) this.unwatch(path);
-      else this.onPath(path); // the ingest's own stat reports what is wrong with it
+      if (!GONE.has((err as NodeJS.ErrnoException).code ?? '')) this.onPath(path); // the ingest's stat reports why
+      else if (this.watches.has(path)) this.unwatch(path); // a watched folder removed or moved away
     }
   }
 

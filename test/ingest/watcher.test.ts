@@ -89,6 +89,19 @@ describe('FolderWatcher', () => {
     expect(w.watchedFolders).toBe(2);
   });
 
+  it('the watch folder itself removed and made again: the refresh watches it again', async () => {
+    const { watchDir, seen, w } = await startWatcher(root());
+    rmSync(watchDir, { recursive: true });
+    await waitFor(() => w.watchedFolders === 0, 5000, 'watch on the removed folder dropped');
+    mkdirSync(watchDir);
+    put(join(watchDir, 'f.jpg'), 'x');
+    await w.refresh();
+    expect(w.watchedFolders).toBe(1);
+    expect(seen.has(join(watchDir, 'f.jpg'))).toBe(true);
+    put(join(watchDir, 'g.jpg'), 'x');
+    await waitFor(() => seen.has(join(watchDir, 'g.jpg')), 5000, 'g.jpg by its event');
+  });
+
   it('polling mode finds new files without inotify, in new folders too', async () => {
     const { watchDir, seen, w } = await startWatcher(root(), true);
     expect(w.watchedFolders).toBe(0);
