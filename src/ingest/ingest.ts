@@ -92,7 +92,7 @@ export interface IngestStats {
 
 type Phase = 'checking' | 'settling' | 'hashing' | 'handedOn';
 
-/** In polling mode, how often the watcher walks the tree. */
+/** In polling mode (no inotify), how often the reconciliation scan walks the tree. */
 const POLL_WALK_MS = 1000;
 
 interface Entry {
@@ -103,7 +103,8 @@ interface Entry {
 }
 
 /**
- * Watches a folder (inotify plus a reconciliation scan at start and every rescanIntervalMs) and
+ * Watches a folder (inotify plus a reconciliation scan at start and every rescanIntervalMs; in
+ * polling mode, for network file systems, only the scan, every second) and
  * hands on each complete file exactly once: a path is held from the moment it is noticed until
  * the caller calls `finish` (or `release`), never emitted twice meanwhile, and never emitted again
  * once the caller's `isKnown` says it is stored. At most `maxPending` files are held; the rest wait
@@ -116,7 +117,10 @@ export class Ingest {
   private readonly filter: PathFilter;
   private readonly disposer: FileDisposer;
   private readonly tracker: StabilityTracker;
-  private readonly watcher: FolderWatcher;
+  /** Undefined in polling mode. */
+  private readonly watcher: FolderWatcher | undefined;
+  /** Time between reconciliation scans (0: only the one at start). */
+  private readonly rescanMs: number;
   private readonly hashing: Limiter;
   private readonly active = new Map<string, Entry>();
   private readonly deferred = new Map<string, number>();
@@ -151,10 +155,8 @@ export class Ingest {
         onError: (path, err) => void this.rejectUnreadable(path, err),
       },
     );
-    this.watcher = new FolderWatcher(
-      { filter: this.filter, usePolling: options.usePolling ?? false, pollIntervalMs: POLL_WALK_MS, logger: this.log },
-      (path) => void this.notice(path),
-    );
+    this.watcher = options.usePolling ? undefined : new FolderWatcher({ filter: this.filter, logger: this.log }, (path) => void this.notice(path));
+    this.rescanMs = options.usePolling ? POLL_WALK_MS : options.rescanIntervalMs;
   }
 
   /** Creates the folders, starts watching, and starts the first reconciliation scan (not awaited). */
@@ -164,7 +166,7 @@ export class Ingest {
     this.running = true;
     this.tracker.start();
     try {
-      await this.watcher.start();
+      await this.watcher?.start();
     } catch (err) {
       this.log.error({ code: 'PW_E_WATCH', err, dir: watchDir }, 'could not watch the folder; relying on rescans');
     }
@@ -183,11 +185,7 @@ export class Ingest {
     this.tracker.stop();
     this.deferred.clear();
     for (const [path, entry] of this.active) if (entry.phase !== 'handedOn') this.active.delete(path);
-    try {
-      await this.watcher.stop();
-    } catch (err) {
-      this.log.warn({ err }, 'closing the watcher failed');
-    }
+    this.watcher?.stop();
     await this.scanning;
   }
 
@@ -410,11 +408,12 @@ export class Ingest {
     let files = 0;
     this.overflowed = false; // this walk is the catch-up for anything dropped before
     try {
-      await this.watcher.refresh(); // a folder whose watch was lost or never set gets one again
       const onError = (dir: string, err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') this.log.warn({ code: 'PW_E_WATCH', err, dir }, 'could not read a folder during the scan');
       };
-      for await (const path of walkFiles(this.filter.watchDir, this.filter, onError)) {
+      // A folder whose watch was lost or never set gets one again as the walk passes it.
+      const onFolder = (dir: string) => this.watcher?.ensure(dir);
+      for await (const path of walkFiles(this.filter.watchDir, this.filter, onError, onFolder)) {
         if (!this.running) break;
         files += 1;
         if (this.active.has(path) || this.deferred.has(path)) continue;
@@ -432,12 +431,12 @@ export class Ingest {
   }
 
   private scheduleRescan(): void {
-    if (!this.running || this.options.rescanIntervalMs <= 0) return;
+    if (!this.running || this.rescanMs <= 0) return;
     if (this.rescanTimer) clearTimeout(this.rescanTimer);
     this.rescanTimer = setTimeout(() => {
       this.rescanTimer = undefined;
       void this.rescan();
-    }, this.options.rescanIntervalMs);
+    }, this.rescanMs);
   }
 }
 

@@ -7,15 +7,18 @@ import type { PathFilter } from './paths.js';
  * Yields the absolute path of every regular file below `root` that the filter accepts, folder by
  * folder, without reading whole trees into memory. Folders the filter rejects are not entered.
  * A folder that vanishes or cannot be read mid-walk is reported through `onError` and skipped.
+ * `onFolder` is called for each folder before it is read (and before any of its files is yielded).
  */
 export async function* walkFiles(
   root: string,
   filter: PathFilter,
   onError: (dir: string, err: NodeJS.ErrnoException) => void,
+  onFolder?: (dir: string) => void,
 ): AsyncGenerator<string> {
   const stack = [root];
   while (stack.length > 0) {
     const dir = stack.pop()!;
+    onFolder?.(dir);
     let handle;
     try {
       handle = await opendir(dir);

@@ -2,10 +2,10 @@
 // folder, each event naming the one path it concerns. A folder that appears gets its own watch
 // and its files are reported. Nothing here lists a folder on every event: with thousands of
 // images waiting, a watcher that re-reads the folder per event spends a core on lstat alone.
-// Polling mode (network file systems, where inotify sees no remote writes) walks the tree on a
-// timer instead. Either way, the ingest's reconciliation scan covers whatever an event missed.
+// The ingest's reconciliation scan covers whatever an event missed, and gives any folder whose
+// watch was lost a new one (`ensure`).
 import { watch, type FSWatcher } from 'node:fs';
-import { lstat, opendir } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { PathFilter } from './paths.js';
@@ -13,14 +13,14 @@ import { walkFiles } from './scanner.js';
 
 export interface FolderWatcherOptions {
   filter: PathFilter;
-  /** Walk the tree every pollIntervalMs instead of using inotify (network file systems). */
-  usePolling: boolean;
-  pollIntervalMs: number;
   logger: Logger;
 }
 
-/** Errors that mean "the folder is gone", not "something is wrong". */
-const GONE = new Set(['ENOENT', 'ENOTDIR']);
+/** True for errors that mean "the path is gone", not "something is wrong". */
+function isGone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
 
 /**
  * Watches the filter's watchDir recursively and calls `onPath` for every file added or changed
@@ -32,8 +32,6 @@ export class FolderWatcher {
   private readonly options: FolderWatcherOptions;
   private readonly onPath: (path: string) => void;
   private readonly watches = new Map<string, FSWatcher>();
-  private pollTimer: NodeJS.Timeout | undefined;
-  private polling: Promise<void> | undefined;
   private running = false;
 
   constructor(options: FolderWatcherOptions, onPath: (path: string) => void) {
@@ -49,55 +47,39 @@ export class FolderWatcher {
   /** Starts watching; resolves once every folder of the tree has its watch. */
   async start(): Promise<void> {
     this.running = true;
-    if (this.options.usePolling) {
-      this.schedulePoll();
-      return;
-    }
     await this.watchTree(this.options.filter.watchDir, false);
   }
 
   /**
-   * Adds a watch to any folder of the tree that lacks one (a watch lost to an error, or a folder
-   * whose event was missed), reporting the files of each folder it adds. The ingest calls this
-   * with every reconciliation scan.
+   * Gives `dir` a watch if it has none (a watch lost to an error, or a folder whose event was
+   * missed). The ingest's reconciliation scan calls this for every folder it walks, and then
+   * notices the folder's files itself.
    */
-  async refresh(): Promise<void> {
-    if (!this.running || this.options.usePolling) return;
-    await this.watchTree(this.options.filter.watchDir, true);
+  ensure(dir: string): void {
+    if (!this.watches.has(dir)) this.watchFolder(dir);
   }
 
   /** Stops watching. */
-  async stop(): Promise<void> {
+  stop(): void {
     this.running = false;
-    if (this.pollTimer) clearTimeout(this.pollTimer);
-    this.pollTimer = undefined;
     for (const w of this.watches.values()) w.close();
     this.watches.clear();
-    await this.polling;
   }
 
   /** Watches `root` and every folder below it that has no watch yet; reports the files of new ones if asked. */
   private async watchTree(root: string, reportFiles: boolean): Promise<void> {
     const { filter, logger } = this.options;
-    const stack = [root];
-    while (stack.length > 0 && this.running) {
-      const dir = stack.pop()!;
-      const added = !this.watches.has(dir) && this.watchFolder(dir);
-      let handle;
-      try {
-        handle = await opendir(dir);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? '';
-        if (!GONE.has(code)) logger.warn({ code: 'PW_E_WATCH', err, dir }, `could not read folder ${dir}; the rescan will retry it`);
-        this.unwatch(dir);
-        continue;
-      }
-      for await (const entry of handle) {
-        const path = join(dir, entry.name);
-        if (filter.ignores(path)) continue;
-        if (entry.isDirectory()) stack.push(path);
-        else if (added && reportFiles) this.onPath(path);
-      }
+    let added = false; // the folder whose files are being listed got its watch just now
+    const onFolder = (dir: string) => {
+      added = !this.watches.has(dir) && this.watchFolder(dir);
+    };
+    const onError = (dir: string, err: NodeJS.ErrnoException) => {
+      this.unwatch(dir);
+      if (!isGone(err)) logger.warn({ code: 'PW_E_WATCH', err, dir }, `could not read folder ${dir}; the rescan will retry it`);
+    };
+    for await (const path of walkFiles(root, filter, onError, onFolder)) {
+      if (!this.running) return;
+      if (added && reportFiles) this.onPath(path);
     }
   }
 
@@ -109,15 +91,14 @@ export class FolderWatcher {
     try {
       w = watch(dir, { persistent: true }, (event, name) => this.onEvent(dir, event, name));
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (GONE.has(code)) return false;
-      const hint = code === 'ENOSPC' ? ' (the inotify watch limit is reached: raise fs.inotify.max_user_watches)' : '';
+      if (isGone(err)) return false;
+      const hint = (err as NodeJS.ErrnoException).code === 'ENOSPC' ? ' (the inotify watch limit is reached: raise fs.inotify.max_user_watches)' : '';
       logger.error({ code: 'PW_E_WATCH', err, dir }, `could not watch ${dir}${hint}; relying on rescans for it`);
       return false;
     }
     w.on('error', (err: NodeJS.ErrnoException) => {
       this.unwatch(dir);
-      if (!GONE.has(err.code ?? '')) logger.error({ code: 'PW_E_WATCH', err, dir }, `watch on ${dir} failed; the rescan will restore it`);
+      if (!isGone(err)) logger.error({ code: 'PW_E_WATCH', err, dir }, `watch on ${dir} failed; the rescan will restore it`);
     });
     this.watches.set(dir, w);
     return true;
@@ -159,7 +140,7 @@ export class FolderWatcher {
     try {
       await lstat(dir);
     } catch (err) {
-      if (GONE.has((err as NodeJS.ErrnoException).code ?? '')) this.unwatch(dir);
+      if (isGone(err)) this.unwatch(dir);
     }
   }
 
@@ -172,7 +153,7 @@ export class FolderWatcher {
         this.onPath(path);
       }
     } catch (err) {
-      if (!GONE.has((err as NodeJS.ErrnoException).code ?? '')) this.onPath(path); // the ingest's stat reports why
+      if (!isGone(err)) this.onPath(path); // the ingest's stat reports why
       else if (this.watches.has(path)) this.unwatch(path); // a watched folder removed or moved away
     }
   }
@@ -180,26 +161,5 @@ export class FolderWatcher {
   private async rescanFolder(dir: string): Promise<void> {
     this.unwatch(dir);
     await this.watchTree(dir, true);
-  }
-
-  private schedulePoll(): void {
-    if (!this.running) return;
-    this.pollTimer = setTimeout(() => {
-      this.polling = this.poll().finally(() => {
-        this.polling = undefined;
-        this.schedulePoll();
-      });
-    }, this.options.pollIntervalMs);
-  }
-
-  private async poll(): Promise<void> {
-    const { filter, logger } = this.options;
-    const onError = (dir: string, err: NodeJS.ErrnoException) => {
-      if (!GONE.has(err.code ?? '')) logger.warn({ code: 'PW_E_WATCH', err, dir }, `could not read folder ${dir} while polling`);
-    };
-    for await (const path of walkFiles(filter.watchDir, filter, onError)) {
-      if (!this.running) return;
-      this.onPath(path);
-    }
   }
 }

@@ -145,6 +145,16 @@ describe('Ingest', () => {
     expect(h.ingest.stats()).toMatchObject({ pending: 0, deferred: 0, emitted: 7, finished: 7 });
   }, 30_000);
 
+  it('polling mode (no inotify): a file made after start, in a new folder, is found by the scan every second', async () => {
+    h = makeHarness(root, { usePolling: true, rescanIntervalMs: 0 });
+    await h.ingest.start();
+    await sleep(100); // the scan at start is done: only a later scan can find what comes now
+    put(join(h.watchDir, 'tow3', 'p.jpg'), readFileSync(fx[0]!));
+    await waitFor(() => h!.files.length === 1, 5000, 'the file found by polling');
+    expect(h.files[0]!.relPath).toBe('tow3/p.jpg');
+    await h.ingest.finish(h.files[0]!, 'processed');
+  });
+
   it('never emits a held path twice, however often it is noticed', async () => {
     h = makeHarness(root, { rescanIntervalMs: 50 });
     await h.ingest.start();

@@ -1,5 +1,5 @@
 // The folder watcher on real folders: inotify events, folders that appear, move in and vanish,
-// excluded folders, and polling mode.
+// excluded folders, and watches given back by the rescan.
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,8 +10,8 @@ import { captureLogger, put, sleep, tempDir, waitFor } from './harness.js';
 describe('FolderWatcher', () => {
   let watcher: FolderWatcher | undefined;
   let cleanups: (() => void)[] = [];
-  afterEach(async () => {
-    await watcher?.stop();
+  afterEach(() => {
+    watcher?.stop();
     watcher = undefined;
     for (const c of cleanups) c();
     cleanups = [];
@@ -23,13 +23,13 @@ describe('FolderWatcher', () => {
     return dir;
   }
 
-  async function startWatcher(top: string, usePolling = false) {
+  async function startWatcher(top: string) {
     const watchDir = join(top, 'incoming');
     mkdirSync(join(watchDir, 'archive'), { recursive: true });
     const filter = new PathFilter({ watchDir, excludeDirs: [join(watchDir, 'archive')] });
     const seen = new Set<string>();
     const { logger, lines } = captureLogger();
-    watcher = new FolderWatcher({ filter, usePolling, pollIntervalMs: 200, logger }, (p) => seen.add(p));
+    watcher = new FolderWatcher({ filter, logger }, (p) => seen.add(p));
     await watcher.start();
     return { watchDir, seen, lines, w: watcher };
   }
@@ -73,7 +73,7 @@ describe('FolderWatcher', () => {
 
   it('files made while stopped are left to the scan; a folder removed and made again is watched again', async () => {
     const { watchDir, seen, w } = await startWatcher(root());
-    await w.stop();
+    w.stop();
     expect(w.watchedFolders).toBe(0);
     put(join(watchDir, 'missed', 'c.jpg'), 'x'); // made while nothing watched
     await w.start();
@@ -83,30 +83,20 @@ describe('FolderWatcher', () => {
     await waitFor(() => w.watchedFolders === 1, 5000, 'watch closed');
     put(join(watchDir, 'missed', 'd.jpg'), 'x');
     await waitFor(() => seen.has(join(watchDir, 'missed', 'd.jpg')), 5000, 'd.jpg by its event');
-    seen.clear();
-    await w.refresh();
-    expect(seen.size).toBe(0); // every folder already has its watch: nothing to report again
-    expect(w.watchedFolders).toBe(2);
+    w.ensure(join(watchDir, 'missed'));
+    expect(w.watchedFolders).toBe(2); // already watched: no second watch
   });
 
-  it('the watch folder itself removed and made again: the refresh watches it again', async () => {
+  it('the watch folder itself removed and made again: ensure (the rescan) watches it again', async () => {
     const { watchDir, seen, w } = await startWatcher(root());
     rmSync(watchDir, { recursive: true });
     await waitFor(() => w.watchedFolders === 0, 5000, 'watch on the removed folder dropped');
+    w.ensure(watchDir); // gone: nothing to watch, no error
+    expect(w.watchedFolders).toBe(0);
     mkdirSync(watchDir);
-    put(join(watchDir, 'f.jpg'), 'x');
-    await w.refresh();
+    w.ensure(watchDir);
     expect(w.watchedFolders).toBe(1);
-    expect(seen.has(join(watchDir, 'f.jpg'))).toBe(true);
     put(join(watchDir, 'g.jpg'), 'x');
     await waitFor(() => seen.has(join(watchDir, 'g.jpg')), 5000, 'g.jpg by its event');
-  });
-
-  it('polling mode finds new files without inotify, in new folders too', async () => {
-    const { watchDir, seen, w } = await startWatcher(root(), true);
-    expect(w.watchedFolders).toBe(0);
-    put(join(watchDir, 'p', 'e.jpg'), 'x');
-    await waitFor(() => seen.has(join(watchDir, 'p', 'e.jpg')), 5000, 'e.jpg by polling');
-    expect([...seen].some((p) => p.includes('archive'))).toBe(false);
   });
 });
