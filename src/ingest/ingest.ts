@@ -165,11 +165,7 @@ export class Ingest {
     for (const dir of [watchDir, archiveDir, quarantineDir]) await mkdir(dir, { recursive: true });
     this.running = true;
     this.tracker.start();
-    try {
-      await this.watcher?.start();
-    } catch (err) {
-      this.log.error({ code: 'PW_E_WATCH', err, dir: watchDir }, 'could not watch the folder; relying on rescans');
-    }
+    this.watcher?.start(); // logs PW_E_WATCH itself when the folder cannot be watched
     this.log.info({ watchDir, onProcessed: this.options.onProcessed, maxPending: this.options.maxPending }, 'ingest started');
     void this.rescan();
   }

@@ -26,7 +26,7 @@ function isGone(err: unknown): boolean {
  * Watches the filter's watchDir recursively and calls `onPath` for every file added or changed
  * that the filter accepts (and for some that are already gone: the caller's stat settles those).
  * Files already there at start are left to the reconciliation scan; files in a folder that
- * appears later are reported here. Watch errors are logged as PW_E_WATCH.
+ * appears later (once its parent is watched) are reported here. Watch errors are logged as PW_E_WATCH.
  */
 export class FolderWatcher {
   private readonly options: FolderWatcherOptions;
@@ -44,10 +44,13 @@ export class FolderWatcher {
     return this.watches.size;
   }
 
-  /** Starts watching; resolves once every folder of the tree has its watch. */
-  async start(): Promise<void> {
+  /**
+   * Starts watching the watch folder. Its subfolders get their watches from the ingest's scan at
+   * start (`ensure`, as the walk passes each), so the tree is walked once, not twice.
+   */
+  start(): void {
     this.running = true;
-    await this.watchTree(this.options.filter.watchDir, false);
+    this.ensure(this.options.filter.watchDir);
   }
 
   /**
@@ -66,8 +69,8 @@ export class FolderWatcher {
     this.watches.clear();
   }
 
-  /** Watches `root` and every folder below it that has no watch yet; reports the files of new ones if asked. */
-  private async watchTree(root: string, reportFiles: boolean): Promise<void> {
+  /** Watches `root` and every folder below it that has no watch yet, reporting the files of each. */
+  private async watchTree(root: string): Promise<void> {
     const { filter, logger } = this.options;
     let added = false; // the folder whose files are being listed got its watch just now
     const onFolder = (dir: string) => {
@@ -79,7 +82,7 @@ export class FolderWatcher {
     };
     for await (const path of walkFiles(root, filter, onError, onFolder)) {
       if (!this.running) return;
-      if (added && reportFiles) this.onPath(path);
+      if (added) this.onPath(path);
     }
   }
 
@@ -148,7 +151,7 @@ export class FolderWatcher {
     try {
       const st = await lstat(path);
       if (st.isDirectory()) {
-        if (!this.watches.has(path)) await this.watchTree(path, true);
+        if (!this.watches.has(path)) await this.watchTree(path);
       } else {
         this.onPath(path);
       }
@@ -160,6 +163,6 @@ export class FolderWatcher {
 
   private async rescanFolder(dir: string): Promise<void> {
     this.unwatch(dir);
-    await this.watchTree(dir, true);
+    await this.watchTree(dir);
   }
 }
