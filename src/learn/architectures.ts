@@ -25,6 +25,14 @@ export const ARCHITECTURES: Record<string, ArchitectureInfo> = {
     dense: 256,
     dropout: 0.5,
   },
+  'pw-deep-80': {
+    name: 'pw-deep-80',
+    inputSize: 80,
+    description: 'Deeper VGG-style, 80 px: 10 conv3x3 (16-16, 32-32, 64-64-64, 128-128-128) with batch norm and leaky ReLU, dense 256. About 112 M multiply-adds. Started from a pw-vgg-80 model with --init-from, the two extra convolutions begin as the identity.',
+    blocks: [[16, 16], [32, 32], [64, 64, 64], [128, 128, 128]],
+    dense: 256,
+    dropout: 0.5,
+  },
   'pw-vgg-80': {
     name: 'pw-vgg-80',
     inputSize: 80,

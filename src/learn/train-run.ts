@@ -3,6 +3,7 @@
 // train, and write models/<member>/<version>/ with model.json, weights.bin and meta.json.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { sameClassList } from '../classify/classes.js';
 import type { MemberMeta } from '../classify/meta.js';
@@ -166,6 +167,8 @@ async function initialiseFrom(model: tfl.LayersModel, dir: string, classes: stri
     if (fits && (layer.name !== 'logits' || sameClasses)) {
       layer.setWeights(theirs);
       copied.push(layer.name);
+    } else if (startAsIdentity(layer)) {
+      fresh.push(`${layer.name} (identity)`);
     } else {
       fresh.push(layer.name);
     }
@@ -173,6 +176,27 @@ async function initialiseFrom(model: tfl.LayersModel, dir: string, classes: stri
   source.dispose();
   if (copied.length === 0) throw new Error(`--init-from ${dir}: no layer of that model has the name and weight shapes of a layer of the new network.`);
   return { source: meta, copied, fresh };
+}
+
+/**
+ * A new square convolution (as many outputs as inputs, odd kernel, no bias) inserted into a trained
+ * network starts as the identity: the centre tap passes each channel through and every other tap is
+ * zero, so the layers after it see the features they were trained on (Chen et al., Net2DeeperNet).
+ * Returns false, changing nothing, for any other layer.
+ */
+export function startAsIdentity(layer: tfl.layers.Layer): boolean {
+  if (layer.getClassName() !== 'Conv2D') return false;
+  const weights = layer.getWeights();
+  if (weights.length !== 1) return false;
+  const [kh, kw, ci, co] = weights[0]!.shape as [number, number, number, number];
+  if (kh !== kw || kh % 2 !== 1 || ci !== co) return false;
+  const kernel = new Float32Array(kh * kw * ci * co);
+  const centre = ((kh - 1) / 2) * kw + (kw - 1) / 2;
+  for (let c = 0; c < ci; c++) kernel[(centre * ci + c) * co + c] = 1;
+  const dirac = tf.tensor4d(kernel, [kh, kw, ci, co]);
+  layer.setWeights([dirac]);
+  dirac.dispose();
+  return true;
 }
 
 export async function runTraining(options: TrainRunOptions, engine: TrainEngine = THIS_THREAD): Promise<TrainRunResult> {

@@ -8,8 +8,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { folderIO, readMeta, verifyChecksums } from '../../src/classify/model-files.js';
 import { loadSplit, overlap } from '../../src/learn/dataset.js';
 import { FIXTURES, tinyTrainOptions } from '../helpers/training.js';
-import { runTraining, type TrainRunOptions } from '../../src/learn/train-run.js';
-import { setDropoutRate } from '../../src/learn/architectures.js';
+import { runTraining, startAsIdentity, type TrainRunOptions } from '../../src/learn/train-run.js';
+import { architectureInfo, setDropoutRate } from '../../src/learn/architectures.js';
+import { initBackend } from '../../src/learn/backend.js';
 
 let tmp = '';
 
@@ -104,6 +105,20 @@ describe('training on the fixture images', () => {
     expect((await kernel(fresh.dir))[0]).not.toBeCloseTo(before[0]!, 5);
     await expect(runTraining(options({ member: 'vgg', version: 'i4', epochs: 1, architecture: 'pw-vgg-48', initFrom: parent.dir }))).rejects.toThrow(/no layer of that model/);
     await expect(runTraining(options({ member: 'both', version: 'i5', epochs: 1, from: parent.dir, initFrom: parent.dir }))).rejects.toThrow(/exclude each other/);
+  });
+  it('starts a new square convolution as the identity, and leaves any other new layer as built', async () => {
+    await initBackend();
+    const square = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', useBias: false, inputShape: [6, 6, 4] });
+    const wider = tfl.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', useBias: false });
+    tfl.sequential({ layers: [square, wider] });
+    const widerBefore = Array.from(wider.getWeights()[0]!.dataSync());
+    expect(startAsIdentity(square)).toBe(true);
+    expect(startAsIdentity(wider)).toBe(false);
+    expect(Array.from(wider.getWeights()[0]!.dataSync())).toEqual(widerBefore);
+    const x = tf.randomNormal([2, 6, 6, 4], 0, 1, 'float32', 3);
+    const y = square.apply(x) as tf.Tensor;
+    expect(Array.from(y.dataSync())).toEqual(Array.from(x.dataSync()));
+    expect(architectureInfo('pw-deep-80').blocks.flat().length).toBe(10);
   });
 });
 
