@@ -71,7 +71,7 @@ export function registerLearnCommands(program: Command): void {
     .option('--from <dir>', 'transfer learning: start from this model version folder (new classifier if the classes differ)')
     .option('--freeze', 'with --from: train only the classifier head', false)
     .option('--unfreeze-top <n>', 'with --from --freeze: also train the top N convolution blocks', num, 0)
-    .option('--init-from <dir>', 'start a new --arch from this model version folder: layers with the same name and weight shapes are copied (e.g. a 48 px model\'s convolutions into pw-vgg-64); not with --from')
+    .option('--init-from <dir>', 'start a new --arch from this model version folder: layers with the same name and weight shapes are copied (e.g. a 48 px model\'s convolutions into pw-vgg-64); a new square 3x3 convolution starts as the identity (pw-vgg-80 into pw-deep-80); not with --from')
     .option('--dropout <rate>', 'dropout rate around the dense layer (default: the architecture\'s 0.5, or with --from the parent model\'s)', num)
     .option('--workers <n>', 'worker threads for data-parallel training, each computing the gradients of an equal share of every batch (--batch-size is the whole batch); 1: train on this thread', num, 1)
     .addHelpText(
