@@ -1,7 +1,7 @@
 // Checking what arrives over HTTP for the review API: query strings and JSON bodies. Every problem
 // is a PW_E_REVIEW_REQUEST error whose message names the field.
 import { PlankwatchError } from '../errors.js';
-import { BULK_MAX, LABEL_PATTERN, QUEUE_MAX_LIMIT, type LabelAction, type LabelRequest, type LabelStatus, type QueueFilter } from './review-store.js';
+import { BULK_MAX, LABEL_PATTERN, QUEUE_MAX_LIMIT, type LabelAction, type LabelRequest, type LabelStatus, type QueueFilter } from './review-types.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
 const ACTIONS: readonly LabelAction[] = ['confirm', 'correct', 'dubious'];

@@ -1,148 +1,29 @@
 // Label review in SQLite: the uncertainty queue, label writes (append-only events plus the current
 // state), history, and what fine-tuning and sync read back. Everything is synchronous; writes are
 // one transaction each, and listeners registered with onLabelChanged run inside it.
-import { PlankwatchError } from '../errors.js';
 import type { Statement } from 'better-sqlite3';
+import { PlankwatchError } from '../errors.js';
 import type { SqliteDatabase } from '../store/db.js';
 import type { ClassProb } from '../types.js';
-
-/** Label states, as EcoTaxa names them. */
-export type LabelStatus = 'predicted' | 'validated' | 'dubious';
-/** What a person did: confirm the current label, correct it to another class, or mark it dubious. */
-export type LabelAction = 'confirm' | 'correct' | 'dubious';
-
-/** One label change asked for (API body of POST /api/labels, one item of a bulk request). */
-export interface LabelRequest {
-  sha256: string;
-  action: LabelAction;
-  /**
-   * confirm: optional; when given it must equal the current label (else PW_E_REVIEW_CONFLICT).
-   * correct: required, the right class. dubious: optional, the suspected class (default: current).
-   */
-  label?: string;
-  /** Who did it (free text, 1 to 64 characters). */
-  user: string;
-  /** correct: the label is a class the ensemble does not know yet, on purpose. */
-  newClass?: boolean;
-}
-
-/** One row of label_events: what the history shows and what onLabelChanged listeners receive. */
-export interface LabelRecord {
-  eventId: number;
-  sha256: string;
-  /** Path (relative to the watch folder) the frame was first seen under. */
-  relPath: string;
-  action: LabelAction;
-  status: Exclude<LabelStatus, 'predicted'>;
-  label: string;
-  previousStatus: LabelStatus;
-  previousLabel: string;
-  /** True when the label was not a known class when it was given. */
-  newClass: boolean;
-  user: string;
-  /** ms since epoch. */
-  at: number;
-}
-
-/** A validated label, for fine-tuning. */
-export interface ValidatedLabel {
-  /** label_events id of the change that made it: pass the largest one back as `sinceId`. */
-  eventId: number;
-  sha256: string;
-  relPath: string;
-  label: string;
-  user: string;
-  at: number;
-}
-
-export interface CurrentLabel {
-  status: LabelStatus;
-  label: string;
-  user: string | null;
-  at: number | null;
-}
-
-/** One ROI as the review page and API show it. */
-export interface ReviewItem {
-  sha256: string;
-  relPath: string;
-  width: number | null;
-  height: number | null;
-  area: number | null;
-  format: string | null;
-  arrivedAt: number;
-  classifiedAt: number;
-  prediction: {
-    label: string;
-    probability: number;
-    margin: number;
-    disagreement: number;
-    topK: ClassProb[];
-    ensembleVersion: string;
-  };
-  state: CurrentLabel;
-}
-
-/** A frame with its members' opinions and every source path (GET /api/frames/:sha256). */
-export interface FrameDetail extends ReviewItem {
-  members: { member: string; version: string; label: string; probability: number; topK: ClassProb[] }[];
-  sources: { relPath: string; role: 'original' | 'duplicate' }[];
-}
-
-export interface QueueFilter {
-  /** Predicted label (the ensemble's), exact. */
-  label?: string;
-  /** Classified at or after (ms). */
-  since?: number;
-  /** Classified before (ms). */
-  until?: number;
-  /** Which states to list (default ['predicted']). */
-  status?: readonly LabelStatus[];
-  limit?: number;
-  offset?: number;
-}
-
-export interface QueuePage {
-  items: ReviewItem[];
-  /** Matching ROIs (counted up to `QUEUE_COUNT_CAP`; `totalCapped` says when the cap was hit). */
-  total: number;
-  totalCapped: boolean;
-  limit: number;
-  offset: number;
-}
-
-export interface LabelOutcome {
-  sha256: string;
-  ok: boolean;
-  record?: LabelRecord;
-  error?: { code: ReviewErrorCode; message: string };
-}
-
-export interface ClassInfo {
-  name: string;
-  /** True when the active ensemble knows the class; false for classes introduced by a correction. */
-  known: boolean;
-  /** Current validated labels of this class. */
-  validated: number;
-}
-
-export interface ValidatedCounts {
-  total: number;
-  byLabel: Record<string, number>;
-  /** Largest label_events id seen (0 if none): a point to count from next time. */
-  lastEventId: number;
-}
-
-/** Called inside the label-write transaction; throwing rolls the write back. */
-export type LabelListener = (record: LabelRecord, db: SqliteDatabase) => void;
-
-export type ReviewErrorCode = 'PW_E_REVIEW_REQUEST' | 'PW_E_REVIEW_NOT_FOUND' | 'PW_E_REVIEW_CONFLICT' | 'PW_E_REVIEW_NEW_CLASS';
-
-export const QUEUE_MAX_LIMIT = 500;
-export const QUEUE_COUNT_CAP = 10_000;
-export const BULK_MAX = 500;
-/** Class names: a letter or digit, then letters, digits, "_", "-", "." (1 to 100 characters). */
-export const LABEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+import { ITEM_SELECT, prepareStatements, toItem, toRecord, type ItemRow } from './review-sql.js';
+import {
+  BULK_MAX,
+  LABEL_PATTERN,
+  QUEUE_COUNT_CAP,
+  QUEUE_MAX_LIMIT,
+  type ClassInfo,
+  type CurrentLabel,
+  type FrameDetail,
+  type LabelListener,
+  type LabelOutcome,
+  type LabelRecord,
+  type LabelRequest,
+  type QueueFilter,
+  type QueuePage,
+  type ReviewErrorCode,
+  type ValidatedCounts,
+  type ValidatedLabel,
+} from './review-types.js';
 
 export interface ReviewStoreOptions {
   /** The store's open connection (`store.database`), migrated to version 3 or later. */
@@ -153,102 +34,13 @@ export interface ReviewStoreOptions {
   now?: () => number;
 }
 
-interface ItemRow {
-  sha256: string;
-  rel_path: string;
-  width: number | null;
-  height: number | null;
-  area: number | null;
-  format: string | null;
-  arrived_at: number;
-  classified_at: number;
-  p_label: string;
-  probability: number;
-  margin: number;
-  disagreement: number;
-  top_k: string;
-  ensemble_version: string;
-  prediction_id: number;
-  l_status: 'validated' | 'dubious' | null;
-  l_label: string | null;
-  l_user: string | null;
-  l_at: number | null;
-}
-
-interface EventRow {
-  id: number;
-  sha256: string;
-  rel_path: string;
-  action: LabelAction;
-  status: 'validated' | 'dubious';
-  label: string;
-  previous_status: LabelStatus;
-  previous_label: string;
-  new_class: number;
-  user: string;
-  at: number;
-}
-
-// The latest prediction of each frame, with its current label if reviewed.
-const ITEM_SELECT = `
-  SELECT f.sha256, f.rel_path, f.width, f.height, f.area, f.format, f.arrived_at, p.classified_at,
-         p.label AS p_label, p.probability, p.margin, p.disagreement, p.top_k, p.ensemble_version,
-         p.id AS prediction_id, l.status AS l_status, l.label AS l_label, l.user AS l_user, l.at AS l_at
-  FROM predictions p
-  JOIN frames f ON f.id = p.frame_id
-  LEFT JOIN labels l ON l.sha256 = f.sha256
-  WHERE NOT EXISTS (SELECT 1 FROM predictions p2 WHERE p2.frame_id = p.frame_id AND p2.id > p.id)`;
-
-const EVENT_SELECT = `
-  SELECT e.id, e.sha256, f.rel_path, e.action, e.status, e.label, e.previous_status, e.previous_label,
-         e.new_class, e.user, e.at
-  FROM label_events e JOIN frames f ON f.sha256 = e.sha256`;
-
-function prepare(db: SqliteDatabase) {
-  return {
-    item: db.prepare<[string], ItemRow>(`${ITEM_SELECT} AND f.sha256 = ?`),
-    insertEvent: db.prepare<[string, string, string, string, string, string, number, string, number], { id: number }>(
-      `INSERT INTO label_events (sha256, action, status, label, previous_status, previous_label, new_class, user, at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-    ),
-    upsertLabel: db.prepare<[string, string, string, string, number, number]>(
-      `INSERT INTO labels (sha256, status, label, user, at, event_id) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (sha256) DO UPDATE SET status = excluded.status, label = excluded.label, user = excluded.user,
-         at = excluded.at, event_id = excluded.event_id`,
-    ),
-    history: db.prepare<[string], EventRow>(`${EVENT_SELECT} WHERE e.sha256 = ? ORDER BY e.id`),
-    members: db.prepare<[number], { member: string; version: string; label: string; probability: number; top_k: string }>(
-      `SELECT member, version, label, probability, top_k FROM member_predictions WHERE prediction_id = ? ORDER BY member`,
-    ),
-    sources: db.prepare<[string], { rel_path: string; role: 'original' | 'duplicate' }>(
-      `SELECT rel_path, role FROM frame_sources WHERE sha256 = ? ORDER BY role = 'duplicate', id`,
-    ),
-    validatedSince: db.prepare<[number, number], { event_id: number; sha256: string; rel_path: string; label: string; user: string; at: number }>(
-      `SELECT l.event_id, l.sha256, f.rel_path, l.label, l.user, l.at FROM labels l JOIN frames f ON f.sha256 = l.sha256
-       WHERE l.status = 'validated' AND l.event_id > ? ORDER BY l.event_id LIMIT ?`,
-    ),
-    validatedCounts: db.prepare<[number, number], { label: string; n: number }>(
-      `SELECT label, count(*) AS n FROM labels WHERE status = 'validated' AND event_id > ? AND at >= ? GROUP BY label`,
-    ),
-    lastEventId: db.prepare<[], { id: number | null }>(`SELECT max(id) AS id FROM label_events`),
-    labelClasses: db.prepare<[], { label: string; validated: number }>(
-      `SELECT label, sum(status = 'validated') AS validated FROM labels GROUP BY label`,
-    ),
-    // counts holds one row per window and predicted label: far fewer rows than predictions.
-    predictedClasses: db.prepare<[], { label: string }>(`SELECT DISTINCT label FROM counts`),
-    labelSeen: db.prepare<[string, string], { one: number }>(
-      `SELECT 1 AS one WHERE EXISTS (SELECT 1 FROM counts WHERE label = ?) OR EXISTS (SELECT 1 FROM labels WHERE label = ?)`,
-    ),
-  };
-}
-
 /**
  * Review state over the store's connection. Construct after `store.open()`; it prepares its
  * statements at once (the tables come from migration 3).
  */
 export class ReviewStore {
   private readonly db: SqliteDatabase;
-  private readonly s: ReturnType<typeof prepare>;
+  private readonly s: ReturnType<typeof prepareStatements>;
   private readonly knownClasses: () => readonly string[];
   private readonly now: () => number;
   private readonly listeners = new Set<LabelListener>();
@@ -258,7 +50,7 @@ export class ReviewStore {
     this.db = options.db;
     this.knownClasses = options.knownClasses;
     this.now = options.now ?? Date.now;
-    this.s = prepare(this.db);
+    this.s = prepareStatements(this.db);
   }
 
   /**
@@ -491,45 +283,4 @@ function isReviewCode(code: string): code is ReviewErrorCode {
 
 function clampInt(n: number, min: number, max: number): number {
   return Math.min(max, Math.max(min, Math.trunc(n)));
-}
-
-function toItem(r: ItemRow): ReviewItem {
-  return {
-    sha256: r.sha256,
-    relPath: r.rel_path,
-    width: r.width,
-    height: r.height,
-    area: r.area,
-    format: r.format,
-    arrivedAt: r.arrived_at,
-    classifiedAt: r.classified_at,
-    prediction: {
-      label: r.p_label,
-      probability: r.probability,
-      margin: r.margin,
-      disagreement: r.disagreement,
-      topK: JSON.parse(r.top_k) as ClassProb[],
-      ensembleVersion: r.ensemble_version,
-    },
-    state:
-      r.l_status === null
-        ? { status: 'predicted', label: r.p_label, user: null, at: null }
-        : { status: r.l_status, label: r.l_label ?? r.p_label, user: r.l_user, at: r.l_at },
-  };
-}
-
-function toRecord(r: EventRow): LabelRecord {
-  return {
-    eventId: r.id,
-    sha256: r.sha256,
-    relPath: r.rel_path,
-    action: r.action,
-    status: r.status,
-    label: r.label,
-    previousStatus: r.previous_status,
-    previousLabel: r.previous_label,
-    newClass: r.new_class === 1,
-    user: r.user,
-    at: r.at,
-  };
 }

@@ -10,7 +10,8 @@ import { BrowserSessions, LOGIN_PATH, sessionFromCookie } from './browser-auth.j
 import { findImage, type ImageDirs } from './images.js';
 import { loginPage, reviewAsset, reviewPage, type PageSettings } from './page.js';
 import { parseBulkBody, parseCountsQuery, parseLabelBody, parseQueueQuery, parseSha256 } from './parse.js';
-import type { LabelRecord, ReviewStore } from './review-store.js';
+import type { ReviewStore } from './review-store.js';
+import type { LabelRecord } from './review-types.js';
 
 export interface ReviewRoutesOptions {
   review: ReviewStore;
