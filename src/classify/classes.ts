@@ -41,3 +41,16 @@ export function toUnion(probs: ArrayLike<number>, map: Int32Array, unionSize: nu
   for (let i = 0; i < map.length; i++) out[map[i]!] = probs[i]!;
   return out;
 }
+
+/**
+ * Rows of probabilities over the classes `from`, placed on the class list `to` (a class `from`
+ * lacks gets 0). The same array when the lists are the same.
+ */
+export function remapRows(probs: Float32Array, from: readonly string[], to: readonly string[]): Float32Array {
+  if (sameClassList(from, to)) return probs;
+  const n = probs.length / from.length;
+  const out = new Float32Array(n * to.length);
+  const index = to.map((c) => from.indexOf(c));
+  for (let r = 0; r < n; r++) for (let c = 0; c < to.length; c++) if (index[c]! >= 0) out[r * to.length + c] = probs[r * from.length + index[c]!]!;
+  return out;
+}

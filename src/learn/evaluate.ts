@@ -5,7 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { sameClassList } from '../classify/classes.js';
+import { remapRows } from '../classify/classes.js';
 import { inferenceModel, type InferenceModel } from '../classify/folded-model.js';
 import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta } from '../classify/model-files.js';
@@ -66,15 +66,6 @@ interface MemberRun {
 }
 
 /** Remap a member's probability rows to the dataset's class order. */
-function remap(probs: Float32Array, from: string[], to: string[]): Float32Array {
-  if (sameClassList(from, to)) return probs;
-  const n = probs.length / from.length;
-  const out = new Float32Array(n * to.length);
-  const index = to.map((c) => from.indexOf(c));
-  for (let r = 0; r < n; r++) for (let c = 0; c < to.length; c++) out[r * to.length + c] = index[c]! < 0 ? 0 : probs[r * from.length + index[c]!]!;
-  return out;
-}
-
 export async function runEvaluation(options: EvaluateOptions): Promise<EvaluationSummary> {
   const log = options.log ?? (() => {});
   const backend = await initBackend(options.backend);
@@ -143,7 +134,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     let ttaSeconds = 0;
     for (const t of transforms) {
       const t0 = performance.now();
-      const probs = remap(predictTable(m.model, table, 64, (x) => transformBatch(x, t)), m.meta.classes, classes);
+      const probs = remapRows(predictTable(m.model, table, 64, (x) => transformBatch(x, t)), m.meta.classes, classes);
       const seconds = (performance.now() - t0) / 1000;
       ttaSeconds += seconds;
       if (t === 'identity') {
@@ -156,7 +147,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! / transforms.length;
     if (!plain) {
       const t0 = performance.now();
-      plain = remap(predictTable(m.model, table), m.meta.classes, classes);
+      plain = remapRows(predictTable(m.model, table), m.meta.classes, classes);
       plainSeconds = (performance.now() - t0) / 1000;
     }
     perMember.push({ plain, tta: sum, plainSeconds, ttaSeconds });

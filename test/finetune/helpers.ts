@@ -9,7 +9,8 @@ import type { EnsembleFile } from '../../src/classify/meta.js';
 import { folderIO, readMeta } from '../../src/classify/model-files.js';
 import { NO_AUGMENT } from '../../src/learn/augment.js';
 import type { LabelledImage } from '../../src/learn/dataset.js';
-import { remap, scoreRows } from '../../src/learn/finetune/job.js';
+import { remapRows } from '../../src/classify/classes.js';
+import { scoreRows } from '../../src/learn/finetune/job-data.js';
 import type { EnsembleScore } from '../../src/learn/finetune/gate.js';
 import { loadImageTable } from '../../src/learn/image-cache.js';
 import { runTraining } from '../../src/learn/train-run.js';
@@ -89,6 +90,6 @@ export async function scoreEnsemble(modelsDir: string, ensemble: EnsembleFile, i
     metas.push(meta);
   }
   const classes = alignClasses([...metas.map((m) => m.classes), items.map((i) => i.label)]).classes;
-  const voted = voteRows(ensemble.voting, probs.map((p, i) => remap(p, metas[i]!.classes, classes)), classes.length, ensemble.members.map((m) => m.weight ?? 1));
+  const voted = voteRows(ensemble.voting, probs.map((p, i) => remapRows(p, metas[i]!.classes, classes)), classes.length, ensemble.members.map((m) => m.weight ?? 1));
   return scoreRows(voted, items, classes);
 }

@@ -2,23 +2,23 @@
 // a new version trained from the current one on the validated labels plus a replay sample of its
 // own training data (class-weighted), its head grown for new classes; then both ensembles scored
 // on the frozen evaluation set for the gate. Pure computation and files: no database here.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { alignClasses } from '../../classify/classes.js';
+import { alignClasses, remapRows } from '../../classify/classes.js';
 import type { EnsembleFile, MemberMeta } from '../../classify/meta.js';
 import { folderIO, readMeta, writeMeta } from '../../classify/model-files.js';
 import { NO_AUGMENT, type AugmentOptions } from '../augment.js';
 import { initBackend, type TrainingBackend } from '../backend.js';
-import { loadSplit, readDataset, type Dataset, type LabelledImage } from '../dataset.js';
+import { readDataset, type LabelledImage } from '../dataset.js';
 import { loadImageTable, type ImageTable } from '../image-cache.js';
-import { computeMetrics } from '../metrics.js';
-import { deriveSeed, mulberry32, shuffleInPlace } from '../random.js';
+import { deriveSeed } from '../random.js';
 import { predictTable, train, type ClassWeighting } from '../trainer.js';
 import { voteRows } from '../voting.js';
 import type { EnsembleScore } from './gate.js';
 import { growHead } from './head.js';
+import { labelItem, limitStratified, replaySample, scoreRows } from './job-data.js';
+import { calibrateNewClasses, keepOldColumns, prepareForFinetune } from './network.js';
 
 /** One validated label with the image file it points at. */
 export interface JobLabel {
@@ -269,7 +269,7 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     });
     // Per-member metrics on the evaluation set go into meta.json (written with checksums below).
     const evalClasses = alignClasses([classes, ...evalItems.map((i) => [i.label])]).classes;
-    const memberMetrics = scoreRows(remap(probsAfter[index]!, classes, evalClasses), evalItems, evalClasses);
+    const memberMetrics = scoreRows(remapRows(probsAfter[index]!, classes, evalClasses), evalItems, evalClasses);
     next.metrics = { top1: memberMetrics.accuracy, evaluatedOn: memberMetrics.count, split: 'finetune-eval' };
     await writeMeta(outDir, next);
     current.dispose();
@@ -280,8 +280,8 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
   const allClasses = alignClasses([...memberMetas.flatMap((m) => [m.before.classes, m.after.classes]), evalItems.map((i) => i.label)]).classes;
   const weights = job.ensemble.members.map((m) => m.weight ?? 1);
   const k = allClasses.length;
-  const before = voteRows(job.ensemble.voting, probsBefore.map((p, i) => remap(p, memberMetas[i]!.before.classes, allClasses)), k, weights);
-  const after = voteRows(job.ensemble.voting, probsAfter.map((p, i) => remap(p, memberMetas[i]!.after.classes, allClasses)), k, weights);
+  const before = voteRows(job.ensemble.voting, probsBefore.map((p, i) => remapRows(p, memberMetas[i]!.before.classes, allClasses)), k, weights);
+  const after = voteRows(job.ensemble.voting, probsAfter.map((p, i) => remapRows(p, memberMetas[i]!.after.classes, allClasses)), k, weights);
   const candidate: EnsembleFile = { ...job.ensemble, version: job.version, members: job.ensemble.members.map((m) => ({ ...m, version: job.version })) };
   return {
     candidate,
@@ -291,164 +291,4 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     backend: backend.name,
     seconds: (performance.now() - started) / 1000,
   };
-}
-
-/**
- * Fine-tuning changes what it must and keeps what the member knows: only the chosen layers learn,
- * and the batch-norm moving statistics of the frozen ones stay as trained (momentum 1 while
- * training: small, skewed fine-tuning batches would otherwise overwrite them). Returns a function restoring the settings
- * saved in model.json.
- */
-export function prepareForFinetune(model: tfl.LayersModel, layers: FinetuneLayers): () => void {
-  const saved: (() => void)[] = [];
-  const blocks = [...new Set(model.layers.map((l) => /^b(\d+)/.exec(l.name)?.[1]).filter((b): b is string => b != null))].map(Number).sort((a, b) => a - b);
-  const top = blocks.length > 0 ? String(blocks[blocks.length - 1]) : null;
-  for (const layer of model.layers) {
-    const bn = layer as unknown as { momentum?: number };
-    const block = /^b(\d+)/.exec(layer.name)?.[1];
-    const learns = layers === 'all' || layer.name === 'logits' || (layers === 'top' && (block === undefined || block === top));
-    if (!learns && layer.getClassName() === 'BatchNormalization' && typeof bn.momentum === 'number') {
-      const m = bn.momentum;
-      bn.momentum = 1;
-      saved.push(() => {
-        bn.momentum = m;
-      });
-    }
-    if (!learns) {
-      // A frozen layer computes as at inference (batch norm with its moving statistics), so the
-      // layers that learn see the features the live classifier will feed them.
-      const target = layer as unknown as { call: (inputs: unknown, kwargs: Record<string, unknown>) => unknown };
-      const call = target.call;
-      target.call = (inputs, kwargs) => call.call(layer, inputs, { ...kwargs, training: false });
-      saved.push(() => {
-        target.call = call;
-      });
-    }
-    if (!learns && layer.trainable) {
-      layer.trainable = false;
-      saved.push(() => {
-        layer.trainable = true;
-      });
-    }
-  }
-  return () => saved.forEach((f) => f());
-}
-
-/** Copy the first `oldCount` output columns (kernel and bias) of `from`'s classifier into `model`'s. */
-export function keepOldColumns(model: tfl.LayersModel, from: tfl.LayersModel, oldCount: number): void {
-  const layer = model.getLayer('logits');
-  const [kernel, bias] = layer.getWeights() as [tf.Tensor2D, tf.Tensor1D];
-  const [oldKernel, oldBias] = from.getLayer('logits').getWeights() as [tf.Tensor2D, tf.Tensor1D];
-  const [inputs, units] = kernel.shape;
-  const k = (kernel.dataSync() as Float32Array).slice();
-  const b = (bias.dataSync() as Float32Array).slice();
-  const ok = oldKernel.dataSync() as Float32Array;
-  const ob = oldBias.dataSync() as Float32Array;
-  for (let i = 0; i < inputs; i++) for (let j = 0; j < oldCount; j++) k[i * units + j] = ok[i * oldCount + j]!;
-  for (let j = 0; j < oldCount; j++) b[j] = ob[j]!;
-  layer.setWeights([tf.tensor2d(k, [inputs, units]), tf.tensor1d(b)]);
-}
-
-/**
- * A class learnt from a few dozen examples tends to claim images of the old classes. For each new
- * class (outputs from `oldCount` on), set its logit bias so that `rate` of the replay images (old
- * classes only) would be predicted as it: lowered when it claims more, raised when it claims
- * fewer (a class trained beside fixed old columns starts too shy). Returns the amount each bias
- * went down (negative: up).
- */
-export function calibrateNewClasses(model: tfl.LayersModel, replay: ImageTable, oldCount: number, rate: number): number[] {
-  if (rate <= 0 || replay.rels.length === 0) return [];
-  const probs = predictTable(model, replay);
-  const k = model.outputs[0]!.shape[1] as number;
-  const n = replay.rels.length;
-  const layer = model.getLayer('logits');
-  const [kernel, bias] = layer.getWeights();
-  const b = (bias!.dataSync() as Float32Array).slice();
-  const shifts: number[] = [];
-  for (let c = oldCount; c < k; c++) {
-    // Margin of the new class over the best old class, in logits (log-probability differences).
-    const margins = new Float64Array(n);
-    for (let r = 0; r < n; r++) {
-      let best = 0;
-      for (let o = 0; o < oldCount; o++) best = Math.max(best, probs[r * k + o]!);
-      margins[r] = Math.log(Math.max(1e-30, probs[r * k + c]!)) - Math.log(Math.max(1e-30, best));
-    }
-    margins.sort();
-    const allowed = Math.floor(rate * n);
-    const threshold = margins[n - 1 - allowed]!;
-    const shift = threshold + 1e-3;
-    b[c] = b[c]! - shift;
-    shifts.push(shift);
-  }
-  layer.setWeights([kernel!, tf.tensor1d(b)]);
-  return shifts;
-}
-
-function labelItem(l: JobLabel): LabelledImage {
-  let bytes = 0;
-  try {
-    bytes = statSync(l.file).size;
-  } catch {
-    // Checked by the caller; a vanished file fails loudly when read.
-  }
-  return { file: l.file, rel: `labels/${l.sha256}`, label: l.label, bytes };
-}
-
-/**
- * Replay images for one member: drawn from its own training split (meta.json names it) when the
- * split belongs to this folder, else from every image of the classes it knows; `replayPerClass`
- * per class, seeded.
- */
-async function replaySample(replay: Dataset, meta: MemberMeta, dir: string, job: FinetuneJob, warnings: string[]): Promise<LabelledImage[]> {
-  let pool = replay.items.filter((i) => meta.classes.includes(i.label));
-  const splitRel = meta.training.split;
-  if (splitRel) {
-    const splitDir = path.resolve(dir, splitRel);
-    if (existsSync(path.join(splitDir, 'train.txt'))) {
-      const split = await loadSplit(splitDir);
-      if (split.dataFingerprint === replay.fingerprint) {
-        const trained = new Set(split.train);
-        pool = pool.filter((i) => trained.has(i.rel));
-      } else {
-        warnings.push(`${meta.name}/${meta.version}: its training split was made for other data than ${replay.root}; replay drawn from all images of its classes`);
-      }
-    }
-  }
-  const byClass = new Map<string, LabelledImage[]>();
-  for (const item of pool) {
-    const list = byClass.get(item.label) ?? [];
-    list.push(item);
-    byClass.set(item.label, list);
-  }
-  const rng = mulberry32(deriveSeed(job.seed, 'replay', meta.name, job.runId));
-  const out: LabelledImage[] = [];
-  for (const label of [...byClass.keys()].sort()) out.push(...shuffleInPlace([...byClass.get(label)!], rng).slice(0, job.replayPerClass));
-  return out;
-}
-
-function limitStratified(items: LabelledImage[], limit: number, seed: number): LabelledImage[] {
-  if (limit <= 0 || items.length <= limit) return items;
-  const rng = mulberry32(deriveSeed(seed, 'eval-limit'));
-  const picked = shuffleInPlace([...items], rng).slice(0, limit);
-  return picked.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
-}
-
-/** Rows of `probs` (classes `from`) placed on the class list `to` (absent classes: 0). */
-export function remap(probs: Float32Array, from: string[], to: string[]): Float32Array {
-  const n = probs.length / from.length;
-  const out = new Float32Array(n * to.length);
-  const index = to.map((c) => from.indexOf(c));
-  for (let r = 0; r < n; r++) for (let c = 0; c < to.length; c++) if (index[c]! >= 0) out[r * to.length + c] = probs[r * from.length + index[c]!]!;
-  return out;
-}
-
-export function scoreRows(probs: Float32Array, items: { label: string }[], classes: string[]): EnsembleScore {
-  const index = new Map(classes.map((c, i) => [c, i]));
-  const labels = Int32Array.from(items.map((i) => index.get(i.label)!));
-  const m = computeMetrics(probs, labels, classes.length);
-  const perClass: EnsembleScore['perClass'] = {};
-  m.perClass.forEach((c, i) => {
-    if (c.support > 0) perClass[classes[i]!] = { recall: c.recall, support: c.support };
-  });
-  return { accuracy: m.top1, count: m.count, perClass };
 }
