@@ -3,7 +3,6 @@
 // train, and write models/<member>/<version>/ with model.json, weights.bin and meta.json.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { sameClassList } from '../classify/classes.js';
 import type { MemberMeta } from '../classify/meta.js';
@@ -14,6 +13,7 @@ import { DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
 import { architectureInfo, buildModel, countMacs, dropoutRate, setDropoutRate } from './architectures.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, readDataset, saveSplit, stratifiedSplit, type Dataset, type Split } from './dataset.js';
+import { calibrateIdentityNorms, startAsIdentity } from './identity-start.js';
 import { loadImageTable, type ImageTable } from './image-cache.js';
 import { train, type ClassWeighting, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from './trainer.js';
 import { cacheDir } from './image-cache.js';
@@ -152,12 +152,13 @@ async function transferModel(fromDir: string, classes: string[], options: TrainR
  * Copy into `model` the weights of every layer of the model in `dir` that has the same name and
  * the same weight shapes (the classifier only when the classes are the same, in the same order).
  */
-async function initialiseFrom(model: tfl.LayersModel, dir: string, classes: string[]): Promise<{ source: MemberMeta; copied: string[]; fresh: string[] }> {
+async function initialiseFrom(model: tfl.LayersModel, dir: string, classes: string[]): Promise<{ source: MemberMeta; copied: string[]; fresh: string[]; identity: string[] }> {
   const meta = await readMeta(dir);
   const source = await tfl.loadLayersModel(folderIO(dir));
   const sameClasses = sameClassList(meta.classes, classes);
   const copied: string[] = [];
   const fresh: string[] = [];
+  const identity: string[] = [];
   for (const layer of model.layers) {
     const weights = layer.getWeights();
     if (weights.length === 0) continue;
@@ -169,34 +170,14 @@ async function initialiseFrom(model: tfl.LayersModel, dir: string, classes: stri
       copied.push(layer.name);
     } else if (startAsIdentity(layer)) {
       fresh.push(`${layer.name} (identity)`);
+      identity.push(layer.name);
     } else {
       fresh.push(layer.name);
     }
   }
   source.dispose();
   if (copied.length === 0) throw new Error(`--init-from ${dir}: no layer of that model has the name and weight shapes of a layer of the new network.`);
-  return { source: meta, copied, fresh };
-}
-
-/**
- * A new square convolution (as many outputs as inputs, odd kernel, no bias) inserted into a trained
- * network starts as the identity: the centre tap passes each channel through and every other tap is
- * zero, so the layers after it see the features they were trained on (Chen et al., Net2DeeperNet).
- * Returns false, changing nothing, for any other layer.
- */
-export function startAsIdentity(layer: tfl.layers.Layer): boolean {
-  if (layer.getClassName() !== 'Conv2D') return false;
-  const weights = layer.getWeights();
-  if (weights.length !== 1) return false;
-  const [kh, kw, ci, co] = weights[0]!.shape as [number, number, number, number];
-  if (kh !== kw || kh % 2 !== 1 || ci !== co) return false;
-  const kernel = new Float32Array(kh * kw * ci * co);
-  const centre = ((kh - 1) / 2) * kw + (kw - 1) / 2;
-  for (let c = 0; c < ci; c++) kernel[(centre * ci + c) * co + c] = 1;
-  const dirac = tf.tensor4d(kernel, [kh, kw, ci, co]);
-  layer.setWeights([dirac]);
-  dirac.dispose();
-  return true;
+  return { source: meta, copied, fresh, identity };
 }
 
 export async function runTraining(options: TrainRunOptions, engine: TrainEngine = THIS_THREAD): Promise<TrainRunResult> {
@@ -216,6 +197,8 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
   let parent: MemberMeta | null = null;
   let model: tfl.LayersModel;
   let inputSize = info.inputSize;
+  /** Convolutions --init-from started as the identity: their batch norms are set once images are ready. */
+  let identity: string[] = [];
   if (options.from) {
     engine.check?.(options, await readMeta(options.from), dataset.classes);
     const t = await transferModel(options.from, dataset.classes, options);
@@ -229,6 +212,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
     if (options.initFrom) {
       const init = await initialiseFrom(model, options.initFrom, dataset.classes);
       parent = init.source;
+      identity = init.identity;
       log(`initialised from ${options.initFrom}: ${init.copied.length} layers copied, new: ${init.fresh.join(', ') || 'none'}`);
     }
   }
@@ -241,6 +225,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
   log(`images ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const trainPart = subTable(dataset, table, split.train);
   const valPart = split.validation.length > 0 ? subTable(dataset, table, split.validation) : null;
+  if (identity.length > 0) log(`identity start: ${calibrateIdentityNorms(model, identity, trainPart.table).join(', ') || 'no batch norm'} set to pass the features through`);
 
   const version = options.version ?? defaultVersion();
   const dir = path.join(options.modelsDir, options.member, version);

@@ -8,9 +8,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { folderIO, readMeta, verifyChecksums } from '../../src/classify/model-files.js';
 import { loadSplit, overlap } from '../../src/learn/dataset.js';
 import { FIXTURES, tinyTrainOptions } from '../helpers/training.js';
-import { runTraining, startAsIdentity, type TrainRunOptions } from '../../src/learn/train-run.js';
+import { runTraining, type TrainRunOptions } from '../../src/learn/train-run.js';
+import { calibrateIdentityNorms, startAsIdentity } from '../../src/learn/identity-start.js';
 import { architectureInfo, setDropoutRate } from '../../src/learn/architectures.js';
 import { initBackend } from '../../src/learn/backend.js';
+import { predictTable } from '../../src/learn/trainer.js';
 
 let tmp = '';
 
@@ -119,6 +121,28 @@ describe('training on the fixture images', () => {
     const y = square.apply(x) as tf.Tensor;
     expect(Array.from(y.dataSync())).toEqual(Array.from(x.dataSync()));
     expect(architectureInfo('pw-deep-80').blocks.flat().length).toBe(10);
+  });
+  it('sets the batch norm after an identity convolution so the grown network passes the features through', async () => {
+    await initBackend();
+    const input = tfl.input({ shape: [8, 8, 1] });
+    const trained = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', kernelInitializer: tfl.initializers.randomNormal({ mean: 0.3, stddev: 1, seed: 5 }), name: 'b1c1_conv' });
+    const features = tfl.layers.leakyReLU({ alpha: 0.1 }).apply(trained.apply(input)) as tfl.SymbolicTensor;
+    const added = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', useBias: false, name: 'b1c2_conv' });
+    const out = tfl.layers.batchNormalization({ name: 'b1c2_bn' }).apply(added.apply(features)) as tfl.SymbolicTensor;
+    const grown = tfl.model({ inputs: input, outputs: out });
+    const pixels = Uint8Array.from({ length: 40 * 64 }, (_, i) => (i * 7919) % 256);
+    const table = { size: 8, pixels, rels: Array.from({ length: 40 }, (_, i) => `img${i}`) };
+    startAsIdentity(added);
+    // Training computes batch norm with the batch's own statistics: that is where a plain new
+    // batch norm would rescale every feature.
+    const x = tf.tensor4d(Float32Array.from(pixels, (v) => v / 255), [40, 8, 8, 1]);
+    const inTraining = () => Array.from((grown.apply(x, { training: true }) as tf.Tensor).dataSync());
+    const want = Array.from((tfl.model({ inputs: input, outputs: features }).predict(x) as tf.Tensor).dataSync());
+    const gap = (got: number[]) => Math.max(...got.map((v, i) => Math.abs(v - want[i]!)));
+    expect(gap(inTraining())).toBeGreaterThan(0.1);
+    expect(calibrateIdentityNorms(grown, ['b1c2_conv'], table)).toEqual(['b1c2_bn']);
+    expect(gap(inTraining())).toBeLessThan(0.01);
+    expect(gap(Array.from(predictTable(grown, table)))).toBeLessThan(0.01);
   });
 });
 
