@@ -49,6 +49,8 @@ export interface ModelInfo {
     classes: number;
     inputSize: number;
     weight: number;
+    /** The views this member averages. */
+    tta: TtaTransform[];
     /** The numeric metrics from the member's meta.json. */
     metrics: Record<string, number>;
   }[];
@@ -187,6 +189,7 @@ export class Classifier {
         classes: m.meta.classes.length,
         inputSize: m.meta.input.size,
         weight: m.weight,
+        tta: [...m.tta],
         metrics: numericMetrics(m.meta.metrics),
       })),
       inputs: this.inputs(),
@@ -260,12 +263,12 @@ export class Classifier {
     };
     const spec: GenerationSpec = {
       gen: gen.id,
-      tta: ensemble.tta,
       members: ensemble.members.map((m) => ({
         id: `${m.name}/${m.version}`,
         dir: m.dir,
         inputSize: m.meta.input.size,
         numClasses: m.meta.classes.length,
+        tta: m.tta,
       })),
     };
     const started = performance.now();

@@ -13,13 +13,14 @@ export interface MemberSpec {
   dir: string;
   inputSize: number;
   numClasses: number;
+  /** The views averaged for this member (['identity']: the image as it is). */
+  tta: TtaTransform[];
 }
 
 /** What one engine loads: the members of one ensemble generation. */
 export interface GenerationSpec {
   gen: number;
   members: MemberSpec[];
-  tta: TtaTransform[];
 }
 
 /** A batch of count images: one row-major Float32Array of count * size * size per input size. */
@@ -51,7 +52,6 @@ interface LoadedMember {
 
 interface Generation {
   members: LoadedMember[];
-  tta: TtaTransform[];
 }
 
 export class InferenceEngine {
@@ -77,7 +77,7 @@ export class InferenceEngine {
       for (const m of members) m.model.dispose();
       throw err;
     }
-    this.generations.set(spec.gen, { members, tta: spec.tta });
+    this.generations.set(spec.gen, { members });
     const sizes = [...new Set(spec.members.map((m) => m.inputSize))];
     this.run({ gen: spec.gen, count: 1, inputs: sizes.map((size) => ({ size, pixels: new Float32Array(size * size) })) });
   }
@@ -87,18 +87,26 @@ export class InferenceEngine {
     const start = performance.now();
     const generation = this.generations.get(batch.gen);
     if (!generation) throw new Error(`ensemble generation ${batch.gen} is not loaded`);
-    const expanded = new Map<number, Float32Array>();
+    const inputs = new Map<number, Float32Array>();
     for (const input of batch.inputs) {
       if (input.pixels.length !== batch.count * input.size * input.size) {
         throw new Error(`input ${input.size}: ${input.pixels.length} floats for ${batch.count} images`);
       }
-      expanded.set(input.size, expandBatch(input.pixels, input.size, generation.tta));
+      inputs.set(input.size, input.pixels);
     }
-    const views = generation.tta.length;
+    // Members of one size with the same views share one expanded batch.
+    const expanded = new Map<string, Float32Array>();
     const probs = generation.members.map((member) => {
-      const { inputSize: size, numClasses } = member.spec;
-      const pixels = expanded.get(size);
-      if (!pixels) throw new Error(`batch lacks the ${size}x${size} input that ${member.spec.id} needs`);
+      const { inputSize: size, numClasses, tta } = member.spec;
+      const input = inputs.get(size);
+      if (!input) throw new Error(`batch lacks the ${size}x${size} input that ${member.spec.id} needs`);
+      const key = `${size}:${tta.join(',')}`;
+      let pixels = expanded.get(key);
+      if (!pixels) {
+        pixels = expandBatch(input, size, tta);
+        expanded.set(key, pixels);
+      }
+      const views = tta.length;
       const out = tf.tidy(() => {
         const x = tf.tensor4d(pixels, [views * batch.count, size, size, 1]);
         let y: tf.Tensor = member.model.predict(x);

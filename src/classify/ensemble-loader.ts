@@ -19,6 +19,8 @@ export interface LoadedMember {
   meta: MemberMeta;
   /** Voting weight (1 unless the ensemble file says otherwise). */
   weight: number;
+  /** The views this member averages: its own "tta", else the ensemble's, else the image as it is. */
+  tta: TtaTransform[];
 }
 
 /** A validated ensemble: everything the classifier needs except the tensors themselves. */
@@ -43,11 +45,12 @@ export async function loadEnsemble(file: string | EnsembleFile, modelsDir: strin
   const where = typeof file === 'string' ? file : `ensemble "${String(ensemble.version)}"`;
   checkEnsembleShape(ensemble, where);
 
+  const tta: TtaTransform[] = ensemble.tta?.length ? [...ensemble.tta] : ['identity'];
   const members: LoadedMember[] = [];
   for (const m of ensemble.members) {
     const dir = path.join(modelsDir, m.name, m.version);
     const meta = await readMemberFiles(dir, `${m.name}/${m.version}`);
-    members.push({ name: m.name, version: m.version, dir, meta, weight: m.weight ?? 1 });
+    members.push({ name: m.name, version: m.version, dir, meta, weight: m.weight ?? 1, tta: m.tta?.length ? [...m.tta] : tta });
   }
 
   const { classes, maps } = alignClasses(members.map((m) => m.meta.classes));
@@ -63,7 +66,7 @@ export async function loadEnsemble(file: string | EnsembleFile, modelsDir: strin
     if (!seen) bySize.set(size, { spec: m.meta.preprocessing, member: `${m.name}/${m.version}` });
   }
   const inputs = [...bySize].map(([size, { spec }]) => ({ size, spec })).sort((a, b) => a.size - b.size);
-  return { file: ensemble, members, classes, classMaps: maps, inputs, tta: ensemble.tta?.length ? [...ensemble.tta] : ['identity'] };
+  return { file: ensemble, members, classes, classMaps: maps, inputs, tta };
 }
 
 export async function readEnsembleFile(file: string): Promise<EnsembleFile> {
@@ -99,14 +102,18 @@ function checkEnsembleShape(e: EnsembleFile, where: string): void {
     if (m.weight !== undefined && !(typeof m.weight === 'number' && Number.isFinite(m.weight) && m.weight > 0)) {
       bad(`members[${i}].weight must be a positive number`);
     }
+    if (m.tta !== undefined) checkTta(m.tta, `members[${i}].tta`, bad);
     const key = `${m.name}/${m.version}`;
     if (seen.has(key)) bad(`member ${key} is listed twice`);
     seen.add(key);
   }
-  if (e.tta !== undefined) {
-    if (!Array.isArray(e.tta)) bad('"tta" must be a list of transforms');
-    for (const t of e.tta) if (!TTA_TRANSFORMS.includes(t)) bad(`unknown tta transform ${JSON.stringify(t)} (known: ${TTA_TRANSFORMS.join(', ')})`);
-  }
+  if (e.tta !== undefined) checkTta(e.tta, '"tta"', bad);
+}
+
+function checkTta(tta: unknown, key: string, bad: (what: string) => never): void {
+  if (!Array.isArray(tta)) bad(`${key} must be a list of transforms`);
+  for (const t of tta as unknown[]) if (!TTA_TRANSFORMS.includes(t as TtaTransform)) bad(`${key}: unknown transform ${JSON.stringify(t)} (known: ${TTA_TRANSFORMS.join(', ')})`);
+  if (new Set(tta as unknown[]).size !== (tta as unknown[]).length) bad(`${key} lists a transform twice`);
 }
 
 /** Check one member folder; returns its meta.json. */

@@ -42,11 +42,14 @@ export interface MemberMeta {
 
 export type VotingRule = 'soft' | 'hard';
 
+type TtaName = 'identity' | 'rot90' | 'rot180' | 'rot270' | 'flipH' | 'flipV';
+
 /** models/ensemble.json: the active ensemble. */
 export interface EnsembleFile {
   version: string;
   voting: VotingRule;
-  members: { name: string; version: string; weight?: number }[];
+  /** A member's own `tta` replaces the ensemble's for that member (e.g. extra views for a cheap member only). */
+  members: { name: string; version: string; weight?: number; tta?: TtaName[] }[];
   /** Optional test-time augmentation at inference: the transforms to average over. */
-  tta?: ('identity' | 'rot90' | 'rot180' | 'rot270' | 'flipH' | 'flipV')[];
+  tta?: TtaName[];
 }

@@ -55,6 +55,8 @@ interface LoadedMember {
   /** The daemon's inference form, so that the ROIs/s reported here are the daemon's. */
   model: InferenceModel;
   weight: number;
+  /** The views the daemon averages for this member: its own "tta", else the ensemble's, else none. */
+  views: TtaTransform[];
 }
 
 /** One member's probabilities on the evaluated images, plain and TTA-averaged, and their time. */
@@ -63,9 +65,15 @@ interface MemberRun {
   tta: Float32Array;
   plainSeconds: number;
   ttaSeconds: number;
+  /** Averaged over the member's own views (`views`), and the time those took. */
+  configured: Float32Array;
+  configuredSeconds: number;
 }
 
-/** Remap a member's probability rows to the dataset's class order. */
+/**
+ * Score an ensemble file's members, alone and voting, on held-out images; writes evaluation.json
+ * and the report to options.outDir.
+ */
 export async function runEvaluation(options: EvaluateOptions): Promise<EvaluationSummary> {
   const log = options.log ?? (() => {});
   const backend = await initBackend(options.backend);
@@ -76,7 +84,8 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   for (const m of ensemble.members) {
     const dir = path.join(modelsDir, m.name, m.version);
     const meta = await readMeta(dir);
-    members.push({ meta, model: inferenceModel(await tfl.loadLayersModel(folderIO(dir))), weight: m.weight ?? 1 });
+    const views: TtaTransform[] = m.tta?.length ? [...m.tta] : ensemble.tta?.length ? [...ensemble.tta] : ['identity'];
+    members.push({ meta, model: inferenceModel(await tfl.loadLayersModel(folderIO(dir))), weight: m.weight ?? 1, views });
   }
   const dataset = await readDataset(options.data);
 
@@ -131,17 +140,25 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     let plain: Float32Array | null = null;
     let plainSeconds = 0;
     const sum = new Float32Array(rels.length * k);
+    const configured = new Float32Array(rels.length * k);
     let ttaSeconds = 0;
-    for (const t of transforms) {
+    let configuredSeconds = 0;
+    for (const t of [...new Set([...transforms, ...m.views])]) {
       const t0 = performance.now();
       const probs = remapRows(predictTable(m.model, table, 64, (x) => transformBatch(x, t)), m.meta.classes, classes);
       const seconds = (performance.now() - t0) / 1000;
-      ttaSeconds += seconds;
       if (t === 'identity') {
         plain = probs;
         plainSeconds = seconds;
       }
-      for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + probs[i]!;
+      if (transforms.includes(t)) {
+        ttaSeconds += seconds;
+        for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + probs[i]!;
+      }
+      if (m.views.includes(t)) {
+        configuredSeconds += seconds;
+        for (let i = 0; i < configured.length; i++) configured[i] = configured[i]! + probs[i]! / m.views.length;
+      }
       log(`  ${m.meta.name}/${m.meta.version} ${t}: top1 ${computeMetrics(probs, labels, k).top1.toFixed(4)}`);
     }
     for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! / transforms.length;
@@ -150,7 +167,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
       plain = remapRows(predictTable(m.model, table), m.meta.classes, classes);
       plainSeconds = (performance.now() - t0) / 1000;
     }
-    perMember.push({ plain, tta: sum, plainSeconds, ttaSeconds });
+    perMember.push({ plain, tta: sum, plainSeconds, ttaSeconds, configured, configuredSeconds });
   }
 
   const variants: VariantResult[] = [];
@@ -170,6 +187,12 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
         variants.push({ name: `${rule} vote`, tta: true, metrics: computeMetrics(voteRows(rule, perMember.map((p) => p.tta), k, weights), labels, k), imagesPerSecond: n / ttaSec });
       }
     }
+  }
+  // The ensemble as the daemon runs it, when some member averages views of its own.
+  if (members.some((m) => m.views.length > 1 || m.views[0] !== 'identity')) {
+    const seconds = perMember.reduce((a, p) => a + p.configuredSeconds, 0);
+    const votes = voteRows(ensemble.voting, perMember.map((p) => p.configured), k, members.map((m) => m.weight));
+    variants.push({ name: `${ensemble.voting} vote, views as in the ensemble file`, tta: false, metrics: computeMetrics(votes, labels, k), imagesPerSecond: n / seconds });
   }
   variants.push(...subsetVotes(members, perMember, labels, k, transforms.length > 1));
   const label = (v: VariantResult) => `${v.name}${v.tta ? ' + TTA' : ''}`;

@@ -7,7 +7,7 @@ import { Classifier, type ClassifierOptions } from '../../src/classify/classifie
 import { InferenceEngine, type GenerationSpec } from '../../src/classify/engine.js';
 import { loadEnsemble, type LoadedEnsemble } from '../../src/classify/ensemble-loader.js';
 import { ensemblePrediction } from '../../src/classify/prediction.js';
-import { transformBatch } from '../../src/classify/tta.js';
+import { transformBatch, type TtaTransform } from '../../src/classify/tta.js';
 import { silentLogger } from '../../src/log.js';
 import type { EnsemblePrediction, PreparedFrame } from '../../src/types.js';
 import { fixtureImages, prepareFixtures, removeDir, saveTinyMember, tempModelsDir, writeEnsemble } from './helpers.js';
@@ -62,11 +62,10 @@ async function started(overrides: Partial<ClassifierOptions> = {}): Promise<Clas
   return c;
 }
 
-function specOf(e: LoadedEnsemble, gen: number): GenerationSpec {
+function specOf(e: LoadedEnsemble, gen: number, tta?: TtaTransform[]): GenerationSpec {
   return {
     gen,
-    tta: e.tta,
-    members: e.members.map((m) => ({ id: m.name, dir: m.dir, inputSize: m.meta.input.size, numClasses: m.meta.classes.length })),
+    members: e.members.map((m) => ({ id: m.name, dir: m.dir, inputSize: m.meta.input.size, numClasses: m.meta.classes.length, tta: tta ?? m.tta })),
   };
 }
 
@@ -233,8 +232,8 @@ describe('test-time augmentation', () => {
   it('averages each member over the transformed images', async () => {
     const e = await loadEnsemble({ version: 't', voting: 'soft', members: [{ name: 'alpha', version: 'v1' }] }, dir);
     const engine = new InferenceEngine();
-    await engine.load({ ...specOf(e, 1), tta: ['identity'] });
-    await engine.load({ ...specOf(e, 2), tta: ['identity', 'flipH', 'rot270'] });
+    await engine.load(specOf(e, 1, ['identity']));
+    await engine.load(specOf(e, 2, ['identity', 'flipH', 'rot270']));
     const x = new Float32Array(5 * 256);
     frames.slice(0, 5).forEach((f, i) => x.set(f.inputs.get(16)!.pixels, i * 256));
     const plain = (pixels: Float32Array) => engine.run({ gen: 1, count: 5, inputs: [{ size: 16, pixels }] }).probs[0]!;
@@ -243,6 +242,27 @@ describe('test-time augmentation', () => {
     const r = plain(transformBatch(x, 16, 'rot270'));
     const tta = engine.run({ gen: 2, count: 5, inputs: [{ size: 16, pixels: x }] }).probs[0]!;
     tta.forEach((v, i) => expect(v).toBeCloseTo((a[i]! + b[i]! + r[i]!) / 3, 5));
+    engine.dispose();
+  });
+
+  it('gives a member its own views where the ensemble file names them, the others the ensemble\'s', async () => {
+    const e = await loadEnsemble(
+      { version: 't2', voting: 'soft', tta: ['identity', 'flipV'], members: [{ name: 'alpha', version: 'v1', tta: ['identity', 'rot90'] }, { name: 'gamma', version: 'v1' }] },
+      dir,
+    );
+    expect(e.members.map((m) => m.tta)).toEqual([['identity', 'rot90'], ['identity', 'flipV']]);
+    const engine = new InferenceEngine();
+    await engine.load(specOf(e, 1, ['identity']));
+    await engine.load(specOf(e, 2));
+    const x = new Float32Array(5 * 256);
+    frames.slice(0, 5).forEach((f, i) => x.set(f.inputs.get(16)!.pixels, i * 256));
+    const plain = (pixels: Float32Array) => engine.run({ gen: 1, count: 5, inputs: [{ size: 16, pixels }] }).probs;
+    const [a0, g0] = plain(x);
+    const [a90] = plain(transformBatch(x, 16, 'rot90'));
+    const [, gV] = plain(transformBatch(x, 16, 'flipV'));
+    const [alpha, gamma] = engine.run({ gen: 2, count: 5, inputs: [{ size: 16, pixels: x }] }).probs;
+    alpha!.forEach((v, i) => expect(v).toBeCloseTo((a0![i]! + a90![i]!) / 2, 5));
+    gamma!.forEach((v, i) => expect(v).toBeCloseTo((g0![i]! + gV![i]!) / 2, 5));
     engine.dispose();
   });
 });

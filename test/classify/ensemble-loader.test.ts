@@ -39,6 +39,7 @@ describe('loadEnsemble', () => {
     expect(e.inputs.map((i) => i.size)).toEqual([16, 24]);
     expect(e.members.map((m) => m.weight)).toEqual([1, 2]);
     expect(e.tta).toEqual(['identity']);
+    expect(e.members.map((m) => m.tta)).toEqual([['identity'], ['identity']]);
   });
 
   it('names a missing member folder', async () => {
@@ -70,5 +71,8 @@ describe('loadEnsemble', () => {
     await loadError(loadEnsemble({ version: 'e', voting: 'soft', members: [] }, dir));
     await loadError(loadEnsemble({ version: 'e', voting: 'soft', members: [{ name: '../a', version: 'v1' }] }, dir));
     await loadError(loadEnsemble({ version: 'e', voting: 'soft', members: [{ name: 'a', version: 'v1' }], tta: ['rot45' as 'rot90'] }, dir));
+    const memberTta = await loadError(loadEnsemble({ version: 'e', voting: 'soft', members: [{ name: 'a', version: 'v1', tta: ['identity', 'spin' as 'rot90'] }] }, dir));
+    expect(memberTta.message).toMatch(/members\[0\]\.tta: unknown transform "spin"/);
+    expect((await loadError(loadEnsemble({ version: 'e', voting: 'soft', members: [{ name: 'a', version: 'v1', tta: ['rot90', 'rot90'] }] }, dir))).message).toMatch(/twice/);
   });
 });

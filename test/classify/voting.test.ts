@@ -88,6 +88,7 @@ function ensembleOf(voting: 'soft' | 'hard', members: { classes: string[]; weigh
       version: 'v1',
       dir: '',
       weight: m.weight ?? 1,
+      tta: ['identity'],
       meta: { classes: m.classes } as MemberMeta,
     })),
   };

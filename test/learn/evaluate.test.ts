@@ -80,4 +80,25 @@ describe('evaluate', () => {
     expect(abTta.metrics.logLoss).toBeCloseTo(wholeTta.metrics.logLoss, 6);
     expect(three.table).toContain('soft vote b/v1 + c/v1 + TTA');
   });
+
+  it('scores the ensemble with the views its file gives each member, as the daemon runs it', async () => {
+    const views = ['identity', 'rot90', 'flipH'] as const;
+    const write = async (name: string, members: EnsembleFile['members']) => {
+      const file = path.join(tmp, 'models', name);
+      await writeFile(file, JSON.stringify({ version: name, voting: 'soft', members } satisfies EnsembleFile));
+      return runEvaluation({ ...base(), ensemble: file, outDir: path.join(tmp, `eval-${name}`) });
+    };
+    const configured = 'soft vote, views as in the ensemble file';
+    // Every member with the evaluated transforms: the same as the soft vote with TTA.
+    const all = await write('all-views.json', [{ name: 'a', version: 'v1', tta: [...views] }, { name: 'b', version: 'v1', tta: [...views] }]);
+    const asConfigured = all.variants.find((v) => v.name === configured)!;
+    expect(asConfigured.metrics.logLoss).toBeCloseTo(all.variants.find((v) => v.name === 'soft vote' && v.tta)!.metrics.logLoss, 5);
+    // Views for one member only: between the plain vote and the vote with TTA for every member.
+    const one = await write('one-views.json', [{ name: 'a', version: 'v1', tta: ['identity', 'rot90'] }, { name: 'b', version: 'v1' }]);
+    const mixed = one.variants.find((v) => v.name === configured)!;
+    const plain = one.variants.find((v) => v.name === 'soft vote' && !v.tta)!;
+    expect(mixed.metrics.logLoss).not.toBeCloseTo(plain.metrics.logLoss, 5);
+    // No views of its own anywhere: no such row.
+    expect((await write('no-views.json', [{ name: 'a', version: 'v1' }, { name: 'b', version: 'v1' }])).variants.some((v) => v.name === configured)).toBe(false);
+  });
 });
