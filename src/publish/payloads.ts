@@ -40,6 +40,7 @@ export function modelPayload(model: ModelInfo): ModelPayload {
       name: m.name,
       version: m.version,
       inputSize: m.inputSize,
+      tta: [...m.tta],
       metrics: { ...m.metrics },
     })),
     backend: model.backend,

@@ -20,6 +20,8 @@ export interface ModelMemberInfo {
   version: string;
   /** Square input side in pixels. */
   inputSize: number;
+  /** The views of each image this member averages (test-time augmentation); ["identity"]: none. */
+  tta: string[];
   /** Validation metrics from the member's meta.json (accuracy, logLoss, ...). */
   metrics: Record<string, number>;
 }

@@ -13,7 +13,7 @@ const START = Date.UTC(2024, 5, 1, 12, 0, 0);
 const MODEL: ModelInfo = {
   ensembleVersion: 'e-2024-06-01',
   voting: 'mean',
-  members: [{ name: 'cnn96', version: 'v3', inputSize: 96, metrics: { accuracy: 0.81 } }],
+  members: [{ name: 'cnn96', version: 'v3', inputSize: 96, tta: ['identity'], metrics: { accuracy: 0.81 } }],
   backend: 'wasm',
   sinceMs: START,
 };
@@ -132,7 +132,7 @@ describe('Publisher', () => {
     expect(model).toEqual({
       ensembleVersion: 'e-2024-06-01',
       voting: 'mean',
-      members: [{ name: 'cnn96', version: 'v3', inputSize: 96, metrics: { accuracy: 0.81 } }],
+      members: [{ name: 'cnn96', version: 'v3', inputSize: 96, tta: ['identity'], metrics: { accuracy: 0.81 } }],
       backend: 'wasm',
       since: '2024-06-01T12:00:00.000Z',
     });
