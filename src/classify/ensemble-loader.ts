@@ -45,12 +45,11 @@ export async function loadEnsemble(file: string | EnsembleFile, modelsDir: strin
   const where = typeof file === 'string' ? file : `ensemble "${String(ensemble.version)}"`;
   checkEnsembleShape(ensemble, where);
 
-  const tta: TtaTransform[] = ensemble.tta?.length ? [...ensemble.tta] : ['identity'];
   const members: LoadedMember[] = [];
   for (const m of ensemble.members) {
     const dir = path.join(modelsDir, m.name, m.version);
     const meta = await readMemberFiles(dir, `${m.name}/${m.version}`);
-    members.push({ name: m.name, version: m.version, dir, meta, weight: m.weight ?? 1, tta: m.tta?.length ? [...m.tta] : tta });
+    members.push({ name: m.name, version: m.version, dir, meta, weight: m.weight ?? 1, tta: memberViews(ensemble, m) });
   }
 
   const { classes, maps } = alignClasses(members.map((m) => m.meta.classes));
@@ -66,7 +65,17 @@ export async function loadEnsemble(file: string | EnsembleFile, modelsDir: strin
     if (!seen) bySize.set(size, { spec: m.meta.preprocessing, member: `${m.name}/${m.version}` });
   }
   const inputs = [...bySize].map(([size, { spec }]) => ({ size, spec })).sort((a, b) => a.size - b.size);
-  return { file: ensemble, members, classes, classMaps: maps, inputs, tta };
+  return { file: ensemble, members, classes, classMaps: maps, inputs, tta: ensembleViews(ensemble) };
+}
+
+/** The views every member averages unless it names its own: the file's "tta", else the image as it is. */
+function ensembleViews(ensemble: EnsembleFile): TtaTransform[] {
+  return ensemble.tta?.length ? [...ensemble.tta] : ['identity'];
+}
+
+/** The views one member averages: its own "tta", else the ensemble's. The daemon and `evaluate` both ask here. */
+export function memberViews(ensemble: EnsembleFile, member: EnsembleFile['members'][number]): TtaTransform[] {
+  return member.tta?.length ? [...member.tta] : ensembleViews(ensemble);
 }
 
 export async function readEnsembleFile(file: string): Promise<EnsembleFile> {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { remapRows } from '../classify/classes.js';
+import { memberViews } from '../classify/ensemble-loader.js';
 import { inferenceModel, type InferenceModel } from '../classify/folded-model.js';
 import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta } from '../classify/model-files.js';
@@ -84,8 +85,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   for (const m of ensemble.members) {
     const dir = path.join(modelsDir, m.name, m.version);
     const meta = await readMeta(dir);
-    const views: TtaTransform[] = m.tta?.length ? [...m.tta] : ensemble.tta?.length ? [...ensemble.tta] : ['identity'];
-    members.push({ meta, model: inferenceModel(await tfl.loadLayersModel(folderIO(dir))), weight: m.weight ?? 1, views });
+    members.push({ meta, model: inferenceModel(await tfl.loadLayersModel(folderIO(dir))), weight: m.weight ?? 1, views: memberViews(ensemble, m) });
   }
   const dataset = await readDataset(options.data);
 
