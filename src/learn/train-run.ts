@@ -168,7 +168,9 @@ async function initialiseFrom(model: tfl.LayersModel, dir: string, classes: stri
     if (fits && (layer.name !== 'logits' || sameClasses)) {
       layer.setWeights(theirs);
       copied.push(layer.name);
-    } else if (startAsIdentity(layer)) {
+    } else if (!from && startAsIdentity(layer)) {
+      // A layer the source lacks was inserted between trained ones (a deeper network); one it has
+      // with other shapes (a wider network) keeps its random start.
       fresh.push(`${layer.name} (identity)`);
       identity.push(layer.name);
     } else {
