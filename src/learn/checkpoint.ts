@@ -1,6 +1,6 @@
 // Training checkpoints, shared by the single-thread and the data-parallel trainer so that either
-// resumes the other's run: last/ (model folder), optimizer.bin, best.bin, state.json, each written
-// under a temporary name and renamed.
+// resumes the other's run: last/ (model folder), optimizer.bin, best.bin, average.bin (weight
+// averaging), state.json, each written under a temporary name and renamed.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -8,6 +8,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { folderIO } from '../classify/model-files.js';
 import { computeMetrics } from './metrics.js';
+import { readTensors, writeTensors } from './tensor-file.js';
+import { WeightAverage, type AverageSpan } from './weight-average.js';
 import type { EpochReport, TrainHooks } from './trainer.js';
 
 export interface CheckpointState {
@@ -20,6 +22,8 @@ export interface CheckpointState {
   commands?: string[];
   /** Worker threads of the invocations that wrote this checkpoint (the parallel trainer's own field). */
   workers?: number[];
+  /** The weight average so far (its values are in average.bin). */
+  average?: AverageSpan;
 }
 
 /**
@@ -44,7 +48,7 @@ export function recordEpoch(state: CheckpointState, report: EpochReport, score: 
 /** What both trainers do after the batches of an epoch. */
 export interface EpochEnd {
   state: CheckpointState;
-  config: { patience: number; maxMinutes: number };
+  config: { patience: number; maxMinutes: number; averageFrom?: number };
   model: tfl.LayersModel;
   optimizer: tf.Optimizer;
   hooks: Pick<TrainHooks, 'onEpoch' | 'checkpointDir' | 'stopRequested'>;
@@ -52,6 +56,8 @@ export interface EpochEnd {
   started: number;
   /** The validation images' labels and a way to get their class probabilities (null: no validation set). */
   validation: { labels: Int32Array; numClasses: number; predict: () => Float32Array | Promise<Float32Array> } | null;
+  /** The running weight average, when the run averages (config.averageFrom > 0). */
+  average?: WeightAverage;
 }
 
 /**
@@ -66,8 +72,13 @@ export async function endEpoch(end: EpochEnd, report: EpochReport, best: tf.Tens
     score = report.validation.logLoss;
   }
   const kept = recordEpoch(end.state, report, score, end.model, best, end.started);
+  const from = end.config.averageFrom ?? 0;
+  if (end.average && from > 0 && report.epoch >= from) {
+    end.average.add(end.model, report.epoch);
+    end.state.average = end.average.span;
+  }
   end.hooks.onEpoch?.(report);
-  if (end.hooks.checkpointDir) await saveCheckpoint(end.model, end.optimizer, kept, end.state, end.hooks.checkpointDir);
+  if (end.hooks.checkpointDir) await saveCheckpoint(end.model, end.optimizer, kept, end.state, end.hooks.checkpointDir, end.average);
   return { best: kept, stop: end.hooks.stopRequested?.() ? 'stopped on request' : stopReason(end.state, end.config) };
 }
 
@@ -84,12 +95,13 @@ export function stopReason(state: CheckpointState, config: { patience: number; m
   return null;
 }
 
-export async function saveCheckpoint(model: tfl.LayersModel, optimizer: tf.Optimizer, best: tf.Tensor[] | null, state: CheckpointState, dir: string): Promise<void> {
+export async function saveCheckpoint(model: tfl.LayersModel, optimizer: tf.Optimizer, best: tf.Tensor[] | null, state: CheckpointState, dir: string, average?: WeightAverage): Promise<void> {
   await mkdir(dir, { recursive: true });
   await model.save(folderIO(path.join(dir, 'last')));
   const opt = await optimizer.getWeights();
   await writeTensors(path.join(dir, 'optimizer.bin'), opt.map((o) => o.tensor), opt.map((o) => o.name));
   if (best) await writeTensors(path.join(dir, 'best.bin'), best, best.map((_, i) => String(i)));
+  await average?.save(dir);
   await writeFile(path.join(dir, 'state.json.tmp'), JSON.stringify(state, null, 2));
   await rename(path.join(dir, 'state.json.tmp'), path.join(dir, 'state.json'));
 }
@@ -112,26 +124,4 @@ export async function loadBest(model: tfl.LayersModel, dir: string): Promise<tf.
     return null;
   }
   return tensors;
-}
-
-/** A small self-describing tensor file: JSON header line, then the raw values (the trainer's format). */
-async function writeTensors(file: string, tensors: tf.Tensor[], names: string[]): Promise<void> {
-  const header = tensors.map((t, i) => ({ name: names[i], shape: t.shape, dtype: t.dtype }));
-  const datas = tensors.map((t) => Buffer.from((t.dataSync() as Float32Array).slice().buffer));
-  await writeFile(`${file}.tmp`, Buffer.concat([Buffer.from(JSON.stringify(header) + '\n'), ...datas]));
-  await rename(`${file}.tmp`, file);
-}
-
-async function readTensors(file: string): Promise<{ tensors: tf.Tensor[]; names: string[] }> {
-  const buf = await readFile(file);
-  const nl = buf.indexOf(10);
-  const header = JSON.parse(buf.subarray(0, nl).toString('utf8')) as { name: string; shape: number[]; dtype: 'float32' | 'int32' }[];
-  let offset = nl + 1;
-  const tensors = header.map((h) => {
-    const size = h.shape.reduce((a, b) => a * b, 1);
-    const bytes = buf.buffer.slice(buf.byteOffset + offset, buf.byteOffset + offset + size * 4);
-    offset += size * 4;
-    return tf.tensor(h.dtype === 'int32' ? new Int32Array(bytes) : new Float32Array(bytes), h.shape, h.dtype);
-  });
-  return { tensors, names: header.map((h) => h.name) };
 }

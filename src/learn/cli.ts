@@ -61,6 +61,8 @@ export function registerLearnCommands(program: Command): void {
     .option('--epochs <n>', 'epochs', num, 30)
     .option('--batch-size <n>', 'images per step', num, 32)
     .option('--lr <rate>', 'initial learning rate (Adam, cosine decay to 2%)', num, 0.002)
+    .option('--lr-final <fraction>', 'the cosine schedule\'s last learning rate as a fraction of --lr (1: constant)', num, 0.02)
+    .option('--average-from <epoch>', 'stochastic weight averaging: average the weights of every epoch from this one on, keep the average when its validation log-loss beats every epoch\'s (0: off)', num, 0)
     .option('--weight-decay <w>', 'L2 penalty on weights', num, 0)
     .addOption(new Option('--class-weights <rule>', 'loss weight per class against imbalance').choices(['balanced', 'sqrt', 'none']).default('balanced'))
     .option('--augment <spec>', 'online augmentation: "default", "none", or key=value list, e.g. rotate=180,flip=1,zoom=1.15,shear=8,shift=3,blur=0.1,brightness=0.15', 'default')
@@ -105,6 +107,8 @@ Example (how the shipped member started):
           epochs: opts.epochs as number,
           batchSize: opts.batchSize as number,
           learningRate: opts.lr as number,
+          finalLearningRate: opts.lrFinal as number,
+          averageFrom: opts.averageFrom as number,
           weightDecay: opts.weightDecay as number,
           classWeights: opts.classWeights as ClassWeighting,
           augment: parseAugment(opts.augment as string),
@@ -123,6 +127,8 @@ Example (how the shipped member started):
           log,
         }).finally(stop.remove);
         log(`${result.reason}; best epoch ${result.bestEpoch}`);
+        const avg = result.average;
+        if (avg) log(`average of epochs ${avg.fromEpoch}–${avg.toEpoch}: log-loss ${avg.validation?.logLoss.toFixed(4) ?? 'not validated'}, ${avg.kept ? 'kept' : 'not kept (an epoch was better)'}`);
         log(`wrote ${dir}: top1 ${meta.metrics.top1?.toFixed(4)} top5 ${meta.metrics.top5?.toFixed(4)} log-loss ${meta.metrics.logLoss?.toFixed(4)}`);
       }),
     );

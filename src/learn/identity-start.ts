@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ImageTable } from './image-cache.js';
-import { predictTable } from './trainer.js';
+import { channelMoments, evenSample } from './feature-stats.js';
 
 /** Images sampled (evenly over the table) to measure the features an identity layer passes. */
 const CALIBRATION_IMAGES = 512;
@@ -38,33 +38,14 @@ export function startAsIdentity(layer: tfl.layers.Layer): boolean {
  */
 export function calibrateIdentityNorms(model: tfl.LayersModel, convs: string[], table: ImageTable): string[] {
   const done: string[] = [];
-  const n = table.rels.length;
-  if (n === 0) return done;
-  const step = Math.max(1, Math.floor(n / CALIBRATION_IMAGES));
-  const s2 = table.size * table.size;
-  const rows: number[] = [];
-  for (let i = 0; i < n && rows.length < CALIBRATION_IMAGES; i += step) rows.push(i);
-  const pixels = new Uint8Array(rows.length * s2);
-  rows.forEach((r, i) => pixels.set(table.pixels.subarray(r * s2, (r + 1) * s2), i * s2));
-  const sample: ImageTable = { size: table.size, pixels, rels: rows.map((r) => table.rels[r]!) };
+  if (table.rels.length === 0) return done;
+  const sample = evenSample(table, CALIBRATION_IMAGES);
   for (const conv of convs) {
     const bnName = conv.replace(/_conv$/, '_bn');
     const bn = model.layers.find((l) => l.name === bnName && l.getClassName() === 'BatchNormalization');
     if (!bn || bnName === conv) continue;
     // Earlier norms are already set, so each convolution sees what the grown network gives it.
-    const probe = tfl.model({ inputs: model.inputs, outputs: model.getLayer(conv).output as tfl.SymbolicTensor });
-    const out = predictTable(probe, sample);
-    const channels = (model.getLayer(conv).outputShape as number[])[3]!;
-    const sum = new Float64Array(channels);
-    const sq = new Float64Array(channels);
-    for (let i = 0; i < out.length; i++) {
-      const v = out[i]!;
-      sum[i % channels] += v;
-      sq[i % channels] += v * v;
-    }
-    const count = out.length / channels;
-    const mean = Float32Array.from(sum, (v) => v / count);
-    const variance = Float32Array.from(sq, (v, c) => Math.max(0, v / count - mean[c]! ** 2));
+    const { mean, variance } = channelMoments(model, model.getLayer(conv).output as tfl.SymbolicTensor, sample);
     const epsilon = (bn as unknown as { epsilon: number }).epsilon;
     const gamma = Float32Array.from(variance, (v) => Math.sqrt(v + epsilon));
     const weights = [gamma, mean, mean, variance].map((w) => tf.tensor1d(w));

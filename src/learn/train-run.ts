@@ -17,6 +17,7 @@ import { calibrateIdentityNorms, startAsIdentity } from './identity-start.js';
 import { loadImageTable, type ImageTable } from './image-cache.js';
 import { train, type ClassWeighting, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from './trainer.js';
 import { cacheDir } from './image-cache.js';
+import type { AverageReport } from './weight-average.js';
 
 export interface TrainRunOptions {
   data: string;
@@ -32,6 +33,10 @@ export interface TrainRunOptions {
   epochs: number;
   batchSize: number;
   learningRate: number;
+  /** The cosine schedule's final learning rate as a fraction of the first (default 0.02; 1: constant). */
+  finalLearningRate?: number;
+  /** Average the weights of every epoch from this one on (stochastic weight averaging; 0 or absent: off). */
+  averageFrom?: number;
   weightDecay: number;
   classWeights: ClassWeighting;
   augment: AugmentOptions;
@@ -239,7 +244,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       epochs: options.epochs,
       batchSize: options.batchSize,
       learningRate: options.learningRate,
-      finalLearningRateFraction: 0.02,
+      finalLearningRateFraction: options.finalLearningRate ?? 0.02,
       weightDecay: options.weightDecay,
       seed: options.seed,
       classWeights: options.classWeights,
@@ -248,12 +253,14 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       maxMinutes: options.maxMinutes,
       fill,
       command: options.command,
+      averageFrom: options.averageFrom ?? 0,
     },
     { checkpointDir: path.join(cacheDir(), 'checkpoints', `${options.member}-${version}`), ...options.hooks },
   );
   await model.save(folderIO(dir));
   const best = result.epochs.find((e) => e.epoch === result.bestEpoch) ?? result.epochs[result.epochs.length - 1];
-  const v = best?.validation;
+  // The weights written are the average's when it beat every epoch, so are the metrics.
+  const v = result.average?.kept ? result.average.validation : best?.validation;
   const meta: MemberMeta = {
     name: options.member,
     version,
@@ -275,6 +282,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       backend: backend.name,
       batchSize: options.batchSize,
       learningRate: options.learningRate,
+      finalLearningRate: options.finalLearningRate ?? 0.02,
       weightDecay: options.weightDecay,
       dropout: dropoutRate(model),
       classWeights: options.classWeights,
@@ -282,6 +290,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       trainImages: split.train.length,
       validationImages: split.validation.length,
       multiplyAdds: countMacs(model),
+      ...(result.average ? { average: summariseAverage(result.average) } : {}),
       history: result.epochs.map(({ validation, ...e }) => ({ ...e, validation: validation ? { top1: validation.top1, top5: validation.top5, logLoss: validation.logLoss, macroF1: validation.macroF1 } : undefined })),
     },
     metrics: v ? { top1: v.top1, top5: v.top5, logLoss: v.logLoss, macroF1: v.macroF1, evaluatedOn: v.count, split: 'validation' } : {},
@@ -291,6 +300,12 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
   const written = await writeMeta(dir, meta);
   model.dispose();
   return { dir, meta: written, result };
+}
+
+/** The weight average as meta.json records it (the headline metrics only, as for each epoch). */
+function summariseAverage(a: AverageReport): Record<string, unknown> {
+  const v = a.validation;
+  return { fromEpoch: a.fromEpoch, toEpoch: a.toEpoch, epochs: a.epochs, kept: a.kept, validation: v ? { top1: v.top1, top5: v.top5, logLoss: v.logLoss, macroF1: v.macroF1 } : undefined };
 }
 
 export { DEFAULT_AUGMENT };

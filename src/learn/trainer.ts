@@ -10,6 +10,7 @@ import { endEpoch, loadBest, loadCheckpoint, stopWithinEpoch, type CheckpointSta
 import { augmentInto, copyInto, type AugmentOptions } from './augment.js';
 import { logitsModel } from './architectures.js';
 import { useFastTraining } from './fast-training.js';
+import { finishAverage, WeightAverage, type AverageReport } from './weight-average.js';
 import type { ImageTable } from './image-cache.js';
 import { mulberry32, deriveSeed, shuffleInPlace } from './random.js';
 import type { Metrics } from './metrics.js';
@@ -34,6 +35,12 @@ export interface TrainConfig {
   fill: number;
   /** The command line of this invocation, kept in the checkpoint's history across --resume. */
   command?: string;
+  /**
+   * Average the weights of every epoch from this one (1-based) on, and return the average (its
+   * batch norms measured again on training images) when its validation log-loss beats every
+   * epoch's (0 or absent: no averaging).
+   */
+  averageFrom?: number;
 }
 
 export interface TrainData {
@@ -110,6 +117,8 @@ export interface TrainResult {
   bestEpoch: number;
   stoppedEarly: boolean;
   reason: string;
+  /** The weight average's span and validation, when the run averaged (`averageFrom`). */
+  average?: AverageReport;
 }
 
 export interface TrainHooks {
@@ -211,12 +220,13 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
     state = await loadCheckpoint(model, optimizer, hooks.checkpointDir);
     bestWeights = await loadBest(model, hooks.checkpointDir);
   }
+  const average = (config.averageFrom ?? 0) <= 0 ? undefined : hooks.resume && hooks.checkpointDir ? await WeightAverage.load(hooks.checkpointDir, state.average) : WeightAverage.empty();
 
   state.commands = [...(state.commands ?? []), ...(config.command ? [config.command] : [])];
   const started = performance.now() - state.elapsedSeconds * 1000;
   const validation = data.validation;
   const end: EpochEnd = {
-    state, config, model, optimizer, hooks, started,
+    state, config, model, optimizer, hooks, started, average,
     validation: validation && { labels: validation.labels, numClasses: data.numClasses, predict: () => predictTable(model, validation.table) },
   };
   let stoppedEarly = false;
@@ -284,11 +294,13 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
       break;
     }
   }
+  restoreBatchNorm();
+  const averaged = average && average.count > 0 ? finishAverage(model, average, table, data.validation && { ...data.validation, numClasses: data.numClasses }, { weights: bestWeights, loss: state.bestLoss }) : null;
+  if (averaged) bestWeights = averaged.best;
   if (bestWeights) {
     model.setWeights(bestWeights);
     tf.dispose(bestWeights);
   }
   optimizer.dispose();
-  restoreBatchNorm();
-  return { commands: state.commands, epochs: state.history, bestEpoch: state.bestEpoch, stoppedEarly, reason };
+  return { commands: state.commands, epochs: state.history, bestEpoch: state.bestEpoch, stoppedEarly, reason, ...(averaged ? { average: averaged.report } : {}) };
 }

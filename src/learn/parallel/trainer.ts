@@ -26,6 +26,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { augmentInto } from '../augment.js';
 import { deriveSeed, mulberry32, shuffleInPlace } from '../random.js';
 import { classWeights, cosineRate, epochReport, progressEvent, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
+import { finishAverage, WeightAverage } from '../weight-average.js';
 import { endEpoch, loadBest, loadCheckpoint, stopWithinEpoch, type CheckpointState, type EpochEnd } from '../checkpoint.js';
 import { GradientPool, shardSizes, type Shard } from './pool.js';
 import type { WorkerModel } from './protocol.js';
@@ -105,6 +106,7 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
     state = await loadCheckpoint(model, optimizer, hooks.checkpointDir);
     bestWeights = await loadBest(model, hooks.checkpointDir);
   }
+  const average = (config.averageFrom ?? 0) <= 0 ? undefined : hooks.resume && hooks.checkpointDir ? await WeightAverage.load(hooks.checkpointDir, state.average) : WeightAverage.empty();
   state.commands = [...(state.commands ?? []), ...(config.command ? [config.command] : [])];
   state.workers = [...(state.workers ?? []), workers];
 
@@ -112,7 +114,7 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
   const started = performance.now() - state.elapsedSeconds * 1000;
   const validation = data.validation;
   const end: EpochEnd = {
-    state, config, model, optimizer, hooks, started,
+    state, config, model, optimizer, hooks, started, average,
     validation: validation && {
       labels: validation.labels,
       numClasses: data.numClasses,
@@ -202,11 +204,13 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
   } finally {
     await pool.close();
   }
+  const averaged = average && average.count > 0 ? finishAverage(model, average, table, data.validation && { ...data.validation, numClasses: data.numClasses }, { weights: bestWeights, loss: state.bestLoss }) : null;
+  if (averaged) bestWeights = averaged.best;
   if (bestWeights) {
     model.setWeights(bestWeights);
     tf.dispose(bestWeights);
   }
   optimizer.dispose();
-  return { commands: state.commands, epochs: state.history, bestEpoch: state.bestEpoch, stoppedEarly, reason, workers };
+  return { commands: state.commands, epochs: state.history, bestEpoch: state.bestEpoch, stoppedEarly, reason, workers, ...(averaged ? { average: averaged.report } : {}) };
 }
 
