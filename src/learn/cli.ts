@@ -1,4 +1,4 @@
-// `plankwatch train` and `plankwatch evaluate`: parse options, call the learn library, print.
+// `plankwatch train`, `average` and `evaluate`: parse options, call the learn library, print.
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { ARCHITECTURES } from './architectures.js';
@@ -45,7 +45,7 @@ function parseAugment(spec: string | undefined): AugmentOptions {
   return out;
 }
 
-/** Add `train` and `evaluate` to the plankwatch program. */
+/** Add `train`, `average` and `evaluate` to the plankwatch program. */
 export function registerLearnCommands(program: Command): void {
   program
     .command('train')
@@ -131,6 +131,37 @@ Example (how the shipped member started):
         if (avg) log(`average of epochs ${avg.fromEpoch}–${avg.toEpoch}: log-loss ${avg.validation?.logLoss.toFixed(4) ?? 'not validated'}, ${avg.kept ? 'kept' : 'not kept (an epoch was better)'}`);
         log(`wrote ${dir}: top1 ${meta.metrics.top1?.toFixed(4)} top5 ${meta.metrics.top5?.toFixed(4)} log-loss ${meta.metrics.logLoss?.toFixed(4)}`);
       }),
+    );
+
+  program
+    .command('average')
+    .description('Write a new version of a member whose weights are the mean of two or more versions of the same network (fine-tuned one from another); its batch norms are measured again on the training images and it is scored on the held-out ones.')
+    .argument('<versions...>', 'model version folders, e.g. models/vgg80/v1 models/vgg80/v2')
+    .requiredOption('--member <name>', 'member name: the model is written to <models>/<member>/<version>/')
+    .requiredOption('--version <name>', 'version folder name for the average')
+    .option('--weights <list>', 'weight of each version, comma-separated (default: equal)')
+    .option('--data <dir|csv>', 'the labelled images the versions were trained on', defaultNdsbDir())
+    .option('--models <dir>', 'model registry folder', 'models')
+    .addOption(new Option('--backend <name>', 'tensorflow (tfjs-node, when installed), wasm or cpu').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+    .addHelpText('after', '\nExample:\n  plankwatch average models/vgg80/v1 models/vgg80/v2 --member vgg80 --version avg-v1-v2')
+    .action((versions: string[], options: Record<string, unknown>) =>
+      guarded('average', async (opts) => {
+        const { runAverage } = await import('./average-run.js');
+        const log = (line: string) => process.stderr.write(`${line}\n`);
+        const weights = opts.weights === undefined ? undefined : String(opts.weights).split(',').map(num);
+        const { dir, meta } = await runAverage({
+          sources: versions,
+          weights,
+          data: opts.data as string,
+          modelsDir: opts.models as string,
+          member: opts.member as string,
+          version: opts.version as string,
+          backend: opts.backend as TrainingBackend,
+          command: ['plankwatch', ...process.argv.slice(2)].join(' '),
+          log,
+        });
+        log(`wrote ${dir}: top1 ${meta.metrics.top1?.toFixed(4)} top5 ${meta.metrics.top5?.toFixed(4)} log-loss ${meta.metrics.logLoss?.toFixed(4)}`);
+      })(options),
     );
 
   program
