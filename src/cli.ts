@@ -13,6 +13,9 @@ const program = new Command()
   .name('plankwatch')
   .description('Live plankton image classification for research vessels.')
   .version('0.1.0')
+  // `plankwatch --version` is the program's; after a command name, `--version` is that command's
+  // own option (`train --version v3`, `average --version avg-v1-v2`).
+  .enablePositionalOptions()
   .showHelpAfterError();
 
 registerRunCommands(program);

@@ -43,11 +43,19 @@ describe('plankwatch CLI', () => {
   });
 
   it('every command has --help', () => {
-    for (const cmd of ['run', 'classify', 'counts', 'status', 'config']) {
+    for (const cmd of ['run', 'classify', 'counts', 'status', 'config', 'average']) {
       const r = run([cmd, '--help']);
       expect(r.status, cmd).toBe(0);
       expect(r.stdout, cmd).toContain('Usage: plankwatch');
     }
+  });
+
+  it('average refuses versions of two different networks, naming both, and writes nothing', () => {
+    const models = mkdtempSync(path.join(tmpdir(), 'pw-cli-models-'));
+    const r = run(['average', 'models/vgg48/v4', 'models/vgg64/v2', '--member', 'x', '--version', 'y', '--models', models]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('plankwatch average: vgg64/v2 is a pw-vgg-64, vgg48/v4 a pw-vgg-48: only versions of one network can be averaged.');
+    expect(spawnSync('ls', [models], { encoding: 'utf8' }).stdout).toBe('');
   });
 
   it('classify --json prints one object per file, and an error object for a bad file', () => {
