@@ -29,8 +29,8 @@ describe('data-parallel training', () => {
     expect(shardSizes(10, 4)).toEqual([3, 3, 2, 2]);
   });
 
-  it('with one worker computes what the single-thread trainer computes', async () => {
-    const common = { epochs: 2, augment: DEFAULT_AUGMENT, weightDecay: 1e-4 };
+  it('with one worker computes what the single-thread trainer computes, weight average included', async () => {
+    const common = { epochs: 2, augment: DEFAULT_AUGMENT, weightDecay: 1e-4, averageFrom: 1 };
     const serial = await runTraining(options({ ...common, version: 'serial' }));
     const parallel = await runParallelTraining(options({ ...common, version: 'one', workers: 1 }));
     const a = serial.result.epochs;
@@ -41,6 +41,8 @@ describe('data-parallel training', () => {
       expect(b[i]!.trainAccuracy).toBeCloseTo(a[i]!.trainAccuracy, 6);
       expect(b[i]!.validation!.logLoss).toBeCloseTo(a[i]!.validation!.logLoss, 3);
     }
+    expect(parallel.result.average).toMatchObject({ fromEpoch: 1, toEpoch: 2, epochs: 2, kept: serial.result.average!.kept });
+    expect(parallel.result.average!.validation!.logLoss).toBeCloseTo(serial.result.average!.validation!.logLoss, 3);
   });
 
   it('with two workers lowers the loss, keeps the replicas identical, and writes a normal version folder', async () => {
