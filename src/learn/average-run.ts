@@ -15,7 +15,7 @@ import { countMacs } from './architectures.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, readDataset } from './dataset.js';
 import { loadImageTable } from './image-cache.js';
-import { computeMetrics, type Metrics } from './metrics.js';
+import { computeMetrics, headline, type Metrics } from './metrics.js';
 import { predictTable } from './trainer.js';
 import { subTable } from './train-run.js';
 import { BATCH_NORM_IMAGES, resetBatchNormStatistics } from './weight-average.js';
@@ -115,14 +115,14 @@ export async function runAverage(options: AverageRunOptions): Promise<AverageRun
         command: options.command,
         // Nothing random happens here: the batch norms are measured on evenly spaced training images.
         seed: 0,
-        averageOf: sources.map((s, i) => ({ version: s.id, weight: share[i], validation: brief(s.validation) })),
+        averageOf: sources.map((s, i) => ({ version: s.id, weight: share[i], validation: headline(s.validation) })),
         batchNormImages: Math.min(BATCH_NORM_IMAGES, split.train.length),
         dataFingerprint: dataset.fingerprint,
         split: path.relative(dir, splitDir).split(path.sep).join('/'),
         backend: backend.name,
         multiplyAdds: countMacs(model),
       },
-      metrics: { ...brief(validation), evaluatedOn: validation.count, split: 'validation' },
+      metrics: { ...headline(validation), evaluatedOn: validation.count, split: 'validation' },
       parent: sources.map((s) => s.id).join(' + '),
       createdAt: new Date().toISOString(),
     };
@@ -130,8 +130,4 @@ export async function runAverage(options: AverageRunOptions): Promise<AverageRun
   } finally {
     models.forEach((m) => m.dispose());
   }
-}
-
-function brief(v: Metrics): { top1: number; top5: number; logLoss: number; macroF1: number } {
-  return { top1: v.top1, top5: v.top5, logLoss: v.logLoss, macroF1: v.macroF1 };
 }

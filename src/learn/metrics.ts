@@ -104,3 +104,8 @@ export function computeMetrics(probs: Float32Array, labels: Int32Array, k: numbe
     confusion,
   };
 }
+
+/** The four figures meta.json records for a validation (per epoch, per average, as the model's metrics). */
+export function headline(v: Metrics): { top1: number; top5: number; logLoss: number; macroF1: number } {
+  return { top1: v.top1, top5: v.top5, logLoss: v.logLoss, macroF1: v.macroF1 };
+}

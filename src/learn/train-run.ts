@@ -17,7 +17,7 @@ import { calibrateIdentityNorms, startAsIdentity } from './identity-start.js';
 import { loadImageTable, type ImageTable } from './image-cache.js';
 import { train, type ClassWeighting, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from './trainer.js';
 import { cacheDir } from './image-cache.js';
-import type { AverageReport } from './weight-average.js';
+import { headline } from './metrics.js';
 
 export interface TrainRunOptions {
   data: string;
@@ -290,22 +290,16 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       trainImages: split.train.length,
       validationImages: split.validation.length,
       multiplyAdds: countMacs(model),
-      ...(result.average ? { average: summariseAverage(result.average) } : {}),
-      history: result.epochs.map(({ validation, ...e }) => ({ ...e, validation: validation ? { top1: validation.top1, top5: validation.top5, logLoss: validation.logLoss, macroF1: validation.macroF1 } : undefined })),
+      ...(result.average ? { average: { ...result.average, validation: result.average.validation && headline(result.average.validation) } } : {}),
+      history: result.epochs.map(({ validation, ...e }) => ({ ...e, validation: validation ? headline(validation) : undefined })),
     },
-    metrics: v ? { top1: v.top1, top5: v.top5, logLoss: v.logLoss, macroF1: v.macroF1, evaluatedOn: v.count, split: 'validation' } : {},
+    metrics: v ? { ...headline(v), evaluatedOn: v.count, split: 'validation' } : {},
     parent: parent ? `${parent.name}/${parent.version}` : null,
     createdAt: new Date().toISOString(),
   };
   const written = await writeMeta(dir, meta);
   model.dispose();
   return { dir, meta: written, result };
-}
-
-/** The weight average as meta.json records it (the headline metrics only, as for each epoch). */
-function summariseAverage(a: AverageReport): Record<string, unknown> {
-  const v = a.validation;
-  return { fromEpoch: a.fromEpoch, toEpoch: a.toEpoch, epochs: a.epochs, kept: a.kept, validation: v ? { top1: v.top1, top5: v.top5, logLoss: v.logLoss, macroF1: v.macroF1 } : undefined };
 }
 
 export { DEFAULT_AUGMENT };
