@@ -9,8 +9,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { folderIO } from '../classify/model-files.js';
 import { computeMetrics } from './metrics.js';
 import { readTensors, writeTensors } from './tensor-file.js';
-import { WeightAverage, type AverageSpan } from './weight-average.js';
-import type { EpochReport, TrainHooks } from './trainer.js';
+import { finishAverage, WeightAverage, type AverageReport, type AverageSpan } from './weight-average.js';
+import type { EpochReport, TrainData, TrainHooks } from './trainer.js';
 
 export interface CheckpointState {
   epoch: number;
@@ -124,4 +124,20 @@ export async function loadBest(model: tfl.LayersModel, dir: string): Promise<tf.
     return null;
   }
   return tensors;
+}
+
+/** The weight average a run starts with: none without `averageFrom`, the checkpoint's on --resume, else empty. */
+export async function openAverage(averageFrom: number | undefined, hooks: Pick<TrainHooks, 'resume' | 'checkpointDir'>, state: CheckpointState): Promise<WeightAverage | undefined> {
+  if ((averageFrom ?? 0) <= 0) return undefined;
+  return hooks.resume && hooks.checkpointDir ? WeightAverage.load(hooks.checkpointDir, state.average) : WeightAverage.empty();
+}
+
+/**
+ * After the last epoch: validate the weight average, if the run kept one, against the best epoch.
+ * Returns the weights the run should return and the average's report (see finishAverage).
+ */
+export function closeAverage(end: EpochEnd, data: TrainData, best: tf.Tensor[] | null): { best: tf.Tensor[] | null; report?: AverageReport } {
+  if (!end.average || end.average.count === 0) return { best };
+  const validation = data.validation && { ...data.validation, numClasses: data.numClasses };
+  return finishAverage(end.model, end.average, data.train.table, validation, { weights: best, loss: end.state.bestLoss });
 }

@@ -6,11 +6,11 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { createAdam } from './adam.js';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { endEpoch, loadBest, loadCheckpoint, stopWithinEpoch, type CheckpointState, type EpochEnd } from './checkpoint.js';
+import { closeAverage, endEpoch, loadBest, openAverage, loadCheckpoint, stopWithinEpoch, type CheckpointState, type EpochEnd } from './checkpoint.js';
 import { augmentInto, copyInto, type AugmentOptions } from './augment.js';
 import { logitsModel } from './architectures.js';
 import { useFastTraining } from './fast-training.js';
-import { finishAverage, WeightAverage, type AverageReport } from './weight-average.js';
+import type { AverageReport } from './weight-average.js';
 import type { ImageTable } from './image-cache.js';
 import { mulberry32, deriveSeed, shuffleInPlace } from './random.js';
 import type { Metrics } from './metrics.js';
@@ -220,7 +220,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
     state = await loadCheckpoint(model, optimizer, hooks.checkpointDir);
     bestWeights = await loadBest(model, hooks.checkpointDir);
   }
-  const average = (config.averageFrom ?? 0) <= 0 ? undefined : hooks.resume && hooks.checkpointDir ? await WeightAverage.load(hooks.checkpointDir, state.average) : WeightAverage.empty();
+  const average = await openAverage(config.averageFrom, hooks, state);
 
   state.commands = [...(state.commands ?? []), ...(config.command ? [config.command] : [])];
   const started = performance.now() - state.elapsedSeconds * 1000;
@@ -295,12 +295,12 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
     }
   }
   restoreBatchNorm();
-  const averaged = average && average.count > 0 ? finishAverage(model, average, table, data.validation && { ...data.validation, numClasses: data.numClasses }, { weights: bestWeights, loss: state.bestLoss }) : null;
-  if (averaged) bestWeights = averaged.best;
+  const averaged = closeAverage(end, data, bestWeights);
+  bestWeights = averaged.best;
   if (bestWeights) {
     model.setWeights(bestWeights);
     tf.dispose(bestWeights);
   }
   optimizer.dispose();
-  return { commands: state.commands, epochs: state.history, bestEpoch: state.bestEpoch, stoppedEarly, reason, ...(averaged ? { average: averaged.report } : {}) };
+  return { commands: state.commands, epochs: state.history, bestEpoch: state.bestEpoch, stoppedEarly, reason, ...(averaged.report ? { average: averaged.report } : {}) };
 }

@@ -26,8 +26,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { augmentInto } from '../augment.js';
 import { deriveSeed, mulberry32, shuffleInPlace } from '../random.js';
 import { classWeights, cosineRate, epochReport, progressEvent, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
-import { finishAverage, WeightAverage } from '../weight-average.js';
-import { endEpoch, loadBest, loadCheckpoint, stopWithinEpoch, type CheckpointState, type EpochEnd } from '../checkpoint.js';
+import { closeAverage, endEpoch, loadBest, openAverage, loadCheckpoint, stopWithinEpoch, type CheckpointState, type EpochEnd } from '../checkpoint.js';
 import { GradientPool, shardSizes, type Shard } from './pool.js';
 import type { WorkerModel } from './protocol.js';
 import { readFlat, subsetSize, weightLayout, writeFlat, type WeightLayout } from './replica.js';
@@ -106,7 +105,7 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
     state = await loadCheckpoint(model, optimizer, hooks.checkpointDir);
     bestWeights = await loadBest(model, hooks.checkpointDir);
   }
-  const average = (config.averageFrom ?? 0) <= 0 ? undefined : hooks.resume && hooks.checkpointDir ? await WeightAverage.load(hooks.checkpointDir, state.average) : WeightAverage.empty();
+  const average = await openAverage(config.averageFrom, hooks, state);
   state.commands = [...(state.commands ?? []), ...(config.command ? [config.command] : [])];
   state.workers = [...(state.workers ?? []), workers];
 
@@ -204,13 +203,13 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
   } finally {
     await pool.close();
   }
-  const averaged = average && average.count > 0 ? finishAverage(model, average, table, data.validation && { ...data.validation, numClasses: data.numClasses }, { weights: bestWeights, loss: state.bestLoss }) : null;
-  if (averaged) bestWeights = averaged.best;
+  const averaged = closeAverage(end, data, bestWeights);
+  bestWeights = averaged.best;
   if (bestWeights) {
     model.setWeights(bestWeights);
     tf.dispose(bestWeights);
   }
   optimizer.dispose();
-  return { commands: state.commands, epochs: state.history, bestEpoch: state.bestEpoch, stoppedEarly, reason, workers, ...(averaged ? { average: averaged.report } : {}) };
+  return { commands: state.commands, epochs: state.history, bestEpoch: state.bestEpoch, stoppedEarly, reason, workers, ...(averaged.report ? { average: averaged.report } : {}) };
 }
 
