@@ -74,6 +74,8 @@ export function registerLearnCommands(program: Command): void {
     .option('--freeze', 'with --from: train only the classifier head', false)
     .option('--unfreeze-top <n>', 'with --from --freeze: also train the top N convolution blocks', num, 0)
     .option('--init-from <dir>', 'start a new --arch from this model version folder: layers with the same name and weight shapes are copied (e.g. a 48 px model\'s convolutions into pw-vgg-64); a new square 3x3 convolution starts as the identity (pw-vgg-80 into pw-deep-80); not with --from')
+    .option('--teacher <ensemble.json>', 'knowledge distillation: mix this ensemble\'s soft vote on each training image into its target (members must be trained on this run\'s split, never on its held-out images)')
+    .option('--distill <share>', 'with --teacher: the teacher\'s share of each target, the rest is the label', num, 0.5)
     .option('--dropout <rate>', 'dropout rate around the dense layer (default: the architecture\'s 0.5, or with --from the parent model\'s)', num)
     .option('--workers <n>', 'worker threads for data-parallel training, each computing the gradients of an equal share of every batch (--batch-size is the whole batch); 1: train on this thread', num, 1)
     .addHelpText(
@@ -121,6 +123,8 @@ Example (how the shipped member started):
           unfreezeTop: opts.unfreezeTop as number,
           initFrom: opts.initFrom as string | undefined,
           dropout: opts.dropout as number | undefined,
+          teacher: opts.teacher as string | undefined,
+          distill: opts.distill as number,
           workers,
           command: ['plankwatch', ...process.argv.slice(2)].join(' '),
           hooks: { ...reporter, resume: opts.resume as boolean, stopRequested: stop.requested },

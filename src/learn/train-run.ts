@@ -18,6 +18,7 @@ import { loadImageTable, type ImageTable } from './image-cache.js';
 import { train, type ClassWeighting, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from './trainer.js';
 import { cacheDir } from './image-cache.js';
 import { headline } from './metrics.js';
+import { teacherTargets, type TeacherRecord } from './teacher.js';
 
 export interface TrainRunOptions {
   data: string;
@@ -55,6 +56,10 @@ export interface TrainRunOptions {
    * weight shapes is copied (a 48 px model's convolutions into a 64 px network), the rest is new.
    */
   initFrom?: string;
+  /** Knowledge distillation: an ensemble file whose soft vote on the training images is mixed into the targets. */
+  teacher?: string;
+  /** With `teacher`: the teacher's share of each target (default 0.5). */
+  distill?: number;
   /** Dropout rate around the dense layer (default: the architecture's, or the parent model's). */
   dropout?: number;
   preprocess?: PreprocessSpec;
@@ -230,12 +235,21 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
     onProgress: (done, total) => log(`preparing images: ${done}/${total}`),
   });
   log(`images ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const trainPart = subTable(dataset, table, split.train);
+  const trainPart: TrainData['train'] = subTable(dataset, table, split.train);
   const valPart = split.validation.length > 0 ? subTable(dataset, table, split.validation) : null;
   if (identity.length > 0) log(`identity start: ${calibrateIdentityNorms(model, identity, trainPart.table).join(', ') || 'no batch norm'} set to pass the features through`);
 
   const version = options.version ?? defaultVersion();
   const dir = path.join(options.modelsDir, options.member, version);
+  const checkpointDir = path.join(cacheDir(), 'checkpoints', `${options.member}-${version}`);
+  let teacher: TeacherRecord | undefined;
+  if (options.teacher) {
+    const distill = options.distill ?? 0.5;
+    if (!(distill > 0 && distill <= 1)) throw new Error(`--distill must be above 0 and at most 1 (the teacher's share of each target), not ${distill}.`);
+    const taught = await teacherTargets(options.teacher, dataset, split.train, split.validation, { cacheFile: path.join(checkpointDir, 'teacher.f32'), log });
+    trainPart.targets = taught.targets;
+    teacher = { ...taught.record, distill };
+  }
   const fill = preprocessing.invert ? 1 - preprocessing.background / 255 : preprocessing.background / 255;
   const result = await engine.fit(
     model,
@@ -254,8 +268,9 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       fill,
       command: options.command,
       averageFrom: options.averageFrom ?? 0,
+      distill: teacher?.distill ?? 0,
     },
-    { checkpointDir: path.join(cacheDir(), 'checkpoints', `${options.member}-${version}`), ...options.hooks },
+    { checkpointDir, ...options.hooks },
   );
   await model.save(folderIO(dir));
   const best = result.epochs.find((e) => e.epoch === result.bestEpoch) ?? result.epochs[result.epochs.length - 1];
@@ -274,6 +289,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       seed: options.seed,
       ...(options.initFrom ? { initialisedFrom: `${parent!.name}/${parent!.version}` } : {}),
       ...engine.trainingMeta,
+      ...(teacher ? { teacher } : {}),
       dataFingerprint: dataset.fingerprint,
       split: path.relative(dir, splitDir).split(path.sep).join('/'),
       epochs: result.epochs.length,

@@ -14,6 +14,7 @@ import type { AverageReport } from './weight-average.js';
 import type { ImageTable } from './image-cache.js';
 import { mulberry32, deriveSeed, shuffleInPlace } from './random.js';
 import type { Metrics } from './metrics.js';
+import { targetRows } from './targets.js';
 
 export type ClassWeighting = 'balanced' | 'sqrt' | 'none';
 
@@ -41,10 +42,16 @@ export interface TrainConfig {
    * epoch's (0 or absent: no averaging).
    */
   averageFrom?: number;
+  /**
+   * Knowledge distillation: each image's target is (1 − distill) × its label + distill × the
+   * teacher's row of `TrainData.train.targets` (0 or absent: the label alone).
+   */
+  distill?: number;
 }
 
 export interface TrainData {
-  train: { table: ImageTable; labels: Int32Array };
+  /** `targets`: a teacher's probabilities, one row per training image (see `distill`). */
+  train: { table: ImageTable; labels: Int32Array; targets?: Float32Array };
   validation: { table: ImageTable; labels: Int32Array } | null;
   numClasses: number;
 }
@@ -233,6 +240,8 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
   let reason = 'completed all epochs';
   const xBuf = new Float32Array(config.batchSize * s * s);
   const yIdx = new Int32Array(config.batchSize);
+  const picked = new Int32Array(config.batchSize);
+  const yBuf = new Float32Array(config.batchSize * data.numClasses);
   const wBuf = new Float32Array(config.batchSize);
 
   for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
@@ -249,12 +258,14 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
         const idx = order[b * config.batchSize + i]!;
         augmentInto(table.pixels.subarray(idx * s * s, (idx + 1) * s * s), s, xBuf.subarray(i * s * s, (i + 1) * s * s), rng, config.augment, config.fill);
         yIdx[i] = labels[idx]!;
+        picked[i] = idx;
         wBuf[i] = weights[labels[idx]!]!;
       }
+      targetRows(yBuf, data.numClasses, picked, labels, data.train.targets, config.distill ?? 0);
       const [loss, hits] = withSeededMathRandom(deriveSeed(config.seed, 'dropout', epoch, b), () =>
         tf.tidy(() => {
           const x = tf.tensor4d(xBuf, [config.batchSize, s, s, 1]);
-          const y = tf.oneHot(tf.tensor1d(yIdx, 'int32'), data.numClasses);
+          const y = tf.tensor2d(yBuf, [config.batchSize, data.numClasses]);
           const w = tf.tensor1d(wBuf);
           let predicted: tf.Tensor | null = null;
           const lossTensor = optimizer.minimize(
