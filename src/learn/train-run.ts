@@ -17,7 +17,7 @@ import { calibrateIdentityNorms, startAsIdentity } from './identity-start.js';
 import { loadImageTable, type ImageTable } from './image-cache.js';
 import { train, type ClassWeighting, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from './trainer.js';
 import { cacheDir } from './image-cache.js';
-import { headline } from './metrics.js';
+import { computeMetrics, headline } from './metrics.js';
 import { teacherTargets, type TeacherRecord } from './teacher.js';
 
 export interface TrainRunOptions {
@@ -248,6 +248,8 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
     if (!(distill > 0 && distill <= 1)) throw new Error(`--distill must be above 0 and at most 1 (the teacher's share of each target), not ${distill}.`);
     const taught = await teacherTargets(options.teacher, dataset, split.train, split.validation, { cacheFile: path.join(checkpointDir, 'teacher.f32'), log });
     trainPart.targets = taught.targets;
+    const agree = computeMetrics(taught.targets, trainPart.labels, dataset.classes.length);
+    log(`teacher: top-1 ${(agree.top1 * 100).toFixed(1)}%, log-loss ${agree.logLoss.toFixed(3)} on the training images; targets are ${distill} × its vote + ${+(1 - distill).toFixed(3)} × the label`);
     teacher = { ...taught.record, distill };
   }
   const fill = preprocessing.invert ? 1 - preprocessing.background / 255 : preprocessing.background / 255;
