@@ -14,10 +14,9 @@ import { folderIO, readMeta, writeMeta } from '../classify/model-files.js';
 import { countMacs } from './architectures.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, readDataset } from './dataset.js';
-import { loadImageTable } from './image-cache.js';
+import { loadImageTable, subTable } from './image-cache.js';
 import { computeMetrics, headline, type Metrics } from './metrics.js';
 import { predictTable } from './trainer.js';
-import { subTable } from './train-run.js';
 import { BATCH_NORM_IMAGES, resetBatchNormStatistics } from './weight-average.js';
 
 export interface AverageRunOptions {

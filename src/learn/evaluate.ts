@@ -12,13 +12,12 @@ import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta } from '../classify/model-files.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, readDataset, stratifiedSplit, type Dataset } from './dataset.js';
-import { loadImageTable } from './image-cache.js';
+import { loadImageTable, subTable } from './image-cache.js';
 import { computeMetrics, type Metrics } from './metrics.js';
 import { writeReport } from './report.js';
 import { predictTable } from './trainer.js';
 import { transformBatch, type TtaTransform } from './tta.js';
 import { voteRows } from './voting.js';
-import { subTable } from './train-run.js';
 
 export interface EvaluateOptions {
   data: string;

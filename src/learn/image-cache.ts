@@ -9,7 +9,7 @@ import path from 'node:path';
 import { decodeGray } from '../preprocess/decode.js';
 import { prepare } from '../preprocess/prepare.js';
 import type { PreprocessSpec } from '../types.js';
-import type { LabelledImage } from './dataset.js';
+import type { Dataset, LabelledImage } from './dataset.js';
 
 export interface ImageTable {
   size: number;
@@ -72,4 +72,20 @@ export async function loadImageTable(
     await rename(`${file}.tmp`, file);
   }
   return { size, pixels, rels };
+}
+
+/** Rows of `table` (covering `dataset.items` in order) for the given relative paths. */
+export function subTable(dataset: Dataset, table: ImageTable, rels: string[]): { table: ImageTable; labels: Int32Array; classes: string[] } {
+  const index = new Map(dataset.items.map((item, i) => [item.rel, i]));
+  const classIndex = new Map(dataset.classes.map((c, i) => [c, i]));
+  const s2 = table.size * table.size;
+  const pixels = new Uint8Array(rels.length * s2);
+  const labels = new Int32Array(rels.length);
+  rels.forEach((rel, r) => {
+    const i = index.get(rel);
+    if (i === undefined) throw new Error(`Split names ${rel}, which is not in the data.`);
+    pixels.set(table.pixels.subarray(i * s2, (i + 1) * s2), r * s2);
+    labels[r] = classIndex.get(dataset.items[i]!.label)!;
+  });
+  return { table: { size: table.size, pixels, rels }, labels, classes: dataset.classes };
 }

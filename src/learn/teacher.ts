@@ -11,9 +11,8 @@ import { loadEnsemble } from '../classify/ensemble-loader.js';
 import { inferenceModel } from '../classify/folded-model.js';
 import { folderIO } from '../classify/model-files.js';
 import { loadSplit, type Dataset } from './dataset.js';
-import { loadImageTable } from './image-cache.js';
+import { loadImageTable, subTable } from './image-cache.js';
 import { predictTable } from './trainer.js';
-import { subTable } from './train-run.js';
 import { transformBatch } from './tta.js';
 
 /** What meta.json records about the teacher of a distilled model. */

@@ -14,7 +14,7 @@ import { architectureInfo, buildModel, countMacs, dropoutRate, setDropoutRate } 
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, readDataset, saveSplit, stratifiedSplit, type Dataset, type Split } from './dataset.js';
 import { calibrateIdentityNorms, startAsIdentity } from './identity-start.js';
-import { loadImageTable, type ImageTable } from './image-cache.js';
+import { loadImageTable, subTable } from './image-cache.js';
 import { train, type ClassWeighting, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from './trainer.js';
 import { cacheDir } from './image-cache.js';
 import { computeMetrics, headline } from './metrics.js';
@@ -115,22 +115,6 @@ export async function ensureSplit(dataset: Dataset, dir: string, seed: number, f
   const split = stratifiedSplit(dataset, fraction, seed);
   await saveSplit(dir, split);
   return split;
-}
-
-/** Rows of `table` (covering `dataset.items` in order) for the given relative paths. */
-export function subTable(dataset: Dataset, table: ImageTable, rels: string[]): { table: ImageTable; labels: Int32Array; classes: string[] } {
-  const index = new Map(dataset.items.map((item, i) => [item.rel, i]));
-  const classIndex = new Map(dataset.classes.map((c, i) => [c, i]));
-  const s2 = table.size * table.size;
-  const pixels = new Uint8Array(rels.length * s2);
-  const labels = new Int32Array(rels.length);
-  rels.forEach((rel, r) => {
-    const i = index.get(rel);
-    if (i === undefined) throw new Error(`Split names ${rel}, which is not in the data.`);
-    pixels.set(table.pixels.subarray(i * s2, (i + 1) * s2), r * s2);
-    labels[r] = classIndex.get(dataset.items[i]!.label)!;
-  });
-  return { table: { size: table.size, pixels, rels }, labels, classes: dataset.classes };
 }
 
 /** A model to fine-tune: the parent's layers, a new classifier when the classes differ, frozen as asked. */
