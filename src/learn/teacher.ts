@@ -35,13 +35,14 @@ export interface TeacherTargets {
  * have been trained on a split with none of `heldOut` among its training images, or the student
  * would learn the held-out images through it; a member without a recorded split is refused too.
  * With `cacheFile`, targets computed before for the same images are read back (--resume).
+ * `stopRequested` is asked before each member's view (a stop request ends the run there).
  */
 export async function teacherTargets(
   ensembleFile: string,
   dataset: Dataset,
   rels: string[],
   heldOut: string[],
-  options: { modelsDir?: string; cacheFile?: string; log?: (line: string) => void } = {},
+  options: { modelsDir?: string; cacheFile?: string; log?: (line: string) => void; stopRequested?: () => boolean } = {},
 ): Promise<TeacherTargets> {
   const log = options.log ?? (() => {});
   const modelsDir = options.modelsDir ?? path.dirname(ensembleFile);
@@ -80,6 +81,9 @@ export async function teacherTargets(
     const weight = m.weight;
     const t0 = performance.now();
     for (const view of views) {
+      // Ctrl-C / SIGTERM before training began: nothing is written, so say so and stop here.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (options.stopRequested?.()) throw new Error('stopped while the teacher\'s targets were computed, before training began; nothing was written.');
       const probs = remapRows(predictTable(model, table, 64, (x) => transformBatch(x, view)), m.meta.classes, dataset.classes);
       for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + (probs[i]! * weight) / views.length;
     }

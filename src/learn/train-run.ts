@@ -230,7 +230,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
   if (options.teacher) {
     const distill = options.distill ?? 0.5;
     if (!(distill > 0 && distill <= 1)) throw new Error(`--distill must be above 0 and at most 1 (the teacher's share of each target), not ${distill}.`);
-    const taught = await teacherTargets(options.teacher, dataset, split.train, split.validation, { cacheFile: path.join(checkpointDir, 'teacher.f32'), log });
+    const taught = await teacherTargets(options.teacher, dataset, split.train, split.validation, { cacheFile: path.join(checkpointDir, 'teacher.f32'), log, stopRequested: options.hooks?.stopRequested });
     trainPart.targets = taught.targets;
     const agree = computeMetrics(taught.targets, trainPart.labels, dataset.classes.length);
     log(`teacher: top-1 ${(agree.top1 * 100).toFixed(1)}%, log-loss ${agree.logLoss.toFixed(3)} on the training images; targets are ${distill} × its vote + ${+(1 - distill).toFixed(3)} × the label`);

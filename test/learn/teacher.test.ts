@@ -75,6 +75,12 @@ describe('distillation targets', () => {
     expect(Array.from(again.targets)).toEqual(Array.from(targets));
   });
 
+  it('stops when asked before training begins, writing no targets', async () => {
+    const cacheFile = path.join(tmp, 'cache', 'stopped.f32');
+    await expect(teacherTargets(teacherFile, dataset, split.train, split.validation, { cacheFile, stopRequested: () => true })).rejects.toThrow(/stopped while the teacher's targets were computed/);
+    expect(existsSync(cacheFile)).toBe(false);
+  });
+
   it('refuses a teacher that trained on the held-out images', async () => {
     const other = split.validation.slice(0, 2);
     await expect(teacherTargets(teacherFile, dataset, split.validation, [...split.train.slice(0, 3), ...other])).rejects.toThrow(/was trained on 3 of this run's 5 held-out images/);
