@@ -136,6 +136,15 @@ export async function loadSplit(dir: string): Promise<Split> {
   return { seed, validationFraction, dataFingerprint, train: await list('train.txt'), validation: await list('validation.txt') };
 }
 
+/**
+ * The training images of a model's recorded split (`split`, relative to the model's folder), or
+ * null when it records none: what the leak checks compare held-out images against.
+ */
+export async function trainingImages(modelDir: string, split: string | undefined): Promise<string[] | null> {
+  if (!split || !existsSync(path.join(modelDir, split, 'train.txt'))) return null;
+  return (await loadSplit(path.join(modelDir, split))).train;
+}
+
 /** Items of the dataset whose relative paths are in `rels`, in dataset order. */
 export function selectItems(dataset: Dataset, rels: Iterable<string>): LabelledImage[] {
   const wanted = new Set(rels);

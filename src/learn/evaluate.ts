@@ -11,7 +11,7 @@ import { inferenceModel, type InferenceModel } from '../classify/folded-model.js
 import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta } from '../classify/model-files.js';
 import { initBackend, type TrainingBackend } from './backend.js';
-import { loadSplit, readDataset, stratifiedSplit, type Dataset } from './dataset.js';
+import { loadSplit, overlap, readDataset, stratifiedSplit, trainingImages, type Dataset } from './dataset.js';
 import { loadImageTable, subTable } from './image-cache.js';
 import { computeMetrics, type Metrics } from './metrics.js';
 import { writeReport } from './report.js';
@@ -107,12 +107,9 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   // Leak check: no evaluated image may be in any member's training list.
   const leaks: Record<string, number> = {};
   for (const m of members) {
-    const s = m.meta.training.split;
-    if (!s) continue;
-    const dir = path.join(modelsDir, m.meta.name, m.meta.version, s);
-    if (!existsSync(path.join(dir, 'train.txt'))) continue;
-    const trained = new Set((await loadSplit(dir)).train);
-    const n = rels.filter((r) => trained.has(r)).length;
+    const trained = await trainingImages(path.join(modelsDir, m.meta.name, m.meta.version), m.meta.training.split);
+    if (!trained) continue;
+    const n = overlap(trained, rels).length;
     leaks[`${m.meta.name}/${m.meta.version}`] = n;
     if (n > 0 && !options.allowLeak) {
       throw new Error(`${n} of the ${rels.length} images to evaluate were used to train ${m.meta.name}/${m.meta.version}; evaluate on its held-out split, or pass --allow-leak to measure anyway (flagged in the report).`);

@@ -188,6 +188,9 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
 
   const info = architectureInfo(options.architecture);
   const spec = options.preprocess ?? DEFAULT_PREPROCESS;
+  /** The teacher's share of each target (0: no teacher). */
+  const distill = options.teacher ? (options.distill ?? 0.5) : 0;
+  if (options.teacher && !(distill > 0 && distill <= 1)) throw new Error(`--distill must be above 0 and at most 1 (the teacher's share of each target), not ${distill}.`);
   if (options.from && options.initFrom) throw new Error('--from and --init-from exclude each other: --from fine-tunes a model as it is, --init-from starts a new --arch from its layers.');
   /** The model this one was fine-tuned from (--from) or whose layers it started from (--init-from). */
   let parent: MemberMeta | null = null;
@@ -228,9 +231,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
   const checkpointDir = path.join(cacheDir(), 'checkpoints', `${options.member}-${version}`);
   let teacher: TeacherRecord | undefined;
   if (options.teacher) {
-    const distill = options.distill ?? 0.5;
-    if (!(distill > 0 && distill <= 1)) throw new Error(`--distill must be above 0 and at most 1 (the teacher's share of each target), not ${distill}.`);
-    const taught = await teacherTargets(options.teacher, dataset, split.train, split.validation, { cacheFile: path.join(checkpointDir, 'teacher.f32'), log, stopRequested: options.hooks?.stopRequested });
+    const taught = await teacherTargets(options.teacher, dataset, split.train, split.validation, { cacheDir: checkpointDir, log, stopRequested: options.hooks?.stopRequested });
     trainPart.targets = taught.targets;
     const agree = computeMetrics(taught.targets, trainPart.labels, dataset.classes.length);
     log(`teacher: top-1 ${(agree.top1 * 100).toFixed(1)}%, log-loss ${agree.logLoss.toFixed(3)} on the training images; targets are ${distill} × its vote + ${+(1 - distill).toFixed(3)} × the label`);
@@ -254,7 +255,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       fill,
       command: options.command,
       averageFrom: options.averageFrom ?? 0,
-      distill: teacher?.distill ?? 0,
+      distill,
     },
     { checkpointDir, ...options.hooks },
   );

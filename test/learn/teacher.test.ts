@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { folderIO } from '../../src/classify/model-files.js';
+import { folderIO, readMeta } from '../../src/classify/model-files.js';
 import { DEFAULT_PREPROCESS } from '../../src/preprocess/prepare.js';
 import { NO_AUGMENT } from '../../src/learn/augment.js';
 import { buildModel } from '../../src/learn/architectures.js';
@@ -38,7 +38,6 @@ beforeAll(async () => {
   teacherFile = path.join(models, 'teacher.json');
   await writeFile(teacherFile, JSON.stringify({ version: 't1', voting: 'soft', tta: ['identity', 'rot90'], members: [{ name: 'tiny', version: 'teacher' }] }));
   dataset = await readDataset(FIXTURES);
-  const { readMeta } = await import('../../src/classify/model-files.js');
   split = await loadSplit(path.join(teacherDir, (await readMeta(teacherDir)).training.split!));
 });
 
@@ -52,9 +51,9 @@ describe('distillation targets', () => {
     expect(Array.from(targetRows(new Float32Array(6), 3, [0, 1], labels, undefined, 0.25))).toEqual([0, 0, 1, 1, 0, 0]);
   });
 
-  it('is the teacher\'s soft vote over its views, on the training images, and is read back when cached', async () => {
-    const cacheFile = path.join(tmp, 'cache', 'teacher.f32');
-    const { targets, record } = await teacherTargets(teacherFile, dataset, split.train, split.validation, { cacheFile });
+  it('is the teacher\'s soft vote over its views, on the training images, and is read back only for the same teacher', async () => {
+    const cacheDir = path.join(tmp, 'cache', 'targets');
+    const { targets, record } = await teacherTargets(teacherFile, dataset, split.train, split.validation, { cacheDir });
     expect(record).toEqual({ ensemble: teacherFile, version: 't1', members: ['tiny/teacher'] });
     const k = dataset.classes.length;
     expect(targets.length).toBe(split.train.length * k);
@@ -68,17 +67,24 @@ describe('distillation targets', () => {
     Array.from(targets).forEach((v, i) => expect(v).toBeCloseTo((a[i]! + b[i]!) / 2, 4));
     model.dispose();
 
-    expect(existsSync(cacheFile)).toBe(true);
     const lines: string[] = [];
-    const again = await teacherTargets(teacherFile, dataset, split.train, split.validation, { cacheFile, log: (l) => lines.push(l) });
+    const again = await teacherTargets(teacherFile, dataset, split.train, split.validation, { cacheDir, log: (l) => lines.push(l) });
     expect(lines.join('\n')).toMatch(/read back/);
     expect(Array.from(again.targets)).toEqual(Array.from(targets));
+
+    // Another teacher (here: the same model, one view) in the same folder computes its own targets.
+    const oneView = path.join(models, 'teacher-one-view.json');
+    await writeFile(oneView, JSON.stringify({ version: 't2', voting: 'soft', members: [{ name: 'tiny', version: 'teacher' }] }));
+    const other: string[] = [];
+    const plain = await teacherTargets(oneView, dataset, split.train, split.validation, { cacheDir, log: (l) => other.push(l) });
+    expect(other.join('\n')).not.toMatch(/read back/);
+    Array.from(plain.targets).forEach((v, i) => expect(v).toBeCloseTo(a[i]!, 5));
   });
 
   it('stops when asked before training begins, writing no targets', async () => {
-    const cacheFile = path.join(tmp, 'cache', 'stopped.f32');
-    await expect(teacherTargets(teacherFile, dataset, split.train, split.validation, { cacheFile, stopRequested: () => true })).rejects.toThrow(/stopped while the teacher's targets were computed/);
-    expect(existsSync(cacheFile)).toBe(false);
+    const cacheDir = path.join(tmp, 'cache', 'stopped');
+    await expect(teacherTargets(teacherFile, dataset, split.train, split.validation, { cacheDir, stopRequested: () => true })).rejects.toThrow(/stopped while the teacher's targets were computed/);
+    expect(existsSync(cacheDir)).toBe(false);
   });
 
   it('refuses a teacher that trained on the held-out images', async () => {
