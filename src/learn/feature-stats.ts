@@ -1,9 +1,8 @@
 // Per-channel statistics of a layer's output on a sample of training images: what a batch norm's
 // moving statistics are set from (the identity start, the weight average).
-import * as tfl from '@tensorflow/tfjs-layers';
-import type { ImageTable } from './image-cache.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { copyInto } from './augment.js';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { tableRows, type ImageTable } from './image-cache.js';
 
 /** Up to `images` rows of `table`, evenly spaced over it. */
 export function evenSample(table: ImageTable, images: number): ImageTable {
@@ -36,10 +35,8 @@ export function channelMoments(model: tfl.LayersModel, output: tfl.SymbolicTenso
   let count = 0;
   for (let start = 0; start < n; start += batchSize) {
     const rows = Math.min(batchSize, n - start);
-    const buf = new Float32Array(rows * s * s);
-    copyInto(sample.pixels.subarray(start * s * s, (start + rows) * s * s), buf);
     const [bm, bv, positions] = tf.tidy(() => {
-      const y = probe.predict(tf.tensor4d(buf, [rows, s, s, 1])) as tf.Tensor;
+      const y = probe.predict(tf.tensor4d(tableRows(sample, start, rows), [rows, s, s, 1])) as tf.Tensor;
       const flat = tf.reshape(y, [-1, channels]);
       const { mean, variance } = tf.moments(flat, 0);
       return [mean.dataSync(), variance.dataSync(), flat.shape[0]] as const;

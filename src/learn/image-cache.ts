@@ -9,6 +9,7 @@ import path from 'node:path';
 import { decodeGray } from '../preprocess/decode.js';
 import { prepare } from '../preprocess/prepare.js';
 import type { PreprocessSpec } from '../types.js';
+import { copyInto } from './augment.js';
 import type { Dataset, LabelledImage } from './dataset.js';
 
 export interface ImageTable {
@@ -88,4 +89,12 @@ export function subTable(dataset: Dataset, table: ImageTable, rels: string[]): {
     labels[r] = classIndex.get(dataset.items[i]!.label)!;
   });
   return { table: { size: table.size, pixels, rels }, labels, classes: dataset.classes };
+}
+
+/** Rows `start`..`start + count` of a table as the network's input values (each byte / 255), for one batch. */
+export function tableRows(table: ImageTable, start: number, count: number): Float32Array {
+  const s2 = table.size * table.size;
+  const out = new Float32Array(count * s2);
+  copyInto(table.pixels.subarray(start * s2, (start + count) * s2), out);
+  return out;
 }

@@ -7,11 +7,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createAdam } from './adam.js';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { closeAverage, endEpoch, loadBest, openAverage, loadCheckpoint, stopWithinEpoch, type CheckpointState, type EpochEnd } from './checkpoint.js';
-import { augmentInto, copyInto, type AugmentOptions } from './augment.js';
+import { augmentInto, type AugmentOptions } from './augment.js';
 import { logitsModel } from './architectures.js';
 import { useFastTraining } from './fast-training.js';
 import type { AverageReport } from './weight-average.js';
-import type { ImageTable } from './image-cache.js';
+import { tableRows, type ImageTable } from './image-cache.js';
 import { mulberry32, deriveSeed, shuffleInPlace } from './random.js';
 import type { Metrics } from './metrics.js';
 import { targetRows } from './targets.js';
@@ -191,10 +191,8 @@ export function predictTable(model: Predictor, table: ImageTable, batchSize = 64
   let offset = 0;
   for (let start = 0; start < n; start += batchSize) {
     const count = Math.min(batchSize, n - start);
-    const buf = new Float32Array(count * s * s);
-    for (let i = 0; i < count; i++) copyInto(table.pixels.subarray((start + i) * s * s, (start + i + 1) * s * s), buf.subarray(i * s * s, (i + 1) * s * s));
     const probs = tf.tidy(() => {
-      let x = tf.tensor4d(buf, [count, s, s, 1]);
+      let x = tf.tensor4d(tableRows(table, start, count), [count, s, s, 1]);
       if (transform) x = transform(x);
       return (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
     });
