@@ -5,15 +5,13 @@
  * row, or the one-hot label alone without a teacher.
  */
 export function targetRows(out: Float32Array, k: number, indices: ArrayLike<number>, labels: Int32Array, teacher: Float32Array | undefined, distill: number): Float32Array {
+  const share = teacher ? distill : 0;
   out.fill(0);
   for (let i = 0; i < indices.length; i++) {
     const idx = indices[i]!;
     const row = out.subarray(i * k, (i + 1) * k);
-    if (teacher && distill > 0) {
-      const t = teacher.subarray(idx * k, (idx + 1) * k);
-      for (let c = 0; c < k; c++) row[c] = distill * t[c]!;
-    }
-    row[labels[idx]!] = row[labels[idx]!]! + (teacher && distill > 0 ? 1 - distill : 1);
+    if (share > 0) for (let c = 0; c < k; c++) row[c] = share * teacher![idx * k + c]!;
+    row[labels[idx]!] = row[labels[idx]!]! + 1 - share;
   }
   return out;
 }
