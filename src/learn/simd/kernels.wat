@@ -209,102 +209,128 @@
   ;; Filter gradient of a stride-1 convolution, NHWC, without any copy or transpose:
   ;;   dw[a, b, i, o] = Σ over images and output pixels (y, x) of x[img, y + a − padTop, x + b − padLeft, i] · dy[img, y, x, o]
   ;; (terms outside the input are zero padding). Register tiles of 4 input × 8 output channels
-  ;; (ci a multiple of 4, co of 8), each accumulated over every pixel. dw is written, not added to.
+  ;; (ci a multiple of 4, co of 8). The output rows are taken `rows` at a time, image by image,
+  ;; and every tile of every tap is accumulated over that block before the next: the block's
+  ;; rows of x and dy stay in cache while they are read kh·kw·(ci/4)·(co/8) times, where one
+  ;; pass over all pixels per tile streamed the whole of x and dy from memory each time. The
+  ;; tiles' sums live in dw between blocks (zeroed first); dw is written, not added to.
   (func (export "conv_filter_grad") (param $x i32) (param $dy i32) (param $dw i32)
       (param $n i32) (param $h i32) (param $w i32) (param $ci i32) (param $ho i32) (param $wo i32) (param $co i32)
-      (param $kh i32) (param $kw i32) (param $padTop i32) (param $padLeft i32)
+      (param $kh i32) (param $kw i32) (param $padTop i32) (param $padLeft i32) (param $rows i32)
     (local $a i32) (local $b i32) (local $i0 i32) (local $o0 i32) (local $img i32) (local $y i32) (local $xx i32)
+    (local $y0 i32) (local $y1 i32)
     (local $yLo i32) (local $yHi i32) (local $xLo i32) (local $xHi i32)
-    (local $xp i32) (local $dp i32) (local $xStep i32) (local $dStep i32) (local $out i32)
-    (local $xv v128) (local $d0 v128) (local $d1 v128) (local $s v128)
+    (local $xp i32) (local $dp i32) (local $xStep i32) (local $dStep i32) (local $out i32) (local $end i32)
+    (local $d0 v128) (local $d1 v128) (local $s v128)
     (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
     (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
     (local.set $xStep (i32.shl (local.get $ci) (i32.const 2)))
     (local.set $dStep (i32.shl (local.get $co) (i32.const 2)))
-    (local.set $a (i32.const 0))
-    (loop $aLoop
-      ;; output rows y whose input row y + a − padTop lies inside [0, h)
-      (local.set $yLo (select (i32.sub (local.get $padTop) (local.get $a)) (i32.const 0) (i32.gt_s (i32.sub (local.get $padTop) (local.get $a)) (i32.const 0))))
-      (local.set $yHi (i32.sub (i32.add (local.get $h) (local.get $padTop)) (local.get $a)))
-      (if (i32.gt_s (local.get $yHi) (local.get $ho)) (then (local.set $yHi (local.get $ho))))
-      (local.set $b (i32.const 0))
-      (loop $bLoop
-        (local.set $xLo (select (i32.sub (local.get $padLeft) (local.get $b)) (i32.const 0) (i32.gt_s (i32.sub (local.get $padLeft) (local.get $b)) (i32.const 0))))
-        (local.set $xHi (i32.sub (i32.add (local.get $w) (local.get $padLeft)) (local.get $b)))
-        (if (i32.gt_s (local.get $xHi) (local.get $wo)) (then (local.set $xHi (local.get $wo))))
-        (local.set $i0 (i32.const 0))
-        (loop $iLoop
-          (local.set $o0 (i32.const 0))
-          (loop $oLoop
-            (local.set $a00 (v128.const i32x4 0 0 0 0)) (local.set $a01 (v128.const i32x4 0 0 0 0))
-            (local.set $a10 (v128.const i32x4 0 0 0 0)) (local.set $a11 (v128.const i32x4 0 0 0 0))
-            (local.set $a20 (v128.const i32x4 0 0 0 0)) (local.set $a21 (v128.const i32x4 0 0 0 0))
-            (local.set $a30 (v128.const i32x4 0 0 0 0)) (local.set $a31 (v128.const i32x4 0 0 0 0))
-            (local.set $img (i32.const 0))
-            (block $imgDone
-              (loop $imgLoop
-                (br_if $imgDone (i32.ge_u (local.get $img) (local.get $n)))
-                (local.set $y (local.get $yLo))
-                (block $yDone
-                  (loop $yLoop
-                    (br_if $yDone (i32.ge_s (local.get $y) (local.get $yHi)))
-                    ;; first pixel of this row run in x and in dy
-                    (local.set $xp (i32.add (local.get $x) (i32.shl
-                      (i32.add (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $img) (local.get $h))
-                        (i32.sub (i32.add (local.get $y) (local.get $a)) (local.get $padTop))) (local.get $w))
-                        (i32.sub (i32.add (local.get $xLo) (local.get $b)) (local.get $padLeft))) (local.get $ci)) (local.get $i0))
+    ;; dw = 0 (kh·kw·ci·co floats, a multiple of 8)
+    (local.set $out (local.get $dw))
+    (local.set $end (i32.add (local.get $dw) (i32.shl (i32.mul (i32.mul (i32.mul (local.get $kh) (local.get $kw)) (local.get $ci)) (local.get $co)) (i32.const 2))))
+    (block $zeroDone
+      (loop $zero
+        (br_if $zeroDone (i32.ge_u (local.get $out) (local.get $end)))
+        (v128.store (local.get $out) (v128.const i32x4 0 0 0 0))
+        (v128.store offset=16 (local.get $out) (v128.const i32x4 0 0 0 0))
+        (local.set $out (i32.add (local.get $out) (i32.const 32)))
+        (br $zero)))
+    (local.set $img (i32.const 0))
+    (block $imgDone
+      (loop $imgLoop
+        (br_if $imgDone (i32.ge_u (local.get $img) (local.get $n)))
+        (local.set $y0 (i32.const 0))
+        (block $blockDone
+          (loop $blockLoop
+            (br_if $blockDone (i32.ge_s (local.get $y0) (local.get $ho)))
+            (local.set $y1 (i32.add (local.get $y0) (local.get $rows)))
+            (if (i32.gt_s (local.get $y1) (local.get $ho)) (then (local.set $y1 (local.get $ho))))
+            (local.set $a (i32.const 0))
+            (loop $aLoop
+              ;; rows y of this block whose input row y + a − padTop lies inside [0, h)
+              (local.set $yLo (i32.sub (local.get $padTop) (local.get $a)))
+              (if (i32.lt_s (local.get $yLo) (local.get $y0)) (then (local.set $yLo (local.get $y0))))
+              (local.set $yHi (i32.sub (i32.add (local.get $h) (local.get $padTop)) (local.get $a)))
+              (if (i32.gt_s (local.get $yHi) (local.get $y1)) (then (local.set $yHi (local.get $y1))))
+              (if (i32.lt_s (local.get $yLo) (local.get $yHi)) (then
+              (local.set $b (i32.const 0))
+              (loop $bLoop
+                (local.set $xLo (select (i32.sub (local.get $padLeft) (local.get $b)) (i32.const 0) (i32.gt_s (i32.sub (local.get $padLeft) (local.get $b)) (i32.const 0))))
+                (local.set $xHi (i32.sub (i32.add (local.get $w) (local.get $padLeft)) (local.get $b)))
+                (if (i32.gt_s (local.get $xHi) (local.get $wo)) (then (local.set $xHi (local.get $wo))))
+                (local.set $i0 (i32.const 0))
+                (loop $iLoop
+                  (local.set $o0 (i32.const 0))
+                  (loop $oLoop
+                    ;; the tile dw[a, b, i0 .. i0 + 4, o0 .. o0 + 8] so far
+                    (local.set $out (i32.add (local.get $dw) (i32.shl
+                      (i32.add (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $a) (local.get $kw)) (local.get $b)) (local.get $ci)) (local.get $i0)) (local.get $co)) (local.get $o0))
                       (i32.const 2))))
-                    (local.set $dp (i32.add (local.get $dy) (i32.shl
-                      (i32.add (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $img) (local.get $ho)) (local.get $y)) (local.get $wo)) (local.get $xLo)) (local.get $co)) (local.get $o0))
-                      (i32.const 2))))
-                    (local.set $xx (local.get $xLo))
-                    (block $xDone
-                      (loop $xLoop
-                        (br_if $xDone (i32.ge_s (local.get $xx) (local.get $xHi)))
-                        (local.set $xv (v128.load (local.get $xp)))
-                        (local.set $d0 (v128.load (local.get $dp)))
-                        (local.set $d1 (v128.load offset=16 (local.get $dp)))
-                        (local.set $s (i8x16.shuffle 0 1 2 3 0 1 2 3 0 1 2 3 0 1 2 3 (local.get $xv) (local.get $xv)))
-                        (local.set $a00 (f32x4.add (local.get $a00) (f32x4.mul (local.get $s) (local.get $d0))))
-                        (local.set $a01 (f32x4.add (local.get $a01) (f32x4.mul (local.get $s) (local.get $d1))))
-                        (local.set $s (i8x16.shuffle 4 5 6 7 4 5 6 7 4 5 6 7 4 5 6 7 (local.get $xv) (local.get $xv)))
-                        (local.set $a10 (f32x4.add (local.get $a10) (f32x4.mul (local.get $s) (local.get $d0))))
-                        (local.set $a11 (f32x4.add (local.get $a11) (f32x4.mul (local.get $s) (local.get $d1))))
-                        (local.set $s (i8x16.shuffle 8 9 10 11 8 9 10 11 8 9 10 11 8 9 10 11 (local.get $xv) (local.get $xv)))
-                        (local.set $a20 (f32x4.add (local.get $a20) (f32x4.mul (local.get $s) (local.get $d0))))
-                        (local.set $a21 (f32x4.add (local.get $a21) (f32x4.mul (local.get $s) (local.get $d1))))
-                        (local.set $s (i8x16.shuffle 12 13 14 15 12 13 14 15 12 13 14 15 12 13 14 15 (local.get $xv) (local.get $xv)))
-                        (local.set $a30 (f32x4.add (local.get $a30) (f32x4.mul (local.get $s) (local.get $d0))))
-                        (local.set $a31 (f32x4.add (local.get $a31) (f32x4.mul (local.get $s) (local.get $d1))))
-                        (local.set $xp (i32.add (local.get $xp) (local.get $xStep)))
-                        (local.set $dp (i32.add (local.get $dp) (local.get $dStep)))
-                        (local.set $xx (i32.add (local.get $xx) (i32.const 1)))
-                        (br $xLoop)))
-                    (local.set $y (i32.add (local.get $y) (i32.const 1)))
-                    (br $yLoop)))
-                (local.set $img (i32.add (local.get $img) (i32.const 1)))
-                (br $imgLoop)))
-            ;; dw[a, b, i0 + r, o0 .. o0 + 8]
-            (local.set $out (i32.add (local.get $dw) (i32.shl
-              (i32.add (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $a) (local.get $kw)) (local.get $b)) (local.get $ci)) (local.get $i0)) (local.get $co)) (local.get $o0))
-              (i32.const 2))))
-            (v128.store (local.get $out) (local.get $a00))
-            (v128.store offset=16 (local.get $out) (local.get $a01))
-            (local.set $out (i32.add (local.get $out) (local.get $dStep)))
-            (v128.store (local.get $out) (local.get $a10))
-            (v128.store offset=16 (local.get $out) (local.get $a11))
-            (local.set $out (i32.add (local.get $out) (local.get $dStep)))
-            (v128.store (local.get $out) (local.get $a20))
-            (v128.store offset=16 (local.get $out) (local.get $a21))
-            (local.set $out (i32.add (local.get $out) (local.get $dStep)))
-            (v128.store (local.get $out) (local.get $a30))
-            (v128.store offset=16 (local.get $out) (local.get $a31))
-            (local.set $o0 (i32.add (local.get $o0) (i32.const 8)))
-            (br_if $oLoop (i32.lt_u (local.get $o0) (local.get $co))))
-          (local.set $i0 (i32.add (local.get $i0) (i32.const 4)))
-          (br_if $iLoop (i32.lt_u (local.get $i0) (local.get $ci))))
-        (local.set $b (i32.add (local.get $b) (i32.const 1)))
-        (br_if $bLoop (i32.lt_u (local.get $b) (local.get $kw))))
-      (local.set $a (i32.add (local.get $a) (i32.const 1)))
-      (br_if $aLoop (i32.lt_u (local.get $a) (local.get $kh)))))
+                    (local.set $a00 (v128.load (local.get $out)))
+                    (local.set $a01 (v128.load offset=16 (local.get $out)))
+                    (local.set $a10 (v128.load (i32.add (local.get $out) (local.get $dStep))))
+                    (local.set $a11 (v128.load offset=16 (i32.add (local.get $out) (local.get $dStep))))
+                    (local.set $a20 (v128.load (i32.add (local.get $out) (i32.shl (local.get $dStep) (i32.const 1)))))
+                    (local.set $a21 (v128.load offset=16 (i32.add (local.get $out) (i32.shl (local.get $dStep) (i32.const 1)))))
+                    (local.set $a30 (v128.load (i32.add (local.get $out) (i32.mul (local.get $dStep) (i32.const 3)))))
+                    (local.set $a31 (v128.load offset=16 (i32.add (local.get $out) (i32.mul (local.get $dStep) (i32.const 3)))))
+                    (local.set $y (local.get $yLo))
+                    (loop $yLoop
+                      ;; first pixel of this row run in x and in dy
+                      (local.set $xp (i32.add (local.get $x) (i32.shl
+                        (i32.add (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $img) (local.get $h))
+                          (i32.sub (i32.add (local.get $y) (local.get $a)) (local.get $padTop))) (local.get $w))
+                          (i32.sub (i32.add (local.get $xLo) (local.get $b)) (local.get $padLeft))) (local.get $ci)) (local.get $i0))
+                        (i32.const 2))))
+                      (local.set $dp (i32.add (local.get $dy) (i32.shl
+                        (i32.add (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $img) (local.get $ho)) (local.get $y)) (local.get $wo)) (local.get $xLo)) (local.get $co)) (local.get $o0))
+                        (i32.const 2))))
+                      (local.set $xx (local.get $xLo))
+                      (block $xDone
+                        (loop $xLoop
+                          (br_if $xDone (i32.ge_s (local.get $xx) (local.get $xHi)))
+                          (local.set $d0 (v128.load (local.get $dp)))
+                          (local.set $d1 (v128.load offset=16 (local.get $dp)))
+                          (local.set $s (v128.load32_splat (local.get $xp)))
+                          (local.set $a00 (f32x4.add (local.get $a00) (f32x4.mul (local.get $s) (local.get $d0))))
+                          (local.set $a01 (f32x4.add (local.get $a01) (f32x4.mul (local.get $s) (local.get $d1))))
+                          (local.set $s (v128.load32_splat offset=4 (local.get $xp)))
+                          (local.set $a10 (f32x4.add (local.get $a10) (f32x4.mul (local.get $s) (local.get $d0))))
+                          (local.set $a11 (f32x4.add (local.get $a11) (f32x4.mul (local.get $s) (local.get $d1))))
+                          (local.set $s (v128.load32_splat offset=8 (local.get $xp)))
+                          (local.set $a20 (f32x4.add (local.get $a20) (f32x4.mul (local.get $s) (local.get $d0))))
+                          (local.set $a21 (f32x4.add (local.get $a21) (f32x4.mul (local.get $s) (local.get $d1))))
+                          (local.set $s (v128.load32_splat offset=12 (local.get $xp)))
+                          (local.set $a30 (f32x4.add (local.get $a30) (f32x4.mul (local.get $s) (local.get $d0))))
+                          (local.set $a31 (f32x4.add (local.get $a31) (f32x4.mul (local.get $s) (local.get $d1))))
+                          (local.set $xp (i32.add (local.get $xp) (local.get $xStep)))
+                          (local.set $dp (i32.add (local.get $dp) (local.get $dStep)))
+                          (local.set $xx (i32.add (local.get $xx) (i32.const 1)))
+                          (br $xLoop)))
+                      (local.set $y (i32.add (local.get $y) (i32.const 1)))
+                      (br_if $yLoop (i32.lt_s (local.get $y) (local.get $yHi))))
+                    (v128.store (local.get $out) (local.get $a00))
+                    (v128.store offset=16 (local.get $out) (local.get $a01))
+                    (local.set $out (i32.add (local.get $out) (local.get $dStep)))
+                    (v128.store (local.get $out) (local.get $a10))
+                    (v128.store offset=16 (local.get $out) (local.get $a11))
+                    (local.set $out (i32.add (local.get $out) (local.get $dStep)))
+                    (v128.store (local.get $out) (local.get $a20))
+                    (v128.store offset=16 (local.get $out) (local.get $a21))
+                    (local.set $out (i32.add (local.get $out) (local.get $dStep)))
+                    (v128.store (local.get $out) (local.get $a30))
+                    (v128.store offset=16 (local.get $out) (local.get $a31))
+                    (local.set $o0 (i32.add (local.get $o0) (i32.const 8)))
+                    (br_if $oLoop (i32.lt_u (local.get $o0) (local.get $co))))
+                  (local.set $i0 (i32.add (local.get $i0) (i32.const 4)))
+                  (br_if $iLoop (i32.lt_u (local.get $i0) (local.get $ci))))
+                (local.set $b (i32.add (local.get $b) (i32.const 1)))
+                (br_if $bLoop (i32.lt_u (local.get $b) (local.get $kw))))))
+              (local.set $a (i32.add (local.get $a) (i32.const 1)))
+              (br_if $aLoop (i32.lt_u (local.get $a) (local.get $kh))))
+            (local.set $y0 (local.get $y1))
+            (br $blockLoop)))
+        (local.set $img (i32.add (local.get $img) (i32.const 1)))
+        (br $imgLoop))))
 )
