@@ -40,6 +40,10 @@ interface SimdKernels {
     x: number, dy: number, dw: number, n: number, h: number, w: number, ci: number, ho: number, wo: number, co: number,
     kh: number, kw: number, padTop: number, padLeft: number, rows: number,
   ): void;
+  conv_forward(
+    x: number, w: number, out: number, zero: number, n: number, h: number, wd: number, ci: number, ho: number, wo: number, co: number,
+    kh: number, kw: number, padTop: number, padLeft: number,
+  ): void;
 }
 
 /** Pixels summed in float32 before the float64 running total (keeps batch statistics exact to ~1e-6). */
@@ -281,5 +285,24 @@ export function convFilterGradHeap(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape:
   const { at, outs } = prepare(be, [x, dy], [filterShape], 0);
   const [xo, dyo, dwo] = at as [number, number, number];
   k.conv_filter_grad(xo * 4, dyo * 4, dwo * 4, n, h, w, ci, ho, wo, co, kh, kw, padTop, padLeft, filterGradRows(w * ci, wo * co, kh, ho));
+  return outs[0] as tf.Tensor4D;
+}
+
+/**
+ * Stride-1 NHWC convolution as a direct SIMD loop (heap-kernels' register tiles of 4 pixels × 8
+ * output channels): out[n, y, x, o] = Σ x[n, y + a − top, x + b − left, i] · w[a, b, i, o], for
+ * an output of [n, ho, wo, co]. Needs co a multiple of 8 and wo of at least 4; any ci.
+ */
+export function convForwardHeap(x: tf.Tensor4D, w: tf.Tensor4D, outShape: [number, number, number, number], padTop: number, padLeft: number): tf.Tensor4D {
+  const { be, k } = simd();
+  const [n, h, wd, ci] = x.shape;
+  const [kh, kw, , co] = w.shape;
+  const [, ho, wo] = outShape;
+  if (co % 8 !== 0 || wo < 4) throw new Error(`convForwardHeap: ${co} output channels, ${wo} output columns not supported`);
+  const { heap, at, outs, scratch, free } = prepare(be, [x, w], [outShape], ci);
+  heap.fill(0, scratch, scratch + ci);
+  const [xo, wOff, oo] = at as [number, number, number];
+  k.conv_forward(xo * 4, wOff * 4, oo * 4, scratch * 4, n, h, wd, ci, ho, wo, co, kh, kw, padTop, padLeft);
+  free();
   return outs[0] as tf.Tensor4D;
 }

@@ -8,7 +8,7 @@
 // with the ordinary tf.grad machinery and nothing else changes.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { convFilterGradHeap, heapKernelsApply, maxPool2x2GradHeap, rotateFilterHeap } from './heap-kernels.js';
+import { convFilterGradHeap, convForwardHeap, heapKernelsApply, heapKernelsAvailable, maxPool2x2GradHeap, rotateFilterHeap } from './heap-kernels.js';
 
 interface ConvGradAttrs {
   strides: [number, number] | number;
@@ -217,6 +217,26 @@ export function registerWasmGradients(): void {
     replaceKernel({ kernelName: 'BatchMatMul', backendName: BACKEND, kernelFunc: matMulKernel, setupFunc: previousMatMul.setupFunc });
   }
   replaceKernel({ kernelName: 'Conv2DBackpropFilter', backendName: BACKEND, kernelFunc: filterKernel });
+  // The plain convolution (training's forward pass, and the input gradient above, which is one):
+  // stride 1 through the direct SIMD loop, which runs 10-40% faster than XNNPACK's here; the
+  // backend's own kernel for everything else.
+  const previousConv = tf.getKernel('Conv2D', BACKEND);
+  if (previousConv) {
+    const convKernel: KernelFunc = (args) => {
+      const { inputs, attrs } = args;
+      const a = attrs as unknown as ConvGradAttrs & { dilations?: number | [number, number] };
+      const x = inputs.x!;
+      const filter = inputs.filter!;
+      if (supported(a) && x.dtype === 'float32' && filter.dtype === 'float32' && heapKernelsAvailable()) {
+        const info = convInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], a);
+        if (info.strideHeight === 1 && info.strideWidth === 1 && info.outChannels % 8 === 0 && info.outWidth >= 4) {
+          return convForwardHeap(asTensor4D(x), asTensor4D(filter), info.outShape, info.padInfo.top, info.padInfo.left) as unknown as TensorInfo;
+        }
+      }
+      return previousConv.kernelFunc(args);
+    };
+    replaceKernel({ kernelName: 'Conv2D', backendName: BACKEND, kernelFunc: convKernel, setupFunc: previousConv.setupFunc });
+  }
   replaceKernel({ kernelName: 'Conv2DBackpropInput', backendName: BACKEND, kernelFunc: inputKernel, setupFunc: previousInput?.setupFunc });
 }
 

@@ -72,6 +72,37 @@ describe('wasm convolution gradients', () => {
   });
 });
 
+describe('the direct SIMD convolution (wasm Conv2D, stride 1)', () => {
+  it('matches the cpu backend for paddings, kernel sizes, channel counts and row widths', async () => {
+    await initBackend('wasm');
+    const conv = async (backend: string, shape: [number, number, number, number], k: number, co: number, pad: 'same' | 'valid') => {
+      await tf.setBackend(backend);
+      const x = tf.randomNormal(shape, 0, 1, 'float32', 3);
+      const w = tf.randomNormal([k, k, shape[3], co], 0, 1, 'float32', 4);
+      const y = tf.conv2d(x, w, 1, pad);
+      const out = { shape: y.shape, values: (await y.data()) as Float32Array };
+      tf.dispose([x, w, y]);
+      return out;
+    };
+    // widths 4 (one tile), 7 and 10 (the last tile overlaps), 13; one grey channel, 3, 16, 24 in;
+    // 8, 16 and 32 out; 'same' and 'valid'; 3x3, 5x5 and 1x1 filters.
+    for (const [shape, k, co, pad] of [
+      [[2, 6, 4, 1], 3, 8, 'same'],
+      [[2, 9, 7, 3], 3, 16, 'same'],
+      [[1, 10, 10, 16], 3, 32, 'same'],
+      [[2, 11, 13, 24], 5, 8, 'same'],
+      [[2, 11, 13, 16], 3, 16, 'valid'],
+      [[1, 12, 9, 8], 5, 8, 'valid'],
+      [[2, 5, 6, 16], 1, 8, 'same'],
+    ] as const) {
+      const cpu = await conv('cpu', shape as unknown as [number, number, number, number], k, co, pad);
+      const wasm = await conv('wasm', shape as unknown as [number, number, number, number], k, co, pad);
+      expect(wasm.shape).toEqual(cpu.shape);
+      expect(errorOfLargest(cpu.values, wasm.values)).toBeLessThan(1e-5);
+    }
+  });
+});
+
 function errorOfLargest(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);
   let e = 0;

@@ -333,4 +333,114 @@
             (br $blockLoop)))
         (local.set $img (i32.add (local.get $img) (i32.const 1)))
         (br $imgLoop))))
+
+  ;; Forward convolution, stride 1, NHWC, as a direct loop:
+  ;;   out[img, y, x, o] = Σ over a, b, i of x[img, y + a − padTop, x + b − padLeft, i] · w[a, b, i, o]
+  ;; (terms outside the input are zero padding). Register tiles of 4 neighbouring output pixels ×
+  ;; 8 output channels (co a multiple of 8, wo at least 4; any ci), summed over every tap and input
+  ;; channel; the last tile of a row overlaps the one before it (its pixels are written twice,
+  ;; with the same values). A tap column outside the input reads `zero` (ci zero floats) instead.
+  ;; Output channels are the outermost loop, so that one tile's filter slice stays in cache while
+  ;; every pixel is computed.
+  (func (export "conv_forward") (param $x i32) (param $w i32) (param $out i32) (param $zero i32)
+      (param $n i32) (param $h i32) (param $wd i32) (param $ci i32) (param $ho i32) (param $wo i32) (param $co i32)
+      (param $kh i32) (param $kw i32) (param $padTop i32) (param $padLeft i32)
+    (local $o0 i32) (local $img i32) (local $y i32) (local $x0 i32) (local $xs i32) (local $a i32) (local $b i32)
+    (local $iy i32) (local $col i32) (local $row i32)
+    (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $wp i32) (local $k i32)
+    (local $xStep i32) (local $oStep i32) (local $ciBytes i32) (local $dst i32)
+    (local $w0 v128) (local $w1 v128) (local $s v128)
+    (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
+    (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
+    (local.set $xStep (i32.shl (local.get $ci) (i32.const 2)))
+    (local.set $ciBytes (local.get $xStep))
+    (local.set $oStep (i32.shl (local.get $co) (i32.const 2)))
+    (local.set $o0 (i32.const 0))
+    (loop $oLoop
+      (local.set $img (i32.const 0))
+      (loop $imgLoop
+        (local.set $y (i32.const 0))
+        (loop $yLoop
+          (local.set $x0 (i32.const 0))
+          (loop $xLoop
+            ;; the tile's first pixel: x0, or wo − 4 for the last tile of the row
+            (local.set $xs (local.get $x0))
+            (if (i32.gt_s (local.get $xs) (i32.sub (local.get $wo) (i32.const 4)))
+              (then (local.set $xs (i32.sub (local.get $wo) (i32.const 4)))))
+            (local.set $a00 (v128.const i32x4 0 0 0 0)) (local.set $a01 (v128.const i32x4 0 0 0 0))
+            (local.set $a10 (v128.const i32x4 0 0 0 0)) (local.set $a11 (v128.const i32x4 0 0 0 0))
+            (local.set $a20 (v128.const i32x4 0 0 0 0)) (local.set $a21 (v128.const i32x4 0 0 0 0))
+            (local.set $a30 (v128.const i32x4 0 0 0 0)) (local.set $a31 (v128.const i32x4 0 0 0 0))
+            (local.set $a (i32.const 0))
+            (loop $aLoop
+              (local.set $iy (i32.sub (i32.add (local.get $y) (local.get $a)) (local.get $padTop)))
+              (if (i32.lt_u (local.get $iy) (local.get $h)) (then
+                ;; byte offset of input row iy of this image
+                (local.set $row (i32.add (local.get $x) (i32.mul
+                  (i32.mul (i32.add (i32.mul (local.get $img) (local.get $h)) (local.get $iy)) (local.get $wd))
+                  (local.get $xStep))))
+                (local.set $b (i32.const 0))
+                (loop $bLoop
+                  (local.set $col (i32.sub (i32.add (local.get $xs) (local.get $b)) (local.get $padLeft)))
+                  (local.set $p0 (select (i32.add (local.get $row) (i32.mul (local.get $col) (local.get $xStep))) (local.get $zero)
+                    (i32.lt_u (local.get $col) (local.get $wd))))
+                  (local.set $col (i32.add (local.get $col) (i32.const 1)))
+                  (local.set $p1 (select (i32.add (local.get $row) (i32.mul (local.get $col) (local.get $xStep))) (local.get $zero)
+                    (i32.lt_u (local.get $col) (local.get $wd))))
+                  (local.set $col (i32.add (local.get $col) (i32.const 1)))
+                  (local.set $p2 (select (i32.add (local.get $row) (i32.mul (local.get $col) (local.get $xStep))) (local.get $zero)
+                    (i32.lt_u (local.get $col) (local.get $wd))))
+                  (local.set $col (i32.add (local.get $col) (i32.const 1)))
+                  (local.set $p3 (select (i32.add (local.get $row) (i32.mul (local.get $col) (local.get $xStep))) (local.get $zero)
+                    (i32.lt_u (local.get $col) (local.get $wd))))
+                  ;; w[a, b, 0, o0]
+                  (local.set $wp (i32.add (local.get $w) (i32.shl
+                    (i32.add (i32.mul (i32.mul (i32.add (i32.mul (local.get $a) (local.get $kw)) (local.get $b)) (local.get $ci)) (local.get $co)) (local.get $o0))
+                    (i32.const 2))))
+                  (local.set $k (i32.const 0))
+                  (loop $kLoop
+                    (local.set $w0 (v128.load (local.get $wp)))
+                    (local.set $w1 (v128.load offset=16 (local.get $wp)))
+                    (local.set $s (v128.load32_splat (i32.add (local.get $p0) (local.get $k))))
+                    (local.set $a00 (f32x4.add (local.get $a00) (f32x4.mul (local.get $s) (local.get $w0))))
+                    (local.set $a01 (f32x4.add (local.get $a01) (f32x4.mul (local.get $s) (local.get $w1))))
+                    (local.set $s (v128.load32_splat (i32.add (local.get $p1) (local.get $k))))
+                    (local.set $a10 (f32x4.add (local.get $a10) (f32x4.mul (local.get $s) (local.get $w0))))
+                    (local.set $a11 (f32x4.add (local.get $a11) (f32x4.mul (local.get $s) (local.get $w1))))
+                    (local.set $s (v128.load32_splat (i32.add (local.get $p2) (local.get $k))))
+                    (local.set $a20 (f32x4.add (local.get $a20) (f32x4.mul (local.get $s) (local.get $w0))))
+                    (local.set $a21 (f32x4.add (local.get $a21) (f32x4.mul (local.get $s) (local.get $w1))))
+                    (local.set $s (v128.load32_splat (i32.add (local.get $p3) (local.get $k))))
+                    (local.set $a30 (f32x4.add (local.get $a30) (f32x4.mul (local.get $s) (local.get $w0))))
+                    (local.set $a31 (f32x4.add (local.get $a31) (f32x4.mul (local.get $s) (local.get $w1))))
+                    (local.set $wp (i32.add (local.get $wp) (local.get $oStep)))
+                    (local.set $k (i32.add (local.get $k) (i32.const 4)))
+                    (br_if $kLoop (i32.lt_u (local.get $k) (local.get $ciBytes))))
+                  (local.set $b (i32.add (local.get $b) (i32.const 1)))
+                  (br_if $bLoop (i32.lt_u (local.get $b) (local.get $kw))))))
+              (local.set $a (i32.add (local.get $a) (i32.const 1)))
+              (br_if $aLoop (i32.lt_u (local.get $a) (local.get $kh))))
+            ;; out[img, y, xs .. xs + 4, o0 .. o0 + 8]
+            (local.set $dst (i32.add (local.get $out) (i32.shl
+              (i32.add (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $img) (local.get $ho)) (local.get $y)) (local.get $wo)) (local.get $xs)) (local.get $co)) (local.get $o0))
+              (i32.const 2))))
+            (v128.store (local.get $dst) (local.get $a00))
+            (v128.store offset=16 (local.get $dst) (local.get $a01))
+            (local.set $dst (i32.add (local.get $dst) (local.get $oStep)))
+            (v128.store (local.get $dst) (local.get $a10))
+            (v128.store offset=16 (local.get $dst) (local.get $a11))
+            (local.set $dst (i32.add (local.get $dst) (local.get $oStep)))
+            (v128.store (local.get $dst) (local.get $a20))
+            (v128.store offset=16 (local.get $dst) (local.get $a21))
+            (local.set $dst (i32.add (local.get $dst) (local.get $oStep)))
+            (v128.store (local.get $dst) (local.get $a30))
+            (v128.store offset=16 (local.get $dst) (local.get $a31))
+            (local.set $x0 (i32.add (local.get $x0) (i32.const 4)))
+            (br_if $xLoop (i32.lt_s (local.get $x0) (local.get $wo))))
+          (local.set $y (i32.add (local.get $y) (i32.const 1)))
+          (br_if $yLoop (i32.lt_s (local.get $y) (local.get $ho))))
+        (local.set $img (i32.add (local.get $img) (i32.const 1)))
+        (br_if $imgLoop (i32.lt_u (local.get $img) (local.get $n))))
+      (local.set $o0 (i32.add (local.get $o0) (i32.const 8)))
+      (br_if $oLoop (i32.lt_u (local.get $o0) (local.get $co)))))
 )
