@@ -1,4 +1,4 @@
-// Assemble src/learn/simd/kernels.wat into src/learn/simd/kernels-wasm.ts (the module as base64),
+// Assemble src/simd/kernels.wat into src/simd/kernels-wasm.ts (the module as base64),
 // so the project builds and runs without an assembler. Run after editing the .wat:
 //   node scripts/build-simd.mjs          (writes the file)
 //   node scripts/build-simd.mjs --check  (exit 1 when the committed file is stale)
@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import wabtInit from 'wabt';
 
-const dir = path.resolve(import.meta.dirname, '..', 'src', 'learn', 'simd');
+const dir = path.resolve(import.meta.dirname, '..', 'src', 'simd');
 const watPath = path.join(dir, 'kernels.wat');
 const outPath = path.join(dir, 'kernels-wasm.ts');
 

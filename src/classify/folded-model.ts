@@ -6,6 +6,7 @@
 // models load, only how fast they run.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { convForwardHeap, directConv } from '../simd/conv.js';
 
 type Activation = 'linear' | 'relu' | 'leakyrelu';
 
@@ -203,7 +204,15 @@ function run(steps: Step[], input: tf.Tensor4D): tf.Tensor2D {
   let x: tf.Tensor = input;
   for (const step of steps) {
     switch (step.kind) {
-      case 'conv':
+      case 'conv': {
+        // The direct SIMD loop where it applies (wasm with SIMD, stride 1, ...), bias and activation
+        // in the same pass; else the backend's fused convolution.
+        const slope = step.activation === 'linear' ? 1 : step.activation === 'relu' ? 0 : step.alpha;
+        const direct = slope >= 0 && slope <= 1 ? directConv(x, step.filter, step.strides, step.pad, step.dilations) : null;
+        if (direct) {
+          x = convForwardHeap(x as tf.Tensor4D, step.filter, direct, step.bias, slope);
+          break;
+        }
         x = tf.fused.conv2d({
           x: x as tf.Tensor4D,
           filter: step.filter,
@@ -215,6 +224,7 @@ function run(steps: Step[], input: tf.Tensor4D): tf.Tensor2D {
           leakyreluAlpha: step.alpha,
         });
         break;
+      }
       case 'dense':
         x = tf.fused.matMul({ a: x as tf.Tensor2D, b: step.kernel, bias: step.bias ?? undefined, activation: step.activation, leakyreluAlpha: step.alpha });
         break;

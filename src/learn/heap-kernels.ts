@@ -3,112 +3,18 @@
 // The wasm backend runs convolutions through XNNPACK at full speed, but every elementwise op is a
 // separate pass over memory with its own broadcasting machinery: batch normalisation and its
 // activation cost ~20 such passes per layer and training step. Here the same arithmetic is done
-// in fused SIMD loops (simd/kernels.wat) that read and write the tensors where the backend keeps
+// in fused SIMD loops (../simd/kernels.wat) that read and write the tensors where the backend keeps
 // them: batch norm + leaky ReLU forward and backward, the 2x2 max-pool gradient, the filter gradient
 // of stride-1 convolutions, and the Adam update. Each function takes and returns ordinary tensors;
 // callers ask heapKernelsApply() / heapKernelsAvailable() first (wasm backend, SIMD available,
 // channel count a multiple of 4).
 import * as tf from '@tensorflow/tfjs-core';
-import type { TensorInfo } from '@tensorflow/tfjs-core';
-import { KERNELS_WASM_BASE64 } from './simd/kernels-wasm.js';
+import { prepare, simd, wasmBackend } from '../simd/heap.js';
 
-// The WebAssembly global as far as this file uses it (the project compiles without DOM types).
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmApi {
-  Memory: abstract new (...args: never[]) => WasmMemory;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: unknown };
-}
-const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  dataIdMap: { get(dataId: object): { memoryOffset: number; refCount: number } };
-  wasm: { HEAPU8: Uint8Array; asm: { memory?: WasmMemory }; _malloc(bytes: number): number; _free(ptr: number): void };
-}
-
-interface SimdKernels {
-  bn_stats(x: number, pixels: number, c: number, acc: number): void;
-  bn_apply(x: number, y: number, pixels: number, c: number, scale: number, shift: number, alpha: number): void;
-  bn_grad_sums(x: number, dy: number, dz: number, pixels: number, c: number, scale: number, shift: number, alpha: number, acc: number): void;
-  bn_grad_input(x: number, dz: number, pixels: number, c: number, scale: number, t0: number, t1: number): void;
-  max_pool_2x2_grad(x: number, y: number, dy: number, dx: number, rows: number, w: number, c: number): void;
-  adam(w: number, g: number, m: number, v: number, wOut: number, n: number, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number): void;
-  conv_filter_grad(
-    x: number, dy: number, dw: number, n: number, h: number, w: number, ci: number, ho: number, wo: number, co: number,
-    kh: number, kw: number, padTop: number, padLeft: number, rows: number,
-  ): void;
-  conv_forward(
-    x: number, w: number, out: number, zero: number, n: number, h: number, wd: number, ci: number, ho: number, wo: number, co: number,
-    kh: number, kw: number, padTop: number, padLeft: number,
-  ): void;
-}
+export { heapKernelsApply, heapKernelsAvailable } from '../simd/heap.js';
 
 /** Pixels summed in float32 before the float64 running total (keeps batch statistics exact to ~1e-6). */
 const CHUNK = 512;
-
-let compiled: object | null | undefined;
-const instances = new WeakMap<WasmMemory, SimdKernels>();
-
-function wasmBackend(): HeapBackend | null {
-  return tf.getBackend() === 'wasm' ? (tf.backend() as unknown as HeapBackend) : null;
-}
-
-/** The kernels bound to the backend's memory, or null where this runtime lacks wasm SIMD. */
-function kernelsFor(be: HeapBackend): SimdKernels | null {
-  const memory = be.wasm.asm?.memory;
-  if (!(memory instanceof Wasm.Memory)) return null;
-  if (compiled === undefined) {
-    try {
-      compiled = new Wasm.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
-    } catch {
-      compiled = null;
-    }
-  }
-  if (!compiled) return null;
-  let k = instances.get(memory);
-  if (!k) {
-    k = new Wasm.Instance(compiled, { env: { memory } }).exports as unknown as SimdKernels;
-    instances.set(memory, k);
-  }
-  return k;
-}
-
-/** Whether the SIMD kernels are available at all (wasm backend active, SIMD in this runtime). */
-export function heapKernelsAvailable(): boolean {
-  const be = wasmBackend();
-  return be !== null && kernelsFor(be) !== null;
-}
-
-/** Whether the kernels below run for a tensor with this many channels on the active backend. */
-export function heapKernelsApply(channels: number): boolean {
-  const be = wasmBackend();
-  return be !== null && channels % 4 === 0 && kernelsFor(be) !== null;
-}
-
-function simd(): { be: HeapBackend; k: SimdKernels } {
-  const be = wasmBackend();
-  const k = be && kernelsFor(be);
-  if (!be || !k) throw new Error('heap kernels need the wasm backend with SIMD');
-  return { be, k };
-}
-
-/**
- * Allocate the outputs and `scratch` floats of working space, then return a float view of the
- * whole memory and the float index of each input, output and the scratch. The view is taken
- * last: an allocation may grow, and so replace, the memory.
- */
-function prepare(be: HeapBackend, inputs: tf.Tensor[], outputShapes: number[][], scratch: number) {
-  for (const t of inputs) if (t.dtype !== 'float32') throw new Error(`heap kernels take float32 tensors, not ${t.dtype}`);
-  const infos = outputShapes.map((shape) => be.makeOutput(shape, 'float32'));
-  const outs = infos.map((i) => tf.engine().makeTensorFromTensorInfo(i));
-  const scratchPtr = scratch > 0 ? be.wasm._malloc(scratch * 4) : 0;
-  const heap = new Float32Array(be.wasm.HEAPU8.buffer);
-  const at = [...inputs, ...infos].map((t) => be.dataIdMap.get(t.dataId).memoryOffset >>> 2);
-  return { heap, at, outs, scratch: scratchPtr >>> 2, free: () => scratch > 0 && be.wasm._free(scratchPtr) };
-}
 
 /** Σ over pixels of acc's two c-vectors, accumulated in float64 from float32 chunks. */
 function chunkedSums(heap: Float32Array, acc: number, c: number, pixels: number, run: (first: number, count: number) => void): [Float64Array, Float64Array] {
@@ -285,24 +191,5 @@ export function convFilterGradHeap(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape:
   const { at, outs } = prepare(be, [x, dy], [filterShape], 0);
   const [xo, dyo, dwo] = at as [number, number, number];
   k.conv_filter_grad(xo * 4, dyo * 4, dwo * 4, n, h, w, ci, ho, wo, co, kh, kw, padTop, padLeft, filterGradRows(w * ci, wo * co, kh, ho));
-  return outs[0] as tf.Tensor4D;
-}
-
-/**
- * Stride-1 NHWC convolution as a direct SIMD loop (heap-kernels' register tiles of 4 pixels × 8
- * output channels): out[n, y, x, o] = Σ x[n, y + a − top, x + b − left, i] · w[a, b, i, o], for
- * an output of [n, ho, wo, co]. Needs co a multiple of 8 and wo of at least 4; any ci.
- */
-export function convForwardHeap(x: tf.Tensor4D, w: tf.Tensor4D, outShape: [number, number, number, number], padTop: number, padLeft: number): tf.Tensor4D {
-  const { be, k } = simd();
-  const [n, h, wd, ci] = x.shape;
-  const [kh, kw, , co] = w.shape;
-  const [, ho, wo] = outShape;
-  if (co % 8 !== 0 || wo < 4) throw new Error(`convForwardHeap: ${co} output channels, ${wo} output columns not supported`);
-  const { heap, at, outs, scratch, free } = prepare(be, [x, w], [outShape], ci);
-  heap.fill(0, scratch, scratch + ci);
-  const [xo, wOff, oo] = at as [number, number, number];
-  k.conv_forward(xo * 4, wOff * 4, oo * 4, scratch * 4, n, h, wd, ci, ho, wo, co, kh, kw, padTop, padLeft);
-  free();
   return outs[0] as tf.Tensor4D;
 }

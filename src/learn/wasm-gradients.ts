@@ -8,7 +8,8 @@
 // with the ordinary tf.grad machinery and nothing else changes.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { convFilterGradHeap, convForwardHeap, heapKernelsApply, heapKernelsAvailable, maxPool2x2GradHeap, rotateFilterHeap } from './heap-kernels.js';
+import { convForwardHeap, directConv } from '../simd/conv.js';
+import { convFilterGradHeap, heapKernelsApply, maxPool2x2GradHeap, rotateFilterHeap } from './heap-kernels.js';
 
 interface ConvGradAttrs {
   strides: [number, number] | number;
@@ -227,11 +228,9 @@ export function registerWasmGradients(): void {
       const a = attrs as unknown as ConvGradAttrs & { dilations?: number | [number, number] };
       const x = inputs.x!;
       const filter = inputs.filter!;
-      if (supported(a) && x.dtype === 'float32' && filter.dtype === 'float32' && heapKernelsAvailable()) {
-        const info = convInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], a);
-        if (info.strideHeight === 1 && info.strideWidth === 1 && info.outChannels % 8 === 0 && info.outWidth >= 4) {
-          return convForwardHeap(asTensor4D(x), asTensor4D(filter), info.outShape, info.padInfo.top, info.padInfo.left) as unknown as TensorInfo;
-        }
+      if (!a.dataFormat || a.dataFormat === 'NHWC') {
+        const conv = directConv(x, filter, a.strides, a.pad, a.dilations, a.dimRoundingMode);
+        if (conv) return convForwardHeap(asTensor4D(x), asTensor4D(filter), conv) as unknown as TensorInfo;
       }
       return previousConv.kernelFunc(args);
     };

@@ -101,6 +101,43 @@ describe('the direct SIMD convolution (wasm Conv2D, stride 1)', () => {
       expect(errorOfLargest(cpu.values, wasm.values)).toBeLessThan(1e-5);
     }
   });
+
+  it('adds the bias and applies ReLU or leaky ReLU in the same pass, as the fused convolution does', async () => {
+    await initBackend('wasm');
+    const { convForwardHeap, directConv } = await import('../../src/simd/conv.js');
+    for (const [activation, alpha] of [
+      ['linear', 1],
+      ['relu', 0],
+      ['leakyrelu', 0.1],
+    ] as const) {
+      const make = () => ({
+        x: tf.randomNormal([2, 9, 11, 16], 0, 1, 'float32', 5) as tf.Tensor4D,
+        filter: tf.randomNormal([3, 3, 16, 24], 0, 1, 'float32', 6) as tf.Tensor4D,
+        bias: tf.randomNormal([24], 0, 3, 'float32', 7) as tf.Tensor1D,
+      });
+      await tf.setBackend('cpu');
+      const c = make();
+      const expected = (await tf.fused.conv2d({ ...c, strides: 1, pad: 'same', activation, leakyreluAlpha: alpha }).data()) as Float32Array;
+      await tf.setBackend('wasm');
+      const w = make();
+      const conv = directConv(w.x, w.filter, 1, 'same');
+      expect(conv).not.toBeNull();
+      const got = (await convForwardHeap(w.x, w.filter, conv!, w.bias, alpha).data()) as Float32Array;
+      expect(errorOfLargest(expected, got)).toBeLessThan(1e-5);
+      if (activation === 'relu') expect(Math.min(...got) === 0).toBe(true); // (-0 for negative sums: max(z, 0·z))
+    }
+  });
+
+  it('declines what it does not cover (strides, too few output channels or columns)', async () => {
+    await initBackend('wasm');
+    const { directConv } = await import('../../src/simd/conv.js');
+    const x = { shape: [1, 8, 8, 4], dtype: 'float32' };
+    expect(directConv(x, { shape: [3, 3, 4, 8], dtype: 'float32' }, 1, 'same')).not.toBeNull();
+    expect(directConv(x, { shape: [3, 3, 4, 8], dtype: 'float32' }, 2, 'same')).toBeNull();
+    expect(directConv(x, { shape: [3, 3, 4, 12], dtype: 'float32' }, 1, 'same')).toBeNull();
+    expect(directConv({ shape: [1, 8, 3, 4], dtype: 'float32' }, { shape: [3, 3, 4, 8], dtype: 'float32' }, 1, 'same')).toBeNull();
+    expect(directConv(x, { shape: [3, 3, 4, 8], dtype: 'float32' }, 1, 'same', 2)).toBeNull();
+  });
 });
 
 function errorOfLargest(a: Float32Array, b: Float32Array): number {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 describe('SIMD kernels', () => {
   it('kernels-wasm.ts is assembled from kernels.wat (node scripts/build-simd.mjs)', async () => {
     const { renderKernelsModule } = (await import('../../scripts/build-simd.mjs')) as { renderKernelsModule: () => Promise<string> };
-    const committed = readFileSync(path.resolve(import.meta.dirname, '../../src/learn/simd/kernels-wasm.ts'), 'utf8');
+    const committed = readFileSync(path.resolve(import.meta.dirname, '../../src/simd/kernels-wasm.ts'), 'utf8');
     expect(committed).toBe(await renderKernelsModule());
   });
 });

@@ -1,7 +1,8 @@
 ;; SIMD loops for training on the wasm backend, run on the backend's own memory (imported).
 ;; Pointers are byte offsets; every tensor is NHWC float32 with its channel count c a multiple
 ;; of 4, so each v128 holds 4 channels of one pixel. Assembled by scripts/build-simd.mjs into
-;; kernels-wasm.ts (the binary, base64) and driven from ../heap-kernels.ts.
+;; kernels-wasm.ts (the binary, base64), bound to the backend's memory by heap.ts and driven from
+;; ../learn/heap-kernels.ts (training) and conv.ts (the direct convolution).
 (module
   (import "env" "memory" (memory 1))
 
@@ -341,19 +342,22 @@
   ;; channel; the last tile of a row overlaps the one before it (its pixels are written twice,
   ;; with the same values). A tap column outside the input reads `zero` (ci zero floats) instead.
   ;; Output channels are the outermost loop, so that one tile's filter slice stays in cache while
-  ;; every pixel is computed.
+  ;; every pixel is computed. Then, as the daemon's folded layers need: plus bias[o] when `bias` is
+  ;; not 0, and leaky ReLU max(z, alpha·z) when alpha < 1 (0: ReLU; 1: none).
   (func (export "conv_forward") (param $x i32) (param $w i32) (param $out i32) (param $zero i32)
       (param $n i32) (param $h i32) (param $wd i32) (param $ci i32) (param $ho i32) (param $wo i32) (param $co i32)
-      (param $kh i32) (param $kw i32) (param $padTop i32) (param $padLeft i32)
+      (param $kh i32) (param $kw i32) (param $padTop i32) (param $padLeft i32) (param $bias i32) (param $alpha f32)
     (local $o0 i32) (local $img i32) (local $y i32) (local $x0 i32) (local $xs i32) (local $a i32) (local $b i32)
     (local $iy i32) (local $col i32) (local $row i32)
     (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $wp i32) (local $k i32)
     (local $xStep i32) (local $oStep i32) (local $ciBytes i32) (local $dst i32)
-    (local $w0 v128) (local $w1 v128) (local $s v128)
+    (local $w0 v128) (local $w1 v128) (local $s v128) (local $b0 v128) (local $b1 v128) (local $al v128) (local $act i32)
     (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
     (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
     (local.set $xStep (i32.shl (local.get $ci) (i32.const 2)))
     (local.set $ciBytes (local.get $xStep))
+    (local.set $al (f32x4.splat (local.get $alpha)))
+    (local.set $act (f32.lt (local.get $alpha) (f32.const 1)))
     (local.set $oStep (i32.shl (local.get $co) (i32.const 2)))
     (local.set $o0 (i32.const 0))
     (loop $oLoop
@@ -420,6 +424,22 @@
                   (br_if $bLoop (i32.lt_u (local.get $b) (local.get $kw))))))
               (local.set $a (i32.add (local.get $a) (i32.const 1)))
               (br_if $aLoop (i32.lt_u (local.get $a) (local.get $kh))))
+            (if (local.get $bias) (then
+              (local.set $b0 (v128.load (i32.add (local.get $bias) (i32.shl (local.get $o0) (i32.const 2)))))
+              (local.set $b1 (v128.load offset=16 (i32.add (local.get $bias) (i32.shl (local.get $o0) (i32.const 2)))))
+              (local.set $a00 (f32x4.add (local.get $a00) (local.get $b0))) (local.set $a01 (f32x4.add (local.get $a01) (local.get $b1)))
+              (local.set $a10 (f32x4.add (local.get $a10) (local.get $b0))) (local.set $a11 (f32x4.add (local.get $a11) (local.get $b1)))
+              (local.set $a20 (f32x4.add (local.get $a20) (local.get $b0))) (local.set $a21 (f32x4.add (local.get $a21) (local.get $b1)))
+              (local.set $a30 (f32x4.add (local.get $a30) (local.get $b0))) (local.set $a31 (f32x4.add (local.get $a31) (local.get $b1)))))
+            (if (local.get $act) (then
+              (local.set $a00 (f32x4.max (local.get $a00) (f32x4.mul (local.get $a00) (local.get $al))))
+              (local.set $a01 (f32x4.max (local.get $a01) (f32x4.mul (local.get $a01) (local.get $al))))
+              (local.set $a10 (f32x4.max (local.get $a10) (f32x4.mul (local.get $a10) (local.get $al))))
+              (local.set $a11 (f32x4.max (local.get $a11) (f32x4.mul (local.get $a11) (local.get $al))))
+              (local.set $a20 (f32x4.max (local.get $a20) (f32x4.mul (local.get $a20) (local.get $al))))
+              (local.set $a21 (f32x4.max (local.get $a21) (f32x4.mul (local.get $a21) (local.get $al))))
+              (local.set $a30 (f32x4.max (local.get $a30) (f32x4.mul (local.get $a30) (local.get $al))))
+              (local.set $a31 (f32x4.max (local.get $a31) (f32x4.mul (local.get $a31) (local.get $al))))))
             ;; out[img, y, xs .. xs + 4, o0 .. o0 + 8]
             (local.set $dst (i32.add (local.get $out) (i32.shl
               (i32.add (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $img) (local.get $ho)) (local.get $y)) (local.get $wo)) (local.get $xs)) (local.get $co)) (local.get $o0))
