@@ -55,13 +55,16 @@ export function convForwardHeap(x: tf.Tensor4D, w: tf.Tensor4D, conv: DirectConv
   if (co % 8 !== 0 || wo < 4) throw new Error(`convForwardHeap: ${co} output channels, ${wo} output columns not supported`);
   if (!(alpha >= 0 && alpha <= 1)) throw new Error(`convForwardHeap: activation slope ${alpha} is not within [0, 1]`);
   const inputs = bias ? [x, w, bias] : [x, w];
-  const { heap, at, outs, scratch, free } = prepare(be, inputs, [conv.outShape], ci);
-  heap.fill(0, scratch, scratch + ci);
+  // Scratch: ci zeros (the padding columns read them), then the filter packed tile by tile.
+  const zeros = ci + ((8 - (ci % 8)) % 8);
+  const { heap, at, outs, scratch, free } = prepare(be, inputs, [conv.outShape], zeros + kh * kw * ci * co);
+  heap.fill(0, scratch, scratch + zeros);
+  const packed = scratch + zeros;
   const xo = at[0]!;
-  const wOff = at[1]!;
   const bo = bias ? at[2]! * 4 : 0;
   const oo = at[inputs.length]!;
-  k.conv_forward(xo * 4, wOff * 4, oo * 4, scratch * 4, n, h, wd, ci, ho, wo, co, kh, kw, conv.padTop, conv.padLeft, bo, alpha);
+  k.pack_filter(at[1]! * 4, packed * 4, kh * kw * ci, co);
+  k.conv_forward(xo * 4, packed * 4, oo * 4, scratch * 4, n, h, wd, ci, ho, wo, co, kh, kw, conv.padTop, conv.padLeft, bo, alpha);
   free();
   return outs[0] as tf.Tensor4D;
 }

@@ -39,6 +39,7 @@ export interface SimdKernels {
     x: number, w: number, out: number, zero: number, n: number, h: number, wd: number, ci: number, ho: number, wo: number, co: number,
     kh: number, kw: number, padTop: number, padLeft: number, bias: number, alpha: number,
   ): void;
+  pack_filter(src: number, dst: number, rows: number, co: number): void;
 }
 
 let compiled: object | null | undefined;

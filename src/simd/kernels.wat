@@ -342,7 +342,8 @@
   ;; channel; the last tile of a row overlaps the one before it (its pixels are written twice,
   ;; with the same values). A tap column outside the input reads `zero` (ci zero floats) instead.
   ;; Output channels are the outermost loop, so that one tile's filter slice stays in cache while
-  ;; every pixel is computed. Then, as the daemon's folded layers need: plus bias[o] when `bias` is
+  ;; every pixel is computed; the filter comes packed by pack_filter, so that a tile's weights
+  ;; are read in order, 32 bytes at a time. Then, as the daemon's folded layers need: plus bias[o] when `bias` is
   ;; not 0, and leaky ReLU max(z, alpha·z) when alpha < 1 (0: ReLU; 1: none).
   (func (export "conv_forward") (param $x i32) (param $w i32) (param $out i32) (param $zero i32)
       (param $n i32) (param $h i32) (param $wd i32) (param $ci i32) (param $ho i32) (param $wo i32) (param $co i32)
@@ -397,9 +398,10 @@
                   (local.set $col (i32.add (local.get $col) (i32.const 1)))
                   (local.set $p3 (select (i32.add (local.get $row) (i32.mul (local.get $col) (local.get $xStep))) (local.get $zero)
                     (i32.lt_u (local.get $col) (local.get $wd))))
-                  ;; w[a, b, 0, o0]
+                  ;; packed w[o0 / 8][(a·kw + b)·ci][0 .. 8]
                   (local.set $wp (i32.add (local.get $w) (i32.shl
-                    (i32.add (i32.mul (i32.mul (i32.add (i32.mul (local.get $a) (local.get $kw)) (local.get $b)) (local.get $ci)) (local.get $co)) (local.get $o0))
+                    (i32.add (i32.mul (local.get $o0) (i32.mul (i32.mul (local.get $kh) (local.get $kw)) (local.get $ci)))
+                      (i32.shl (i32.mul (i32.add (i32.mul (local.get $a) (local.get $kw)) (local.get $b)) (local.get $ci)) (i32.const 3)))
                     (i32.const 2))))
                   (local.set $k (i32.const 0))
                   (loop $kLoop
@@ -417,7 +419,7 @@
                     (local.set $s (v128.load32_splat (i32.add (local.get $p3) (local.get $k))))
                     (local.set $a30 (f32x4.add (local.get $a30) (f32x4.mul (local.get $s) (local.get $w0))))
                     (local.set $a31 (f32x4.add (local.get $a31) (f32x4.mul (local.get $s) (local.get $w1))))
-                    (local.set $wp (i32.add (local.get $wp) (local.get $oStep)))
+                    (local.set $wp (i32.add (local.get $wp) (i32.const 32)))
                     (local.set $k (i32.add (local.get $k) (i32.const 4)))
                     (br_if $kLoop (i32.lt_u (local.get $k) (local.get $ciBytes))))
                   (local.set $b (i32.add (local.get $b) (i32.const 1)))
@@ -461,6 +463,25 @@
           (br_if $yLoop (i32.lt_s (local.get $y) (local.get $ho))))
         (local.set $img (i32.add (local.get $img) (i32.const 1)))
         (br_if $imgLoop (i32.lt_u (local.get $img) (local.get $n))))
+      (local.set $o0 (i32.add (local.get $o0) (i32.const 8)))
+      (br_if $oLoop (i32.lt_u (local.get $o0) (local.get $co)))))
+
+  ;; The filter [kh, kw, ci, co] (co a multiple of 8) in conv_forward's order: dst[o / 8][t][o % 8]
+  ;; = src[t][o] for the kh·kw·ci rows t.
+  (func (export "pack_filter") (param $src i32) (param $dst i32) (param $rows i32) (param $co i32)
+    (local $o0 i32) (local $t i32) (local $sp i32) (local $rowBytes i32)
+    (local.set $rowBytes (i32.shl (local.get $co) (i32.const 2)))
+    (local.set $o0 (i32.const 0))
+    (loop $oLoop
+      (local.set $sp (i32.add (local.get $src) (i32.shl (local.get $o0) (i32.const 2))))
+      (local.set $t (i32.const 0))
+      (loop $tLoop
+        (v128.store (local.get $dst) (v128.load (local.get $sp)))
+        (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $sp)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+        (local.set $sp (i32.add (local.get $sp) (local.get $rowBytes)))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br_if $tLoop (i32.lt_u (local.get $t) (local.get $rows))))
       (local.set $o0 (i32.add (local.get $o0) (i32.const 8)))
       (br_if $oLoop (i32.lt_u (local.get $o0) (local.get $co)))))
 )
