@@ -29,13 +29,23 @@ function timeLoop(seconds: number, step: () => void): number {
   return n / ((performance.now() - t0) / 1000);
 }
 
+/** Rounds in which the three figures are measured in turn (a share of the seconds each). */
+const ROUNDS = 5;
+
+function median(values: number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+}
+
 /**
  * Images per second of inference and of training steps (forward, backward, Adam update; batch
  * norm as the trainer runs it) for one architecture, on one thread with wasm. Random inputs.
  * Inference is the daemon's: batch norm folded and activations fused (`inference`); the layers
- * model's own predict is measured too (`layersInference`).
+ * model's own predict is measured too (`layersInference`). Each figure is the median of ROUNDS
+ * rounds; `ratio` is the median of the rounds' training / inference.
  */
-export async function measureArchitecture(name: string, batchSize = 32, seconds = 8): Promise<{ macs: number; inference: number; layersInference: number; training: number }> {
+export async function measureArchitecture(name: string, batchSize = 32, seconds = 8): Promise<{ macs: number; inference: number; layersInference: number; training: number; ratio: number }> {
   const info = architectureInfo(name);
   const model = buildModel(name, { numClasses: 121, seed: 1 });
   const folded = foldModel(model);
@@ -46,21 +56,38 @@ export async function measureArchitecture(name: string, batchSize = 32, seconds 
   const x = tf.randomUniform([batchSize, s, s, 1], 0, 1, 'float32', 1) as tf.Tensor4D;
   const y = tf.oneHot(tf.tensor1d(Array.from({ length: batchSize }, (_, i) => i % 121), 'int32'), 121);
   const optimizer = createAdam(1e-3);
-  const inferenceSteps = timeLoop(seconds, () => tf.tidy(() => void folded.predict(x).dataSync()));
-  const layersSteps = timeLoop(seconds, () => tf.tidy(() => void (model.predict(x) as tf.Tensor).dataSync()));
-  const trainingSteps = timeLoop(seconds, () =>
+  const infer = () => tf.tidy(() => void folded.predict(x).dataSync());
+  const predict = () => tf.tidy(() => void (model.predict(x) as tf.Tensor).dataSync());
+  const trainStep = () =>
     tf.tidy(() => {
       const loss = optimizer.minimize(() => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(lm.apply(x, { training: true }) as tf.Tensor)), 1))) as tf.Scalar, true);
       loss!.dataSync();
-    }),
-  );
+    });
+  // On a shared machine the speed drifts by tens of percent within a minute: the three figures
+  // are measured in turn in each of ROUNDS rounds, and the ratio is the median of each round's
+  // own ratio, so that a slow spell lowers both sides of it.
+  const rounds = { inference: [] as number[], layers: [] as number[], training: [] as number[], ratio: [] as number[] };
+  for (let r = 0; r < ROUNDS; r++) {
+    const i = timeLoop(seconds / ROUNDS, infer);
+    rounds.layers.push(timeLoop(seconds / ROUNDS, predict));
+    const t = timeLoop(seconds / ROUNDS, trainStep);
+    rounds.inference.push(i);
+    rounds.training.push(t);
+    rounds.ratio.push(t / i);
+  }
   const macs = countMacs(model);
   restoreBatchNorm();
   tf.dispose([x, y]);
   optimizer.dispose();
   folded.dispose();
   model.dispose();
-  return { macs, inference: inferenceSteps * batchSize, layersInference: layersSteps * batchSize, training: trainingSteps * batchSize };
+  return {
+    macs,
+    inference: median(rounds.inference) * batchSize,
+    layersInference: median(rounds.layers) * batchSize,
+    training: median(rounds.training) * batchSize,
+    ratio: median(rounds.ratio),
+  };
 }
 
 /** PyTorch CPU training of the same architecture on `threads` threads: images/s, or why it was not run. */
@@ -87,15 +114,15 @@ export async function benchTraining(options: TrainingBenchOptions = {}): Promise
   const backend = await initBackend('auto');
   const out: Record<string, number | string> = { 'training.backend': backend.name, 'training.threads': backend.name === 'wasm' ? 1 : 'native' };
   for (const name of options.architectures ?? ['pw-vgg-48', 'pw-vgg-64', 'pw-vgg-80']) {
-    const r = await measureArchitecture(name, options.batchSize ?? 32, options.seconds ?? 8);
+    const r = await measureArchitecture(name, options.batchSize ?? 32, options.seconds ?? 15);
     out[`training.${name}.multiplyAddsM`] = Math.round(r.macs / 1e5) / 10;
     out[`training.${name}.inferenceImagesPerS`] = Math.round(r.inference * 10) / 10;
     out[`training.${name}.layersPredictImagesPerS`] = Math.round(r.layersInference * 10) / 10;
     out[`training.${name}.trainImagesPerS`] = Math.round(r.training * 10) / 10;
-    out[`training.${name}.trainToInferenceRatio`] = Math.round((r.training / r.inference) * 1000) / 1000;
+    out[`training.${name}.trainToInferenceRatio`] = Math.round(r.ratio * 1000) / 1000;
     // PyTorch on 2 threads (the whole machine), and on one thread like the wasm figure above.
     for (const threads of [2, 1]) {
-      const torch = pytorchTraining(name, options.batchSize ?? 32, options.seconds ?? 8, threads);
+      const torch = pytorchTraining(name, options.batchSize ?? 32, options.seconds ?? 15, threads);
       out[`training.${name}.pytorchTrainImagesPerS${threads}Thread${threads > 1 ? 's' : ''}`] = typeof torch === 'number' ? Math.round(torch * 10) / 10 : torch;
     }
   }
