@@ -351,7 +351,7 @@
     (local $o0 i32) (local $img i32) (local $y i32) (local $x0 i32) (local $xs i32) (local $a i32) (local $b i32)
     (local $iy i32) (local $col i32) (local $row i32)
     (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $wp i32) (local $k i32)
-    (local $xStep i32) (local $oStep i32) (local $ciBytes i32) (local $dst i32)
+    (local $xStep i32) (local $oStep i32) (local $ciBytes i32) (local $dst i32) (local $end i32)
     (local $w0 v128) (local $w1 v128) (local $s v128) (local $b0 v128) (local $b1 v128) (local $al v128) (local $act i32)
     (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
     (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
@@ -384,6 +384,42 @@
                 (local.set $row (i32.add (local.get $x) (i32.mul
                   (i32.mul (i32.add (i32.mul (local.get $img) (local.get $h)) (local.get $iy)) (local.get $wd))
                   (local.get $xStep))))
+                (local.set $col (i32.sub (local.get $xs) (local.get $padLeft)))
+                (if (i32.and (i32.ge_s (local.get $col) (i32.const 0))
+                      (i32.le_s (i32.add (local.get $col) (i32.add (local.get $kw) (i32.const 3))) (local.get $wd)))
+                  (then
+                    ;; The whole tap row lies inside the input: for each pixel, its kw taps × ci
+                    ;; channels are one run of memory, as are their packed weights, so the kw taps
+                    ;; of the row are one pass of the inner loop (kw·ci long instead of ci).
+                    (local.set $p0 (i32.add (local.get $row) (i32.mul (local.get $col) (local.get $xStep))))
+                    (local.set $p1 (i32.add (local.get $p0) (local.get $xStep)))
+                    (local.set $p2 (i32.add (local.get $p1) (local.get $xStep)))
+                    (local.set $p3 (i32.add (local.get $p2) (local.get $xStep)))
+                    (local.set $wp (i32.add (local.get $w) (i32.shl
+                      (i32.add (i32.mul (local.get $o0) (i32.mul (i32.mul (local.get $kh) (local.get $kw)) (local.get $ci)))
+                        (i32.shl (i32.mul (i32.mul (local.get $a) (local.get $kw)) (local.get $ci)) (i32.const 3)))
+                      (i32.const 2))))
+                    (local.set $end (i32.mul (local.get $kw) (local.get $ciBytes)))
+                    (local.set $k (i32.const 0))
+                    (loop $rLoop
+                      (local.set $w0 (v128.load (local.get $wp)))
+                      (local.set $w1 (v128.load offset=16 (local.get $wp)))
+                      (local.set $s (v128.load32_splat (i32.add (local.get $p0) (local.get $k))))
+                      (local.set $a00 (f32x4.add (local.get $a00) (f32x4.mul (local.get $s) (local.get $w0))))
+                      (local.set $a01 (f32x4.add (local.get $a01) (f32x4.mul (local.get $s) (local.get $w1))))
+                      (local.set $s (v128.load32_splat (i32.add (local.get $p1) (local.get $k))))
+                      (local.set $a10 (f32x4.add (local.get $a10) (f32x4.mul (local.get $s) (local.get $w0))))
+                      (local.set $a11 (f32x4.add (local.get $a11) (f32x4.mul (local.get $s) (local.get $w1))))
+                      (local.set $s (v128.load32_splat (i32.add (local.get $p2) (local.get $k))))
+                      (local.set $a20 (f32x4.add (local.get $a20) (f32x4.mul (local.get $s) (local.get $w0))))
+                      (local.set $a21 (f32x4.add (local.get $a21) (f32x4.mul (local.get $s) (local.get $w1))))
+                      (local.set $s (v128.load32_splat (i32.add (local.get $p3) (local.get $k))))
+                      (local.set $a30 (f32x4.add (local.get $a30) (f32x4.mul (local.get $s) (local.get $w0))))
+                      (local.set $a31 (f32x4.add (local.get $a31) (f32x4.mul (local.get $s) (local.get $w1))))
+                      (local.set $wp (i32.add (local.get $wp) (i32.const 32)))
+                      (local.set $k (i32.add (local.get $k) (i32.const 4)))
+                      (br_if $rLoop (i32.lt_u (local.get $k) (local.get $end)))))
+                  (else
                 (local.set $b (i32.const 0))
                 (loop $bLoop
                   (local.set $col (i32.sub (i32.add (local.get $xs) (local.get $b)) (local.get $padLeft)))
@@ -423,7 +459,7 @@
                     (local.set $k (i32.add (local.get $k) (i32.const 4)))
                     (br_if $kLoop (i32.lt_u (local.get $k) (local.get $ciBytes))))
                   (local.set $b (i32.add (local.get $b) (i32.const 1)))
-                  (br_if $bLoop (i32.lt_u (local.get $b) (local.get $kw))))))
+                  (br_if $bLoop (i32.lt_u (local.get $b) (local.get $kw))))))))
               (local.set $a (i32.add (local.get $a) (i32.const 1)))
               (br_if $aLoop (i32.lt_u (local.get $a) (local.get $kh))))
             (if (local.get $bias) (then

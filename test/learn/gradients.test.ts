@@ -84,7 +84,7 @@ describe('the direct SIMD convolution (wasm Conv2D, stride 1)', () => {
       tf.dispose([x, w, y]);
       return out;
     };
-    // widths 4 (one tile), 7 and 10 (the last tile overlaps), 13; one grey channel, 3, 16, 24 in;
+    // widths 4 (one tile), 7 and 10 (the last tile overlaps), 13 to 23; one grey channel, 3, 5, 16, 24 in;
     // 8, 16 and 32 out; 'same' and 'valid'; 3x3, 5x5 and 1x1 filters.
     for (const [shape, k, co, pad] of [
       [[2, 6, 4, 1], 3, 8, 'same'],
@@ -94,6 +94,11 @@ describe('the direct SIMD convolution (wasm Conv2D, stride 1)', () => {
       [[2, 11, 13, 16], 3, 16, 'valid'],
       [[1, 12, 9, 8], 5, 8, 'valid'],
       [[2, 5, 6, 16], 1, 8, 'same'],
+      // rows wide enough that most tiles take the inner path (a tap row inside the input read
+      // as one run), beside border tiles that take the tap-by-tap one
+      [[2, 8, 20, 1], 3, 16, 'same'],
+      [[1, 9, 17, 1], 5, 8, 'valid'],
+      [[1, 6, 23, 5], 3, 8, 'same'],
     ] as const) {
       const cpu = await conv('cpu', shape as unknown as [number, number, number, number], k, co, pad);
       const wasm = await conv('wasm', shape as unknown as [number, number, number, number], k, co, pad);
