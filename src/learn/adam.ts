@@ -6,7 +6,7 @@
 // weight names, getWeights/setWeights (checkpoints) and the learning rate are tfjs's own, so a
 // checkpoint written by either path resumes in the other.
 import * as tf from '@tensorflow/tfjs-core';
-import { adamStepHeap, heapKernelsAvailable, ownsMemory } from './heap-kernels.js';
+import { adamStepHeap, copyHeap, heapKernelsAvailable, ownsMemory } from './heap-kernels.js';
 
 interface AdamInternals {
   learningRate: number;
@@ -51,7 +51,7 @@ class FusedAdam extends tf.AdamOptimizer {
         const m = self.accumulatedFirstMoment[i].variable;
         const v = self.accumulatedSecondMoment[i].variable;
         // The moments are updated where they lie: give each its own copy first if it shares memory.
-        for (const moment of [m, v]) if (!ownsMemory(moment)) moment.assign(tf.clone(moment));
+        for (const moment of [m, v]) if (!ownsMemory(moment)) moment.assign(copyHeap(moment));
         value.assign(adamStepHeap(value, gradient, m, v, constants));
       });
       self.accBeta1.assign(tf.mul(self.accBeta1, self.beta1));

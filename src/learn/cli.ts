@@ -4,6 +4,7 @@ import { Option } from 'commander';
 import { ARCHITECTURES } from './architectures.js';
 import { DEFAULT_AUGMENT, NO_AUGMENT, type AugmentOptions } from './augment.js';
 import type { TrainingBackend } from './backend.js';
+import { DEFAULT_PREPROCESS } from '../preprocess/prepare.js';
 import { defaultNdsbDir } from './dataset.js';
 import { progressReporter } from './progress.js';
 import type { ClassWeighting } from './trainer.js';
@@ -76,6 +77,7 @@ export function registerLearnCommands(program: Command): void {
     .option('--init-from <dir>', 'start a new --arch from this model version folder: layers with the same name and weight shapes are copied (e.g. a 48 px model\'s convolutions into pw-vgg-64); a new square 3x3 convolution starts as the identity (pw-vgg-80 into pw-deep-80); not with --from')
     .option('--teacher <ensemble.json>', 'knowledge distillation: mix this ensemble\'s soft vote on each training image into its target (members must be trained on this run\'s split, never on its held-out images)')
     .option('--distill <share>', 'with --teacher: the teacher\'s share of each target, the rest is the label', num, 0.5)
+    .addOption(new Option('--scale <rule>', 'how an organism is sized into the input: keep (never enlarged, so its size stays visible; the default) or fit (enlarged or shrunk to fill it: more detail of small organisms, no size); not with --from, which keeps its parent\'s').choices(['keep', 'fit']))
     .option('--dropout <rate>', 'dropout rate around the dense layer (default: the architecture\'s 0.5, or with --from the parent model\'s)', num)
     .option('--workers <n>', 'worker threads for data-parallel training, each computing the gradients of an equal share of every batch (--batch-size is the whole batch); 1: train on this thread', num, 1)
     .addHelpText(
@@ -123,6 +125,7 @@ Example (how the shipped member started):
           unfreezeTop: opts.unfreezeTop as number,
           initFrom: opts.initFrom as string | undefined,
           dropout: opts.dropout as number | undefined,
+          preprocess: opts.scale ? { ...DEFAULT_PREPROCESS, noUpscale: opts.scale === 'keep' } : undefined,
           teacher: opts.teacher as string | undefined,
           distill: opts.distill as number,
           workers,

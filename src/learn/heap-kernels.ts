@@ -162,6 +162,29 @@ export function adamStepHeap(w: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Ten
   return outs[0]!;
 }
 
+/** A copy of t in memory of its own (tf.clone shares memory on wasm once registerWasmGradients ran). */
+export function copyHeap(t: tf.Tensor): tf.Tensor {
+  const be = wasmBackend();
+  if (!be) throw new Error('heap kernels need the wasm backend');
+  const { heap, at, outs } = prepare(be, [t], [t.shape], 0);
+  heap.copyWithin(at[1]!, at[0]!, at[0]! + t.size);
+  return outs[0]!;
+}
+
+/** x [n, h, w, c] with its channels zero-padded to c4 (≥ c), in one pass (tf.pad takes ~8x longer on wasm). */
+export function widenChannelsHeap(x: tf.Tensor4D, c4: number): tf.Tensor4D {
+  const be = wasmBackend();
+  if (!be) throw new Error('heap kernels need the wasm backend');
+  const [n, h, w, c] = x.shape;
+  const { heap, at, outs } = prepare(be, [x], [[n, h, w, c4]], 0);
+  const [xo, oo] = at as [number, number];
+  const pixels = n * h * w;
+  heap.fill(0, oo, oo + pixels * c4);
+  if (c === 1) for (let p = 0; p < pixels; p++) heap[oo + p * c4] = heap[xo + p]!;
+  else for (let p = 0; p < pixels; p++) heap.copyWithin(oo + p * c4, xo + p * c, xo + (p + 1) * c);
+  return outs[0] as tf.Tensor4D;
+}
+
 /** Whether no other tensor shares this tensor's memory (so that writing it in place is safe). */
 export function ownsMemory(t: tf.Tensor): boolean {
   const be = wasmBackend();

@@ -191,6 +191,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
   /** The teacher's share of each target (0: no teacher). */
   const distill = options.teacher ? (options.distill ?? 0.5) : 0;
   if (options.teacher && !(distill > 0 && distill <= 1)) throw new Error(`--distill must be above 0 and at most 1 (the teacher's share of each target), not ${distill}.`);
+  if (options.from && options.preprocess) throw new Error('--scale and --from exclude each other: a fine-tuned model keeps its parent\'s preprocessing; to start from a model with another scale, use --init-from with the same --arch.');
   if (options.from && options.initFrom) throw new Error('--from and --init-from exclude each other: --from fine-tunes a model as it is, --init-from starts a new --arch from its layers.');
   /** The model this one was fine-tuned from (--from) or whose layers it started from (--init-from). */
   let parent: MemberMeta | null = null;

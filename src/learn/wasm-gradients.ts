@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { convForwardHeap, directConv } from '../simd/conv.js';
-import { convFilterGradHeap, heapKernelsApply, maxPool2x2GradHeap, rotateFilterHeap } from './heap-kernels.js';
+import { convFilterGradHeap, heapKernelsApply, maxPool2x2GradHeap, rotateFilterHeap, widenChannelsHeap } from './heap-kernels.js';
 
 interface ConvGradAttrs {
   strides: [number, number] | number;
@@ -54,7 +54,7 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [
     const ci4 = Math.ceil(ci / 4) * 4;
     if (info.strideHeight === 1 && info.strideWidth === 1 && co % 8 === 0 && heapKernelsApply(ci4)) {
       if (ci4 === ci) return convFilterGradHeap(x, dy, filterShape, info.padInfo.top, info.padInfo.left);
-      const widened = tf.pad(x, [[0, 0], [0, 0], [0, 0], [0, ci4 - ci]]);
+      const widened = widenChannelsHeap(x, ci4);
       const dw = convFilterGradHeap(widened, dy, [kh, kw, ci4, co], info.padInfo.top, info.padInfo.left);
       return tf.slice(dw, [0, 0, 0, 0], filterShape);
     }
@@ -218,6 +218,15 @@ export function registerWasmGradients(): void {
     replaceKernel({ kernelName: 'BatchMatMul', backendName: BACKEND, kernelFunc: matMulKernel, setupFunc: previousMatMul.setupFunc });
   }
   replaceKernel({ kernelName: 'Conv2DBackpropFilter', backendName: BACKEND, kernelFunc: filterKernel });
+  // tfjs copies every tensor a gradient saves (Engine.clone, an Identity), layers copy what they
+  // pass through unchanged, and the gradient of a copy is a Cast to float32: on wasm each is a
+  // full pass over memory (about 3% of a pw-vgg-80 training step). Tensors are immutable, so a
+  // copy can share the memory as Reshape does; the one kernel here that writes in place (Adam's
+  // moments) checks ownsMemory and makes a real copy with copyHeap.
+  const previousIdentity = tf.getKernel('Identity', BACKEND);
+  if (previousIdentity) replaceKernel({ kernelName: 'Identity', backendName: BACKEND, kernelFunc: (args) => shareOr(previousIdentity.kernelFunc, args, args.inputs.x!.dtype) });
+  const previousCast = tf.getKernel('Cast', BACKEND);
+  if (previousCast) replaceKernel({ kernelName: 'Cast', backendName: BACKEND, kernelFunc: (args) => shareOr(previousCast.kernelFunc, args, (args.attrs as { dtype: string }).dtype) });
   // The plain convolution (training's forward pass, and the input gradient above, which is one):
   // stride 1 through the direct SIMD loop, which runs 10-40% faster than XNNPACK's here; the
   // backend's own kernel for everything else.
@@ -237,6 +246,14 @@ export function registerWasmGradients(): void {
     replaceKernel({ kernelName: 'Conv2D', backendName: BACKEND, kernelFunc: convKernel, setupFunc: previousConv.setupFunc });
   }
   replaceKernel({ kernelName: 'Conv2DBackpropInput', backendName: BACKEND, kernelFunc: inputKernel, setupFunc: previousInput?.setupFunc });
+}
+
+/** The input itself, its memory shared (reference counted), when the output has its dtype and shape. */
+function shareOr(kernel: KernelFunc, args: Parameters<KernelFunc>[0], dtype: string): TensorInfo | TensorInfo[] {
+  const x = args.inputs.x!;
+  if (x.dtype !== dtype || x.dtype === 'string') return kernel(args);
+  (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
 function replaceKernel(config: KernelConfig): void {

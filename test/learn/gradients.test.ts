@@ -237,6 +237,40 @@ describe('fused Adam', () => {
   });
 });
 
+describe('copies on wasm', () => {
+  it('share memory (Identity, Cast to the same dtype), and Adam still never writes a moment another tensor shares', async () => {
+    await initBackend('wasm');
+    const { createAdam } = await import('../../src/learn/adam.js');
+    const { ownsMemory } = await import('../../src/learn/heap-kernels.js');
+    const x = tf.tensor1d([1, 2, 3]);
+    const copy = tf.clone(x);
+    const cast = tf.cast(x, 'float32');
+    expect(copy.dataId).toBe(x.dataId);
+    expect(cast.dataId).toBe(x.dataId);
+    expect(ownsMemory(x)).toBe(false);
+    tf.dispose([copy, cast]);
+    expect(ownsMemory(x)).toBe(true);
+    expect(Array.from(x.dataSync())).toEqual([1, 2, 3]);
+    expect(tf.cast(x, 'int32').dataId).not.toBe(x.dataId);
+
+    const v = tf.variable(tf.tensor1d([0.5, -0.5, 2]));
+    const opt = createAdam(0.1);
+    const step = (g: number[]) => tf.tidy(() => opt.applyGradients([{ name: v.name, tensor: tf.tensor1d(g) }]));
+    step([1, 2, 3]);
+    const [, first, second] = await opt.getWeights();
+    // A snapshot of the moments (as a checkpoint takes one) shares their memory...
+    const snapshot = [tf.clone(first!.tensor), tf.clone(second!.tensor)];
+    const before = snapshot.map((t) => Array.from(t.dataSync()));
+    step([-4, 5, -6]);
+    // ...and keeps its values when the next step updates the moments.
+    expect(snapshot.map((t) => Array.from(t.dataSync()))).toEqual(before);
+    const [, m] = await opt.getWeights();
+    expect(Array.from(m!.tensor.dataSync())).not.toEqual(before[0]);
+    tf.dispose([x, v, ...snapshot]);
+    opt.dispose();
+  });
+});
+
 describe('closed-form batch-norm gradient', () => {
   it('matches tfjs-layers batch normalisation in training mode', async () => {
     const { buildModel, logitsModel } = await import('../../src/learn/architectures.js');

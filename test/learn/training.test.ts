@@ -108,6 +108,14 @@ describe('training on the fixture images', () => {
     await expect(runTraining(options({ member: 'vgg', version: 'i4', epochs: 1, architecture: 'pw-vgg-48', initFrom: parent.dir }))).rejects.toThrow(/no layer of that model/);
     await expect(runTraining(options({ member: 'both', version: 'i5', epochs: 1, from: parent.dir, initFrom: parent.dir }))).rejects.toThrow(/exclude each other/);
   });
+  it('sizes organisms to fill the input with --scale fit (started from a model that keeps their size), and refuses it with --from', async () => {
+    const parent = await runTraining(options({ version: 's1', epochs: 1 }));
+    expect(parent.meta.preprocessing.noUpscale).toBe(true);
+    const fit = await runTraining(options({ member: 'fit', version: 's2', epochs: 1, initFrom: parent.dir, preprocess: { ...parent.meta.preprocessing, noUpscale: false } }));
+    expect(fit.meta.preprocessing).toEqual({ ...parent.meta.preprocessing, noUpscale: false });
+    await expect(runTraining(options({ member: 'fit', version: 's3', epochs: 1, from: parent.dir, preprocess: { ...parent.meta.preprocessing, noUpscale: false } }))).rejects.toThrow(/--scale and --from exclude each other/);
+  });
+
   it('starts a new square convolution as the identity, and leaves any other new layer as built', async () => {
     await initBackend();
     const square = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', useBias: false, inputShape: [6, 6, 4] });
