@@ -43,7 +43,7 @@ export interface PreparedImage {
   size: number;
 }
 
-/** What the preprocess stage hands to classify: one entry per distinct input size in the ensemble. */
+/** What the preprocess stage hands to classify: one entry per distinct input of the ensemble (inputKey: size and preparation). */
 export interface PreparedFrame {
   file: IncomingFile;
   width: number;
@@ -51,7 +51,7 @@ export interface PreparedFrame {
   /** Number of non-background pixels (organism area) in the original image. */
   area: number;
   format: string;
-  inputs: Map<number, PreparedImage>;
+  inputs: Map<string, PreparedImage>;
 }
 
 export interface ClassProb {

@@ -2,6 +2,7 @@
 // a pool of inference threads. Owns the active ensemble and swaps it between batches.
 import type { Logger } from '../log.js';
 import { PlankwatchError } from '../errors.js';
+import { inputKey } from '../preprocess/prepare.js';
 import type { EnsemblePrediction, PreparedFrame, PreprocessSpec } from '../types.js';
 import type { BackendInfo, BackendName, BackendRequest } from './backend.js';
 import { Batcher } from './batcher.js';
@@ -54,8 +55,8 @@ export interface ModelInfo {
     /** The numeric metrics from the member's meta.json. */
     metrics: Record<string, number>;
   }[];
-  /** What the preprocess stage must produce for every frame. */
-  inputs: { size: number; spec: PreprocessSpec }[];
+  /** What the preprocess stage must produce for every frame (key: inputKey). */
+  inputs: { key: string; size: number; spec: PreprocessSpec }[];
   backend: BackendName;
   /** Whether the wasm binary uses SIMD (null for other backends). */
   simd: boolean | null;
@@ -84,7 +85,8 @@ export interface ClassifierStats {
 interface Generation {
   id: number;
   ensemble: LoadedEnsemble;
-  sizes: number[];
+  /** The prepared inputs its members read. */
+  inputs: { key: string; size: number }[];
   batchesInFlight: number;
   retired: boolean;
   activeSince: number;
@@ -169,8 +171,8 @@ export class Classifier {
   }
 
   /** The inputs the preprocess stage must produce for each frame (for the active ensemble). */
-  inputs(): { size: number; spec: PreprocessSpec }[] {
-    return this.active ? this.active.ensemble.inputs.map((i) => ({ size: i.size, spec: { ...i.spec } })) : [];
+  inputs(): { key: string; size: number; spec: PreprocessSpec }[] {
+    return this.active ? this.active.ensemble.inputs.map((i) => ({ key: i.key, size: i.size, spec: { ...i.spec } })) : [];
   }
 
   modelInfo(): ModelInfo {
@@ -256,7 +258,7 @@ export class Classifier {
     const gen: Generation = {
       id: this.nextGen++,
       ensemble,
-      sizes: ensemble.inputs.map((i) => i.size),
+      inputs: ensemble.inputs.map(({ key, size }) => ({ key, size })),
       batchesInFlight: 0,
       retired: false,
       activeSince: 0,
@@ -267,6 +269,7 @@ export class Classifier {
         id: `${m.name}/${m.version}`,
         dir: m.dir,
         inputSize: m.meta.input.size,
+        inputKey: inputKey(m.meta.input.size, m.meta.preprocessing),
         numClasses: m.meta.classes.length,
         tta: m.tta,
       })),
@@ -307,11 +310,11 @@ export class Classifier {
 
   /** The generation that classifies this frame: the active one if the frame has its inputs. */
   private generationFor(frame: PreparedFrame): Generation {
-    for (const gen of [this.active, this.previous]) if (gen && hasInputs(frame, gen.sizes)) return gen;
-    const sizes = this.active?.sizes.join(', ') ?? 'none';
+    for (const gen of [this.active, this.previous]) if (gen && hasInputs(frame, gen.inputs)) return gen;
+    const keys = this.active?.inputs.map((i) => i.key).join(', ') ?? 'none';
     throw new PlankwatchError(
       'PW_E_INTERNAL',
-      `Frame ${frame.file.relPath} lacks a prepared input the ensemble needs (sizes ${sizes}); prepare frames with Classifier.inputs().`,
+      `Frame ${frame.file.relPath} lacks a prepared input the ensemble needs (inputs ${keys}); prepare frames with Classifier.inputs().`,
     );
   }
 
@@ -320,11 +323,11 @@ export class Classifier {
     const pool = this.pool;
     const gen = this.generations.get(genId);
     if (!pool || !gen) return Promise.reject(new PlankwatchError('PW_E_INTERNAL', `ensemble generation ${genId} is gone`));
-    const inputs = gen.sizes.map((size) => {
+    const inputs = gen.inputs.map(({ key, size }) => {
       const area = size * size;
       const pixels = new Float32Array(frames.length * area);
-      frames.forEach((f, i) => pixels.set(f.inputs.get(size)!.pixels, i * area));
-      return { size, pixels };
+      frames.forEach((f, i) => pixels.set(f.inputs.get(key)!.pixels, i * area));
+      return { key, size, pixels };
     });
     gen.batchesInFlight++;
     const started = performance.now();
@@ -366,6 +369,6 @@ function numericMetrics(metrics: MemberMetrics): Record<string, number> {
   return out;
 }
 
-function hasInputs(frame: PreparedFrame, sizes: number[]): boolean {
-  return sizes.every((size) => frame.inputs.get(size)?.pixels.length === size * size);
+function hasInputs(frame: PreparedFrame, inputs: { key: string; size: number }[]): boolean {
+  return inputs.every(({ key, size }) => frame.inputs.get(key)?.pixels.length === size * size);
 }

@@ -12,6 +12,8 @@ export interface MemberSpec {
   id: string;
   dir: string;
   inputSize: number;
+  /** The prepared input this member reads (inputKey: its size and preparation). */
+  inputKey: string;
   numClasses: number;
   /** The views averaged for this member (['identity']: the image as it is). */
   tta: TtaTransform[];
@@ -23,11 +25,11 @@ export interface GenerationSpec {
   members: MemberSpec[];
 }
 
-/** A batch of count images: one row-major Float32Array of count * size * size per input size. */
+/** A batch of count images: one row-major Float32Array of count * size * size per prepared input (inputKey). */
 export interface BatchInput {
   gen: number;
   count: number;
-  inputs: { size: number; pixels: Float32Array }[];
+  inputs: { key: string; size: number; pixels: Float32Array }[];
 }
 
 export interface BatchOutput {
@@ -78,8 +80,8 @@ export class InferenceEngine {
       throw err;
     }
     this.generations.set(spec.gen, { members });
-    const sizes = [...new Set(spec.members.map((m) => m.inputSize))];
-    this.run({ gen: spec.gen, count: 1, inputs: sizes.map((size) => ({ size, pixels: new Float32Array(size * size) })) });
+    const inputs = new Map(spec.members.map((m) => [m.inputKey, { key: m.inputKey, size: m.inputSize, pixels: new Float32Array(m.inputSize * m.inputSize) }]));
+    this.run({ gen: spec.gen, count: 1, inputs: [...inputs.values()] });
   }
 
   /** Classify one batch synchronously; every intermediate tensor is disposed. */
@@ -87,20 +89,20 @@ export class InferenceEngine {
     const start = performance.now();
     const generation = this.generations.get(batch.gen);
     if (!generation) throw new Error(`ensemble generation ${batch.gen} is not loaded`);
-    const inputs = new Map<number, Float32Array>();
+    const inputs = new Map<string, Float32Array>();
     for (const input of batch.inputs) {
       if (input.pixels.length !== batch.count * input.size * input.size) {
-        throw new Error(`input ${input.size}: ${input.pixels.length} floats for ${batch.count} images`);
+        throw new Error(`input ${input.key}: ${input.pixels.length} floats for ${batch.count} images`);
       }
-      inputs.set(input.size, input.pixels);
+      inputs.set(input.key, input.pixels);
     }
-    // Members of one size with the same views share one expanded batch.
+    // Members of one input with the same views share one expanded batch.
     const expanded = new Map<string, Float32Array>();
     const probs = generation.members.map((member) => {
       const { inputSize: size, numClasses, tta } = member.spec;
-      const input = inputs.get(size);
-      if (!input) throw new Error(`batch lacks the ${size}x${size} input that ${member.spec.id} needs`);
-      const key = `${size}:${tta.join(',')}`;
+      const input = inputs.get(member.spec.inputKey);
+      if (!input) throw new Error(`batch lacks the input ${member.spec.inputKey} (${size}x${size}) that ${member.spec.id} needs`);
+      const key = `${member.spec.inputKey}:${tta.join(',')}`;
       let pixels = expanded.get(key);
       if (!pixels) {
         pixels = expandBatch(input, size, tta);

@@ -4,6 +4,7 @@
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PlankwatchError } from '../errors.js';
+import { inputKey } from '../preprocess/prepare.js';
 import type { PreprocessSpec } from '../types.js';
 import { alignClasses } from './classes.js';
 import type { EnsembleFile, MemberMeta } from './meta.js';
@@ -31,8 +32,8 @@ export interface LoadedEnsemble {
   classes: string[];
   /** Per member, union index of each of its classes. */
   classMaps: Int32Array[];
-  /** Distinct inputs the preprocess stage must produce, one per size. */
-  inputs: { size: number; spec: PreprocessSpec }[];
+  /** Distinct inputs the preprocess stage must produce, one per size and preparation (inputKey). */
+  inputs: { key: string; size: number; spec: PreprocessSpec }[];
   tta: TtaTransform[];
 }
 
@@ -53,18 +54,12 @@ export async function loadEnsemble(file: string | EnsembleFile, modelsDir: strin
   }
 
   const { classes, maps } = alignClasses(members.map((m) => m.meta.classes));
-  const bySize = new Map<number, { spec: PreprocessSpec; member: string }>();
+  const byKey = new Map<string, { key: string; size: number; spec: PreprocessSpec }>();
   for (const m of members) {
-    const { size } = m.meta.input;
-    const seen = bySize.get(size);
-    if (seen && !sameSpec(seen.spec, m.meta.preprocessing)) {
-      throw loadError(
-        `Members ${seen.member} and ${m.name}/${m.version} both take ${size}x${size} inputs but with different preprocessing; one input size must mean one preprocessing.`,
-      );
-    }
-    if (!seen) bySize.set(size, { spec: m.meta.preprocessing, member: `${m.name}/${m.version}` });
+    const key = inputKey(m.meta.input.size, m.meta.preprocessing);
+    if (!byKey.has(key)) byKey.set(key, { key, size: m.meta.input.size, spec: { ...m.meta.preprocessing } });
   }
-  const inputs = [...bySize].map(([size, { spec }]) => ({ size, spec })).sort((a, b) => a.size - b.size);
+  const inputs = [...byKey.values()].sort((a, b) => a.size - b.size || a.key.localeCompare(b.key));
   return { file: ensemble, members, classes, classMaps: maps, inputs, tta: ensembleViews(ensemble) };
 }
 
@@ -179,10 +174,6 @@ async function readMemberFiles(dir: string, id: string): Promise<MemberMeta> {
     throw loadError(`Member ${id}: checksum mismatch for ${bad.map((b) => path.join(dir, b)).join(', ')} (file changed or truncated since meta.json was written)`);
   }
   return meta;
-}
-
-function sameSpec(a: PreprocessSpec, b: PreprocessSpec): boolean {
-  return a.background === b.background && a.noUpscale === b.noUpscale && a.invert === b.invert;
 }
 
 function loadError(detail: string, cause?: unknown): PlankwatchError {

@@ -7,6 +7,19 @@ import type { GrayImage } from './decode.js';
 
 export const DEFAULT_PREPROCESS: PreprocessSpec = { background: 255, noUpscale: true, invert: true };
 
+/**
+ * The name of one prepared input: its size and how it was prepared. Members that share it share
+ * one prepared image per frame; members of one size prepared differently (one keeps organisms'
+ * size, one enlarges them to fill the input) each get their own. "64" for the default preparation.
+ */
+export function inputKey(size: number, spec: PreprocessSpec): string {
+  const parts = [String(size)];
+  if (!spec.noUpscale) parts.push('fit');
+  if (!spec.invert) parts.push('plain');
+  if (spec.background !== DEFAULT_PREPROCESS.background) parts.push(`bg${spec.background}`);
+  return parts.join('-');
+}
+
 /** Pixels darker than background by more than this count towards the organism's area. */
 const AREA_THRESHOLD = 25;
 

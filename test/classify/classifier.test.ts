@@ -10,6 +10,7 @@ import { ensemblePrediction } from '../../src/classify/prediction.js';
 import { transformBatch, type TtaTransform } from '../../src/classify/tta.js';
 import { silentLogger } from '../../src/log.js';
 import type { EnsemblePrediction, PreparedFrame } from '../../src/types.js';
+import { DEFAULT_PREPROCESS, inputKey } from '../../src/preprocess/prepare.js';
 import { fixtureImages, prepareFixtures, removeDir, saveTinyMember, tempModelsDir, writeEnsemble } from './helpers.js';
 
 let dir: string;
@@ -65,7 +66,7 @@ async function started(overrides: Partial<ClassifierOptions> = {}): Promise<Clas
 function specOf(e: LoadedEnsemble, gen: number, tta?: TtaTransform[]): GenerationSpec {
   return {
     gen,
-    members: e.members.map((m) => ({ id: m.name, dir: m.dir, inputSize: m.meta.input.size, numClasses: m.meta.classes.length, tta: tta ?? m.tta })),
+    members: e.members.map((m) => ({ id: m.name, dir: m.dir, inputSize: m.meta.input.size, inputKey: inputKey(m.meta.input.size, m.meta.preprocessing), numClasses: m.meta.classes.length, tta: tta ?? m.tta })),
   };
 }
 
@@ -73,10 +74,10 @@ function specOf(e: LoadedEnsemble, gen: number, tta?: TtaTransform[]): Generatio
 async function mainThreadPredictions(e: LoadedEnsemble, input: PreparedFrame[]): Promise<EnsemblePrediction[]> {
   const engine = new InferenceEngine();
   await engine.load(specOf(e, 1));
-  const inputs = e.inputs.map(({ size }) => {
+  const inputs = e.inputs.map(({ key, size }) => {
     const pixels = new Float32Array(input.length * size * size);
-    input.forEach((f, i) => pixels.set(f.inputs.get(size)!.pixels, i * size * size));
-    return { size, pixels };
+    input.forEach((f, i) => pixels.set(f.inputs.get(key)!.pixels, i * size * size));
+    return { key, size, pixels };
   });
   const out = engine.run({ gen: 1, count: input.length, inputs });
   engine.dispose();
@@ -126,6 +127,26 @@ describe('Classifier', () => {
     expect(stats.batches).toBeGreaterThanOrEqual(frames.length / 8);
     expect(stats.queueDepth).toBe(0);
     console.info(`[classify] ${frames.length} frames, 2 workers, batch 8: ${(frames.length / (ms / 1000)).toFixed(0)} frames/s, batch latency mean ${stats.batchLatencyMs.mean.toFixed(1)} ms`);
+  });
+
+  it('prepares one input per size and preparation: two members of one size, one keeping the organisms\' size, one enlarging them', async () => {
+    await saveTinyMember(dir, { name: 'keep96', version: 'v1', classes: ['copepod', 'diatom', 'detritus'], size: 96, seed: 5 });
+    await saveTinyMember(dir, { name: 'fit96', version: 'v1', classes: ['copepod', 'diatom', 'detritus'], size: 96, seed: 5, preprocessing: { ...DEFAULT_PREPROCESS, noUpscale: false } });
+    const file = await writeEnsemble(dir, { version: 'mixed', voting: 'soft', members: [{ name: 'keep96', version: 'v1' }, { name: 'fit96', version: 'v1' }] }, 'mixed.json');
+    const e = await loadEnsemble(file, dir);
+    expect(e.inputs.map((i) => i.key)).toEqual(['96', '96-fit']);
+    const mixed = await prepareFixtures(await fixtureImages(), e.inputs);
+    // Fixtures smaller than 96 px are enlarged in the second input only.
+    expect(mixed.some((f) => f.inputs.get('96')!.pixels.some((v, i) => v !== f.inputs.get('96-fit')!.pixels[i]))).toBe(true);
+    const c = await started({ ensembleFile: file });
+    expect(c.inputs().map((i) => i.key)).toEqual(['96', '96-fit']);
+    const got = await Promise.all(mixed.map((f) => c.classify(f)));
+    expect(got.every((p) => p.ensembleVersion === 'mixed')).toBe(true);
+    const expected = await mainThreadPredictions(e, mixed);
+    got.forEach((p, i) => expectSame(p, expected[i]!));
+    // The same weights on different inputs: the members disagree on some frame.
+    expect(got.some((p) => p.members[0]!.topK[0]!.probability !== p.members[1]!.topK[0]!.probability)).toBe(true);
+    await c.stop();
   });
 
   it('workers: 0 runs the same inference on the main thread (the path native TensorFlow takes)', async () => {
@@ -208,7 +229,7 @@ describe('Classifier', () => {
     expect(lateResults.every((p) => p.ensembleVersion === 'e2' && p.members.length === 2)).toBe(true);
 
     // A frame prepared for e2 only (no 24x24 input) is classified by e2 ...
-    const only16 = { ...frames[0]!, inputs: new Map([[16, frames[0]!.inputs.get(16)!]]) };
+    const only16 = { ...frames[0]!, inputs: new Map([['16', frames[0]!.inputs.get('16')!]]) };
     expect((await c.classify(only16)).ensembleVersion).toBe('e2');
     // ... and a swap to a broken ensemble leaves e2 active.
     await expect(c.swapEnsemble({ version: 'e3', voting: 'soft', members: [{ name: 'missing', version: 'v1' }] })).rejects.toMatchObject({ code: 'PW_E_MODEL_LOAD' });
@@ -235,12 +256,12 @@ describe('test-time augmentation', () => {
     await engine.load(specOf(e, 1, ['identity']));
     await engine.load(specOf(e, 2, ['identity', 'flipH', 'rot270']));
     const x = new Float32Array(5 * 256);
-    frames.slice(0, 5).forEach((f, i) => x.set(f.inputs.get(16)!.pixels, i * 256));
-    const plain = (pixels: Float32Array) => engine.run({ gen: 1, count: 5, inputs: [{ size: 16, pixels }] }).probs[0]!;
+    frames.slice(0, 5).forEach((f, i) => x.set(f.inputs.get('16')!.pixels, i * 256));
+    const plain = (pixels: Float32Array) => engine.run({ gen: 1, count: 5, inputs: [{ key: '16', size: 16, pixels }] }).probs[0]!;
     const a = plain(x);
     const b = plain(transformBatch(x, 16, 'flipH'));
     const r = plain(transformBatch(x, 16, 'rot270'));
-    const tta = engine.run({ gen: 2, count: 5, inputs: [{ size: 16, pixels: x }] }).probs[0]!;
+    const tta = engine.run({ gen: 2, count: 5, inputs: [{ key: '16', size: 16, pixels: x }] }).probs[0]!;
     tta.forEach((v, i) => expect(v).toBeCloseTo((a[i]! + b[i]! + r[i]!) / 3, 5));
     engine.dispose();
   });
@@ -255,12 +276,12 @@ describe('test-time augmentation', () => {
     await engine.load(specOf(e, 1, ['identity']));
     await engine.load(specOf(e, 2));
     const x = new Float32Array(5 * 256);
-    frames.slice(0, 5).forEach((f, i) => x.set(f.inputs.get(16)!.pixels, i * 256));
-    const plain = (pixels: Float32Array) => engine.run({ gen: 1, count: 5, inputs: [{ size: 16, pixels }] }).probs;
+    frames.slice(0, 5).forEach((f, i) => x.set(f.inputs.get('16')!.pixels, i * 256));
+    const plain = (pixels: Float32Array) => engine.run({ gen: 1, count: 5, inputs: [{ key: '16', size: 16, pixels }] }).probs;
     const [a0, g0] = plain(x);
     const [a90] = plain(transformBatch(x, 16, 'rot90'));
     const [, gV] = plain(transformBatch(x, 16, 'flipV'));
-    const [alpha, gamma] = engine.run({ gen: 2, count: 5, inputs: [{ size: 16, pixels: x }] }).probs;
+    const [alpha, gamma] = engine.run({ gen: 2, count: 5, inputs: [{ key: '16', size: 16, pixels: x }] }).probs;
     alpha!.forEach((v, i) => expect(v).toBeCloseTo((a0![i]! + a90![i]!) / 2, 5));
     gamma!.forEach((v, i) => expect(v).toBeCloseTo((g0![i]! + gV![i]!) / 2, 5));
     engine.dispose();

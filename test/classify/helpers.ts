@@ -20,6 +20,8 @@ export interface TinyMember {
   seed: number;
   /** End in a linear layer (logits) instead of softmax. */
   logits?: boolean;
+  /** How its input is prepared (default: DEFAULT_PREPROCESS). */
+  preprocessing?: PreprocessSpec;
 }
 
 export async function tempModelsDir(): Promise<string> {
@@ -62,7 +64,7 @@ export async function saveTinyMember(modelsDir: string, m: TinyMember): Promise<
     version: m.version,
     classes: m.classes,
     input: { size: m.size, channels: 1 },
-    preprocessing: DEFAULT_PREPROCESS,
+    preprocessing: m.preprocessing ?? DEFAULT_PREPROCESS,
     architecture: 'test-tiny-conv',
     training: { command: 'none (untrained test model)', seed: m.seed, dataFingerprint: 'none' },
     metrics: { top1: 0.5, evaluatedOn: 0, note: 'untrained' },

@@ -100,7 +100,7 @@ describe('prepare', () => {
     expect([frame.width, frame.height]).toEqual([meta.width, meta.height]);
     expect(frame.area).toBeGreaterThan(0);
     expect(frame.area).toBeLessThan(frame.width * frame.height);
-    expect([...frame.inputs.keys()]).toEqual([48, 64]);
-    expect(frame.inputs.get(64)!.pixels.length).toBe(64 * 64);
+    expect([...frame.inputs.keys()]).toEqual(['48', '64']);
+    expect(frame.inputs.get('64')!.pixels.length).toBe(64 * 64);
   });
 });
