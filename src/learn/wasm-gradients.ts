@@ -202,17 +202,27 @@ export function registerWasmGradients(): void {
   };
   replaceKernel({ kernelName: 'MaxPoolGrad', backendName: BACKEND, kernelFunc: poolKernel, setupFunc: previousPool?.setupFunc });
   // The wasm BatchMatMul runs its transposed cases 10-20x slower than the plain one (backprop
-  // through a dense layer needs both): transpose the operand explicitly, then multiply plainly.
+  // through a dense layer needs both): transpose explicitly, then multiply plainly. Either the
+  // operands are transposed (op(A)·op(B)), or the product is computed transposed and turned
+  // back ((op(B)ᵀ·op(A)ᵀ)ᵀ), whichever moves fewer values: for the input gradient of a dense
+  // layer (dy·Wᵀ) the second transposes dy and the result instead of the whole weight matrix.
   const previousMatMul = tf.getKernel('BatchMatMul', BACKEND);
   if (previousMatMul) {
     const matMulKernel: KernelFunc = (args) => {
       const { inputs, attrs } = args;
-      if (!attrs?.transposeA && !attrs?.transposeB) return previousMatMul.kernelFunc(args);
+      const ta = Boolean(attrs?.transposeA);
+      const tb = Boolean(attrs?.transposeB);
+      if (!ta && !tb) return previousMatMul.kernelFunc(args);
       return tf.tidy(() => {
         const swapLast = (t: tf.Tensor) => tf.transpose(t, [...Array.from({ length: t.rank - 2 }, (_, i) => i), t.rank - 1, t.rank - 2]);
         const a = asTensor(inputs.a!);
         const b = asTensor(inputs.b!);
-        return tf.matMul(attrs.transposeA ? swapLast(a) : a, attrs.transposeB ? swapLast(b) : b);
+        const rows = a.shape[a.rank - (ta ? 1 : 2)]!;
+        const cols = b.shape[b.rank - (tb ? 2 : 1)]!;
+        const direct = (ta ? a.size : 0) + (tb ? b.size : 0);
+        const turned = (ta ? 0 : a.size) + (tb ? 0 : b.size) + (a.size / (a.shape[a.rank - 1]! * a.shape[a.rank - 2]!)) * rows * cols;
+        if (direct <= turned) return tf.matMul(ta ? swapLast(a) : a, tb ? swapLast(b) : b);
+        return swapLast(tf.matMul(tb ? b : swapLast(b), ta ? a : swapLast(a)));
       }) as unknown as TensorInfo;
     };
     replaceKernel({ kernelName: 'BatchMatMul', backendName: BACKEND, kernelFunc: matMulKernel, setupFunc: previousMatMul.setupFunc });
