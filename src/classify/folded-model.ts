@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { convForwardHeap, directConv } from '../simd/conv.js';
+import { directPool2x2, maxPool2x2Heap } from '../simd/pool.js';
 
 type Activation = 'linear' | 'relu' | 'leakyrelu';
 
@@ -229,7 +230,7 @@ function run(steps: Step[], input: tf.Tensor4D): tf.Tensor2D {
         x = tf.fused.matMul({ a: x as tf.Tensor2D, b: step.kernel, bias: step.bias ?? undefined, activation: step.activation, leakyreluAlpha: step.alpha });
         break;
       case 'maxPool':
-        x = tf.maxPool(x as tf.Tensor4D, step.poolSize, step.strides, step.pad);
+        x = directPool2x2(x, step.poolSize, step.strides, step.pad) ? maxPool2x2Heap(x as tf.Tensor4D) : tf.maxPool(x as tf.Tensor4D, step.poolSize, step.strides, step.pad);
         break;
       case 'flatten':
         x = tf.reshape(x, [x.shape[0]!, -1]);

@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { convForwardHeap, directConv } from '../simd/conv.js';
+import { directPool2x2, maxPool2x2Heap } from '../simd/pool.js';
 import { convFilterGradHeap, heapKernelsApply, maxPool2x2GradHeap, rotateFilterHeap, widenChannelsHeap } from './heap-kernels.js';
 
 interface ConvGradAttrs {
@@ -201,6 +202,17 @@ export function registerWasmGradients(): void {
     return maxPool2x2Grad(asTensor4D(inputs.dy!), asTensor4D(inputs.input!), asTensor4D(inputs.output!)) as unknown as TensorInfo;
   };
   replaceKernel({ kernelName: 'MaxPoolGrad', backendName: BACKEND, kernelFunc: poolKernel, setupFunc: previousPool?.setupFunc });
+  const previousMaxPool = tf.getKernel('MaxPool', BACKEND);
+  if (previousMaxPool) {
+    const maxPoolKernel: KernelFunc = (args) => {
+      const { inputs, attrs } = args;
+      const x = inputs.x!;
+      const a = (attrs ?? {}) as { filterSize: number | [number, number]; strides: number | [number, number]; pad: unknown; dimRoundingMode?: unknown };
+      if (!directPool2x2(x, a.filterSize, a.strides, a.pad, a.dimRoundingMode)) return previousMaxPool.kernelFunc(args);
+      return maxPool2x2Heap(asTensor4D(x)) as unknown as TensorInfo;
+    };
+    replaceKernel({ kernelName: 'MaxPool', backendName: BACKEND, kernelFunc: maxPoolKernel, setupFunc: previousMaxPool.setupFunc });
+  }
   // The wasm BatchMatMul runs its transposed cases 10-20x slower than the plain one (backprop
   // through a dense layer needs both): transpose explicitly, then multiply plainly. Either the
   // operands are transposed (op(A)·op(B)), or the product is computed transposed and turned

@@ -158,6 +158,41 @@
         (local.set $dx (i32.add (local.get $dx) (local.get $rowBytes)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $row))))
+  ;; 2x2 max pool with stride 2 on an even-sized NHWC input, c channels (a multiple of 4):
+  ;; rows = n * h / 2 output rows, each the maximum of two input rows by two columns.
+  (func (export "max_pool_2x2") (param $x i32) (param $y i32) (param $rows i32) (param $w i32) (param $c i32)
+    (local $rowBytes i32) (local $pixBytes i32) (local $r i32) (local $j i32) (local $k i32) (local $i i32)
+    (local.set $pixBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $rowBytes (i32.mul (local.get $w) (local.get $pixBytes)))
+    (local.set $r (i32.const 0))
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $j (i32.const 0))
+        (block $colsDone
+          (loop $col
+            (br_if $colsDone (i32.ge_u (local.get $j) (local.get $w)))
+            (local.set $k (i32.const 0))
+            (loop $channel
+              (local.set $i (i32.add (local.get $x) (local.get $k)))
+              (v128.store (i32.add (local.get $y) (local.get $k))
+                (f32x4.max
+                  (f32x4.max (v128.load (local.get $i)) (v128.load (i32.add (local.get $i) (local.get $pixBytes))))
+                  (f32x4.max
+                    (v128.load (i32.add (local.get $i) (local.get $rowBytes)))
+                    (v128.load (i32.add (i32.add (local.get $i) (local.get $rowBytes)) (local.get $pixBytes))))))
+              (local.set $k (i32.add (local.get $k) (i32.const 16)))
+              (br_if $channel (i32.lt_u (local.get $k) (local.get $pixBytes))))
+            ;; next window: two input pixels, one output pixel
+            (local.set $x (i32.add (local.get $x) (i32.shl (local.get $pixBytes) (i32.const 1))))
+            (local.set $y (i32.add (local.get $y) (local.get $pixBytes)))
+            (local.set $j (i32.add (local.get $j) (i32.const 2)))
+            (br $col)))
+        ;; skip the second input row of this window row
+        (local.set $x (i32.add (local.get $x) (local.get $rowBytes)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $row))))
+
 ;; Adam step for n values: m = b1·m + (1 − b1)·g, v = b2·v + (1 − b2)·g², in place, and
   ;; wOut = w − lr·(m·c1) / (√(v·c2) + eps) with c1 = 1/(1 − b1^t), c2 = 1/(1 − b2^t), as tfjs's Adam.
   (func (export "adam") (param $w i32) (param $g i32) (param $m i32) (param $v i32) (param $wOut i32) (param $n i32)

@@ -183,6 +183,39 @@ describe('wasm training kernels', () => {
     }
   });
 
+  it('the 2x2 max pool equals the cpu backend\'s where the SIMD pass takes it, and is declined elsewhere', async () => {
+    await initBackend('wasm');
+    const { directPool2x2, maxPool2x2Heap } = await import('../../src/simd/pool.js');
+    for (const [shape, taken] of [
+      [[3, 8, 10, 4], true],
+      [[2, 6, 4, 16], true],
+      [[2, 8, 10, 3], false], // channels not a multiple of 4
+      [[2, 7, 10, 4], false], // odd height
+    ] as const) {
+      const pool = (backend: string) =>
+        onBackend(backend, async () => {
+          const x = tf.randomNormal([...shape], 0, 1, 'float32', 11);
+          const y = tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid');
+          const out = (await y.data()) as Float32Array;
+          tf.dispose([x, y]);
+          return out;
+        });
+      const cpu = await pool('cpu');
+      const wasm = await pool('wasm');
+      expect(Array.from(wasm)).toEqual(Array.from(cpu));
+      expect(directPool2x2({ shape: [...shape], dtype: 'float32' }, 2, 2, 'valid')).toBe(taken);
+      if (taken) {
+        const x = tf.randomNormal([...shape], 0, 1, 'float32', 12) as tf.Tensor4D;
+        const direct = maxPool2x2Heap(x);
+        const stock = tf.max(tf.stack([0, 1].flatMap((i) => [0, 1].map((j) => tf.stridedSlice(x, [0, i, j, 0], [...shape], [1, 2, 2, 1])))), 0);
+        expect(Array.from(direct.dataSync())).toEqual(Array.from(stock.dataSync()));
+        tf.dispose([x, direct, stock]);
+      }
+    }
+    expect(directPool2x2({ shape: [2, 8, 8, 4], dtype: 'float32' }, 3, 2, 'valid')).toBe(false);
+    expect(directPool2x2({ shape: [2, 8, 8, 4], dtype: 'float32' }, 2, 2, 'same')).toBe(false);
+  });
+
   it('transposed matrix products match the cpu backend (operands transposed, or the product turned)', async () => {
     await initBackend('wasm');
     // [m, k, n]: small operands; a small a and a large b (a dense layer's dy·Wᵀ, computed turned); the reverse.
