@@ -5,11 +5,14 @@
 //   dW = im2col(x)ᵀ · dy      (kh·kw shifted slices of x concatenated, then one matrix product)
 //   dX = conv2d(dilate(dy), rot180(W) with in/out channels swapped)   (a forward convolution)
 // registerWasmGradients() installs both as wasm kernels, so that layers models train on wasm
-// with the ordinary tf.grad machinery and nothing else changes.
+// with the ordinary tf.grad machinery and nothing else changes. It also replaces the wasm kernels
+// a training step spends avoidable passes over memory in: the stride-1 convolution and the 2x2
+// max pool (SIMD loops), MaxPoolGrad, transposed matrix products, and copies (Identity, Cast to
+// the same type), which share memory instead.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { convForwardHeap, directConv } from '../simd/conv.js';
-import { directPool2x2, maxPool2x2Heap } from '../simd/pool.js';
+import { directPool2x2, isPool2x2, maxPool2x2Heap } from '../simd/pool.js';
 import { convFilterGradHeap, heapKernelsApply, maxPool2x2GradHeap, rotateFilterHeap, widenChannelsHeap } from './heap-kernels.js';
 
 interface ConvGradAttrs {
@@ -147,11 +150,12 @@ export function maxPool2x2Grad(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D):
   });
 }
 
-function isPool2x2(attrs: NamedAttrMap, x: TensorInfo): boolean {
-  const f = attrs.filterSize as number | [number, number];
-  const st = attrs.strides as number | [number, number];
-  const two = (v: number | [number, number]) => (Array.isArray(v) ? v[0] === 2 && v[1] === 2 : v === 2);
-  return two(f) && two(st) && attrs.pad === 'valid' && x.shape[1]! % 2 === 0 && x.shape[2]! % 2 === 0 && attrs.dimRoundingMode == null;
+/** The attributes of MaxPool and MaxPoolGrad that decide whether the 2x2 paths take them. */
+interface PoolAttrs {
+  filterSize: number | [number, number];
+  strides: number | [number, number];
+  pad: unknown;
+  dimRoundingMode?: unknown;
 }
 
 function supported(attrs: ConvGradAttrs & { dilations?: number | [number, number] }): boolean {
@@ -197,17 +201,17 @@ export function registerWasmGradients(): void {
   };
   const previousPool = tf.getKernel('MaxPoolGrad', BACKEND);
   const poolKernel: KernelFunc = (args) => {
-    const { inputs, attrs } = args;
-    if (!isPool2x2(attrs ?? {}, inputs.input!) && previousPool) return previousPool.kernelFunc(args);
+    const { inputs } = args;
+    const a = args.attrs as unknown as PoolAttrs;
+    if (!isPool2x2(inputs.input!, a.filterSize, a.strides, a.pad, a.dimRoundingMode) && previousPool) return previousPool.kernelFunc(args);
     return maxPool2x2Grad(asTensor4D(inputs.dy!), asTensor4D(inputs.input!), asTensor4D(inputs.output!)) as unknown as TensorInfo;
   };
   replaceKernel({ kernelName: 'MaxPoolGrad', backendName: BACKEND, kernelFunc: poolKernel, setupFunc: previousPool?.setupFunc });
   const previousMaxPool = tf.getKernel('MaxPool', BACKEND);
   if (previousMaxPool) {
     const maxPoolKernel: KernelFunc = (args) => {
-      const { inputs, attrs } = args;
-      const x = inputs.x!;
-      const a = (attrs ?? {}) as { filterSize: number | [number, number]; strides: number | [number, number]; pad: unknown; dimRoundingMode?: unknown };
+      const x = args.inputs.x!;
+      const a = args.attrs as unknown as PoolAttrs;
       if (!directPool2x2(x, a.filterSize, a.strides, a.pad, a.dimRoundingMode)) return previousMaxPool.kernelFunc(args);
       return maxPool2x2Heap(asTensor4D(x)) as unknown as TensorInfo;
     };

@@ -5,18 +5,17 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { heapKernelsApply, prepare, simd } from './heap.js';
 
-/** Whether the SIMD pool takes this pool: 2x2 windows, stride 2, no padding, even sizes, channels a multiple of 4. */
-export function directPool2x2(
-  x: { shape: number[]; dtype: string },
-  poolSize: number | [number, number],
-  strides: number | [number, number],
-  pad: unknown,
-  dimRoundingMode?: unknown,
-): boolean {
-  const two = (v: number | [number, number]) => (Array.isArray(v) ? v[0] === 2 && v[1] === 2 : v === 2);
-  if (x.dtype !== 'float32' || x.shape.length !== 4 || !two(poolSize) || !two(strides) || pad !== 'valid' || dimRoundingMode != null) return false;
-  const [, h, w, c] = x.shape as [number, number, number, number];
-  return h % 2 === 0 && w % 2 === 0 && heapKernelsApply(c);
+type Pair = number | [number, number];
+
+/** Whether a pool is the networks' own: 2x2 windows, stride 2, no padding, on an NHWC input of even height and width. */
+export function isPool2x2(x: { shape: number[] }, poolSize: Pair, strides: Pair, pad: unknown, dimRoundingMode?: unknown): boolean {
+  const two = (v: Pair) => (Array.isArray(v) ? v[0] === 2 && v[1] === 2 : v === 2);
+  return x.shape.length === 4 && two(poolSize) && two(strides) && pad === 'valid' && dimRoundingMode == null && x.shape[1]! % 2 === 0 && x.shape[2]! % 2 === 0;
+}
+
+/** Whether the SIMD pass takes this pool: isPool2x2, float32, channels a multiple of 4, on the wasm backend. */
+export function directPool2x2(x: { shape: number[]; dtype: string }, poolSize: Pair, strides: Pair, pad: unknown, dimRoundingMode?: unknown): boolean {
+  return x.dtype === 'float32' && isPool2x2(x, poolSize, strides, pad, dimRoundingMode) && heapKernelsApply(x.shape[3]!);
 }
 
 /** y[n, i, j, c] = max of x[n, 2i..2i+1, 2j..2j+1, c], for a pool directPool2x2() accepted. */
