@@ -2,7 +2,6 @@
 // a pool of inference threads. Owns the active ensemble and swaps it between batches.
 import type { Logger } from '../log.js';
 import { PlankwatchError } from '../errors.js';
-import { inputKey } from '../preprocess/prepare.js';
 import type { EnsemblePrediction, PreparedFrame, PreprocessSpec } from '../types.js';
 import type { BackendInfo, BackendName, BackendRequest } from './backend.js';
 import { Batcher } from './batcher.js';
@@ -85,8 +84,6 @@ export interface ClassifierStats {
 interface Generation {
   id: number;
   ensemble: LoadedEnsemble;
-  /** The prepared inputs its members read. */
-  inputs: { key: string; size: number }[];
   batchesInFlight: number;
   retired: boolean;
   activeSince: number;
@@ -258,7 +255,6 @@ export class Classifier {
     const gen: Generation = {
       id: this.nextGen++,
       ensemble,
-      inputs: ensemble.inputs.map(({ key, size }) => ({ key, size })),
       batchesInFlight: 0,
       retired: false,
       activeSince: 0,
@@ -269,7 +265,7 @@ export class Classifier {
         id: `${m.name}/${m.version}`,
         dir: m.dir,
         inputSize: m.meta.input.size,
-        inputKey: inputKey(m.meta.input.size, m.meta.preprocessing),
+        inputKey: m.inputKey,
         numClasses: m.meta.classes.length,
         tta: m.tta,
       })),
@@ -310,8 +306,8 @@ export class Classifier {
 
   /** The generation that classifies this frame: the active one if the frame has its inputs. */
   private generationFor(frame: PreparedFrame): Generation {
-    for (const gen of [this.active, this.previous]) if (gen && hasInputs(frame, gen.inputs)) return gen;
-    const keys = this.active?.inputs.map((i) => i.key).join(', ') ?? 'none';
+    for (const gen of [this.active, this.previous]) if (gen && hasInputs(frame, gen.ensemble.inputs)) return gen;
+    const keys = this.active?.ensemble.inputs.map((i) => i.key).join(', ') ?? 'none';
     throw new PlankwatchError(
       'PW_E_INTERNAL',
       `Frame ${frame.file.relPath} lacks a prepared input the ensemble needs (inputs ${keys}); prepare frames with Classifier.inputs().`,
@@ -323,7 +319,7 @@ export class Classifier {
     const pool = this.pool;
     const gen = this.generations.get(genId);
     if (!pool || !gen) return Promise.reject(new PlankwatchError('PW_E_INTERNAL', `ensemble generation ${genId} is gone`));
-    const inputs = gen.inputs.map(({ key, size }) => {
+    const inputs = gen.ensemble.inputs.map(({ key, size }) => {
       const area = size * size;
       const pixels = new Float32Array(frames.length * area);
       frames.forEach((f, i) => pixels.set(f.inputs.get(key)!.pixels, i * area));

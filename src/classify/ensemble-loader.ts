@@ -22,6 +22,8 @@ export interface LoadedMember {
   weight: number;
   /** The views this member averages: its own "tta", else the ensemble's, else the image as it is. */
   tta: TtaTransform[];
+  /** The prepared input it reads: inputKey of its size and preprocessing. */
+  inputKey: string;
 }
 
 /** A validated ensemble: everything the classifier needs except the tensors themselves. */
@@ -50,14 +52,13 @@ export async function loadEnsemble(file: string | EnsembleFile, modelsDir: strin
   for (const m of ensemble.members) {
     const dir = path.join(modelsDir, m.name, m.version);
     const meta = await readMemberFiles(dir, `${m.name}/${m.version}`);
-    members.push({ name: m.name, version: m.version, dir, meta, weight: m.weight ?? 1, tta: memberViews(ensemble, m) });
+    members.push({ name: m.name, version: m.version, dir, meta, weight: m.weight ?? 1, tta: memberViews(ensemble, m), inputKey: inputKey(meta.input.size, meta.preprocessing) });
   }
 
   const { classes, maps } = alignClasses(members.map((m) => m.meta.classes));
   const byKey = new Map<string, { key: string; size: number; spec: PreprocessSpec }>();
   for (const m of members) {
-    const key = inputKey(m.meta.input.size, m.meta.preprocessing);
-    if (!byKey.has(key)) byKey.set(key, { key, size: m.meta.input.size, spec: { ...m.meta.preprocessing } });
+    if (!byKey.has(m.inputKey)) byKey.set(m.inputKey, { key: m.inputKey, size: m.meta.input.size, spec: { ...m.meta.preprocessing } });
   }
   const inputs = [...byKey.values()].sort((a, b) => a.size - b.size || a.key.localeCompare(b.key));
   return { file: ensemble, members, classes, classMaps: maps, inputs, tta: ensembleViews(ensemble) };

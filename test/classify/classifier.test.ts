@@ -10,7 +10,7 @@ import { ensemblePrediction } from '../../src/classify/prediction.js';
 import { transformBatch, type TtaTransform } from '../../src/classify/tta.js';
 import { silentLogger } from '../../src/log.js';
 import type { EnsemblePrediction, PreparedFrame } from '../../src/types.js';
-import { DEFAULT_PREPROCESS, inputKey } from '../../src/preprocess/prepare.js';
+import { DEFAULT_PREPROCESS } from '../../src/preprocess/prepare.js';
 import { fixtureImages, prepareFixtures, removeDir, saveTinyMember, tempModelsDir, writeEnsemble } from './helpers.js';
 
 let dir: string;
@@ -66,7 +66,7 @@ async function started(overrides: Partial<ClassifierOptions> = {}): Promise<Clas
 function specOf(e: LoadedEnsemble, gen: number, tta?: TtaTransform[]): GenerationSpec {
   return {
     gen,
-    members: e.members.map((m) => ({ id: m.name, dir: m.dir, inputSize: m.meta.input.size, inputKey: inputKey(m.meta.input.size, m.meta.preprocessing), numClasses: m.meta.classes.length, tta: tta ?? m.tta })),
+    members: e.members.map((m) => ({ id: m.name, dir: m.dir, inputSize: m.meta.input.size, inputKey: m.inputKey, numClasses: m.meta.classes.length, tta: tta ?? m.tta })),
   };
 }
 
@@ -135,6 +135,7 @@ describe('Classifier', () => {
     const file = await writeEnsemble(dir, { version: 'mixed', voting: 'soft', members: [{ name: 'keep96', version: 'v1' }, { name: 'fit96', version: 'v1' }] }, 'mixed.json');
     const e = await loadEnsemble(file, dir);
     expect(e.inputs.map((i) => i.key)).toEqual(['96', '96-fit']);
+    expect(e.members.map((m) => m.inputKey)).toEqual(['96', '96-fit']);
     const mixed = await prepareFixtures(await fixtureImages(), e.inputs);
     // Fixtures smaller than 96 px are enlarged in the second input only.
     expect(mixed.some((f) => f.inputs.get('96')!.pixels.some((v, i) => v !== f.inputs.get('96-fit')!.pixels[i]))).toBe(true);
