@@ -10,9 +10,11 @@ import { memberViews } from '../classify/ensemble-loader.js';
 import { inferenceModel, type InferenceModel } from '../classify/folded-model.js';
 import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta } from '../classify/model-files.js';
+import { countMacs } from './architectures.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, overlap, readDataset, stratifiedSplit, trainingImages, type Dataset } from './dataset.js';
 import { loadImageTable, subTable } from './image-cache.js';
+import { describeChoice, rankChoices, searchEnsembles, SEARCH_VIEWS, type EnsembleChoice } from './ensemble-search.js';
 import { computeMetrics, type Metrics } from './metrics.js';
 import { writeReport } from './report.js';
 import { predictTable } from './trainer.js';
@@ -29,6 +31,8 @@ export interface EvaluateOptions {
   tta: TtaTransform[];
   outDir: string;
   limit: number;
+  /** When set: also search every set of up to four members within this many multiply-adds per ROI. */
+  budgetMacs?: number;
   backend: TrainingBackend;
   log?: (line: string) => void;
 }
@@ -48,6 +52,8 @@ export interface EvaluationSummary {
   classes: string[];
   count: number;
   leaks: Record<string, number>;
+  /** With a budget: the best affordable sets of the members (ensemble-search.ts). */
+  search?: { budgetMacs: number; sets: number; byTop1: EnsembleChoice[]; byLogLoss: EnsembleChoice[] };
 }
 
 interface LoadedMember {
@@ -55,6 +61,8 @@ interface LoadedMember {
   /** The daemon's inference form, so that the ROIs/s reported here are the daemon's. */
   model: InferenceModel;
   weight: number;
+  /** Multiply-adds of one forward pass. */
+  macs: number;
   /** The views the daemon averages for this member: its own "tta", else the ensemble's, else none. */
   views: TtaTransform[];
 }
@@ -68,6 +76,8 @@ interface MemberRun {
   /** Averaged over the member's own views (`views`), and the time those took. */
   configured: Float32Array;
   configuredSeconds: number;
+  /** Each computed transform's probabilities (for the budget search). */
+  byTransform: Map<TtaTransform, Float32Array>;
 }
 
 /**
@@ -84,7 +94,8 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   for (const m of ensemble.members) {
     const dir = path.join(modelsDir, m.name, m.version);
     const meta = await readMeta(dir);
-    members.push({ meta, model: inferenceModel(await tfl.loadLayersModel(folderIO(dir))), weight: m.weight ?? 1, views: memberViews(ensemble, m) });
+    const layers = await tfl.loadLayersModel(folderIO(dir));
+    members.push({ meta, macs: countMacs(layers), model: inferenceModel(layers), weight: m.weight ?? 1, views: memberViews(ensemble, m) });
   }
   const dataset = await readDataset(options.data);
 
@@ -139,10 +150,13 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     const configured = new Float32Array(rels.length * k);
     let ttaSeconds = 0;
     let configuredSeconds = 0;
-    for (const t of [...new Set([...transforms, ...m.views])]) {
+    const byTransform = new Map<TtaTransform, Float32Array>();
+    const searched = options.budgetMacs ? SEARCH_VIEWS.flat() : [];
+    for (const t of [...new Set([...transforms, ...m.views, ...searched])]) {
       const t0 = performance.now();
       const probs = remapRows(predictTable(m.model, table, 64, (x) => transformBatch(x, t)), m.meta.classes, classes);
       const seconds = (performance.now() - t0) / 1000;
+      byTransform.set(t, probs);
       if (t === 'identity') {
         plain = probs;
         plainSeconds = seconds;
@@ -163,7 +177,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
       plain = remapRows(predictTable(m.model, table), m.meta.classes, classes);
       plainSeconds = (performance.now() - t0) / 1000;
     }
-    perMember.push({ plain, tta: sum, plainSeconds, ttaSeconds, configured, configuredSeconds });
+    perMember.push({ plain, tta: sum, plainSeconds, ttaSeconds, configured, configuredSeconds, byTransform });
   }
 
   const variants: VariantResult[] = [];
@@ -204,6 +218,15 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   const table = [header, ...rows].join('\n');
 
   const summary: EvaluationSummary = { variants, best, table, classes, count: n, leaks };
+  if (options.budgetMacs) {
+    const candidates = members.map((m, i) => ({ name: m.meta.name, version: m.meta.version, macs: m.macs, probs: perMember[i]!.byTransform }));
+    const choices = searchEnsembles(candidates, labels, k, options.budgetMacs);
+    summary.search = { budgetMacs: options.budgetMacs, sets: choices.length, ...rankChoices(choices) };
+    log(`searched ${choices.length} sets within ${(options.budgetMacs / 1e6).toFixed(0)} M multiply-adds per ROI`);
+    summary.table += `\n\nbest sets within ${(options.budgetMacs / 1e6).toFixed(0)} M multiply-adds per ROI (soft vote; top-1, log-loss, cost, members), by top-1:\n`;
+    summary.table += summary.search.byTop1.map(describeChoice).join('\n');
+    summary.table += '\nby log-loss:\n' + summary.search.byLogLoss.map(describeChoice).join('\n');
+  }
   await mkdir(options.outDir, { recursive: true });
   await writeFile(
     path.join(options.outDir, 'evaluation.json'),
@@ -216,6 +239,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
         backend: backend.name,
         leaks,
         best,
+        search: summary.search ?? null,
         classes,
         variants,
       },

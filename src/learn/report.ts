@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { EnsembleFile } from '../classify/meta.js';
+import type { EnsembleChoice } from './ensemble-search.js';
 import type { EvaluationSummary, VariantResult } from './evaluate.js';
 import type { Metrics } from './metrics.js';
 
@@ -40,6 +41,28 @@ function perClassTable(metrics: Metrics, classes: string[]): string {
   return ['| class | images | precision | recall | F1 |', '|---|---:|---:|---:|---:|', ...rows].join('\n');
 }
 
+function searchSection(search: NonNullable<EvaluationSummary['search']>): string[] {
+  const budget = (search.budgetMacs / 1e6).toFixed(0);
+  const table = (choices: EnsembleChoice[]) => [
+    '| members (×2: the image and its quarter turn) | top-1 | log-loss | M multiply-adds per ROI |',
+    '|---|---:|---:|---:|',
+    ...choices.map((c) => `| ${c.members.map((m) => `${m.name}/${m.version}${m.tta ? ' ×2' : ''}`).join(' + ')} | ${pct(c.top1)} | ${c.logLoss.toFixed(4)} | ${(c.macs / 1e6).toFixed(0)} |`),
+  ];
+  return [
+    `## The best sets within ${budget} M multiply-adds per ROI`,
+    '',
+    `Every set of up to four of these members, each with one view or two, that costs at most ${budget} M multiply-adds per ROI (${search.sets} sets), scored by the soft vote. A member with two views is written in ensemble.json with its own \`"tta": ["identity", "rot90"]\`. The sets were chosen on the images they are scored on, so the best of them is slightly optimistic.`,
+    '',
+    '### By top-1',
+    '',
+    ...table(search.byTop1),
+    '',
+    '### By log-loss',
+    '',
+    ...table(search.byLogLoss),
+  ];
+}
+
 export async function writeReport(
   dir: string,
   summary: EvaluationSummary,
@@ -73,6 +96,7 @@ export async function writeReport(
       `- ${name}: top-1 ${pct(plain.metrics.top1)} → ${pct(tta.metrics.top1)}, log-loss ${plain.metrics.logLoss.toFixed(4)} → ${tta.metrics.logLoss.toFixed(4)}, ${plain.imagesPerSecond.toFixed(0)} → ${tta.imagesPerSecond.toFixed(0)} ROIs/s.`,
     );
   }
+  if (summary.search) lines.push('', ...searchSection(summary.search));
   lines.push('');
   lines.push(`## Confusion matrix (${variantLabel(best)})`);
   lines.push('');

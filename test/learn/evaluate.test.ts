@@ -101,4 +101,38 @@ describe('evaluate', () => {
     // No views of its own anywhere: no such row.
     expect((await write('no-views.json', [{ name: 'a', version: 'v1' }, { name: 'b', version: 'v1' }])).variants.some((v) => v.name === configured)).toBe(false);
   });
+
+  it('with a budget, ranks every affordable set of members with one or two views, scored as evaluate scores them', async () => {
+    const two = await runEvaluation({ ...base(), tta: ['identity', 'rot90'], budgetMacs: 1e12, outDir: path.join(tmp, 'eval-budget') });
+    const search = two.search!;
+    // a or b alone with one view or two (4), both with one or two views each (4).
+    expect(search.sets).toBe(8);
+    expect(search.byTop1).toHaveLength(8);
+    expect(search.byLogLoss.map((c) => c.logLoss)).toEqual(search.byLogLoss.map((c) => c.logLoss).sort((x, y) => x - y));
+    expect(search.byTop1.map((c) => c.top1)).toEqual(search.byTop1.map((c) => c.top1).sort((x, y) => y - x));
+    const set = (names: string[], views: number) =>
+      search.byTop1.find((c) => c.members.map((m) => `${m.name}/${m.version}`).join(' + ') === names.join(' + ') && c.members.every((m) => (m.tta?.length ?? 1) === views))!;
+    const row = (name: string, tta: boolean) => two.variants.find((v) => v.name === name && v.tta === tta)!.metrics;
+    // Each set's figures are those of evaluate's own rows: one view is the plain row, two views its TTA row.
+    for (const [names, views, expected] of [
+      [['a/v1', 'b/v1'], 1, row('soft vote', false)],
+      [['a/v1', 'b/v1'], 2, row('soft vote', true)],
+      [['a/v1'], 2, row('a/v1', true)],
+      [['b/v1'], 1, row('b/v1', false)],
+    ] as const) {
+      const c = set([...names], views);
+      expect(c.logLoss).toBeCloseTo(expected.logLoss, 5);
+      expect(c.top1).toBeCloseTo(expected.top1, 10);
+      expect(c.members.every((m) => (views === 2 ? m.tta?.join() === 'identity,rot90' : m.tta === undefined))).toBe(true);
+    }
+    const one = set(['a/v1'], 1).macs;
+    expect(set(['a/v1', 'b/v1'], 2).macs).toBe(4 * one);
+    // Three members: 3·2 + 3·4 + 8 = 26 sets; below two forward passes only the three alone remain.
+    const three = await runEvaluation({ ...base(), ensemble: threeFile, tta: ['identity'], budgetMacs: 1e12, outDir: path.join(tmp, 'eval-budget3') });
+    expect(three.search!.sets).toBe(26);
+    const tight = await runEvaluation({ ...base(), ensemble: threeFile, tta: ['identity'], budgetMacs: 2 * one - 1, outDir: path.join(tmp, 'eval-tight') });
+    expect(tight.search!.sets).toBe(3);
+    expect(tight.search!.byTop1.every((c) => c.members.length === 1 && !c.members[0]!.tta)).toBe(true);
+    expect(await readFile(path.join(tmp, 'eval-budget', 'report.md'), 'utf8')).toContain('## The best sets within');
+  });
 });
