@@ -15,7 +15,7 @@ import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, overlap, readDataset, stratifiedSplit, trainingImages, type Dataset } from './dataset.js';
 import { loadImageTable, subTable } from './image-cache.js';
 import { describeChoice, rankChoices, searchEnsembles, SEARCH_VIEWS, type EnsembleChoice } from './ensemble-search.js';
-import { computeMetrics, type Metrics } from './metrics.js';
+import { computeMetrics, headline, type Metrics } from './metrics.js';
 import { writeReport } from './report.js';
 import { predictTable } from './trainer.js';
 import { transformBatch, type TtaTransform } from './tta.js';
@@ -43,6 +43,8 @@ export interface VariantResult {
   metrics: Metrics;
   /** Images per second through the members this variant needs (forward passes only, one thread). */
   imagesPerSecond: number;
+  /** The vote of a smaller set of the members (evaluation.json keeps only its headline figures). */
+  subset?: boolean;
 }
 
 export interface EvaluationSummary {
@@ -241,7 +243,9 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
         best,
         search: summary.search ?? null,
         classes,
-        variants,
+        // Every variant with its per-class figures and confusion matrix, except the votes of
+        // smaller sets: 2^members of them would make the file hundreds of megabytes.
+        variants: variants.map((v) => (v.subset ? { ...v, metrics: headline(v.metrics) } : v)),
       },
       null,
       1,
@@ -274,8 +278,8 @@ function subsetVotes(
     const weights = chosen.map((i) => members[i]!.weight);
     const pick = (key: 'plain' | 'tta') => chosen.map((i) => perMember[i]![key]);
     const seconds = (key: 'plainSeconds' | 'ttaSeconds') => chosen.reduce((a, i) => a + perMember[i]![key], 0);
-    out.push({ name, tta: false, metrics: computeMetrics(voteRows('soft', pick('plain'), k, weights), labels, k), imagesPerSecond: n / seconds('plainSeconds') });
-    if (withTta) out.push({ name, tta: true, metrics: computeMetrics(voteRows('soft', pick('tta'), k, weights), labels, k), imagesPerSecond: n / seconds('ttaSeconds') });
+    out.push({ name, tta: false, metrics: computeMetrics(voteRows('soft', pick('plain'), k, weights), labels, k), imagesPerSecond: n / seconds('plainSeconds'), subset: true });
+    if (withTta) out.push({ name, tta: true, metrics: computeMetrics(voteRows('soft', pick('tta'), k, weights), labels, k), imagesPerSecond: n / seconds('ttaSeconds'), subset: true });
   }
   return out;
 }

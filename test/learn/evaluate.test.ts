@@ -79,6 +79,12 @@ describe('evaluate', () => {
     expect(ab.metrics.top1).toBe(whole.metrics.top1);
     expect(abTta.metrics.logLoss).toBeCloseTo(wholeTta.metrics.logLoss, 6);
     expect(three.table).toContain('soft vote b/v1 + c/v1 + TTA');
+    // evaluation.json keeps a smaller set's headline figures only; the members and the whole vote keep everything.
+    type Row = { name: string; subset?: boolean; metrics: { top1: number; confusion?: number[][] } };
+    const rows = (JSON.parse(await readFile(path.join(tmp, 'eval-three', 'evaluation.json'), 'utf8')) as { variants: Row[] }).variants;
+    expect(rows.filter((r) => r.subset)).toHaveLength(6);
+    expect(rows.filter((r) => r.subset).every((r) => r.metrics.confusion === undefined && r.metrics.top1 >= 0)).toBe(true);
+    expect(rows.find((r) => r.name === 'soft vote')!.metrics.confusion).toHaveLength(rows.find((r) => r.name === 'a/v1')!.metrics.confusion!.length);
   });
 
   it('scores the ensemble with the views its file gives each member, as the daemon runs it', async () => {
