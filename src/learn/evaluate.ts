@@ -206,7 +206,8 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     const votes = voteRows(ensemble.voting, perMember.map((p) => p.configured), k, members.map((m) => m.weight));
     variants.push({ name: `${ensemble.voting} vote, views as in the ensemble file`, tta: false, metrics: computeMetrics(votes, labels, k), imagesPerSecond: n / seconds });
   }
-  variants.push(...subsetVotes(members, perMember, labels, k, transforms.length > 1));
+  // With a budget, the search below ranks the smaller sets instead (with their views and costs).
+  if (!options.budgetMacs) variants.push(...subsetVotes(members, perMember, labels, k, transforms.length > 1));
   const label = (v: VariantResult) => `${v.name}${v.tta ? ' + TTA' : ''}`;
   const byLoss = [...variants].sort((a, b) => a.metrics.logLoss - b.metrics.logLoss)[0]!;
   const byTop1 = [...variants].sort((a, b) => b.metrics.top1 - a.metrics.top1)[0]!;

@@ -136,6 +136,8 @@ describe('evaluate', () => {
     // Three members: 3·2 + 3·4 + 8 = 26 sets; below two forward passes only the three alone remain.
     const three = await runEvaluation({ ...base(), ensemble: threeFile, tta: ['identity'], budgetMacs: 1e12, outDir: path.join(tmp, 'eval-budget3') });
     expect(three.search!.sets).toBe(26);
+    // The search replaces the table's rows for smaller sets.
+    expect(three.variants.some((v) => v.name.startsWith('soft vote a/v1'))).toBe(false);
     const tight = await runEvaluation({ ...base(), ensemble: threeFile, tta: ['identity'], budgetMacs: 2 * one - 1, outDir: path.join(tmp, 'eval-tight') });
     expect(tight.search!.sets).toBe(3);
     expect(tight.search!.byTop1.every((c) => c.members.length === 1 && !c.members[0]!.tta)).toBe(true);
