@@ -2,8 +2,9 @@
 // up to four candidate members, each with one view (the image) or two (the image and its quarter
 // turn, as a member's own "tta" in ensemble.json gives it), whose multiply-adds per ROI fit the
 // budget, scored by the soft vote on the held-out images; ranked by top-1 and by log-loss.
-import type { TtaTransform } from './tta.js';
+import { meanProbabilities } from '../classify/voting.js';
 import { argmaxRow, logLoss } from './metrics.js';
+import type { TtaTransform } from './tta.js';
 
 /** The views a member may get in a searched set: the image alone, or with its quarter turn. */
 export const SEARCH_VIEWS: TtaTransform[][] = [['identity'], ['identity', 'rot90']];
@@ -40,20 +41,13 @@ export function searchEnsembles(candidates: SearchCandidate[], labels: Int32Arra
         if (!p || p.length !== n * k) throw new Error(`${c.name}/${c.version}: no held-out probabilities for the ${t} view`);
         return p;
       });
-      const mean = new Float32Array(n * k);
-      for (const p of rows) for (let i = 0; i < mean.length; i++) mean[i] = mean[i]! + p[i]! / rows.length;
-      return { views, mean, macs: c.macs * views.length };
+      return { views, mean: meanProbabilities(rows), macs: c.macs * views.length };
     }),
   );
   const out: EnsembleChoice[] = [];
-  const vote = new Float32Array(n * k);
   const visit = (start: number, chosen: { c: number; o: number }[], macs: number) => {
     if (chosen.length > 0) {
-      vote.fill(0);
-      for (const { c, o } of chosen) {
-        const mean = options[c]![o]!.mean;
-        for (let i = 0; i < vote.length; i++) vote[i] = vote[i]! + mean[i]! / chosen.length;
-      }
+      const vote = meanProbabilities(chosen.map(({ c, o }) => options[c]![o]!.mean));
       let correct = 0;
       for (let r = 0; r < n; r++) if (argmaxRow(vote, r, k) === labels[r]) correct++;
       out.push({
@@ -86,8 +80,12 @@ export function rankChoices(choices: EnsembleChoice[], count = 10): { byTop1: En
   };
 }
 
-/** One line per set: its figures, its cost, and its members as an ensemble file names them. */
+/** A set's members as one line, "×2" marking a member with two views. */
+export function choiceMembers(c: EnsembleChoice): string {
+  return c.members.map((m) => `${m.name}/${m.version}${m.tta ? ' ×2' : ''}`).join(' + ');
+}
+
+/** One line per set: its figures, its cost, and its members. */
 export function describeChoice(c: EnsembleChoice): string {
-  const members = c.members.map((m) => `${m.name}/${m.version}${m.tta ? ' ×2 views' : ''}`).join(' + ');
-  return `${(c.top1 * 100).toFixed(2)}%  ${c.logLoss.toFixed(4)}  ${(c.macs / 1e6).toFixed(0).padStart(4)} M  ${members}`;
+  return `${(c.top1 * 100).toFixed(2)}%  ${c.logLoss.toFixed(4)}  ${(c.macs / 1e6).toFixed(0).padStart(4)} M  ${choiceMembers(c)}`;
 }

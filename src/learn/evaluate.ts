@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { remapRows } from '../classify/classes.js';
 import { memberViews } from '../classify/ensemble-loader.js';
+import { meanProbabilities } from '../classify/voting.js';
 import { inferenceModel, type InferenceModel } from '../classify/folded-model.js';
 import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta } from '../classify/model-files.js';
@@ -78,7 +79,7 @@ interface MemberRun {
   /** Averaged over the member's own views (`views`), and the time those took. */
   configured: Float32Array;
   configuredSeconds: number;
-  /** Each computed transform's probabilities (for the budget search). */
+  /** Each computed transform's probabilities (the rows above are means of these). */
   byTransform: Map<TtaTransform, Float32Array>;
 }
 
@@ -146,40 +147,29 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     const table = subTable({ ...dataset, items }, full, rels).table;
     const warm = { size, pixels: table.pixels.subarray(0, size * size * Math.min(64, rels.length)), rels: rels.slice(0, Math.min(64, rels.length)) };
     predictTable(m.model, warm);
-    let plain: Float32Array | null = null;
-    let plainSeconds = 0;
-    const sum = new Float32Array(rels.length * k);
-    const configured = new Float32Array(rels.length * k);
-    let ttaSeconds = 0;
-    let configuredSeconds = 0;
+    // Every transform any figure needs, once each: the image itself, the TTA views, the member's
+    // own views, and with a budget the views the search tries.
     const byTransform = new Map<TtaTransform, Float32Array>();
+    const secondsOf = new Map<TtaTransform, number>();
     const searched = options.budgetMacs ? SEARCH_VIEWS.flat() : [];
-    for (const t of [...new Set([...transforms, ...m.views, ...searched])]) {
+    for (const t of new Set<TtaTransform>(['identity', ...transforms, ...m.views, ...searched])) {
       const t0 = performance.now();
       const probs = remapRows(predictTable(m.model, table, 64, (x) => transformBatch(x, t)), m.meta.classes, classes);
-      const seconds = (performance.now() - t0) / 1000;
+      secondsOf.set(t, (performance.now() - t0) / 1000);
       byTransform.set(t, probs);
-      if (t === 'identity') {
-        plain = probs;
-        plainSeconds = seconds;
-      }
-      if (transforms.includes(t)) {
-        ttaSeconds += seconds;
-        for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + probs[i]!;
-      }
-      if (m.views.includes(t)) {
-        configuredSeconds += seconds;
-        for (let i = 0; i < configured.length; i++) configured[i] = configured[i]! + probs[i]! / m.views.length;
-      }
       log(`  ${m.meta.name}/${m.meta.version} ${t}: top1 ${computeMetrics(probs, labels, k).top1.toFixed(4)}`);
     }
-    for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! / transforms.length;
-    if (!plain) {
-      const t0 = performance.now();
-      plain = remapRows(predictTable(m.model, table), m.meta.classes, classes);
-      plainSeconds = (performance.now() - t0) / 1000;
-    }
-    perMember.push({ plain, tta: sum, plainSeconds, ttaSeconds, configured, configuredSeconds, byTransform });
+    const mean = (views: TtaTransform[]) => meanProbabilities(views.map((t) => byTransform.get(t)!));
+    const seconds = (views: TtaTransform[]) => views.reduce((a, t) => a + secondsOf.get(t)!, 0);
+    perMember.push({
+      plain: byTransform.get('identity')!,
+      plainSeconds: secondsOf.get('identity')!,
+      tta: mean(transforms),
+      ttaSeconds: seconds(transforms),
+      configured: mean(m.views),
+      configuredSeconds: seconds(m.views),
+      byTransform,
+    });
   }
 
   const variants: VariantResult[] = [];

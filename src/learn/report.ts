@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { EnsembleFile } from '../classify/meta.js';
-import type { EnsembleChoice } from './ensemble-search.js';
+import { choiceMembers, type EnsembleChoice } from './ensemble-search.js';
 import type { EvaluationSummary, VariantResult } from './evaluate.js';
 import type { Metrics } from './metrics.js';
 
@@ -46,7 +46,7 @@ function searchSection(search: NonNullable<EvaluationSummary['search']>): string
   const table = (choices: EnsembleChoice[]) => [
     '| members (×2: the image and its quarter turn) | top-1 | log-loss | M multiply-adds per ROI |',
     '|---|---:|---:|---:|',
-    ...choices.map((c) => `| ${c.members.map((m) => `${m.name}/${m.version}${m.tta ? ' ×2' : ''}`).join(' + ')} | ${pct(c.top1)} | ${c.logLoss.toFixed(4)} | ${(c.macs / 1e6).toFixed(0)} |`),
+    ...choices.map((c) => `| ${choiceMembers(c)} | ${pct(c.top1)} | ${c.logLoss.toFixed(4)} | ${(c.macs / 1e6).toFixed(0)} |`),
   ];
   return [
     `## The best sets within ${budget} M multiply-adds per ROI`,
