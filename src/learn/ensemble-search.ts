@@ -2,8 +2,13 @@
 // up to four candidate members, each with one view (the image) or two (the image and its quarter
 // turn, as a member's own "tta" in ensemble.json gives it), whose multiply-adds per ROI fit the
 // budget, scored by the soft vote on the held-out images; ranked by top-1 and by log-loss.
+//
+// The best of hundreds of sets, chosen on the images it is scored on, looks better than it will do
+// on new images. The fair estimate says by how much: the best set is chosen on a random half of
+// the images and scored on the other half, both ways, over a few seeded halvings.
 import { meanProbabilities } from '../classify/voting.js';
-import { argmaxRow, logLoss } from './metrics.js';
+import { argmaxRow, rowLogLoss } from './metrics.js';
+import { deriveSeed, mulberry32, shuffleInPlace } from './random.js';
 import type { TtaTransform } from './tta.js';
 
 /** The views a member may get in a searched set: the image alone, or with its quarter turn. */
@@ -27,12 +32,79 @@ export interface EnsembleChoice {
   logLoss: number;
 }
 
+/** Random halvings the fair estimate uses (each both ways). */
+export const FAIR_HALVINGS = 4;
+
+/** What the best set can be expected to score on images it was not chosen on. */
+export interface FairEstimate {
+  /** Seeded random halvings of the images, each used both ways. */
+  halvings: number;
+  /** Mean top-1, on the other half, of the set with the best top-1 on one half. */
+  top1: number;
+  /** Mean log-loss, on the other half, of the set with the best log-loss on one half. */
+  logLoss: number;
+}
+
+export interface SearchResult {
+  /** Every affordable set, unsorted (`rankChoices` orders them). */
+  choices: EnsembleChoice[];
+  /** Null when asked for no halvings or with fewer than two images. */
+  fair: FairEstimate | null;
+}
+
+/** `count` seeded masks over n rows, each marking exactly ⌊n/2⌋ of them (1: the first half). */
+export function randomHalvings(n: number, count: number, seed = 1): Uint8Array[] {
+  return Array.from({ length: count }, (_, h) => {
+    const mask = new Uint8Array(n);
+    const rows = shuffleInPlace(Array.from({ length: n }, (_, r) => r), mulberry32(deriveSeed(seed, 'halving', h)));
+    for (const r of rows.slice(0, Math.floor(n / 2))) mask[r] = 1;
+    return mask;
+  });
+}
+
+/** Correct answers and log-loss summed over each half of each halving: [h][0: first half, 1: second]. */
+interface HalfSums {
+  correct: number[][];
+  loss: number[][];
+}
+
 /**
- * Score every affordable set (soft vote, equal weights, each member's views averaged first).
- * Returns them unsorted; `rankChoices` orders them.
+ * For each halving and direction, the set that is best on the choosing half, scored on the other
+ * half; the means of those scores. Ties in top-1 go to the lower log-loss on the choosing half.
  */
-export function searchEnsembles(candidates: SearchCandidate[], labels: Int32Array, k: number, budgetMacs: number, maxMembers = 4): EnsembleChoice[] {
+function fairEstimate(halves: HalfSums[], masks: Uint8Array[]): FairEstimate {
+  const n = masks[0]!.length;
+  let top1 = 0;
+  let loss = 0;
+  masks.forEach((mask, h) => {
+    const first = mask.reduce((a, v) => a + v, 0);
+    const size = [first, n - first];
+    for (const [pick, score] of [
+      [0, 1],
+      [1, 0],
+    ] as const) {
+      let byTop1 = 0;
+      let byLoss = 0;
+      halves.forEach((s, i) => {
+        const best = halves[byTop1]!;
+        if (s.correct[h]![pick]! > best.correct[h]![pick]! || (s.correct[h]![pick] === best.correct[h]![pick] && s.loss[h]![pick]! < best.loss[h]![pick]!)) byTop1 = i;
+        if (s.loss[h]![pick]! < halves[byLoss]!.loss[h]![pick]!) byLoss = i;
+      });
+      top1 += halves[byTop1]!.correct[h]![score]! / size[score]!;
+      loss += halves[byLoss]!.loss[h]![score]! / size[score]!;
+    }
+  });
+  const runs = 2 * masks.length;
+  return { halvings: masks.length, top1: top1 / runs, logLoss: loss / runs };
+}
+
+/**
+ * Score every affordable set (soft vote, equal weights, each member's views averaged first), and
+ * with `halvings` > 0 the fair estimate of the best one.
+ */
+export function searchEnsembles(candidates: SearchCandidate[], labels: Int32Array, k: number, budgetMacs: number, maxMembers = 4, halvings = FAIR_HALVINGS): SearchResult {
   const n = labels.length;
+  const masks = n >= 2 ? randomHalvings(n, halvings) : [];
   // Each candidate with each view option, averaged once.
   const options = candidates.map((c) =>
     SEARCH_VIEWS.map((views) => {
@@ -45,11 +117,25 @@ export function searchEnsembles(candidates: SearchCandidate[], labels: Int32Arra
     }),
   );
   const out: EnsembleChoice[] = [];
+  const halves: HalfSums[] = [];
   const visit = (start: number, chosen: { c: number; o: number }[], macs: number) => {
     if (chosen.length > 0) {
       const vote = meanProbabilities(chosen.map(({ c, o }) => options[c]![o]!.mean));
       let correct = 0;
-      for (let r = 0; r < n; r++) if (argmaxRow(vote, r, k) === labels[r]) correct++;
+      let loss = 0;
+      const sums: HalfSums = { correct: masks.map(() => [0, 0]), loss: masks.map(() => [0, 0]) };
+      for (let r = 0; r < n; r++) {
+        const right = argmaxRow(vote, r, k) === labels[r] ? 1 : 0;
+        const term = rowLogLoss(vote, r, k, labels[r]!);
+        correct += right;
+        loss += term;
+        masks.forEach((mask, h) => {
+          const half = mask[r] ? 0 : 1;
+          sums.correct[h]![half]! += right;
+          sums.loss[h]![half]! += term;
+        });
+      }
+      halves.push(sums);
       out.push({
         members: chosen.map(({ c, o }) => {
           const m = candidates[c]!;
@@ -58,7 +144,7 @@ export function searchEnsembles(candidates: SearchCandidate[], labels: Int32Arra
         }),
         macs,
         top1: correct / n,
-        logLoss: logLoss(vote, labels, k),
+        logLoss: loss / n,
       });
     }
     if (chosen.length === maxMembers) return;
@@ -69,7 +155,7 @@ export function searchEnsembles(candidates: SearchCandidate[], labels: Int32Arra
     }
   };
   visit(0, [], 0);
-  return out;
+  return { choices: out, fair: masks.length > 0 && out.length > 0 ? fairEstimate(halves, masks) : null };
 }
 
 /** The `count` best by top-1 (log-loss breaks ties) and the `count` best by log-loss. */
@@ -88,4 +174,9 @@ export function choiceMembers(c: EnsembleChoice): string {
 /** One line per set: its figures, its cost, and its members. */
 export function describeChoice(c: EnsembleChoice): string {
   return `${(c.top1 * 100).toFixed(2)}%  ${c.logLoss.toFixed(4)}  ${(c.macs / 1e6).toFixed(0).padStart(4)} M  ${choiceMembers(c)}`;
+}
+
+/** The fair estimate as one line, beside the in-sample figures it corrects. */
+export function describeFair(f: FairEstimate): string {
+  return `chosen on one half of the images and scored on the other (${f.halvings} random halvings, both ways): best by top-1 ${(f.top1 * 100).toFixed(2)}%, best by log-loss ${f.logLoss.toFixed(4)}: what the best set can be expected to score on new images`;
 }

@@ -15,7 +15,7 @@ import { countMacs } from './architectures.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, overlap, readDataset, stratifiedSplit, trainingImages, type Dataset } from './dataset.js';
 import { loadImageTable, subTable } from './image-cache.js';
-import { describeChoice, rankChoices, searchEnsembles, SEARCH_VIEWS, type EnsembleChoice } from './ensemble-search.js';
+import { describeChoice, describeFair, rankChoices, searchEnsembles, SEARCH_VIEWS, type EnsembleChoice, type FairEstimate } from './ensemble-search.js';
 import { computeMetrics, headline, type Metrics } from './metrics.js';
 import { writeReport } from './report.js';
 import { predictTable } from './trainer.js';
@@ -56,7 +56,7 @@ export interface EvaluationSummary {
   count: number;
   leaks: Record<string, number>;
   /** With a budget: the best affordable sets of the members (ensemble-search.ts). */
-  search?: { budgetMacs: number; sets: number; byTop1: EnsembleChoice[]; byLogLoss: EnsembleChoice[] };
+  search?: { budgetMacs: number; sets: number; byTop1: EnsembleChoice[]; byLogLoss: EnsembleChoice[]; fair: FairEstimate | null };
 }
 
 interface LoadedMember {
@@ -213,12 +213,13 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   const summary: EvaluationSummary = { variants, best, table, classes, count: n, leaks };
   if (options.budgetMacs) {
     const candidates = members.map((m, i) => ({ name: m.meta.name, version: m.meta.version, macs: m.macs, probs: perMember[i]!.byTransform }));
-    const choices = searchEnsembles(candidates, labels, k, options.budgetMacs);
-    summary.search = { budgetMacs: options.budgetMacs, sets: choices.length, ...rankChoices(choices) };
+    const { choices, fair } = searchEnsembles(candidates, labels, k, options.budgetMacs);
+    summary.search = { budgetMacs: options.budgetMacs, sets: choices.length, ...rankChoices(choices), fair };
     log(`searched ${choices.length} sets within ${(options.budgetMacs / 1e6).toFixed(0)} M multiply-adds per ROI`);
     summary.table += `\n\nbest sets within ${(options.budgetMacs / 1e6).toFixed(0)} M multiply-adds per ROI (soft vote; top-1, log-loss, cost, members), by top-1:\n`;
     summary.table += summary.search.byTop1.map(describeChoice).join('\n');
     summary.table += '\nby log-loss:\n' + summary.search.byLogLoss.map(describeChoice).join('\n');
+    if (fair) summary.table += `\n${describeFair(fair)}`;
   }
   await mkdir(options.outDir, { recursive: true });
   await writeFile(

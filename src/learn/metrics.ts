@@ -37,15 +37,17 @@ export function argmaxRow(probs: Float32Array, r: number, k: number): number {
   return best;
 }
 
+/** Row r's term of the log-loss: −log of its true class's clipped, renormalised probability. */
+export function rowLogLoss(probs: Float32Array, r: number, k: number, label: number): number {
+  let sum = 0;
+  for (let c = 0; c < k; c++) sum += Math.min(1 - EPS, Math.max(EPS, probs[r * k + c]!));
+  return -Math.log(Math.min(1 - EPS, Math.max(EPS, probs[r * k + label]!)) / sum);
+}
+
 /** Multiclass log-loss as scored by Kaggle: each row rescaled to sum 1 after clipping. */
 export function logLoss(probs: Float32Array, labels: Int32Array, k: number): number {
   let total = 0;
-  for (let r = 0; r < labels.length; r++) {
-    let sum = 0;
-    for (let c = 0; c < k; c++) sum += Math.min(1 - EPS, Math.max(EPS, probs[r * k + c]!));
-    const p = Math.min(1 - EPS, Math.max(EPS, probs[r * k + labels[r]!]!)) / sum;
-    total -= Math.log(p);
-  }
+  for (let r = 0; r < labels.length; r++) total += rowLogLoss(probs, r, k, labels[r]!);
   return total / labels.length;
 }
 

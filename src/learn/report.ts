@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { EnsembleFile } from '../classify/meta.js';
-import { choiceMembers, type EnsembleChoice } from './ensemble-search.js';
+import { choiceMembers, type EnsembleChoice, type FairEstimate } from './ensemble-search.js';
 import type { EvaluationSummary, VariantResult } from './evaluate.js';
 import type { Metrics } from './metrics.js';
 
@@ -41,6 +41,12 @@ function perClassTable(metrics: Metrics, classes: string[]): string {
   return ['| class | images | precision | recall | F1 |', '|---|---:|---:|---:|---:|', ...rows].join('\n');
 }
 
+/** How much of the best sets' lead is choice on these images: the same search, chosen and scored on different halves. */
+function fairParagraph(fair: FairEstimate, bestTop1: EnsembleChoice | undefined, bestLoss: EnsembleChoice | undefined): string {
+  const lead = bestTop1 && bestLoss ? ` (chosen and scored on all of them: ${pct(bestTop1.top1)} and ${bestLoss.logLoss.toFixed(4)})` : '';
+  return `**Expected on new images:** choosing the best set on a random half of the images and scoring it on the other half (${fair.halvings} seeded halvings, both ways) gives top-1 ${pct(fair.top1)} and log-loss ${fair.logLoss.toFixed(4)}${lead}. To tell whether new candidate members help, compare these figures with the same search's over the candidates without them, not the rows below.`;
+}
+
 function searchSection(search: NonNullable<EvaluationSummary['search']>): string[] {
   const budget = (search.budgetMacs / 1e6).toFixed(0);
   const table = (choices: EnsembleChoice[]) => [
@@ -52,6 +58,7 @@ function searchSection(search: NonNullable<EvaluationSummary['search']>): string
     `## The best sets within ${budget} M multiply-adds per ROI`,
     '',
     `Every set of up to four of these members, each with one view or two, that costs at most ${budget} M multiply-adds per ROI (${search.sets} sets), scored by the soft vote. A member with two views is written in ensemble.json with its own \`"tta": ["identity", "rot90"]\`. The sets were chosen on the images they are scored on, so the best of them is slightly optimistic.`,
+    ...(search.fair ? ['', fairParagraph(search.fair, search.byTop1[0], search.byLogLoss[0])] : []),
     '',
     '### By top-1',
     '',

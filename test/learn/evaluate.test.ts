@@ -141,6 +141,13 @@ describe('evaluate', () => {
     const tight = await runEvaluation({ ...base(), ensemble: threeFile, tta: ['identity'], budgetMacs: 2 * one - 1, outDir: path.join(tmp, 'eval-tight') });
     expect(tight.search!.sets).toBe(3);
     expect(tight.search!.byTop1.every((c) => c.members.length === 1 && !c.members[0]!.tta)).toBe(true);
-    expect(await readFile(path.join(tmp, 'eval-budget', 'report.md'), 'utf8')).toContain('## The best sets within');
+    const report = await readFile(path.join(tmp, 'eval-budget', 'report.md'), 'utf8');
+    expect(report).toContain('## The best sets within');
+    // The fair estimate (ensemble-search.test.ts checks its figures) is printed, reported and saved.
+    expect(search.fair!.halvings).toBe(4);
+    expect(report).toContain(`top-1 ${(search.fair!.top1 * 100).toFixed(2)}%`);
+    expect(two.table).toContain('chosen on one half of the images and scored on the other');
+    const saved = JSON.parse(await readFile(path.join(tmp, 'eval-budget', 'evaluation.json'), 'utf8'));
+    expect(saved.search.fair).toEqual(search.fair);
   });
 });

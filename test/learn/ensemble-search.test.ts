@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { randomHalvings, searchEnsembles, type SearchCandidate } from '../../src/learn/ensemble-search.js';
+import { computeMetrics } from '../../src/learn/metrics.js';
+import { mulberry32 } from '../../src/learn/random.js';
+
+const N = 200;
+const K = 5;
+
+/** Labels, and candidates whose probabilities are noise: no set is really better than another. */
+function noise(count: number, seed: number): { labels: Int32Array; candidates: SearchCandidate[] } {
+  const rng = mulberry32(seed);
+  const labels = Int32Array.from({ length: N }, () => Math.floor(rng() * K));
+  const rows = () => {
+    const p = new Float32Array(N * K);
+    for (let r = 0; r < N; r++) {
+      let sum = 0;
+      for (let c = 0; c < K; c++) sum += p[r * K + c] = rng() + 1e-3;
+      for (let c = 0; c < K; c++) p[r * K + c]! /= sum;
+    }
+    return p;
+  };
+  const candidates = Array.from({ length: count }, (_, i) => ({
+    name: `m${i}`,
+    version: 'v1',
+    macs: 10,
+    probs: new Map([
+      ['identity', rows()],
+      ['rot90', rows()],
+    ] as const),
+  }));
+  return { labels, candidates };
+}
+
+/** A set's vote as the daemon takes it: each member's views averaged, then the members. */
+function vote(candidates: SearchCandidate[], members: { name: string; tta?: string[] }[]): Float32Array {
+  const out = new Float32Array(N * K);
+  for (const m of members) {
+    const c = candidates.find((x) => x.name === m.name)!;
+    const views = (m.tta ?? ['identity']).map((t) => c.probs.get(t as 'identity')!);
+    for (const v of views) for (let i = 0; i < out.length; i++) out[i]! += v[i]! / views.length / members.length;
+  }
+  return out;
+}
+
+/** Top-1 and log-loss of the rows a mask selects. */
+function scoreRows(p: Float32Array, labels: Int32Array, mask: Uint8Array, want: number) {
+  const rows = [...mask.keys()].filter((r) => mask[r] === want);
+  const sub = new Float32Array(rows.length * K);
+  rows.forEach((r, i) => sub.set(p.subarray(r * K, (r + 1) * K), i * K));
+  return computeMetrics(sub, Int32Array.from(rows, (r) => labels[r]!), K);
+}
+
+describe('ensemble search', () => {
+  it('halves the images the same way for the same seed, exactly in two', () => {
+    const a = randomHalvings(11, 3, 7);
+    expect(a.map((m) => m.reduce((s, v) => s + v, 0))).toEqual([5, 5, 5]);
+    expect(randomHalvings(11, 3, 7)).toEqual(a);
+    expect(a[0]).not.toEqual(a[1]);
+    expect(randomHalvings(11, 3, 8)).not.toEqual(a);
+  });
+
+  it('estimates the best set on images it was not chosen on: the choice of one half scored on the other', () => {
+    const { labels, candidates } = noise(4, 3);
+    const { choices, fair } = searchEnsembles(candidates, labels, K, 1e9, 4, 1);
+    // 4 members, each with one view or two: 3^4 − 1 sets.
+    expect(choices).toHaveLength(80);
+    // The same estimate worked out here from each set's vote, for the one halving, both ways.
+    const [mask] = randomHalvings(N, 1);
+    const scored = choices.map((c) => {
+      const p = vote(candidates, c.members);
+      return [scoreRows(p, labels, mask!, 1), scoreRows(p, labels, mask!, 0)];
+    });
+    let top1 = 0;
+    let loss = 0;
+    for (const [pick, other] of [
+      [0, 1],
+      [1, 0],
+    ] as const) {
+      const best = (key: (s: (typeof scored)[number][number]) => number) => scored.reduce((b, s) => (key(s[pick]!) > key(b[pick]!) ? s : b));
+      top1 += best((s) => s.top1 - s.logLoss * 1e-9)[other]!.top1 / 2;
+      loss += best((s) => -s.logLoss)[other]!.logLoss / 2;
+    }
+    expect(fair!.halvings).toBe(1);
+    expect(fair!.top1).toBeCloseTo(top1, 10);
+    expect(fair!.logLoss).toBeCloseTo(loss, 6);
+  });
+
+  it('on noise, the best set chosen on all the images looks better than the fair estimate says it is', () => {
+    const { labels, candidates } = noise(6, 11);
+    const { choices, fair } = searchEnsembles(candidates, labels, K, 1e9);
+    const bestTop1 = Math.max(...choices.map((c) => c.top1));
+    const bestLoss = Math.min(...choices.map((c) => c.logLoss));
+    expect(fair!.halvings).toBe(4);
+    // Chance is 1/K: the in-sample best is lifted well above it by choice alone, the fair estimate is not.
+    expect(bestTop1 - fair!.top1).toBeGreaterThan(0.03);
+    expect(Math.abs(fair!.top1 - 1 / K)).toBeLessThan(0.05);
+    expect(fair!.logLoss).toBeGreaterThan(bestLoss);
+  });
+
+  it('gives no estimate when asked for no halvings', () => {
+    const { labels, candidates } = noise(2, 5);
+    expect(searchEnsembles(candidates, labels, K, 1e9, 4, 0).fair).toBeNull();
+  });
+});
