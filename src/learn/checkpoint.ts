@@ -10,7 +10,7 @@ import { folderIO } from '../classify/model-files.js';
 import { computeMetrics } from './metrics.js';
 import { readTensors, writeTensors } from './tensor-file.js';
 import { finishAverage, WeightAverage, type AverageReport, type AverageSpan } from './weight-average.js';
-import type { EpochReport, TrainData, TrainHooks } from './trainer.js';
+import type { EpochReport, TrainData, TrainHooks, TrainResult } from './trainer.js';
 
 export interface CheckpointState {
   epoch: number;
@@ -140,4 +140,27 @@ export function closeAverage(end: EpochEnd, data: TrainData, best: tf.Tensor[] |
   if (!end.average || end.average.count === 0) return { best };
   const validation = data.validation && { ...data.validation, numClasses: data.numClasses };
   return finishAverage(end.model, end.average, data.train.table, validation, { weights: best, loss: end.state.bestLoss });
+}
+
+/**
+ * After the last epoch: the model gets the weights the run keeps (its average when that beat every
+ * epoch, else its best epoch), the optimizer is freed, and the run's result is returned. `stop` is
+ * why it ended early (null: it completed all epochs).
+ */
+export function finishRun(end: EpochEnd, data: TrainData, best: tf.Tensor[] | null, stop: string | null): TrainResult {
+  const averaged = closeAverage(end, data, best);
+  if (averaged.best) {
+    end.model.setWeights(averaged.best);
+    tf.dispose(averaged.best);
+  }
+  end.optimizer.dispose();
+  const { state } = end;
+  return {
+    commands: state.commands ?? [],
+    epochs: state.history,
+    bestEpoch: state.bestEpoch,
+    stoppedEarly: stop !== null,
+    reason: stop ?? 'completed all epochs',
+    ...(averaged.report ? { average: averaged.report } : {}),
+  };
 }

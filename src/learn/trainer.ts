@@ -6,7 +6,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { createAdam } from './adam.js';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { closeAverage, endEpoch, loadBest, openAverage, loadCheckpoint, stopWithinEpoch, type CheckpointState, type EpochEnd } from './checkpoint.js';
+import { endEpoch, finishRun, loadBest, openAverage, loadCheckpoint, stopWithinEpoch, type CheckpointState, type EpochEnd } from './checkpoint.js';
 import { augmentInto, type AugmentOptions } from './augment.js';
 import { logitsModel } from './architectures.js';
 import { useFastTraining } from './fast-training.js';
@@ -234,8 +234,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
     state, config, model, optimizer, hooks, started, average,
     validation: validation && { labels: validation.labels, numClasses: data.numClasses, predict: () => predictTable(model, validation.table) },
   };
-  let stoppedEarly = false;
-  let reason = 'completed all epochs';
+  let stop: string | null = null;
   const xBuf = new Float32Array(config.batchSize * s * s);
   const yIdx = new Int32Array(config.batchSize);
   const picked = new Int32Array(config.batchSize);
@@ -297,19 +296,9 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
     const report = epochReport(config, { epoch, batches, lossSum, correct, seen, startedMs: epochStart });
     const ended = await endEpoch(end, report, bestWeights);
     bestWeights = ended.best;
-    if (ended.stop) {
-      stoppedEarly = true;
-      reason = ended.stop;
-      break;
-    }
+    stop = ended.stop;
+    if (stop) break;
   }
   restoreBatchNorm();
-  const averaged = closeAverage(end, data, bestWeights);
-  bestWeights = averaged.best;
-  if (bestWeights) {
-    model.setWeights(bestWeights);
-    tf.dispose(bestWeights);
-  }
-  optimizer.dispose();
-  return { commands: state.commands, epochs: state.history, bestEpoch: state.bestEpoch, stoppedEarly, reason, ...(averaged.report ? { average: averaged.report } : {}) };
+  return finishRun(end, data, bestWeights, stop);
 }

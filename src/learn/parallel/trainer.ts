@@ -26,7 +26,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { augmentInto } from '../augment.js';
 import { deriveSeed, mulberry32, shuffleInPlace } from '../random.js';
 import { classWeights, cosineRate, epochReport, progressEvent, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
-import { closeAverage, endEpoch, loadBest, openAverage, loadCheckpoint, stopWithinEpoch, type CheckpointState, type EpochEnd } from '../checkpoint.js';
+import { endEpoch, finishRun, loadBest, openAverage, loadCheckpoint, stopWithinEpoch, type CheckpointState, type EpochEnd } from '../checkpoint.js';
 import { GradientPool, shardSizes, type Shard } from './pool.js';
 import type { WorkerModel } from './protocol.js';
 import { readFlat, subsetSize, weightLayout, writeFlat, type WeightLayout } from './replica.js';
@@ -120,8 +120,7 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
       predict: () => pool.predict(readFlat(layout), validation.table.pixels, validation.labels.length, s2, data.numClasses),
     },
   };
-  let stoppedEarly = false;
-  let reason = 'completed all epochs';
+  let stop: string | null = null;
   try {
     for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
       const order = shuffleInPlace(Array.from({ length: n }, (_, i) => i), mulberry32(deriveSeed(config.seed, 'shuffle', epoch)));
@@ -194,22 +193,12 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
       const report = epochReport(config, { epoch, batches, lossSum, correct, seen, startedMs: epochStart });
       const ended = await endEpoch(end, report, bestWeights);
       bestWeights = ended.best;
-      if (ended.stop) {
-        stoppedEarly = true;
-        reason = ended.stop;
-        break;
-      }
+      stop = ended.stop;
+      if (stop) break;
     }
   } finally {
     await pool.close();
   }
-  const averaged = closeAverage(end, data, bestWeights);
-  bestWeights = averaged.best;
-  if (bestWeights) {
-    model.setWeights(bestWeights);
-    tf.dispose(bestWeights);
-  }
-  optimizer.dispose();
-  return { commands: state.commands, epochs: state.history, bestEpoch: state.bestEpoch, stoppedEarly, reason, workers, ...(averaged.report ? { average: averaged.report } : {}) };
+  return { ...finishRun(end, data, bestWeights, stop), workers };
 }
 
