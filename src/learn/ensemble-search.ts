@@ -83,15 +83,16 @@ function fairEstimate(halves: HalfSums[], masks: Uint8Array[]): FairEstimate {
       [0, 1],
       [1, 0],
     ] as const) {
-      let byTop1 = 0;
-      let byLoss = 0;
-      halves.forEach((s, i) => {
-        const best = halves[byTop1]!;
-        if (s.correct[h]![pick]! > best.correct[h]![pick]! || (s.correct[h]![pick] === best.correct[h]![pick] && s.loss[h]![pick]! < best.loss[h]![pick]!)) byTop1 = i;
-        if (s.loss[h]![pick]! < halves[byLoss]!.loss[h]![pick]!) byLoss = i;
-      });
-      top1 += halves[byTop1]!.correct[h]![score]! / size[score]!;
-      loss += halves[byLoss]!.loss[h]![score]! / size[score]!;
+      const hitsOnPick = (s: HalfSums) => s.correct[h]![pick]!;
+      const lossOnPick = (s: HalfSums) => s.loss[h]![pick]!;
+      let byTop1 = halves[0]!;
+      let byLoss = halves[0]!;
+      for (const s of halves) {
+        if (hitsOnPick(s) > hitsOnPick(byTop1) || (hitsOnPick(s) === hitsOnPick(byTop1) && lossOnPick(s) < lossOnPick(byTop1))) byTop1 = s;
+        if (lossOnPick(s) < lossOnPick(byLoss)) byLoss = s;
+      }
+      top1 += byTop1.correct[h]![score]! / size[score]!;
+      loss += byLoss.loss[h]![score]! / size[score]!;
     }
   });
   const runs = 2 * masks.length;
