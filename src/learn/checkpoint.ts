@@ -133,22 +133,15 @@ export async function openAverage(averageFrom: number | undefined, hooks: Pick<T
 }
 
 /**
- * After the last epoch: validate the weight average, if the run kept one, against the best epoch.
- * Returns the weights the run should return and the average's report (see finishAverage).
- */
-export function closeAverage(end: EpochEnd, data: TrainData, best: tf.Tensor[] | null): { best: tf.Tensor[] | null; report?: AverageReport } {
-  if (!end.average || end.average.count === 0) return { best };
-  const validation = data.validation && { ...data.validation, numClasses: data.numClasses };
-  return finishAverage(end.model, end.average, data.train.table, validation, { weights: best, loss: end.state.bestLoss });
-}
-
-/**
  * After the last epoch: the model gets the weights the run keeps (its average when that beat every
  * epoch, else its best epoch), the optimizer is freed, and the run's result is returned. `stop` is
  * why it ended early (null: it completed all epochs).
  */
 export function finishRun(end: EpochEnd, data: TrainData, best: tf.Tensor[] | null, stop: string | null): TrainResult {
-  const averaged = closeAverage(end, data, best);
+  // The weight average, if the run kept one, is validated against the best epoch (finishAverage).
+  const validation = data.validation && { ...data.validation, numClasses: data.numClasses };
+  const averaged: { best: tf.Tensor[] | null; report?: AverageReport } =
+    end.average && end.average.count > 0 ? finishAverage(end.model, end.average, data.train.table, validation, { weights: best, loss: end.state.bestLoss }) : { best };
   if (averaged.best) {
     end.model.setWeights(averaged.best);
     tf.dispose(averaged.best);

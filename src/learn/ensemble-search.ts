@@ -130,11 +130,11 @@ export function searchEnsembles(candidates: SearchCandidate[], labels: Int32Arra
         const term = rowLogLoss(vote, r, k, labels[r]!);
         correct += right;
         loss += term;
-        masks.forEach((mask, h) => {
-          const half = mask[r] ? 0 : 1;
+        for (let h = 0; h < masks.length; h++) {
+          const half = masks[h]![r] ? 0 : 1;
           sums.correct[h]![half]! += right;
           sums.loss[h]![half]! += term;
-        });
+        }
       }
       halves.push(sums);
       out.push({
