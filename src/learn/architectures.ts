@@ -14,7 +14,14 @@ export interface ArchitectureInfo {
   /** Width of the dense layer before the classifier (0: none). */
   dense: number;
   dropout: number;
+  /**
+   * 'p4': the weights are tied so that the network is exactly invariant to quarter turns of the
+   * image (see rotation-ties.ts); training keeps the ties, the saved model is an ordinary one.
+   */
+  symmetry?: 'p4';
 }
+
+const P4_NOTE = 'Its weights are tied so that every feature is learned once and applied at all four quarter turns (a p4 group convolution): the network gives the same probabilities for an image and its quarter turns, at the cost of the plain network of the same widths.';
 
 export const ARCHITECTURES: Record<string, ArchitectureInfo> = {
   'pw-vgg-96': {
@@ -64,6 +71,42 @@ export const ARCHITECTURES: Record<string, ArchitectureInfo> = {
     blocks: [[24, 24], [48, 48], [96, 96], [160, 160]],
     dense: 384,
     dropout: 0.5,
+  },
+  'pw-p4-80': {
+    name: 'pw-p4-80',
+    inputSize: 80,
+    description: `Rotation-invariant VGG-style, 80 px: the widths of pw-vgg-80 (4-4, 8-8, 16-16, 32-32 groups of 4 orientations), dense 256. About 82 M multiply-adds. ${P4_NOTE}`,
+    blocks: [[16, 16], [32, 32], [64, 64], [128, 128]],
+    dense: 256,
+    dropout: 0.5,
+    symmetry: 'p4',
+  },
+  'pw-p4-64': {
+    name: 'pw-p4-64',
+    inputSize: 64,
+    description: `Rotation-invariant VGG-style, 64 px: the widths of pw-vgg-64, dense 256. About 52 M multiply-adds. ${P4_NOTE}`,
+    blocks: [[16, 16], [32, 32], [64, 64], [128, 128]],
+    dense: 256,
+    dropout: 0.5,
+    symmetry: 'p4',
+  },
+  'pw-p4-48': {
+    name: 'pw-p4-48',
+    inputSize: 48,
+    description: `Rotation-invariant VGG-style, 48 px: the widths of pw-vgg-48, dense 256. About 29 M multiply-adds. ${P4_NOTE}`,
+    blocks: [[16, 16], [32, 32], [64, 64], [128, 128]],
+    dense: 256,
+    dropout: 0.5,
+    symmetry: 'p4',
+  },
+  'pw-p4-tiny-32': {
+    name: 'pw-p4-tiny-32',
+    inputSize: 32,
+    description: `Tiny rotation-invariant, 32 px: 3 conv3x3 (8, 16, 32), for tests and smoke runs. About 1 M multiply-adds. ${P4_NOTE}`,
+    blocks: [[8], [16], [32]],
+    dense: 32,
+    dropout: 0,
+    symmetry: 'p4',
   },
   'pw-tiny-32': {
     name: 'pw-tiny-32',

@@ -10,7 +10,7 @@ import { folderIO, readMeta, writeMeta } from '../classify/model-files.js';
 import { DEFAULT_PREPROCESS } from '../preprocess/prepare.js';
 import type { PreprocessSpec } from '../types.js';
 import { DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
-import { architectureInfo, buildModel, countMacs, dropoutRate, setDropoutRate } from './architectures.js';
+import { ARCHITECTURES, architectureInfo, buildModel, countMacs, dropoutRate, setDropoutRate } from './architectures.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, readDataset, saveSplit, stratifiedSplit, type Dataset, type Split } from './dataset.js';
 import { calibrateIdentityNorms, startAsIdentity } from './identity-start.js';
@@ -19,6 +19,7 @@ import { train, type ClassWeighting, type TrainConfig, type TrainData, type Trai
 import { cacheDir } from './image-cache.js';
 import { computeMetrics, headline } from './metrics.js';
 import { teacherTargets, type TeacherRecord } from './teacher.js';
+import { rotationTies, tieWeights, type RotationTies } from './rotation-ties.js';
 
 export interface TrainRunOptions {
   data: string;
@@ -216,6 +217,13 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       log(`initialised from ${options.initFrom}: ${init.copied.length} layers copied, new: ${init.fresh.join(', ') || 'none'}`);
     }
   }
+  const architecture = options.from ? parent!.architecture : options.architecture;
+  let ties: RotationTies | undefined;
+  if (ARCHITECTURES[architecture]?.symmetry === 'p4') {
+    ties = rotationTies(model);
+    tieWeights(model, ties, !options.from && !options.initFrom);
+    log(`quarter-turn ties: ${ties.size} weights tied, the network is invariant to quarter turns`);
+  }
   // A fine-tuned model keeps its parent's input; a new architecture takes the requested one.
   const preprocessing = (options.from ? parent?.preprocessing : undefined) ?? spec;
   const t0 = performance.now();
@@ -257,9 +265,12 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       command: options.command,
       averageFrom: options.averageFrom ?? 0,
       distill,
+      ties,
     },
     { checkpointDir, ...options.hooks },
   );
+  // Batch norms measured again on training images (a weight average's) are tied here too.
+  if (ties) tieWeights(model, ties);
   await model.save(folderIO(dir));
   const best = result.epochs.find((e) => e.epoch === result.bestEpoch) ?? result.epochs[result.epochs.length - 1];
   // The weights written are the average's when it beat every epoch, so are the metrics.
@@ -270,7 +281,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
     classes: dataset.classes,
     input: { size: inputSize, channels: 1 },
     preprocessing,
-    architecture: options.from ? parent!.architecture : options.architecture,
+    architecture,
     training: {
       command: options.command,
       commandHistory: result.commands,

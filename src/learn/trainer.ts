@@ -15,6 +15,7 @@ import { tableRows, type ImageTable } from './image-cache.js';
 import { mulberry32, deriveSeed, shuffleInPlace } from './random.js';
 import type { Metrics } from './metrics.js';
 import { targetRows } from './targets.js';
+import { tieOptimizer, type RotationTies } from './rotation-ties.js';
 
 export type ClassWeighting = 'balanced' | 'sqrt' | 'none';
 
@@ -47,6 +48,8 @@ export interface TrainConfig {
    * teacher's row of `TrainData.train.targets` (0 or absent: the label alone).
    */
   distill?: number;
+  /** Weights tied for invariance to quarter turns (a pw-p4 network): kept tied through every step. */
+  ties?: RotationTies;
 }
 
 export interface TrainData {
@@ -216,6 +219,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
   const lm = logitsModel(model);
   const restoreBatchNorm = useFastTraining(model);
   const optimizer = createAdam(config.learningRate);
+  if (config.ties) tieOptimizer(optimizer, config.ties);
   const batches = Math.floor(n / config.batchSize);
   const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
 

@@ -22,6 +22,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { createAdam } from '../adam.js';
+import { tieOptimizer } from '../rotation-ties.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { augmentInto } from '../augment.js';
 import { deriveSeed, mulberry32, shuffleInPlace } from '../random.js';
@@ -92,6 +93,7 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
   const backend = workerBackend();
   const weights = classWeights(labels, data.numClasses, config.classWeights);
   const optimizer = createAdam(config.learningRate);
+  if (config.ties) tieOptimizer(optimizer, config.ties);
   const batches = Math.floor(n / B);
   const layout = weightLayout(model);
   const trainable = layout.trainable.map((i) => layout.variables[i]!);
@@ -167,6 +169,8 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
         // Augment the next batch while the workers compute this one.
         next = b + 1 < batches ? prepare(b + 1) : null;
         await Promise.all(pending);
+        // The replicas' moving statistics first: a tied optimizer ties them again as it steps.
+        writeFlat(layout, moving, layout.nonTrainable);
         tf.tidy(() => {
           if (config.weightDecay > 0) {
             const kernels = trainable.filter((v) => v.shape.length > 1);
@@ -182,7 +186,6 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
           }
           optimizer.applyGradients(named);
         });
-        writeFlat(layout, moving, layout.nonTrainable);
         await hooks.onStep?.(pool, layout);
 
         lossSum += loss * B;
