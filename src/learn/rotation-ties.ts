@@ -100,14 +100,40 @@ export function rotationTies(model: tfl.LayersModel): RotationTies {
   return ties;
 }
 
+/** The orbits of a quarter turn, four indices each, each orbit listed from its smallest index. */
+const orbitCache = new WeakMap<Int32Array, Int32Array>();
+
+function orbits(step: Int32Array): Int32Array {
+  let list = orbitCache.get(step);
+  if (list) return list;
+  list = new Int32Array(step.length);
+  const seen = new Uint8Array(step.length);
+  let k = 0;
+  for (let j = 0; j < step.length; j++) {
+    if (seen[j]) continue;
+    for (let i = j, n = 0; n < 4; n++, i = step[i]!) {
+      seen[i] = 1;
+      list[k++] = i;
+    }
+  }
+  orbitCache.set(step, list);
+  return list;
+}
+
 /** Each element replaced by the mean of its orbit under the quarter turn `step`. */
 export function orbitMean(values: Float32Array, step: Int32Array): Float32Array {
+  const list = orbits(step);
   const out = new Float32Array(values.length);
-  for (let j = 0; j < values.length; j++) {
-    const a = step[j]!;
-    const b = step[a]!;
-    const c = step[b]!;
-    out[j] = (values[j]! + values[a]! + values[b]! + values[c]!) * 0.25;
+  for (let k = 0; k < list.length; k += 4) {
+    const a = list[k]!;
+    const b = list[k + 1]!;
+    const c = list[k + 2]!;
+    const d = list[k + 3]!;
+    const mean = (values[a]! + values[b]! + values[c]! + values[d]!) * 0.25;
+    out[a] = mean;
+    out[b] = mean;
+    out[c] = mean;
+    out[d] = mean;
   }
   return out;
 }
