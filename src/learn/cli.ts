@@ -183,7 +183,7 @@ Example (how the shipped member started):
     .option('--tta <list>', 'test-time transforms, comma-separated from identity,rot90,rot180,rot270,flipH,flipV', 'identity,rot90,rot180,rot270,flipH,flipV')
     .option('--out <dir>', 'folder for evaluation.json, report.md and confusion.png', 'evaluation')
     .option('--limit <n>', 'evaluate at most n images (a stratified, seeded subset)', num, 0)
-    .option('--budget <millions>', 'also rank every set of up to four of the members, each with one or two views (identity, rot90), that costs at most this many million multiply-adds per ROI', num, 0)
+    .option('--budget <millions>', 'also rank every set of up to four of the members, each with one or two views (identity, and rot90 or for a pw-p4 network flipH), that costs at most this many million multiply-adds per ROI', num, 0)
     .addOption(new Option('--backend <name>', 'tensorflow (tfjs-node, when installed), wasm or cpu').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
     .action(
       guarded('evaluate', async (opts) => {

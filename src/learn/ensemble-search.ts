@@ -1,6 +1,6 @@
 // `plankwatch evaluate --budget M`: the best ensembles that the daemon can afford. Every set of
 // up to four candidate members, each with one view (the image) or two (the image and its quarter
-// turn, as a member's own "tta" in ensemble.json gives it), whose multiply-adds per ROI fit the
+// turn or mirror image, as a member's own "tta" in ensemble.json gives it), whose multiply-adds per ROI fit the
 // budget, scored by the soft vote on the held-out images; ranked by top-1 and by log-loss.
 //
 // The best of hundreds of sets, chosen on the images it is scored on, looks better than it will do
@@ -11,15 +11,22 @@ import { argmaxRow, rowLogLoss } from './metrics.js';
 import { deriveSeed, mulberry32, shuffleInPlace } from './random.js';
 import type { TtaTransform } from './tta.js';
 
-/** The views a member may get in a searched set: the image alone, or with its quarter turn. */
-export const SEARCH_VIEWS: TtaTransform[][] = [['identity'], ['identity', 'rot90']];
+/**
+ * The views a member may get in a searched set: the image alone, or with a second view: its
+ * quarter turn, or for a network invariant to quarter turns (pw-p4), its mirror image.
+ */
+export function searchViews(candidate: { secondView?: TtaTransform }): TtaTransform[][] {
+  return [['identity'], ['identity', candidate.secondView ?? 'rot90']];
+}
 
 export interface SearchCandidate {
   name: string;
   version: string;
   /** Multiply-adds of one forward pass. */
   macs: number;
-  /** Held-out probabilities (n rows of k) for each transform of SEARCH_VIEWS. */
+  /** The second view searched (default rot90). */
+  secondView?: TtaTransform;
+  /** Held-out probabilities (n rows of k) for each transform of searchViews(). */
   probs: Map<TtaTransform, Float32Array>;
 }
 
@@ -108,7 +115,7 @@ export function searchEnsembles(candidates: SearchCandidate[], labels: Int32Arra
   const masks = n >= 2 ? randomHalvings(n, halvings) : [];
   // Each candidate with each view option, averaged once.
   const options = candidates.map((c) =>
-    SEARCH_VIEWS.map((views) => {
+    searchViews(c).map((views) => {
       const rows = views.map((t) => {
         const p = c.probs.get(t);
         if (!p || p.length !== n * k) throw new Error(`${c.name}/${c.version}: no held-out probabilities for the ${t} view`);

@@ -11,11 +11,11 @@ import { meanProbabilities } from '../classify/voting.js';
 import { inferenceModel, type InferenceModel } from '../classify/folded-model.js';
 import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta } from '../classify/model-files.js';
-import { countMacs } from './architectures.js';
+import { ARCHITECTURES, countMacs } from './architectures.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, overlap, readDataset, stratifiedSplit, trainingImages, type Dataset } from './dataset.js';
 import { loadImageTable, subTable } from './image-cache.js';
-import { describeChoice, describeFair, rankChoices, searchEnsembles, SEARCH_VIEWS, type EnsembleChoice, type FairEstimate } from './ensemble-search.js';
+import { describeChoice, describeFair, rankChoices, searchEnsembles, searchViews, type EnsembleChoice, type FairEstimate } from './ensemble-search.js';
 import { computeMetrics, headline, type Metrics } from './metrics.js';
 import { writeReport } from './report.js';
 import { predictTable } from './trainer.js';
@@ -68,6 +68,8 @@ interface LoadedMember {
   macs: number;
   /** The views the daemon averages for this member: its own "tta", else the ensemble's, else none. */
   views: TtaTransform[];
+  /** The second view the budget search gives it: a mirror image for a network invariant to quarter turns. */
+  secondView: TtaTransform;
 }
 
 /** One member's probabilities on the evaluated images, plain and TTA-averaged, and their time. */
@@ -98,7 +100,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     const dir = path.join(modelsDir, m.name, m.version);
     const meta = await readMeta(dir);
     const layers = await tfl.loadLayersModel(folderIO(dir));
-    members.push({ meta, macs: countMacs(layers), model: inferenceModel(layers), weight: m.weight ?? 1, views: memberViews(ensemble, m) });
+    members.push({ meta, macs: countMacs(layers), model: inferenceModel(layers), weight: m.weight ?? 1, views: memberViews(ensemble, m), secondView: ARCHITECTURES[meta.architecture]?.symmetry === 'p4' ? 'flipH' : 'rot90' });
   }
   const dataset = await readDataset(options.data);
 
@@ -151,7 +153,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     // own views, and with a budget the views the search tries.
     const byTransform = new Map<TtaTransform, Float32Array>();
     const secondsOf = new Map<TtaTransform, number>();
-    const searched = options.budgetMacs ? SEARCH_VIEWS.flat() : [];
+    const searched = options.budgetMacs ? searchViews({ secondView: m.secondView }).flat() : [];
     for (const t of new Set<TtaTransform>(['identity', ...transforms, ...m.views, ...searched])) {
       const t0 = performance.now();
       const probs = remapRows(predictTable(m.model, table, 64, (x) => transformBatch(x, t)), m.meta.classes, classes);
@@ -212,7 +214,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
 
   const summary: EvaluationSummary = { variants, best, table, classes, count: n, leaks };
   if (options.budgetMacs) {
-    const candidates = members.map((m, i) => ({ name: m.meta.name, version: m.meta.version, macs: m.macs, probs: perMember[i]!.byTransform }));
+    const candidates = members.map((m, i) => ({ name: m.meta.name, version: m.meta.version, macs: m.macs, secondView: m.secondView, probs: perMember[i]!.byTransform }));
     const { choices, fair } = searchEnsembles(candidates, labels, k, options.budgetMacs);
     summary.search = { budgetMacs: options.budgetMacs, sets: choices.length, ...rankChoices(choices), fair };
     log(`searched ${choices.length} sets within ${(options.budgetMacs / 1e6).toFixed(0)} M multiply-adds per ROI`);

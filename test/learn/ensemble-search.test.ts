@@ -51,6 +51,18 @@ function scoreRows(p: Float32Array, labels: Int32Array, mask: Uint8Array, want: 
 }
 
 describe('ensemble search', () => {
+  it('gives a member invariant to quarter turns its mirror image as the second view, scored from that view', () => {
+    const { labels, candidates } = noise(2, 5);
+    const mirrored = { ...candidates[1]!, secondView: 'flipH' as const, probs: new Map([...candidates[1]!.probs].map(([t, p]) => [t === 'rot90' ? 'flipH' : t, p] as const)) };
+    const { choices } = searchEnsembles([candidates[0]!, mirrored], labels, K, 40, 4, 0);
+    const both = choices.filter((c) => c.members.length === 2 && c.members.every((m) => m.tta));
+    expect(both).toHaveLength(1);
+    expect(both[0]!.members.map((m) => m.tta!.join())).toEqual(['identity,rot90', 'identity,flipH']);
+    const expected = computeMetrics(vote([candidates[0]!, candidates[1]!], [{ name: 'm0', tta: ['identity', 'rot90'] }, { name: 'm1', tta: ['identity', 'rot90'] }]), labels, K);
+    expect(both[0]!.top1).toBeCloseTo(expected.top1, 10);
+    expect(both[0]!.logLoss).toBeCloseTo(expected.logLoss, 6);
+  });
+
   it('halves the images the same way for the same seed, exactly in two', () => {
     const a = randomHalvings(11, 3, 7);
     expect(a.map((m) => m.reduce((s, v) => s + v, 0))).toEqual([5, 5, 5]);
