@@ -72,42 +72,6 @@ export const ARCHITECTURES: Record<string, ArchitectureInfo> = {
     dense: 384,
     dropout: 0.5,
   },
-  'pw-p4-80': {
-    name: 'pw-p4-80',
-    inputSize: 80,
-    description: `Rotation-invariant VGG-style, 80 px: the widths of pw-vgg-80 (4-4, 8-8, 16-16, 32-32 groups of 4 orientations), dense 256. About 82 M multiply-adds. ${P4_NOTE}`,
-    blocks: [[16, 16], [32, 32], [64, 64], [128, 128]],
-    dense: 256,
-    dropout: 0.5,
-    symmetry: 'p4',
-  },
-  'pw-p4-64': {
-    name: 'pw-p4-64',
-    inputSize: 64,
-    description: `Rotation-invariant VGG-style, 64 px: the widths of pw-vgg-64, dense 256. About 52 M multiply-adds. ${P4_NOTE}`,
-    blocks: [[16, 16], [32, 32], [64, 64], [128, 128]],
-    dense: 256,
-    dropout: 0.5,
-    symmetry: 'p4',
-  },
-  'pw-p4-48': {
-    name: 'pw-p4-48',
-    inputSize: 48,
-    description: `Rotation-invariant VGG-style, 48 px: the widths of pw-vgg-48, dense 256. About 29 M multiply-adds. ${P4_NOTE}`,
-    blocks: [[16, 16], [32, 32], [64, 64], [128, 128]],
-    dense: 256,
-    dropout: 0.5,
-    symmetry: 'p4',
-  },
-  'pw-p4-tiny-32': {
-    name: 'pw-p4-tiny-32',
-    inputSize: 32,
-    description: `Tiny rotation-invariant, 32 px: 3 conv3x3 (8, 16, 32), for tests and smoke runs. About 1 M multiply-adds. ${P4_NOTE}`,
-    blocks: [[8], [16], [32]],
-    dense: 32,
-    dropout: 0,
-    symmetry: 'p4',
-  },
   'pw-tiny-32': {
     name: 'pw-tiny-32',
     inputSize: 32,
@@ -117,6 +81,24 @@ export const ARCHITECTURES: Record<string, ArchitectureInfo> = {
     dropout: 0,
   },
 };
+
+/** A plain architecture's rotation-invariant twin: the same widths and cost, its weights tied. */
+function rotationInvariant(plain: string, name: string, description: string): ArchitectureInfo {
+  return { ...ARCHITECTURES[plain]!, name, description: `${description} ${P4_NOTE}`, symmetry: 'p4' };
+}
+
+for (const info of [
+  rotationInvariant('pw-vgg-80', 'pw-p4-80', 'Rotation-invariant VGG-style, 80 px: the widths of pw-vgg-80 (4-4, 8-8, 16-16, 32-32 groups of 4 orientations), dense 256. About 82 M multiply-adds.'),
+  rotationInvariant('pw-vgg-64', 'pw-p4-64', 'Rotation-invariant VGG-style, 64 px: the widths of pw-vgg-64, dense 256. About 52 M multiply-adds.'),
+  rotationInvariant('pw-vgg-48', 'pw-p4-48', 'Rotation-invariant VGG-style, 48 px: the widths of pw-vgg-48, dense 256. About 29 M multiply-adds.'),
+  rotationInvariant('pw-tiny-32', 'pw-p4-tiny-32', 'Tiny rotation-invariant, 32 px: 3 conv3x3 (8, 16, 32), for tests and smoke runs. About 1 M multiply-adds.'),
+])
+  ARCHITECTURES[info.name] = info;
+
+/** True for an architecture whose networks give the same probabilities for an image and its quarter turns. */
+export function quarterTurnInvariant(architecture: string): boolean {
+  return ARCHITECTURES[architecture]?.symmetry === 'p4';
+}
 
 export interface BuildOptions {
   numClasses: number;

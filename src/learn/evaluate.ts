@@ -11,7 +11,7 @@ import { meanProbabilities } from '../classify/voting.js';
 import { inferenceModel, type InferenceModel } from '../classify/folded-model.js';
 import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta } from '../classify/model-files.js';
-import { ARCHITECTURES, countMacs } from './architectures.js';
+import { countMacs, quarterTurnInvariant } from './architectures.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, overlap, readDataset, stratifiedSplit, trainingImages, type Dataset } from './dataset.js';
 import { loadImageTable, subTable } from './image-cache.js';
@@ -100,7 +100,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     const dir = path.join(modelsDir, m.name, m.version);
     const meta = await readMeta(dir);
     const layers = await tfl.loadLayersModel(folderIO(dir));
-    members.push({ meta, macs: countMacs(layers), model: inferenceModel(layers), weight: m.weight ?? 1, views: memberViews(ensemble, m), secondView: ARCHITECTURES[meta.architecture]?.symmetry === 'p4' ? 'flipH' : 'rot90' });
+    members.push({ meta, macs: countMacs(layers), model: inferenceModel(layers), weight: m.weight ?? 1, views: memberViews(ensemble, m), secondView: quarterTurnInvariant(meta.architecture) ? 'flipH' : 'rot90' });
   }
   const dataset = await readDataset(options.data);
 

@@ -10,7 +10,7 @@ import { folderIO, readMeta, writeMeta } from '../classify/model-files.js';
 import { DEFAULT_PREPROCESS } from '../preprocess/prepare.js';
 import type { PreprocessSpec } from '../types.js';
 import { DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
-import { ARCHITECTURES, architectureInfo, buildModel, countMacs, dropoutRate, setDropoutRate } from './architectures.js';
+import { architectureInfo, buildModel, quarterTurnInvariant, countMacs, dropoutRate, setDropoutRate } from './architectures.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, readDataset, saveSplit, stratifiedSplit, type Dataset, type Split } from './dataset.js';
 import { calibrateIdentityNorms, startAsIdentity } from './identity-start.js';
@@ -219,7 +219,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
   }
   const architecture = options.from ? parent!.architecture : options.architecture;
   let ties: RotationTies | undefined;
-  if (ARCHITECTURES[architecture]?.symmetry === 'p4') {
+  if (quarterTurnInvariant(architecture)) {
     ties = rotationTies(model);
     tieWeights(model, ties, !options.from && !options.initFrom);
     log(`quarter-turn ties: ${ties.size} weights tied, the network is invariant to quarter turns`);
