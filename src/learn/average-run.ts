@@ -11,11 +11,12 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { sameClassList } from '../classify/classes.js';
 import type { MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta, writeMeta } from '../classify/model-files.js';
-import { countMacs } from './architectures.js';
+import { countMacs, quarterTurnInvariant } from './architectures.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, readDataset } from './dataset.js';
 import { loadImageTable, subTable } from './image-cache.js';
 import { computeMetrics, headline, type Metrics } from './metrics.js';
+import { rotationTies } from './rotation-ties.js';
 import { predictTable } from './trainer.js';
 import { BATCH_NORM_IMAGES, resetBatchNormStatistics } from './weight-average.js';
 
@@ -98,7 +99,8 @@ export async function runAverage(options: AverageRunOptions): Promise<AverageRun
     const mean = model.getWeights().map((_, k) => tf.tidy(() => tf.addN(models.map((m, i) => tf.mul(m.getWeights()[k]!, share[i]!)))));
     model.setWeights(mean);
     tf.dispose(mean);
-    resetBatchNormStatistics(model, train.table);
+    // A quarter-turn invariant network keeps its ties: its batch norms are pooled over the turns.
+    resetBatchNormStatistics(model, train.table, { ties: quarterTurnInvariant(first.architecture) ? rotationTies(model) : undefined });
     const validation = score(model);
     log(`average: top1 ${validation.top1.toFixed(4)} log-loss ${validation.logLoss.toFixed(4)}`);
 

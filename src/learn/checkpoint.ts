@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { folderIO } from '../classify/model-files.js';
 import { computeMetrics } from './metrics.js';
+import type { RotationTies } from './rotation-ties.js';
 import { readTensors, writeTensors } from './tensor-file.js';
 import { finishAverage, WeightAverage, type AverageReport, type AverageSpan } from './weight-average.js';
 import type { EpochReport, TrainData, TrainHooks, TrainResult } from './trainer.js';
@@ -48,7 +49,7 @@ export function recordEpoch(state: CheckpointState, report: EpochReport, score: 
 /** What both trainers do after the batches of an epoch. */
 export interface EpochEnd {
   state: CheckpointState;
-  config: { patience: number; maxMinutes: number; averageFrom?: number };
+  config: { patience: number; maxMinutes: number; averageFrom?: number; ties?: RotationTies };
   model: tfl.LayersModel;
   optimizer: tf.Optimizer;
   hooks: Pick<TrainHooks, 'onEpoch' | 'checkpointDir' | 'stopRequested'>;
@@ -141,7 +142,7 @@ export function finishRun(end: EpochEnd, data: TrainData, best: tf.Tensor[] | nu
   // The weight average, if the run kept one, is validated against the best epoch (finishAverage).
   const validation = data.validation && { ...data.validation, numClasses: data.numClasses };
   const averaged: { best: tf.Tensor[] | null; report?: AverageReport } =
-    end.average && end.average.count > 0 ? finishAverage(end.model, end.average, data.train.table, validation, { weights: best, loss: end.state.bestLoss }) : { best };
+    end.average && end.average.count > 0 ? finishAverage(end.model, end.average, data.train.table, validation, { weights: best, loss: end.state.bestLoss }, end.config.ties) : { best };
   if (averaged.best) {
     end.model.setWeights(averaged.best);
     tf.dispose(averaged.best);

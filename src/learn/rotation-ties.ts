@@ -139,6 +139,19 @@ export function orbitMean(values: Float32Array, step: Int32Array): Float32Array 
 }
 
 /**
+ * A batch norm's moments pooled over the four quarter turns of the images they were measured on:
+ * channel c of a turned image has the statistics of channel step(c) of the image itself, so the
+ * pooled mean is the orbit mean of the means, and the pooled variance the orbit mean of the second
+ * moments less the square of that mean. These are tied, and they are what the layer would measure
+ * on the images together with their turns.
+ */
+export function pooledMoments(mean: Float32Array, variance: Float32Array, step: Int32Array): { mean: Float32Array; variance: Float32Array } {
+  const pooledMean = orbitMean(mean, step);
+  const second = orbitMean(Float32Array.from(variance, (v, c) => v + mean[c]! * mean[c]!), step);
+  return { mean: pooledMean, variance: Float32Array.from(second, (s, c) => Math.max(0, s - pooledMean[c]! * pooledMean[c]!)) };
+}
+
+/**
  * Tie the model's weights now (each replaced by its orbit's mean). With `fresh`, the random
  * kernels of a new network are scaled by 2 so they keep their initial spread (a mean of four
  * independent draws has half their standard deviation).

@@ -269,8 +269,6 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
     },
     { checkpointDir, ...options.hooks },
   );
-  // Batch norms measured again on training images (a weight average's) are tied here too.
-  if (ties) tieWeights(model, ties);
   await model.save(folderIO(dir));
   const best = result.epochs.find((e) => e.epoch === result.bestEpoch) ?? result.epochs[result.epochs.length - 1];
   // The weights written are the average's when it beat every epoch, so are the metrics.

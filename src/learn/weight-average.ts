@@ -11,6 +11,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { ImageTable } from './image-cache.js';
 import { channelMoments, evenSample } from './feature-stats.js';
 import { computeMetrics, type Metrics } from './metrics.js';
+import { pooledMoments, type RotationTies } from './rotation-ties.js';
 import { predictTable } from './trainer.js';
 import { readTensors, writeTensors } from './tensor-file.js';
 
@@ -96,18 +97,22 @@ export class WeightAverage {
 /**
  * Measure every batch norm's moving mean and variance again on up to `images` of `table` (no
  * augmentation), in network order, so that each one sees what the layers before it now give it.
- * The learned scale and shift stay as they are.
+ * The learned scale and shift stay as they are. With the `ties` of a quarter-turn invariant
+ * network, each layer's moments are pooled over the images' quarter turns (pooledMoments), so the
+ * network stays invariant and later layers are measured on what it will run.
  */
-export function resetBatchNormStatistics(model: tfl.LayersModel, table: ImageTable, images = BATCH_NORM_IMAGES): number {
-  const sample = evenSample(table, images);
+export function resetBatchNormStatistics(model: tfl.LayersModel, table: ImageTable, options: { images?: number; ties?: RotationTies } = {}): number {
+  const sample = evenSample(table, options.images ?? BATCH_NORM_IMAGES);
   let done = 0;
   for (const layer of model.layers) {
     if (layer.getClassName() !== 'BatchNormalization') continue;
     const input = (layer as unknown as { inboundNodes: { inputTensors: tfl.SymbolicTensor[] }[] }).inboundNodes[0]?.inputTensors[0];
     if (!input) continue;
-    const { mean, variance } = channelMoments(model, input, sample);
     const weights = layer.getWeights();
     if (weights.length !== 4) continue; // a batch norm without its own scale and shift
+    const measured = channelMoments(model, input, sample);
+    const step = options.ties?.get((layer.weights[2]!.read() as tf.Variable).name);
+    const { mean, variance } = step ? pooledMoments(measured.mean, measured.variance, step) : measured;
     const [gamma, beta] = weights;
     const stats = [tf.tensor1d(mean), tf.tensor1d(variance)];
     layer.setWeights([gamma!, beta!, ...stats]);
@@ -118,9 +123,10 @@ export function resetBatchNormStatistics(model: tfl.LayersModel, table: ImageTab
 }
 
 /**
- * Put the average into `model`, measure its batch norms on `trainTable`, and validate it. Returns
- * the report and the weights the run should return: the average's when it beats `bestLoss`, else
- * `best` (the model then holds `best`, or is left as it was trained when `best` is null).
+ * Put the average into `model`, measure its batch norms on `trainTable` (tied by `ties` for a
+ * quarter-turn invariant network), and validate it. Returns the report and the weights the run
+ * should return: the average's when it beats `bestLoss`, else `best` (the model then holds `best`,
+ * or is left as it was trained when `best` is null).
  */
 export function finishAverage(
   model: tfl.LayersModel,
@@ -128,12 +134,13 @@ export function finishAverage(
   trainTable: ImageTable,
   validation: { table: ImageTable; labels: Int32Array; numClasses: number } | null,
   best: { weights: tf.Tensor[] | null; loss: number },
+  ties?: RotationTies,
 ): { report: AverageReport; best: tf.Tensor[] | null } {
   const trained = model.getWeights().map((w) => tf.clone(w));
   const averaged = average.tensors(model);
   model.setWeights(averaged);
   tf.dispose(averaged);
-  resetBatchNormStatistics(model, trainTable);
+  resetBatchNormStatistics(model, trainTable, { ties });
   const report: AverageReport = { fromEpoch: average.fromEpoch, toEpoch: average.toEpoch, epochs: average.count, kept: false };
   if (validation) report.validation = computeMetrics(predictTable(model, validation.table), validation.labels, validation.numClasses);
   // Without validation images the average is the point of averaging: keep it.

@@ -10,10 +10,13 @@ import { DEFAULT_AUGMENT } from '../../src/learn/augment.js';
 import { buildModel } from '../../src/learn/architectures.js';
 import { initBackend } from '../../src/learn/backend.js';
 import { trainParallel } from '../../src/learn/parallel/trainer.js';
+import type { ImageTable } from '../../src/learn/image-cache.js';
 import { orbitMean, rotationTies, tieWeights, type RotationTies } from '../../src/learn/rotation-ties.js';
 import { train, type TrainConfig, type TrainData } from '../../src/learn/trainer.js';
+import { runAverage } from '../../src/learn/average-run.js';
 import { runTraining, type TrainRunOptions } from '../../src/learn/train-run.js';
-import { tinyTrainOptions } from '../helpers/training.js';
+import { resetBatchNormStatistics } from '../../src/learn/weight-average.js';
+import { FIXTURES, tinyTrainOptions } from '../helpers/training.js';
 
 let tmp = '';
 
@@ -38,6 +41,36 @@ function turnDifference(model: { predict(x: tf.Tensor4D): tf.Tensor | tf.Tensor[
     return worst;
   });
 }
+
+/** 32 px images brighter on their left, so that their quarter turns do not look alike. */
+function orientedTable(n: number): ImageTable {
+  const s = 32;
+  const pixels = Uint8Array.from({ length: n * s * s }, (_, k) => {
+    const [i, y, x] = [Math.floor(k / (s * s)), Math.floor(k / s) % s, k % s];
+    return (x < s / 2 ? 200 : 20) + ((i * 31 + y * 7 + x * 13) % 40);
+  });
+  return { size: s, pixels, rels: Array.from({ length: n }, (_, i) => `img${i}`) };
+}
+
+/** Each image of the table followed by its three quarter turns. */
+function withTurns(table: ImageTable): ImageTable {
+  const s = table.size;
+  const n = table.rels.length;
+  const pixels = new Uint8Array(4 * n * s * s);
+  for (let i = 0; i < n; i++)
+    for (let r = 0; r < 4; r++)
+      for (let y = 0; y < s; y++)
+        for (let x = 0; x < s; x++) {
+          // r quarter turns of (y, x): (x, s-1-y) applied r times.
+          let [ty, tx] = [y, x];
+          for (let k = 0; k < r; k++) [ty, tx] = [tx, s - 1 - ty];
+          pixels[((4 * i + r) * s + ty) * s + tx] = table.pixels[(i * s + y) * s + x]!;
+        }
+  return { size: s, pixels, rels: Array.from({ length: 4 * n }, (_, i) => `img${i}`) };
+}
+
+const batchNormStatistics = (model: tfl.LayersModel) =>
+  model.layers.filter((l) => l.getClassName() === 'BatchNormalization').flatMap((l) => l.getWeights().slice(2).map((w) => Float32Array.from(w.dataSync() as Float32Array)));
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'pw-ties-'));
@@ -77,6 +110,30 @@ describe('quarter-turn ties', () => {
     expect(Array.from(orbitMean(Float32Array.from([1, 2, 3, 6, 10, 20, 30, 40]), step))).toEqual([3, 3, 3, 3, 25, 25, 25, 25]);
   });
 
+  it('batch norms measured again stay tied: pooled over the quarter turns of the images', () => {
+    const tied = buildModel('pw-p4-tiny-32', { numClasses: 5, seed: 4 });
+    const ties = rotationTies(tied);
+    tieWeights(tied, ties, true);
+    const untied = buildModel('pw-p4-tiny-32', { numClasses: 5, seed: 4 });
+    const onTurns = buildModel('pw-p4-tiny-32', { numClasses: 5, seed: 4 });
+    untied.setWeights(tied.getWeights());
+    onTurns.setWeights(tied.getWeights());
+    const images = orientedTable(24);
+
+    expect(resetBatchNormStatistics(tied, images, { ties })).toBe(3);
+    expect(turnDifference(tied)).toBeLessThan(2e-6);
+    // Measured plainly, the statistics of these oriented images break the invariance.
+    resetBatchNormStatistics(untied, images);
+    expect(turnDifference(untied)).toBeGreaterThan(2e-4);
+    // The pooled moments are what a plain measurement gives on the images with their turns.
+    resetBatchNormStatistics(onTurns, withTurns(images));
+    const pooled = batchNormStatistics(tied);
+    batchNormStatistics(onTurns).forEach((v, i) => {
+      const scale = Math.max(...v.map(Math.abs));
+      v.forEach((x, c) => expect(Math.abs(x - pooled[i]![c]!)).toBeLessThan(1e-4 * scale + 1e-6));
+    });
+  });
+
   it('training keeps the ties: the trained network is still invariant, and it learned', async () => {
     const { dir, meta, result } = await runTraining(options({ version: 't1', epochs: 4, augment: DEFAULT_AUGMENT }));
     expect(meta.architecture).toBe('pw-p4-tiny-32');
@@ -91,18 +148,26 @@ describe('quarter-turn ties', () => {
     expect((await readMeta(dir)).training.seed).toBe(3);
   });
 
-  // The trainers on their own (without runTraining's final tying): every step keeps the ties,
-  // moving statistics included.
+  it('plankwatch average of two invariant versions is invariant, its batch norms pooled over the turns', async () => {
+    const first = await runTraining(options({ version: 's1', epochs: 2 }));
+    const second = await runTraining(options({ version: 's2', epochs: 2, from: first.dir, learningRate: 0.001 }));
+    const { dir } = await runAverage({ sources: [first.dir, second.dir], data: FIXTURES, modelsDir: path.join(tmp, 'models'), member: 'p4avg', version: 'avg', backend: 'wasm', command: 'plankwatch average (test)' });
+    const model = await tfl.loadLayersModel(folderIO(dir));
+    expect(turnDifference(model)).toBeLessThan(2e-5);
+  });
+
+  // The trainers on their own: every step keeps the ties, moving statistics included, and so does
+  // the weight average's measuring of the batch norms at the end.
   const data = (): TrainData => ({
-    train: { table: { size: 32, pixels: Uint8Array.from({ length: 48 * 32 * 32 }, (_, i) => (i * 7919 + (i >> 5) * 31) % 256), rels: Array.from({ length: 48 }, (_, i) => `img${i}`) }, labels: Int32Array.from({ length: 48 }, (_, i) => i % 3) },
+    train: { table: orientedTable(48), labels: Int32Array.from({ length: 48 }, (_, i) => i % 3) },
     validation: null,
     numClasses: 3,
   });
   const config = (ties: RotationTies): TrainConfig => ({
-    epochs: 2, batchSize: 8, learningRate: 0.003, finalLearningRateFraction: 1, weightDecay: 1e-4, seed: 1, classWeights: 'none', augment: DEFAULT_AUGMENT, patience: 0, maxMinutes: 0, fill: 0, ties,
+    epochs: 2, batchSize: 8, learningRate: 0.003, finalLearningRateFraction: 1, weightDecay: 1e-4, seed: 1, classWeights: 'none', augment: DEFAULT_AUGMENT, patience: 0, maxMinutes: 0, fill: 0, ties, averageFrom: 1,
   });
 
-  it('the single-thread trainer keeps the ties at every step', async () => {
+  it('the single-thread trainer keeps the ties at every step and in its weight average', async () => {
     const model = buildModel('pw-p4-tiny-32', { numClasses: 3, seed: 8 });
     const ties = rotationTies(model);
     tieWeights(model, ties, true);
@@ -110,7 +175,7 @@ describe('quarter-turn ties', () => {
     expect(turnDifference(model)).toBeLessThan(2e-5);
   });
 
-  it('the data-parallel trainer keeps the ties at every step', async () => {
+  it('the data-parallel trainer keeps the ties at every step and in its weight average', async () => {
     const model = buildModel('pw-p4-tiny-32', { numClasses: 3, seed: 8 });
     const ties = rotationTies(model);
     tieWeights(model, ties, true);
