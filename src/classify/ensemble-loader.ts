@@ -7,7 +7,7 @@ import { PlankwatchError } from '../errors.js';
 import { inputKey } from '../preprocess/prepare.js';
 import type { PreprocessSpec } from '../types.js';
 import { alignClasses } from './classes.js';
-import type { EnsembleFile, MemberMeta } from './meta.js';
+import { VOTING_RULES, type EnsembleFile, type MemberMeta } from './meta.js';
 import { readMeta, verifyChecksums } from './model-files.js';
 import { TTA_TRANSFORMS, type TtaTransform } from './tta.js';
 
@@ -94,7 +94,7 @@ function checkEnsembleShape(e: EnsembleFile, where: string): void {
   };
   if (typeof e !== 'object' || e === null) bad('not a JSON object');
   if (typeof e.version !== 'string' || e.version === '') bad('"version" must be a non-empty string');
-  if (e.voting !== 'soft' && e.voting !== 'hard') bad(`"voting" must be "soft" or "hard", not ${JSON.stringify(e.voting)}`);
+  if (!VOTING_RULES.includes(e.voting)) bad(`"voting" must be ${VOTING_RULES.map((r) => `"${r}"`).join(', ')}, not ${JSON.stringify(e.voting)}`);
   if (!Array.isArray(e.members) || e.members.length === 0) bad('"members" must list at least one member');
   const seen = new Set<string>();
   for (const [i, m] of e.members.entries()) {

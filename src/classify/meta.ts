@@ -40,7 +40,10 @@ export interface MemberMeta {
   createdAt: string;
 }
 
-export type VotingRule = 'soft' | 'hard';
+/** soft: mean of the members' probabilities; geometric: their normalised geometric mean; hard: majority of their top classes. */
+export type VotingRule = 'soft' | 'geometric' | 'hard';
+
+export const VOTING_RULES: readonly VotingRule[] = ['soft', 'geometric', 'hard'];
 
 type TtaName = 'identity' | 'rot90' | 'rot180' | 'rot270' | 'flipH' | 'flipV';
 

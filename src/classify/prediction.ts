@@ -3,22 +3,23 @@
 import type { ClassProb, EnsemblePrediction, MemberPrediction } from '../types.js';
 import { toUnion } from './classes.js';
 import type { LoadedEnsemble } from './ensemble-loader.js';
-import { argmax, hardVote, softVote } from './voting.js';
+import { argmax, vote as applyRule } from './voting.js';
 
 /**
  * `memberProbs[m]` holds member m's probabilities in its own class order.
  *
- * The ensemble distribution is the weighted mean of the aligned member vectors under both rules.
- * Soft voting labels its argmax; hard voting labels the majority of the members' top classes (ties
- * broken by that mean). probability = the mean probability of the label; margin = probability
- * minus the best other class's mean probability, 0 when hard voting chose a class that is not the
- * mean's first; disagreement = fraction of members whose own top class is not the label.
+ * The ensemble distribution is the weighted mean of the aligned member vectors (soft and hard
+ * voting) or their normalised weighted geometric mean (geometric voting). Soft and geometric voting
+ * label its argmax; hard voting labels the majority of the members' top classes (ties broken by
+ * the mean). probability = the distribution's value for the label; margin = probability minus the
+ * best other class's, 0 when hard voting chose a class that is not the mean's first;
+ * disagreement = fraction of members whose own top class is not the label.
  */
 export function ensemblePrediction(ensemble: LoadedEnsemble, memberProbs: ArrayLike<number>[], topK: number): EnsemblePrediction {
   const { classes, classMaps, members } = ensemble;
   const aligned = memberProbs.map((p, m) => toUnion(p, classMaps[m]!, classes.length));
   const weights = members.map((m) => m.weight);
-  const vote = ensemble.file.voting === 'hard' ? hardVote(aligned, weights) : softVote(aligned, weights);
+  const vote = applyRule(ensemble.file.voting, aligned, weights);
   const dist = vote.distribution;
   const label = vote.index;
 

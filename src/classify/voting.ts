@@ -1,10 +1,17 @@
-// Pure voting rules over member probability vectors that are already aligned to one class list.
+// Pure voting rules over member probability vectors that are already aligned to one class list:
+// soft (the weighted mean), geometric (the normalised weighted geometric mean) and hard (the
+// members' top classes, weighted).
 // No tensors here: the classifier votes on the main thread after the workers return probabilities.
+
+import type { VotingRule } from './meta.js';
 
 export interface Vote {
   /** Index of the winning class. */
   index: number;
-  /** The ensemble's probability distribution: the (weighted) mean of the members' vectors. */
+  /**
+   * The ensemble's probability distribution: the (weighted) mean of the members' vectors, or for
+   * the geometric rule their normalised weighted geometric mean.
+   */
   distribution: Float32Array;
 }
 
@@ -33,6 +40,44 @@ export function softVote(probs: Float32Array[], weights?: number[]): Vote {
 }
 
 /**
+ * The members' probabilities pooled log-linearly: exp(Σ w·log p), normalised to sum 1 (each
+ * probability floored at GEOMETRIC_FLOOR, so that one member's zero cannot veto a class). A class
+ * needs every member's support: confident disagreements cancel rather than average, which on
+ * plankton scores a lower log-loss than the mean.
+ */
+export function geometricMean(probs: Float32Array[], weights?: number[]): Float32Array {
+  checkShapes(probs, weights);
+  const w = normalisedWeights(probs.length, weights);
+  const logs = new Float64Array(probs[0]!.length);
+  for (let m = 0; m < probs.length; m++) {
+    const p = probs[m]!;
+    const wm = w[m]!;
+    if (wm === 0) continue;
+    for (let c = 0; c < logs.length; c++) logs[c] += wm * Math.log(Math.max(p[c]!, GEOMETRIC_FLOOR));
+  }
+  let top = -Infinity;
+  for (const v of logs) if (v > top) top = v;
+  let sum = 0;
+  for (let c = 0; c < logs.length; c++) {
+    logs[c] = Math.exp(logs[c]! - top);
+    sum += logs[c]!;
+  }
+  return Float32Array.from(logs, (v) => v / sum);
+}
+
+/** Geometric voting: the class with the highest normalised weighted geometric mean probability. */
+export function geometricVote(probs: Float32Array[], weights?: number[]): Vote {
+  const distribution = geometricMean(probs, weights);
+  return { index: argmax(distribution), distribution };
+}
+
+/** The ensemble file's rule applied to the members' aligned vectors. */
+export function vote(rule: VotingRule, probs: Float32Array[], weights?: number[]): Vote {
+  if (rule === 'hard') return hardVote(probs, weights);
+  return rule === 'geometric' ? geometricVote(probs, weights) : softVote(probs, weights);
+}
+
+/**
  * Hard voting: each member votes for its top class with its weight; the class with the most votes
  * wins, ties broken by the highest weighted mean probability.
  */
@@ -56,6 +101,9 @@ export function argmax(values: ArrayLike<number>): number {
   for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
   return best;
 }
+
+/** The smallest probability the geometric rule takes the logarithm of. */
+export const GEOMETRIC_FLOOR = 1e-10;
 
 /** Vote shares computed from float weights can differ in the last bits; closer than this is a tie. */
 const EPSILON = 1e-6;

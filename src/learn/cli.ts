@@ -173,7 +173,7 @@ Example (how the shipped member started):
 
   program
     .command('evaluate')
-    .description('Evaluate each ensemble member, hard and soft voting, with and without test-time augmentation, on held-out images; write JSON and a Markdown report.')
+    .description('Evaluate each ensemble member, soft, geometric and hard voting, with and without test-time augmentation, on held-out images; write JSON and a Markdown report.')
     .option('--data <dir|csv>', 'labelled images (as for train)', defaultNdsbDir())
     .option('--ensemble <file>', 'ensemble file naming members and voting rule', 'models/ensemble.json')
     .option('--models <dir>', 'model registry folder (default: the ensemble file\'s folder)')

@@ -1,12 +1,13 @@
 // `plankwatch evaluate --budget M`: the best ensembles that the daemon can afford. Every set of
 // up to four candidate members, each with one view (the image) or two (the image and its quarter
 // turn or mirror image, as a member's own "tta" in ensemble.json gives it), whose multiply-adds per ROI fit the
-// budget, scored by the soft vote on the held-out images; ranked by top-1 and by log-loss.
+// budget, scored by the soft vote (or the geometric one) on the held-out images; ranked by top-1
+// and by log-loss.
 //
 // The best of hundreds of sets, chosen on the images it is scored on, looks better than it will do
 // on new images. The fair estimate says by how much: the best set is chosen on a random half of
 // the images and scored on the other half, both ways, over a few seeded halvings.
-import { meanProbabilities } from '../classify/voting.js';
+import { GEOMETRIC_FLOOR, meanProbabilities } from '../classify/voting.js';
 import { argmaxRow, rowLogLoss } from './metrics.js';
 import { deriveSeed, mulberry32, shuffleInPlace } from './random.js';
 import type { TtaTransform } from './tta.js';
@@ -106,11 +107,47 @@ function fairEstimate(halves: HalfSums[], masks: Uint8Array[]): FairEstimate {
   return { halvings: masks.length, top1: top1 / runs, logLoss: loss / runs };
 }
 
+/** The rules a searched set can vote by (hard voting has no probabilities worth a log-loss). */
+export type SearchRule = 'soft' | 'geometric';
+
 /**
- * Score every affordable set (soft vote, equal weights, each member's views averaged first), and
+ * Rows pooled as the live geometric vote pools them, from each member's floored logarithms: the
+ * mean logarithm, exponentiated and normalised per row.
+ */
+function geometricRows(logs: Float32Array[], n: number, k: number): Float32Array {
+  const out = new Float32Array(n * k);
+  const share = 1 / logs.length;
+  for (let r = 0; r < n; r++) {
+    const o = r * k;
+    let top = -Infinity;
+    for (let c = 0; c < k; c++) {
+      let v = 0;
+      for (const l of logs) v += l[o + c]!;
+      out[o + c] = v * share;
+      if (v * share > top) top = v * share;
+    }
+    let sum = 0;
+    for (let c = 0; c < k; c++) {
+      const e = Math.exp(out[o + c]! - top);
+      out[o + c] = e;
+      sum += e;
+    }
+    for (let c = 0; c < k; c++) out[o + c] = out[o + c]! / sum;
+  }
+  return out;
+}
+
+/**
+ * Score every affordable set (by `rule`, equal weights, each member's views averaged first), and
  * with `halvings` > 0 the fair estimate of the best one.
  */
-export function searchEnsembles(candidates: SearchCandidate[], labels: Int32Array, k: number, budgetMacs: number, maxMembers = 4, halvings = FAIR_HALVINGS): SearchResult {
+export function searchEnsembles(
+  candidates: SearchCandidate[],
+  labels: Int32Array,
+  k: number,
+  budgetMacs: number,
+  { maxMembers = 4, halvings = FAIR_HALVINGS, rule = 'soft' as SearchRule } = {},
+): SearchResult {
   const n = labels.length;
   const masks = n >= 2 ? randomHalvings(n, halvings) : [];
   // Each candidate with each view option, averaged once.
@@ -121,14 +158,17 @@ export function searchEnsembles(candidates: SearchCandidate[], labels: Int32Arra
         if (!p || p.length !== n * k) throw new Error(`${c.name}/${c.version}: no held-out probabilities for the ${t} view`);
         return p;
       });
-      return { views, mean: meanProbabilities(rows), macs: c.macs * views.length };
+      const mean = meanProbabilities(rows);
+      const logs = rule === 'geometric' ? Float32Array.from(mean, (p) => Math.log(Math.max(p, GEOMETRIC_FLOOR))) : null;
+      return { views, mean, logs, macs: c.macs * views.length };
     }),
   );
   const out: EnsembleChoice[] = [];
   const halves: HalfSums[] = [];
   const visit = (start: number, chosen: { c: number; o: number }[], macs: number) => {
     if (chosen.length > 0) {
-      const vote = meanProbabilities(chosen.map(({ c, o }) => options[c]![o]!.mean));
+      const picked = chosen.map(({ c, o }) => options[c]![o]!);
+      const vote = rule === 'geometric' ? geometricRows(picked.map((p) => p.logs!), n, k) : meanProbabilities(picked.map((p) => p.mean));
       let correct = 0;
       let loss = 0;
       const sums: HalfSums = { correct: masks.map(() => [0, 0]), loss: masks.map(() => [0, 0]) };

@@ -1,5 +1,5 @@
-// `plankwatch evaluate`: every member, hard and soft voting, each with and without test-time
-// augmentation, on held-out images only; the cost of TTA in ROIs/s beside its gain.
+// `plankwatch evaluate`: every member, soft, geometric and hard voting, each with and without
+// test-time augmentation, on held-out images only; the cost of TTA in ROIs/s beside its gain.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,7 +15,7 @@ import { countMacs, quarterTurnInvariant } from './architectures.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, overlap, readDataset, stratifiedSplit, trainingImages, type Dataset } from './dataset.js';
 import { loadImageTable, subTable } from './image-cache.js';
-import { describeChoice, describeFair, rankChoices, searchEnsembles, searchViews, type EnsembleChoice, type FairEstimate } from './ensemble-search.js';
+import { describeChoice, describeFair, rankChoices, searchEnsembles, searchViews, type EnsembleChoice, type FairEstimate, type SearchRule } from './ensemble-search.js';
 import { computeMetrics, headline, type Metrics } from './metrics.js';
 import { writeReport } from './report.js';
 import { predictTable } from './trainer.js';
@@ -56,7 +56,7 @@ export interface EvaluationSummary {
   count: number;
   leaks: Record<string, number>;
   /** With a budget: the best affordable sets of the members (ensemble-search.ts). */
-  search?: { budgetMacs: number; sets: number; byTop1: EnsembleChoice[]; byLogLoss: EnsembleChoice[]; fair: FairEstimate | null };
+  search?: { budgetMacs: number; rule: SearchRule; sets: number; byTop1: EnsembleChoice[]; byLogLoss: EnsembleChoice[]; fair: FairEstimate | null };
 }
 
 interface LoadedMember {
@@ -185,7 +185,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     const weights = members.map((m) => m.weight);
     const plainSec = perMember.reduce((a, p) => a + p.plainSeconds, 0);
     const ttaSec = perMember.reduce((a, p) => a + p.ttaSeconds, 0);
-    for (const rule of ['soft', 'hard'] as const) {
+    for (const rule of ['soft', 'geometric', 'hard'] as const) {
       variants.push({ name: `${rule} vote`, tta: false, metrics: computeMetrics(voteRows(rule, perMember.map((p) => p.plain), k, weights), labels, k), imagesPerSecond: n / plainSec });
       if (transforms.length > 1) {
         variants.push({ name: `${rule} vote`, tta: true, metrics: computeMetrics(voteRows(rule, perMember.map((p) => p.tta), k, weights), labels, k), imagesPerSecond: n / ttaSec });
@@ -199,7 +199,9 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     variants.push({ name: `${ensemble.voting} vote, views as in the ensemble file`, tta: false, metrics: computeMetrics(votes, labels, k), imagesPerSecond: n / seconds });
   }
   // With a budget, the search below ranks the smaller sets instead (with their views and costs).
-  if (!options.budgetMacs) variants.push(...subsetVotes(members, perMember, labels, k, transforms.length > 1));
+  // Smaller sets and searched sets vote by the file's rule (hard voting: by the soft one).
+  const setRule: SearchRule = ensemble.voting === 'geometric' ? 'geometric' : 'soft';
+  if (!options.budgetMacs) variants.push(...subsetVotes(members, perMember, labels, k, transforms.length > 1, setRule));
   const label = (v: VariantResult) => `${v.name}${v.tta ? ' + TTA' : ''}`;
   const byLoss = [...variants].sort((a, b) => a.metrics.logLoss - b.metrics.logLoss)[0]!;
   const byTop1 = [...variants].sort((a, b) => b.metrics.top1 - a.metrics.top1)[0]!;
@@ -215,10 +217,10 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   const summary: EvaluationSummary = { variants, best, table, classes, count: n, leaks };
   if (options.budgetMacs) {
     const candidates = members.map((m, i) => ({ name: m.meta.name, version: m.meta.version, macs: m.macs, secondView: m.secondView, probs: perMember[i]!.byTransform }));
-    const { choices, fair } = searchEnsembles(candidates, labels, k, options.budgetMacs);
-    summary.search = { budgetMacs: options.budgetMacs, sets: choices.length, ...rankChoices(choices), fair };
+    const { choices, fair } = searchEnsembles(candidates, labels, k, options.budgetMacs, { rule: setRule });
+    summary.search = { budgetMacs: options.budgetMacs, rule: setRule, sets: choices.length, ...rankChoices(choices), fair };
     log(`searched ${choices.length} sets within ${(options.budgetMacs / 1e6).toFixed(0)} M multiply-adds per ROI`);
-    summary.table += `\n\nbest sets within ${(options.budgetMacs / 1e6).toFixed(0)} M multiply-adds per ROI (soft vote; top-1, log-loss, cost, members), by top-1:\n`;
+    summary.table += `\n\nbest sets within ${(options.budgetMacs / 1e6).toFixed(0)} M multiply-adds per ROI (${setRule} vote; top-1, log-loss, cost, members), by top-1:\n`;
     summary.table += summary.search.byTop1.map(describeChoice).join('\n');
     summary.table += '\nby log-loss:\n' + summary.search.byLogLoss.map(describeChoice).join('\n');
     if (fair) summary.table += `\n${describeFair(fair)}`;
@@ -252,7 +254,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
 }
 
 /**
- * With three or more members: the soft vote of every smaller set of two or more, with and
+ * With three or more members: the vote (`rule`) of every smaller set of two or more, with and
  * without TTA, so that the best ensemble for a given inference cost can be read off (each set's
  * ROIs/s is the sum of its members' measured times).
  */
@@ -262,18 +264,19 @@ function subsetVotes(
   labels: Int32Array,
   k: number,
   withTta: boolean,
+  rule: SearchRule,
 ): VariantResult[] {
   const out: VariantResult[] = [];
   const n = labels.length;
   for (let mask = 1; mask < (1 << members.length) - 1; mask++) {
     const chosen = members.map((_, i) => i).filter((i) => mask & (1 << i));
     if (chosen.length < 2) continue;
-    const name = `soft vote ${chosen.map((i) => `${members[i]!.meta.name}/${members[i]!.meta.version}`).join(' + ')}`;
+    const name = `${rule} vote ${chosen.map((i) => `${members[i]!.meta.name}/${members[i]!.meta.version}`).join(' + ')}`;
     const weights = chosen.map((i) => members[i]!.weight);
     const pick = (key: 'plain' | 'tta') => chosen.map((i) => perMember[i]![key]);
     const seconds = (key: 'plainSeconds' | 'ttaSeconds') => chosen.reduce((a, i) => a + perMember[i]![key], 0);
-    out.push({ name, tta: false, metrics: computeMetrics(voteRows('soft', pick('plain'), k, weights), labels, k), imagesPerSecond: n / seconds('plainSeconds'), subset: true });
-    if (withTta) out.push({ name, tta: true, metrics: computeMetrics(voteRows('soft', pick('tta'), k, weights), labels, k), imagesPerSecond: n / seconds('ttaSeconds'), subset: true });
+    out.push({ name, tta: false, metrics: computeMetrics(voteRows(rule, pick('plain'), k, weights), labels, k), imagesPerSecond: n / seconds('plainSeconds'), subset: true });
+    if (withTta) out.push({ name, tta: true, metrics: computeMetrics(voteRows(rule, pick('tta'), k, weights), labels, k), imagesPerSecond: n / seconds('ttaSeconds'), subset: true });
   }
   return out;
 }

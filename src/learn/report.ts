@@ -57,7 +57,7 @@ function searchSection(search: NonNullable<EvaluationSummary['search']>): string
   return [
     `## The best sets within ${budget} M multiply-adds per ROI`,
     '',
-    `Every set of up to four of these members, each with one view or two, that costs at most ${budget} M multiply-adds per ROI (${search.sets} sets), scored by the soft vote. A member with two views is written in ensemble.json with its own \`"tta"\`: the image and its quarter turn (\`["identity", "rot90"]\`), or its mirror image (\`["identity", "flipH"]\`) for a network invariant to quarter turns. The sets were chosen on the images they are scored on, so the best of them is slightly optimistic.`,
+    `Every set of up to four of these members, each with one view or two, that costs at most ${budget} M multiply-adds per ROI (${search.sets} sets), scored by the ${search.rule} vote. A member with two views is written in ensemble.json with its own \`"tta"\`: the image and its quarter turn (\`["identity", "rot90"]\`), or its mirror image (\`["identity", "flipH"]\`) for a network invariant to quarter turns. The sets were chosen on the images they are scored on, so the best of them is slightly optimistic.`,
     ...(search.fair ? ['', fairParagraph(search.fair, search.byTop1[0], search.byLogLoss[0])] : []),
     '',
     '### By top-1',

@@ -2,12 +2,14 @@
 // rules (src/classify/voting.ts), shaped as rows that the metrics score.
 //
 // softVote: the weighted mean of the members' probability vectors; label = its argmax.
+// geometricVote: the normalised weighted geometric mean of the vectors; label = its argmax.
 // hardVote: each member casts its weight for its own top class; probabilities = each class's
 //   share of the votes; ties between classes with equal votes go to the class with the higher
 //   soft-vote probability, then to the lower index.
 // averageTta: the mean of one member's probability vectors over test-time transforms.
 
-import { argmax as liveArgmax, hardVote as liveHardVote, softVote as liveSoftVote } from '../classify/voting.js';
+import type { VotingRule } from '../classify/meta.js';
+import { argmax as liveArgmax, geometricVote as liveGeometricVote, hardVote as liveHardVote, softVote as liveSoftVote } from '../classify/voting.js';
 
 export interface Vote {
   /** One probability per class (sums to 1). */
@@ -22,6 +24,12 @@ export const argmax = liveArgmax;
 /** Soft voting as the live classifier does it: the weighted mean and its argmax. */
 export function softVote(probs: Float32Array[], weights?: number[]): Vote {
   const v = liveSoftVote(probs, weights);
+  return { probabilities: v.distribution, label: v.index };
+}
+
+/** Geometric voting as the live classifier does it: the normalised weighted geometric mean and its argmax. */
+export function geometricVote(probs: Float32Array[], weights?: number[]): Vote {
+  const v = liveGeometricVote(probs, weights);
   return { probabilities: v.distribution, label: v.index };
 }
 
@@ -41,12 +49,13 @@ export function averageTta(probs: Float32Array[]): Float32Array {
 }
 
 /** Apply a voting rule to rows: probs[m] holds n rows of k classes for member m. */
-export function voteRows(rule: 'soft' | 'hard', probs: Float32Array[], k: number, weights?: number[]): Float32Array {
+export function voteRows(rule: VotingRule, probs: Float32Array[], k: number, weights?: number[]): Float32Array {
+  const apply = rule === 'hard' ? hardVote : rule === 'geometric' ? geometricVote : softVote;
   const n = probs[0]!.length / k;
   const out = new Float32Array(n * k);
   for (let r = 0; r < n; r++) {
     const rows = probs.map((p) => p.subarray(r * k, (r + 1) * k));
-    out.set((rule === 'soft' ? softVote(rows, weights) : hardVote(rows, weights)).probabilities, r * k);
+    out.set(apply(rows, weights).probabilities, r * k);
   }
   return out;
 }

@@ -67,7 +67,7 @@ describe('loadEnsemble', () => {
     const missing = path.join(dir, 'nope.json');
     expect((await loadError(loadEnsemble(missing, dir))).message).toContain(missing);
     const bad = await writeEnsemble(dir, { version: 'e', voting: 'mean' as 'soft', members: [{ name: 'a', version: 'v1' }] }, 'bad.json');
-    expect((await loadError(loadEnsemble(bad, dir))).message).toMatch(/"voting" must be "soft" or "hard"/);
+    expect((await loadError(loadEnsemble(bad, dir))).message).toMatch(/"voting" must be "soft", "geometric", "hard", not "mean"/);
     await loadError(loadEnsemble({ version: 'e', voting: 'soft', members: [] }, dir));
     await loadError(loadEnsemble({ version: 'e', voting: 'soft', members: [{ name: '../a', version: 'v1' }] }, dir));
     await loadError(loadEnsemble({ version: 'e', voting: 'soft', members: [{ name: 'a', version: 'v1' }], tta: ['rot45' as 'rot90'] }, dir));

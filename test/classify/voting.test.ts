@@ -1,11 +1,47 @@
 import { describe, expect, it } from 'vitest';
 import { alignClasses, toUnion } from '../../src/classify/classes.js';
 import type { LoadedEnsemble } from '../../src/classify/ensemble-loader.js';
-import type { EnsembleFile, MemberMeta } from '../../src/classify/meta.js';
+import type { EnsembleFile, MemberMeta, VotingRule } from '../../src/classify/meta.js';
 import { ensemblePrediction } from '../../src/classify/prediction.js';
-import { hardVote, softVote } from '../../src/classify/voting.js';
+import { GEOMETRIC_FLOOR, geometricVote, hardVote, softVote, vote } from '../../src/classify/voting.js';
+import { voteRows } from '../../src/learn/voting.js';
 
 const f = (...xs: number[]) => new Float32Array(xs);
+
+describe('geometricVote', () => {
+  it('takes the normalised geometric mean: a class one member rules out loses to one both support', () => {
+    const probs = [f(0.9, 0.1, 0), f(0.02, 0.5, 0.48)];
+    // The mean picks class 0 (0.46 against 0.30); the geometric mean picks class 1.
+    expect(softVote(probs).index).toBe(0);
+    const g = [Math.sqrt(0.9 * 0.02), Math.sqrt(0.1 * 0.5), Math.sqrt(GEOMETRIC_FLOOR * 0.48)];
+    const z = g[0]! + g[1]! + g[2]!;
+    const v = geometricVote(probs);
+    expect(v.index).toBe(1);
+    g.forEach((x, c) => expect(v.distribution[c]).toBeCloseTo(x / z, 6));
+    expect(v.distribution.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+  });
+
+  it('weights members as exponents, and equals the member itself for one member', () => {
+    const probs = [f(0.6, 0.3, 0.1), f(0.2, 0.7, 0.1)];
+    const v = geometricVote(probs, [3, 1]);
+    const g = [0.6 ** 0.75 * 0.2 ** 0.25, 0.3 ** 0.75 * 0.7 ** 0.25, 0.1];
+    const z = g[0]! + g[1]! + g[2]!;
+    g.forEach((x, c) => expect(v.distribution[c]).toBeCloseTo(x / z, 6));
+    expect(Array.from(geometricVote([f(0.6, 0.3, 0.1)]).distribution)).toEqual([expect.closeTo(0.6, 6), expect.closeTo(0.3, 6), expect.closeTo(0.1, 6)]);
+  });
+
+  it('is the rule vote() applies for "geometric", row by row in evaluation too', () => {
+    const a = f(0.9, 0.1, 0, 0.2, 0.2, 0.6);
+    const b = f(0.02, 0.5, 0.48, 0.1, 0.8, 0.1);
+    expect(vote('geometric', [a.subarray(0, 3), b.subarray(0, 3)]).index).toBe(1);
+    expect(vote('soft', [a.subarray(0, 3), b.subarray(0, 3)]).index).toBe(0);
+    const rows = voteRows('geometric', [a, b], 3);
+    for (const r of [0, 1]) {
+      const one = geometricVote([a.subarray(r * 3, r * 3 + 3), b.subarray(r * 3, r * 3 + 3)]).distribution;
+      expect(Array.from(rows.subarray(r * 3, r * 3 + 3))).toEqual(Array.from(one));
+    }
+  });
+});
 
 describe('softVote', () => {
   it('takes the mean of the members’ probabilities', () => {
@@ -70,7 +106,7 @@ describe('class alignment', () => {
   });
 });
 
-function ensembleOf(voting: 'soft' | 'hard', members: { classes: string[]; weight?: number }[]): LoadedEnsemble {
+function ensembleOf(voting: VotingRule, members: { classes: string[]; weight?: number }[]): LoadedEnsemble {
   const file: EnsembleFile = {
     version: 'e1',
     voting,
@@ -123,5 +159,17 @@ describe('ensemblePrediction', () => {
     expect(p.margin).toBe(0);
     expect(p.disagreement).toBeCloseTo(1 / 3, 6);
     expect(p.topK[0]!.label).toBe('a');
+  });
+
+  it('geometric voting: label, probability and margin from the normalised geometric mean', () => {
+    const e = ensembleOf('geometric', [{ classes: ['a', 'b', 'c'] }, { classes: ['a', 'b', 'c'] }]);
+    const p = ensemblePrediction(e, [f(0.9, 0.1, 0), f(0.02, 0.5, 0.48)], 3);
+    const g = [Math.sqrt(0.9 * 0.02), Math.sqrt(0.1 * 0.5), Math.sqrt(1e-10 * 0.48)];
+    const z = g[0]! + g[1]! + g[2]!;
+    expect(p.label).toBe('b');
+    expect(p.probability).toBeCloseTo(g[1]! / z, 5);
+    expect(p.margin).toBeCloseTo((g[1]! - g[0]!) / z, 5);
+    expect(p.disagreement).toBeCloseTo(1 / 2, 6);
+    expect(p.topK.map((c) => c.label)).toEqual(['b', 'a', 'c']);
   });
 });

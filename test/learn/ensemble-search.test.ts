@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { randomHalvings, searchEnsembles, type SearchCandidate } from '../../src/learn/ensemble-search.js';
 import { computeMetrics } from '../../src/learn/metrics.js';
+import { voteRows } from '../../src/learn/voting.js';
 import { mulberry32 } from '../../src/learn/random.js';
 
 const N = 200;
@@ -54,13 +55,31 @@ describe('ensemble search', () => {
   it('gives a member invariant to quarter turns its mirror image as the second view, scored from that view', () => {
     const { labels, candidates } = noise(2, 5);
     const mirrored = { ...candidates[1]!, secondView: 'flipH' as const, probs: new Map([...candidates[1]!.probs].map(([t, p]) => [t === 'rot90' ? 'flipH' : t, p] as const)) };
-    const { choices } = searchEnsembles([candidates[0]!, mirrored], labels, K, 40, 4, 0);
+    const { choices } = searchEnsembles([candidates[0]!, mirrored], labels, K, 40, { halvings: 0 });
     const both = choices.filter((c) => c.members.length === 2 && c.members.every((m) => m.tta));
     expect(both).toHaveLength(1);
     expect(both[0]!.members.map((m) => m.tta!.join())).toEqual(['identity,rot90', 'identity,flipH']);
     const expected = computeMetrics(vote([candidates[0]!, candidates[1]!], [{ name: 'm0', tta: ['identity', 'rot90'] }, { name: 'm1', tta: ['identity', 'rot90'] }]), labels, K);
     expect(both[0]!.top1).toBeCloseTo(expected.top1, 10);
     expect(both[0]!.logLoss).toBeCloseTo(expected.logLoss, 6);
+  });
+
+  it('by the geometric rule, scores each set as the live geometric vote of its members\' averaged views', () => {
+    const { labels, candidates } = noise(3, 9);
+    const { choices } = searchEnsembles(candidates, labels, K, 1e9, { halvings: 0, rule: 'geometric' });
+    expect(choices).toHaveLength(26);
+    for (const c of choices) {
+      const perMember = c.members.map((m) => {
+        const views = (m.tta ?? ['identity']).map((t) => candidates.find((x) => x.name === m.name)!.probs.get(t as 'identity')!);
+        return views.length === 1 ? views[0]! : Float32Array.from(views[0]!, (v, i) => (v + views[1]![i]!) / 2);
+      });
+      const expected = computeMetrics(voteRows('geometric', perMember, K), labels, K);
+      expect(c.top1).toBeCloseTo(expected.top1, 10);
+      expect(c.logLoss).toBeCloseTo(expected.logLoss, 5);
+    }
+    // The two rules rank differently on the same probabilities.
+    const soft = searchEnsembles(candidates, labels, K, 1e9, { halvings: 0 }).choices;
+    expect(soft.map((c) => c.logLoss)).not.toEqual(choices.map((c) => c.logLoss));
   });
 
   it('halves the images the same way for the same seed, exactly in two', () => {
@@ -73,7 +92,7 @@ describe('ensemble search', () => {
 
   it('estimates the best set on images it was not chosen on: the choice of one half scored on the other', () => {
     const { labels, candidates } = noise(4, 3);
-    const { choices, fair } = searchEnsembles(candidates, labels, K, 1e9, 4, 1);
+    const { choices, fair } = searchEnsembles(candidates, labels, K, 1e9, { halvings: 1 });
     // 4 members, each with one view or two: 3^4 − 1 sets.
     expect(choices).toHaveLength(80);
     // The same estimate worked out here from each set's vote, for the one halving, both ways.
@@ -111,6 +130,6 @@ describe('ensemble search', () => {
 
   it('gives no estimate when asked for no halvings', () => {
     const { labels, candidates } = noise(2, 5);
-    expect(searchEnsembles(candidates, labels, K, 1e9, 4, 0).fair).toBeNull();
+    expect(searchEnsembles(candidates, labels, K, 1e9, { halvings: 0 }).fair).toBeNull();
   });
 });

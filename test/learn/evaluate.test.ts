@@ -36,11 +36,11 @@ const base = (): EvaluateOptions => ({
 });
 
 describe('evaluate', () => {
-  it('compares members, soft and hard voting, with and without TTA, on the held-out split only', async () => {
+  it('compares members, soft, geometric and hard voting, with and without TTA, on the held-out split only', async () => {
     const summary = await runEvaluation(base());
     expect(summary.count).toBe(24);
     const names = summary.variants.map((v) => `${v.name}${v.tta ? '+tta' : ''}`);
-    expect(names).toEqual(['a/v1', 'a/v1+tta', 'b/v1', 'b/v1+tta', 'soft vote', 'soft vote+tta', 'hard vote', 'hard vote+tta']);
+    expect(names).toEqual(['a/v1', 'a/v1+tta', 'b/v1', 'b/v1+tta', 'soft vote', 'soft vote+tta', 'geometric vote', 'geometric vote+tta', 'hard vote', 'hard vote+tta']);
     for (const v of summary.variants) {
       expect(v.metrics.top1).toBeGreaterThanOrEqual(0);
       expect(v.metrics.top5).toBeGreaterThanOrEqual(v.metrics.top1);
