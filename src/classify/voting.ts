@@ -55,14 +55,26 @@ export function geometricMean(probs: Float32Array[], weights?: number[]): Float3
     if (wm === 0) continue;
     for (let c = 0; c < logs.length; c++) logs[c] += wm * Math.log(Math.max(p[c]!, GEOMETRIC_FLOOR));
   }
+  const out = new Float32Array(logs.length);
+  normalisedExp(logs, out);
+  return out;
+}
+
+/**
+ * exp of `count` logarithms from `values[from]`, rescaled to sum 1, written to `out` at the same
+ * place (`out` may be `values`): the last step of the geometric rule, shared with the ensemble
+ * search, which pools many sets' precomputed logarithms row by row.
+ */
+export function normalisedExp(values: ArrayLike<number>, out: Float32Array, from = 0, count = out.length - from): void {
   let top = -Infinity;
-  for (const v of logs) if (v > top) top = v;
+  for (let c = from; c < from + count; c++) if (values[c]! > top) top = values[c]!;
   let sum = 0;
-  for (let c = 0; c < logs.length; c++) {
-    logs[c] = Math.exp(logs[c]! - top);
-    sum += logs[c]!;
+  for (let c = from; c < from + count; c++) {
+    const e = Math.exp(values[c]! - top);
+    out[c] = e;
+    sum += e;
   }
-  return Float32Array.from(logs, (v) => v / sum);
+  for (let c = from; c < from + count; c++) out[c] = out[c]! / sum;
 }
 
 /** Geometric voting: the class with the highest normalised weighted geometric mean probability. */

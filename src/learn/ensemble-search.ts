@@ -7,7 +7,7 @@
 // The best of hundreds of sets, chosen on the images it is scored on, looks better than it will do
 // on new images. The fair estimate says by how much: the best set is chosen on a random half of
 // the images and scored on the other half, both ways, over a few seeded halvings.
-import { GEOMETRIC_FLOOR, meanProbabilities } from '../classify/voting.js';
+import { GEOMETRIC_FLOOR, meanProbabilities, normalisedExp } from '../classify/voting.js';
 import { argmaxRow, rowLogLoss } from './metrics.js';
 import { deriveSeed, mulberry32, shuffleInPlace } from './random.js';
 import type { TtaTransform } from './tta.js';
@@ -116,24 +116,12 @@ export type SearchRule = 'soft' | 'geometric';
  */
 function geometricRows(logs: Float32Array[], n: number, k: number): Float32Array {
   const out = new Float32Array(n * k);
-  const share = 1 / logs.length;
-  for (let r = 0; r < n; r++) {
-    const o = r * k;
-    let top = -Infinity;
-    for (let c = 0; c < k; c++) {
-      let v = 0;
-      for (const l of logs) v += l[o + c]!;
-      out[o + c] = v * share;
-      if (v * share > top) top = v * share;
-    }
-    let sum = 0;
-    for (let c = 0; c < k; c++) {
-      const e = Math.exp(out[o + c]! - top);
-      out[o + c] = e;
-      sum += e;
-    }
-    for (let c = 0; c < k; c++) out[o + c] = out[o + c]! / sum;
+  for (let i = 0; i < out.length; i++) {
+    let v = 0;
+    for (const l of logs) v += l[i]!;
+    out[i] = v / logs.length;
   }
+  for (let r = 0; r < n; r++) normalisedExp(out, out, r * k, k);
   return out;
 }
 

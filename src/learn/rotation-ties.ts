@@ -65,7 +65,8 @@ function denseStep(h: number, c: number, units: number): Int32Array {
   return perm;
 }
 
-function variableName(w: tfl.LayerVariable): string {
+/** The tfjs name a tied variable is known by in `RotationTies` (and to the optimizer). */
+export function variableName(w: tfl.LayerVariable): string {
   return (w.read() as tf.Variable).name;
 }
 

@@ -11,7 +11,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { ImageTable } from './image-cache.js';
 import { channelMoments, evenSample } from './feature-stats.js';
 import { computeMetrics, type Metrics } from './metrics.js';
-import { pooledMoments, type RotationTies } from './rotation-ties.js';
+import { pooledMoments, variableName, type RotationTies } from './rotation-ties.js';
 import { predictTable } from './trainer.js';
 import { readTensors, writeTensors } from './tensor-file.js';
 
@@ -111,7 +111,7 @@ export function resetBatchNormStatistics(model: tfl.LayersModel, table: ImageTab
     const weights = layer.getWeights();
     if (weights.length !== 4) continue; // a batch norm without its own scale and shift
     const measured = channelMoments(model, input, sample);
-    const step = options.ties?.get((layer.weights[2]!.read() as tf.Variable).name);
+    const step = options.ties?.get(variableName(layer.weights[2]!));
     const { mean, variance } = step ? pooledMoments(measured.mean, measured.variance, step) : measured;
     const [gamma, beta] = weights;
     const stats = [tf.tensor1d(mean), tf.tensor1d(variance)];
