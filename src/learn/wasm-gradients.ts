@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { convForwardHeap, directConv } from '../simd/conv.js';
 import { directPool2x2, isPool2x2, maxPool2x2Heap } from '../simd/pool.js';
-import { convFilterGradHeap, heapKernelsApply, maxPool2x2GradHeap, rotateFilterHeap, widenChannelsHeap } from './heap-kernels.js';
+import { convFilterGradHeap, heapKernelsApply, maxPool2x2GradHeap, rotateFilterHeap, tapColumnsHeap, widenChannelsHeap } from './heap-kernels.js';
 
 interface ConvGradAttrs {
   strides: [number, number] | number;
@@ -52,12 +52,20 @@ function convInfo(xShape: [number, number, number, number], filterShape: [number
 export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], attrs: ConvGradAttrs): tf.Tensor4D {
   return tf.tidy(() => {
     const info = convInfo(x.shape, filterShape, attrs);
-    // Stride 1 with channels the SIMD kernel takes: accumulate straight from x and dy. Input
-    // channels are zero-padded to a multiple of 4 (the first layer's single grey channel).
+    // Stride 1 with channels the SIMD kernel takes: accumulate straight from x and dy. A single
+    // input channel has its taps laid out as channels; other counts are zero-padded to a multiple of 4.
     const [kh, kw, ci, co] = filterShape;
     const ci4 = Math.ceil(ci / 4) * 4;
     if (info.strideHeight === 1 && info.strideWidth === 1 && co % 8 === 0 && heapKernelsApply(ci4)) {
       if (ci4 === ci) return convFilterGradHeap(x, dy, filterShape, info.padInfo.top, info.padInfo.left);
+      if (ci === 1) {
+        // One channel (the first layer's grey image): a filter of one tap column whose kw taps
+        // are the input lanes, so that the kernel's lanes are not mostly zero padding.
+        const lanes = Math.ceil(kw / 4) * 4;
+        const columns = tapColumnsHeap(x, info.outWidth, kw, info.padInfo.left, lanes);
+        const dw = convFilterGradHeap(columns, dy, [kh, 1, lanes, co], info.padInfo.top, 0);
+        return tf.reshape(tf.slice(dw, [0, 0, 0, 0], [kh, 1, kw, co]), filterShape);
+      }
       const widened = widenChannelsHeap(x, ci4);
       const dw = convFilterGradHeap(widened, dy, [kh, kw, ci4, co], info.padInfo.top, info.padInfo.left);
       return tf.slice(dw, [0, 0, 0, 0], filterShape);
