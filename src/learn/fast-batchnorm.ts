@@ -8,7 +8,9 @@
 //   dβ = Σ dy,  dγ = Σ dy·x̂
 //   dx = γ·r · (dy − (dβ + x̂·dγ) / m)          (m = values per channel)
 // On wasm a batch norm followed by a leaky ReLU is fused further, into the four loops of
-// heap-kernels.ts (two forward, two backward).
+// heap-kernels.ts (two forward, two backward), and so is a 2x2 max pool after them: the forward
+// pass writes only the pooled activation, and the pool's gradient is routed in the first
+// backward loop.
 // useFastBatchNorm(model) swaps this in for the model's BatchNormalization layers while it
 // trains (an own `call` on each layer instance; the saved model is unchanged), and returns the
 // function that puts the layers back.
@@ -74,20 +76,21 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Ten
 
 /**
  * Batch norm then leaky ReLU (slope alpha) over the wasm memory, with its closed-form gradient;
- * returns the activation and the batch statistics (the caller owns all three).
+ * returns the activation (with `pool`: its 2x2, stride-2 max pool) and the batch statistics (the
+ * caller owns all three).
  */
-export function batchNormLeakyTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, alpha: number): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+export function batchNormLeakyTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, alpha: number, pool = false): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
   let stats: { mean: tf.Tensor1D; variance: tf.Tensor1D } | null = null;
   const op = tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xIn, gIn, bIn, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
-    const f = batchNormLeakyForward(xIn, gIn, bIn, epsilon, alpha);
+    const f = batchNormLeakyForward(xIn, gIn, bIn, epsilon, alpha, pool);
     stats = { mean: tf.keep(tf.clone(f.mean)), variance: tf.keep(tf.clone(f.variance)) };
     save([xIn, gIn, bIn, f.mean, f.variance]);
     return {
       value: f.y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, g, b, mu, va] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
-        const r = batchNormLeakyBackward(dy, xs, g, b, mu, va, epsilon, alpha);
+        const r = batchNormLeakyBackward(dy, xs, g, b, mu, va, epsilon, alpha, pool);
         return [r.dx, r.dGamma, r.dBeta];
       },
     };
@@ -110,6 +113,24 @@ function soleLeakyConsumer(layer: tfl.layers.Layer): (tfl.layers.Layer & { alpha
   return next.getClassName() === 'LeakyReLU' ? (next as tfl.layers.Layer & { alpha: number }) : null;
 }
 
+interface PoolLayerLike {
+  poolSize: number[];
+  strides: number[];
+  padding: string;
+  dataFormat: string;
+}
+
+/** The 2x2, stride-2, unpadded channels-last MaxPooling2D layer that alone consumes this layer's output, if any. */
+function solePoolConsumer(layer: tfl.layers.Layer): tfl.layers.Layer | null {
+  const nodes = (layer as unknown as { outboundNodes: { outboundLayer: tfl.layers.Layer }[] }).outboundNodes;
+  if (nodes.length !== 1) return null;
+  const next = nodes[0]!.outboundLayer;
+  if (next.getClassName() !== 'MaxPooling2D') return null;
+  const p = next as unknown as PoolLayerLike;
+  const two = (v: number[]) => v.length === 2 && v[0] === 2 && v[1] === 2;
+  return two(p.poolSize) && two(p.strides) && p.padding === 'valid' && p.dataFormat === 'channelsLast' ? next : null;
+}
+
 /** Use the closed-form gradient in the model's channels-last BatchNormalization layers. */
 export function useFastBatchNorm(model: tfl.LayersModel): () => void {
   const restored: (() => void)[] = [];
@@ -122,6 +143,24 @@ export function useFastBatchNorm(model: tfl.LayersModel): () => void {
     const act = soleLeakyConsumer(layer);
     // Decided per call from the tensor's channels (the same for both layers: batch norm keeps them).
     const fused = (t: tf.Tensor) => act !== null && act.alpha >= 0 && act.alpha <= 1 && heapKernelsApply(t.shape[t.rank - 1]!);
+    // A 2x2 max pool after the activation is taken in the same loops; its layer then passes the
+    // pooled result through. The flag tells it that the batch norm just before pooled already.
+    const pool = act ? solePoolConsumer(act) : null;
+    const pooled = (t: tf.Tensor) => pool !== null && fused(t) && t.rank === 4 && t.shape[1]! % 2 === 0 && t.shape[2]! % 2 === 0;
+    let pooledAhead = false;
+    if (pool) {
+      const poolLayer = pool as unknown as BatchNormLayerLike;
+      const originalPool = poolLayer.call;
+      poolLayer.call = function (inputs, kwargs) {
+        const ahead = pooledAhead;
+        pooledAhead = false;
+        if (kwargs.training && ahead) return Array.isArray(inputs) ? inputs[0]! : inputs;
+        return originalPool.call(this, inputs, kwargs);
+      };
+      restored.push(() => {
+        poolLayer.call = originalPool;
+      });
+    }
     if (act) {
       const actLayer = act as unknown as BatchNormLayerLike;
       const originalAct = actLayer.call;
@@ -135,12 +174,14 @@ export function useFastBatchNorm(model: tfl.LayersModel): () => void {
       });
     }
     bn.call = function (inputs, kwargs) {
+      pooledAhead = false;
       if (!kwargs.training) return original.call(this, inputs, kwargs);
       return tf.tidy(() => {
         const x = Array.isArray(inputs) ? inputs[0]! : inputs;
         const gamma = bn.gamma.read() as tf.Tensor1D;
         const beta = bn.beta.read() as tf.Tensor1D;
-        const { y, mean, variance } = fused(x) ? batchNormLeakyTraining(x, gamma, beta, bn.epsilon, act!.alpha) : batchNormTraining(x, gamma, beta, bn.epsilon);
+        const withPool = pooled(x);
+        const { y, mean, variance } = fused(x) ? batchNormLeakyTraining(x, gamma, beta, bn.epsilon, act!.alpha, withPool) : batchNormTraining(x, gamma, beta, bn.epsilon);
         for (const [variable, value] of [
           [bn.movingMean, mean],
           [bn.movingVariance, variance],
@@ -151,6 +192,7 @@ export function useFastBatchNorm(model: tfl.LayersModel): () => void {
           });
         }
         tf.dispose([mean, variance]);
+        pooledAhead = withPool;
         return y;
       });
     };

@@ -16,13 +16,16 @@ export { heapKernelsApply, heapKernelsAvailable } from '../simd/heap.js';
 /** Pixels summed in float32 before the float64 running total (keeps batch statistics exact to ~1e-6). */
 const CHUNK = 512;
 
-/** Σ over pixels of acc's two c-vectors, accumulated in float64 from float32 chunks. */
-function chunkedSums(heap: Float32Array, acc: number, c: number, pixels: number, run: (first: number, count: number) => void): [Float64Array, Float64Array] {
+/**
+ * Σ of acc's two c-vectors over `units` (pixels, or window rows of `perChunk` at most CHUNK pixels
+ * together), accumulated in float64 from float32 chunks of `perChunk` units.
+ */
+function chunkedSums(heap: Float32Array, acc: number, c: number, units: number, perChunk: number, run: (first: number, count: number) => void): [Float64Array, Float64Array] {
   const a = new Float64Array(c);
   const b = new Float64Array(c);
-  for (let p = 0; p < pixels; p += CHUNK) {
+  for (let p = 0; p < units; p += perChunk) {
     heap.fill(0, acc, acc + 2 * c);
-    run(p, Math.min(CHUNK, pixels - p));
+    run(p, Math.min(perChunk, units - p));
     for (let k = 0; k < c; k++) {
       a[k] += heap[acc + k]!;
       b[k] += heap[acc + c + k]!;
@@ -31,8 +34,13 @@ function chunkedSums(heap: Float32Array, acc: number, c: number, pixels: number,
   return [a, b];
 }
 
+/** Window rows of a 2x2 pool over rows of w pixels that one float32 chunk of the sums takes. */
+function windowRowsPerChunk(w: number): number {
+  return Math.max(1, Math.floor(CHUNK / (2 * w)));
+}
+
 export interface BatchNormLeakyForward {
-  /** leaky(γ·(x − μ)/√(σ² + ε) + β), the shape of x. */
+  /** leaky(γ·(x − μ)/√(σ² + ε) + β), the shape of x (with `pool`: its 2x2 max pool). */
   y: tf.Tensor;
   /** Batch mean and (biased) variance per channel. */
   mean: tf.Tensor1D;
@@ -41,16 +49,20 @@ export interface BatchNormLeakyForward {
 
 /**
  * Batch normalisation over all axes but the last, then leaky ReLU with slope alpha (0 ≤ alpha ≤ 1;
- * 1: no activation), in two passes: per-channel sums, then scale, shift and activate.
+ * 1: no activation), in two passes: per-channel sums, then scale, shift and activate. With `pool`
+ * (x NHWC of even height and width) the second pass also takes the 2x2, stride-2 max pool and
+ * writes only the pooled activation.
  */
-export function batchNormLeakyForward(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, alpha: number): BatchNormLeakyForward {
+export function batchNormLeakyForward(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number, alpha: number, pool = false): BatchNormLeakyForward {
   const { be, k } = simd();
   const c = x.shape[x.rank - 1]!;
   const pixels = x.size / c;
-  const { heap, at, outs, scratch, free } = prepare(be, [x, gamma, beta], [x.shape, [c], [c]], 4 * c);
+  const [n, h, w] = x.shape as [number, number, number, number];
+  const yShape = pool ? [n, h / 2, w / 2, c] : x.shape;
+  const { heap, at, outs, scratch, free } = prepare(be, [x, gamma, beta], [yShape, [c], [c]], 4 * c);
   const [xo, go, bo, yo, meanO, varO] = at as [number, number, number, number, number, number];
   const [scale, shift, acc] = [scratch, scratch + c, scratch + 2 * c];
-  const [sum, sq] = chunkedSums(heap, acc, c, pixels, (first, count) => k.bn_stats((xo + first * c) * 4, count, c, acc * 4));
+  const [sum, sq] = chunkedSums(heap, acc, c, pixels, CHUNK, (first, count) => k.bn_stats((xo + first * c) * 4, count, c, acc * 4));
   for (let i = 0; i < c; i++) {
     const mu = sum[i]! / pixels;
     const va = Math.max(0, sq[i]! / pixels - mu * mu);
@@ -59,7 +71,8 @@ export function batchNormLeakyForward(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf
     heap[scale + i] = heap[go + i]! / Math.sqrt(va + epsilon);
     heap[shift + i] = heap[bo + i]! - mu * heap[scale + i]!;
   }
-  k.bn_apply(xo * 4, yo * 4, pixels, c, scale * 4, shift * 4, alpha);
+  if (pool) k.bn_apply_pool(xo * 4, yo * 4, (n * h) / 2, w, c, scale * 4, shift * 4, alpha);
+  else k.bn_apply(xo * 4, yo * 4, pixels, c, scale * 4, shift * 4, alpha);
   free();
   return { y: outs[0]!, mean: outs[1] as tf.Tensor1D, variance: outs[2] as tf.Tensor1D };
 }
@@ -69,6 +82,8 @@ export function batchNormLeakyForward(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf
  * statistics, in two passes (m values per channel, r = 1/√(σ² + ε), x̂ = (x − μ)·r):
  *   dz = dy·(z > 0 ? 1 : α),  dβ = Σ dz,  dγ = Σ dz·x̂ = r·(Σ dz·x − μ·dβ),
  *   dx = γ·r·(dz − (dβ + x̂·dγ)/m) = scale·dz − t0 − x·t1
+ * With `pool`, dy is the gradient of the pooled activation, and the first pass routes it through
+ * the pool as well (the activations computed again from x).
  */
 export function batchNormLeakyBackward(
   dy: tf.Tensor,
@@ -79,6 +94,7 @@ export function batchNormLeakyBackward(
   variance: tf.Tensor1D,
   epsilon: number,
   alpha: number,
+  pool = false,
 ): { dx: tf.Tensor; dGamma: tf.Tensor1D; dBeta: tf.Tensor1D } {
   const { be, k } = simd();
   const c = x.shape[x.rank - 1]!;
@@ -92,9 +108,14 @@ export function batchNormLeakyBackward(
     heap[scale + i] = heap[go + i]! * r[i]!;
     heap[shift + i] = heap[bo + i]! - heap[muO + i]! * heap[scale + i]!;
   }
-  const [dBeta, dzx] = chunkedSums(heap, acc, c, pixels, (first, count) =>
-    k.bn_grad_sums((xo + first * c) * 4, (dyo + first * c) * 4, (dxo + first * c) * 4, count, c, scale * 4, shift * 4, alpha, acc * 4),
-  );
+  const w = x.shape[2]!;
+  const [dBeta, dzx] = pool
+    ? chunkedSums(heap, acc, c, pixels / (2 * w), windowRowsPerChunk(w), (first, count) =>
+        k.bn_pool_grad_sums((xo + first * 2 * w * c) * 4, (dyo + (first * w * c) / 2) * 4, (dxo + first * 2 * w * c) * 4, count, w, c, scale * 4, shift * 4, alpha, acc * 4),
+      )
+    : chunkedSums(heap, acc, c, pixels, CHUNK, (first, count) =>
+        k.bn_grad_sums((xo + first * c) * 4, (dyo + first * c) * 4, (dxo + first * c) * 4, count, c, scale * 4, shift * 4, alpha, acc * 4),
+      );
   for (let i = 0; i < c; i++) {
     const mu = heap[muO + i]!;
     const dGamma = r[i]! * (dzx[i]! - mu * dBeta[i]!);

@@ -193,7 +193,143 @@
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $row))))
 
-;; Adam step for n values: m = b1·m + (1 − b1)·g, v = b2·v + (1 − b2)·g², in place, and
+  ;; bn_apply then the 2x2 max pool of max_pool_2x2 in one pass: y[window] = max of leaky(x · scale[k]
+  ;; + shift[k]) over the window's four pixels, the same values bn_apply and max_pool_2x2 give in
+  ;; turn, without the full-size activation. rows = n · h / 2 window rows; y: [n, h/2, w/2, c].
+  (func (export "bn_apply_pool") (param $x i32) (param $y i32) (param $rows i32) (param $w i32) (param $c i32)
+      (param $scale i32) (param $shift i32) (param $alpha f32)
+    (local $rowBytes i32) (local $pixBytes i32) (local $r i32) (local $j i32) (local $k i32) (local $i i32)
+    (local $sc v128) (local $sh v128) (local $al v128) (local $z0 v128) (local $z1 v128) (local $z2 v128) (local $z3 v128)
+    (local.set $al (f32x4.splat (local.get $alpha)))
+    (local.set $pixBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $rowBytes (i32.mul (local.get $w) (local.get $pixBytes)))
+    (local.set $r (i32.const 0))
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $j (i32.const 0))
+        (block $colsDone
+          (loop $col
+            (br_if $colsDone (i32.ge_u (local.get $j) (local.get $w)))
+            (local.set $k (i32.const 0))
+            (loop $channel
+              (local.set $sc (v128.load (i32.add (local.get $scale) (local.get $k))))
+              (local.set $sh (v128.load (i32.add (local.get $shift) (local.get $k))))
+              (local.set $i (i32.add (local.get $x) (local.get $k)))
+              (local.set $z0 (f32x4.add (f32x4.mul (v128.load (local.get $i)) (local.get $sc)) (local.get $sh)))
+              (local.set $z1 (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $i) (local.get $pixBytes))) (local.get $sc)) (local.get $sh)))
+              (local.set $i (i32.add (local.get $i) (local.get $rowBytes)))
+              (local.set $z2 (f32x4.add (f32x4.mul (v128.load (local.get $i)) (local.get $sc)) (local.get $sh)))
+              (local.set $z3 (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $i) (local.get $pixBytes))) (local.get $sc)) (local.get $sh)))
+              (v128.store (i32.add (local.get $y) (local.get $k))
+                (f32x4.max
+                  (f32x4.max (f32x4.max (local.get $z0) (f32x4.mul (local.get $z0) (local.get $al)))
+                             (f32x4.max (local.get $z1) (f32x4.mul (local.get $z1) (local.get $al))))
+                  (f32x4.max (f32x4.max (local.get $z2) (f32x4.mul (local.get $z2) (local.get $al)))
+                             (f32x4.max (local.get $z3) (f32x4.mul (local.get $z3) (local.get $al))))))
+              (local.set $k (i32.add (local.get $k) (i32.const 16)))
+              (br_if $channel (i32.lt_u (local.get $k) (local.get $pixBytes))))
+            ;; next window: two input pixels, one output pixel
+            (local.set $x (i32.add (local.get $x) (i32.shl (local.get $pixBytes) (i32.const 1))))
+            (local.set $y (i32.add (local.get $y) (local.get $pixBytes)))
+            (local.set $j (i32.add (local.get $j) (i32.const 2)))
+            (br $col)))
+        ;; skip the second input row of this window row
+        (local.set $x (i32.add (local.get $x) (local.get $rowBytes)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $row))))
+
+  ;; The backward of bn_apply_pool up to bn_grad_sums, in one pass: each window's pooled gradient
+  ;; dy goes to the first pixel (row-major) whose activation equals the window's maximum (as
+  ;; max_pool_2x2_grad routes it; the activations are computed again from x, as bn_apply_pool
+  ;; computed them), then through the leaky ReLU: dz = dy' · (z > 0 ? 1 : alpha) for every pixel,
+  ;; written to dz [n, h, w, c]; acc[k] += dz and acc[c + k] += dz · x (float32 partial sums).
+  ;; f32x4.pmax (one instruction) stands for f32x4.max (a NaN-aware sequence): without NaNs they
+  ;; differ only in the sign of a zero maximum, which the equality tests do not see.
+  (func (export "bn_pool_grad_sums") (param $x i32) (param $dy i32) (param $dz i32) (param $rows i32) (param $w i32) (param $c i32)
+      (param $scale i32) (param $shift i32) (param $alpha f32) (param $acc i32)
+    (local $rowBytes i32) (local $pixBytes i32) (local $r i32) (local $j i32) (local $k i32) (local $i i32) (local $o i32) (local $a i32)
+    (local $sc v128) (local $sh v128) (local $al v128) (local $zero v128) (local $d v128) (local $top v128) (local $taken v128)
+    (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128)
+    (local $p0 v128) (local $p1 v128) (local $p2 v128) (local $p3 v128)
+    (local $g0 v128) (local $g1 v128) (local $g2 v128) (local $g3 v128)
+    (local.set $al (f32x4.splat (local.get $alpha)))
+    (local.set $zero (f32x4.splat (f32.const 0)))
+    (local.set $pixBytes (i32.shl (local.get $c) (i32.const 2)))
+    (local.set $rowBytes (i32.mul (local.get $w) (local.get $pixBytes)))
+    (local.set $r (i32.const 0))
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $j (i32.const 0))
+        (block $colsDone
+          (loop $col
+            (br_if $colsDone (i32.ge_u (local.get $j) (local.get $w)))
+            (local.set $k (i32.const 0))
+            (loop $channel
+              (local.set $sc (v128.load (i32.add (local.get $scale) (local.get $k))))
+              (local.set $sh (v128.load (i32.add (local.get $shift) (local.get $k))))
+              (local.set $i (i32.add (local.get $x) (local.get $k)))
+              (local.set $x0 (v128.load (local.get $i)))
+              (local.set $x1 (v128.load (i32.add (local.get $i) (local.get $pixBytes))))
+              (local.set $i (i32.add (local.get $i) (local.get $rowBytes)))
+              (local.set $x2 (v128.load (local.get $i)))
+              (local.set $x3 (v128.load (i32.add (local.get $i) (local.get $pixBytes))))
+              ;; pre-activations p, activations g (for now)
+              (local.set $p0 (f32x4.add (f32x4.mul (local.get $x0) (local.get $sc)) (local.get $sh)))
+              (local.set $p1 (f32x4.add (f32x4.mul (local.get $x1) (local.get $sc)) (local.get $sh)))
+              (local.set $p2 (f32x4.add (f32x4.mul (local.get $x2) (local.get $sc)) (local.get $sh)))
+              (local.set $p3 (f32x4.add (f32x4.mul (local.get $x3) (local.get $sc)) (local.get $sh)))
+              (local.set $g0 (f32x4.pmax (local.get $p0) (f32x4.mul (local.get $p0) (local.get $al))))
+              (local.set $g1 (f32x4.pmax (local.get $p1) (f32x4.mul (local.get $p1) (local.get $al))))
+              (local.set $g2 (f32x4.pmax (local.get $p2) (f32x4.mul (local.get $p2) (local.get $al))))
+              (local.set $g3 (f32x4.pmax (local.get $p3) (f32x4.mul (local.get $p3) (local.get $al))))
+              (local.set $top (f32x4.pmax (f32x4.pmax (local.get $g0) (local.get $g1)) (f32x4.pmax (local.get $g2) (local.get $g3))))
+              ;; masks of the pixel that takes the gradient, then its share of dy (g now the gradient)
+              (local.set $g0 (f32x4.eq (local.get $g0) (local.get $top)))
+              (local.set $taken (local.get $g0))
+              (local.set $g1 (v128.andnot (f32x4.eq (local.get $g1) (local.get $top)) (local.get $taken)))
+              (local.set $taken (v128.or (local.get $taken) (local.get $g1)))
+              (local.set $g2 (v128.andnot (f32x4.eq (local.get $g2) (local.get $top)) (local.get $taken)))
+              (local.set $taken (v128.or (local.get $taken) (local.get $g2)))
+              (local.set $d (v128.load (i32.add (local.get $dy) (local.get $k))))
+              (local.set $g0 (v128.and (local.get $d) (local.get $g0)))
+              (local.set $g1 (v128.and (local.get $d) (local.get $g1)))
+              (local.set $g2 (v128.and (local.get $d) (local.get $g2)))
+              (local.set $g3 (v128.andnot (local.get $d) (local.get $taken)))
+              ;; through the leaky ReLU
+              (local.set $g0 (v128.bitselect (local.get $g0) (f32x4.mul (local.get $g0) (local.get $al)) (f32x4.gt (local.get $p0) (local.get $zero))))
+              (local.set $g1 (v128.bitselect (local.get $g1) (f32x4.mul (local.get $g1) (local.get $al)) (f32x4.gt (local.get $p1) (local.get $zero))))
+              (local.set $g2 (v128.bitselect (local.get $g2) (f32x4.mul (local.get $g2) (local.get $al)) (f32x4.gt (local.get $p2) (local.get $zero))))
+              (local.set $g3 (v128.bitselect (local.get $g3) (f32x4.mul (local.get $g3) (local.get $al)) (f32x4.gt (local.get $p3) (local.get $zero))))
+              (local.set $o (i32.add (local.get $dz) (local.get $k)))
+              (v128.store (local.get $o) (local.get $g0))
+              (v128.store (i32.add (local.get $o) (local.get $pixBytes)) (local.get $g1))
+              (local.set $o (i32.add (local.get $o) (local.get $rowBytes)))
+              (v128.store (local.get $o) (local.get $g2))
+              (v128.store (i32.add (local.get $o) (local.get $pixBytes)) (local.get $g3))
+              (local.set $a (i32.add (local.get $acc) (local.get $k)))
+              (v128.store (local.get $a) (f32x4.add (f32x4.add (f32x4.add (f32x4.add (v128.load (local.get $a))
+                (local.get $g0)) (local.get $g1)) (local.get $g2)) (local.get $g3)))
+              (local.set $a (i32.add (local.get $a) (local.get $pixBytes)))
+              (v128.store (local.get $a) (f32x4.add (f32x4.add (f32x4.add (f32x4.add (v128.load (local.get $a))
+                (f32x4.mul (local.get $g0) (local.get $x0))) (f32x4.mul (local.get $g1) (local.get $x1)))
+                (f32x4.mul (local.get $g2) (local.get $x2))) (f32x4.mul (local.get $g3) (local.get $x3))))
+              (local.set $k (i32.add (local.get $k) (i32.const 16)))
+              (br_if $channel (i32.lt_u (local.get $k) (local.get $pixBytes))))
+            ;; next window: two input pixels, one output pixel
+            (local.set $x (i32.add (local.get $x) (i32.shl (local.get $pixBytes) (i32.const 1))))
+            (local.set $dz (i32.add (local.get $dz) (i32.shl (local.get $pixBytes) (i32.const 1))))
+            (local.set $dy (i32.add (local.get $dy) (local.get $pixBytes)))
+            (local.set $j (i32.add (local.get $j) (i32.const 2)))
+            (br $col)))
+        ;; skip the second input row of this window row
+        (local.set $x (i32.add (local.get $x) (local.get $rowBytes)))
+        (local.set $dz (i32.add (local.get $dz) (local.get $rowBytes)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $row))))
+
+  ;; Adam step for n values: m = b1·m + (1 − b1)·g, v = b2·v + (1 − b2)·g², in place, and
   ;; wOut = w − lr·(m·c1) / (√(v·c2) + eps) with c1 = 1/(1 − b1^t), c2 = 1/(1 − b2^t), as tfjs's Adam.
   (func (export "adam") (param $w i32) (param $g i32) (param $m i32) (param $v i32) (param $wOut i32) (param $n i32)
       (param $lr f32) (param $b1 f32) (param $b2 f32) (param $eps f32) (param $c1 f32) (param $c2 f32)

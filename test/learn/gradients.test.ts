@@ -344,6 +344,46 @@ describe('closed-form batch-norm gradient', () => {
   });
 });
 
+describe('batch norm, leaky ReLU and 2x2 max pool in one pass', () => {
+  it('gives the values and gradients of tfjs batch norm, leaky ReLU and max pool on the cpu backend (ties included)', async () => {
+    const { batchNormLeakyTraining } = await import('../../src/learn/fast-batchnorm.js');
+    await initBackend('wasm');
+    const alpha = 0.1;
+    const epsilon = 1e-3;
+    // 8 rows of 40 pixels: the pooled gradient's sums are taken in chunks of 6 window rows, the
+    // last one shorter. Sparse blobs: after the batch norm many windows hold equal values.
+    const inputs = () =>
+      tf.tidy(() => {
+        const x = tf.mul(tf.randomUniform([4, 8, 40, 8], 0, 1, 'float32', 5), tf.cast(tf.greater(tf.randomUniform([4, 8, 40, 8], 0, 1, 'float32', 6), 0.6), 'float32'));
+        return [x, tf.randomUniform([8], 0.5, 1.5, 'float32', 7), tf.randomNormal([8], 0, 0.2, 'float32', 8), tf.randomNormal([4, 4, 20, 8], 0, 1, 'float32', 9)];
+      });
+    const run = async (backend: string, forward: (x: tf.Tensor, g: tf.Tensor1D, b: tf.Tensor1D) => tf.Tensor) => {
+      await tf.setBackend(backend);
+      const [x, g, b, r] = inputs() as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor4D];
+      const y = forward(x, g, b);
+      const f = (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(forward(xi, gi as tf.Tensor1D, bi as tf.Tensor1D), r));
+      const grads = tf.grads(f)([x, g, b]);
+      const out = { shape: y.shape, y: y.dataSync().slice(), grads: grads.map((t) => t.dataSync().slice() as Float32Array) };
+      tf.dispose([x, g, b, r, y, ...grads]);
+      return out;
+    };
+    const reference = await run('cpu', (x, g, b) => {
+      const { mean, variance } = tf.moments(x, [0, 1, 2]);
+      return tf.maxPool(tf.leakyRelu(tf.batchNorm(x, mean, variance, b, g, epsilon), alpha) as tf.Tensor4D, 2, 2, 'valid');
+    });
+    const fused = await run('wasm', (x, g, b) => {
+      const { y, mean, variance } = batchNormLeakyTraining(x, g, b, epsilon, alpha, true);
+      tf.dispose([mean, variance]);
+      return y;
+    });
+    expect(fused.shape).toEqual([4, 4, 20, 8]);
+    expect(fused.shape).toEqual(reference.shape);
+    expect(errorOfLargest(reference.y, fused.y)).toBeLessThan(1e-5);
+    // dx, dγ, dβ
+    for (let i = 0; i < 3; i++) expect(errorOfLargest(reference.grads[i]!, fused.grads[i]!)).toBeLessThan(1e-4);
+  });
+});
+
 describe('the fast training path', () => {
   it('computes the gradients the stock layers compute on the cpu backend (pooling ties included)', async () => {
     const { buildModel, logitsModel } = await import('../../src/learn/architectures.js');
