@@ -111,8 +111,12 @@ export function batchNormLeakyBackward(
   const w = x.shape[2]!;
   const [dBeta, dzx] = pool
     ? chunkedSums(heap, acc, c, pixels / (2 * w), windowRowsPerChunk(w), (first, count) =>
-        k.bn_pool_grad_sums((xo + first * 2 * w * c) * 4, (dyo + (first * w * c) / 2) * 4, (dxo + first * 2 * w * c) * 4, count, w, c, scale * 4, shift * 4, alpha, acc * 4),
-      )
+      {
+        // route the pooled gradient into dz for these window rows, then take their sums (still in cache)
+        const [xb, dzb] = [(xo + first * 2 * w * c) * 4, (dxo + first * 2 * w * c) * 4];
+        k.bn_pool_grad(xb, (dyo + (first * w * c) / 2) * 4, dzb, count, w, c, scale * 4, shift * 4, alpha);
+        k.bn_dz_sums(xb, dzb, 2 * count * w, c, acc * 4);
+      })
     : chunkedSums(heap, acc, c, pixels, CHUNK, (first, count) =>
         k.bn_grad_sums((xo + first * c) * 4, (dyo + first * c) * 4, (dxo + first * c) * 4, count, c, scale * 4, shift * 4, alpha, acc * 4),
       );
