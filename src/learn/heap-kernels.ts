@@ -217,23 +217,12 @@ export function widenChannelsHeap(x: tf.Tensor4D, c4: number): tf.Tensor4D {
  * four input lanes carry three taps of a 3x3 filter instead of one channel and three zeros.
  */
 export function tapColumnsHeap(x: tf.Tensor4D, wo: number, kw: number, padLeft: number, lanes: number): tf.Tensor4D {
-  const be = wasmBackend();
-  if (!be) throw new Error('heap kernels need the wasm backend');
+  const { be, k } = simd();
   const [n, h, w, c] = x.shape;
-  if (c !== 1 || kw > lanes) throw new Error(`tapColumnsHeap: ${c} channels, ${kw} taps in ${lanes} lanes not supported`);
-  const { heap, at, outs } = prepare(be, [x], [[n, h, wo, lanes]], 0);
+  if (c !== 1 || kw > lanes || lanes % 4 !== 0) throw new Error(`tapColumnsHeap: ${c} channels, ${kw} taps in ${lanes} lanes not supported`);
+  const { at, outs } = prepare(be, [x], [[n, h, wo, lanes]], 0);
   const [xo, oo] = at as [number, number];
-  heap.fill(0, oo, oo + n * h * wo * lanes);
-  for (let r = 0; r < n * h; r++) {
-    const src = xo + r * w;
-    const dst = oo + r * wo * lanes;
-    for (let b = 0; b < kw; b++) {
-      // columns j whose tap j + b − padLeft lies inside [0, w)
-      const first = Math.max(0, padLeft - b);
-      const end = Math.min(wo, w + padLeft - b);
-      for (let j = first, s = src + first + b - padLeft; j < end; j++, s++) heap[dst + j * lanes + b] = heap[s]!;
-    }
-  }
+  k.tap_columns(xo * 4, oo * 4, n * h, w, wo, kw, padLeft, lanes);
   return outs[0] as tf.Tensor4D;
 }
 

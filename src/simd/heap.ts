@@ -44,6 +44,7 @@ export interface SimdKernels {
     kh: number, kw: number, padTop: number, padLeft: number, bias: number, alpha: number,
   ): void;
   pack_filter(src: number, dst: number, rows: number, co: number): void;
+  tap_columns(x: number, out: number, rows: number, w: number, wo: number, kw: number, padLeft: number, lanes: number): void;
 }
 
 let compiled: object | null | undefined;

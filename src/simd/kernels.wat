@@ -868,6 +868,54 @@
       (local.set $o0 (i32.add (local.get $o0) (i32.const 8)))
       (br_if $oLoop (i32.lt_u (local.get $o0) (local.get $co)))))
 
+  ;; A one-channel x [rows, w] as [rows, wo, lanes] (lanes a multiple of 4, kw ≤ lanes): lane b of
+  ;; column j holds x[row, j + b − padLeft] for b < kw, zero outside the row and in the lanes from
+  ;; kw on. Four lanes are one load where their taps lie inside the row (the lanes from kw on
+  ;; masked off), else one value at a time.
+  (func (export "tap_columns") (param $x i32) (param $out i32) (param $rows i32) (param $w i32) (param $wo i32)
+      (param $kw i32) (param $padLeft i32) (param $lanes i32)
+    (local $r i32) (local $j i32) (local $g i32) (local $b i32) (local $col i32) (local $row i32) (local $keep i32)
+    (local $mask v128)
+    (local.set $r (i32.const 0))
+    (block $rowsDone
+      (loop $rowLoop
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $row (i32.add (local.get $x) (i32.shl (i32.mul (local.get $r) (local.get $w)) (i32.const 2))))
+        (local.set $j (i32.const 0))
+        (block $colsDone
+          (loop $colLoop
+            (br_if $colsDone (i32.ge_u (local.get $j) (local.get $wo)))
+            (local.set $g (i32.const 0))
+            (loop $groupLoop
+              ;; taps g .. g + 3 of column j: columns col .. col + 3 of the row, `keep` of them wanted
+              (local.set $col (i32.sub (i32.add (local.get $j) (local.get $g)) (local.get $padLeft)))
+              (local.set $keep (i32.sub (local.get $kw) (local.get $g)))
+              (if (i32.and (i32.ge_s (local.get $col) (i32.const 0)) (i32.le_s (i32.add (local.get $col) (i32.const 4)) (local.get $w)))
+                (then
+                  (local.set $mask (v128.const i32x4 -1 -1 -1 -1))
+                  (if (i32.lt_s (local.get $keep) (i32.const 4)) (then
+                    (local.set $mask (i32x4.gt_s
+                      (i32x4.splat (local.get $keep))
+                      (v128.const i32x4 0 1 2 3)))))
+                  (v128.store (local.get $out) (v128.and (v128.load (i32.add (local.get $row) (i32.shl (local.get $col) (i32.const 2)))) (local.get $mask))))
+                (else
+                  (local.set $b (i32.const 0))
+                  (loop $laneLoop
+                    (f32.store (i32.add (local.get $out) (i32.shl (local.get $b) (i32.const 2)))
+                      (if (result f32) (i32.and (i32.lt_s (local.get $b) (local.get $keep)) (i32.lt_u (local.get $col) (local.get $w)))
+                        (then (f32.load (i32.add (local.get $row) (i32.shl (local.get $col) (i32.const 2)))))
+                        (else (f32.const 0))))
+                    (local.set $col (i32.add (local.get $col) (i32.const 1)))
+                    (local.set $b (i32.add (local.get $b) (i32.const 1)))
+                    (br_if $laneLoop (i32.lt_u (local.get $b) (i32.const 4))))))
+              (local.set $out (i32.add (local.get $out) (i32.const 16)))
+              (local.set $g (i32.add (local.get $g) (i32.const 4)))
+              (br_if $groupLoop (i32.lt_u (local.get $g) (local.get $lanes))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $colLoop)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rowLoop))))
+
   ;; The filter [kh, kw, ci, co] (co a multiple of 8) in conv_forward's order: dst[o / 8][t][o % 8]
   ;; = src[t][o] for the kh·kw·ci rows t.
   (func (export "pack_filter") (param $src i32) (param $dst i32) (param $rows i32) (param $co i32)
