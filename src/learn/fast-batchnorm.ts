@@ -9,8 +9,8 @@
 //   dx = γ·r · (dy − (dβ + x̂·dγ) / m)          (m = values per channel)
 // On wasm a batch norm followed by a leaky ReLU is fused further, into the four loops of
 // heap-kernels.ts (two forward, two backward), and so is a 2x2 max pool after them: the forward
-// pass writes only the pooled activation, and the pool's gradient is routed in the first
-// backward loop.
+// pass writes only the pooled activation, and the backward pass routes the pool's gradient
+// before the batch-norm sums (the full-size activation is never stored).
 // useFastBatchNorm(model) swaps this in for the model's BatchNormalization layers while it
 // trains (an own `call` on each layer instance; the saved model is unchanged), and returns the
 // function that puts the layers back.

@@ -4,8 +4,8 @@
 // separate pass over memory with its own broadcasting machinery: batch normalisation and its
 // activation cost ~20 such passes per layer and training step. Here the same arithmetic is done
 // in fused SIMD loops (../simd/kernels.wat) that read and write the tensors where the backend keeps
-// them: batch norm + leaky ReLU forward and backward, the 2x2 max-pool gradient, the filter gradient
-// of stride-1 convolutions, and the Adam update. Each function takes and returns ordinary tensors;
+// them: batch norm + leaky ReLU (+ a 2x2 max pool after them) forward and backward, the 2x2
+// max-pool gradient, the filter gradient of stride-1 convolutions, and the Adam update. Each function takes and returns ordinary tensors;
 // callers ask heapKernelsApply() / heapKernelsAvailable() first (wasm backend, SIMD available,
 // channel count a multiple of 4).
 import * as tf from '@tensorflow/tfjs-core';
@@ -110,9 +110,8 @@ export function batchNormLeakyBackward(
   }
   const w = x.shape[2]!;
   const [dBeta, dzx] = pool
-    ? chunkedSums(heap, acc, c, pixels / (2 * w), windowRowsPerChunk(w), (first, count) =>
-      {
-        // route the pooled gradient into dz for these window rows, then take their sums (still in cache)
+    ? chunkedSums(heap, acc, c, pixels / (2 * w), windowRowsPerChunk(w), (first, count) => {
+        // Route the pooled gradient into dz for these window rows, then take their sums (still in cache).
         const [xb, dzb] = [(xo + first * 2 * w * c) * 4, (dxo + first * 2 * w * c) * 4];
         k.bn_pool_grad(xb, (dyo + (first * w * c) / 2) * 4, dzb, count, w, c, scale * 4, shift * 4, alpha);
         k.bn_dz_sums(xb, dzb, 2 * count * w, c, acc * 4);
