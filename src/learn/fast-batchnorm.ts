@@ -85,12 +85,12 @@ export function batchNormLeakyTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: t
     const [xIn, gIn, bIn, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
     const f = batchNormLeakyForward(xIn, gIn, bIn, epsilon, alpha, pool);
     stats = { mean: tf.keep(tf.clone(f.mean)), variance: tf.keep(tf.clone(f.variance)) };
-    save([xIn, gIn, bIn, f.mean, f.variance]);
+    save([xIn, gIn, bIn, f.mean, f.variance, ...(f.activation ? [f.activation.scale, f.activation.shift] : [])]);
     return {
       value: f.y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, g, b, mu, va] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
-        const r = batchNormLeakyBackward(dy, xs, g, b, mu, va, epsilon, alpha, pool);
+        const [xs, g, b, mu, va, scale, shift] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D?, tf.Tensor1D?];
+        const r = batchNormLeakyBackward(dy, xs, g, b, mu, va, epsilon, alpha, scale && shift ? { scale, shift } : null);
         return [r.dx, r.dGamma, r.dBeta];
       },
     };

@@ -16,16 +16,13 @@ export { heapKernelsApply, heapKernelsAvailable } from '../simd/heap.js';
 /** Pixels summed in float32 before the float64 running total (keeps batch statistics exact to ~1e-6). */
 const CHUNK = 512;
 
-/**
- * Σ of acc's two c-vectors over `units` (pixels, or window rows of `perChunk` at most CHUNK pixels
- * together), accumulated in float64 from float32 chunks of `perChunk` units.
- */
-function chunkedSums(heap: Float32Array, acc: number, c: number, units: number, perChunk: number, run: (first: number, count: number) => void): [Float64Array, Float64Array] {
+/** Σ over pixels of acc's two c-vectors, accumulated in float64 from float32 chunks. */
+function chunkedSums(heap: Float32Array, acc: number, c: number, pixels: number, run: (first: number, count: number) => void): [Float64Array, Float64Array] {
   const a = new Float64Array(c);
   const b = new Float64Array(c);
-  for (let p = 0; p < units; p += perChunk) {
+  for (let p = 0; p < pixels; p += CHUNK) {
     heap.fill(0, acc, acc + 2 * c);
-    run(p, Math.min(perChunk, units - p));
+    run(p, Math.min(CHUNK, pixels - p));
     for (let k = 0; k < c; k++) {
       a[k] += heap[acc + k]!;
       b[k] += heap[acc + c + k]!;
@@ -34,17 +31,23 @@ function chunkedSums(heap: Float32Array, acc: number, c: number, units: number, 
   return [a, b];
 }
 
-/** Window rows of a 2x2 pool over rows of w pixels that one float32 chunk of the sums takes. */
-function windowRowsPerChunk(w: number): number {
-  return Math.max(1, Math.floor(CHUNK / (2 * w)));
-}
-
 export interface BatchNormLeakyForward {
   /** leaky(γ·(x − μ)/√(σ² + ε) + β), the shape of x (with `pool`: its 2x2 max pool). */
   y: tf.Tensor;
   /** Batch mean and (biased) variance per channel. */
   mean: tf.Tensor1D;
   variance: tf.Tensor1D;
+  /**
+   * With `pool`: the per-channel scale and shift the activations were computed with, by which
+   * batchNormLeakyBackward routes the pooled gradient (recomputed from the saved statistics they
+   * could differ in the last bit, and near-ties go to another pixel).
+   */
+  activation?: PooledActivation;
+}
+
+export interface PooledActivation {
+  scale: tf.Tensor1D;
+  shift: tf.Tensor1D;
 }
 
 /**
@@ -59,10 +62,11 @@ export function batchNormLeakyForward(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf
   const pixels = x.size / c;
   const [n, h, w] = x.shape as [number, number, number, number];
   const yShape = pool ? [n, h / 2, w / 2, c] : x.shape;
-  const { heap, at, outs, scratch, free } = prepare(be, [x, gamma, beta], [yShape, [c], [c]], 4 * c);
+  // With the pool, scale and shift are outputs too (see BatchNormLeakyForward.activation).
+  const { heap, at, outs, scratch, free } = prepare(be, [x, gamma, beta], pool ? [yShape, [c], [c], [c], [c]] : [yShape, [c], [c]], 4 * c);
   const [xo, go, bo, yo, meanO, varO] = at as [number, number, number, number, number, number];
-  const [scale, shift, acc] = [scratch, scratch + c, scratch + 2 * c];
-  const [sum, sq] = chunkedSums(heap, acc, c, pixels, CHUNK, (first, count) => k.bn_stats((xo + first * c) * 4, count, c, acc * 4));
+  const [scale, shift, acc] = pool ? [at[6]!, at[7]!, scratch] : [scratch, scratch + c, scratch + 2 * c];
+  const [sum, sq] = chunkedSums(heap, acc, c, pixels, (first, count) => k.bn_stats((xo + first * c) * 4, count, c, acc * 4));
   for (let i = 0; i < c; i++) {
     const mu = sum[i]! / pixels;
     const va = Math.max(0, sq[i]! / pixels - mu * mu);
@@ -74,7 +78,8 @@ export function batchNormLeakyForward(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf
   if (pool) k.bn_apply_pool(xo * 4, yo * 4, (n * h) / 2, w, c, scale * 4, shift * 4, alpha);
   else k.bn_apply(xo * 4, yo * 4, pixels, c, scale * 4, shift * 4, alpha);
   free();
-  return { y: outs[0]!, mean: outs[1] as tf.Tensor1D, variance: outs[2] as tf.Tensor1D };
+  const activation = pool ? { scale: outs[3] as tf.Tensor1D, shift: outs[4] as tf.Tensor1D } : undefined;
+  return { y: outs[0]!, mean: outs[1] as tf.Tensor1D, variance: outs[2] as tf.Tensor1D, activation };
 }
 
 /**
@@ -82,8 +87,9 @@ export function batchNormLeakyForward(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf
  * statistics, in two passes (m values per channel, r = 1/√(σ² + ε), x̂ = (x − μ)·r):
  *   dz = dy·(z > 0 ? 1 : α),  dβ = Σ dz,  dγ = Σ dz·x̂ = r·(Σ dz·x − μ·dβ),
  *   dx = γ·r·(dz − (dβ + x̂·dγ)/m) = scale·dz − t0 − x·t1
- * With `pool`, dy is the gradient of the pooled activation, and the first pass routes it through
- * the pool as well (the activations computed again from x).
+ * With `pool` (the forward pass's BatchNormLeakyForward.activation), dy is the gradient of the
+ * pooled activation, and the first pass routes it through the pool as well (the activations
+ * computed again from x, as the forward pass computed them).
  */
 export function batchNormLeakyBackward(
   dy: tf.Tensor,
@@ -94,13 +100,16 @@ export function batchNormLeakyBackward(
   variance: tf.Tensor1D,
   epsilon: number,
   alpha: number,
-  pool = false,
+  pool: PooledActivation | null = null,
 ): { dx: tf.Tensor; dGamma: tf.Tensor1D; dBeta: tf.Tensor1D } {
   const { be, k } = simd();
   const c = x.shape[x.rank - 1]!;
   const pixels = x.size / c;
-  const { heap, at, outs, scratch, free } = prepare(be, [dy, x, gamma, beta, mean, variance], [x.shape, [c], [c]], 6 * c);
-  const [dyo, xo, go, bo, muO, vaO, dxo, dgo, dbo] = at as [number, number, number, number, number, number, number, number, number];
+  const inputs = [dy, x, gamma, beta, mean, variance, ...(pool ? [pool.scale, pool.shift] : [])];
+  const { heap, at, outs, scratch, free } = prepare(be, inputs, [x.shape, [c], [c]], 6 * c);
+  const [dyo, xo, go, bo, muO, vaO] = at as [number, number, number, number, number, number];
+  const [dxo, dgo, dbo] = at.slice(inputs.length) as [number, number, number];
+  const [ascale, ashift] = pool ? (at.slice(6, 8) as [number, number]) : [0, 0];
   const [scale, shift, t0, t1, acc] = [scratch, scratch + c, scratch + 2 * c, scratch + 3 * c, scratch + 4 * c];
   const r = new Float64Array(c);
   for (let i = 0; i < c; i++) {
@@ -108,15 +117,22 @@ export function batchNormLeakyBackward(
     heap[scale + i] = heap[go + i]! * r[i]!;
     heap[shift + i] = heap[bo + i]! - heap[muO + i]! * heap[scale + i]!;
   }
-  const w = x.shape[2]!;
+  // With the pool: the pooled gradient is routed into dz window row by window row, as far as each
+  // chunk of the sums reaches, and the chunk summed while its rows are still in cache. The chunks
+  // are those of bn_grad_sums, so that the sums (and so training) come out the same either way.
+  const windowRowPixels = 2 * x.shape[2]!;
+  let routed = 0;
   const [dBeta, dzx] = pool
-    ? chunkedSums(heap, acc, c, pixels / (2 * w), windowRowsPerChunk(w), (first, count) => {
-        // Route the pooled gradient into dz for these window rows, then take their sums (still in cache).
-        const [xb, dzb] = [(xo + first * 2 * w * c) * 4, (dxo + first * 2 * w * c) * 4];
-        k.bn_pool_grad(xb, (dyo + (first * w * c) / 2) * 4, dzb, count, w, c, scale * 4, shift * 4, alpha);
-        k.bn_dz_sums(xb, dzb, 2 * count * w, c, acc * 4);
+    ? chunkedSums(heap, acc, c, pixels, (first, count) => {
+        const rows = Math.ceil((first + count) / windowRowPixels) - routed;
+        if (rows > 0) {
+          const at = routed * windowRowPixels * c;
+          k.bn_pool_grad((xo + at) * 4, (dyo + at / 4) * 4, (dxo + at) * 4, rows, windowRowPixels / 2, c, ascale * 4, ashift * 4, scale * 4, shift * 4, alpha);
+          routed += rows;
+        }
+        k.bn_dz_sums((xo + first * c) * 4, (dxo + first * c) * 4, count, c, acc * 4);
       })
-    : chunkedSums(heap, acc, c, pixels, CHUNK, (first, count) =>
+    : chunkedSums(heap, acc, c, pixels, (first, count) =>
         k.bn_grad_sums((xo + first * c) * 4, (dyo + first * c) * 4, (dxo + first * c) * 4, count, c, scale * 4, shift * 4, alpha, acc * 4),
       );
   for (let i = 0; i < c; i++) {

@@ -31,7 +31,9 @@ export interface SimdKernels {
   bn_grad_input(x: number, dz: number, pixels: number, c: number, scale: number, t0: number, t1: number): void;
   max_pool_2x2(x: number, y: number, rows: number, w: number, c: number): void;
   bn_apply_pool(x: number, y: number, rows: number, w: number, c: number, scale: number, shift: number, alpha: number): void;
-  bn_pool_grad(x: number, dy: number, dz: number, rows: number, w: number, c: number, scale: number, shift: number, alpha: number): void;
+  bn_pool_grad(
+    x: number, dy: number, dz: number, rows: number, w: number, c: number, ascale: number, ashift: number, scale: number, shift: number, alpha: number,
+  ): void;
   bn_dz_sums(x: number, dz: number, pixels: number, c: number, acc: number): void;
   max_pool_2x2_grad(x: number, y: number, dy: number, dx: number, rows: number, w: number, c: number): void;
   adam(w: number, g: number, m: number, v: number, wOut: number, n: number, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number): void;

@@ -449,14 +449,15 @@
         (br $row))))
 
   ;; The backward of bn_apply_pool as far as the leaky ReLU: each window's pooled gradient dy goes
-  ;; to the first pixel (row-major) whose activation equals the window's maximum (as
-  ;; max_pool_2x2_grad routes it; the activations are computed again from x, as bn_apply_pool
-  ;; computed them), then through the leaky ReLU: dz = dy' · (z > 0 ? 1 : alpha) for every pixel,
-  ;; written to dz [n, h, w, c]. bn_dz_sums then takes the batch-norm sums of dz.
-  ;; f32x4.pmax (one instruction) stands for f32x4.max (a NaN-aware sequence): without NaNs they
-  ;; differ only in the sign of a zero maximum, which the equality tests do not see.
+  ;; to the first pixel (row-major) whose activation equals the window's maximum, as
+  ;; max_pool_2x2_grad routes it. The activations are computed again from x with the forward
+  ;; pass's own ascale and ashift, so that they are bit for bit those bn_apply_pool compared.
+  ;; Then through the leaky ReLU as bn_grad_sums takes it: dz = dy' · (x · scale + shift > 0 ?
+  ;; 1 : alpha) for every pixel, written to dz [n, h, w, c]. bn_dz_sums then takes the batch-norm
+  ;; sums of dz. f32x4.pmax (one instruction) stands for f32x4.max (a NaN-aware sequence):
+  ;; without NaNs they differ only in the sign of a zero maximum, which the equality tests do not see.
   (func (export "bn_pool_grad") (param $x i32) (param $dy i32) (param $dz i32) (param $rows i32) (param $w i32) (param $c i32)
-      (param $scale i32) (param $shift i32) (param $alpha f32)
+      (param $ascale i32) (param $ashift i32) (param $scale i32) (param $shift i32) (param $alpha f32)
     (local $rowBytes i32) (local $pixBytes i32) (local $r i32) (local $j i32) (local $k i32) (local $i i32) (local $o i32)
     (local $sc v128) (local $sh v128) (local $al v128) (local $zero v128) (local $d v128) (local $top v128) (local $taken v128) (local $m v128)
     (local $g0 v128) (local $g1 v128) (local $g2 v128) (local $g3 v128)
@@ -474,9 +475,9 @@
             (br_if $colsDone (i32.ge_u (local.get $j) (local.get $w)))
             (local.set $k (i32.const 0))
             (loop $channel
-              (local.set $sc (v128.load (i32.add (local.get $scale) (local.get $k))))
-              (local.set $sh (v128.load (i32.add (local.get $shift) (local.get $k))))
-              ;; the activations g (g > 0 exactly where the pre-activation is), and their maximum
+              (local.set $sc (v128.load (i32.add (local.get $ascale) (local.get $k))))
+              (local.set $sh (v128.load (i32.add (local.get $ashift) (local.get $k))))
+              ;; the forward pass's activations g, and their maximum
               (local.set $i (i32.add (local.get $x) (local.get $k)))
               (local.set $g0 (f32x4.add (f32x4.mul (v128.load (local.get $i)) (local.get $sc)) (local.get $sh)))
               (local.set $g1 (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $i) (local.get $pixBytes))) (local.get $sc)) (local.get $sh)))
@@ -489,21 +490,25 @@
               (local.set $g3 (f32x4.pmax (local.get $g3) (f32x4.mul (local.get $g3) (local.get $al))))
               (local.set $top (f32x4.pmax (f32x4.pmax (local.get $g0) (local.get $g1)) (f32x4.pmax (local.get $g2) (local.get $g3))))
               ;; pixel by pixel: its share of dy (all of it for the first pixel equal to the
-              ;; maximum, none for the others), through the leaky ReLU; g becomes that gradient
+              ;; maximum, none for the others), through the leaky ReLU at this pass's
+              ;; pre-activation p; g becomes that gradient
+              (local.set $sc (v128.load (i32.add (local.get $scale) (local.get $k))))
+              (local.set $sh (v128.load (i32.add (local.get $shift) (local.get $k))))
+              (local.set $i (i32.add (local.get $x) (local.get $k)))
               (local.set $d (v128.load (i32.add (local.get $dy) (local.get $k))))
               (local.set $taken (f32x4.eq (local.get $g0) (local.get $top)))
               (local.set $m (v128.and (local.get $d) (local.get $taken)))
-              (local.set $g0 (v128.bitselect (local.get $m) (f32x4.mul (local.get $m) (local.get $al)) (f32x4.gt (local.get $g0) (local.get $zero))))
+              (local.set $g0 (v128.bitselect (local.get $m) (f32x4.mul (local.get $m) (local.get $al)) (f32x4.gt (f32x4.add (f32x4.mul (v128.load (local.get $i)) (local.get $sc)) (local.get $sh)) (local.get $zero))))
               (local.set $m (v128.andnot (f32x4.eq (local.get $g1) (local.get $top)) (local.get $taken)))
               (local.set $taken (v128.or (local.get $taken) (local.get $m)))
               (local.set $m (v128.and (local.get $d) (local.get $m)))
-              (local.set $g1 (v128.bitselect (local.get $m) (f32x4.mul (local.get $m) (local.get $al)) (f32x4.gt (local.get $g1) (local.get $zero))))
+              (local.set $g1 (v128.bitselect (local.get $m) (f32x4.mul (local.get $m) (local.get $al)) (f32x4.gt (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $i) (local.get $pixBytes))) (local.get $sc)) (local.get $sh)) (local.get $zero))))
               (local.set $m (v128.andnot (f32x4.eq (local.get $g2) (local.get $top)) (local.get $taken)))
               (local.set $taken (v128.or (local.get $taken) (local.get $m)))
               (local.set $m (v128.and (local.get $d) (local.get $m)))
-              (local.set $g2 (v128.bitselect (local.get $m) (f32x4.mul (local.get $m) (local.get $al)) (f32x4.gt (local.get $g2) (local.get $zero))))
+              (local.set $g2 (v128.bitselect (local.get $m) (f32x4.mul (local.get $m) (local.get $al)) (f32x4.gt (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $i) (local.get $rowBytes))) (local.get $sc)) (local.get $sh)) (local.get $zero))))
               (local.set $m (v128.andnot (local.get $d) (local.get $taken)))
-              (local.set $g3 (v128.bitselect (local.get $m) (f32x4.mul (local.get $m) (local.get $al)) (f32x4.gt (local.get $g3) (local.get $zero))))
+              (local.set $g3 (v128.bitselect (local.get $m) (f32x4.mul (local.get $m) (local.get $al)) (f32x4.gt (f32x4.add (f32x4.mul (v128.load (i32.add (i32.add (local.get $i) (local.get $rowBytes)) (local.get $pixBytes))) (local.get $sc)) (local.get $sh)) (local.get $zero))))
               (local.set $o (i32.add (local.get $dz) (local.get $k)))
               (v128.store (local.get $o) (local.get $g0))
               (v128.store (i32.add (local.get $o) (local.get $pixBytes)) (local.get $g1))

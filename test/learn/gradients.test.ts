@@ -384,6 +384,33 @@ describe('batch norm, leaky ReLU and 2x2 max pool in one pass', () => {
   });
 });
 
+describe('the pooled batch norm routes the gradient as the separate pool does', () => {
+  it('gives the same gradients, bit for bit, as batch norm and leaky ReLU followed by the 2x2 max pool kernel, near-ties included', async () => {
+    const { batchNormLeakyTraining } = await import('../../src/learn/fast-batchnorm.js');
+    await initBackend('wasm');
+    // Zeros beside values a few ulps of the shift away: the window's activations differ in their
+    // last bits only, so that routing by activations recomputed any other way picks other pixels.
+    const x = tf.tidy(() => {
+      const blobs = tf.mul(tf.randomUniform([8, 16, 16, 32], 0, 1, 'float32', 11), tf.cast(tf.greater(tf.randomUniform([8, 16, 16, 32], 0, 1, 'float32', 12), 0.8), 'float32'));
+      const specks = tf.mul(tf.randomUniform([8, 16, 16, 32], -1e-8, 1e-8, 'float32', 13), tf.cast(tf.greater(tf.randomUniform([8, 16, 16, 32], 0, 1, 'float32', 14), 0.5), 'float32'));
+      return tf.add(blobs, specks) as tf.Tensor4D;
+    });
+    const g = tf.randomUniform([32], 0.5, 1.5, 'float32', 15) as tf.Tensor1D;
+    const b = tf.randomNormal([32], -0.5, 0.2, 'float32', 16) as tf.Tensor1D;
+    const r = tf.randomNormal([8, 8, 8, 32], 0, 1, 'float32', 17);
+    const grads = (pooled: boolean) =>
+      tf.grads((xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => {
+        const { y, mean, variance } = batchNormLeakyTraining(xi, gi as tf.Tensor1D, bi as tf.Tensor1D, 1e-3, 0.1, pooled);
+        tf.dispose([mean, variance]);
+        return tf.sum(tf.mul(pooled ? y : tf.maxPool(y as tf.Tensor4D, 2, 2, 'valid'), r));
+      })([x, g, b]);
+    const fused = grads(true);
+    const separate = grads(false);
+    for (let i = 0; i < 3; i++) expect(Array.from(fused[i]!.dataSync())).toEqual(Array.from(separate[i]!.dataSync()));
+    tf.dispose([x, g, b, r, ...fused, ...separate]);
+  });
+});
+
 describe('the fast training path', () => {
   it('computes the gradients the stock layers compute on the cpu backend (pooling ties included)', async () => {
     const { buildModel, logitsModel } = await import('../../src/learn/architectures.js');
