@@ -105,12 +105,16 @@ function isBatchNorm(layer: tfl.layers.Layer): boolean {
   return layer.getClassName() === 'BatchNormalization';
 }
 
+/** The layer that alone consumes this layer's output, if any. */
+function soleConsumer(layer: tfl.layers.Layer): tfl.layers.Layer | null {
+  const nodes = (layer as unknown as { outboundNodes: { outboundLayer: tfl.layers.Layer }[] }).outboundNodes;
+  return nodes.length === 1 ? nodes[0]!.outboundLayer : null;
+}
+
 /** The LeakyReLU layer that alone consumes this layer's output, if any. */
 function soleLeakyConsumer(layer: tfl.layers.Layer): (tfl.layers.Layer & { alpha: number }) | null {
-  const nodes = (layer as unknown as { outboundNodes: { outboundLayer: tfl.layers.Layer }[] }).outboundNodes;
-  if (nodes.length !== 1) return null;
-  const next = nodes[0]!.outboundLayer;
-  return next.getClassName() === 'LeakyReLU' ? (next as tfl.layers.Layer & { alpha: number }) : null;
+  const next = soleConsumer(layer);
+  return next?.getClassName() === 'LeakyReLU' ? (next as tfl.layers.Layer & { alpha: number }) : null;
 }
 
 interface PoolLayerLike {
@@ -122,13 +126,28 @@ interface PoolLayerLike {
 
 /** The 2x2, stride-2, unpadded channels-last MaxPooling2D layer that alone consumes this layer's output, if any. */
 function solePoolConsumer(layer: tfl.layers.Layer): tfl.layers.Layer | null {
-  const nodes = (layer as unknown as { outboundNodes: { outboundLayer: tfl.layers.Layer }[] }).outboundNodes;
-  if (nodes.length !== 1) return null;
-  const next = nodes[0]!.outboundLayer;
-  if (next.getClassName() !== 'MaxPooling2D') return null;
+  const next = soleConsumer(layer);
+  if (next?.getClassName() !== 'MaxPooling2D') return null;
   const p = next as unknown as PoolLayerLike;
   const two = (v: number[]) => v.length === 2 && v[0] === 2 && v[1] === 2;
   return two(p.poolSize) && two(p.strides) && p.padding === 'valid' && p.dataFormat === 'channelsLast' ? next : null;
+}
+
+/**
+ * While training, let `layer` hand its input straight on when `skip` says the layer before has
+ * already done its work; returns the function that puts its own `call` back.
+ */
+function passThrough(layer: tfl.layers.Layer, skip: (x: tf.Tensor) => boolean): () => void {
+  const target = layer as unknown as BatchNormLayerLike;
+  const original = target.call;
+  target.call = function (inputs, kwargs) {
+    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+    if (kwargs.training && skip(x)) return x;
+    return original.call(this, inputs, kwargs);
+  };
+  return () => {
+    target.call = original;
+  };
 }
 
 /** Use the closed-form gradient in the model's channels-last BatchNormalization layers. */
@@ -149,30 +168,15 @@ export function useFastBatchNorm(model: tfl.LayersModel): () => void {
     const pooled = (t: tf.Tensor) => pool !== null && fused(t) && t.rank === 4 && t.shape[1]! % 2 === 0 && t.shape[2]! % 2 === 0;
     let pooledAhead = false;
     if (pool) {
-      const poolLayer = pool as unknown as BatchNormLayerLike;
-      const originalPool = poolLayer.call;
-      poolLayer.call = function (inputs, kwargs) {
-        const ahead = pooledAhead;
-        pooledAhead = false;
-        if (kwargs.training && ahead) return Array.isArray(inputs) ? inputs[0]! : inputs;
-        return originalPool.call(this, inputs, kwargs);
-      };
-      restored.push(() => {
-        poolLayer.call = originalPool;
-      });
+      restored.push(
+        passThrough(pool, () => {
+          const ahead = pooledAhead;
+          pooledAhead = false;
+          return ahead;
+        }),
+      );
     }
-    if (act) {
-      const actLayer = act as unknown as BatchNormLayerLike;
-      const originalAct = actLayer.call;
-      actLayer.call = function (inputs, kwargs) {
-        const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-        if (kwargs.training && fused(x)) return x;
-        return originalAct.call(this, inputs, kwargs);
-      };
-      restored.push(() => {
-        actLayer.call = originalAct;
-      });
-    }
+    if (act) restored.push(passThrough(act, fused));
     bn.call = function (inputs, kwargs) {
       pooledAhead = false;
       if (!kwargs.training) return original.call(this, inputs, kwargs);
