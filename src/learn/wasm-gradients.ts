@@ -14,6 +14,7 @@ import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensor
 import { convForwardHeap, directConv } from '../simd/conv.js';
 import { directPool2x2, isPool2x2, maxPool2x2Heap } from '../simd/pool.js';
 import { convFilterGradHeap, heapKernelsApply, maxPool2x2GradHeap, rotateFilterHeap, tapColumnsHeap, widenChannelsHeap } from './heap-kernels.js';
+import { winogradApplies, winogradFilterGrad } from './winograd-filter-grad.js';
 
 interface ConvGradAttrs {
   strides: [number, number] | number;
@@ -42,9 +43,11 @@ function convInfo(xShape: [number, number, number, number], filterShape: [number
 }
 
 /**
- * dW[kh, kw, ci, co] = Σ_{n,y,x} xpad[n, y·s + kh, x·s + kw, ci] · dy[n, y, x, co]. With stride 1
- * and channel counts the SIMD kernel takes (in a multiple of 4, out of 8) it is accumulated in
- * registers straight from x and dy (heap-kernels.ts); otherwise it is computed as
+ * dW[kh, kw, ci, co] = Σ_{n,y,x} xpad[n, y·s + kh, x·s + kw, ci] · dy[n, y, x, co]. For 3x3 "same"
+ * convolutions on even sizes it is computed by Winograd's F(2x2, 3x3) (winograd-filter-grad.ts);
+ * with other stride-1 convolutions whose channel counts the SIMD kernel takes (in a multiple of 4,
+ * out of 8) it is accumulated in registers straight from x and dy (heap-kernels.ts); otherwise
+ * it is computed as
  * one forward convolution with the roles of batch and channels swapped: the padded input
  * transposed to [ci, H, W, n] is convolved ("valid", dilation = stride) with dy transposed to
  * [Ho, Wo, n, co] used as the filter, giving [ci, kh, kw, co]. XNNPACK runs it as one GEMM.
@@ -56,6 +59,11 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [
     // input channel has its taps laid out as channels; other counts are zero-padded to a multiple of 4.
     const [kh, kw, ci, co] = filterShape;
     const ci4 = Math.ceil(ci / 4) * 4;
+    // 3x3 "same" with even sizes (every layer of the built-in networks but the first): Winograd,
+    // 1.4-2.3x faster than the direct sum below.
+    if (heapKernelsApply(ci) && winogradApplies(x.shape, dy.shape, filterShape, [info.strideHeight, info.strideWidth], info.padInfo.top, info.padInfo.left)) {
+      return winogradFilterGrad(x, dy);
+    }
     if (info.strideHeight === 1 && info.strideWidth === 1 && co % 8 === 0 && heapKernelsApply(ci4)) {
       if (ci4 === ci) return convFilterGradHeap(x, dy, filterShape, info.padInfo.top, info.padInfo.left);
       if (ci === 1) {

@@ -47,6 +47,10 @@ export interface SimdKernels {
   ): void;
   pack_filter(src: number, dst: number, rows: number, co: number): void;
   tap_columns(x: number, out: number, rows: number, w: number, wo: number, kw: number, padLeft: number, lanes: number): void;
+  wino_input(x: number, u: number, zero: number, h: number, w: number, ci: number, first: number, count: number, plane: number): void;
+  wino_grad(dy: number, v: number, h: number, w: number, co: number, first: number, count: number, plane: number): void;
+  wino_gemm(u: number, v: number, m: number, count: number, ci: number, co: number, uplane: number, vplane: number): void;
+  wino_filter(m: number, dw: number, ci: number, co: number): void;
 }
 
 let compiled: object | null | undefined;

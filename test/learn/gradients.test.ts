@@ -70,6 +70,32 @@ describe('wasm convolution gradients', () => {
       expect(errorOfLargest(cw, ww)).toBeLessThan(1e-5);
     }
   });
+
+  it('match the cpu backend where the filter gradient is taken by Winograd (3x3 "same" on even sizes)', async () => {
+    await initBackend('wasm');
+    const { winogradApplies, winogradChunk } = await import('../../src/learn/winograd-filter-grad.js');
+    // Sizes down to one tile; 40 x 38 of 4 -> 8 channels is 760 tiles, more than one chunk
+    // (the last one partial), so the sums are carried from chunk to chunk.
+    expect(2 * 20 * 19).toBeGreaterThan(2 * winogradChunk(4, 8));
+    for (const [ci, co, hw] of [
+      [4, 8, [2, 2]],
+      [8, 16, [6, 4]],
+      [12, 24, [10, 14]],
+      [4, 8, [40, 38]],
+    ] as const) {
+      expect(winogradApplies([2, hw[0], hw[1], ci], [2, hw[0], hw[1], co], [3, 3, ci, co], [1, 1], 1, 1)).toBe(true);
+      const [cx, cw] = await gradients('cpu', 1, 'same', 3, ci, co, [hw[0], hw[1]]);
+      const [wx, ww] = await gradients('wasm', 1, 'same', 3, ci, co, [hw[0], hw[1]]);
+      expect(errorOfLargest(cx, wx)).toBeLessThan(1e-5);
+      expect(errorOfLargest(cw, ww)).toBeLessThan(1e-5);
+    }
+    // Odd sizes, other paddings, kernels and strides keep the direct sum.
+    expect(winogradApplies([2, 9, 10, 4], [2, 9, 10, 8], [3, 3, 4, 8], [1, 1], 1, 1)).toBe(false);
+    expect(winogradApplies([2, 10, 10, 4], [2, 8, 8, 8], [3, 3, 4, 8], [1, 1], 0, 0)).toBe(false);
+    expect(winogradApplies([2, 10, 10, 4], [2, 10, 10, 8], [5, 5, 4, 8], [1, 1], 2, 2)).toBe(false);
+    expect(winogradApplies([2, 10, 10, 4], [2, 5, 5, 8], [3, 3, 4, 8], [2, 2], 1, 1)).toBe(false);
+    expect(winogradApplies([2, 10, 10, 3], [2, 10, 10, 8], [3, 3, 3, 8], [1, 1], 1, 1)).toBe(false);
+  });
 });
 
 describe('the direct SIMD convolution (wasm Conv2D, stride 1)', () => {
