@@ -5,7 +5,7 @@
 // activation cost ~20 such passes per layer and training step. Here the same arithmetic is done
 // in fused SIMD loops (../simd/kernels.wat) that read and write the tensors where the backend keeps
 // them: batch norm + leaky ReLU (+ a 2x2 max pool after them) forward and backward, the 2x2
-// max-pool gradient, the filter gradient of stride-1 convolutions, and the Adam update. Each function takes and returns ordinary tensors;
+// max-pool gradient, the direct filter gradient of stride-1 convolutions (3x3 "same" ones go through winograd-filter-grad.ts), and the Adam update. Each function takes and returns ordinary tensors;
 // callers ask heapKernelsApply() / heapKernelsAvailable() first (wasm backend, SIMD available,
 // channel count a multiple of 4).
 import * as tf from '@tensorflow/tfjs-core';
