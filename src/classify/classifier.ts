@@ -3,6 +3,7 @@
 import type { Logger } from '../log.js';
 import { PlankwatchError } from '../errors.js';
 import type { EnsemblePrediction, PreparedFrame, PreprocessSpec } from '../types.js';
+import { preparedBackground } from '../preprocess/prepare.js';
 import type { BackendInfo, BackendName, BackendRequest } from './backend.js';
 import { Batcher } from './batcher.js';
 import type { GenerationSpec } from './engine.js';
@@ -268,6 +269,7 @@ export class Classifier {
         inputKey: m.inputKey,
         numClasses: m.meta.classes.length,
         tta: m.tta,
+        fill: preparedBackground(m.meta.preprocessing),
       })),
     };
     const started = performance.now();

@@ -17,6 +17,8 @@ export interface MemberSpec {
   numClasses: number;
   /** The views averaged for this member (['identity']: the image as it is). */
   tta: TtaTransform[];
+  /** The prepared value of the background, for the corners a diagonal turn brings in. */
+  fill: number;
 }
 
 /** What one engine loads: the members of one ensemble generation. */
@@ -99,13 +101,13 @@ export class InferenceEngine {
     // Members of one input with the same views share one expanded batch.
     const expanded = new Map<string, Float32Array>();
     const probs = generation.members.map((member) => {
-      const { inputSize: size, numClasses, tta } = member.spec;
+      const { inputSize: size, numClasses, tta, fill } = member.spec;
       const input = inputs.get(member.spec.inputKey);
       if (!input) throw new Error(`batch lacks the input ${member.spec.inputKey} (${size}x${size}) that ${member.spec.id} needs`);
       const key = `${member.spec.inputKey}:${tta.join(',')}`;
       let pixels = expanded.get(key);
       if (!pixels) {
-        pixels = expandBatch(input, size, tta);
+        pixels = expandBatch(input, size, tta, fill);
         expanded.set(key, pixels);
       }
       const views = tta.length;

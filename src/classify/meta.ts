@@ -45,7 +45,7 @@ export type VotingRule = 'soft' | 'geometric' | 'hard';
 
 export const VOTING_RULES: readonly VotingRule[] = ['soft', 'geometric', 'hard'];
 
-type TtaName = 'identity' | 'rot90' | 'rot180' | 'rot270' | 'flipH' | 'flipV';
+type TtaName = 'identity' | 'rot90' | 'rot180' | 'rot270' | 'flipH' | 'flipV' | 'rot45' | 'rot135' | 'rot225' | 'rot315';
 
 /** models/ensemble.json: the active ensemble. */
 export interface EnsembleFile {

@@ -20,6 +20,7 @@ import { computeMetrics, headline, type Metrics } from './metrics.js';
 import { writeReport } from './report.js';
 import { predictTable } from './trainer.js';
 import { transformBatch, type TtaTransform } from './tta.js';
+import { preparedBackground } from '../preprocess/prepare.js';
 import { voteRows } from './voting.js';
 
 export interface EvaluateOptions {
@@ -156,7 +157,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     const searched = options.budgetMacs ? searchViews({ secondView: m.secondView }).flat() : [];
     for (const t of new Set<TtaTransform>(['identity', ...transforms, ...m.views, ...searched])) {
       const t0 = performance.now();
-      const probs = remapRows(predictTable(m.model, table, 64, (x) => transformBatch(x, t)), m.meta.classes, classes);
+      const probs = remapRows(predictTable(m.model, table, 64, (x) => transformBatch(x, t, preparedBackground(m.meta.preprocessing))), m.meta.classes, classes);
       secondsOf.set(t, (performance.now() - t0) / 1000);
       byTransform.set(t, probs);
       log(`  ${m.meta.name}/${m.meta.version} ${t}: top1 ${computeMetrics(probs, labels, k).top1.toFixed(4)}`);

@@ -15,6 +15,7 @@ import { overlap, trainingImages, type Dataset } from './dataset.js';
 import { loadImageTable, subTable } from './image-cache.js';
 import { predictTable } from './trainer.js';
 import { transformBatch } from './tta.js';
+import { preparedBackground } from '../preprocess/prepare.js';
 import { voteRows } from './voting.js';
 
 /** What meta.json records about the teacher of a distilled model. */
@@ -86,7 +87,7 @@ export async function teacherTargets(
       // Ctrl-C / SIGTERM before training began: nothing is written, so say so and stop here.
       await new Promise((resolve) => setImmediate(resolve));
       if (options.stopRequested?.()) throw new Error('stopped while the teacher\'s targets were computed, before training began; nothing was written.');
-      views.push(remapRows(predictTable(model, table, 64, (x) => transformBatch(x, view)), m.meta.classes, dataset.classes));
+      views.push(remapRows(predictTable(model, table, 64, (x) => transformBatch(x, view, preparedBackground(m.meta.preprocessing))), m.meta.classes, dataset.classes));
     }
     model.dispose();
     perMember.push(voteRows('soft', views, k));

@@ -1,17 +1,23 @@
-// Test-time transforms (the dihedral moves that leave a plankton image meaningful), on a batch
-// tensor for inference and on one prepared image for code that works on Float32Arrays.
+// Test-time transforms (the moves that leave a plankton image meaningful: quarter and diagonal
+// turns, mirrors), on a batch tensor for evaluation and on one prepared image for code that works
+// on Float32Arrays. The pixel arithmetic is the daemon's own (../classify/tta.ts), so that a view
+// evaluated here is the view the daemon computes.
 import * as tf from '@tensorflow/tfjs-core';
+import { TTA_TRANSFORMS as TRANSFORMS, transformBatch as transformPixels, type TtaTransform } from '../classify/tta.js';
 
-export type TtaTransform = 'identity' | 'rot90' | 'rot180' | 'rot270' | 'flipH' | 'flipV';
+export type { TtaTransform };
 
-export const TTA_TRANSFORMS: TtaTransform[] = ['identity', 'rot90', 'rot180', 'rot270', 'flipH', 'flipV'];
+export const TTA_TRANSFORMS: TtaTransform[] = [...TRANSFORMS];
 
 export function isTtaTransform(name: string): name is TtaTransform {
   return (TTA_TRANSFORMS as string[]).includes(name);
 }
 
-/** Transform a batch [n, h, w, c] (square images). Rotations are counter-clockwise. */
-export function transformBatch(x: tf.Tensor4D, t: TtaTransform): tf.Tensor4D {
+/**
+ * Transform a batch [n, h, w, 1] (square images). Rotations are counter-clockwise. `fill`: the
+ * prepared value of the background, for the corners a diagonal turn brings in.
+ */
+export function transformBatch(x: tf.Tensor4D, t: TtaTransform, fill = 0): tf.Tensor4D {
   switch (t) {
     case 'identity':
       return x;
@@ -25,31 +31,13 @@ export function transformBatch(x: tf.Tensor4D, t: TtaTransform): tf.Tensor4D {
       return tf.reverse(tf.transpose(x, [0, 2, 1, 3]), 1);
     case 'rot270':
       return tf.reverse(tf.transpose(x, [0, 2, 1, 3]), 2);
+    default:
+      if (x.shape[3] !== 1) throw new Error(`${t}: one-channel images only`);
+      return tf.tensor4d(transformPixels(x.dataSync() as Float32Array, x.shape[1], t, fill), x.shape);
   }
 }
 
-/** The same transform on one size x size image in row-major order. */
-export function transformImage(pixels: Float32Array, size: number, t: TtaTransform): Float32Array {
-  if (t === 'identity') return pixels.slice();
-  const out = new Float32Array(size * size);
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      let sy = y;
-      let sx = x;
-      if (t === 'flipH') sx = size - 1 - x;
-      else if (t === 'flipV') sy = size - 1 - y;
-      else if (t === 'rot180') {
-        sy = size - 1 - y;
-        sx = size - 1 - x;
-      } else if (t === 'rot90') {
-        sy = x;
-        sx = size - 1 - y;
-      } else if (t === 'rot270') {
-        sy = size - 1 - x;
-        sx = y;
-      }
-      out[y * size + x] = pixels[sy * size + sx]!;
-    }
-  }
-  return out;
+/** The same transform on one size x size image in row-major order (a new array). */
+export function transformImage(pixels: Float32Array, size: number, t: TtaTransform, fill = 0): Float32Array {
+  return t === 'identity' ? pixels.slice() : transformPixels(pixels, size, t, fill);
 }

@@ -20,6 +20,11 @@ export function inputKey(size: number, spec: PreprocessSpec): string {
   return parts.join('-');
 }
 
+/** The prepared value of the background (what prepare() fills the canvas with). */
+export function preparedBackground(spec: PreprocessSpec): number {
+  return spec.invert ? (255 - spec.background) / 255 : spec.background / 255;
+}
+
 /** Pixels darker than background by more than this count towards the organism's area. */
 const AREA_THRESHOLD = 25;
 

@@ -70,7 +70,7 @@ describe('loadEnsemble', () => {
     expect((await loadError(loadEnsemble(bad, dir))).message).toMatch(/"voting" must be "soft", "geometric", "hard", not "mean"/);
     await loadError(loadEnsemble({ version: 'e', voting: 'soft', members: [] }, dir));
     await loadError(loadEnsemble({ version: 'e', voting: 'soft', members: [{ name: '../a', version: 'v1' }] }, dir));
-    await loadError(loadEnsemble({ version: 'e', voting: 'soft', members: [{ name: 'a', version: 'v1' }], tta: ['rot45' as 'rot90'] }, dir));
+    await loadError(loadEnsemble({ version: 'e', voting: 'soft', members: [{ name: 'a', version: 'v1' }], tta: ['rot30' as 'rot90'] }, dir));
     const memberTta = await loadError(loadEnsemble({ version: 'e', voting: 'soft', members: [{ name: 'a', version: 'v1', tta: ['identity', 'spin' as 'rot90'] }] }, dir));
     expect(memberTta.message).toMatch(/members\[0\]\.tta: unknown transform "spin"/);
     expect((await loadError(loadEnsemble({ version: 'e', voting: 'soft', members: [{ name: 'a', version: 'v1', tta: ['rot90', 'rot90'] }] }, dir))).message).toMatch(/twice/);
