@@ -1,8 +1,8 @@
 // `plankwatch evaluate --budget M`: the best ensembles that the daemon can afford. Every set of
-// up to four candidate members, each with one view (the image) or two (the image and its quarter
-// turn or mirror image, as a member's own "tta" in ensemble.json gives it), whose multiply-adds per ROI fit the
-// budget, scored by the soft vote (or the geometric one) on the held-out images; ranked by top-1
-// and by log-loss.
+// up to four candidate members, each with one view (the image, or with `diagonalViews` its 45°
+// turn) or two (the image and its quarter turn or mirror image, or its 45° turn, as a member's own
+// "tta" in ensemble.json gives it), whose multiply-adds per ROI fit the budget, scored by the
+// soft vote (or the geometric one) on the held-out images; ranked by top-1 and by log-loss.
 //
 // The best of hundreds of sets, chosen on the images it is scored on, looks better than it will do
 // on new images. The fair estimate says by how much: the best set is chosen on a random half of
@@ -14,10 +14,14 @@ import type { TtaTransform } from './tta.js';
 
 /**
  * The views a member may get in a searched set: the image alone, or with a second view: its
- * quarter turn, or for a network invariant to quarter turns (pw-p4), its mirror image.
+ * quarter turn, or for a network invariant to quarter turns (pw-p4), its mirror image. With
+ * `diagonalViews`, also its 45° turn alone and the image with its 45° turn (a network trained on
+ * rotations at every angle sees a turned, resampled image as it saw its training images).
  */
-export function searchViews(candidate: { secondView?: TtaTransform }): TtaTransform[][] {
-  return [['identity'], ['identity', candidate.secondView ?? 'rot90']];
+export function searchViews(candidate: { secondView?: TtaTransform; diagonalViews?: boolean }): TtaTransform[][] {
+  const views: TtaTransform[][] = [['identity'], ['identity', candidate.secondView ?? 'rot90']];
+  if (candidate.diagonalViews) views.push(['rot45'], ['identity', 'rot45']);
+  return views;
 }
 
 export interface SearchCandidate {
@@ -27,12 +31,14 @@ export interface SearchCandidate {
   macs: number;
   /** The second view searched (default rot90). */
   secondView?: TtaTransform;
+  /** Search the 45° turn too (see searchViews). */
+  diagonalViews?: boolean;
   /** Held-out probabilities (n rows of k) for each transform of searchViews(). */
   probs: Map<TtaTransform, Float32Array>;
 }
 
 export interface EnsembleChoice {
-  /** In ensemble-file form: a member with two views carries them as its own "tta". */
+  /** In ensemble-file form: a member with other views than the image alone carries them as its own "tta". */
   members: { name: string; version: string; tta?: TtaTransform[] }[];
   /** Multiply-adds per ROI, all members and views together. */
   macs: number;
@@ -176,7 +182,7 @@ export function searchEnsembles(
         members: chosen.map(({ c, o }) => {
           const m = candidates[c]!;
           const views = options[c]![o]!.views;
-          return views.length > 1 ? { name: m.name, version: m.version, tta: [...views] } : { name: m.name, version: m.version };
+          return views.length === 1 && views[0] === 'identity' ? { name: m.name, version: m.version } : { name: m.name, version: m.version, tta: [...views] };
         }),
         macs,
         top1: correct / n,
@@ -202,9 +208,9 @@ export function rankChoices(choices: EnsembleChoice[], count = 10): { byTop1: En
   };
 }
 
-/** A set's members as one line, "×2" marking a member with two views. */
+/** A set's members as one line, each with its views in brackets where it has other views than the image alone. */
 export function choiceMembers(c: EnsembleChoice): string {
-  return c.members.map((m) => `${m.name}/${m.version}${m.tta ? ' ×2' : ''}`).join(' + ');
+  return c.members.map((m) => `${m.name}/${m.version}${m.tta ? ` [${m.tta.join(', ')}]` : ''}`).join(' + ');
 }
 
 /** One line per set: its figures, its cost, and its members. */

@@ -35,6 +35,8 @@ export interface EvaluateOptions {
   limit: number;
   /** When set: also search every set of up to four members within this many multiply-adds per ROI. */
   budgetMacs?: number;
+  /** The search also tries each member's 45° turn, alone and beside the image (default true). */
+  searchDiagonal?: boolean;
   backend: TrainingBackend;
   log?: (line: string) => void;
 }
@@ -154,7 +156,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     // own views, and with a budget the views the search tries.
     const byTransform = new Map<TtaTransform, Float32Array>();
     const secondsOf = new Map<TtaTransform, number>();
-    const searched = options.budgetMacs ? searchViews({ secondView: m.secondView }).flat() : [];
+    const searched = options.budgetMacs ? searchViews({ secondView: m.secondView, diagonalViews: options.searchDiagonal ?? true }).flat() : [];
     for (const t of new Set<TtaTransform>(['identity', ...transforms, ...m.views, ...searched])) {
       const t0 = performance.now();
       const probs = remapRows(predictTable(m.model, table, 64, (x) => transformBatch(x, t, preparedBackground(m.meta.preprocessing))), m.meta.classes, classes);
@@ -217,7 +219,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
 
   const summary: EvaluationSummary = { variants, best, table, classes, count: n, leaks };
   if (options.budgetMacs) {
-    const candidates = members.map((m, i) => ({ name: m.meta.name, version: m.meta.version, macs: m.macs, secondView: m.secondView, probs: perMember[i]!.byTransform }));
+    const candidates = members.map((m, i) => ({ name: m.meta.name, version: m.meta.version, macs: m.macs, secondView: m.secondView, diagonalViews: options.searchDiagonal ?? true, probs: perMember[i]!.byTransform }));
     const { choices, fair } = searchEnsembles(candidates, labels, k, options.budgetMacs, { rule: setRule });
     summary.search = { budgetMacs: options.budgetMacs, rule: setRule, sets: choices.length, ...rankChoices(choices), fair };
     log(`searched ${choices.length} sets within ${(options.budgetMacs / 1e6).toFixed(0)} M multiply-adds per ROI`);

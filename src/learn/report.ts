@@ -50,7 +50,7 @@ function fairParagraph(fair: FairEstimate, bestTop1: EnsembleChoice | undefined,
 function searchSection(search: NonNullable<EvaluationSummary['search']>): string[] {
   const budget = (search.budgetMacs / 1e6).toFixed(0);
   const table = (choices: EnsembleChoice[]) => [
-    '| members (×2: the image and its quarter turn) | top-1 | log-loss | M multiply-adds per ROI |',
+    '| members ([views] where a member has other views than the image alone) | top-1 | log-loss | M multiply-adds per ROI |',
     '|---|---:|---:|---:|',
     ...choices.map((c) => `| ${choiceMembers(c)} | ${pct(c.top1)} | ${c.logLoss.toFixed(4)} | ${(c.macs / 1e6).toFixed(0)} |`),
   ];

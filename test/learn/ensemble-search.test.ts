@@ -64,6 +64,24 @@ describe('ensemble search', () => {
     expect(both[0]!.logLoss).toBeCloseTo(expected.logLoss, 6);
   });
 
+  it('with diagonal views, also tries the 45° turn alone and beside the image, and writes a lone turn as the member\'s own view', () => {
+    const { labels, candidates } = noise(2, 7);
+    const rng = mulberry32(3);
+    const turned = Float32Array.from(candidates[0]!.probs.get('identity')!, (p) => p + 0.01 * rng());
+    const diag = candidates.map((c) => ({ ...c, diagonalViews: true, probs: new Map([...c.probs, ['rot45', turned] as const]) }));
+    const { choices } = searchEnsembles(diag, labels, K, 1e9, { halvings: 0 });
+    expect(choices).toHaveLength(4 + 4 + 4 * 4); // four options for each alone, and every pair
+    const lone = choices.find((c) => c.members.length === 1 && c.members[0]!.name === 'm1' && c.members[0]!.tta?.join() === 'rot45');
+    expect(lone).toBeDefined();
+    expect(lone!.macs).toBe(10);
+    expect(lone!.top1).toBeCloseTo(computeMetrics(turned, labels, K).top1, 10);
+    const pair = choices.find((c) => c.members.length === 1 && c.members[0]!.name === 'm1' && c.members[0]!.tta?.join() === 'identity,rot45');
+    expect(pair!.macs).toBe(20);
+    expect(pair!.logLoss).toBeCloseTo(computeMetrics(vote(diag, [{ name: 'm1', tta: ['identity', 'rot45'] }]), labels, K).logLoss, 6);
+    // the image alone is written without views
+    expect(choices.some((c) => c.members.length === 1 && c.members[0]!.name === 'm0' && c.members[0]!.tta === undefined)).toBe(true);
+  });
+
   it('by the geometric rule, scores each set as the live geometric vote of its members\' averaged views', () => {
     const { labels, candidates } = noise(3, 9);
     const { choices } = searchEnsembles(candidates, labels, K, 1e9, { halvings: 0, rule: 'geometric' });

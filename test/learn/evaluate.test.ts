@@ -109,7 +109,7 @@ describe('evaluate', () => {
   });
 
   it('with a budget, ranks every affordable set of members with one or two views, scored as evaluate scores them', async () => {
-    const two = await runEvaluation({ ...base(), tta: ['identity', 'rot90'], budgetMacs: 1e12, outDir: path.join(tmp, 'eval-budget') });
+    const two = await runEvaluation({ ...base(), tta: ['identity', 'rot90'], budgetMacs: 1e12, searchDiagonal: false, outDir: path.join(tmp, 'eval-budget') });
     const search = two.search!;
     // a or b alone with one view or two (4), both with one or two views each (4).
     expect(search.sets).toBe(8);
@@ -134,11 +134,11 @@ describe('evaluate', () => {
     const one = set(['a/v1'], 1).macs;
     expect(set(['a/v1', 'b/v1'], 2).macs).toBe(4 * one);
     // Three members: 3·2 + 3·4 + 8 = 26 sets; below two forward passes only the three alone remain.
-    const three = await runEvaluation({ ...base(), ensemble: threeFile, tta: ['identity'], budgetMacs: 1e12, outDir: path.join(tmp, 'eval-budget3') });
+    const three = await runEvaluation({ ...base(), ensemble: threeFile, tta: ['identity'], budgetMacs: 1e12, searchDiagonal: false, outDir: path.join(tmp, 'eval-budget3') });
     expect(three.search!.sets).toBe(26);
     // The search replaces the table's rows for smaller sets.
     expect(three.variants.some((v) => v.name.startsWith('soft vote a/v1'))).toBe(false);
-    const tight = await runEvaluation({ ...base(), ensemble: threeFile, tta: ['identity'], budgetMacs: 2 * one - 1, outDir: path.join(tmp, 'eval-tight') });
+    const tight = await runEvaluation({ ...base(), ensemble: threeFile, tta: ['identity'], budgetMacs: 2 * one - 1, searchDiagonal: false, outDir: path.join(tmp, 'eval-tight') });
     expect(tight.search!.sets).toBe(3);
     expect(tight.search!.byTop1.every((c) => c.members.length === 1 && !c.members[0]!.tta)).toBe(true);
     const report = await readFile(path.join(tmp, 'eval-budget', 'report.md'), 'utf8');
@@ -149,5 +149,30 @@ describe('evaluate', () => {
     expect(two.table).toContain('chosen on one half of the images and scored on the other');
     const saved = JSON.parse(await readFile(path.join(tmp, 'eval-budget', 'evaluation.json'), 'utf8'));
     expect(saved.search.fair).toEqual(search.fair);
+  });
+
+  it('with a budget, also tries each member\'s 45° turn, alone and beside the image, scored as evaluate scores those views', async () => {
+    // TTA of the image and its 45° turn: a member's TTA row is then exactly that pair of views.
+    const turned = await runEvaluation({ ...base(), tta: ['identity', 'rot45'], budgetMacs: 1e12, outDir: path.join(tmp, 'eval-diagonal') });
+    const search = turned.search!;
+    // each member alone with four view options (the image, the image and its quarter turn, the
+    // turn alone, the image and the turn), and the 4·4 pairs
+    expect(search.sets).toBe(24);
+    const all = [...search.byTop1, ...search.byLogLoss];
+    const alone = (name: string, tta: string | undefined) => all.find((c) => c.members.length === 1 && c.members[0]!.name === name && c.members[0]!.tta?.join() === tta);
+    let checked = 0;
+    for (const name of ['a', 'b']) {
+      const pair = alone(name, 'identity,rot45');
+      const plain = alone(name, undefined);
+      if (!pair || !plain) continue; // not among the best ten either way
+      const row = turned.variants.find((v) => v.name === `${name}/v1` && v.tta)!.metrics;
+      expect(pair.top1).toBeCloseTo(row.top1, 10);
+      expect(pair.logLoss).toBeCloseTo(row.logLoss, 5);
+      expect(pair.macs).toBe(2 * plain.macs);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(0);
+    expect(all.some((c) => c.members.some((m) => m.tta?.join() === 'rot45'))).toBe(true);
+    expect(all.some((c) => c.members.some((m) => m.tta?.join() === 'identity,rot45'))).toBe(true);
   });
 });
