@@ -84,7 +84,10 @@ describe.skipIf(!NDSB)('fine-tuning on board (NDSB)', () => {
       classify: { ensemble: path.join(modelsDir, 'ensemble.json'), modelsDir, workers: 1 },
       publish: { embeddedPort: port },
       ingest: { stableMs: 100 },
-      finetune: { enabled: true, replayPerClass: REPLAY_PER_CLASS, minNewLabels: 0, scheduleHours: 0, checkIntervalS: 1, evalData: setup.gateDir, replayData: setup.baseDir, pollEnsembleMs: 200 },
+      // The test's own small network, trained for seconds in beforeAll, moves an image or two of
+      // the old classes either way while it learns the new one: the gate here allows half a point
+      // of accuracy (the default allows none; gate.test.ts tests the rules themselves).
+      finetune: { enabled: true, replayPerClass: REPLAY_PER_CLASS, minNewLabels: 0, scheduleHours: 0, checkIntervalS: 1, evalData: setup.gateDir, replayData: setup.baseDir, pollEnsembleMs: 200, maxAccuracyDrop: 0.005 },
     });
     const daemon: DaemonProcess = startDaemon(dirs.config, { PLANKWATCH_CACHE_DIR: path.join(setup.tmp, 'cache-daemon'), PLANKWATCH_LOG_LEVEL: 'info' });
     const models: { ensembleVersion: string }[] = [];
