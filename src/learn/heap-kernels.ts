@@ -269,6 +269,6 @@ export function convFilterGradHeap(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape:
   if (ci % 4 !== 0 || co % 8 !== 0) throw new Error(`convFilterGradHeap: channels ${ci} -> ${co} not supported`);
   const { at, outs } = prepare(be, [x, dy], [filterShape], 0);
   const [xo, dyo, dwo] = at as [number, number, number];
-  k.conv_filter_grad(xo * 4, dyo * 4, dwo * 4, n, h, w, ci, ho, wo, co, kh, kw, padTop, padLeft, filterGradRows(w * ci, wo * co, kh, ho));
+  k.conv_filter_grad(xo * 4, dyo * 4, dwo * 4, n, h, w, ci, ho, wo, co, kh, kw, padTop, padLeft, filterGradRows(w * ci, wo * co, kh, ho), 0);
   return outs[0] as tf.Tensor4D;
 }

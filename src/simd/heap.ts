@@ -39,7 +39,7 @@ export interface SimdKernels {
   adam(w: number, g: number, m: number, v: number, wOut: number, n: number, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number): void;
   conv_filter_grad(
     x: number, dy: number, dw: number, n: number, h: number, w: number, ci: number, ho: number, wo: number, co: number,
-    kh: number, kw: number, padTop: number, padLeft: number, rows: number,
+    kh: number, kw: number, padTop: number, padLeft: number, rows: number, accumulate: number,
   ): void;
   conv_forward(
     x: number, w: number, out: number, zero: number, n: number, h: number, wd: number, ci: number, ho: number, wo: number, co: number,

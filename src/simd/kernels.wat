@@ -585,10 +585,11 @@
   ;; and every tile of every tap is accumulated over that block before the next: the block's
   ;; rows of x and dy stay in cache while they are read kh·kw·(ci/4)·(co/8) times, where one
   ;; pass over all pixels per tile streamed the whole of x and dy from memory each time. The
-  ;; tiles' sums live in dw between blocks (zeroed first); dw is written, not added to.
-  (func (export "conv_filter_grad") (param $x i32) (param $dy i32) (param $dw i32)
+  ;; tiles' sums live in dw between blocks (zeroed first, unless `accumulate`: then the sums are
+  ;; added to what dw holds).
+  (func $conv_filter_grad (export "conv_filter_grad") (param $x i32) (param $dy i32) (param $dw i32)
       (param $n i32) (param $h i32) (param $w i32) (param $ci i32) (param $ho i32) (param $wo i32) (param $co i32)
-      (param $kh i32) (param $kw i32) (param $padTop i32) (param $padLeft i32) (param $rows i32)
+      (param $kh i32) (param $kw i32) (param $padTop i32) (param $padLeft i32) (param $rows i32) (param $accumulate i32)
     (local $a i32) (local $b i32) (local $i0 i32) (local $o0 i32) (local $img i32) (local $y i32) (local $xx i32)
     (local $y0 i32) (local $y1 i32)
     (local $yLo i32) (local $yHi i32) (local $xLo i32) (local $xHi i32)
@@ -603,7 +604,7 @@
     (local.set $end (i32.add (local.get $dw) (i32.shl (i32.mul (i32.mul (i32.mul (local.get $kh) (local.get $kw)) (local.get $ci)) (local.get $co)) (i32.const 2))))
     (block $zeroDone
       (loop $zero
-        (br_if $zeroDone (i32.ge_u (local.get $out) (local.get $end)))
+        (br_if $zeroDone (i32.or (local.get $accumulate) (i32.ge_u (local.get $out) (local.get $end))))
         (v128.store (local.get $out) (v128.const i32x4 0 0 0 0))
         (v128.store offset=16 (local.get $out) (v128.const i32x4 0 0 0 0))
         (local.set $out (i32.add (local.get $out) (i32.const 32)))
@@ -1142,72 +1143,18 @@
         (br $tile))))
 
   ;; m[pos][i][o] += Σ over k < count of u[pos][k][i]·v[pos][k][o] for the 16 positions (u and v as
-  ;; wino_input and wino_grad write them, planes uplane and vplane bytes apart; m [16, ci, co]).
-  ;; Register tiles of 4 input × 8 output channels, as in conv_filter_grad (ci a multiple of 4, co of 8).
+  ;; wino_input and wino_grad write them, planes uplane and vplane bytes apart; m [16, ci, co]):
+  ;; for each position, conv_filter_grad of a 1x1 convolution over `count` pixels, added to m.
   (func (export "wino_gemm") (param $u i32) (param $v i32) (param $m i32) (param $count i32) (param $ci i32) (param $co i32)
       (param $uplane i32) (param $vplane i32)
-    (local $pos i32) (local $i0 i32) (local $o0 i32) (local $k i32) (local $up i32) (local $vp i32) (local $mp i32)
-    (local $xp i32) (local $dp i32) (local $out i32) (local $xStep i32) (local $dStep i32)
-    (local $d0 v128) (local $d1 v128) (local $s v128)
-    (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
-    (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
-    (local.set $xStep (i32.shl (local.get $ci) (i32.const 2)))
-    (local.set $dStep (i32.shl (local.get $co) (i32.const 2)))
-    (local.set $pos (i32.const 0))
+    (local $pos i32)
     (loop $posLoop
-      (local.set $up (i32.add (local.get $u) (i32.mul (local.get $pos) (local.get $uplane))))
-      (local.set $vp (i32.add (local.get $v) (i32.mul (local.get $pos) (local.get $vplane))))
-      (local.set $mp (i32.add (local.get $m) (i32.mul (local.get $pos) (i32.mul (local.get $ci) (local.get $dStep)))))
-      (local.set $i0 (i32.const 0))
-      (loop $iLoop
-        (local.set $o0 (i32.const 0))
-        (loop $oLoop
-          (local.set $out (i32.add (local.get $mp) (i32.shl (i32.add (i32.mul (local.get $i0) (local.get $co)) (local.get $o0)) (i32.const 2))))
-          (local.set $a00 (v128.load (local.get $out)))
-          (local.set $a01 (v128.load offset=16 (local.get $out)))
-          (local.set $a10 (v128.load (i32.add (local.get $out) (local.get $dStep))))
-          (local.set $a11 (v128.load offset=16 (i32.add (local.get $out) (local.get $dStep))))
-          (local.set $a20 (v128.load (i32.add (local.get $out) (i32.shl (local.get $dStep) (i32.const 1)))))
-          (local.set $a21 (v128.load offset=16 (i32.add (local.get $out) (i32.shl (local.get $dStep) (i32.const 1)))))
-          (local.set $a30 (v128.load (i32.add (local.get $out) (i32.mul (local.get $dStep) (i32.const 3)))))
-          (local.set $a31 (v128.load offset=16 (i32.add (local.get $out) (i32.mul (local.get $dStep) (i32.const 3)))))
-          (local.set $xp (i32.add (local.get $up) (i32.shl (local.get $i0) (i32.const 2))))
-          (local.set $dp (i32.add (local.get $vp) (i32.shl (local.get $o0) (i32.const 2))))
-          (local.set $k (i32.const 0))
-          (loop $kLoop
-            (local.set $d0 (v128.load (local.get $dp)))
-            (local.set $d1 (v128.load offset=16 (local.get $dp)))
-            (local.set $s (v128.load32_splat (local.get $xp)))
-            (local.set $a00 (f32x4.add (local.get $a00) (f32x4.mul (local.get $s) (local.get $d0))))
-            (local.set $a01 (f32x4.add (local.get $a01) (f32x4.mul (local.get $s) (local.get $d1))))
-            (local.set $s (v128.load32_splat offset=4 (local.get $xp)))
-            (local.set $a10 (f32x4.add (local.get $a10) (f32x4.mul (local.get $s) (local.get $d0))))
-            (local.set $a11 (f32x4.add (local.get $a11) (f32x4.mul (local.get $s) (local.get $d1))))
-            (local.set $s (v128.load32_splat offset=8 (local.get $xp)))
-            (local.set $a20 (f32x4.add (local.get $a20) (f32x4.mul (local.get $s) (local.get $d0))))
-            (local.set $a21 (f32x4.add (local.get $a21) (f32x4.mul (local.get $s) (local.get $d1))))
-            (local.set $s (v128.load32_splat offset=12 (local.get $xp)))
-            (local.set $a30 (f32x4.add (local.get $a30) (f32x4.mul (local.get $s) (local.get $d0))))
-            (local.set $a31 (f32x4.add (local.get $a31) (f32x4.mul (local.get $s) (local.get $d1))))
-            (local.set $xp (i32.add (local.get $xp) (local.get $xStep)))
-            (local.set $dp (i32.add (local.get $dp) (local.get $dStep)))
-            (local.set $k (i32.add (local.get $k) (i32.const 1)))
-            (br_if $kLoop (i32.lt_u (local.get $k) (local.get $count))))
-          (v128.store (local.get $out) (local.get $a00))
-          (v128.store offset=16 (local.get $out) (local.get $a01))
-          (local.set $out (i32.add (local.get $out) (local.get $dStep)))
-          (v128.store (local.get $out) (local.get $a10))
-          (v128.store offset=16 (local.get $out) (local.get $a11))
-          (local.set $out (i32.add (local.get $out) (local.get $dStep)))
-          (v128.store (local.get $out) (local.get $a20))
-          (v128.store offset=16 (local.get $out) (local.get $a21))
-          (local.set $out (i32.add (local.get $out) (local.get $dStep)))
-          (v128.store (local.get $out) (local.get $a30))
-          (v128.store offset=16 (local.get $out) (local.get $a31))
-          (local.set $o0 (i32.add (local.get $o0) (i32.const 8)))
-          (br_if $oLoop (i32.lt_u (local.get $o0) (local.get $co))))
-        (local.set $i0 (i32.add (local.get $i0) (i32.const 4)))
-        (br_if $iLoop (i32.lt_u (local.get $i0) (local.get $ci))))
+      (call $conv_filter_grad
+        (i32.add (local.get $u) (i32.mul (local.get $pos) (local.get $uplane)))
+        (i32.add (local.get $v) (i32.mul (local.get $pos) (local.get $vplane)))
+        (i32.add (local.get $m) (i32.shl (i32.mul (local.get $pos) (i32.mul (local.get $ci) (local.get $co))) (i32.const 2)))
+        (i32.const 1) (i32.const 1) (local.get $count) (local.get $ci) (i32.const 1) (local.get $count) (local.get $co)
+        (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 1))
       (local.set $pos (i32.add (local.get $pos) (i32.const 1)))
       (br_if $posLoop (i32.lt_u (local.get $pos) (i32.const 16)))))
 
