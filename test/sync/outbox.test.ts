@@ -3,7 +3,7 @@
 // deletes and resends.
 import { describe, expect, it } from 'vitest';
 import { enqueueLabel, Outbox } from '../../src/sync/outbox.js';
-import { frame, openShip, sha, tmp } from './helpers.js';
+import { frame, openShip, sha, tmp, WINDOW_MS } from './helpers.js';
 
 describe('sync outbox', () => {
   it('queues prediction, counts and model rows in the store transaction, with contiguous seqs', () => {
@@ -40,7 +40,9 @@ describe('sync outbox', () => {
   it('claims counts first, then predictions, then labels; a sent counts row is frozen', () => {
     const ship = openShip(tmp('outbox'), 'cam-a');
     const db = ship.store.database;
-    const t0 = Date.now();
+    // Both batches below (t0 and t0 + 1 s) must fall in one counts window: start just after the
+    // current window began, not at a moment that may sit just before its end.
+    const t0 = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS + 1_000;
     ship.write(0, 4, 4, t0);
     enqueueLabel(db, { instrument: 'cam-a', sha256: sha('cam-a', 0), state: 'validated', label: 'copepod_calanoid', by: 'anna', at: t0 });
     const outbox = new Outbox(db, 'cam-a');
