@@ -180,10 +180,10 @@ Example (how the shipped member started):
     .option('--split <dir>', 'evaluate only the validation list of this split (default: the split recorded in the first member\'s meta.json)')
     .option('--all', 'evaluate every image in --data, not only a held-out split (refused if the members trained on any of them, unless --allow-leak)', false)
     .option('--allow-leak', 'evaluate even images that a member was trained on (flagged in the report)', false)
-    .option('--tta <list>', 'test-time transforms, comma-separated from identity,rot90,rot180,rot270,flipH,flipV,rot45,rot135,rot225,rot315', 'identity,rot90,rot180,rot270,flipH,flipV')
+    .option('--tta <list>', `test-time transforms, comma-separated from ${TTA_TRANSFORMS.join(',')}`, 'identity,rot90,rot180,rot270,flipH,flipV')
     .option('--out <dir>', 'folder for evaluation.json, report.md and confusion.png', 'evaluation')
     .option('--limit <n>', 'evaluate at most n images (a stratified, seeded subset)', num, 0)
-    .option('--budget <millions>', 'also rank every set of up to four of the members, each with one or two views (identity, and rot90 or for a pw-p4 network flipH), that costs at most this many million multiply-adds per ROI', num, 0)
+    .option('--budget <millions>', 'also rank every set of up to four of the members, each with one view (identity or rot45) or two (identity with rot90, or for a pw-p4 network flipH, or with rot45), that costs at most this many million multiply-adds per ROI', num, 0)
     .addOption(new Option('--backend <name>', 'tensorflow (tfjs-node, when installed), wasm or cpu').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
     .action(
       guarded('evaluate', async (opts) => {

@@ -73,6 +73,10 @@ interface LoadedMember {
   views: TtaTransform[];
   /** The second view the budget search gives it: a mirror image for a network invariant to quarter turns. */
   secondView: TtaTransform;
+  /** Whether the budget search also tries its 45° turn (EvaluateOptions.searchDiagonal). */
+  diagonalViews: boolean;
+  /** The prepared value of the background, for the corners a diagonal turn brings in. */
+  fill: number;
 }
 
 /** One member's probabilities on the evaluated images, plain and TTA-averaged, and their time. */
@@ -103,7 +107,16 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     const dir = path.join(modelsDir, m.name, m.version);
     const meta = await readMeta(dir);
     const layers = await tfl.loadLayersModel(folderIO(dir));
-    members.push({ meta, macs: countMacs(layers), model: inferenceModel(layers), weight: m.weight ?? 1, views: memberViews(ensemble, m), secondView: quarterTurnInvariant(meta.architecture) ? 'flipH' : 'rot90' });
+    members.push({
+      meta,
+      macs: countMacs(layers),
+      model: inferenceModel(layers),
+      weight: m.weight ?? 1,
+      views: memberViews(ensemble, m),
+      secondView: quarterTurnInvariant(meta.architecture) ? 'flipH' : 'rot90',
+      diagonalViews: options.searchDiagonal ?? true,
+      fill: preparedBackground(meta.preprocessing),
+    });
   }
   const dataset = await readDataset(options.data);
 
@@ -156,10 +169,10 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     // own views, and with a budget the views the search tries.
     const byTransform = new Map<TtaTransform, Float32Array>();
     const secondsOf = new Map<TtaTransform, number>();
-    const searched = options.budgetMacs ? searchViews({ secondView: m.secondView, diagonalViews: options.searchDiagonal ?? true }).flat() : [];
+    const searched = options.budgetMacs ? searchViews(m).flat() : [];
     for (const t of new Set<TtaTransform>(['identity', ...transforms, ...m.views, ...searched])) {
       const t0 = performance.now();
-      const probs = remapRows(predictTable(m.model, table, 64, (x) => transformBatch(x, t, preparedBackground(m.meta.preprocessing))), m.meta.classes, classes);
+      const probs = remapRows(predictTable(m.model, table, 64, (x) => transformBatch(x, t, m.fill)), m.meta.classes, classes);
       secondsOf.set(t, (performance.now() - t0) / 1000);
       byTransform.set(t, probs);
       log(`  ${m.meta.name}/${m.meta.version} ${t}: top1 ${computeMetrics(probs, labels, k).top1.toFixed(4)}`);
@@ -219,7 +232,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
 
   const summary: EvaluationSummary = { variants, best, table, classes, count: n, leaks };
   if (options.budgetMacs) {
-    const candidates = members.map((m, i) => ({ name: m.meta.name, version: m.meta.version, macs: m.macs, secondView: m.secondView, diagonalViews: options.searchDiagonal ?? true, probs: perMember[i]!.byTransform }));
+    const candidates = members.map((m, i) => ({ name: m.meta.name, version: m.meta.version, macs: m.macs, secondView: m.secondView, diagonalViews: m.diagonalViews, probs: perMember[i]!.byTransform }));
     const { choices, fair } = searchEnsembles(candidates, labels, k, options.budgetMacs, { rule: setRule });
     summary.search = { budgetMacs: options.budgetMacs, rule: setRule, sets: choices.length, ...rankChoices(choices), fair };
     log(`searched ${choices.length} sets within ${(options.budgetMacs / 1e6).toFixed(0)} M multiply-adds per ROI`);

@@ -83,11 +83,12 @@ export async function teacherTargets(
     const table = subTable(dataset, await loadImageTable(dataset.items, m.meta.input.size, m.meta.preprocessing), rels).table;
     const t0 = performance.now();
     const views: Float32Array[] = [];
+    const fill = preparedBackground(m.meta.preprocessing);
     for (const view of m.tta) {
       // Ctrl-C / SIGTERM before training began: nothing is written, so say so and stop here.
       await new Promise((resolve) => setImmediate(resolve));
       if (options.stopRequested?.()) throw new Error('stopped while the teacher\'s targets were computed, before training began; nothing was written.');
-      views.push(remapRows(predictTable(model, table, 64, (x) => transformBatch(x, view, preparedBackground(m.meta.preprocessing))), m.meta.classes, dataset.classes));
+      views.push(remapRows(predictTable(model, table, 64, (x) => transformBatch(x, view, fill)), m.meta.classes, dataset.classes));
     }
     model.dispose();
     perMember.push(voteRows('soft', views, k));
