@@ -92,6 +92,17 @@ export function rotationSampler(size: number, degrees: number): { index: Int32Ar
 
 const samplers = new Map<string, { index: Int32Array; weight: Float32Array }>();
 
+/** rotationSampler for a diagonal turn, cached per (transform, size) as permutation() is. */
+function diagonalSampler(t: TtaTransform, degrees: number, size: number): { index: Int32Array; weight: Float32Array } {
+  const key = `${t}:${size}`;
+  let sampler = samplers.get(key);
+  if (!sampler) {
+    sampler = rotationSampler(size, degrees);
+    samplers.set(key, sampler);
+  }
+  return sampler;
+}
+
 /**
  * Transform every image of a batch (count images of size x size, row-major, one after another).
  * `fill`: the prepared value of the background, for the corners a diagonal turn brings in.
@@ -102,13 +113,7 @@ export function transformBatch(pixels: Float32Array, size: number, t: TtaTransfo
   const out = new Float32Array(pixels.length);
   const degrees = DIAGONAL[t];
   if (degrees !== undefined) {
-    const key = `${t}:${size}`;
-    let sampler = samplers.get(key);
-    if (!sampler) {
-      sampler = rotationSampler(size, degrees);
-      samplers.set(key, sampler);
-    }
-    const { index, weight } = sampler;
+    const { index, weight } = diagonalSampler(t, degrees, size);
     for (let offset = 0; offset < pixels.length; offset += area) {
       for (let i = 0; i < area; i++) {
         let v = 0;
