@@ -37,6 +37,18 @@ export const ERRORS = {
     message: 'The file could not be read (permissions or disk error).',
     action: 'Check file permissions and the disk; the daemon user must be able to read the watch folder.',
   },
+  PW_E_IMAGE_LINK: {
+    message: 'A symbolic link was found where an image file should be; links are never followed.',
+    action: 'Have the camera pipeline write (or move) real files into ingest.watchDir, not links. A link found there was moved to quarantine/ (the link only, its target untouched); one found in ingest.archiveDir is never served: put the image back or remove the link.',
+  },
+  PW_E_IMAGE_SPECIAL: {
+    message: 'A FIFO, socket or device was found where an image file should be; it is never opened.',
+    action: 'Something other than the camera created it in ingest.watchDir; find out what, and remove it. It was moved to quarantine/ (or, when that is on another file system, left and reported once).',
+  },
+  PW_E_IMAGE_MISMATCH: {
+    message: 'The file on disk for this frame no longer holds its bytes (its SHA-256 differs); it is never served, exported or trained on.',
+    action: 'The file was overwritten or replaced after classification (a camera reusing a file name with ingest.onProcessed "leave", or a change by hand). Restore the original from a backup if it matters; the label and prediction are kept.',
+  },
   PW_E_MODEL_LOAD: {
     message: 'An ensemble member could not be loaded.',
     action: 'Check models/ensemble.json and that each member folder has model.json, weights and meta.json. `plankwatch models list` shows what is installed.',
@@ -45,21 +57,49 @@ export const ERRORS = {
     message: 'The requested inference backend could not be started.',
     action: 'Set classify.backend to "auto" or install the named backend package (see README: GPU backend).',
   },
+  PW_E_ONNX_RUNTIME: {
+    message: 'ONNX Runtime (the onnxruntime-node package) could not be loaded or could not run a member; inference falls back to TensorFlow.js.',
+    action: 'Reinstall with `npm ci` (the package ships its CPU libraries), or set classify.backend to "wasm" to silence this. For a GPU, see README "GPU and other execution providers" (classify.onnxProviders).',
+  },
+  PW_E_ONNX_EXPORT: {
+    message: 'A network could not be written as model.onnx.',
+    action: 'Only the built-in architectures (plain chains of convolution, batch norm, activation, max pooling, dense) export; other members run on TensorFlow.js (classify.backend: "wasm").',
+  },
   PW_E_DB: {
     message: 'The database could not be opened or written.',
     action: 'Check the disk is not full and the daemon user can write store.path and its folder.',
   },
   PW_E_MQTT: {
     message: 'The MQTT broker is unreachable; results are stored and will be published when it is back.',
-    action: 'Check publish.mqtt.url and that the broker runs. Nothing is lost meanwhile.',
+    action: 'Check publish.mqttUrl and that the broker runs. Nothing is lost meanwhile.',
   },
   PW_E_MQTT_BIND: {
     message: 'The embedded MQTT broker could not listen on its port.',
-    action: 'Another broker may already use the port: set publish.mqtt.url to it, or change publish.embeddedBroker.port.',
+    action: 'Another broker may already use the port: set publish.mqttUrl to it, or change publish.embeddedPort.',
   },
   PW_E_HTTP_BIND: {
     message: 'The HTTP server could not listen on its address.',
     action: 'Change http.port or stop the program that holds it.',
+  },
+  PW_E_HTTP_HOST: {
+    message: 'A request named a host this server does not answer to (its Host header), as a web page does after pointing its own name at this machine.',
+    action: 'Open the page by an address the server knows (127.0.0.1, localhost or http.host, with http.port), or add the name or address used on the ship\'s network to http.allowedHosts (shore.httpAllowedHosts on the shore).',
+  },
+  PW_E_HTTP_ORIGIN: {
+    message: 'A request that changes something came from a page of another site (its Origin or Referer header names a host this server does not answer to) and was refused.',
+    action: 'Nothing to do if you did not send it: another web page tried to act through your browser. If it was yours, open the review page by an address listed in http.allowedHosts (or 127.0.0.1 / localhost with http.port).',
+  },
+  PW_E_HTTP_CONTENT_TYPE: {
+    message: 'A request that changes something was not sent as JSON and was refused (browsers send forms and plain text from any site without asking).',
+    action: 'Send Content-Type: application/json with a JSON body ({} when there is nothing to say), e.g. curl -X POST -H \'Content-Type: application/json\' -d \'{}\' URL.',
+  },
+  PW_E_HTTP_AUTH: {
+    message: 'A request carried a wrong bearer token.',
+    action: 'Send the header Authorization: Bearer followed by the token held in the file named by http.tokenFile. Repeated wrong tries lock the address out for a while (PW_E_HTTP_AUTH_LOCKED).',
+  },
+  PW_E_HTTP_AUTH_LOCKED: {
+    message: 'Too many wrong tokens from this address: logins and bearer tokens from it are refused for a while.',
+    action: 'Wait the seconds given (Retry-After), then use the token held in the file named by http.tokenFile. Each further wrong try doubles the wait; a right one clears it. The log names the address (ip) that tried.',
   },
   PW_E_WATCH: {
     message: 'The watch folder could not be watched.',

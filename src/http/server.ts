@@ -103,7 +103,7 @@ export class HttpServer {
     if (!isLoopback(this.host) && (token === undefined || token === '')) {
       throw new PlankwatchError(
         'PW_E_CONFIG_INVALID',
-        `http.token is required when http.host (${this.host}) is not a loopback address.`,
+        `http.tokenFile is required when http.host (${this.host}) is not a loopback address: name a file holding the token, or listen on 127.0.0.1.`,
       );
     }
     const app = Fastify({ logger: false });
