@@ -77,6 +77,10 @@ export const ERRORS = {
     message: 'The embedded MQTT broker could not listen on its port.',
     action: 'Another broker may already use the port: set publish.mqttUrl to it, or change publish.embeddedPort.',
   },
+  PW_E_MQTT_REFUSED: {
+    message: 'The embedded MQTT broker refused a client (the reason is in the log line): only the daemon publishes there, and subscribers may only read the daemon\'s topics.',
+    action: 'A dashboard of yours: subscribe under publish.topicPrefix only, with publish.embeddedUsername and the password in publish.embeddedPasswordFile when they are set. A client you do not know: keep publish.embeddedHost on 127.0.0.1 or set those credentials.',
+  },
   PW_E_HTTP_BIND: {
     message: 'The HTTP server could not listen on its address.',
     action: 'Change http.port or stop the program that holds it.',
@@ -145,6 +149,18 @@ export const ERRORS = {
     message: 'A thumbnail could not be made because its image is missing or unreadable; the record goes ashore without it.',
     action: 'Thumbnails need ingest.onProcessed "archive" or "leave" so the image is still on disk.',
   },
+  PW_E_SYNC_STATUS_REJECTED: {
+    message: 'A shore status was ignored: it is too large, not JSON, has fields of the wrong type, names another instrument, is not newer than the last one, or claims records this ship never sent. Nothing was deleted from the outbox.',
+    action: 'Nothing is lost; the records stay queued. The log line\'s reason says which. "over-claim" again and again: something other than the shore ingester publishes on `<sync.topicPrefix>/<instrument.id>/shore-status` (restrict it in the broker ACL, set sync.shoreKeyFile), or this ship\'s database was replaced while the shore still holds the old records of this instrument.id (give the ship a new instrument.id). "stale": the shore clock went back or an old status was replayed.',
+  },
+  PW_E_SYNC_STATUS_AUTH: {
+    message: 'A shore status was ignored: it is unsigned, or its signature does not match the key in sync.shoreKeyFile. Nothing was deleted from the outbox.',
+    action: 'Give every shore ingester the same key (shore.statusKeyFile) as the ship (sync.shoreKeyFile). If they have it, someone else publishes on this ship\'s shore-status topic: check the broker ACL (README "Sync ashore").',
+  },
+  PW_E_SYNC_STATUS_NO_KEY: {
+    message: 'sync.shoreKeyFile is not set: the shore statuses that let the ship forget records are not authenticated; only the broker ACL keeps others from sending them.',
+    action: 'Make a key (openssl rand -hex 32 > FILE), name it in sync.shoreKeyFile on the ship and shore.statusKeyFile on every shore ingester. Until then let only the shore user publish on `<sync.topicPrefix>/+/shore-status` (README "Sync ashore").',
+  },
   PW_E_SHORE_BATCH: {
     message: 'The shore ingester received a batch it cannot decode; it was acknowledged and dropped.',
     action: 'Check that ships and shore run compatible plankwatch versions. The gap report shows the missing records; the ship resends them.',
@@ -160,6 +176,14 @@ export const ERRORS = {
   PW_E_EXPORT_IMAGE_MISSING: {
     message: 'An image to export is not on disk; its row is exported without the image.',
     action: 'Images are found in ingest.archiveDir (onProcessed "archive") or ingest.watchDir ("leave"); pass --images DIR to look elsewhere.',
+  },
+  PW_E_EXPORT_EMPTY: {
+    message: 'Nothing to export: no ROI matched, or (EcoTaxa) none of those that matched has its image; no file was written.',
+    action: 'Check --since, --until and --instrument against what the database holds (`plankwatch counts`, `plankwatch shore gaps`). For EcoTaxa, pass --images DIR where the images are.',
+  },
+  PW_E_EXPORT_CATEGORY_MAP: {
+    message: 'A line of the --category-map file is malformed; nothing was exported.',
+    action: 'Fix the line named in the message: each line is a plankwatch label, one tab, then the EcoTaxa category or scientific name. Blank lines and lines starting with # are ignored.',
   },
   PW_E_MODEL_NOT_FOUND: {
     message: 'No ensemble version by that name, or none to roll back to.',
@@ -181,9 +205,13 @@ export const ERRORS = {
     message: 'The fine-tuned candidate did not pass the promotion gate; the active ensemble stays.',
     action: 'Nothing to do: the reason (accuracy or a class recall would drop) is recorded in the run. Check the labels of the classes named; `plankwatch models promote VERSION` overrides the gate.',
   },
+  PW_E_FINETUNE_UNMEASURED: {
+    message: 'The promotion gate could not measure the classes the active ensemble already knows (too few evaluation images of them); the candidate is kept but not promoted automatically.',
+    action: 'Install the shipped reference set (classify.modelsDir/reference, or finetune.referenceData) or confirm more frames of the known classes. To promote by hand, read the candidate\'s figures in `plankwatch models list`, then `plankwatch models promote VERSION`.',
+  },
   PW_E_FINETUNE_NO_REPLAY: {
-    message: 'The replay data (the members\' original training images) was not found; fine-tuning uses the validated labels alone.',
-    action: 'Set finetune.replayData (or PLANKWATCH_NDSB_DIR) to the training folder so that old classes are not forgotten.',
+    message: 'No replay images: no high-confidence frames on board yet and no shipped reference set; fine-tuning uses the validated labels alone.',
+    action: 'Install the shipped reference set (classify.modelsDir/reference, or finetune.referenceData), or set finetune.replayData to a labelled folder, so that old classes are not forgotten.',
   },
   PW_E_INTERNAL: {
     message: 'An unexpected internal error occurred.',

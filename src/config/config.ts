@@ -3,6 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { PlankwatchError } from '../errors.js';
+import { parseAllowedHosts } from '../http/origin.js';
+import { isLoopback } from '../http/auth.js';
 import { CONFIG_SCHEMA, type SchemaNode } from './schema.js';
 
 export interface Config {
@@ -21,7 +23,10 @@ export interface Config {
   classify: {
     ensemble: string;
     modelsDir: string;
-    backend: 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
+    baseModelsDir: string;
+    backend: 'auto' | 'onnx' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
+    onnxProviders: string;
+    onnxThreads: number;
     workers: number;
     maxBatch: number;
     maxWaitMs: number;
@@ -38,22 +43,28 @@ export interface Config {
     topicPrefix: string;
     embeddedHost: string;
     embeddedPort: number;
+    embeddedUsername: string;
+    embeddedPasswordFile: string;
     countsMinIntervalMs: number;
     statsIntervalS: number;
     detections: boolean;
   };
-  http: { enabled: boolean; host: string; port: number; tokenFile: string };
+  http: { enabled: boolean; host: string; port: number; tokenFile: string; allowedHosts: string };
   review: { enabled: boolean; pageSize: number; enlargedPx: number; chartHours: number; chartRefreshS: number; sessionHours: number };
   finetune: {
     enabled: boolean;
     minNewLabels: number;
+    minIntervalHours: number;
     scheduleHours: number;
+    scheduleMinLabels: number;
     checkIntervalS: number;
     evalFraction: number;
+    referenceData: string;
     evalData: string;
     evalLimit: number;
     replayData: string;
     replayPerClass: number;
+    replayMinProbability: number;
     labelRepeat: number;
     minNewClassLabels: number;
     layers: 'head' | 'top' | 'all';
@@ -78,6 +89,7 @@ export interface Config {
     url: string;
     username: string;
     passwordFile: string;
+    shoreKeyFile: string;
     caFile: string;
     certFile: string;
     keyFile: string;
@@ -112,9 +124,11 @@ export interface Config {
     postgresUrl: string;
     postgresPasswordFile: string;
     statusIntervalS: number;
+    statusKeyFile: string;
     httpHost: string;
     httpPort: number;
     httpTokenFile: string;
+    httpAllowedHosts: string;
   };
   export: { latitude: string; longitude: string; depthMinM: string; depthMaxM: string; cruise: string; institution: string };
   log: { level: string };
@@ -166,6 +180,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     if (overlay !== null && overlay !== undefined) merge(tree, overlay, CONFIG_SCHEMA as ObjectNode, [], errors);
   }
   if (options.env) applyEnv(tree, CONFIG_SCHEMA as ObjectNode, [], options.env, errors);
+  if (options.env?.CREDENTIALS_DIRECTORY) expandCredentials(tree, CONFIG_SCHEMA as ObjectNode, options.env.CREDENTIALS_DIRECTORY);
   checkCrossField(tree as unknown as Config, errors);
   if (errors.length > 0) {
     const where = options.file ? ` in ${options.file}` : '';
@@ -214,6 +229,21 @@ function applyEnv(target: Tree, node: ObjectNode, path: string[], env: NodeJS.Pr
   }
 }
 
+/**
+ * A file key (publish.passwordFile, http.tokenFile, …) may start with `$CREDENTIALS_DIRECTORY/`:
+ * the folder where systemd puts the credentials of LoadCredential= (set in the service's
+ * environment). Outside the service it stays as written, and reading it fails naming the key.
+ */
+export const CREDENTIALS_PREFIX = /^\$(?:CREDENTIALS_DIRECTORY|\{CREDENTIALS_DIRECTORY\})\//;
+
+function expandCredentials(target: Tree, node: ObjectNode, dir: string): void {
+  for (const [key, child] of Object.entries(node.properties)) {
+    const value = target[key];
+    if (child.type === 'object') expandCredentials(value as Tree, child, dir);
+    else if (key.endsWith('File') && typeof value === 'string') target[key] = value.replace(CREDENTIALS_PREFIX, () => `${dir.replace(/\/+$/, '')}/`);
+  }
+}
+
 function fromEnv(node: SchemaNode, raw: string): unknown {
   if (node.type === 'integer' || node.type === 'number') return raw.trim() === '' ? raw : Number(raw);
   if (node.type === 'boolean') return raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
@@ -248,8 +278,23 @@ function checkCrossField(config: Config, errors: string[]): void {
     errors.push(`publish.mqttUrl: must start with mqtt://, mqtts://, ws:// or wss://, got "${config.publish.mqttUrl}"`);
   }
   checkSyncConfig(config, errors);
+  checkEmbeddedBroker(config, errors);
   if (!/^[^#+/]+$/.test(config.publish.topicPrefix)) {
     errors.push(`publish.topicPrefix: must be one topic level without "/", "+" or "#", got "${config.publish.topicPrefix}"`);
+  }
+  for (const e of parseAllowedHosts(config.http.allowedHosts).errors) errors.push(`http.allowedHosts: ${e}`);
+  for (const e of parseAllowedHosts(config.shore.httpAllowedHosts).errors) errors.push(`shore.httpAllowedHosts: ${e}`);
+}
+
+/** The embedded broker's subscriber login: both keys or neither, and required off loopback (as http.tokenFile is). */
+function checkEmbeddedBroker(config: Config, errors: string[]): void {
+  const p = config.publish;
+  if (p.embeddedUsername && !p.embeddedPasswordFile) errors.push('publish.embeddedPasswordFile: required when publish.embeddedUsername is set');
+  if (p.embeddedPasswordFile && !p.embeddedUsername) errors.push('publish.embeddedUsername: required when publish.embeddedPasswordFile is set');
+  if (!p.mqttUrl && !isLoopback(p.embeddedHost) && !(p.embeddedUsername && p.embeddedPasswordFile)) {
+    errors.push(
+      `publish.embeddedHost: "${p.embeddedHost}" is not a loopback address, so other machines could reach the embedded broker: set publish.embeddedUsername and publish.embeddedPasswordFile, or use 127.0.0.1`,
+    );
   }
 }
 

@@ -6,11 +6,13 @@ import { Classifier } from '../classify/classifier.js';
 import type { Config } from '../config/config.js';
 import { PlankwatchError } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
+import { parseAllowedHosts } from '../http/origin.js';
 import { HttpServer, type HealthChecks } from '../http/server.js';
 import { Ingest, type IngestHandlers } from '../ingest/ingest.js';
 import type { Finetuner } from '../learn/finetune/finetuner.js';
 import { finetuneRoutes } from '../learn/finetune/routes.js';
 import type { Logger } from '../log.js';
+import { EmbeddedBroker, type BrokerLogin } from '../publish/embedded-broker.js';
 import { Publisher } from '../publish/publisher.js';
 import type { PublisherProviders } from '../publish/types.js';
 import type { ReviewStore } from '../review/review-store.js';
@@ -32,19 +34,41 @@ export function createClassifier(c: Config, metrics: Metrics, log: Logger): Clas
   });
 }
 
-/** The MQTT publisher for the live topics, to `url` (the ship's broker or the embedded one). */
-export function createPublisher(c: Config, url: string, providers: PublisherProviders, metrics: Metrics, log: Logger): Publisher {
+/**
+ * The embedded broker (publish.mqttUrl empty): only the publisher, with the broker's `ownerLogin`,
+ * may publish; subscribers log in with publish.embeddedUsername when it is set.
+ */
+export function createEmbeddedBroker(c: Config, log: Logger): EmbeddedBroker {
+  const p = c.publish;
+  return new EmbeddedBroker({
+    host: p.embeddedHost,
+    port: p.embeddedPort,
+    owner: { clientId: publisherClientId(c), prefix: p.topicPrefix, instrument: c.instrument.id },
+    ...(p.embeddedUsername && p.embeddedPasswordFile
+      ? { subscriber: { username: p.embeddedUsername, password: readSecret(p.embeddedPasswordFile, 'publish.embeddedPasswordFile') } }
+      : {}),
+    logger: log.child({ module: 'broker' }),
+  });
+}
+
+/**
+ * The MQTT publisher for the live topics, to `url`: the ship's broker with the publish.* credentials,
+ * or the embedded one with its `login`.
+ */
+export function createPublisher(c: Config, url: string, providers: PublisherProviders, metrics: Metrics, log: Logger, login?: BrokerLogin): Publisher {
   const p = c.publish;
   return new Publisher({
-    mqtt: {
-      url,
-      ...(p.username ? { username: p.username } : {}),
-      ...(p.passwordFile ? { password: readSecret(p.passwordFile, 'publish.passwordFile') } : {}),
-      ...(p.caFile ? { caFile: p.caFile } : {}),
-      ...(p.certFile ? { certFile: p.certFile } : {}),
-      ...(p.keyFile ? { keyFile: p.keyFile } : {}),
-      clientId: `plankwatch-${c.instrument.id}`,
-    },
+    mqtt: login
+      ? { url, ...login }
+      : {
+          url,
+          ...(p.username ? { username: p.username } : {}),
+          ...(p.passwordFile ? { password: readSecret(p.passwordFile, 'publish.passwordFile') } : {}),
+          ...(p.caFile ? { caFile: p.caFile } : {}),
+          ...(p.certFile ? { certFile: p.certFile } : {}),
+          ...(p.keyFile ? { keyFile: p.keyFile } : {}),
+          clientId: publisherClientId(c),
+        },
     prefix: p.topicPrefix,
     instrument: c.instrument.id,
     countsMinIntervalMs: p.countsMinIntervalMs,
@@ -71,6 +95,7 @@ export function createHttpServer(c: Config, deps: HttpDeps, log: Logger): HttpSe
     host: c.http.host,
     port: c.http.port,
     ...(token !== undefined ? { token } : {}),
+    allowedHosts: parseAllowedHosts(c.http.allowedHosts).hosts,
     health: deps.health,
     metrics: deps.metrics,
     logger: log.child({ module: 'http' }),
@@ -83,7 +108,8 @@ export function createHttpServer(c: Config, deps: HttpDeps, log: Logger): HttpSe
         countsWindowMs: c.store.countsWindowS * 1000,
         images: { watchDir: c.ingest.watchDir, archiveDir: c.ingest.archiveDir },
         page: { pageSize: c.review.pageSize, enlargedPx: c.review.enlargedPx, chartHours: c.review.chartHours, chartRefreshS: c.review.chartRefreshS },
-        ...(token !== undefined ? { auth: { token, sessionMs: c.review.sessionHours * 3_600_000 } } : {}),
+        // The login form and the bearer header guard one secret: one budget of wrong tries.
+        ...(token !== undefined ? { auth: { token, sessionMs: c.review.sessionHours * 3_600_000, throttle: http.authThrottle } } : {}),
         logger: log.child({ module: 'review' }),
       }),
     );
@@ -111,6 +137,10 @@ export function createIngest(c: Config, store: Store, handlers: Omit<IngestHandl
 }
 
 /** A secret from a file (systemd credential), trimmed. Throws PW_E_CONFIG_INVALID naming the key. */
+function publisherClientId(c: Config): string {
+  return `plankwatch-${c.instrument.id}`;
+}
+
 export function readSecret(file: string, key: string): string {
   try {
     return readFileSync(file, 'utf8').trim();

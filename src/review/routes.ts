@@ -5,8 +5,9 @@ import { ERRORS, PlankwatchError } from '../errors.js';
 import type { HttpPlugin, RouteAccess } from '../http/server.js';
 import type { Logger } from '../log.js';
 import type { CountsSince } from '../store/store.js';
-import { checkBearer } from '../http/auth.js';
+import { AuthThrottle, checkBearer, logWrongToken } from '../http/auth.js';
 import { BrowserSessions, LOGIN_PATH, sessionFromCookie } from './browser-auth.js';
+import { ImageArchive, ingestRoots } from '../ingest/image-archive.js';
 import { findImage, type ImageDirs } from './images.js';
 import { loginPage, reviewAsset, reviewPage, type PageSettings } from './page.js';
 import { parseBulkBody, parseCountsQuery, parseLabelBody, parseQueueQuery, parseSha256 } from './parse.js';
@@ -21,8 +22,11 @@ export interface ReviewRoutesOptions {
   countsWindowMs: number;
   images: ImageDirs;
   page: Omit<PageSettings, 'loginRequired'>;
-  /** When the server requires a token: the token and how long a browser login lasts. */
-  auth?: { token: string; sessionMs: number };
+  /**
+   * When the server requires a token: the token, how long a browser login lasts, and the server's
+   * lockout of addresses that guess wrong (HttpServer.authThrottle; default: one of its own).
+   */
+  auth?: { token: string; sessionMs: number; throttle?: AuthThrottle };
   logger: Logger;
   now?: () => number;
 }
@@ -32,6 +36,11 @@ const STATUS_OF: Partial<Record<string, number>> = {
   PW_E_REVIEW_AUTH: 401,
   PW_E_REVIEW_NOT_FOUND: 404,
   PW_E_REVIEW_IMAGE_GONE: 404,
+  // The file where the frame's image should be is not its bytes: never sent.
+  PW_E_IMAGE_MISMATCH: 409,
+  PW_E_IMAGE_LINK: 409,
+  PW_E_IMAGE_SPECIAL: 409,
+  PW_E_IMAGE_UNREADABLE: 409,
   PW_E_REVIEW_CONFLICT: 409,
   PW_E_REVIEW_NEW_CLASS: 422,
 };
@@ -46,6 +55,9 @@ export function reviewRoutes(options: ReviewRoutesOptions): HttpPlugin {
   const now = options.now ?? Date.now;
   const sessions = options.auth ? new BrowserSessions({ token: options.auth.token, sessionMs: options.auth.sessionMs }) : undefined;
   const settings: PageSettings = { ...options.page, loginRequired: sessions !== undefined };
+  /** Images are read by content: a file that merely has the frame's name is never sent. */
+  const images = new ImageArchive({ roots: ingestRoots(options.images), logger: log });
+  const throttle = options.auth?.throttle ?? new AuthThrottle();
 
   /** A live browser session: what every route of this plugin admits besides the bearer token. */
   const hasSession = (request: FastifyRequest): boolean => sessions?.valid(sessionFromCookie(request.headers.cookie)) === true;
@@ -54,6 +66,9 @@ export function reviewRoutes(options: ReviewRoutesOptions): HttpPlugin {
     !options.auth || hasSession(request) || checkBearer(request.headers.authorization, options.auth.token);
   /** For the login form and the page itself, which shows the form to whoever is not signed in. */
   const open: { config: RouteAccess } = { config: { authorize: () => true } };
+  /** The login and logout forms post plain HTML forms (the server still checks their Origin). */
+  const openForm: { config: RouteAccess } = { config: { authorize: () => true, form: true } };
+  const form: { config: RouteAccess } = { config: { form: true } };
 
   return async (app) => {
     // Every route of this plugin also admits a browser session (the server's guard admits the
@@ -100,7 +115,7 @@ export function reviewRoutes(options: ReviewRoutesOptions): HttpPlugin {
       const sha256 = parseSha256((request.params as { sha256: string }).sha256);
       const frame = review.frame(sha256);
       if (!frame) throw new PlankwatchError('PW_E_REVIEW_NOT_FOUND', `sha256 ${sha256}.`);
-      const image = await findImage(options.images, review.sourcePaths(sha256), frame.format);
+      const image = await findImage(images, sha256, review.sourcePaths(sha256), frame.format);
       if (!image) {
         throw new PlankwatchError(
           'PW_E_REVIEW_IMAGE_GONE',
@@ -174,19 +189,30 @@ export function reviewRoutes(options: ReviewRoutesOptions): HttpPlugin {
       if (!sessions) return reply.redirect('/review');
       return reply.type('text/html; charset=utf-8').send(loginPage());
     });
-    app.post(LOGIN_PATH, open, async (request: FastifyRequest, reply: FastifyReply) => {
+    app.post(LOGIN_PATH, openForm, async (request: FastifyRequest, reply: FastifyReply) => {
       if (!sessions) return reply.redirect('/review', 303);
+      // While the address is locked out the token is not even looked at (a right one included).
+      const waitMs = throttle.lockedForMs(request.ip);
+      if (waitMs > 0) {
+        const seconds = Math.ceil(waitMs / 1000);
+        return reply
+          .code(429)
+          .header('retry-after', String(seconds))
+          .type('text/html; charset=utf-8')
+          .send(loginPage(`${ERRORS.PW_E_HTTP_AUTH_LOCKED.message} Try again in ${seconds} s.`));
+      }
       const body = (request.body ?? {}) as Record<string, unknown>;
       const token = typeof body.token === 'string' ? body.token.trim() : '';
       if (token === '' || !sessions.checkToken(token)) {
-        log.warn({ code: 'PW_E_REVIEW_AUTH', ip: request.ip }, 'review login refused');
+        logWrongToken(log, 'PW_E_REVIEW_AUTH', request.ip, throttle.wrong(request.ip), 'review login refused');
         return reply.code(401).type('text/html; charset=utf-8').send(loginPage(ERRORS.PW_E_REVIEW_AUTH.message));
       }
+      throttle.right(request.ip);
       const id = sessions.create();
       log.info({ ip: request.ip }, 'review login');
       return reply.header('set-cookie', sessions.cookie(id)).redirect('/review', 303);
     });
-    app.post('/review/logout', async (request, reply) => {
+    app.post('/review/logout', form, async (request, reply) => {
       if (sessions) {
         sessions.end(sessionFromCookie(request.headers.cookie));
         reply.header('set-cookie', sessions.cookie(''));

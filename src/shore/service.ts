@@ -2,9 +2,10 @@
 // status endpoint, built from the config's `shore` section.
 import { hostname } from 'node:os';
 import type { Config } from '../config/config.js';
+import { parseAllowedHosts } from '../http/origin.js';
 import { HttpServer } from '../http/server.js';
 import type { Logger } from '../log.js';
-import { readSecret } from '../sync/stage.js';
+import { readSecret, readStatusKey } from '../sync/stage.js';
 import { ShoreIngester } from './ingester.js';
 import { PostgresShoreDriver } from './postgres.js';
 import { SqliteShoreDriver } from './sqlite.js';
@@ -64,6 +65,7 @@ export class ShoreService {
       group: c.group,
       topicPrefix: c.topicPrefix,
       statusIntervalMs: c.statusIntervalS * 1000,
+      statusKey: c.statusKeyFile ? readStatusKey(c.statusKeyFile, 'shore.statusKeyFile') : null,
       logger: this.log,
     });
     await ingester.start();
@@ -73,6 +75,8 @@ export class ShoreService {
       host: c.httpHost,
       port: c.httpPort,
       ...(c.httpTokenFile ? { token: readSecret(c.httpTokenFile, 'shore.httpTokenFile') } : {}),
+      allowedHosts: parseAllowedHosts(c.httpAllowedHosts).hosts,
+      allowedHostsKey: 'shore.httpAllowedHosts',
       health: () => ({
         mqtt: { ok: ingester.stats.connected, detail: ingester.stats.connected ? 'connected' : 'broker unreachable' },
         database: { ok: true, detail: store.dialect },

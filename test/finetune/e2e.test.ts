@@ -123,10 +123,10 @@ describe.skipIf(!NDSB)('fine-tuning on board (NDSB)', () => {
       }
 
       // Fine-tuning is requested; classification goes on meanwhile.
-      const started = await fetch(`${api}/api/finetune/run`, { method: 'POST' });
+      const started = await fetch(`${api}/api/finetune/run`, { method: 'POST', headers: { 'content-type': 'application/json' } });
       expect(started.status).toBe(202);
       const { runId } = (await started.json()) as { runId: number };
-      expect((await fetch(`${api}/api/finetune/run`, { method: 'POST' })).status).toBe(409);
+      expect((await fetch(`${api}/api/finetune/run`, { method: 'POST', headers: { 'content-type': 'application/json' } })).status).toBe(409);
       const during = setup.testOld.slice(0, 30);
       for (const [i, t] of during.entries()) copyFileSync(t.file, path.join(dirs.incoming, `during-${i}-${path.basename(t.file)}`));
       type Run = { status: string; candidateVersion: string; reason: string; labelsTrain: number; labelsEval: number; newClasses: string[]; gate: { accuracy: { before: number; after: number }; evaluated: number; classes: { name: string; before: number; after: number; support: number }[] }; seconds: number; warnings: string[] };

@@ -170,8 +170,9 @@ describe('review API', () => {
     expect((await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer s3cret-token' } })).status).toBe(200);
     // Scripts with the token see the page itself, not the login form.
     expect(await (await fetch(`${url}/review`, { headers: { authorization: 'Bearer s3cret-token' } })).text()).toContain('id="grid"');
-    // Logging out ends the session.
-    await fetch(`${url}/review/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: session } });
+    // Logging out ends the session (the page's form posts it as a form, as every change must be JSON or that form).
+    const logout = await fetch(`${url}/review/logout`, { method: 'POST', redirect: 'manual', headers: { cookie: session, 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(logout.status).toBe(303);
     expect((await fetch(`${url}/api/classes`, { headers: { cookie: session } })).status).toBe(401);
   });
 });

@@ -34,12 +34,15 @@ function say(message, isError = false) {
   s.classList.toggle('error', isError);
 }
 
+// The server takes changes as JSON only (a type other sites cannot make a browser send), so
+// every request but a GET is JSON, `{}` when there is nothing to say.
 async function api(method, url, body) {
+  const reads = method === 'GET' || method === 'HEAD';
   const res = await fetch(url, {
     method,
     credentials: 'same-origin',
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    headers: reads ? {} : { 'content-type': 'application/json' },
+    body: reads ? undefined : JSON.stringify(body ?? {}),
   });
   if (res.status === 401) {
     window.location.href = '/review/login';
