@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { Classifier } from '../classify/classifier.js';
 import type { Config } from '../config/config.js';
-import { isPlankwatchError } from '../errors.js';
+import { PlankwatchError, isPlankwatchError } from '../errors.js';
 import type { HealthChecks, HttpServer } from '../http/server.js';
 import { Metrics } from '../http/metrics.js';
 import type { Ingest } from '../ingest/ingest.js';
@@ -10,7 +10,7 @@ import { Finetuner } from '../learn/finetune/finetuner.js';
 import { ModelRegistry } from '../learn/registry/registry.js';
 import { EnsembleWatcher } from '../learn/registry/watch.js';
 import type { Logger } from '../log.js';
-import { EmbeddedBroker } from '../publish/embedded-broker.js';
+import type { BrokerLogin } from '../publish/embedded-broker.js';
 import type { Publisher } from '../publish/publisher.js';
 import type { CountsWindow, ModelInfo, PipelineStats, PublisherProviders } from '../publish/types.js';
 import { ReviewStore } from '../review/review-store.js';
@@ -21,7 +21,7 @@ import { syncLabelHook, syncSenderOptions, syncStoreHooks } from '../sync/stage.
 import type { ClassifiedFrame, IncomingFile } from '../types.js';
 import { SystemdNotifier } from './notify.js';
 import { Pipeline, type Outcome } from './pipeline.js';
-import { createClassifier, createHttpServer, createIngest, createPublisher } from './parts.js';
+import { createClassifier, createEmbeddedBroker, createHttpServer, createIngest, createPublisher } from './parts.js';
 import { ProgressWatchdog } from './watchdog.js';
 
 export interface DaemonOptions {
@@ -88,6 +88,15 @@ export class Daemon {
     const queueLabel = syncLabelHook(c);
     this.review.onLabelChanged((record, db) => queueLabel(db, { sha256: record.sha256, state: record.status, label: record.label, by: record.user, at: record.at }));
 
+    // The writable model store: shipped member versions linked in, a first ensemble copied from them.
+    const registry = new ModelRegistry({ modelsDir: c.classify.modelsDir, ensembleFile: c.classify.ensemble, baseModelsDir: c.classify.baseModelsDir });
+    const prepared = await registry.prepare().catch((err: unknown) => {
+      throw new PlankwatchError('PW_E_MODEL_LOAD', `classify.modelsDir: cannot prepare the model store ${c.classify.modelsDir}: ${(err as Error).message}`, { cause: err });
+    });
+    if (prepared.linked.length > 0 || prepared.seeded) {
+      this.log.info({ module: 'registry', linked: prepared.linked, seeded: prepared.seeded, modelsDir: c.classify.modelsDir, baseModelsDir: c.classify.baseModelsDir }, 'model store prepared from the shipped models');
+    }
+
     const classifier = createClassifier(c, this.metrics, this.log);
     const model = await classifier.start();
     this.classifier = classifier;
@@ -113,13 +122,15 @@ export class Daemon {
     });
 
     let mqttUrl = c.publish.mqttUrl;
+    let brokerLogin: BrokerLogin | undefined;
     if (!mqttUrl) {
-      const broker = new EmbeddedBroker({ host: c.publish.embeddedHost, port: c.publish.embeddedPort, logger: this.log.child({ module: 'broker' }) });
+      const broker = createEmbeddedBroker(c, this.log);
       await broker.start();
       this.started.push({ name: 'broker', stop: () => broker.stop() });
       mqttUrl = broker.url;
+      brokerLogin = broker.ownerLogin;
     }
-    const publisher = createPublisher(c, mqttUrl, this.providers(), this.metrics, this.log);
+    const publisher = createPublisher(c, mqttUrl, this.providers(), this.metrics, this.log, brokerLogin);
     await publisher.start();
     this.publisher = publisher;
     this.started.push({ name: 'publish', stop: () => publisher.stop() });
@@ -134,7 +145,6 @@ export class Daemon {
     this.started.push({ name: 'window timer', stop: () => clearInterval(windowTimer) });
 
     // Fine-tuning and model versions: promotions made here or by `plankwatch models` are swapped in live.
-    const registry = new ModelRegistry({ modelsDir: c.classify.modelsDir, ensembleFile: c.classify.ensemble });
     const ensembleWatcher = new EnsembleWatcher({
       file: c.classify.ensemble,
       intervalMs: c.finetune.pollEnsembleMs,
@@ -159,7 +169,6 @@ export class Daemon {
         await this.swapEnsemble();
       },
       logger: this.log.child({ module: 'finetune' }),
-      env: this.env,
     });
     this.finetuner = finetuner;
 

@@ -1,9 +1,11 @@
-// Fine-tuning on board, as a daemon part: decides when to run (enough new validated labels, or the
-// schedule, or a request), prepares the job (labels and their images, the frozen evaluation part),
-// runs it in a worker thread while classification goes on, applies the promotion gate, and on a
-// pass promotes the candidate atomically and hands it to the daemon for a hot swap. Every run is
-// recorded with its numbers and decision; a failure or a rejection leaves the active ensemble.
-import { existsSync, statSync } from 'node:fs';
+// Fine-tuning on board, as a daemon part: decides when to run (enough new validated labels and
+// enough time since the last run, or the schedule, or a request), prepares the job (labels and
+// their images, the frozen evaluation part, the ship's own high-confidence frames and the shipped
+// reference set for replay), runs it in a worker thread while classification goes on, applies the
+// promotion gate, and on a pass promotes the candidate atomically and hands it to the daemon for a
+// hot swap. Every run is recorded with its numbers and decision; a failure, a rejection or a stop
+// leaves the active ensemble.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { EnsembleFile } from '../../classify/meta.js';
 import type { Config } from '../../config/config.js';
@@ -12,13 +14,15 @@ import type { Logger } from '../../log.js';
 import type { ReviewStore } from '../../review/review-store.js';
 import type { ValidatedLabel } from '../../review/review-types.js';
 import type { SqliteDatabase } from '../../store/db.js';
-import { readMeta } from '../../classify/model-files.js';
+import { readMeta, writeMeta } from '../../classify/model-files.js';
+import { ImageArchive, ingestRoots } from '../../ingest/image-archive.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import { defaultVersion } from '../train-run.js';
-import { decide, type GateRules } from './gate.js';
+import { decide, type GateDecision, type GateRules } from './gate.js';
 import { jobSettings, type FinetuneJob, type FinetuneJobResult, type JobLabel, type JobProgress } from './job.js';
+import { confidentFrames } from './replay-frames.js';
 import { FinetuneRuns, type FinetuneRun, type RunTrigger } from './runs.js';
-import { startFinetuneWorker, type RunningJob } from './worker-client.js';
+import { JobCancelled, startFinetuneWorker, type RunningJob } from './worker-client.js';
 
 export type FinetuneConfig = Config['finetune'];
 
@@ -32,8 +36,6 @@ export interface FinetunerOptions {
   /** Called once a candidate has been promoted (ensemble.json replaced): make it the live one. */
   onPromoted: (ensemble: EnsembleFile) => Promise<void>;
   logger: Logger;
-  /** For the default replay folder (PLANKWATCH_NDSB_DIR). */
-  env?: NodeJS.ProcessEnv;
   now?: () => number;
 }
 
@@ -43,10 +45,16 @@ export interface FinetuneStatus {
   newLabels: number;
 }
 
-/** Where the replay images come from: the config, else PLANKWATCH_NDSB_DIR, else ../shared/data/ndsb/train. */
-export function replayDataDir(config: FinetuneConfig, env: NodeJS.ProcessEnv = process.env): string {
-  if (config.replayData) return config.replayData;
-  return env.PLANKWATCH_NDSB_DIR ?? path.join('..', 'shared', 'data', 'ndsb', 'train');
+const HOUR_MS = 3_600_000;
+
+/** The extra replay folder (finetune.replayData), or null: there is no default folder. */
+export function replayDataDir(config: FinetuneConfig): string | null {
+  return config.replayData || null;
+}
+
+/** The shipped reference set: finetune.referenceData, else <classify.modelsDir>/reference. */
+export function referenceDataDir(config: FinetuneConfig, modelsDir: string): string {
+  return config.referenceData || path.join(modelsDir, 'reference');
 }
 
 export class Finetuner {
@@ -133,27 +141,35 @@ export class Finetuner {
     return { runId, done: entry.done };
   }
 
-  /** The threshold and schedule check (the timer's). */
+  /**
+   * The threshold and schedule check (the timer's). Nothing starts sooner than
+   * finetune.minIntervalHours after the previous run; then a run starts on finetune.minNewLabels
+   * new labels, or on the schedule: finetune.scheduleHours after the previous run (before the
+   * first one, after the oldest new label) once finetune.scheduleMinLabels came in.
+   */
   check(): void {
     if (this.current || this.stopping || !this.opts.config.enabled) return;
     const c = this.opts.config;
     try {
       const fresh = this.newLabelCount();
+      if (fresh === 0) return;
+      const now = this.now();
+      const last = this.table().last();
+      if (last && now < last.startedAt + c.minIntervalHours * HOUR_MS) return;
       if (c.minNewLabels > 0 && fresh >= c.minNewLabels) {
         this.log.info({ newLabels: fresh, threshold: c.minNewLabels }, 'fine-tuning: enough new validated labels');
         this.request('threshold');
         return;
       }
-      if (c.scheduleHours > 0 && fresh > 0) {
-        const last = this.table().last();
-        const due = (last?.startedAt ?? 0) + c.scheduleHours * 3_600_000;
-        if (this.now() >= due) {
+      if (c.scheduleHours > 0 && fresh >= c.scheduleMinLabels) {
+        const since = last?.startedAt ?? this.oldestNewLabelAt() ?? now;
+        if (now >= since + c.scheduleHours * HOUR_MS) {
           this.log.info({ newLabels: fresh, scheduleHours: c.scheduleHours }, 'fine-tuning: scheduled run');
           this.request('schedule');
         }
       }
     } catch (err) {
-      this.log.error({ err }, 'fine-tuning check failed');
+      this.log.error({ err, code: 'PW_E_INTERNAL' }, 'fine-tuning check failed');
     }
   }
 
@@ -164,6 +180,11 @@ export class Finetuner {
 
   private newLabelCount(): number {
     return this.opts.review.validatedCounts({ sinceEventId: this.table().lastUsedEventId() }).total;
+  }
+
+  /** When the oldest label not yet used by a completed run was validated. */
+  private oldestNewLabelAt(): number | undefined {
+    return this.opts.review.validatedLabels(this.table().lastUsedEventId(), 1)[0]?.at;
   }
 
   private async run(entry: NonNullable<Finetuner['current']>, lastEventId: number): Promise<FinetuneRun> {
@@ -180,7 +201,7 @@ export class Finetuner {
       // Labels: all current validated labels up to this run's event id, split train/eval for good.
       const labels = this.opts.review.validatedLabels().filter((l) => l.eventId <= lastEventId);
       const parts = runs.assignParts(labels.map((l) => l.sha256), c.evalFraction, this.now());
-      const { found, missing } = this.resolveImages(labels);
+      const { found, missing } = await this.resolveImages(labels);
       if (missing > 0) warnings.push(`${missing} validated frame(s) have no image on disk any more (ingest.onProcessed "delete"?) and were left out`);
       const known = new Set<string>();
       for (const m of active.members) for (const cls of (await readMeta(path.join(this.opts.registry.modelsDir, m.name, m.version))).classes) known.add(cls);
@@ -205,9 +226,23 @@ export class Finetuner {
         return runs.get(runId)!;
       }
 
-      const replay = replayDataDir(c, this.opts.env);
-      if (!existsSync(replay)) {
-        this.log.warn({ code: 'PW_E_FINETUNE_NO_REPLAY', replayData: replay }, 'fine-tuning: replay data not found; training on validated labels alone');
+      // Replay: the ship's own high-confidence frames of the classes the ensemble knows (never one
+      // of the gate slice), the shipped reference set, and the optional folder.
+      const reference = referenceDataDir(c, this.opts.registry.modelsDir);
+      const replayFolder = replayDataDir(c);
+      const confident = confidentFrames(this.opts.db, {
+        classes: [...known],
+        perClass: c.replayPerClass,
+        minProbability: c.replayMinProbability,
+        evalFraction: c.evalFraction,
+      });
+      const replayFrames = (await this.resolveImages(confident)).found;
+      runs.assignParts(replayFrames.map((f) => f.sha256), c.evalFraction, this.now());
+      if (replayFrames.length === 0 && !existsSync(path.join(reference, 'replay')) && !(replayFolder && existsSync(replayFolder))) {
+        this.log.warn(
+          { code: 'PW_E_FINETUNE_NO_REPLAY', referenceData: reference, replayData: replayFolder },
+          'fine-tuning: no replay images (no high-confidence frames on board yet, no shipped reference set); training on validated labels alone',
+        );
       }
       const version = `${defaultVersion(new Date(this.now()))}-ft${runId}`;
       const job: FinetuneJob = {
@@ -218,15 +253,17 @@ export class Finetuner {
         train,
         evalLabels,
         evalData: c.evalData || null,
-        replayData: existsSync(replay) ? replay : null,
+        referenceData: reference,
+        replayFrames,
+        replayData: replayFolder,
         seed: runId,
         ...jobSettings(c),
       };
       this.log.info(
-        { runId, trigger: entry.trigger, base: active.version, candidate: version, trainLabels: train.length, evalLabels: evalLabels.length, newClasses, replayData: job.replayData },
+        { runId, trigger: entry.trigger, base: active.version, candidate: version, trainLabels: train.length, evalLabels: evalLabels.length, newClasses, replayFrames: replayFrames.length, referenceData: reference, replayData: replayFolder },
         `fine-tuning run ${runId} started`,
       );
-      if (this.stopping) throw new Error('cancelled');
+      if (this.stopping) throw new JobCancelled();
       const running = startFinetuneWorker(job, {
         onProgress: (p) => {
           entry.progress = p;
@@ -240,6 +277,14 @@ export class Finetuner {
       warnings.push(...result.warnings);
       return await this.conclude(runId, active, result, { train: train.length, eval: evalLabels.length, newClasses, warnings, t0 });
     } catch (err) {
+      if (err instanceof JobCancelled || this.stopping) {
+        // A stop (SIGTERM, the part stopping) ends the run on purpose: no error. Its labels are
+        // not used up; the run comes again when next due.
+        const reason = 'cancelled: the daemon stopped during the run';
+        runs.finish(runId, { status: 'failed', reason, warnings, seconds: (performance.now() - t0) / 1000 }, this.now());
+        this.log.info({ runId }, `fine-tuning run ${runId} cancelled: the daemon is stopping; the active ensemble stays`);
+        return runs.get(runId)!;
+      }
       const reason = err instanceof Error ? err.message : String(err);
       runs.finish(runId, { status: 'failed', reason, warnings, seconds: (performance.now() - t0) / 1000 }, this.now());
       this.log.error({ err, code: 'PW_E_FINETUNE_FAILED', runId }, `fine-tuning run ${runId} failed: ${reason}; the active ensemble stays`);
@@ -256,24 +301,35 @@ export class Finetuner {
     const runs = this.table();
     const c = this.opts.config;
     const rules: GateRules = { maxAccuracyDrop: c.maxAccuracyDrop, maxRecallDrop: c.maxRecallDrop, minClassExamples: c.minClassExamples, minEvalImages: c.minEvalImages };
-    const decision = decide(result.evaluation.before, result.evaluation.after, rules);
+    const decision = decide(result.evaluation.before, result.evaluation.after, rules, result.evaluation.oldClasses);
     const common = {
       candidateVersion: result.candidate.version,
       labelsTrain: info.train,
       labelsEval: info.eval,
       newClasses: info.newClasses,
       members: result.members,
-      gate: { ...decision, evaluated: result.evaluation.count },
+      gate: { ...decision, evaluated: result.evaluation.count, sets: result.evaluation.sets },
       warnings: info.warnings,
     };
-    const acc = { before: round(decision.accuracy.before), after: round(decision.accuracy.after), evaluated: result.evaluation.count };
+    const acc = {
+      before: round(decision.accuracy.before),
+      after: round(decision.accuracy.after),
+      evaluated: result.evaluation.count,
+      oldClasses: { before: round(decision.oldClasses.before), after: round(decision.oldClasses.after), evaluated: decision.oldClasses.count },
+    };
     if (!decision.promote || this.stopping) {
       await this.opts.registry.saveCandidate(result.candidate);
-      const reason = this.stopping ? 'the daemon stopped before promotion' : decision.reason;
+      const reason = this.stopping ? 'the daemon stopped before promotion; the candidate is kept' : decision.reason;
+      await this.recordGate(result, this.stopping ? { verdict: 'stopped', promoted: false, reason } : { verdict: decision.verdict, promoted: false, reason });
       runs.finish(runId, { ...common, status: 'rejected', reason, seconds: (performance.now() - info.t0) / 1000 }, this.now());
-      this.log.warn({ code: 'PW_E_FINETUNE_REJECTED', runId, candidate: result.candidate.version, accuracy: acc, reason }, `fine-tuning run ${runId}: candidate rejected, ${active.version} stays: ${reason}`);
+      const fields = { runId, candidate: result.candidate.version, accuracy: acc, reason };
+      const text = `fine-tuning run ${runId}: candidate ${result.candidate.version} not promoted, ${active.version} stays: ${reason}`;
+      if (this.stopping) this.log.info(fields, text);
+      else if (decision.verdict === 'unmeasured') this.log.warn({ code: 'PW_E_FINETUNE_UNMEASURED', ...fields }, text);
+      else this.log.warn({ code: 'PW_E_FINETUNE_REJECTED', ...fields }, text);
       return runs.get(runId)!;
     }
+    await this.recordGate(result, { verdict: decision.verdict, promoted: true, reason: decision.reason });
     await this.opts.registry.promote(result.candidate, 'finetune', `fine-tuning run ${runId}: ${decision.reason}`);
     try {
       await this.opts.onPromoted(result.candidate);
@@ -287,32 +343,43 @@ export class Finetuner {
     return runs.get(runId)!;
   }
 
-  /** Each label's image file: the first of its source paths found in the watch or archive folder. */
-  private resolveImages(labels: ValidatedLabel[]): { found: JobLabel[]; missing: number } {
+  /**
+   * The gate's outcome in each candidate member's meta.json (training.finetune.gate), so that the
+   * model registry (`plankwatch models list`) tells a kept candidate's reason. meta.json is outside
+   * the checksums, so this leaves the member verifiable.
+   */
+  private async recordGate(result: FinetuneJobResult, gate: { verdict: GateDecision['verdict'] | 'stopped'; promoted: boolean; reason: string }): Promise<void> {
+    for (const m of result.members) {
+      const dir = path.join(this.opts.registry.modelsDir, m.name, m.version);
+      const meta = await readMeta(dir);
+      const finetune = (meta.training.finetune ?? {}) as Record<string, unknown>;
+      await writeMeta(dir, { ...meta, training: { ...meta.training, finetune: { ...finetune, gate } } });
+    }
+  }
+
+  /**
+   * Each label's image file: one that holds exactly that frame's bytes (checked against its
+   * SHA-256, never through a link), in the watch or archive folder. A label whose file is gone, or
+   * now holds other bytes (logged with its code), is left out: never trained on another organism.
+   */
+  private async resolveImages(labels: readonly Pick<ValidatedLabel, 'sha256' | 'label'>[]): Promise<{ found: JobLabel[]; missing: number }> {
+    const archive = new ImageArchive({ roots: ingestRoots(this.opts.images), logger: this.log });
     const found: JobLabel[] = [];
     let missing = 0;
     for (const l of labels) {
-      const file = this.findFile(this.opts.review.sourcePaths(l.sha256));
+      const file = await this.findFile(archive, l.sha256, this.opts.review.sourcePaths(l.sha256));
       if (file) found.push({ sha256: l.sha256, label: l.label, file });
       else missing++;
     }
     return { found, missing };
   }
 
-  private findFile(relPaths: string[]): string | undefined {
-    for (const rel of relPaths) {
-      for (const dir of [this.opts.images.watchDir, this.opts.images.archiveDir]) {
-        const root = path.resolve(dir);
-        const file = path.resolve(root, rel);
-        if (!file.startsWith(root + path.sep)) continue;
-        try {
-          if (statSync(file).isFile()) return file;
-        } catch {
-          // Not here.
-        }
-      }
+  private async findFile(archive: ImageArchive, sha256: string, relPaths: string[]): Promise<string | undefined> {
+    try {
+      return (await archive.read(sha256, relPaths))?.path;
+    } catch {
+      return undefined; // refused and logged by the archive (PW_E_IMAGE_MISMATCH, PW_E_IMAGE_LINK…)
     }
-    return undefined;
   }
 }
 

@@ -1,10 +1,13 @@
-// The images of a fine-tuning job: the validated labels, the replay sample of each member's own
-// training data, the evaluation set, and scoring probabilities on it.
+// The images of a fine-tuning job: the validated labels, the replay sample of the classes each
+// member knows (the ship's own frames, the shipped reference set, an optional folder), the
+// reference part of the evaluation set, and scoring probabilities on it.
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { MemberMeta } from '../../classify/meta.js';
-import { loadSplit, type Dataset, type LabelledImage } from '../dataset.js';
+import { loadSplit, readDataset, type Dataset, type LabelledImage } from '../dataset.js';
+import { loadImageTable, type ImageTable } from '../image-cache.js';
 import { computeMetrics } from '../metrics.js';
+import type { PreprocessSpec } from '../../types.js';
 import { deriveSeed, mulberry32, shuffleInPlace } from '../random.js';
 import type { EnsembleScore } from './gate.js';
 import type { FinetuneJob, JobLabel } from './job.js';
@@ -18,36 +21,118 @@ export function labelItem(l: JobLabel): LabelledImage {
   return { file: l.file, rel: `labels/${l.sha256}`, label: l.label, bytes };
 }
 
+/** Where a member's replay images came from. */
+export interface ReplayCounts {
+  /** The ship's own high-confidence classified frames. */
+  frames: number;
+  /** The shipped reference set (referenceData/replay). */
+  reference: number;
+  /** The finetune.replayData folder. */
+  folder: number;
+}
+
+/** The replay sources of a job, read once for all members. */
+export interface ReplayPools {
+  frames: LabelledImage[];
+  reference: Dataset | null;
+  folder: Dataset | null;
+}
+
+export async function replayPools(job: FinetuneJob, warnings: string[]): Promise<ReplayPools> {
+  const frames = (job.replayFrames ?? []).map((l) => labelItem(l));
+  const referenceDir = job.referenceData ? path.join(job.referenceData, 'replay') : null;
+  const reference = referenceDir ? await readFolder(referenceDir, warnings) : null;
+  const folder = job.replayData ? await readFolder(job.replayData, warnings) : null;
+  return { frames, reference, folder };
+}
+
 /**
- * Replay images for one member: drawn from its own training split (meta.json names it) when the
- * split belongs to this folder, else from every image of the classes it knows; `replayPerClass`
- * per class, seeded.
+ * The shipped reference set's evaluation images (referenceData/eval) of the given classes: never
+ * trained on, taken whole into every run's gate set.
  */
-export async function replaySample(replay: Dataset, meta: MemberMeta, dir: string, job: FinetuneJob, warnings: string[]): Promise<LabelledImage[]> {
-  let pool = replay.items.filter((i) => meta.classes.includes(i.label));
+export async function referenceEvalItems(referenceData: string | null, classes: ReadonlySet<string>): Promise<LabelledImage[]> {
+  if (!referenceData) return [];
+  const dataset = await readFolder(path.join(referenceData, 'eval'), []);
+  return dataset ? dataset.items.filter((i) => classes.has(i.label)).map((i) => ({ ...i, rel: `reference-eval/${i.rel}` })) : [];
+}
+
+async function readFolder(dir: string, warnings: string[]): Promise<Dataset | null> {
+  if (!existsSync(dir)) return null;
+  try {
+    return await readDataset(dir);
+  } catch (err) {
+    warnings.push(`${dir}: ${(err as Error).message} Left out.`);
+    return null;
+  }
+}
+
+/**
+ * Replay images for one member, `replayPerClass` per class it knows, seeded: the ship's own
+ * frames first (this cruise's water), then the shipped reference set, then the folder (from the
+ * member's own training split when meta.json names one made for that folder, else from every
+ * image of its classes).
+ */
+export async function replaySample(
+  pools: ReplayPools,
+  meta: MemberMeta,
+  dir: string,
+  job: FinetuneJob,
+  warnings: string[],
+): Promise<{ items: LabelledImage[]; counts: ReplayCounts }> {
+  const known = new Set(meta.classes);
+  let folderPool = pools.folder?.items.filter((i) => known.has(i.label)) ?? [];
   const splitRel = meta.training.split;
-  if (splitRel) {
+  if (pools.folder && splitRel) {
     const splitDir = path.resolve(dir, splitRel);
     if (existsSync(path.join(splitDir, 'train.txt'))) {
       const split = await loadSplit(splitDir);
-      if (split.dataFingerprint === replay.fingerprint) {
+      if (split.dataFingerprint === pools.folder.fingerprint) {
         const trained = new Set(split.train);
-        pool = pool.filter((i) => trained.has(i.rel));
+        folderPool = folderPool.filter((i) => trained.has(i.rel));
       } else {
-        warnings.push(`${meta.name}/${meta.version}: its training split was made for other data than ${replay.root}; replay drawn from all images of its classes`);
+        warnings.push(`${meta.name}/${meta.version}: its training split was made for other data than ${pools.folder.root}; replay drawn from all images of its classes`);
       }
     }
   }
-  const byClass = new Map<string, LabelledImage[]>();
-  for (const item of pool) {
-    const list = byClass.get(item.label) ?? [];
-    list.push(item);
-    byClass.set(item.label, list);
-  }
+  const sources: [keyof ReplayCounts, LabelledImage[]][] = [
+    ['frames', pools.frames.filter((i) => known.has(i.label))],
+    ['reference', pools.reference?.items.filter((i) => known.has(i.label)).map((i) => ({ ...i, rel: `reference-replay/${i.rel}` })) ?? []],
+    ['folder', folderPool],
+  ];
   const rng = mulberry32(deriveSeed(job.seed, 'replay', meta.name, job.runId));
+  const counts: ReplayCounts = { frames: 0, reference: 0, folder: 0 };
   const out: LabelledImage[] = [];
-  for (const label of [...byClass.keys()].sort()) out.push(...shuffleInPlace([...byClass.get(label)!], rng).slice(0, job.replayPerClass));
-  return out;
+  for (const label of [...known].sort()) {
+    let room = job.replayPerClass;
+    for (const [source, pool] of sources) {
+      if (room <= 0) break;
+      const picked = shuffleInPlace(pool.filter((i) => i.label === label), rng).slice(0, room);
+      out.push(...picked);
+      counts[source] += picked.length;
+      room -= picked.length;
+    }
+  }
+  return { items: out, counts };
+}
+
+/**
+ * The pixels of replay images: the ship's own frames (labelItem's "labels/" rows) decoded afresh
+ * each run, the files of the shipped and folder sets through the image cache (the same files run
+ * after run), in the items' order.
+ */
+export async function loadReplayTable(items: LabelledImage[], size: number, spec: PreprocessSpec): Promise<ImageTable> {
+  const own = items.filter((i) => i.rel.startsWith('labels/'));
+  const files = items.filter((i) => !i.rel.startsWith('labels/'));
+  const ownTable = own.length > 0 ? await loadImageTable(own, size, spec, { cache: false }) : null;
+  const fileTable = files.length > 0 ? await loadImageTable(files, size, spec) : null;
+  const pixels = new Uint8Array(items.length * size * size);
+  let o = 0;
+  let f = 0;
+  items.forEach((item, r) => {
+    const [table, k] = item.rel.startsWith('labels/') ? [ownTable!, o++] : [fileTable!, f++];
+    pixels.set(table.pixels.subarray(k * size * size, (k + 1) * size * size), r * size * size);
+  });
+  return { size, pixels, rels: items.map((i) => i.rel) };
 }
 
 export function limitStratified(items: LabelledImage[], limit: number, seed: number): LabelledImage[] {

@@ -1,7 +1,9 @@
 // One fine-tuning job, as the worker thread runs it: for each member of the active ensemble,
-// a new version trained from the current one on the validated labels plus a replay sample of its
-// own training data (class-weighted), its head grown for new classes; then both ensembles scored
-// on the frozen evaluation set for the gate. Pure computation and files: no database here.
+// a new version trained from the current one on the validated labels plus a replay sample of the
+// classes it knows (the ship's own high-confidence frames, the shipped reference set, an optional
+// folder; class-weighted), its head grown for new classes; then both ensembles scored on the
+// frozen evaluation set (the ship's gate slice, the shipped reference set, an optional folder)
+// for the gate. Pure computation and files: no database here.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -17,7 +19,7 @@ import { predictTable, train, type ClassWeighting } from '../trainer.js';
 import { voteRows } from '../voting.js';
 import type { EnsembleScore } from './gate.js';
 import { growHead } from './head.js';
-import { labelItem, limitStratified, replaySample, scoreRows } from './job-data.js';
+import { labelItem, limitStratified, loadReplayTable, referenceEvalItems, replayPools, replaySample, scoreRows, type ReplayCounts } from './job-data.js';
 import { calibrateNewClasses, keepOldColumns, prepareForFinetune } from './network.js';
 
 /** One validated label with the image file it points at. */
@@ -44,13 +46,20 @@ export interface FinetuneJob {
   version: string;
   /** Labels to train on. */
   train: JobLabel[];
-  /** Labels never trained on: part of the frozen evaluation set. */
+  /** Labels never trained on: the ship's slice of the frozen evaluation set. */
   evalLabels: JobLabel[];
+  /**
+   * The shipped reference set: a folder holding eval/ (scored by the gate, never trained on) and
+   * replay/ (replayed), each a folder per class; null or missing: none.
+   */
+  referenceData?: string | null;
+  /** The ship's own high-confidence classified frames (never gate-slice ones), replayed first. */
+  replayFrames?: JobLabel[];
   /** Labelled folder (a folder per class) added to the evaluation set; null: none. */
   evalData: string | null;
   /** Most images taken from evalData (stratified, seeded); 0: all. */
   evalLimit: number;
-  /** The members' original training data (a folder per class); null: fine-tune on labels alone. */
+  /** An extra replay folder (a folder per class, e.g. the members' original training data); null: none. */
   replayData: string | null;
   /** Replay images drawn per class the member knows. */
   replayPerClass: number;
@@ -118,15 +127,32 @@ export interface MemberOutcome {
   epochs: number;
   seconds: number;
   finalLoss: number;
+  /** Where the replay images came from. */
+  replay: ReplayCounts;
+}
+
+/** How many images of the evaluation set came from each source. */
+export interface EvaluationSets {
+  /** The ship's frozen slice of confirmed frames. */
+  ship: number;
+  /** The shipped reference set (referenceData/eval). */
+  reference: number;
+  /** finetune.evalData. */
+  folder: number;
 }
 
 export interface FinetuneJobResult {
   candidate: EnsembleFile;
   members: MemberOutcome[];
-  evaluation: { classes: string[]; count: number; before: EnsembleScore; after: EnsembleScore };
+  evaluation: { classes: string[]; count: number; sets: EvaluationSets; oldClasses: string[]; before: EnsembleScore; after: EnsembleScore };
   warnings: string[];
   backend: string;
   seconds: number;
+}
+
+/** The name a fine-tuned member's metrics give the set they were measured on. */
+export function gateSetName(runId: number): string {
+  return `fine-tuning gate of run ${runId}`;
 }
 
 export type JobProgress = { member: string; epoch: number; epochs: number; batch: number; batches: number; loss: number };
@@ -136,19 +162,30 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
   const warnings: string[] = [];
   const backend = await initBackend(job.backend);
   const modelsDir = job.modelsDir;
-  const replay = job.replayData && existsSync(job.replayData) ? await readDataset(job.replayData) : null;
-  if (!replay) {
-    warnings.push(`replay data ${job.replayData ?? '(none configured)'} not found: fine-tuning on validated labels alone (old classes may be forgotten; the gate still guards promotion)`);
+  const pools = await replayPools(job, warnings);
+  if (job.replayData && !existsSync(job.replayData)) warnings.push(`replay folder ${job.replayData} (finetune.replayData) not found: left out`);
+  if (pools.frames.length === 0 && !pools.reference && !pools.folder) {
+    warnings.push('no replay images (no high-confidence frames on board, no shipped reference set): fine-tuning on validated labels alone (old classes may be forgotten; the gate still guards promotion)');
   }
 
-  // The frozen evaluation set: held-out labels plus the labelled folder.
+  // Every member's classes before this run: the old classes the gate measures apart.
+  const metas = await Promise.all(job.ensemble.members.map((m) => readMeta(path.join(modelsDir, m.name, m.version))));
+  const oldClasses = [...new Set(metas.flatMap((m) => m.classes))].sort();
+  const gateClasses = new Set([...oldClasses, ...job.train.map((l) => l.label)]);
+
+  // The frozen evaluation set: the ship's held-out slice, the shipped reference set, the folder.
   const evalItems: LabelledImage[] = job.evalLabels.map((l) => labelItem(l));
+  const reference = await referenceEvalItems(job.referenceData ?? null, gateClasses);
+  evalItems.push(...reference);
+  let folderItems: LabelledImage[] = [];
   if (job.evalData && existsSync(job.evalData)) {
     const ds = await readDataset(job.evalData);
-    evalItems.push(...limitStratified(ds.items, job.evalLimit, job.seed));
+    folderItems = limitStratified(ds.items.filter((i) => gateClasses.has(i.label)), job.evalLimit, job.seed);
+    evalItems.push(...folderItems);
   } else if (job.evalData) {
-    warnings.push(`evaluation folder ${job.evalData} not found: evaluating on held-out labels only`);
+    warnings.push(`evaluation folder ${job.evalData} not found: left out of the gate set`);
   }
+  const sets: EvaluationSets = { ship: job.evalLabels.length, reference: reference.length, folder: folderItems.length };
 
   const members: MemberOutcome[] = [];
   const memberMetas: { before: MemberMeta; after: MemberMeta }[] = [];
@@ -157,7 +194,7 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
   for (const [index, m] of job.ensemble.members.entries()) {
     const t0 = performance.now();
     const dir = path.join(modelsDir, m.name, m.version);
-    const meta = await readMeta(dir);
+    const meta = metas[index]!;
     const size = meta.input.size;
     const spec = meta.preprocessing;
     const known = new Set(meta.classes);
@@ -171,10 +208,10 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     const restore = prepareForFinetune(model, job.layers);
 
     // Training rows: labels (repeated), then the replay sample.
-    const replayItems = replay ? await replaySample(replay, meta, dir, job, warnings) : [];
+    const { items: replayItems, counts: replayCounts } = await replaySample(pools, meta, dir, job, warnings);
     const labelItems = job.train.map((l) => labelItem(l));
     const labelTable = await loadImageTable(labelItems, size, spec, { cache: false });
-    const replayTable = replayItems.length > 0 ? await loadImageTable(replayItems, size, spec) : { size, pixels: new Uint8Array(0), rels: [] };
+    const replayTable = await loadReplayTable(replayItems, size, spec);
     const repeat = Math.max(1, Math.trunc(job.labelRepeat));
     const rows = labelItems.length * repeat + replayItems.length;
     const pixels = new Uint8Array(rows * size * size);
@@ -239,7 +276,7 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
           labels: labelItems.length,
           labelRepeat: repeat,
           replayImages: replayItems.length,
-          replayData: job.replayData,
+          replay: { ...replayCounts, folderPath: pools.folder ? job.replayData : null },
           newClasses,
           epochs: result.epochs.length,
           learningRate: job.learningRate,
@@ -266,11 +303,23 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
       epochs: result.epochs.length,
       seconds: (performance.now() - t0) / 1000,
       finalLoss: last?.trainLoss ?? NaN,
+      replay: replayCounts,
     });
-    // Per-member metrics on the evaluation set go into meta.json (written with checksums below).
-    const evalClasses = alignClasses([classes, ...evalItems.map((i) => [i.label])]).classes;
-    const memberMetrics = scoreRows(remapRows(probsAfter[index]!, classes, evalClasses), evalItems, evalClasses);
-    next.metrics = { top1: memberMetrics.accuracy, evaluatedOn: memberMetrics.count, split: 'finetune-eval' };
+    // Per-member metrics go into meta.json (written with checksums below), named by the set they
+    // were measured on, beside the parent's figure on the very same images: a gate set is small
+    // and not the set the parent's own metrics were measured on.
+    if (evalItems.length > 0) {
+      const evalClasses = alignClasses([classes, ...evalItems.map((i) => [i.label])]).classes;
+      const memberMetrics = scoreRows(remapRows(probsAfter[index]!, classes, evalClasses), evalItems, evalClasses);
+      const parentMetrics = scoreRows(remapRows(probsBefore[index]!, meta.classes, evalClasses), evalItems, evalClasses);
+      next.metrics = {
+        top1: memberMetrics.accuracy,
+        evaluatedOn: memberMetrics.count,
+        evaluationSet: gateSetName(job.runId),
+        parentTop1: parentMetrics.accuracy,
+        evaluationSources: sets,
+      };
+    }
     await writeMeta(outDir, next);
     current.dispose();
     model.dispose();
@@ -286,7 +335,7 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
   return {
     candidate,
     members,
-    evaluation: { classes: allClasses, count: evalItems.length, before: scoreRows(before, evalItems, allClasses), after: scoreRows(after, evalItems, allClasses) },
+    evaluation: { classes: allClasses, count: evalItems.length, sets, oldClasses, before: scoreRows(before, evalItems, allClasses), after: scoreRows(after, evalItems, allClasses) },
     warnings,
     backend: backend.name,
     seconds: (performance.now() - started) / 1000,

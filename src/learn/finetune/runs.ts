@@ -2,7 +2,7 @@
 // validated frame. Short synchronous statements; no transaction is ever held across training.
 import type { SqliteDatabase } from '../../store/db.js';
 import type { GateDecision } from './gate.js';
-import type { MemberOutcome } from './job.js';
+import type { EvaluationSets, MemberOutcome } from './job.js';
 import { splitPart } from './split.js';
 
 export type RunTrigger = 'threshold' | 'schedule' | 'api' | 'manual';
@@ -22,8 +22,12 @@ export interface FinetuneRun {
   labelsEval: number;
   newClasses: string[];
   members: MemberOutcome[];
-  /** The gate's numbers and decision (null until evaluated). */
-  gate: (GateDecision & { evaluated: number }) | null;
+  /**
+   * The gate's numbers and decision (null until evaluated): `evaluated` images in all, from the
+   * `sets` (ship's slice, shipped reference set, folder). Runs recorded before the old classes were
+   * measured apart lack `verdict`, `oldClasses` and `sets`.
+   */
+  gate: (GateDecision & { evaluated: number; sets: EvaluationSets }) | null;
   reason: string | null;
   warnings: string[];
   seconds: number | null;
@@ -66,7 +70,9 @@ export class FinetuneRuns {
       get: db.prepare<[number], RunRow>(`SELECT * FROM finetune_runs WHERE id = ?`),
       list: db.prepare<[number], RunRow>(`SELECT * FROM finetune_runs ORDER BY id DESC LIMIT ?`),
       last: db.prepare<[], RunRow>(`SELECT * FROM finetune_runs WHERE status != 'skipped' ORDER BY id DESC LIMIT 1`),
-      lastUsedEvent: db.prepare<[], { id: number | null }>(`SELECT max(last_event_id) AS id FROM finetune_runs WHERE status IN ('promoted', 'rejected', 'failed', 'skipped')`),
+      // Labels count as used by runs that completed: a failed, cancelled or interrupted run leaves
+      // them new (finetune.minIntervalHours keeps it from being retried at once).
+      lastUsedEvent: db.prepare<[], { id: number | null }>(`SELECT max(last_event_id) AS id FROM finetune_runs WHERE status IN ('promoted', 'rejected', 'skipped')`),
       interrupted: db.prepare<[number], unknown>(`UPDATE finetune_runs SET status = 'failed', finished_at = ?, reason = 'interrupted (the daemon stopped during the run)' WHERE status = 'running'`),
       part: db.prepare<[string], { part: 'train' | 'eval' }>(`SELECT part FROM finetune_split WHERE sha256 = ?`),
       setPart: db.prepare<[string, string, number]>(`INSERT OR IGNORE INTO finetune_split (sha256, part, assigned_at) VALUES (?, ?, ?)`),
@@ -123,13 +129,13 @@ export class FinetuneRuns {
     return this.s.list.all(Math.max(1, Math.min(1000, Math.trunc(limit)))).map(toRun);
   }
 
-  /** The latest run that was not skipped (for the schedule). */
+  /** The latest run that was not skipped (for the schedule and finetune.minIntervalHours). */
   last(): FinetuneRun | undefined {
     const row = this.s.last.get();
     return row ? toRun(row) : undefined;
   }
 
-  /** Labels with event ids above this were validated after the last finished run. */
+  /** Labels with event ids above this were validated after the last completed run. */
   lastUsedEventId(): number {
     return this.s.lastUsedEvent.get()?.id ?? 0;
   }

@@ -16,9 +16,17 @@ function workerEntry(): { script: URL | string; eval: boolean } {
   return { script: `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`, eval: true };
 }
 
+/** The job was stopped on purpose (cancel()): not a failure. */
+export class JobCancelled extends Error {
+  constructor() {
+    super('cancelled');
+    this.name = 'JobCancelled';
+  }
+}
+
 export interface RunningJob {
   result: Promise<FinetuneJobResult>;
-  /** Stop the thread (the job fails with "cancelled"). */
+  /** Stop the thread (the result rejects with JobCancelled). */
   cancel(): Promise<void>;
 }
 
@@ -51,7 +59,7 @@ export function startFinetuneWorker(job: FinetuneJob, hooks: { onProgress?: (p: 
     worker.on('exit', (code) => {
       if (settled) return;
       settled = true;
-      reject(new Error(cancelled ? 'cancelled' : `fine-tuning thread exited with code ${code}`));
+      reject(cancelled ? new JobCancelled() : new Error(`fine-tuning thread exited with code ${code}`));
     });
   });
   worker.postMessage(job);
