@@ -1,7 +1,7 @@
 // `plankwatch models list | promote VERSION | rollback`: the model registry on disk. A running
 // daemon notices the change of the ensemble file and swaps to it between two batches.
 import type { Command } from 'commander';
-import { ModelRegistry } from '../learn/registry/registry.js';
+import { ModelRegistry, type MemberVersion } from '../learn/registry/registry.js';
 import { configFrom } from './run.js';
 
 function registryFrom(file: string | undefined): ModelRegistry {
@@ -29,9 +29,10 @@ export function registerModelsCommands(program: Command): void {
       for (const e of listing.ensembles) out.push(`  ${e.active ? '*' : ' '} ${e.version.padEnd(34)} ${e.kind.padEnd(9)} ${e.members.join(', ')}`);
       out.push('', 'members:');
       for (const m of listing.members) {
-        const top1 = typeof m.metrics.top1 === 'number' ? `top1 ${(m.metrics.top1 * 100).toFixed(1)}%` : '';
-        out.push(`  ${m.active ? '*' : ' '} ${`${m.name}/${m.version}`.padEnd(44)} ${String(m.classes).padStart(4)} classes  parent ${m.parent ?? '-'}  ${top1}`);
+        out.push(`  ${m.active ? '*' : ' '} ${`${m.name}/${m.version}`.padEnd(44)} ${String(m.classes).padStart(4)} classes  parent ${m.parent ?? '-'}  ${figure(m)}`);
+        if (m.finetuneGate && !m.finetuneGate.promoted) out.push(`      not promoted (${m.finetuneGate.verdict}): ${m.finetuneGate.reason}`);
       }
+      out.push(...setsNote(listing.members));
       if (listing.history.length > 0) {
         out.push('', 'history:');
         for (const h of listing.history.slice(-20)) out.push(`  ${h.at}  ${h.action.padEnd(8)} ${h.version}  (was ${h.previous ?? '-'})${h.reason ? `  ${h.reason}` : ''}`);
@@ -57,4 +58,34 @@ export function registerModelsCommands(program: Command): void {
       const e = await registryFrom(opts.config).rollback();
       process.stdout.write(`rolled back to ${e.version}: ${e.members.map((m) => `${m.name}/${m.version}`).join(', ')}\n`);
     });
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+/** "top1 75.3% on holdout … (3662 images)"; a fine-tuned member adds its parent's figure on the same images. */
+function figure(m: MemberVersion): string {
+  if (typeof m.metrics.top1 !== 'number') return '';
+  const ev = m.evaluation;
+  const size = ev?.size != null ? `${ev.size} images` : 'size not recorded';
+  const parent = typeof m.metrics.parentTop1 === 'number' ? `; parent ${m.parent ?? '-'} ${pct(m.metrics.parentTop1)} on the same images` : '';
+  return `top1 ${pct(m.metrics.top1)} on ${ev?.set ?? 'unrecorded'} (${size}${parent})`;
+}
+
+/** A warning when the listed figures come from different evaluation sets. */
+function setsNote(members: MemberVersion[]): string[] {
+  const sets = new Map<string, number>();
+  for (const m of members) {
+    if (typeof m.metrics.top1 !== 'number') continue;
+    const key = `${m.evaluation?.set ?? 'unrecorded'} (${m.evaluation?.size ?? '?'} images)`;
+    sets.set(key, (sets.get(key) ?? 0) + 1);
+  }
+  if (sets.size < 2) return [];
+  const shown = [...sets].slice(0, 8).map(([set, n]) => `${set}: ${n} member${n > 1 ? 's' : ''}`);
+  if (sets.size > 8) shown.push(`${sets.size - 8} more`);
+  return [
+    '',
+    'note: these figures were measured on different evaluation sets and compare only within one set:',
+    ...shown.map((line) => `  ${line}`),
+    '  (a fine-tuned member also shows its parent on its own gate images)',
+  ];
 }

@@ -3,22 +3,38 @@
 // ensemble ever made active under models/ensembles/<version>.json, candidates that fine-tuning
 // made under models/candidates/<version>.json, and a promotion history (models/ensembles/history.jsonl).
 //
+// The folder is the writable store (under the state directory on a vessel). The member versions
+// shipped with plankwatch may live in a read-only base folder beside it: prepare() links each one
+// the store lacks into it, so every reader finds every member under the store, and new versions,
+// candidates and promotions are written to the store alone.
+//
 // Promotion is one atomic pointer swap: the new ensemble file is written under a temporary name,
 // fsynced, renamed over ensemble.json, and the folder fsynced. A crash at any point leaves either
 // the old or the new file, never a mix; a reader polling the file sees one or the other.
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { appendFile, copyFile, lstat, mkdir, open, readFile, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { EnsembleFile, MemberMeta } from '../../classify/meta.js';
 import { loadEnsemble } from '../../classify/ensemble-loader.js';
 import { readMeta } from '../../classify/model-files.js';
 import { PlankwatchError } from '../../errors.js';
+import { evaluationSetOf, finetuneGateOf, type EvaluationSet } from './evaluation-set.js';
 
 export interface RegistryOptions {
   /** Folder holding <member>/<version>/ (classify.modelsDir). */
   modelsDir: string;
   /** The active ensemble file (classify.ensemble). */
   ensembleFile: string;
+  /** Read-only shipped models, <member>/<version>/ and ensemble.json (classify.baseModelsDir); empty or absent: none. */
+  baseModelsDir?: string;
+}
+
+/** What prepare() did. */
+export interface PreparedStore {
+  /** Shipped member versions newly linked into the store, as <member>/<version>. */
+  linked: string[];
+  /** The shipped ensemble's version when the store had no active ensemble and got a copy of it. */
+  seeded: string | null;
 }
 
 export interface MemberVersion {
@@ -29,6 +45,10 @@ export interface MemberVersion {
   classes: number;
   architecture: string;
   metrics: MemberMeta['metrics'];
+  /** The images the metrics were measured on (null: no figures). */
+  evaluation: EvaluationSet | null;
+  /** A fine-tuned version: the gate's verdict on it (null otherwise). */
+  finetuneGate: ReturnType<typeof finetuneGateOf>;
   /** Named by the active ensemble. */
   active: boolean;
 }
@@ -63,10 +83,58 @@ const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 export class ModelRegistry {
   readonly modelsDir: string;
   readonly ensembleFile: string;
+  readonly baseModelsDir: string;
 
   constructor(options: RegistryOptions) {
     this.modelsDir = options.modelsDir;
     this.ensembleFile = options.ensembleFile;
+    this.baseModelsDir = options.baseModelsDir ?? '';
+  }
+
+  /** Where member versions are looked for: the store, then the shipped base. */
+  get searchPath(): string[] {
+    return this.baseModelsDir && path.resolve(this.baseModelsDir) !== path.resolve(this.modelsDir) ? [this.modelsDir, this.baseModelsDir] : [this.modelsDir];
+  }
+
+  /**
+   * Make the store usable on its own (the daemon calls this at start): create it, link every
+   * shipped member version it lacks (a version of the same name in the store wins), drop links
+   * whose shipped version is gone, and when there is no active ensemble, start from a copy of the
+   * shipped ensemble.json. Never writes into the base.
+   */
+  async prepare(): Promise<PreparedStore> {
+    await mkdir(this.modelsDir, { recursive: true });
+    const done: PreparedStore = { linked: [], seeded: null };
+    const base = this.searchPath[1];
+    if (!base) return done;
+    for (const name of await dirs(this.modelsDir)) {
+      for (const version of await entries(path.join(this.modelsDir, name))) {
+        const link = path.join(this.modelsDir, name, version);
+        const target = await readlink(link).catch(() => null);
+        if (target !== null && path.resolve(path.dirname(link), target).startsWith(path.resolve(base) + path.sep) && !existsSync(link)) await rm(link);
+      }
+    }
+    for (const name of await dirs(base)) {
+      if (RESERVED.has(name)) continue;
+      for (const version of await dirs(path.join(base, name))) {
+        const shipped = path.resolve(base, name, version);
+        if (!existsSync(path.join(shipped, 'meta.json'))) continue;
+        const link = path.join(this.modelsDir, name, version);
+        if (await lstat(link).then(() => true, () => false)) continue;
+        await mkdir(path.dirname(link), { recursive: true });
+        await symlink(shipped, link, 'dir');
+        done.linked.push(`${name}/${version}`);
+      }
+    }
+    const shippedEnsemble = path.join(base, 'ensemble.json');
+    if (!existsSync(this.ensembleFile) && existsSync(shippedEnsemble)) {
+      const tmp = `${this.ensembleFile}.${process.pid}.seed.tmp`;
+      await mkdir(path.dirname(this.ensembleFile), { recursive: true });
+      await copyFile(shippedEnsemble, tmp);
+      await rename(tmp, this.ensembleFile);
+      done.seeded = (await readJson<EnsembleFile>(this.ensembleFile).catch(() => null))?.version ?? null;
+    }
+    return done;
   }
 
   get ensemblesDir(): string {
@@ -92,23 +160,30 @@ export class ModelRegistry {
     const active = await this.active();
     const activeMembers = new Set(active?.members.map((m) => `${m.name}/${m.version}`) ?? []);
     const members: MemberVersion[] = [];
-    for (const name of await dirs(this.modelsDir)) {
-      if (name === 'ensembles' || name === 'candidates' || name === 'splits') continue;
-      for (const version of await dirs(path.join(this.modelsDir, name))) {
-        const dir = path.join(this.modelsDir, name, version);
-        if (!existsSync(path.join(dir, 'meta.json'))) continue;
-        const meta = await readMeta(dir).catch(() => null);
-        if (!meta) continue;
-        members.push({
-          name,
-          version,
-          parent: meta.parent ?? null,
-          createdAt: meta.createdAt,
-          classes: meta.classes.length,
-          architecture: meta.architecture,
-          metrics: meta.metrics,
-          active: activeMembers.has(`${name}/${version}`),
-        });
+    const listed = new Set<string>();
+    // The store first, then shipped versions it has not linked yet (prepare() runs at daemon start).
+    for (const folder of this.searchPath) {
+      for (const name of await dirs(folder)) {
+        if (RESERVED.has(name)) continue;
+        for (const version of await dirs(path.join(folder, name))) {
+          const dir = path.join(folder, name, version);
+          if (listed.has(`${name}/${version}`) || !existsSync(path.join(dir, 'meta.json'))) continue;
+          const meta = await readMeta(dir).catch(() => null);
+          if (!meta) continue;
+          listed.add(`${name}/${version}`);
+          members.push({
+            name,
+            version,
+            parent: meta.parent ?? null,
+            createdAt: meta.createdAt,
+            classes: meta.classes.length,
+            architecture: meta.architecture,
+            metrics: meta.metrics,
+            evaluation: evaluationSetOf(meta),
+            finetuneGate: finetuneGateOf(meta),
+            active: activeMembers.has(`${name}/${version}`),
+          });
+        }
       }
     }
     members.sort((a, b) => (a.name === b.name ? a.createdAt.localeCompare(b.createdAt) : a.name.localeCompare(b.name)));
@@ -179,7 +254,7 @@ export class ModelRegistry {
     const ensemble = typeof target === 'string' ? await this.find(target) : target;
     checkVersion(ensemble.version);
     try {
-      await loadEnsemble(ensemble, this.modelsDir);
+      await loadEnsemble(ensemble, this.searchPath);
     } catch (err) {
       throw new PlankwatchError('PW_E_MODEL_PROMOTE', `Ensemble ${ensemble.version} does not verify: ${(err as Error).message}`, { cause: err });
     }
@@ -224,6 +299,9 @@ export function previousVersion(history: HistoryEntry[], current: string | null)
   return null;
 }
 
+/** Folders under a models folder that are not members. */
+const RESERVED = new Set(['ensembles', 'candidates', 'splits']);
+
 function checkVersion(version: string): void {
   if (!VERSION_PATTERN.test(version)) {
     throw new PlankwatchError('PW_E_MODEL_NOT_FOUND', `"${version}" is not a valid ensemble version name (letters, digits, "_", ".", ":", "-").`);
@@ -262,12 +340,18 @@ async function readJson<T>(file: string): Promise<T> {
   return JSON.parse(await readFile(file, 'utf8')) as T;
 }
 
+/** Sub-folders, links to folders included (shipped versions are linked into the store). */
 async function dirs(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
-  } catch {
-    return [];
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (e.isDirectory() || (e.isSymbolicLink() && (await stat(path.join(dir, e.name)).then((s) => s.isDirectory(), () => false)))) out.push(e.name);
   }
+  return out.sort();
+}
+
+/** Every name in a folder (dangling links included). */
+async function entries(dir: string): Promise<string[]> {
+  return readdir(dir).catch(() => []);
 }
 
 async function files(dir: string, ext: string): Promise<string[]> {
