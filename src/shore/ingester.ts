@@ -2,12 +2,13 @@
 // stored (idempotently) before it is acknowledged, so a batch is never lost by an ingester that
 // dies: the broker gives it to another member. Every few seconds it publishes each instrument's
 // gap report back to the ship (retained), which lets the ship forget what the shore holds and
-// resend what it lacks.
+// resend what it lacks: kept under the status size cap, and signed when shore.statusKeyFile is set.
 import { ERRORS } from '../errors.js';
 import type { Logger } from '../log.js';
 import { decodeBatch } from '../sync/codec.js';
 import { MqttLink, type MqttLinkOptions } from '../sync/link.js';
 import { shoreStatusTopic, type ShoreStatus } from '../sync/records.js';
+import { shoreStatusPayload } from '../sync/status.js';
 import type { GapReport, ShoreStore } from './store.js';
 
 export interface ShoreIngesterOptions {
@@ -18,6 +19,8 @@ export interface ShoreIngesterOptions {
   statusIntervalMs: number;
   /** A failed database write is retried after this long (default 2000 ms). */
   retryMs?: number;
+  /** The key gap reports are signed with (shore.statusKeyFile); null or absent: unsigned. */
+  statusKey?: string | null;
   logger: Logger;
 }
 
@@ -66,6 +69,9 @@ export class ShoreIngester {
       logger: this.log,
     });
     await this.link.start();
+    if (!this.options.statusKey) {
+      this.log.info('gap reports are published unsigned (shore.statusKeyFile is empty): ships with sync.shoreKeyFile set ignore them');
+    }
     this.statusTimer = setInterval(() => void this.publishStatus(), this.options.statusIntervalMs);
     this.statusTimer.unref();
   }
@@ -134,7 +140,13 @@ export class ShoreIngester {
         const last = this.lastPublished.get(inst);
         const now = Date.now();
         if (last && last.text === text && now - last.at < this.options.statusIntervalMs * 10) continue;
-        await link.publish(shoreStatusTopic(this.options.topicPrefix, inst), JSON.stringify(status), { qos: 1, retain: true });
+        const payload = shoreStatusPayload(status, this.options.statusKey ?? null);
+        if (payload === null) {
+          this.log.warn({ instrument: inst.slice(0, 100) }, 'the gap report of this instrument does not fit the status size cap; not published');
+          this.lastPublished.set(inst, { text, at: now });
+          continue;
+        }
+        await link.publish(shoreStatusTopic(this.options.topicPrefix, inst), payload, { qos: 1, retain: true });
         this.lastPublished.set(inst, { text, at: now });
       }
     } catch (err) {

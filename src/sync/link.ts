@@ -16,6 +16,8 @@ export interface MqttLinkOptions extends BrokerAccess {
   keepaliveS?: number;
   /** How long the broker keeps the session while disconnected (MQTT 5 session expiry, default 7 days). */
   sessionExpiryS?: number;
+  /** MQTT 5 Maximum Packet Size: the broker drops, unsent, any message to this client that is larger. Default: none. */
+  maximumPacketSize?: number;
   /** Delay between reconnect attempts (default 3000 ms). */
   reconnectPeriodMs?: number;
   connectTimeoutMs?: number;
@@ -130,7 +132,10 @@ export class MqttLink {
       clientId: o.clientId,
       protocolVersion: 5,
       clean: false,
-      properties: { sessionExpiryInterval: o.sessionExpiryS ?? 7 * 24 * 3600 },
+      properties: {
+        sessionExpiryInterval: o.sessionExpiryS ?? 7 * 24 * 3600,
+        ...(o.maximumPacketSize ? { maximumPacketSize: o.maximumPacketSize } : {}),
+      },
       keepalive: o.keepaliveS ?? 60,
       connectTimeout: o.connectTimeoutMs ?? 30_000,
       reconnectPeriod: o.reconnectPeriodMs ?? 3000,

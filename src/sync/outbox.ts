@@ -1,6 +1,7 @@
 // The sync outbox in SQLite: rows are queued inside the transactions that store the results they
-// carry, claimed by the sender, marked acknowledged by the broker, and deleted once the shore
-// reports holding them. Every function here is synchronous; none awaits inside a transaction.
+// carry, claimed by the sender, marked acknowledged by the broker, and deleted once a validated
+// shore status reports holding them. Every function here is synchronous; none awaits inside a
+// transaction.
 import type { Statement } from 'better-sqlite3';
 import type { SqliteDatabase } from '../store/db.js';
 import { windowStartOf } from '../store/windows.js';
@@ -246,6 +247,26 @@ export function enqueueLabel(db: SqliteDatabase, record: LabelRecord, options: E
   }
 }
 
+/** A shore status made this far ahead of the ship's clock is refused (it would shut out every later one). */
+const FUTURE_TOLERANCE_MS = 24 * 3600_000;
+
+/** Why a shore status was refused whole. */
+export interface ShoreStatusRefusal {
+  reason: 'over-claim' | 'duplicate' | 'stale' | 'future';
+  detail: string;
+  /** For 'over-claim': the highest seq this ship ever sent. */
+  highestSent?: number;
+  /** For 'stale' and 'duplicate': how much older than the last status applied. */
+  olderByMs?: number;
+}
+
+/** What applying a shore status did; with `refused`, nothing. */
+export interface ShoreStatusOutcome {
+  deleted: number;
+  resent: number;
+  refused?: ShoreStatusRefusal;
+}
+
 /** The sender's and the status command's view of the outbox for one instrument. */
 export class Outbox {
   private readonly db: SqliteDatabase;
@@ -255,7 +276,8 @@ export class Outbox {
     markSent: Statement<[number, string, number]>;
     markAcked: Statement<[number, string, number]>;
     resend: Statement<[string, number, number, number]>;
-    deleteThrough: Statement<[string, number]>;
+    deleteConfirmed: Statement<[string, number]>;
+    maxSent: Statement<[string], { seq: number }>;
     ackedBefore: Statement<[string, number, number], { seq: number }>;
     initProgress: Statement<[string]>;
     progress: Statement<[string], ProgressRow>;
@@ -282,7 +304,8 @@ export class Outbox {
       markSent: db.prepare(`UPDATE sync_outbox SET sent_at = ? WHERE instrument = ? AND seq = ? AND sent_at IS NULL`),
       markAcked: db.prepare(`UPDATE sync_outbox SET acked_at = ? WHERE instrument = ? AND seq = ?`),
       resend: db.prepare(`UPDATE sync_outbox SET acked_at = NULL WHERE instrument = ? AND seq BETWEEN ? AND ? AND acked_at <= ?`),
-      deleteThrough: db.prepare(`DELETE FROM sync_outbox WHERE instrument = ? AND seq <= ?`),
+      deleteConfirmed: db.prepare(`DELETE FROM sync_outbox WHERE instrument = ? AND seq <= ? AND sent_at IS NOT NULL AND acked_at IS NOT NULL`),
+      maxSent: db.prepare(`SELECT seq FROM sync_outbox WHERE instrument = ? AND sent_at IS NOT NULL ORDER BY seq DESC LIMIT 1`),
       ackedBefore: db.prepare(`SELECT seq FROM sync_outbox WHERE instrument = ? AND seq > ? AND acked_at <= ? ORDER BY seq`),
       initProgress: db.prepare(`INSERT INTO sync_progress (instrument) VALUES (?) ON CONFLICT DO NOTHING`),
       progress: db.prepare(`SELECT * FROM sync_progress WHERE instrument = ?`),
@@ -352,13 +375,33 @@ export class Outbox {
   }
 
   /**
-   * Applies the shore's gap report: rows it holds (seq ≤ contiguousThrough) are deleted; rows the
-   * broker acknowledged more than `resendAfterMs` before the report was made, and that the shore
-   * still lacks, are queued again. Returns how many of each.
+   * Applies a shore gap report that has been parsed and, where there is a key, verified (see
+   * status.ts). It is refused whole, changing nothing, when it claims a seq beyond the highest ever
+   * sent ('over-claim'), is not newer than the last one applied ('duplicate', 'stale': a replay or
+   * an older message redelivered), or was made more than a day ahead of this clock ('future'). Else
+   * rows the shore holds (seq <= contiguousThrough) are deleted, but only those sent and
+   * acknowledged by the broker: a row never sent, or sent and not acknowledged, stays and goes out
+   * (again). Rows the broker acknowledged more than `resendAfterMs` before the report was made, and
+   * that the shore still lacks, are queued again. Returns how many of each.
    */
-  applyShoreStatus(status: ShoreStatus, resendAfterMs: number): { deleted: number; resent: number } {
-    return this.db.transaction(() => {
-      const deleted = this.s.deleteThrough.run(this.instrument, status.contiguousThrough).changes;
+  applyShoreStatus(status: ShoreStatus, resendAfterMs: number, now = Date.now()): ShoreStatusOutcome {
+    return this.db.transaction((): ShoreStatusOutcome => {
+      const refuse = (reason: ShoreStatusRefusal['reason'], detail: string, extra: Omit<ShoreStatusRefusal, 'reason' | 'detail'> = {}): ShoreStatusOutcome => ({
+        deleted: 0,
+        resent: 0,
+        refused: { reason, detail, ...extra },
+      });
+      const p = this.s.progress.get(this.instrument);
+      const highestSent = Math.max(p?.last_acked_seq ?? 0, this.s.maxSent.get(this.instrument)?.seq ?? 0);
+      if (status.maxSeq > highestSent || status.contiguousThrough > highestSent) {
+        return refuse('over-claim', `the status claims seqs up to ${status.maxSeq}, the highest ever sent is ${highestSent}`, { highestSent });
+      }
+      const last = p?.shore_at ?? null;
+      if (last !== null && status.generatedAt <= last) {
+        return refuse(status.generatedAt === last ? 'duplicate' : 'stale', `made at ${status.generatedAt}, not after the last status applied (${last})`, { olderByMs: last - status.generatedAt });
+      }
+      if (status.generatedAt > now + FUTURE_TOLERANCE_MS) return refuse('future', `made at ${status.generatedAt}, more than a day ahead of this clock (${now})`);
+      const deleted = this.s.deleteConfirmed.run(this.instrument, status.contiguousThrough).changes;
       const cutoff = status.generatedAt - resendAfterMs;
       let resent = 0;
       for (const [from, to] of status.missing) resent += this.s.resend.run(this.instrument, from, to, cutoff).changes;

@@ -1,7 +1,9 @@
 // The ship's sync sender: claims outbox rows in priority order, packs them into compressed
 // batches, spends the bandwidth budget, publishes at QoS 1 to the shore broker and marks rows
 // acknowledged on PUBACK. It reads the shore's gap report to forget what the shore holds and to
-// resend what the shore lacks.
+// resend what the shore lacks, once the report passed the checks of status.ts and outbox.ts: a
+// report that is too large, malformed, unsigned (with a key), stale, or claims more than was ever
+// sent is logged with a code and changes nothing.
 import sharp from 'sharp';
 import { ERRORS } from '../errors.js';
 import { readFrameImage } from '../export/images.js';
@@ -11,10 +13,11 @@ import { msToUtcMidnight, TokenBucket } from './budget.js';
 import { encodeBatch, publishWireBytes, type Compression } from './codec.js';
 import { MqttLink, type MqttLinkOptions } from './link.js';
 import { Outbox, utcDay, type OutboxRow, type OutboxStatus } from './outbox.js';
-import { batchTopic, shoreStatusTopic, type ShoreStatus, type ThumbnailPayload } from './records.js';
+import { batchTopic, shoreStatusTopic, type ThumbnailPayload } from './records.js';
+import { parseShoreStatus, SHIP_MAX_PACKET_BYTES, verifyShoreStatus } from './status.js';
 
 /** The shore broker connection as the sender configures it (subscriptions and callbacks are its own). */
-export type SyncLinkSettings = Omit<MqttLinkOptions, 'subscriptions' | 'onMessage' | 'onConnectionChange' | 'outageCode' | 'configKey' | 'logger'>;
+export type SyncLinkSettings = Omit<MqttLinkOptions, 'subscriptions' | 'onMessage' | 'onConnectionChange' | 'outageCode' | 'configKey' | 'logger' | 'maximumPacketSize'>;
 
 export interface SyncSenderOptions {
   /** The daemon's open database (the store's connection: one writer). */
@@ -37,6 +40,11 @@ export interface SyncSenderOptions {
   thumbnails: { size: number; imageDirs: string[] } | null;
   /** How often to look for new rows when nothing wakes the sender (default 1000 ms). */
   idlePollMs?: number;
+  /**
+   * The key shared with the shore (sync.shoreKeyFile): only statuses signed with it may trim the
+   * outbox. Null or absent: statuses are not authenticated (the broker ACL alone protects them).
+   */
+  shoreKey?: string | null;
   logger: Logger;
 }
 
@@ -78,6 +86,8 @@ export class SyncSender {
   private dailyCapLogged = false;
   private pausedForDailyCap = false;
   private readonly recentAcks: { at: number; bytes: number }[] = [];
+  /** Per reason of a refused shore status: when it was last logged as a warning, and how many since. */
+  private readonly statusRefusals = new Map<string, { loggedAt: number; since: number }>();
 
   constructor(options: SyncSenderOptions) {
     this.options = options;
@@ -93,8 +103,12 @@ export class SyncSender {
     const o = this.options;
     this.outbox = new Outbox(o.db, o.instrument);
     this.bucket = new TokenBucket({ bytesPerSecond: o.bytesPerSecond, burstBytes: Math.max(o.maxBatchBytes + 512, o.bytesPerSecond) });
+    if (!o.shoreKey) {
+      this.log.warn({ code: 'PW_E_SYNC_STATUS_NO_KEY', topic: shoreStatusTopic(o.topicPrefix, o.instrument) }, ERRORS.PW_E_SYNC_STATUS_NO_KEY.message);
+    }
     this.link = new MqttLink({
       ...o.link,
+      maximumPacketSize: SHIP_MAX_PACKET_BYTES,
       subscriptions: [{ topic: shoreStatusTopic(o.topicPrefix, o.instrument), qos: 0 }],
       onMessage: (topic, payload) => this.onShoreStatus(payload),
       onConnectionChange: (up) => this.onConnectionChange(up),
@@ -301,22 +315,63 @@ export class SyncSender {
     this.wake();
   }
 
+  /**
+   * A message on the shore-status topic. Nothing in it is trusted until it passed, in order: the
+   * size cap (before parsing), every field's type, this instrument, the signature (with a key), and
+   * the outbox's own checks (not more than was ever sent, newer than the last one applied).
+   */
   private onShoreStatus(payload: Buffer): void {
-    let status: ShoreStatus;
-    try {
-      status = JSON.parse(payload.toString('utf8')) as ShoreStatus;
-    } catch {
+    const o = this.options;
+    const parsed = parseShoreStatus(payload);
+    if (!parsed.ok) {
+      this.refuseStatus('PW_E_SYNC_STATUS_REJECTED', parsed.fault, { detail: parsed.detail, bytes: payload.length });
       return;
     }
-    if (status?.v !== 1 || status.instrument !== this.options.instrument || !Array.isArray(status.missing)) return;
+    const status = parsed.status;
+    const claimed = { instrument: status.instrument, contiguousThrough: status.contiguousThrough, maxSeq: status.maxSeq, generatedAt: status.generatedAt };
+    if (status.instrument !== o.instrument) {
+      this.refuseStatus('PW_E_SYNC_STATUS_REJECTED', 'instrument', { detail: `the status is for another instrument than ${o.instrument}`, claimed });
+      return;
+    }
+    if (o.shoreKey) {
+      if (parsed.sig === null) {
+        this.refuseStatus('PW_E_SYNC_STATUS_AUTH', 'unsigned', { detail: 'the status carries no signature and sync.shoreKeyFile is set', claimed });
+        return;
+      }
+      if (!verifyShoreStatus(status, parsed.sig, o.shoreKey)) {
+        this.refuseStatus('PW_E_SYNC_STATUS_AUTH', 'bad-signature', { detail: 'the signature does not match the key in sync.shoreKeyFile', claimed });
+        return;
+      }
+    }
     try {
-      const r = this.outbox!.applyShoreStatus(status, this.options.resendAfterMs);
+      const r = this.outbox!.applyShoreStatus(status, o.resendAfterMs);
+      if (r.refused) {
+        const { reason, detail, ...about } = r.refused;
+        // A status at most a minute older than the last one is another ingester's, or the retained
+        // one again after a reconnect: not worth a warning.
+        const quiet = reason === 'duplicate' || (reason === 'stale' && (about.olderByMs ?? 0) <= 60_000);
+        this.refuseStatus('PW_E_SYNC_STATUS_REJECTED', reason, { detail, claimed, ...about }, quiet);
+        return;
+      }
       if (r.resent > 0) this.log.info({ resent: r.resent, missing: status.missing.length }, 'the shore lacks records the broker acknowledged; sending them again');
-      this.log.debug({ ...r, through: status.contiguousThrough }, 'shore status applied');
+      this.log.debug({ deleted: r.deleted, resent: r.resent, through: status.contiguousThrough }, 'shore status applied');
       if (r.resent > 0) this.wake();
     } catch (err) {
       this.log.warn({ err, code: 'PW_E_DB' }, 'could not apply the shore status');
     }
+  }
+
+  /** Logs a refused status: a warning per reason at most once a minute (with how many since), the rest at debug. */
+  private refuseStatus(code: 'PW_E_SYNC_STATUS_REJECTED' | 'PW_E_SYNC_STATUS_AUTH', reason: string, fields: Record<string, unknown>, quiet = false): void {
+    const now = Date.now();
+    const seen = this.statusRefusals.get(reason);
+    if (quiet || (seen && now - seen.loggedAt < 60_000)) {
+      if (seen && !quiet) seen.since++;
+      this.log.debug({ code, reason, ...fields }, 'shore status ignored');
+      return;
+    }
+    this.statusRefusals.set(reason, { loggedAt: now, since: 0 });
+    this.log.warn({ code, reason, ...fields, ...(seen?.since ? { alsoIgnoredSinceLastWarning: seen.since } : {}) }, ERRORS[code].message);
   }
 
   private noteDailyCap(now: number): void {

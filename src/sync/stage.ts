@@ -9,6 +9,7 @@ import type { SqliteDatabase } from '../store/db.js';
 import type { StoreOptions } from '../store/store.js';
 import { enqueueClassified, enqueueLabel, enqueueReject, type LabelRecord } from './outbox.js';
 import type { SyncSenderOptions } from './sender.js';
+import { STATUS_KEY_MIN_CHARS } from './status.js';
 
 /**
  * Store options that queue sync records in the same transactions as the results. Empty when sync
@@ -61,8 +62,24 @@ export function syncSenderOptions(config: Config, db: SqliteDatabase, logger: Lo
     resendAfterMs: s.resendAfterS * 1000,
     ackTimeoutMs: s.ackTimeoutS * 1000,
     thumbnails: s.thumbnails ? { size: s.thumbnailSize, imageDirs: imageDirsFromConfig(config.ingest) } : null,
+    shoreKey: s.shoreKeyFile ? readStatusKey(s.shoreKeyFile, 'sync.shoreKeyFile') : null,
     logger,
   };
+}
+
+/**
+ * The shared key of the shore status signature (sync.shoreKeyFile, shore.statusKeyFile): the file's
+ * text without surrounding white space, at least STATUS_KEY_MIN_CHARS long. Throws PW_E_CONFIG_INVALID.
+ */
+export function readStatusKey(file: string, key: string): string {
+  const secret = readSecret(file, key);
+  if (secret.length < STATUS_KEY_MIN_CHARS) {
+    throw new PlankwatchError(
+      'PW_E_CONFIG_INVALID',
+      `${key}: the key in ${file} is ${secret.length} characters long; use at least ${STATUS_KEY_MIN_CHARS} (make one with: openssl rand -hex 32 > ${file}) and give the same file to the ships (sync.shoreKeyFile) and the shore ingesters (shore.statusKeyFile)`,
+    );
+  }
+  return secret;
 }
 
 export function readSecret(file: string, key: string): string {
