@@ -1,9 +1,9 @@
 // Finding a frame's image on disk after the daemon has processed it: in the archive folder
-// (ingest.onProcessed "archive", same relative path, or a "-N" name if that one was taken), in the
-// watch folder ("leave"), or in folders the user names. The SHA-256 confirms a match.
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+// (ingest.onProcessed "archive": its relative path, or its content name when a camera reused the
+// name), in the watch folder ("leave"), or in folders the user names. Found by content: only a
+// regular file (never through a link) whose SHA-256 is the frame's is returned.
+import { ImageArchive } from '../ingest/image-archive.js';
+import { silentLogger, type Logger } from '../log.js';
 
 export interface ImageDirs {
   /** Searched in order. */
@@ -20,25 +20,18 @@ export function imageDirsFromConfig(ingest: { onProcessed: string; archiveDir: s
   return dirs;
 }
 
-/** Reads the image of a frame; null when no file with those bytes is found. */
-export async function readFrameImage(relPath: string, sha256: string, dirs: readonly string[]): Promise<{ path: string; bytes: Buffer } | null> {
-  const parts = relPath.split('/').filter((p) => p !== '' && p !== '..');
-  if (parts.length === 0) return null;
-  const ext = extname(relPath);
-  for (const dir of dirs) {
-    const base = join(dir, ...parts);
-    const stem = base.slice(0, base.length - ext.length);
-    for (let n = 0; n < 5; n++) {
-      const candidate = n === 0 ? base : `${stem}-${n}${ext}`;
-      let bytes: Buffer;
-      try {
-        bytes = await readFile(candidate);
-      } catch {
-        if (n === 0) continue;
-        break;
-      }
-      if (createHash('sha256').update(bytes).digest('hex') === sha256) return { path: candidate, bytes };
-    }
+/**
+ * Reads the image of a frame; null when no file with exactly those bytes is found. A file that is
+ * there under the frame's name but holds other bytes, or is a link or a FIFO, is never returned
+ * (logged on `logger` with its code, PW_E_IMAGE_MISMATCH, PW_E_IMAGE_LINK or PW_E_IMAGE_SPECIAL).
+ */
+export async function readFrameImage(relPath: string, sha256: string, dirs: readonly string[], logger: Logger = silentLogger()): Promise<{ path: string; bytes: Buffer } | null> {
+  // Every folder is searched as an archive (content names, and `-<n>` names of older archives):
+  // a folder given with --images is usually a copy of one.
+  const archive = new ImageArchive({ roots: dirs.map((dir) => ({ dir, archive: true })), logger });
+  try {
+    return (await archive.read(sha256, [relPath])) ?? null;
+  } catch {
+    return null; // refused (and logged) by the archive
   }
-  return null;
 }

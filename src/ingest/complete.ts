@@ -2,14 +2,14 @@
 // file cannot end with (JPEG's end-of-image marker FF D9 never occurs inside entropy-coded data;
 // PNG's IEND chunk comes last), so a file that ends with one and has not grown since the previous
 // poll can be taken at once instead of after the full stableMs.
-import { open } from 'node:fs/promises';
+import { openRegular } from './hash.js';
 
 const PNG_IEND = Buffer.from([0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
 
 /** True when the file at `path`, of `size` bytes, ends like a complete JPEG or PNG. */
 export async function endsComplete(path: string, size: number): Promise<boolean> {
   if (size < 16) return false;
-  const handle = await open(path, 'r');
+  const handle = await openRegular(path); // never through a link, never blocking on a FIFO
   try {
     const head = Buffer.alloc(4);
     const tail = Buffer.alloc(12);

@@ -1,11 +1,12 @@
 // The ingest stage: finds complete images in the watch folder, hashes them and hands them on,
 // at most maxPending at a time, each path once; then disposes of them when told their fate.
-import { mkdir, stat } from 'node:fs/promises';
+import { lstat, mkdir } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
+import { isPlankwatchError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { IncomingFile, RejectCode } from '../types.js';
 import { FileDisposer, type DisposeResult, type FileRef, type FinishOutcome, type ProcessedAction } from './disposer.js';
-import { hashFile } from './hash.js';
+import { hashFile, notRegular } from './hash.js';
 import { Limiter } from './limit.js';
 import { PathFilter } from './paths.js';
 import { walkFiles } from './scanner.js';
@@ -92,6 +93,9 @@ export interface IngestStats {
 
 type Phase = 'checking' | 'settling' | 'hashing' | 'handedOn';
 
+/** Most links and special files remembered as reported; beyond that they may be reported again. */
+const MAX_REFUSED = 10_000;
+
 /** In polling mode (no inotify), how often the reconciliation scan walks the tree. */
 const POLL_WALK_MS = 1000;
 
@@ -124,6 +128,8 @@ export class Ingest {
   private readonly hashing: Limiter;
   private readonly active = new Map<string, Entry>();
   private readonly deferred = new Map<string, number>();
+  /** Links and special files already reported, by path: device, inode and mtime when reported. */
+  private readonly refused = new Map<string, string>();
   private readonly counters = { emitted: 0, rejected: 0, finished: 0 };
   private overflowed = false;
   private running = false;
@@ -245,14 +251,19 @@ export class Ingest {
     try {
       let st: Stats;
       try {
-        st = await stat(path);
+        // lstat, never stat: a link is looked at as a link, never followed to its target.
+        st = await lstat(path);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.drop(path);
         else await this.reject(entry, 'PW_E_IMAGE_UNREADABLE', describe(err), null, null);
         return;
       }
+      if (st.isDirectory()) {
+        this.drop(path); // the watcher and the scan walk folders themselves
+        return;
+      }
       if (!st.isFile()) {
-        this.drop(path);
+        await this.refuseSpecial(entry, st);
         return;
       }
       const known = await this.handlers.isKnown(entry.relPath, st.size, st.mtimeMs);
@@ -278,6 +289,12 @@ export class Ingest {
     if (!entry || entry.phase !== 'settling') return;
     entry.phase = 'hashing';
     try {
+      if (!st.isFile()) {
+        // Swapped for a link, FIFO or folder while it settled.
+        if (st.isDirectory()) this.drop(path);
+        else await this.refuseSpecial(entry, st);
+        return;
+      }
       const known = await this.handlers.isKnown(entry.relPath, st.size, st.mtimeMs);
       if (known) {
         await this.settleKnown(entry, known);
@@ -292,12 +309,13 @@ export class Ingest {
         digest = await this.hashing.run(() => hashFile(path));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.drop(path);
+        else if (isPlankwatchError(err) && (err.code === 'PW_E_IMAGE_LINK' || err.code === 'PW_E_IMAGE_SPECIAL')) await this.reject(entry, err.code, err.detail, null, st.mtimeMs);
         else await this.reject(entry, 'PW_E_IMAGE_UNREADABLE', describe(err), st.size, st.mtimeMs);
         return;
       }
       let after: Stats;
       try {
-        after = await stat(path);
+        after = await lstat(path);
       } catch {
         this.drop(path); // gone while being read
         return;
@@ -358,6 +376,29 @@ export class Ingest {
   private async rejectUnreadable(path: string, err: NodeJS.ErrnoException): Promise<void> {
     const entry = this.active.get(path);
     if (entry) await this.reject(entry, 'PW_E_IMAGE_UNREADABLE', describe(err), null, null);
+  }
+
+  /**
+   * A symbolic link, FIFO, socket or device where an image should be: never followed nor opened,
+   * handed on as a reject (PW_E_IMAGE_LINK or PW_E_IMAGE_SPECIAL, logged) so that the entry itself
+   * is quarantined (a link is moved as a link, its target untouched). Reported once per daemon run:
+   * one that cannot be moved (a FIFO cannot cross file systems) is passed over by later scans.
+   */
+  private async refuseSpecial(entry: Entry, st: Stats): Promise<void> {
+    const identity = `${st.dev}:${st.ino}:${st.mtimeMs}`;
+    if (this.refused.get(entry.path) === identity) {
+      this.drop(entry.path);
+      return;
+    }
+    if (this.refused.size >= MAX_REFUSED) this.refused.clear();
+    this.refused.set(entry.path, identity);
+    const known = await this.handlers.isKnown(entry.relPath, st.size, st.mtimeMs);
+    if (known) {
+      await this.settleKnown(entry, known);
+      return;
+    }
+    const err = notRegular(entry.relPath, st)!;
+    await this.reject(entry, err.code as RejectCode, err.detail, null, st.mtimeMs);
   }
 
   /** A stored file found in the folder: finish a disposal a crash may have interrupted. */

@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import type { PathFilter } from './paths.js';
 
 /**
- * Yields the absolute path of every regular file below `root` that the filter accepts, folder by
- * folder, without reading whole trees into memory. Folders the filter rejects are not entered.
+ * Yields the absolute path of every entry below `root` that the filter accepts and that is not a
+ * folder (regular files, and also symbolic links, FIFOs, sockets and devices, for the ingest to
+ * report and quarantine), folder by folder, without reading whole trees into memory. Folders the
+ * filter rejects are not entered; a symbolic link to a folder is yielded as a link, never entered.
  * A folder that vanishes or cannot be read mid-walk is reported through `onError` and skipped.
  * `onFolder` is called for each folder before it is read (and before any of its files is yielded).
  */
@@ -30,8 +32,9 @@ export async function* walkFiles(
     for await (const entry of handle) {
       const path = join(dir, entry.name);
       if (filter.ignores(path)) continue;
+      // Dirent types come from readdir (no stat): a link to a folder is a link here.
       if (entry.isDirectory()) subdirs.push(path);
-      else if (entry.isFile()) yield path;
+      else yield path;
     }
     // Visit subfolders in name order (stack: push reversed).
     subdirs.sort().reverse();

@@ -1,5 +1,5 @@
 // Decides when a file is complete: its size and mtime must stop changing for a while.
-import { stat } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { endsComplete } from './complete.js';
 
@@ -18,7 +18,7 @@ export interface StabilityOptions {
 }
 
 export interface StabilityHandlers {
-  /** The file at `path` has been quiet long enough; `stats` is the last observation. */
+  /** The file at `path` has been quiet long enough (or is no longer a regular file); `stats` is the last lstat. */
   onStable(path: string, stats: Stats): void;
   /** The file disappeared (renamed away, deleted) while tracked. */
   onGone(path: string): void;
@@ -99,7 +99,8 @@ export class StabilityTracker {
 
   private async poll(): Promise<void> {
     const paths = [...this.tracked.keys()];
-    const results = await Promise.allSettled(paths.map((p) => stat(p)));
+    // lstat: a file swapped for a link is seen as the link, never as its target.
+    const results = await Promise.allSettled(paths.map((p) => lstat(p)));
     const now = (this.options.now ?? Date.now)();
     const quick: { path: string; st: Stats }[] = [];
     paths.forEach((path, i) => {
@@ -113,6 +114,12 @@ export class StabilityTracker {
         return;
       }
       const st = r.value;
+      if (!st.isFile()) {
+        // Replaced by a link, FIFO or folder while settling: the ingest refuses it with its code now.
+        this.tracked.delete(path);
+        this.handlers.onStable(path, st);
+        return;
+      }
       const prev = this.tracked.get(path);
       if (!prev || prev.size !== st.size || prev.mtimeMs !== st.mtimeMs) {
         this.tracked.set(path, { size: st.size, mtimeMs: st.mtimeMs, changedAt: now, quietPolls: 0 });

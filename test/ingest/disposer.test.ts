@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileDisposer, moveFile, type MoveFs, type ProcessedAction } from '../../src/ingest/disposer.js';
-import { captureLogger, fixtureFiles, put, tempDir } from './harness.js';
+import { captureLogger, fixtureFiles, put, sha256Of, tempDir } from './harness.js';
 
 const fx = fixtureFiles();
 
@@ -40,7 +40,7 @@ describe('FileDisposer', () => {
     expect(existsSync(f.path)).toBe(true);
   });
 
-  it('archive: moves to archiveDir keeping the relative path; a taken name gets a suffix', async () => {
+  it('archive: moves to archiveDir keeping the relative path; a name taken by other bytes gets the content name', async () => {
     const { d } = disposer('archive');
     const f = landed('tow 1/cast/img.jpg');
     const r = await d.dispose(f, 'processed');
@@ -51,7 +51,7 @@ describe('FileDisposer', () => {
     // The same name again (a camera restarting its numbering) does not overwrite.
     const again = landed('tow 1/cast/img.jpg', fx[1]!);
     const r2 = await d.dispose(again, 'duplicate'); // duplicates follow the processed action
-    expect(r2).toEqual({ action: 'archived', dest: join(archiveDir, 'tow 1', 'cast', 'img-1.jpg') });
+    expect(r2).toEqual({ action: 'archived', dest: join(archiveDir, 'tow 1', 'cast', `img.${sha256Of(fx[1]!)}.jpg`) });
     expect(readFileSync(dest)).toEqual(readFileSync(fx[0]!));
     expect(readFileSync(r2.dest!)).toEqual(readFileSync(fx[1]!));
   });
