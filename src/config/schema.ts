@@ -26,7 +26,7 @@ export const CONFIG_SCHEMA = obj('plankwatch configuration', {
     maxPending: int('Most files held in memory between ingest and storage; the rest wait on disk.', 512, 1),
     maxPixels: int('Images with more pixels than this are quarantined (PW_E_IMAGE_TOO_LARGE).', 25000000, 1),
     onProcessed: str('What happens to an image once its result is stored: "leave" it, "archive" it (move to archiveDir) or "delete" it.', 'archive', ['leave', 'archive', 'delete']),
-    archiveDir: str('Where processed images are moved when onProcessed is "archive" (relative paths kept).', 'data/archive'),
+    archiveDir: str('Where processed images are moved when onProcessed is "archive" (relative paths kept; a name a camera reused for other bytes gets the SHA-256 before its extension).', 'data/archive'),
     quarantineDir: str('Where rejected files are moved, with the reason stored in the database.', 'data/quarantine'),
     usePolling: bool('Poll the folder instead of using inotify (for network file systems).', false),
   }),
