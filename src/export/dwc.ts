@@ -5,10 +5,11 @@
 //
 // identificationVerificationStatus uses plain words from the label state:
 //   predicted → "unverified", validated → "verified", dubious → "dubious".
+import { PlankwatchError } from '../errors.js';
 import type { LabelState } from '../sync/records.js';
 import type { SiteMetadata } from './ecotaxa.js';
 import { objectId, tsvCell } from './ecotaxa.js';
-import type { ExportFilter, ExportObject, ExportSource } from './source.js';
+import { describeFilter, type ExportFilter, type ExportObject, type ExportSource } from './source.js';
 import { ZipWriter } from './zip.js';
 
 export interface DwcOptions {
@@ -110,13 +111,14 @@ export function eventIdOf(o: Pick<ExportObject, 'instrument' | 'classifiedAt'>, 
   return `${cruise ? `${cruise}_` : ''}${o.instrument}_${iso.slice(0, 10).replace(/-/g, '')}T${iso.slice(11, 13)}`;
 }
 
+/** Writes the archive. Throws PW_E_EXPORT_EMPTY, writing nothing, when no ROI matches the filter. */
 export async function exportDwc(options: DwcOptions): Promise<DwcSummary> {
   const site = options.site;
   const map = (l: string): string => options.categoryMap?.get(l) ?? l;
   const events = new Map<string, { start: number; instrument: string; rois: number }>();
   const occurrences = [OCCURRENCE_FIELDS.join('\t')];
   const emof = [EMOF_FIELDS.join('\t')];
-  for (const o of options.source.objects(options.filter)) {
+  for await (const o of options.source.objects(options.filter)) {
     const eventID = eventIdOf(o, site.cruise);
     const hour = Math.floor(o.classifiedAt / 3_600_000) * 3_600_000;
     const ev = events.get(eventID) ?? { start: hour, instrument: o.instrument, rois: 0 };
@@ -138,6 +140,9 @@ export async function exportDwc(options: DwcOptions): Promise<DwcSummary> {
     m('image width', o.width, 'pixels', 'ROI image');
     m('image height', o.height, 'pixels', 'ROI image');
     m('organism area', o.area, 'pixels', 'non-background pixels of the ROI image');
+  }
+  if (occurrences.length === 1) {
+    throw new PlankwatchError('PW_E_EXPORT_EMPTY', `No ROI matched ${describeFilter(options.filter)} in ${options.source.location}.`);
   }
   const eventLines = [EVENT_FIELDS.join('\t')];
   for (const [id, ev] of events) {

@@ -1,9 +1,11 @@
 // EcoTaxa import package: one `ecotaxa_<name>.tsv` (header row, then the type row [t]/[f]) and the
 // images it names, zipped. Objects whose image cannot be found are left out of the TSV (EcoTaxa
-// refuses an import that names a missing file) and listed in `missing_images.tsv`.
+// refuses an import that names a missing file) and listed in `missing_images.tsv`. An export with no
+// object to import is an error (PW_E_EXPORT_EMPTY), not an empty zip.
 import { extname } from 'node:path';
+import { PlankwatchError } from '../errors.js';
 import { readFrameImage } from './images.js';
-import type { ExportFilter, ExportObject, ExportSource } from './source.js';
+import { describeFilter, type ExportFilter, type ExportObject, type ExportSource } from './source.js';
 import { ZipWriter } from './zip.js';
 
 export interface SiteMetadata {
@@ -111,33 +113,52 @@ export function ecotaxaRow(o: ExportObject, image: string, site: SiteMetadata, c
   return ECOTAXA_COLUMNS.map(([name]) => tsvCell(values[name]));
 }
 
+/**
+ * Writes the zip. Throws PW_E_EXPORT_EMPTY, writing nothing, when no ROI matches the filter or
+ * none of those that do has its image (EcoTaxa cannot import an object without one).
+ */
 export async function exportEcoTaxa(options: EcoTaxaOptions): Promise<ExportSummary> {
   const zip = new ZipWriter(options.out);
   await zip.open();
-  const lines = [ECOTAXA_COLUMNS.map(([n]) => n).join('\t'), ECOTAXA_COLUMNS.map(([, t]) => `[${t}]`).join('\t')];
-  const missing = ['object_id\tinstrument\tsha256\trel_path'];
-  let objects = 0;
-  let images = 0;
-  for (const o of options.source.objects(options.filter)) {
-    const found = await readFrameImage(o.relPath, o.sha256, options.imageDirs);
-    let bytes = found?.bytes ?? null;
-    let ext = found ? extname(found.path).toLowerCase() || '.jpg' : '.jpg';
-    if (!bytes) {
-      bytes = options.source.thumbnail(o.instrument, o.sha256);
-      ext = '.jpg';
+  try {
+    const lines = [ECOTAXA_COLUMNS.map(([n]) => n).join('\t'), ECOTAXA_COLUMNS.map(([, t]) => `[${t}]`).join('\t')];
+    const missing = ['object_id\tinstrument\tsha256\trel_path'];
+    let objects = 0;
+    let images = 0;
+    for await (const o of options.source.objects(options.filter)) {
+      const found = await readFrameImage(o.relPath, o.sha256, options.imageDirs);
+      let bytes = found?.bytes ?? null;
+      let ext = found ? extname(found.path).toLowerCase() || '.jpg' : '.jpg';
+      if (!bytes) {
+        bytes = await options.source.thumbnail(o.instrument, o.sha256);
+        ext = '.jpg';
+      }
+      if (!bytes) {
+        missing.push([objectId(o), o.instrument, o.sha256, o.relPath].map(tsvCell).join('\t'));
+        continue;
+      }
+      const image = `images/${objectId(o)}${ext}`;
+      zip.add(image, bytes, false);
+      images++;
+      lines.push(ecotaxaRow(o, image, options.site, options.categoryMap).join('\t'));
+      objects++;
     }
-    if (!bytes) {
-      missing.push([objectId(o), o.instrument, o.sha256, o.relPath].map(tsvCell).join('\t'));
-      continue;
+    if (objects === 0) {
+      const matched = missing.length - 1;
+      const where = describeFilter(options.filter);
+      throw new PlankwatchError(
+        'PW_E_EXPORT_EMPTY',
+        matched === 0
+          ? `No ROI matched ${where} in ${options.source.location}.`
+          : `${matched} ROI(s) matched ${where} but none has its image: looked in ${options.imageDirs.join(', ') || 'no folder'}${options.source.kind === 'shore' ? ' and among the thumbnails stored ashore' : ''}. Pass --images DIR where the images are, or export Darwin Core (dwc), which needs none.`,
+      );
     }
-    const image = `images/${objectId(o)}${ext}`;
-    zip.add(image, bytes, false);
-    images++;
-    lines.push(ecotaxaRow(o, image, options.site, options.categoryMap).join('\t'));
-    objects++;
+    zip.add(`ecotaxa_${options.name ?? 'plankwatch'}.tsv`, `${lines.join('\n')}\n`);
+    if (missing.length > 1) zip.add('missing_images.tsv', `${missing.join('\n')}\n`);
+    await zip.finish();
+    return { out: options.out, objects, images, missingImages: missing.length - 1 };
+  } catch (err) {
+    await zip.abort();
+    throw err;
   }
-  zip.add(`ecotaxa_${options.name ?? 'plankwatch'}.tsv`, `${lines.join('\n')}\n`);
-  if (missing.length > 1) zip.add('missing_images.tsv', `${missing.join('\n')}\n`);
-  await zip.finish();
-  return { out: options.out, objects, images, missingImages: missing.length - 1 };
 }

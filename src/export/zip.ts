@@ -1,6 +1,6 @@
 // Writing a zip file (yazl: streaming, Zip64 for archives past 4 GiB or 65,535 entries).
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename } from 'node:fs/promises';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import yazl from 'yazl';
 
@@ -9,6 +9,7 @@ export class ZipWriter {
   private readonly path: string;
   private readonly zip = new yazl.ZipFile();
   private done: Promise<void> | undefined;
+  private out: WriteStream | undefined;
 
   constructor(path: string) {
     this.path = path;
@@ -17,6 +18,7 @@ export class ZipWriter {
   async open(): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
     const out = createWriteStream(`${this.path}.part`);
+    this.out = out;
     this.done = new Promise<void>((resolve, reject) => {
       out.on('close', () => resolve());
       out.on('error', reject);
@@ -35,5 +37,16 @@ export class ZipWriter {
     this.zip.end();
     await this.done;
     await rename(`${this.path}.part`, this.path);
+  }
+
+  /** Gives up: closes and removes the temporary file, so no partial or empty zip is left behind. */
+  async abort(): Promise<void> {
+    const out = this.out;
+    if (out && !out.closed) {
+      this.zip.outputStream.unpipe(out);
+      out.destroy();
+    }
+    await this.done?.catch(() => undefined); // settles when the file is closed
+    await rm(`${this.path}.part`, { force: true });
   }
 }

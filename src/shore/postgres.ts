@@ -24,6 +24,8 @@ export interface PostgresShoreOptions {
   password?: string;
   /** Connections in the pool (default 4). */
   maxConnections?: number;
+  /** Create the tables when missing (default true); readers such as exports pass false. */
+  createSchema?: boolean;
   onPoolError?: (err: Error) => void;
 }
 
@@ -56,6 +58,7 @@ export class PostgresShoreDriver implements ShoreDriver {
     });
     pool.on('error', (err) => this.options.onPoolError?.(err));
     this.pool = pool;
+    if (this.options.createSchema === false) return;
     await this.transactionSql([`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK})`, ...SHORE_SCHEMA]);
   }
 
@@ -83,6 +86,30 @@ export class PostgresShoreDriver implements ShoreDriver {
 
   async query<T>(sql: string, params: unknown[]): Promise<T[]> {
     return (await this.conn().query(sql, params)).rows as T[];
+  }
+
+  /**
+   * Streams the rows of one query in pages of `pageRows` through a server-side cursor, in one
+   * read-only transaction (a consistent snapshot; memory stays bounded however many rows match).
+   */
+  async *cursor<T>(sql: string, params: unknown[], pageRows = 1000): AsyncGenerator<T[]> {
+    const client = await this.conn().connect();
+    let ok = false;
+    try {
+      await client.query('BEGIN TRANSACTION READ ONLY');
+      await client.query(`DECLARE plankwatch_rows NO SCROLL CURSOR FOR ${sql}`, params);
+      const fetch = `FETCH FORWARD ${Math.max(1, Math.trunc(pageRows))} FROM plankwatch_rows`;
+      for (;;) {
+        const page = (await client.query(fetch)).rows as T[];
+        if (page.length === 0) break;
+        yield page;
+      }
+      await client.query('COMMIT');
+      ok = true;
+    } finally {
+      if (!ok) await client.query('ROLLBACK').catch(() => undefined);
+      client.release(!ok);
+    }
   }
 
   private async transactionSql(statements: readonly string[]): Promise<void> {
