@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { constants, existsSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -56,6 +57,33 @@ describe('FileDisposer', () => {
     expect(readFileSync(r2.dest!)).toEqual(readFileSync(fx[1]!));
   });
 
+  it('archive and delete: a file written again after it was read (another SHA-256 now) is left for the next scan', async () => {
+    for (const action of ['archive', 'delete'] as const) {
+      const { d, lines } = disposer(action);
+      const f = landed('again.jpg', fx[1]!);
+      const r = await d.dispose({ ...f, sha256: sha256Of(fx[0]!) }, 'processed');
+      expect(r).toEqual({ action: 'left' });
+      expect(readFileSync(f.path)).toEqual(readFileSync(fx[1]!));
+      expect(existsSync(join(archiveDir, 'again.jpg'))).toBe(false);
+      expect(lines.some((l) => l.code === 'PW_E_IMAGE_MISMATCH' && l.file === 'again.jpg')).toBe(true);
+    }
+  });
+
+  it('archive: a symlink or FIFO is never archived; a link is quarantined as a link', async () => {
+    const { d, lines } = disposer('archive');
+    const target = join(root, 'target.jpg');
+    put(target, readFileSync(fx[0]!));
+    await fsp.mkdir(watchDir, { recursive: true });
+    const link = join(watchDir, 'link.jpg');
+    await fsp.symlink(target, link);
+    expect(await d.dispose({ path: link, relPath: 'link.jpg' }, 'processed')).toEqual({ action: 'failed' });
+    expect(lines.some((l) => l.code === 'PW_E_MOVE' && (l.err as { code?: string }).code === 'PW_E_IMAGE_LINK')).toBe(true);
+    const q = await d.dispose({ path: link, relPath: 'link.jpg' }, 'quarantined');
+    expect(q).toEqual({ action: 'quarantined', dest: join(quarantineDir, 'link.jpg') });
+    expect((await fsp.lstat(q.dest!)).isSymbolicLink()).toBe(true);
+    expect(readFileSync(target)).toEqual(readFileSync(fx[0]!));
+  });
+
   it('delete: removes processed and duplicate files', async () => {
     const { d } = disposer('delete');
     const a = landed('a.jpg');
@@ -100,6 +128,29 @@ describe('FileDisposer', () => {
     expect(existsSync(f.path)).toBe(false);
     expect(readFileSync(r.dest!)).toEqual(readFileSync(fx[0]!));
     expect(statSync(r.dest!).mtimeMs).toBe(1_600_000_000_000);
+  });
+
+  it('across file systems a link is moved as a link (never its target copied) and a FIFO is left, never opened', async () => {
+    const exdev: MoveFs = {
+      rename: async () => {
+        throw Object.assign(new Error('cross-device link not permitted'), { code: 'EXDEV' });
+      },
+      copyFile: fsp.copyFile,
+      unlink: fsp.unlink,
+    };
+    const { d, lines } = disposer('archive', exdev);
+    await fsp.mkdir(watchDir, { recursive: true });
+    const link = join(watchDir, 'link.jpg');
+    await fsp.symlink('/etc/passwd', link);
+    const q = await d.dispose({ path: link, relPath: 'link.jpg' }, 'quarantined');
+    expect(q.action).toBe('quarantined');
+    expect(await fsp.readlink(q.dest!)).toBe('/etc/passwd');
+    expect(existsSync(link)).toBe(false);
+    const fifo = join(watchDir, 'y.jpg');
+    execFileSync('mkfifo', [fifo]);
+    expect(await d.dispose({ path: fifo, relPath: 'y.jpg' }, 'quarantined')).toEqual({ action: 'failed' });
+    expect(lines.some((l) => l.code === 'PW_E_MOVE' && (l.err as { code?: string }).code === 'PW_E_IMAGE_SPECIAL')).toBe(true);
+    expect((await fsp.lstat(fifo)).isFIFO()).toBe(true);
   });
 
   it('if the source cannot be removed after a cross-device copy, the copy is removed too', async () => {

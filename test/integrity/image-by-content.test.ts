@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fixtureImages, sha256 } from '../helpers/images.js';
 import { put, tempDir } from '../ingest/harness.js';
+import { classified } from '../store/helpers.js';
 import { imageRig, type ImageRig } from './image-rig.js';
 
 const [A, B, C] = fixtureImages();
@@ -83,6 +84,25 @@ describe('images by content (issue 26, item 2)', () => {
     expect(await rig.exportImage('cast-7/img0001.jpg', B!.sha256)).toBeNull();
     // A's copy is untouched and still served.
     expect(sha256((await image(rig.url, A!.sha256)).bytes)).toBe(A!.sha256);
+  });
+
+  it('archives written before content names (img0001-1.jpg) are still served by content', async () => {
+    rig = await imageRig(root, 'archive');
+    const { h } = rig;
+    // As the old disposer left them: the first image under its name, the next one suffixed.
+    put(join(h.archiveDir, 'old', 'img0001.jpg'), A!.bytes);
+    put(join(h.archiveDir, 'old', 'img0001-1.jpg'), B!.bytes);
+    const at = Date.now();
+    for (const f of [A!, B!]) {
+      const file = { path: join(h.watchDir, 'old', 'img0001.jpg'), relPath: 'old/img0001.jpg', sha256: f.sha256, bytes: f.bytes.length, arrivedAt: at, mtimeMs: at };
+      rig.store.recordClassified([classified(file, 'copepod', at)]);
+    }
+    for (const f of [A!, B!]) {
+      const got = await image(rig.url, f.sha256);
+      expect(got.status).toBe(200);
+      expect(sha256(got.bytes)).toBe(f.sha256);
+    }
+    expect(rig.httpLines.filter((l) => l.level === 40)).toEqual([]); // other frames met on the way are not errors
   });
 
   it('leave: a reused name overwrites the first image in the watch folder; its frame answers PW_E_IMAGE_MISMATCH, never the second image', async () => {

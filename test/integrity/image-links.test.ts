@@ -89,6 +89,22 @@ describe('symlinks and special files (issue 26, item 3)', () => {
     expect(again.body).not.toContain('root:');
   });
 
+  it('an archived image replaced by a FIFO is refused with PW_E_IMAGE_SPECIAL at once, never opened', async () => {
+    rig = await imageRig(root, 'archive');
+    const { h } = rig;
+    put(join(h.watchDir, 'a.jpg'), A!.bytes);
+    await rig.settled(1, 'image archived');
+    unlinkSync(join(h.archiveDir, 'a.jpg'));
+    execFileSync('mkfifo', [join(h.archiveDir, 'a.jpg')]);
+    const started = Date.now();
+    const res = await image(rig.url, A!.sha256);
+    expect(res.status).toBe(409);
+    expect(JSON.parse(res.body).error.code).toBe('PW_E_IMAGE_SPECIAL');
+    expect(Date.now() - started).toBeLessThan(2000);
+    const ft = await rig.finetuneFiles();
+    expect(ft.found).toEqual([]);
+  });
+
   it('a FIFO and a socket named like images are reported with PW_E_IMAGE_SPECIAL and one log line within one rescan; the next real image is ingested', async () => {
     rig = await imageRig(root, 'archive', { rescanIntervalMs: 200 });
     const { h } = rig;
