@@ -86,7 +86,7 @@ export const CONFIG_SCHEMA = obj('plankwatch configuration', {
     scheduleMinLabels: int('New validated labels a scheduled run needs.', 50, 1),
     checkIntervalS: int('Seconds between checks of the threshold and the schedule.', 30, 1),
     evalFraction: number('Fraction of validated frames set aside for good (by hashing the frame\'s sha256, recorded in the database) and never trained on: the ship\'s slice of the gate\'s evaluation set.', 0.2, 0, 0.9),
-    referenceData: str('The shipped reference set: a folder holding eval/ (always in the gate\'s evaluation set, never trained on) and replay/ (replayed), each a folder per class. Empty: <classify.modelsDir>/reference. Missing: none.', ''),
+    referenceData: str('The shipped reference set: a folder holding eval/ (always in the gate\'s evaluation set, never trained on) and replay/ (replayed), each a folder per class. Empty: <classify.modelsDir>/reference, else <classify.baseModelsDir>/reference. Missing: none.', ''),
     evalData: str('Extra labelled folder (a folder per class) added to the gate\'s evaluation set. Empty: none.', ''),
     evalLimit: int('Most images taken from evalData (a seeded sample). 0: all.', 2000, 0),
     replayData: str('Extra replay folder (a folder per class, e.g. the members\' original training data), drawn from after the ship\'s own frames and the shipped reference set. Empty: none.', ''),

@@ -52,9 +52,14 @@ export function replayDataDir(config: FinetuneConfig): string | null {
   return config.replayData || null;
 }
 
-/** The shipped reference set: finetune.referenceData, else <classify.modelsDir>/reference. */
-export function referenceDataDir(config: FinetuneConfig, modelsDir: string): string {
-  return config.referenceData || path.join(modelsDir, 'reference');
+/**
+ * The shipped reference set: finetune.referenceData, else the first `reference` folder of the
+ * model folders (classify.modelsDir, then classify.baseModelsDir) that has one.
+ */
+export function referenceDataDir(config: FinetuneConfig, modelsDirs: readonly string[]): string {
+  if (config.referenceData) return config.referenceData;
+  const dirs = modelsDirs.map((d) => path.join(d, 'reference'));
+  return dirs.find((d) => existsSync(d)) ?? dirs[0]!;
 }
 
 export class Finetuner {
@@ -228,7 +233,7 @@ export class Finetuner {
 
       // Replay: the ship's own high-confidence frames of the classes the ensemble knows (never one
       // of the gate slice), the shipped reference set, and the optional folder.
-      const reference = referenceDataDir(c, this.opts.registry.modelsDir);
+      const reference = referenceDataDir(c, this.opts.registry.searchPath);
       const replayFolder = replayDataDir(c);
       const confident = confidentFrames(this.opts.db, {
         classes: [...known],
