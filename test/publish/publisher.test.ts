@@ -23,8 +23,12 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-async function broker(port = 0): Promise<EmbeddedBroker> {
-  const b = new EmbeddedBroker({ port, logger: silentLogger() });
+// The publisher proves itself to the embedded broker with this login; nobody else may publish there.
+const OWNER = { clientId: 'plankwatch-isiis1', prefix: 'plankwatch', instrument: 'isiis1', password: 'test-owner-secret' };
+const LOGIN = { clientId: OWNER.clientId, username: OWNER.clientId, password: OWNER.password };
+
+async function broker(port = 0, owner = OWNER): Promise<EmbeddedBroker> {
+  const b = new EmbeddedBroker({ port, owner, logger: silentLogger() });
   await b.start();
   cleanups.push(() => b.stop());
   return b;
@@ -38,7 +42,7 @@ async function subscriber(url: string): Promise<Recorder> {
 
 async function publisher(url: string, providers: MemoryProviders, extra: Partial<PublisherOptions> = {}): Promise<Publisher> {
   const p = new Publisher({
-    mqtt: { url, reconnectPeriodMs: 50, reconnectMaxMs: 200, publishTimeoutMs: 1000 },
+    mqtt: { url, ...LOGIN, reconnectPeriodMs: 50, reconnectMaxMs: 200, publishTimeoutMs: 1000 },
     instrument: 'isiis1',
     countsMinIntervalMs: 50,
     statsIntervalMs: 60_000,
@@ -61,7 +65,7 @@ const counts = (r: Recorder) => r.on(`${T}/counts`).map((m) => JSON.parse(m.payl
 describe('Publisher', () => {
   it('publishes availability online (retained) and offline on a clean stop', async () => {
     const b = await broker();
-    const p = new Publisher({ mqtt: { url: b.url }, instrument: 'isiis1', providers: new MemoryProviders(), logger: silentLogger() });
+    const p = new Publisher({ mqtt: { url: b.url, ...LOGIN }, instrument: 'isiis1', providers: new MemoryProviders(), logger: silentLogger() });
     await p.start();
     await waitFor(() => p.connected, 5000, 'connect');
     // A subscriber arriving later still sees the retained state.
@@ -173,9 +177,14 @@ describe('Publisher', () => {
     const d = await waitFor(() => r.last(`${T}/detections`), 5000, 'detection');
     expect(JSON.parse(d.payload)).toEqual({ sha256: 'ab'.repeat(32), file: 'a/b.jpg', label: 'copepod', probability: 0.9, at: '2024-06-01T12:00:00.000Z' });
 
-    const off = await publisher(b.url, new MemoryProviders(), { instrument: 'other' });
+    const otherOwner = { ...OWNER, clientId: 'plankwatch-other', instrument: 'other' };
+    const b2 = await broker(0, otherOwner);
+    const off = await publisher(b2.url, new MemoryProviders(), {
+      instrument: 'other',
+      mqtt: { url: b2.url, clientId: otherOwner.clientId, username: otherOwner.clientId, password: otherOwner.password },
+    });
     await waitFor(() => off.connected, 5000, 'connect');
-    const r2 = await Recorder.subscribe(b.url, 'plankwatch/other/#');
+    const r2 = await Recorder.subscribe(b2.url, 'plankwatch/other/#');
     cleanups.push(() => r2.close());
     off.publishDetection({ sha256: 'cd'.repeat(32), file: 'x.jpg', label: 'x', probability: 1, atMs: START });
     await new Promise((res) => setTimeout(res, 200));
@@ -184,7 +193,7 @@ describe('Publisher', () => {
 
   it('republishes retained topics after the broker restarts on the same port', async () => {
     const port = await freePort();
-    let b = new EmbeddedBroker({ port, logger: silentLogger() });
+    let b = new EmbeddedBroker({ port, owner: OWNER, logger: silentLogger() });
     await b.start();
     const providers = new MemoryProviders();
     providers.model = MODEL;
@@ -198,7 +207,7 @@ describe('Publisher', () => {
 
     providers.current = windowAt(0, { copepod: 9 }); // changed while the broker was away
     p.notifyCounts();
-    b = new EmbeddedBroker({ port, logger: silentLogger() }); // a fresh broker: no retained messages
+    b = new EmbeddedBroker({ port, owner: OWNER, logger: silentLogger() }); // a fresh broker: no retained messages
     await b.start();
     cleanups.push(() => b.stop());
     await waitFor(() => p.connected, 5000, 'reconnect');
@@ -239,7 +248,7 @@ describe('Publisher', () => {
     expect(JSON.stringify(lines)).not.toContain('s3cret');
     expect(providers.seq).toBe(0);
 
-    const b = await broker(port);
+    const b = await broker(port, { ...OWNER, password: 's3cret' }); // the password in the URL wins over LOGIN's
     await waitFor(() => p.connected, 5000, 'connect');
     const r = await subscriber(b.url);
     await waitFor(() => r.last(`${T}/counts`) && r.last(`${T}/model`), 5000, 'retained state');
