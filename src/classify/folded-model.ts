@@ -11,6 +11,8 @@ import { directPool2x2, maxPool2x2Heap } from '../simd/pool.js';
 
 type Activation = 'linear' | 'relu' | 'leakyrelu';
 
+export type FoldedStep = Step;
+
 type Step =
   | { kind: 'conv'; filter: tf.Tensor4D; bias: tf.Tensor1D | null; strides: [number, number]; pad: 'same' | 'valid'; dilations: [number, number]; activation: Activation; alpha: number }
   | { kind: 'dense'; kernel: tf.Tensor2D; bias: tf.Tensor1D | null; activation: Activation; alpha: number }
@@ -44,8 +46,18 @@ interface LayerConfig {
   threshold?: number;
 }
 
-/** Fold a chain model for inference, or null when it has a layer or wiring this cannot fold. */
-export function foldModel(model: tfl.LayersModel): InferenceModel | null {
+/** A folded chain: its steps, and the tensors they own (dispose() releases them). */
+export interface FoldedSteps {
+  steps: readonly FoldedStep[];
+  dispose(): void;
+}
+
+/**
+ * The folded steps of a chain model (batch norm folded, activations fused, dropout gone), or null
+ * when it has a layer or wiring this cannot fold. The steps own copies of the weights: the model
+ * can be disposed. Inference runs them here (foldModel); the ONNX exporter writes them out.
+ */
+export function foldSteps(model: tfl.LayersModel): FoldedSteps | null {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) return null;
   const owned: tf.Tensor[] = [];
   const steps: Step[] = [];
@@ -68,9 +80,17 @@ export function foldModel(model: tfl.LayersModel): InferenceModel | null {
   } catch {
     return disposeAll(owned);
   }
+  return { steps, dispose: () => disposeAll(owned) };
+}
+
+/** Fold a chain model for inference, or null when it has a layer or wiring this cannot fold. */
+export function foldModel(model: tfl.LayersModel): InferenceModel | null {
+  const folded = foldSteps(model);
+  if (!folded) return null;
+  const steps = folded.steps as Step[];
   return {
     predict: (x) => tf.tidy(() => run(steps, x)),
-    dispose: () => disposeAll(owned),
+    dispose: () => folded.dispose(),
   };
 }
 
