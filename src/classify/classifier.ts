@@ -7,8 +7,10 @@ import { preparedBackground } from '../preprocess/prepare.js';
 import type { BackendInfo, BackendName, BackendRequest } from './backend.js';
 import { Batcher } from './batcher.js';
 import type { GenerationSpec } from './engine.js';
+import type { OnnxSettings } from './onnx-runtime.js';
 import { loadEnsemble, type LoadedEnsemble } from './ensemble-loader.js';
 import type { EnsembleFile, MemberMetrics, VotingRule } from './meta.js';
+import { ONNX_FILE } from './onnx-export.js';
 import { ensemblePrediction } from './prediction.js';
 import type { TtaTransform } from './tta.js';
 import { WorkerPool, type RunnerStats } from './worker-pool.js';
@@ -19,6 +21,10 @@ export interface ClassifierOptions {
   /** Folder holding <member>/<version>/ model folders. */
   modelsDir: string;
   backend: BackendRequest;
+  /** ONNX Runtime's execution providers and intra-op threads per inference thread (classify.onnxProviders, classify.onnxThreads). */
+  onnx?: OnnxSettings;
+  /** Inference threads running ONNX Runtime (default 1). */
+  onnxWorkers?: number;
   /**
    * Inference worker threads for wasm/cpu, one wasm instance each (the number of CPU cores is a good
    * value; 0 runs inference on the main thread). Native TensorFlow runs on the main thread regardless.
@@ -58,6 +64,8 @@ export interface ModelInfo {
   /** What the preprocess stage must produce for every frame (key: inputKey). */
   inputs: { key: string; size: number; spec: PreprocessSpec }[];
   backend: BackendName;
+  /** ONNX Runtime's execution provider ("cpu", "cuda", "tensorrt"; null for the TensorFlow.js backends). */
+  provider: string | null;
   /** Whether the wasm binary uses SIMD (null for other backends). */
   simd: boolean | null;
   /** Inference threads (1 for native TensorFlow, which runs on the main thread). */
@@ -120,6 +128,8 @@ export class Classifier {
     const { logger } = this.opts;
     const pool = new WorkerPool({
       backend: this.opts.backend,
+      onnx: this.opts.onnx,
+      onnxWorkers: this.opts.onnxWorkers,
       workers: this.opts.workers,
       maxQueuedPerRunner: this.opts.maxQueuedPerWorker ?? 2,
       logger,
@@ -135,7 +145,15 @@ export class Classifier {
     );
     pool.onCapacity = () => batcher.pump();
     const backend = await pool.start();
-    logger.info({ backend: backend.name, simd: backend.simd, threads: pool.size(), mainThread: backend.native }, 'inference backend started');
+    if (backend.onnx) {
+      const { provider, threads, version, passedOver } = backend.onnx;
+      logger.info(
+        { backend: backend.name, requested: this.opts.backend, provider, threads: pool.size(), intraOpThreads: threads, onnxRuntime: version, passedOver: passedOver.map((p) => `${p.provider}: ${p.reason}`) },
+        `inference backend started: ONNX Runtime, ${provider} execution provider${passedOver.length > 0 ? ` (${passedOver.map((p) => p.provider).join(', ')} passed over: see passedOver)` : ''}, ${pool.size()} inference thread(s) of ${threads} intra-op thread(s)`,
+      );
+    } else {
+      logger.info({ backend: backend.name, requested: this.opts.backend, simd: backend.simd, threads: pool.size(), mainThread: backend.native }, 'inference backend started');
+    }
     this.pool = pool;
     this.batcher = batcher;
     this.state = 'running';
@@ -194,6 +212,7 @@ export class Classifier {
       })),
       inputs: this.inputs(),
       backend: backend.name,
+      provider: backend.onnx?.provider ?? null,
       simd: backend.simd ?? null,
       workers: this.pool.size(),
       sinceMs: this.active.activeSince,
@@ -270,10 +289,17 @@ export class Classifier {
         numClasses: m.meta.classes.length,
         tta: m.tta,
         fill: preparedBackground(m.meta.preprocessing),
+        onnxSha256: m.meta.checksums?.[ONNX_FILE] ?? null,
       })),
     };
     const started = performance.now();
-    await pool.load(spec);
+    const report = await pool.load(spec);
+    if (report.converted.length > 0 && pool.backend().name === 'onnx') {
+      this.opts.logger.warn(
+        { members: report.converted },
+        `member version(s) without ${ONNX_FILE}: converted from model.json at load (run \`plankwatch models convert\` to store it beside them)`,
+      );
+    }
     // The switch itself: synchronous, so it falls between two batches.
     this.generations.set(gen.id, gen);
     const retired = this.previous;

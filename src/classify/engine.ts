@@ -1,11 +1,22 @@
-// The tensor side of classification, used in a worker thread (wasm, cpu) or in the main thread
-// (native TensorFlow). Holds the loaded models of one or more ensemble generations, so that a new
-// ensemble can be loaded while batches still run on the old one.
+// The model side of classification, used in a worker thread (ONNX Runtime, wasm, cpu) or in the
+// main thread (native TensorFlow). Holds the loaded members of one or more ensemble generations,
+// so that a new ensemble can be loaded while batches still run on the old one. Each member runs
+// through ONNX Runtime (its model.onnx) or through TensorFlow.js (its model.json, folded); the
+// views, their average and the checks around them are the same for both.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { PlankwatchError } from '../errors.js';
 import { inferenceModel, type InferenceModel } from './folded-model.js';
 import { folderIO } from './model-files.js';
+import { exportOnnx, ONNX_FILE } from './onnx-export.js';
+import { OnnxSession } from './onnx-runtime.js';
 import { expandBatch, type TtaTransform } from './tta.js';
+
+/** Which runtime an engine runs its members on. */
+export type EngineKind = 'onnx' | 'tfjs';
 
 export interface MemberSpec {
   /** "name/version", for messages. */
@@ -19,6 +30,11 @@ export interface MemberSpec {
   tta: TtaTransform[];
   /** The prepared value of the background, for the corners a diagonal turn brings in. */
   fill: number;
+  /**
+   * SHA-256 of its model.onnx as meta.json records it (null: the version has none). The ONNX
+   * engine checks the bytes it loads against it; without one it converts model.json at load.
+   */
+  onnxSha256?: string | null;
 }
 
 /** What one engine loads: the members of one ensemble generation. */
@@ -46,12 +62,24 @@ export interface EngineMemory {
   numBytes: number;
 }
 
+/** What loading a generation did besides the plain load, for the log. */
+export interface LoadReport {
+  /** Members that had no model.onnx: converted from model.json in memory (ONNX engine only). */
+  converted: string[];
+}
+
+/** One loaded member: prepared images in, probabilities out. */
+interface MemberModel {
+  /** Probabilities of `images` prepared images (images * size * size floats): images * numClasses. */
+  predict(pixels: Float32Array, images: number): Promise<Float32Array> | Float32Array;
+  dispose(): Promise<void> | void;
+  /** Bytes of weights it holds (ONNX members; TensorFlow.js counts its own). */
+  bytes: number;
+}
+
 interface LoadedMember {
   spec: MemberSpec;
-  /** Batch norm folded and activations fused where the model allows (inferenceModel). */
-  model: InferenceModel;
-  /** False when the model outputs logits: softmax is then applied here. */
-  softmaxOutput: boolean;
+  model: MemberModel;
 }
 
 interface Generation {
@@ -59,35 +87,35 @@ interface Generation {
 }
 
 export class InferenceEngine {
+  readonly kind: EngineKind;
   private readonly generations = new Map<number, Generation>();
 
+  constructor(kind: EngineKind = 'tfjs') {
+    this.kind = kind;
+  }
+
   /** Load every member of a generation, check its shapes and warm it up with a zero batch. */
-  async load(spec: GenerationSpec): Promise<void> {
-    if (this.generations.has(spec.gen)) return;
+  async load(spec: GenerationSpec): Promise<LoadReport> {
+    const report: LoadReport = { converted: [] };
+    if (this.generations.has(spec.gen)) return report;
     const members: LoadedMember[] = [];
     try {
       for (const m of spec.members) {
-        const model = await tfl.loadLayersModel(folderIO(m.dir));
-        const softmaxOutput = endsInSoftmax(model);
-        try {
-          checkShapes(model, m);
-        } catch (err) {
-          model.dispose();
-          throw err;
-        }
-        members.push({ spec: m, model: inferenceModel(model), softmaxOutput });
+        const model = this.kind === 'onnx' ? await loadOnnxMember(m, report) : await loadTfjsMember(m);
+        members.push({ spec: m, model });
       }
     } catch (err) {
-      for (const m of members) m.model.dispose();
+      for (const m of members) await m.model.dispose();
       throw err;
     }
     this.generations.set(spec.gen, { members });
     const inputs = new Map(spec.members.map((m) => [m.inputKey, { key: m.inputKey, size: m.inputSize, pixels: new Float32Array(m.inputSize * m.inputSize) }]));
-    this.run({ gen: spec.gen, count: 1, inputs: [...inputs.values()] });
+    await this.run({ gen: spec.gen, count: 1, inputs: [...inputs.values()] });
+    return report;
   }
 
-  /** Classify one batch synchronously; every intermediate tensor is disposed. */
-  run(batch: BatchInput): BatchOutput {
+  /** Classify one batch: per member, its views' probabilities averaged. */
+  async run(batch: BatchInput): Promise<BatchOutput> {
     const start = performance.now();
     const generation = this.generations.get(batch.gen);
     if (!generation) throw new Error(`ensemble generation ${batch.gen} is not loaded`);
@@ -100,7 +128,8 @@ export class InferenceEngine {
     }
     // Members of one input with the same views share one expanded batch.
     const expanded = new Map<string, Float32Array>();
-    const probs = generation.members.map((member) => {
+    const probs: Float32Array[] = [];
+    for (const member of generation.members) {
       const { inputSize: size, numClasses, tta, fill } = member.spec;
       const input = inputs.get(member.spec.inputKey);
       if (!input) throw new Error(`batch lacks the input ${member.spec.inputKey} (${size}x${size}) that ${member.spec.id} needs`);
@@ -110,38 +139,112 @@ export class InferenceEngine {
         pixels = expandBatch(input, size, tta, fill);
         expanded.set(key, pixels);
       }
-      const views = tta.length;
+      const rows = await member.model.predict(pixels, tta.length * batch.count);
+      // A copy (or the mean of the views): the result travels to the main thread as a transferable buffer.
+      probs.push(meanOfViews(rows, tta.length, batch.count * numClasses));
+    }
+    return { probs, computeMs: performance.now() - start };
+  }
+
+  async unload(gen: number): Promise<void> {
+    const generation = this.generations.get(gen);
+    if (!generation) return;
+    this.generations.delete(gen);
+    for (const m of generation.members) await m.model.dispose();
+  }
+
+  async dispose(): Promise<void> {
+    for (const gen of [...this.generations.keys()]) await this.unload(gen);
+  }
+
+  /** Generations loaded here (their numbers). */
+  loaded(): number[] {
+    return [...this.generations.keys()];
+  }
+
+  memory(): EngineMemory {
+    if (this.kind === 'onnx') {
+      let numBytes = 0;
+      for (const g of this.generations.values()) for (const m of g.members) numBytes += m.model.bytes;
+      return { numTensors: 0, numBytes };
+    }
+    const { numTensors, numBytes } = tf.memory();
+    return { numTensors, numBytes };
+  }
+}
+
+/** rows: views blocks of `length` floats, one after another; their mean, in a new array. */
+function meanOfViews(rows: Float32Array, views: number, length: number): Float32Array {
+  if (rows.length !== views * length) throw new Error(`the model gave ${rows.length} probabilities for ${views} x ${length}`);
+  if (views === 1) return Float32Array.from(rows);
+  const out = new Float32Array(length);
+  for (let i = 0; i < length; i++) {
+    let sum = 0;
+    for (let v = 0; v < views; v++) sum += rows[v * length + i]!;
+    out[i] = sum / views;
+  }
+  return out;
+}
+
+async function loadTfjsMember(m: MemberSpec): Promise<MemberModel> {
+  const layers = await tfl.loadLayersModel(folderIO(m.dir));
+  const softmaxOutput = endsInSoftmax(layers);
+  try {
+    checkShapes(layers, m);
+  } catch (err) {
+    layers.dispose();
+    throw err;
+  }
+  // Batch norm folded and activations fused where the model allows (inferenceModel).
+  const model: InferenceModel = inferenceModel(layers);
+  const { inputSize: size } = m;
+  return {
+    bytes: 0,
+    predict(pixels, images) {
       const out = tf.tidy(() => {
-        const x = tf.tensor4d(pixels, [views * batch.count, size, size, 1]);
-        let y: tf.Tensor = member.model.predict(x);
-        if (!member.softmaxOutput) y = tf.softmax(y);
-        return views > 1 ? tf.mean(tf.reshape(y, [views, batch.count, numClasses]), 0) : y;
+        const y: tf.Tensor = model.predict(tf.tensor4d(pixels, [images, size, size, 1]));
+        return softmaxOutput ? y : tf.softmax(y);
       });
       try {
-        // A copy: the result travels to the main thread as a transferable buffer.
         return Float32Array.from(out.dataSync() as Float32Array);
       } finally {
         out.dispose();
       }
-    });
-    return { probs, computeMs: performance.now() - start };
-  }
+    },
+    dispose: () => model.dispose(),
+  };
+}
 
-  unload(gen: number): void {
-    const generation = this.generations.get(gen);
-    if (!generation) return;
-    this.generations.delete(gen);
-    for (const m of generation.members) m.model.dispose();
+/**
+ * The member's model.onnx, checked against the checksum meta.json records (the file could change
+ * between the loader's check and this read); a version without one is converted from its
+ * model.json here, in memory.
+ */
+async function loadOnnxMember(m: MemberSpec, report: LoadReport): Promise<MemberModel> {
+  let bytes: Uint8Array;
+  if (m.onnxSha256) {
+    const file = path.join(m.dir, ONNX_FILE);
+    bytes = await readFile(file);
+    const sum = createHash('sha256').update(bytes).digest('hex');
+    if (sum !== m.onnxSha256) {
+      throw new PlankwatchError('PW_E_MODEL_LOAD', `Member ${m.id}: checksum mismatch for ${file} (file changed or truncated since meta.json was written)`);
+    }
+  } else {
+    const layers = await tfl.loadLayersModel(folderIO(m.dir));
+    try {
+      checkShapes(layers, m);
+      bytes = exportOnnx(layers, { id: m.id });
+    } finally {
+      layers.dispose();
+    }
+    report.converted.push(m.id);
   }
-
-  dispose(): void {
-    for (const gen of [...this.generations.keys()]) this.unload(gen);
-  }
-
-  memory(): EngineMemory {
-    const { numTensors, numBytes } = tf.memory();
-    return { numTensors, numBytes };
-  }
+  const session = await OnnxSession.create(bytes, m.id, m.inputSize, m.numClasses);
+  return {
+    bytes: bytes.length,
+    predict: (pixels, images) => session.run(pixels, images),
+    dispose: () => session.release(),
+  };
 }
 
 function endsInSoftmax(model: tfl.LayersModel): boolean {

@@ -1,6 +1,7 @@
 // Reading and validating an ensemble before any tensor is made: the ensemble file, each member's
 // folder, model.json, its weight files, meta.json and checksums. Every failure is a
 // PW_E_MODEL_LOAD naming the file at fault.
+import { existsSync } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PlankwatchError } from '../errors.js';
@@ -9,6 +10,7 @@ import type { PreprocessSpec } from '../types.js';
 import { alignClasses } from './classes.js';
 import { VOTING_RULES, type EnsembleFile, type MemberMeta } from './meta.js';
 import { readMeta, verifyChecksums } from './model-files.js';
+import { ONNX_FILE } from './onnx-export.js';
 import { TTA_TRANSFORMS, type TtaTransform } from './tta.js';
 
 export interface LoadedMember {
@@ -41,16 +43,20 @@ export interface LoadedEnsemble {
 
 /**
  * Validate an ensemble: `file` is the path of an ensemble.json or its parsed content; members are
- * looked up as `<modelsDir>/<name>/<version>/`. Throws PlankwatchError PW_E_MODEL_LOAD.
+ * looked up as `<modelsDir>/<name>/<version>/`, in the first of several folders that holds it when
+ * `modelsDir` is a list (a writable store, then the shipped models). Throws PlankwatchError
+ * PW_E_MODEL_LOAD.
  */
-export async function loadEnsemble(file: string | EnsembleFile, modelsDir: string): Promise<LoadedEnsemble> {
+export async function loadEnsemble(file: string | EnsembleFile, modelsDir: string | readonly string[]): Promise<LoadedEnsemble> {
   const ensemble = typeof file === 'string' ? await readEnsembleFile(file) : file;
   const where = typeof file === 'string' ? file : `ensemble "${String(ensemble.version)}"`;
   checkEnsembleShape(ensemble, where);
+  const folders = typeof modelsDir === 'string' ? [modelsDir] : modelsDir;
 
   const members: LoadedMember[] = [];
   for (const m of ensemble.members) {
-    const dir = path.join(modelsDir, m.name, m.version);
+    const candidates = folders.map((f) => path.join(f, m.name, m.version));
+    const dir = candidates.find((d) => existsSync(d)) ?? candidates[0]!;
     const meta = await readMemberFiles(dir, `${m.name}/${m.version}`);
     members.push({ name: m.name, version: m.version, dir, meta, weight: m.weight ?? 1, tta: memberViews(ensemble, m), inputKey: inputKey(meta.input.size, meta.preprocessing) });
   }
@@ -169,6 +175,11 @@ async function readMemberFiles(dir: string, id: string): Promise<MemberMeta> {
     } catch (err) {
       throw loadError(`Member ${id}: ${path.join(dir, name)} listed in the checksums of ${metaFile} is missing`, err);
     }
+  }
+  // model.onnx is what the ONNX backend runs: one that meta.json does not vouch for is refused
+  // (a version without it is converted from model.json at load instead).
+  if (!meta.checksums?.[ONNX_FILE] && existsSync(path.join(dir, ONNX_FILE))) {
+    throw loadError(`Member ${id}: ${path.join(dir, ONNX_FILE)} is not covered by the checksums in ${metaFile} (written after it?); remove it, or run \`plankwatch models convert ${dir}\` to write it again with its checksum`);
   }
   const bad = await verifyChecksums(dir, meta);
   if (bad.length > 0) {

@@ -1,4 +1,5 @@
-// Worker thread entry: one InferenceEngine (one wasm instance) per thread, driven by WorkerRunner.
+// Worker thread entry: one InferenceEngine (one wasm instance, or ONNX Runtime sessions) per
+// thread, driven by WorkerRunner.
 import { parentPort } from 'node:worker_threads';
 import { initBackend } from './backend.js';
 import { InferenceEngine } from './engine.js';
@@ -7,7 +8,7 @@ import { serializeError, type WorkerReply, type WorkerRequest } from './runner.j
 const port = parentPort;
 if (!port) throw new Error('inference-worker must run in a worker thread');
 
-const engine = new InferenceEngine();
+let engine = new InferenceEngine();
 
 port.on('message', (req: WorkerRequest) => {
   void handle(req).then(
@@ -18,22 +19,28 @@ port.on('message', (req: WorkerRequest) => {
 
 async function handle(req: WorkerRequest): Promise<{ result: unknown; transfer: ArrayBuffer[] }> {
   switch (req.op) {
-    case 'init':
-      return { result: await initBackend(req.candidates), transfer: [] };
+    case 'init': {
+      const info = await initBackend(req.candidates, req.onnx);
+      const kind = info.name === 'onnx' ? 'onnx' : 'tfjs';
+      if (engine.kind !== kind) {
+        await engine.dispose();
+        engine = new InferenceEngine(kind);
+      }
+      return { result: info, transfer: [] };
+    }
     case 'load':
-      await engine.load(req.spec);
-      return { result: null, transfer: [] };
+      return { result: await engine.load(req.spec), transfer: [] };
     case 'run': {
-      const output = engine.run(req.batch);
+      const output = await engine.run(req.batch);
       return { result: output, transfer: output.probs.map((p) => p.buffer as ArrayBuffer) };
     }
     case 'unload':
-      engine.unload(req.gen);
+      await engine.unload(req.gen);
       return { result: null, transfer: [] };
     case 'memory':
       return { result: engine.memory(), transfer: [] };
     case 'close':
-      engine.dispose();
+      await engine.dispose();
       return { result: null, transfer: [] };
   }
 }

@@ -3,13 +3,14 @@
 // this interface.
 import { PlankwatchError, type ErrorCode } from '../errors.js';
 import { initBackend, type BackendInfo, type BackendName } from './backend.js';
-import { InferenceEngine, type BatchInput, type BatchOutput, type EngineMemory, type GenerationSpec } from './engine.js';
+import { InferenceEngine, type BatchInput, type BatchOutput, type EngineMemory, type GenerationSpec, type LoadReport } from './engine.js';
+import type { OnnxSettings } from './onnx-runtime.js';
 
 export interface Runner {
   readonly id: number;
-  /** Start a backend: the first candidate that works. */
-  init(candidates: BackendName[]): Promise<BackendInfo>;
-  load(spec: GenerationSpec): Promise<void>;
+  /** Start a backend: the first candidate that works (onnx: with these settings). */
+  init(candidates: BackendName[], onnx?: OnnxSettings): Promise<BackendInfo>;
+  load(spec: GenerationSpec): Promise<LoadReport>;
   run(batch: BatchInput): Promise<BatchOutput>;
   unload(gen: number): Promise<void>;
   memory(): Promise<EngineMemory>;
@@ -18,7 +19,7 @@ export interface Runner {
 
 /** Requests and replies between WorkerRunner and inference-worker. */
 export type WorkerRequest =
-  | { id: number; op: 'init'; candidates: BackendName[] }
+  | { id: number; op: 'init'; candidates: BackendName[]; onnx?: OnnxSettings }
   | { id: number; op: 'load'; spec: GenerationSpec }
   | { id: number; op: 'run'; batch: BatchInput }
   | { id: number; op: 'unload'; gen: number }
@@ -49,22 +50,27 @@ export function engineError(e: SerializedError, fallback: ErrorCode, context: st
   return error;
 }
 
-/** The engine in the calling thread. Batches run synchronously, after the current tick. */
+/**
+ * The engine in the calling thread (native TensorFlow, or classify.workers 0). Batches run after
+ * the current tick, and the thread waits for each.
+ */
 export class LocalRunner implements Runner {
   readonly id: number;
-  private readonly engine = new InferenceEngine();
+  private engine = new InferenceEngine();
 
   constructor(id: number) {
     this.id = id;
   }
 
-  init(candidates: BackendName[]): Promise<BackendInfo> {
-    return initBackend(candidates);
+  async init(candidates: BackendName[], onnx?: OnnxSettings): Promise<BackendInfo> {
+    const info = await initBackend(candidates, onnx);
+    this.engine = new InferenceEngine(info.name === 'onnx' ? 'onnx' : 'tfjs');
+    return info;
   }
 
-  async load(spec: GenerationSpec): Promise<void> {
+  async load(spec: GenerationSpec): Promise<LoadReport> {
     try {
-      await this.engine.load(spec);
+      return await this.engine.load(spec);
     } catch (err) {
       throw engineError(serializeError(err), 'PW_E_MODEL_LOAD', 'loading the ensemble');
     }
@@ -73,17 +79,13 @@ export class LocalRunner implements Runner {
   run(batch: BatchInput): Promise<BatchOutput> {
     return new Promise((resolve, reject) => {
       setImmediate(() => {
-        try {
-          resolve(this.engine.run(batch));
-        } catch (err) {
-          reject(engineError(serializeError(err), 'PW_E_INTERNAL', 'inference'));
-        }
+        this.engine.run(batch).then(resolve, (err: unknown) => reject(engineError(serializeError(err), 'PW_E_INTERNAL', 'inference')));
       });
     });
   }
 
   async unload(gen: number): Promise<void> {
-    this.engine.unload(gen);
+    await this.engine.unload(gen);
   }
 
   async memory(): Promise<EngineMemory> {
@@ -91,6 +93,6 @@ export class LocalRunner implements Runner {
   }
 
   async close(): Promise<void> {
-    this.engine.dispose();
+    await this.engine.dispose();
   }
 }

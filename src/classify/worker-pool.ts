@@ -1,17 +1,27 @@
 // The inference runners and which batch goes where: each batch to the least busy runner that has
 // room (at most maxQueuedPerRunner batches each: one computing, the next already delivered).
+//
+// ONNX Runtime runs in onnxWorkers threads, each with onnx.threads intra-op threads of its own;
+// when it cannot start, the TensorFlow.js backends after it in the candidate list take over, with
+// a PW_E_ONNX_RUNTIME warning, never a stop.
 import type { Logger } from '../log.js';
 import { PlankwatchError } from '../errors.js';
-import { backendCandidates, isNative, type BackendInfo, type BackendRequest } from './backend.js';
-import type { BatchInput, BatchOutput, EngineMemory, GenerationSpec } from './engine.js';
+import { backendCandidates, isNative, type BackendInfo, type BackendName, type BackendRequest } from './backend.js';
+import type { BatchInput, BatchOutput, EngineMemory, GenerationSpec, LoadReport } from './engine.js';
+import { DEFAULT_ONNX_SETTINGS, preloadOnnxRuntime, type OnnxSettings } from './onnx-runtime.js';
 import { LocalRunner, type Runner } from './runner.js';
 import { WorkerRunner } from './worker-runner.js';
 
 export interface WorkerPoolOptions {
   backend: BackendRequest;
+  /** ONNX Runtime's providers and intra-op threads per inference thread (classify.onnxProviders, classify.onnxThreads). */
+  onnx?: OnnxSettings;
+  /** Inference threads running ONNX Runtime (default 1). */
+  onnxWorkers?: number;
   /**
    * Worker threads for the wasm and cpu backends (0: run on the main thread, which then blocks
-   * during each batch). Native TensorFlow always runs on the main thread.
+   * during each batch). Native TensorFlow always runs on the main thread; ONNX Runtime in one
+   * thread of its own.
    */
   workers: number;
   /** Batches handed to one runner at a time (1 or 2). */
@@ -53,9 +63,26 @@ export class WorkerPool {
   /** Choose and start the backend, then the runners. Throws PW_E_BACKEND. */
   async start(): Promise<BackendInfo> {
     const { logger } = this.opts;
-    const candidates = backendCandidates(this.opts.backend);
+    let candidates = backendCandidates(this.opts.backend);
+    if (candidates[0] === 'onnx') {
+      const rest = candidates.slice(1);
+      try {
+        await preloadOnnxRuntime();
+        return await this.startWorkers(Math.max(1, Math.floor(this.opts.onnxWorkers ?? 1)), ['onnx']);
+      } catch (err) {
+        if (rest.length === 0) throw err;
+        logger.warn({ err, code: 'PW_E_ONNX_RUNTIME', fallback: rest }, `ONNX Runtime did not start; running the members on TensorFlow.js (${rest.join(', then ')}) instead`);
+        candidates = rest;
+      }
+    }
+    return this.startTfjs(candidates);
+  }
+
+  /** Start TensorFlow.js runners for the first of `candidates` that works. */
+  private async startTfjs(candidates: BackendName[]): Promise<BackendInfo> {
+    const { logger } = this.opts;
     const native = candidates.filter(isNative);
-    const portable = candidates.filter((name) => !isNative(name));
+    const portable = candidates.filter((name) => !isNative(name) && name !== 'onnx');
 
     if (native.length > 0) {
       const local = new LocalRunner(this.nextRunnerId++);
@@ -76,13 +103,19 @@ export class WorkerPool {
       this.slots = [{ runner: local, inFlight: 0, batches: 0, ready: true }];
       return this.info;
     }
+    return this.startWorkers(count, portable);
+  }
+
+  /** Start `count` worker threads on the first of `candidates` that works in the first of them. */
+  private async startWorkers(count: number, candidates: BackendName[]): Promise<BackendInfo> {
+    const onnx = this.opts.onnx ?? DEFAULT_ONNX_SETTINGS;
     const first = this.newWorker();
     try {
-      this.info = await first.init(portable);
+      this.info = await first.init(candidates, onnx);
       const rest = Array.from({ length: count - 1 }, () => this.newWorker());
       this.slots = [first, ...rest].map((runner) => ({ runner, inFlight: 0, batches: 0, ready: true }));
       const info = this.info;
-      await Promise.all(rest.map((r) => r.init([info.name])));
+      await Promise.all(rest.map((r) => r.init([info.name], onnx)));
     } catch (err) {
       await this.closeAll([first, ...this.slots.map((s) => s.runner)]);
       this.slots = [];
@@ -101,7 +134,7 @@ export class WorkerPool {
   }
 
   /** Load a generation into every runner (in parallel); on failure nothing stays loaded. */
-  async load(spec: GenerationSpec): Promise<void> {
+  async load(spec: GenerationSpec): Promise<LoadReport> {
     const results = await Promise.allSettled(this.slots.map((s) => s.runner.load(spec)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
@@ -109,6 +142,8 @@ export class WorkerPool {
       throw failed.reason;
     }
     this.loaded.set(spec.gen, spec);
+    const converted = new Set(results.flatMap((r) => (r.status === 'fulfilled' ? r.value.converted : [])));
+    return { converted: [...converted] };
   }
 
   async unload(gen: number): Promise<void> {
@@ -184,7 +219,7 @@ export class WorkerPool {
     const backend = this.info.name;
     void (async () => {
       try {
-        await runner.init([backend]);
+        await runner.init([backend], this.opts.onnx ?? DEFAULT_ONNX_SETTINGS);
         for (const spec of this.loaded.values()) await runner.load(spec);
         if (this.stopping || slot.runner !== runner) return;
         slot.ready = true;

@@ -4,7 +4,8 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import { PlankwatchError, type ErrorCode } from '../errors.js';
 import type { BackendInfo, BackendName } from './backend.js';
-import type { BatchInput, BatchOutput, EngineMemory, GenerationSpec } from './engine.js';
+import type { BatchInput, BatchOutput, EngineMemory, GenerationSpec, LoadReport } from './engine.js';
+import type { OnnxSettings } from './onnx-runtime.js';
 import { engineError, type Runner, type WorkerReply, type WorkerRequest } from './runner.js';
 
 type Op = WorkerRequest['op'];
@@ -59,18 +60,18 @@ export class WorkerRunner implements Runner {
     this.id = opts.id;
   }
 
-  async init(candidates: BackendName[]): Promise<BackendInfo> {
+  async init(candidates: BackendName[], onnx?: OnnxSettings): Promise<BackendInfo> {
     const entry = workerEntry();
     const worker = new Worker(entry.script, { eval: entry.eval, name: `inference-${this.id}` });
     this.worker = worker;
     worker.on('message', (reply: WorkerReply) => this.settle(reply));
     worker.on('error', (err) => this.died(err));
     worker.on('exit', (code) => this.died(new Error(`inference thread ${this.id} exited with code ${code}`)));
-    return (await this.call({ op: 'init', candidates })) as BackendInfo;
+    return (await this.call({ op: 'init', candidates, onnx })) as BackendInfo;
   }
 
-  async load(spec: GenerationSpec): Promise<void> {
-    await this.call({ op: 'load', spec });
+  async load(spec: GenerationSpec): Promise<LoadReport> {
+    return (await this.call({ op: 'load', spec })) as LoadReport;
   }
 
   async run(batch: BatchInput): Promise<BatchOutput> {

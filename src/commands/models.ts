@@ -51,6 +51,18 @@ export function registerModelsCommands(program: Command): void {
     });
 
   models
+    .command('convert')
+    .description('Write model.onnx (what ONNX Runtime runs) beside model.json in member versions that lack it, and record its checksum in meta.json. Without folders: every member of the active ensemble.')
+    .argument('[dirs...]', 'member version folders (models/<member>/<version>)')
+    .option('-c, --config <file>', 'YAML config file (for classify.modelsDir and classify.ensemble)')
+    .option('--all', 'every member version under classify.modelsDir')
+    .action(async (dirs: string[], opts: { config?: string; all?: boolean }) => {
+      const config = configFrom(opts.config);
+      const { convertMembers } = await import('../classify/onnx-convert.js');
+      await convertMembers({ dirs, modelsDir: config.classify.modelsDir, ensembleFile: config.classify.ensemble, all: opts.all === true, log: (line) => process.stdout.write(`${line}\n`) });
+    });
+
+  models
     .command('rollback')
     .description('Make the ensemble that was active before the current one active again.')
     .option('-c, --config <file>', 'YAML config file')

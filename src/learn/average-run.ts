@@ -11,6 +11,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { sameClassList } from '../classify/classes.js';
 import type { MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta, writeMeta } from '../classify/model-files.js';
+import { writeOnnxBeside } from '../classify/onnx-export.js';
 import { countMacs, quarterTurnInvariant } from './architectures.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, readDataset } from './dataset.js';
@@ -105,6 +106,7 @@ export async function runAverage(options: AverageRunOptions): Promise<AverageRun
     log(`average: top1 ${validation.top1.toFixed(4)} log-loss ${validation.logLoss.toFixed(4)}`);
 
     await model.save(folderIO(dir));
+    await writeOnnxBeside(dir, `${options.member}/${options.version}`, log);
     const meta: MemberMeta = {
       name: options.member,
       version: options.version,

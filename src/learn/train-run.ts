@@ -7,6 +7,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { sameClassList } from '../classify/classes.js';
 import type { MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta, writeMeta } from '../classify/model-files.js';
+import { writeOnnxBeside } from '../classify/onnx-export.js';
 import { DEFAULT_PREPROCESS } from '../preprocess/prepare.js';
 import type { PreprocessSpec } from '../types.js';
 import { DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
@@ -270,6 +271,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
     { checkpointDir, ...options.hooks },
   );
   await model.save(folderIO(dir));
+  await writeOnnxBeside(dir, `${options.member}/${version}`, log);
   const best = result.epochs.find((e) => e.epoch === result.bestEpoch) ?? result.epochs[result.epochs.length - 1];
   // The weights written are the average's when it beat every epoch, so are the metrics.
   const v = result.average?.kept ? result.average.validation : best?.validation;

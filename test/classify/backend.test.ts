@@ -9,7 +9,9 @@ import { silentLogger } from '../../src/log.js';
 const only = (...names: BackendName[]) => (name: BackendName) => names.includes(name);
 
 describe('backend choice', () => {
-  it('auto prefers tfjs-node-gpu, then tfjs-node, then wasm, then cpu', () => {
+  it('auto prefers onnx, then tfjs-node-gpu, then tfjs-node, then wasm, then cpu', () => {
+    expect(backendCandidates('auto', only('cpu', 'wasm', 'onnx', 'tfjs-node', 'tfjs-node-gpu'))).toEqual(['onnx', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu']);
+    expect(backendCandidates('auto', only('cpu', 'wasm', 'onnx'))).toEqual(['onnx', 'wasm', 'cpu']);
     expect(backendCandidates('auto', only('cpu', 'wasm', 'tfjs-node', 'tfjs-node-gpu'))).toEqual(['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu']);
     expect(backendCandidates('auto', only('cpu', 'wasm', 'tfjs-node'))).toEqual(['tfjs-node', 'wasm', 'cpu']);
     expect(backendCandidates('auto', only('cpu', 'wasm'))).toEqual(['wasm', 'cpu']);
@@ -22,7 +24,13 @@ describe('backend choice', () => {
     expect(() => backendCandidates('auto', only())).toThrow(PlankwatchError);
   });
 
+  it('onnx is backed up by the portable TensorFlow.js backends, and tried even when it seems missing (the log then says why)', () => {
+    expect(backendCandidates('onnx', only('cpu', 'wasm', 'onnx', 'tfjs-node'))).toEqual(['onnx', 'wasm', 'cpu']);
+    expect(backendCandidates('onnx', only('cpu'))).toEqual(['onnx', 'cpu']);
+  });
+
   it('sees what is installed here', () => {
+    expect(isInstalled('onnx')).toBe(true);
     expect(isInstalled('wasm')).toBe(true);
     expect(isInstalled('cpu')).toBe(true);
   });

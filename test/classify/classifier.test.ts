@@ -79,8 +79,8 @@ async function mainThreadPredictions(e: LoadedEnsemble, input: PreparedFrame[]):
     input.forEach((f, i) => pixels.set(f.inputs.get(key)!.pixels, i * size * size));
     return { key, size, pixels };
   });
-  const out = engine.run({ gen: 1, count: input.length, inputs });
-  engine.dispose();
+  const out = await engine.run({ gen: 1, count: input.length, inputs });
+  await engine.dispose();
   const counts = e.members.map((m) => m.meta.classes.length);
   return input.map((_, i) => ensemblePrediction(e, out.probs.map((p, m) => p.subarray(i * counts[m]!, (i + 1) * counts[m]!)), 3));
 }
@@ -258,13 +258,13 @@ describe('test-time augmentation', () => {
     await engine.load(specOf(e, 2, ['identity', 'flipH', 'rot270']));
     const x = new Float32Array(5 * 256);
     frames.slice(0, 5).forEach((f, i) => x.set(f.inputs.get('16')!.pixels, i * 256));
-    const plain = (pixels: Float32Array) => engine.run({ gen: 1, count: 5, inputs: [{ key: '16', size: 16, pixels }] }).probs[0]!;
-    const a = plain(x);
-    const b = plain(transformBatch(x, 16, 'flipH'));
-    const r = plain(transformBatch(x, 16, 'rot270'));
-    const tta = engine.run({ gen: 2, count: 5, inputs: [{ key: '16', size: 16, pixels: x }] }).probs[0]!;
+    const plain = async (pixels: Float32Array) => (await engine.run({ gen: 1, count: 5, inputs: [{ key: '16', size: 16, pixels }] })).probs[0]!;
+    const a = await plain(x);
+    const b = await plain(transformBatch(x, 16, 'flipH'));
+    const r = await plain(transformBatch(x, 16, 'rot270'));
+    const tta = (await engine.run({ gen: 2, count: 5, inputs: [{ key: '16', size: 16, pixels: x }] })).probs[0]!;
     tta.forEach((v, i) => expect(v).toBeCloseTo((a[i]! + b[i]! + r[i]!) / 3, 5));
-    engine.dispose();
+    await engine.dispose();
   });
 
   it('gives a member its own views where the ensemble file names them, the others the ensemble\'s', async () => {
@@ -278,13 +278,13 @@ describe('test-time augmentation', () => {
     await engine.load(specOf(e, 2));
     const x = new Float32Array(5 * 256);
     frames.slice(0, 5).forEach((f, i) => x.set(f.inputs.get('16')!.pixels, i * 256));
-    const plain = (pixels: Float32Array) => engine.run({ gen: 1, count: 5, inputs: [{ key: '16', size: 16, pixels }] }).probs;
-    const [a0, g0] = plain(x);
-    const [a90] = plain(transformBatch(x, 16, 'rot90'));
-    const [, gV] = plain(transformBatch(x, 16, 'flipV'));
-    const [alpha, gamma] = engine.run({ gen: 2, count: 5, inputs: [{ key: '16', size: 16, pixels: x }] }).probs;
+    const plain = async (pixels: Float32Array) => (await engine.run({ gen: 1, count: 5, inputs: [{ key: '16', size: 16, pixels }] })).probs;
+    const [a0, g0] = await plain(x);
+    const [a90] = await plain(transformBatch(x, 16, 'rot90'));
+    const [, gV] = await plain(transformBatch(x, 16, 'flipV'));
+    const [alpha, gamma] = (await engine.run({ gen: 2, count: 5, inputs: [{ key: '16', size: 16, pixels: x }] })).probs;
     alpha!.forEach((v, i) => expect(v).toBeCloseTo((a0![i]! + a90![i]!) / 2, 5));
     gamma!.forEach((v, i) => expect(v).toBeCloseTo((g0![i]! + gV![i]!) / 2, 5));
-    engine.dispose();
+    await engine.dispose();
   });
 });

@@ -10,6 +10,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { alignClasses, remapRows } from '../../classify/classes.js';
 import type { EnsembleFile, MemberMeta } from '../../classify/meta.js';
 import { folderIO, readMeta, writeMeta } from '../../classify/model-files.js';
+import { writeOnnxBeside } from '../../classify/onnx-export.js';
 import { NO_AUGMENT, type AugmentOptions } from '../augment.js';
 import { initBackend, type TrainingBackend } from '../backend.js';
 import { readDataset, type LabelledImage } from '../dataset.js';
@@ -263,6 +264,7 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
 
     const outDir = path.join(modelsDir, m.name, job.version);
     await model.save(folderIO(outDir));
+    await writeOnnxBeside(outDir, `${m.name}/${job.version}`, log);
     const last = result.epochs[result.epochs.length - 1];
     const next: MemberMeta = {
       ...meta,

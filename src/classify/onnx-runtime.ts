@@ -1,0 +1,232 @@
+// ONNX Runtime (the onnxruntime-node package): loading it, choosing its execution provider, and
+// one session per member. The only module that touches the package.
+//
+// onnxruntime-node's run() is synchronous in the calling thread (its intra-op pool works beside
+// it), so the classify stage runs sessions in inference worker threads, never on the main thread,
+// where each batch would stop the event loop. Its native addon registers itself when first
+// loaded: loaded first by a worker thread, it cannot be loaded by any other thread of the process
+// (Node reports "Module did not self-register"); loaded first by the main thread, every worker can
+// load it too. preloadOnnxRuntime() does that before the workers start.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import type * as Ort from 'onnxruntime-node';
+import { PlankwatchError } from '../errors.js';
+import { encodeModel, FLOAT } from './onnx-proto.js';
+import { ONNX_INPUT, ONNX_OUTPUT } from './onnx-export.js';
+
+export const ONNX_PACKAGE = 'onnxruntime-node';
+
+/** The execution providers plankwatch knows how to ask for; "auto" tries them in this order. */
+export const ONNX_PROVIDERS = ['tensorrt', 'cuda', 'cpu'] as const;
+export type OnnxProvider = (typeof ONNX_PROVIDERS)[number];
+
+/** classify.onnxProviders and classify.onnxThreads. */
+export interface OnnxSettings {
+  /** "auto", or provider names in order separated by commas. */
+  providers: string;
+  /** Intra-op threads per session; 0: one per CPU core. */
+  threads: number;
+}
+
+export const DEFAULT_ONNX_SETTINGS: OnnxSettings = { providers: 'auto', threads: 0 };
+
+/** What startOnnxRuntime chose, for the log. */
+export interface OnnxRuntimeInfo {
+  version: string;
+  provider: OnnxProvider;
+  threads: number;
+  /** Each provider tried before the one picked (or skipped), and why it was not picked. */
+  passedOver: { provider: string; reason: string }[];
+}
+
+/** Provider libraries that onnxruntime-node loads from beside its addon when asked for the provider. */
+const PROVIDER_LIBRARIES: Record<Exclude<OnnxProvider, 'cpu'>, Record<string, string>> = {
+  cuda: { linux: 'libonnxruntime_providers_cuda.so', win32: 'onnxruntime_providers_cuda.dll' },
+  tensorrt: { linux: 'libonnxruntime_providers_tensorrt.so', win32: 'onnxruntime_providers_tensorrt.dll' },
+};
+
+const require = createRequire(import.meta.url);
+let ort: typeof Ort | null = null;
+let chosen: OnnxRuntimeInfo | null = null;
+
+/** Parse classify.onnxProviders: the providers to try, in order. Throws PW_E_CONFIG_INVALID. */
+export function providerOrder(setting: string): OnnxProvider[] {
+  const value = setting.trim().toLowerCase();
+  if (value === '' || value === 'auto') return [...ONNX_PROVIDERS];
+  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const name of names) {
+    if (!(ONNX_PROVIDERS as readonly string[]).includes(name)) {
+      throw new PlankwatchError('PW_E_CONFIG_INVALID', `classify.onnxProviders: unknown execution provider "${name}" (known: auto, ${ONNX_PROVIDERS.join(', ')}).`);
+    }
+  }
+  return names as OnnxProvider[];
+}
+
+/** Folder of the addon and the libraries beside it, or null when the package is not installed. */
+function addonFolder(): string | null {
+  try {
+    const pkg = path.dirname(require.resolve(`${ONNX_PACKAGE}/package.json`));
+    return path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+  } catch {
+    return null;
+  }
+}
+
+/** Why a provider cannot be used here before even trying (its library is not installed), or null. */
+function missingLibrary(provider: OnnxProvider): string | null {
+  if (provider === 'cpu') return null;
+  const lib = PROVIDER_LIBRARIES[provider][process.platform];
+  const folder = addonFolder();
+  if (!lib || !folder) return `no ${provider} build of ONNX Runtime for ${process.platform}-${process.arch}`;
+  if (!existsSync(path.join(folder, lib))) return `${lib} is not installed beside ONNX Runtime (${folder}); see README "GPU and other execution providers"`;
+  return null;
+}
+
+/**
+ * Load onnxruntime-node in this thread and choose the first provider of the order that runs a
+ * probe model. Throws PW_E_ONNX_RUNTIME when the package does not load or no provider runs.
+ */
+export async function startOnnxRuntime(settings: OnnxSettings = DEFAULT_ONNX_SETTINGS): Promise<OnnxRuntimeInfo> {
+  const order = providerOrder(settings.providers);
+  const threads = settings.threads > 0 ? Math.floor(settings.threads) : Math.max(1, availableParallelism());
+  if (chosen && chosen.threads === threads && order.includes(chosen.provider)) return chosen;
+  const runtime = await loadOrt();
+  const passedOver: OnnxRuntimeInfo['passedOver'] = [];
+  for (const provider of order) {
+    const missing = missingLibrary(provider);
+    if (missing) {
+      passedOver.push({ provider, reason: missing });
+      continue;
+    }
+    try {
+      await probe(runtime, provider, threads);
+    } catch (err) {
+      passedOver.push({ provider, reason: err instanceof Error ? err.message : String(err) });
+      continue;
+    }
+    chosen = { version: runtime.env.versions.common ?? 'unknown', provider, threads, passedOver };
+    return chosen;
+  }
+  throw new PlankwatchError(
+    'PW_E_ONNX_RUNTIME',
+    `No ONNX Runtime execution provider of classify.onnxProviders "${settings.providers}" could run (${passedOver.map((p) => `${p.provider}: ${p.reason}`).join('; ')}).`,
+  );
+}
+
+/**
+ * Load the addon in the main thread (no session is made here), so that inference threads can
+ * load it after. Throws PW_E_ONNX_RUNTIME.
+ */
+export async function preloadOnnxRuntime(): Promise<void> {
+  await loadOrt();
+}
+
+async function loadOrt(): Promise<typeof Ort> {
+  if (ort) return ort;
+  if (!addonFolder()) {
+    throw new PlankwatchError('PW_E_ONNX_RUNTIME', `The package ${ONNX_PACKAGE} is not installed (run \`npm ci\` in the plankwatch folder).`);
+  }
+  try {
+    // The name in a variable: loaded at run time only, in the thread that runs inference.
+    const name: string = ONNX_PACKAGE;
+    const loaded = (await import(name)) as typeof Ort & { default?: typeof Ort };
+    ort = loaded.InferenceSession ? loaded : loaded.default!;
+    return ort;
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    const hint = /self-register/.test(why) ? ' (a worker thread of this process loaded its native addon first: then no other thread can; the main thread must load it first)' : '';
+    throw new PlankwatchError('PW_E_ONNX_RUNTIME', `${ONNX_PACKAGE} could not be loaded: ${why}${hint}.`, { cause: err });
+  }
+}
+
+function sessionOptions(provider: OnnxProvider, threads: number): Ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    // Pool threads sleep as soon as a batch is done instead of spinning: the cores are shared
+    // with decoding and preparation, which run between batches.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  };
+}
+
+/** A one-node model (Softmax over [1, 2]) run once with the provider: whether it works here at all. */
+async function probe(runtime: typeof Ort, provider: OnnxProvider, threads: number): Promise<void> {
+  const bytes = encodeModel({
+    irVersion: 7,
+    opset: 13,
+    producerName: 'plankwatch',
+    producerVersion: '1',
+    graphName: 'probe',
+    nodes: [{ opType: 'Softmax', inputs: ['x'], outputs: ['y'], name: 'softmax', attributes: [{ name: 'axis', i: 1 }] }],
+    initializers: [],
+    inputs: [{ name: 'x', elemType: FLOAT, shape: [1, 2] }],
+    outputs: [{ name: 'y', elemType: FLOAT, shape: [1, 2] }],
+  });
+  const session = await runtime.InferenceSession.create(bytes, sessionOptions(provider, threads));
+  try {
+    const out = await session.run({ x: new runtime.Tensor('float32', new Float32Array([0, 0]), [1, 2]) });
+    const y = out.y?.data as Float32Array | undefined;
+    if (!y || Math.abs(y[0]! - 0.5) > 1e-6) throw new Error('the probe model gave a wrong answer');
+  } finally {
+    await session.release();
+  }
+}
+
+/** One member's model.onnx in ONNX Runtime: prepared images in, probabilities out. */
+export class OnnxSession {
+  private constructor(
+    private readonly session: Ort.InferenceSession,
+    private readonly runtime: typeof Ort,
+    readonly size: number,
+    readonly numClasses: number,
+  ) {}
+
+  /**
+   * A session for the bytes of a model.onnx that reads [batch, size, size, 1] as "image" and gives
+   * [batch, numClasses] as "probabilities". Call startOnnxRuntime first. Throws PW_E_MODEL_LOAD.
+   */
+  static async create(bytes: Uint8Array, id: string, size: number, numClasses: number): Promise<OnnxSession> {
+    if (!ort || !chosen) throw new PlankwatchError('PW_E_INTERNAL', 'ONNX Runtime is not started in this thread');
+    let session: Ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(bytes, sessionOptions(chosen.provider, chosen.threads));
+    } catch (err) {
+      throw new PlankwatchError('PW_E_MODEL_LOAD', `Member ${id}: ONNX Runtime refused its model.onnx: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    const input = session.inputMetadata.find((m) => m.name === ONNX_INPUT);
+    const output = session.outputMetadata.find((m) => m.name === ONNX_OUTPUT);
+    const shape = (m: typeof input) => (m && m.isTensor ? m.shape : null);
+    const inShape = shape(input);
+    const outShape = shape(output);
+    const fits = inShape?.length === 4 && inShape[1] === size && inShape[2] === size && inShape[3] === 1 && outShape?.length === 2 && outShape[1] === numClasses;
+    if (!fits) {
+      await session.release();
+      throw new PlankwatchError(
+        'PW_E_MODEL_LOAD',
+        `Member ${id}: model.onnx must read "${ONNX_INPUT}" [batch, ${size}, ${size}, 1] and give "${ONNX_OUTPUT}" [batch, ${numClasses}] as meta.json says; it reads ${JSON.stringify(inShape)} and gives ${JSON.stringify(outShape)}.`,
+      );
+    }
+    return new OnnxSession(session, ort, size, numClasses);
+  }
+
+  /** Probabilities of `count` prepared images (count * size * size floats): count * numClasses. */
+  async run(pixels: Float32Array, count: number): Promise<Float32Array> {
+    const x = new this.runtime.Tensor('float32', pixels, [count, this.size, this.size, 1]);
+    const out = await this.session.run({ [ONNX_INPUT]: x });
+    const y = out[ONNX_OUTPUT]!;
+    try {
+      return y.data as Float32Array;
+    } finally {
+      x.dispose();
+    }
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
