@@ -194,31 +194,43 @@ function toSteps(cls: string, config: LayerConfig, layer: tfl.layers.Layer, last
   }
 }
 
-/** scale = gamma / sqrt(variance + epsilon): weights *= scale, bias = (bias - mean) * scale + beta. */
+/**
+ * scale = gamma / sqrt(variance + epsilon): weights *= scale, bias = (bias - mean) * scale + beta.
+ * Computed in double precision here, then rounded once, so that the folded weights are the same
+ * bits on every backend (and model.onnx the same bytes wherever it is exported).
+ */
 function foldBatchNorm(step: Extract<Step, { kind: 'conv' | 'dense' }>, weights: tf.Tensor[], config: LayerConfig, owned: tf.Tensor[]): void {
   let i = 0;
-  const gamma = config.scale !== false ? weights[i++]! : null;
-  const beta = config.center !== false ? weights[i++]! : null;
-  const mean = weights[i++]!;
-  const variance = weights[i++]!;
+  const values = (t: tf.Tensor | undefined) => (t ? (t.dataSync() as Float32Array) : null);
+  const gamma = config.scale !== false ? values(weights[i++]) : null;
+  const beta = config.center !== false ? values(weights[i++]) : null;
+  const mean = values(weights[i++])!;
+  const variance = values(weights[i++])!;
   const epsilon = config.epsilon ?? 1e-3;
   const [weightsOld, biasOld] = step.kind === 'conv' ? [step.filter as tf.Tensor, step.bias] : [step.kernel as tf.Tensor, step.bias];
-  const [folded, bias] = tf.tidy(() => {
-    let scale = tf.rsqrt(tf.add(variance, epsilon));
-    if (gamma) scale = tf.mul(scale, gamma);
-    let b = tf.mul(tf.sub(biasOld ?? tf.zerosLike(mean), mean), scale);
-    if (beta) b = tf.add(b, beta);
-    return [tf.keep(tf.mul(weightsOld, scale)), tf.keep(b as tf.Tensor1D)];
-  });
+  const channels = mean.length;
+  const scale = new Float64Array(channels);
+  const bias = new Float32Array(channels);
+  const oldBias = values(biasOld ?? undefined);
+  for (let c = 0; c < channels; c++) {
+    scale[c] = (gamma ? gamma[c]! : 1) / Math.sqrt(variance[c]! + epsilon);
+    bias[c] = ((oldBias ? oldBias[c]! : 0) - mean[c]!) * scale[c]! + (beta ? beta[c]! : 0);
+  }
+  // The output channel is the last axis of a conv filter [h, w, in, out] and of a dense kernel [in, out].
+  const w = values(weightsOld)!;
+  const folded = new Float32Array(w.length);
+  for (let k = 0; k < w.length; k++) folded[k] = w[k]! * scale[k % channels]!;
   for (const t of [weightsOld, biasOld]) {
     if (!t) continue;
     owned.splice(owned.indexOf(t), 1);
     t.dispose();
   }
-  owned.push(folded, bias);
-  if (step.kind === 'conv') step.filter = folded as tf.Tensor4D;
-  else step.kernel = folded as tf.Tensor2D;
-  step.bias = bias;
+  const foldedTensor = tf.keep(tf.tensor(folded, weightsOld.shape));
+  const biasTensor = tf.keep(tf.tensor1d(bias));
+  owned.push(foldedTensor, biasTensor);
+  if (step.kind === 'conv') step.filter = foldedTensor as tf.Tensor4D;
+  else step.kernel = foldedTensor as tf.Tensor2D;
+  step.bias = biasTensor;
 }
 
 function run(steps: Step[], input: tf.Tensor4D): tf.Tensor2D {

@@ -20,10 +20,11 @@ export async function convertVersion(dir: string): Promise<ConvertResult> {
     throw new PlankwatchError('PW_E_MODEL_LOAD', `Cannot read ${path.join(dir, 'meta.json')}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   });
   const id = `${meta.name}/${meta.version}`;
-  const bad = await verifyChecksums(dir, meta);
   const recorded = meta.checksums?.[ONNX_FILE];
-  if (recorded && bad.length === 0 && existsSync(path.join(dir, ONNX_FILE))) return { dir, written: false, sha256: recorded };
-  const changed = bad.filter((name) => name !== ONNX_FILE);
+  const present = existsSync(path.join(dir, ONNX_FILE));
+  if (recorded && present && (await verifyChecksums(dir, meta)).length === 0) return { dir, written: false, sha256: recorded };
+  const { [ONNX_FILE]: _onnx, ...others } = meta.checksums ?? {};
+  const changed = await verifyChecksums(dir, { ...meta, checksums: others });
   if (changed.length > 0) {
     throw new PlankwatchError('PW_E_MODEL_LOAD', `Member ${id}: ${changed.map((n) => path.join(dir, n)).join(', ')} no longer match the checksums in meta.json; not converting a changed model.`);
   }

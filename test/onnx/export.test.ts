@@ -52,6 +52,16 @@ describe('ONNX export', () => {
     for (let i = 0; i < count; i++) expect(argmax(actual, i)).toBe(argmax(expected, i));
   });
 
+  it.each(shipped)('shipped member %s carries model.onnx: exactly the export of its model.json, covered by its checksums', async (id) => {
+    const dir = `models/${id}`;
+    const meta = await readMeta(dir);
+    expect(meta.checksums?.['model.onnx']).toMatch(/^[0-9a-f]{64}$/);
+    const model = await tfl.loadLayersModel(folderIO(dir));
+    const fresh = exportOnnx(model, { id });
+    model.dispose();
+    expect(Buffer.from(fresh).equals(readFileSync(`${dir}/model.onnx`))).toBe(true);
+  });
+
   it('has a free batch size: one image gives the same row as in a batch', async () => {
     const model = buildModel('pw-tiny-32', { numClasses: 5, seed: 3 });
     const bytes = exportOnnx(model);
