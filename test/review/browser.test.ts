@@ -2,7 +2,8 @@
 // daemon runs as a child process on a tiny test ensemble built here, real NDSB images are dropped
 // into its watch folder, and a reviewer works the queue with the keyboard only. Then the database
 // rows are checked.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -154,5 +155,89 @@ describe('review page in a real browser', () => {
     expect(hist.events).toHaveLength(1);
     daemon.child.kill('SIGTERM');
     expect(await daemon.exited).toBe(0);
+  }, 240_000);
+
+  it.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('a page of another site cannot act through the browser; the login and logout forms still work', async () => {
+    const modelsDir = await tempModelsDir();
+    cleanups.push(() => removeDir(modelsDir));
+    await saveTinyMember(modelsDir, { name: 'tiny-a', version: 'v1', classes: CLASSES, size: 32, seed: 3 });
+    const ensemble = await writeEnsemble(modelsDir, { version: 'review-test-2', voting: 'soft', members: [{ name: 'tiny-a', version: 'v1' }] });
+    const boot = async (http: Record<string, unknown>) => {
+      const dirs = daemonDirs({ classify: { ensemble, modelsDir, workers: 1 }, publish: { embeddedPort: await freePort() }, finetune: { enabled: false }, http: { port: 0, ...http } });
+      cleanups.push(() => removeDir(dirs.root));
+      const daemon = startDaemon(dirs.config);
+      cleanups.push(async () => {
+        if (daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
+      });
+      const ready = await daemon.waitForLog((l) => l.msg === 'plankwatch ready', 90_000);
+      return { dirs, base: ready.http as string };
+    };
+
+    // No token, the default loopback bind: one ROI classified.
+    const open = await boot({});
+    const img = fixtureImages()[0]!;
+    writeFileSync(path.join(open.dirs.incoming, `${img.label}-${img.name}`), img.bytes);
+    await until(() => {
+      const db = new Database(open.dirs.db, { readonly: true, fileMustExist: true });
+      try {
+        return (db.prepare('SELECT count(*) AS n FROM predictions').get() as { n: number }).n >= 1 || undefined;
+      } catch {
+        return undefined;
+      } finally {
+        db.close();
+      }
+    }, 120_000, 'one prediction');
+
+    // Another site (its name resolved to this machine, as after DNS rebinding): its page sends the
+    // daemon a no-cors text/plain label, a bare fine-tuning request, then posts a label form.
+    const port = new URL(open.base).port;
+    const evilPage = `<!doctype html><form id="f" method="post" action="http://127.0.0.1:${port}/api/labels">
+      <input name="sha256" value="${img.sha256}"><input name="action" value="dubious"><input name="user" value="attacker"></form>
+      <script>
+        const body = JSON.stringify({ sha256: '${img.sha256}', action: 'dubious', user: 'attacker' });
+        Promise.allSettled([
+          fetch('http://127.0.0.1:${port}/api/labels', { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body }),
+          fetch('http://127.0.0.1:${port}/api/finetune/run', { method: 'POST', mode: 'no-cors' }),
+        ]).then(() => document.getElementById('f').submit());
+      </script>`;
+    const evil = createServer((req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(evilPage));
+    await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => evil.close(() => resolve())));
+    const evilPort = (evil.address() as { port: number }).port;
+    const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, '--host-resolver-rules=MAP evil.example 127.0.0.1'], headless: true });
+    cleanups.push(() => browser.close());
+    const page = await browser.newPage();
+    // The rebound name reaches the daemon's own port: refused by Host.
+    const rebound = await page.goto(`http://evil.example:${port}/api/classes`);
+    expect(rebound!.status()).toBe(421);
+    expect(await rebound!.text()).toContain('PW_E_HTTP_HOST');
+    // The attacking page: its form post lands on the daemon's refusal.
+    await page.goto(`http://evil.example:${evilPort}/`);
+    await page.waitForURL(`http://127.0.0.1:${port}/api/labels`);
+    expect(await page.textContent('body')).toContain('PW_E_HTTP_ORIGIN');
+    const db = new Database(open.dirs.db, { readonly: true, fileMustExist: true });
+    try {
+      expect((db.prepare('SELECT count(*) AS n FROM label_events').get() as { n: number }).n).toBe(0);
+      expect((db.prepare('SELECT count(*) AS n FROM finetune_runs').get() as { n: number }).n).toBe(0);
+    } finally {
+      db.close();
+    }
+
+    // With a token: the login form (a plain form post from the page) and log out still work.
+    const secrets = mkdtempSync(path.join(tmpdir(), 'pw-token-'));
+    cleanups.push(() => removeDir(secrets));
+    writeFileSync(path.join(secrets, 'token'), 'ship-token-42\n');
+    const guarded = await boot({ tokenFile: path.join(secrets, 'token') });
+    const page2 = await browser.newPage();
+    await page2.goto(`${guarded.base}/review`);
+    await page2.fill('#token', 'not-it');
+    await page2.click('button[type=submit]');
+    await expect.poll(() => page2.textContent('.error')).toMatch(/token is wrong/);
+    await page2.fill('#token', 'ship-token-42');
+    await page2.click('button[type=submit]');
+    await page2.locator('#grid').waitFor();
+    await page2.locator('#logout button').click();
+    await page2.waitForURL(`${guarded.base}/review/login`);
+    expect(await page2.locator('#token').count()).toBe(1);
   }, 240_000);
 });
