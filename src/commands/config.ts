@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config.js';
 import { renderDefaultYaml } from '../config/default-yaml.js';
+import { preflight, preflightActions, preflightError } from '../daemon/preflight.js';
 import { isPlankwatchError } from '../errors.js';
 
 export function registerConfigCommands(program: Command): void {
@@ -9,10 +10,18 @@ export function registerConfigCommands(program: Command): void {
   config
     .command('validate')
     .argument('<file>', 'YAML file to check against the schema')
-    .description('Validate a config file (with PLANKWATCH_… variables applied); prints every problem with its key path.')
-    .action((file: string) => {
+    .description(
+      'Validate a config file (with PLANKWATCH_… variables applied) as `run` would at start: the schema, every file it names, the folders it writes, and the ensemble (each member found, checksummed and loaded). Only the ports are left to the start. Prints every problem with its key path; exit status 2 if any.',
+    )
+    .action(async (file: string) => {
       try {
-        loadConfig({ file, env: process.env });
+        const config = loadConfig({ file, env: process.env });
+        const problems = await preflight(config, { loadModels: true });
+        if (problems.length > 0) {
+          process.stderr.write(`${preflightError(problems, file).message}\n${preflightActions(problems).join('\n')}\n`);
+          process.exitCode = 2;
+          return;
+        }
         process.stdout.write(`${file}: valid\n`);
       } catch (err) {
         if (!isPlankwatchError(err)) throw err;

@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../config/config.js';
 import { Daemon } from '../daemon/daemon.js';
-import { isPlankwatchError } from '../errors.js';
+import { preflight, preflightError } from '../daemon/preflight.js';
+import { isPlankwatchError, type ErrorCode } from '../errors.js';
 import { createLogger } from '../log.js';
 
 export function configFrom(file: string | undefined): Config {
@@ -17,6 +18,14 @@ export function registerRunCommands(program: Command): void {
     .action(async (opts: { config?: string }) => {
       const config = configFrom(opts.config);
       const logger = createLogger({ level: config.log.level });
+      // The checks `plankwatch config validate` runs: a config it refuses never starts a part.
+      const problems = await preflight(config, { loadModels: false });
+      if (problems.length > 0) {
+        const err = preflightError(problems, opts.config);
+        logger.fatal({ code: err.code, action: err.action, problems }, `could not start: ${err.message}`);
+        logger.flush();
+        process.exit(startExitCode(err.code));
+      }
       const daemon = new Daemon({ config, logger, env: process.env });
       let stopping: Promise<void> | undefined;
       const stop = (signal: string) => {
@@ -39,12 +48,21 @@ export function registerRunCommands(program: Command): void {
       try {
         await daemon.start();
       } catch (err) {
-        const code = isPlankwatchError(err) ? err.code : 'PW_E_INTERNAL';
-        const action = isPlankwatchError(err) ? err.action : undefined;
-        logger.fatal({ err, code, action }, `could not start: ${(err as Error).message}`);
+        // A coded error's message names the file and the key at fault: one line, no stack. An
+        // uncoded one is a bug, logged with its stack for the developers.
+        if (isPlankwatchError(err)) logger.fatal({ code: err.code, action: err.action }, `could not start: ${err.message}`);
+        else logger.fatal({ err, code: 'PW_E_INTERNAL' }, `could not start: ${(err as Error).message}`);
         await daemon.stop();
         logger.flush();
-        process.exit(isPlankwatchError(err) && err.code.startsWith('PW_E_CONFIG') ? 2 : 1);
+        process.exit(startExitCode(isPlankwatchError(err) ? err.code : 'PW_E_INTERNAL'));
       }
     });
+}
+
+/**
+ * 2: the config, the models or the backend must be fixed first, and the unit does not restart
+ * (RestartPreventExitStatus=2); 1: anything else, which a restart may cure (a port still held).
+ */
+function startExitCode(code: ErrorCode): number {
+  return code.startsWith('PW_E_CONFIG') || code === 'PW_E_MODEL_LOAD' || code === 'PW_E_BACKEND' ? 2 : 1;
 }
