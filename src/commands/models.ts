@@ -6,7 +6,7 @@ import { configFrom } from './run.js';
 
 function registryFrom(file: string | undefined): ModelRegistry {
   const config = configFrom(file);
-  return new ModelRegistry({ modelsDir: config.classify.modelsDir, ensembleFile: config.classify.ensemble });
+  return new ModelRegistry({ modelsDir: config.classify.modelsDir, ensembleFile: config.classify.ensemble, baseModelsDir: config.classify.baseModelsDir });
 }
 
 export function registerModelsCommands(program: Command): void {
