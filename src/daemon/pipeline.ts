@@ -1,7 +1,7 @@
 // The per-file path through the stages: duplicate check, read, preprocess, classify, batched store,
 // then the file's disposal. Errors for one file never stop the others.
-import { readFile } from 'node:fs/promises';
 import { isPlankwatchError, PlankwatchError } from '../errors.js';
+import { readVerified } from '../ingest/index.js';
 import type { Logger } from '../log.js';
 import { preprocessFrame, type PreprocessOptions } from '../preprocess/preprocess.js';
 import type { Store } from '../store/store.js';
@@ -37,7 +37,15 @@ export interface PipelineOptions {
   logger: Logger;
 }
 
-const IMAGE_CODES = new Set<string>(['PW_E_IMAGE_EMPTY', 'PW_E_IMAGE_FORMAT', 'PW_E_IMAGE_CORRUPT', 'PW_E_IMAGE_TOO_LARGE', 'PW_E_IMAGE_UNREADABLE']);
+const IMAGE_CODES = new Set<string>([
+  'PW_E_IMAGE_EMPTY',
+  'PW_E_IMAGE_FORMAT',
+  'PW_E_IMAGE_CORRUPT',
+  'PW_E_IMAGE_TOO_LARGE',
+  'PW_E_IMAGE_UNREADABLE',
+  'PW_E_IMAGE_LINK',
+  'PW_E_IMAGE_SPECIAL',
+]);
 
 export class Pipeline {
   private readonly options: PipelineOptions;
@@ -62,11 +70,10 @@ export class Pipeline {
   async handle(file: IncomingFile): Promise<void> {
     this.active++;
     try {
-      const earlier = this.inFlight.get(file.sha256);
-      if (earlier) {
-        await earlier;
-        this.settleDuplicate(file);
-        return;
+      // A second name for bytes in flight waits for the first; whatever became of it (stored,
+      // quarantined, failed), this file is then judged on what the store holds.
+      for (let earlier = this.inFlight.get(file.sha256); earlier; earlier = this.inFlight.get(file.sha256)) {
+        await earlier.catch(() => undefined);
       }
       if (this.options.store.hasFrame(file.sha256)) {
         this.settleDuplicate(file);
@@ -113,7 +120,11 @@ export class Pipeline {
   private async process(file: IncomingFile): Promise<void> {
     let frame: PreparedFrame;
     try {
-      const bytes = await readFile(file.path).catch((err: unknown) => {
+      // Only the bytes that were hashed are classified: never through a link, never from a FIFO.
+      // Bytes that changed since hashing (PW_E_IMAGE_MISMATCH) are not this frame: the file stays
+      // in the watch folder and the next rescan hashes it again as what it now is.
+      const bytes = await readVerified(file.path, file.sha256).catch((err: unknown) => {
+        if (isPlankwatchError(err)) throw err;
         throw new PlankwatchError('PW_E_IMAGE_UNREADABLE', (err as Error).message, { cause: err });
       });
       frame = await preprocessFrame(file, bytes, { maxPixels: this.options.maxPixels, inputs: this.options.classifier.inputs() });
