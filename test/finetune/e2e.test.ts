@@ -84,10 +84,12 @@ describe.skipIf(!NDSB)('fine-tuning on board (NDSB)', () => {
       classify: { ensemble: path.join(modelsDir, 'ensemble.json'), modelsDir, workers: 1 },
       publish: { embeddedPort: port },
       ingest: { stableMs: 100 },
-      // The test's own small network, trained for seconds in beforeAll, moves an image or two of
-      // the old classes either way while it learns the new one: the gate here allows half a point
-      // of accuracy (the default allows none; gate.test.ts tests the rules themselves).
-      finetune: { enabled: true, replayPerClass: REPLAY_PER_CLASS, minNewLabels: 0, scheduleHours: 0, checkIntervalS: 1, evalData: setup.gateDir, replayData: setup.baseDir, pollEnsembleMs: 200, maxAccuracyDrop: 0.005 },
+      // The test's own small network, trained for seconds in beforeAll, loses a few images of the
+      // old classes to the new one while it learns it (the gate measures the old classes apart:
+      // 0.8 points on the 900 gate images here, as on the test images below): the gate here allows
+      // one point, the bound this test holds the old classes to below (the default allows none;
+      // gate.test.ts and test/integrity/finetune-gate.test.ts test the rules themselves).
+      finetune: { enabled: true, replayPerClass: REPLAY_PER_CLASS, minNewLabels: 0, scheduleHours: 0, checkIntervalS: 1, evalData: setup.gateDir, replayData: setup.baseDir, pollEnsembleMs: 200, maxAccuracyDrop: 0.01 },
     });
     const daemon: DaemonProcess = startDaemon(dirs.config, { PLANKWATCH_CACHE_DIR: path.join(setup.tmp, 'cache-daemon'), PLANKWATCH_LOG_LEVEL: 'info' });
     const models: { ensembleVersion: string }[] = [];
@@ -227,7 +229,12 @@ describe.skipIf(!NDSB)('fine-tuning on board (NDSB)', () => {
       backend: 'wasm',
       niceness: 0,
     });
-    const decision = decide(result.evaluation.before, result.evaluation.after, { maxAccuracyDrop: c.maxAccuracyDrop, maxRecallDrop: c.maxRecallDrop, minClassExamples: c.minClassExamples, minEvalImages: c.minEvalImages });
+    const decision = decide(
+      result.evaluation.before,
+      result.evaluation.after,
+      { maxAccuracyDrop: c.maxAccuracyDrop, maxRecallDrop: c.maxRecallDrop, minClassExamples: c.minClassExamples, minEvalImages: c.minEvalImages },
+      result.evaluation.oldClasses,
+    );
     const victimRecall = decision.classes.find((x) => x.name === victim)!;
     figures.poisoning = { promote: decision.promote, reason: decision.reason, accuracy: decision.accuracy, victimRecall: { before: victimRecall.before, after: victimRecall.after } };
     if (decision.promote) {
