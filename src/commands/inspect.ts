@@ -69,7 +69,8 @@ export function registerInspectCommands(program: Command): void {
     .action((opts: { config?: string; since: string; json?: boolean }) => {
       const config = configFrom(opts.config);
       const since = parseSince(opts.since);
-      const store = new Store({ path: config.store.path, countsWindowMs: config.store.countsWindowS * 1000, logger: silentLogger() });
+      // Read only: a read never migrates the database (the daemon does, at its start) nor waits on it.
+      const store = new Store({ path: config.store.path, countsWindowMs: config.store.countsWindowS * 1000, readonly: true, logger: silentLogger() });
       store.open();
       try {
         const c = store.countsSince(since);
@@ -94,7 +95,8 @@ export function registerInspectCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { config?: string; json?: boolean }) => {
       const config = configFrom(opts.config);
-      const store = new Store({ path: config.store.path, countsWindowMs: config.store.countsWindowS * 1000, logger: silentLogger() });
+      // Read only: a read never migrates the database (the daemon does, at its start) nor waits on it.
+      const store = new Store({ path: config.store.path, countsWindowMs: config.store.countsWindowS * 1000, readonly: true, logger: silentLogger() });
       store.open();
       let status;
       try {
@@ -117,7 +119,7 @@ export function registerInspectCommands(program: Command): void {
           `database     ${out.database} (${(status.dbBytes / 2 ** 20).toFixed(1)} MiB, schema ${status.schemaVersion})`,
           `frames       ${status.frames}`,
           `predictions  ${status.predictions}`,
-          `duplicates   ${status.duplicates}`,
+          `duplicates   ${status.duplicates}  (files whose content was already stored)`,
           `rejects      ${status.rejects.total}${Object.entries(status.rejects.byCode).map(([k, v]) => `\n  ${k}  ${v}`).join('')}`,
           `ensemble     ${out.ensemble ? `${out.ensemble.version} (${out.ensemble.voting}: ${out.ensemble.members.join(', ')})` : `unreadable: ${config.classify.ensemble}`}`,
           '',

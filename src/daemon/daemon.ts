@@ -30,6 +30,7 @@ export interface DaemonOptions {
   env: NodeJS.ProcessEnv;
 }
 
+/** Since this start: framesSeen for the stats topic, the rest as the watchdog's sign of progress. */
 interface Counters {
   framesSeen: number;
   classified: number;
@@ -83,6 +84,9 @@ export class Daemon {
     this.store = store;
     this.started.push({ name: 'store', stop: () => store.close() });
     this.publishLog = new PublishLog(store.database, c.store.countsWindowS * 1000);
+    // Classified, duplicates and quarantined are read from the database at each scrape: the figures
+    // `plankwatch status` and the MQTT stats topic show, across restarts.
+    this.metrics.onCollect(() => this.metrics.setTotals(store.totals()));
     this.review = new ReviewStore({ db: store.database, knownClasses: () => this.knownClasses() });
     // Label changes travel ashore: queued in the outbox inside the label's own transaction.
     const queueLabel = syncLabelHook(c);
@@ -278,10 +282,8 @@ export class Daemon {
   private onSettled(file: IncomingFile, outcome: Outcome, detail?: { code: string; rejectId: number }): void {
     if (outcome === 'duplicate') {
       this.counters.duplicates++;
-      this.metrics.duplicates.inc();
     } else if (outcome === 'quarantined') {
       this.counters.quarantined++;
-      this.metrics.quarantined.inc(1, { reason: detail?.code ?? 'unknown' });
     }
     const ingest = this.ingest;
     if (!ingest) return;
@@ -293,7 +295,6 @@ export class Daemon {
   private onStored(frames: ClassifiedFrame[]): void {
     const now = Date.now();
     this.counters.classified += frames.length;
-    this.metrics.framesClassified.inc(frames.length);
     for (const f of frames) {
       this.metrics.arrivalToStored.observe((now - f.frame.file.arrivedAt) / 1000);
       if (this.config.publish.detections) {
@@ -340,7 +341,12 @@ export class Daemon {
       markWindowPublished: (startMs) => this.publishLog!.markPublished(startMs, Date.now()),
       nextSeq: () => this.publishLog!.nextSeq(),
       getModelInfo: () => this.modelInfo,
-      getStats: (): PipelineStats => ({ ...this.counters, queueDepth: this.pipeline?.depth ?? 0, backend: this.backend }),
+      getStats: (): PipelineStats => {
+        // All time, from the database, as `plankwatch status` and /metrics show them; framesSeen
+        // counts the files picked up since this start.
+        const t = this.store!.totals();
+        return { framesSeen: this.counters.framesSeen, classified: t.classified, duplicates: t.duplicates, quarantined: t.quarantined.total, queueDepth: this.pipeline?.depth ?? 0, backend: this.backend };
+      },
     };
   }
 

@@ -6,9 +6,17 @@ const BATCH_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 /** Seconds: from the file being noticed to its result committed in the store. */
 const ARRIVAL_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900];
 
+/** What the store has settled, all time (the store's StoreTotals). */
+export interface SettledTotals {
+  classified: number;
+  duplicates: number;
+  quarantined: { byCode: Record<string, number> };
+}
+
 /** Every metric the daemon updates, registered in one registry that `/metrics` renders. */
 export class Metrics {
   readonly registry = new Registry();
+  private readonly collectors: (() => void)[] = [];
 
   readonly framesSeen: Counter = this.registry.counter({
     name: 'plankwatch_frames_seen_total',
@@ -16,15 +24,15 @@ export class Metrics {
   });
   readonly framesClassified: Counter = this.registry.counter({
     name: 'plankwatch_frames_classified_total',
-    help: 'Frames classified and stored.',
+    help: 'Frames classified and stored, all time (from the database, as plankwatch status shows it).',
   });
   readonly duplicates: Counter = this.registry.counter({
     name: 'plankwatch_duplicates_total',
-    help: 'Frames skipped because a file with the same SHA-256 was already stored.',
+    help: 'Files not classified because their content (SHA-256) was already stored, all time (from the database).',
   });
   readonly quarantined: Counter<'reason'> = this.registry.counter({
     name: 'plankwatch_quarantined_total',
-    help: 'Files moved to quarantine, by error code.',
+    help: 'Files moved to quarantine, by error code, all time (from the database).',
     labelNames: ['reason'],
   });
   readonly queueDepth: Gauge = this.registry.gauge({
@@ -68,8 +76,41 @@ export class Metrics {
     this.modelInfo.set(1, { version });
   }
 
+  /**
+   * Runs `fn` before each exposition, to read values kept elsewhere (the database's totals, free
+   * disk space). A collector that throws is skipped; the rest of the metrics are still served.
+   */
+  onCollect(fn: () => void): void {
+    this.collectors.push(fn);
+  }
+
+  /**
+   * Brings the settled-file counters to the store's totals, which persist across restarts: the
+   * figures plankwatch status and the MQTT stats topic show. Counters never go down.
+   */
+  setTotals(totals: SettledTotals): void {
+    raise(this.framesClassified, totals.classified);
+    raise(this.duplicates, totals.duplicates);
+    for (const [reason, n] of Object.entries(totals.quarantined.byCode)) {
+      const d = n - this.quarantined.get({ reason });
+      if (d > 0) this.quarantined.inc(d, { reason });
+    }
+  }
+
   /** The exposition text served at /metrics. */
   expose(): string {
+    for (const fn of this.collectors) {
+      try {
+        fn();
+      } catch {
+        // A failed read (database busy or closing) leaves the last values; the scrape still answers.
+      }
+    }
     return this.registry.expose();
   }
+}
+
+function raise(counter: Counter, to: number): void {
+  const d = to - counter.get();
+  if (d > 0) counter.inc(d);
 }

@@ -1,6 +1,6 @@
 // The store stage's public surface.
 export { Store } from './store.js';
-export type { CountsSince, FrameRecord, RecordResult, RejectRecord, SourceOutcome, StoreOptions, StoreStatus, WindowCounts } from './store.js';
+export type { CountsSince, FrameRecord, RecordResult, RejectRecord, SourceOutcome, StoreOptions, StoreStatus, StoreTotals, WindowCounts } from './store.js';
 export { MIGRATIONS, type Migration } from './migrations.js';
 export { migrate, openDatabase } from './db.js';
 export { WriteBuffer } from './write-buffer.js';

@@ -252,4 +252,22 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 6,
+    name: 'totals: how files were settled, all time, kept with the rows they count',
+    sql: `
+      -- Running totals, raised in the same transaction as the rows they count: 'classified' (frames
+      -- stored), 'duplicates' (arrivals of content already stored: a second name, or the same name
+      -- again with another mtime), 'quarantined:<code>' (rejects). The one source of these figures
+      -- for plankwatch status, /metrics and the MQTT stats topic. Seeded from the rows already there
+      -- (a duplicate arrival at a name already recorded was not kept before: not counted).
+      CREATE TABLE totals (
+        name  TEXT    PRIMARY KEY,
+        value INTEGER NOT NULL CHECK (value >= 0)
+      ) STRICT, WITHOUT ROWID;
+      INSERT INTO totals (name, value) SELECT 'classified', count(*) FROM frames;
+      INSERT INTO totals (name, value) SELECT 'duplicates', count(*) FROM frame_sources WHERE role = 'duplicate';
+      INSERT INTO totals (name, value) SELECT 'quarantined:' || code, count(*) FROM rejects GROUP BY code;
+    `,
+  },
 ];

@@ -1,6 +1,7 @@
 // The local results store: frames, where they were seen, predictions, live counts and rejects, in
 // one SQLite file. All writes are synchronous and transactional; nothing here awaits.
 import { statSync } from 'node:fs';
+import { PlankwatchError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ClassifiedFrame, IncomingFile, RejectCode } from '../types.js';
 import { migrate, openDatabase, schemaVersion, type SqliteDatabase } from './db.js';
@@ -16,6 +17,12 @@ export interface StoreOptions {
   countsWindowMs: number;
   /** Lock wait for writers (ms). Default 5000. */
   busyTimeoutMs?: number;
+  /**
+   * Open for reading only (commands such as `counts` and `status`): nothing is migrated or written,
+   * so a read never waits on, nor holds up, the daemon. A database at an older schema is read as it
+   * is (the daemon upgrades it at its next start); one newer than this program is PW_E_DB.
+   */
+  readonly?: boolean;
   logger: Logger;
   /** Clock for `stored_at` / reject times; tests may fix it. Default Date.now. */
   now?: () => number;
@@ -63,12 +70,26 @@ export interface CountsSince {
   windows: WindowCounts[];
 }
 
+/**
+ * How files were settled, all time, as the database keeps them (table `totals`): the figures
+ * `plankwatch status`, `/metrics` and the MQTT stats topic all read.
+ */
+export interface StoreTotals {
+  /** Frames classified and stored: one per distinct content. */
+  classified: number;
+  /** Arrivals of content already stored (another name, or the same name again): recorded, not classified again. */
+  duplicates: number;
+  /** Files rejected and quarantined, by error code. */
+  quarantined: { total: number; byCode: Record<string, number> };
+}
+
 export interface StoreStatus {
   schemaVersion: number;
   frames: number;
   predictions: number;
-  /** Paths recorded as a second name for bytes already stored. */
+  /** Files whose content was already stored (StoreTotals.duplicates). */
   duplicates: number;
+  /** Files rejected and quarantined (StoreTotals.quarantined). */
   rejects: { total: number; byCode: Record<string, number> };
   /** Database file plus its WAL, bytes (0 for :memory:). */
   dbBytes: number;
@@ -91,6 +112,18 @@ export interface FrameRecord {
 
 type Statements = ReturnType<typeof prepareStatements>;
 
+/** The `totals` table (migration 6); absent from a database at an older schema opened read-only. */
+function prepareTotals(db: SqliteDatabase) {
+  return {
+    bump: db.prepare<[string, number]>(
+      `INSERT INTO totals (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value`,
+    ),
+    all: db.prepare<[], { name: string; value: number }>(`SELECT name, value FROM totals`),
+  };
+}
+
+const QUARANTINED = 'quarantined:';
+
 function prepareStatements(db: SqliteDatabase) {
   return {
     insertFrame: db.prepare<[string, string, number, number, number, number, string, number, number, number], { id: number }>(
@@ -98,6 +131,9 @@ function prepareStatements(db: SqliteDatabase) {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING RETURNING id`,
     ),
     frameBySha: db.prepare<[string], { id: number; rel_path: string }>(`SELECT id, rel_path FROM frames WHERE sha256 = ?`),
+    sourceSeen: db.prepare<[string, string, number, number | null], { one: number }>(
+      `SELECT 1 AS one FROM frame_sources WHERE rel_path = ? AND sha256 = ? AND bytes = ? AND mtime_ms IS ?`,
+    ),
     insertPrediction: db.prepare<[number, string, string, number, number, number, string, number], { id: number }>(
       `INSERT INTO predictions (frame_id, ensemble_version, label, probability, margin, disagreement, top_k, classified_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -141,6 +177,7 @@ function prepareStatements(db: SqliteDatabase) {
     predictionCount: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM predictions`),
     duplicateCount: db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM frame_sources WHERE role = 'duplicate'`),
     rejectsByCode: db.prepare<[], { code: string; n: number }>(`SELECT code, count(*) AS n FROM rejects GROUP BY code`),
+    hasTotals: db.prepare<[], { one: number }>(`SELECT 1 AS one FROM sqlite_master WHERE type = 'table' AND name = 'totals'`),
     framesWithoutPrediction: db.prepare<[number], FrameRow>(
       `SELECT f.* FROM frames f WHERE NOT EXISTS (SELECT 1 FROM predictions p WHERE p.frame_id = f.id) ORDER BY f.id LIMIT ?`,
     ),
@@ -175,20 +212,39 @@ export class Store {
   private readonly log: Logger;
   private db: SqliteDatabase | undefined;
   private stmts: Statements | undefined;
+  private totalsStmts: ReturnType<typeof prepareTotals> | undefined;
 
   constructor(options: StoreOptions) {
     this.options = options;
     this.log = options.logger.child({ module: 'store' });
   }
 
-  /** Opens the database, applies pending migrations and prepares statements. Throws PW_E_DB. */
+  /**
+   * Opens the database, applies pending migrations (not when readonly) and prepares statements.
+   * Throws PW_E_DB.
+   */
   open(): void {
     if (this.db) return;
-    const db = openDatabase(this.options.path, { busyTimeoutMs: this.options.busyTimeoutMs });
+    const { path, readonly } = this.options;
+    const db = openDatabase(path, { busyTimeoutMs: this.options.busyTimeoutMs, readonly: readonly ?? false });
     try {
-      const applied = migrate(db, MIGRATIONS);
-      if (applied.length > 0) this.log.info({ applied, path: this.options.path }, 'database schema migrated');
+      if (readonly) {
+        const version = schemaVersion(db);
+        if (version < 1 || version > MIGRATIONS.length) {
+          throw new PlankwatchError(
+            'PW_E_DB',
+            version < 1
+              ? `${path} is not a plankwatch database (schema version 0); check store.path.`
+              : `The database has schema version ${version} but this plankwatch knows only up to ${MIGRATIONS.length}; use a newer plankwatch.`,
+          );
+        }
+      } else {
+        const started = performance.now();
+        const applied = migrate(db, MIGRATIONS);
+        if (applied.length > 0) this.log.info({ applied, path, ms: Math.round(performance.now() - started) }, 'database schema migrated');
+      }
       this.stmts = prepareStatements(db);
+      if (this.stmts.hasTotals.get()) this.totalsStmts = prepareTotals(db);
     } catch (err) {
       db.close();
       throw err;
@@ -202,6 +258,7 @@ export class Store {
     this.db.close();
     this.db = undefined;
     this.stmts = undefined;
+    this.totalsStmts = undefined;
   }
 
   /** The open connection, for later stages' own tables (review, outbox). Throws if not open. */
@@ -221,6 +278,7 @@ export class Store {
     const result: RecordResult = { stored: [], alreadyPresent: [] };
     const run = db.transaction((items: readonly ClassifiedFrame[]) => {
       const now = this.now();
+      let duplicates = 0;
       for (const item of items) {
         const { frame, prediction } = item;
         const f = frame.file;
@@ -230,7 +288,7 @@ export class Store {
           ms(f.arrivedAt), classifiedAt, now,
         );
         if (!row) {
-          this.addSource(s, f, now);
+          if (this.addSource(s, f, now) === 'new') duplicates++;
           result.alreadyPresent.push(item);
           continue;
         }
@@ -248,6 +306,8 @@ export class Store {
         s.upsertSource.run(f.sha256, f.relPath, 'original', f.bytes, f.mtimeMs === undefined ? null : ms(f.mtimeMs), now);
         result.stored.push(item);
       }
+      this.bumpTotal('classified', result.stored.length);
+      this.bumpTotal('duplicates', duplicates);
       if (result.stored.length > 0) this.options.onRecordClassified?.(db, result.stored);
     });
     run.immediate(batch);
@@ -255,12 +315,17 @@ export class Store {
   }
 
   /**
-   * Records `file` as another path of bytes already stored (same sha256): no classification, no
-   * count. Returns false, recording nothing, when no frame with that sha256 exists.
+   * Records `file` as another arrival of bytes already stored (same sha256): no classification, no
+   * count, one more duplicate in the totals (not when this path was recorded already at this size
+   * and mtime: a replay). Returns false, recording nothing, when no frame with that sha256 exists.
    */
   recordDuplicate(file: IncomingFile): boolean {
     const { db, s } = this.conn();
-    return db.transaction(() => this.addSource(s, file, this.now())).immediate();
+    return db.transaction(() => {
+      const added = this.addSource(s, file, this.now());
+      if (added === 'new') this.bumpTotal('duplicates', 1);
+      return added !== false;
+    }).immediate();
   }
 
   /** Records a rejected file; returns the reject's id (for setQuarantinedPath once moved). */
@@ -274,6 +339,7 @@ export class Store {
         reject.quarantinedPath ?? null, at,
       );
       if (!row) throw new Error('INSERT … RETURNING gave no row');
+      this.bumpTotal(`${QUARANTINED}${reject.code}`, 1);
       this.options.onRecordReject?.(db, { ...reject, id: row.id, at });
       return row.id;
     }).immediate();
@@ -337,21 +403,41 @@ export class Store {
     return groupWindows(s.countsFrom.all(windowMs, oldest.window_start));
   }
 
-  /** Row counts and file size, for the stats topic and `/status`. */
+  /**
+   * How files were settled, all time: one small read of the `totals` table. On a database at an
+   * older schema opened read-only, the same figures counted from the rows (as migration 6 seeds them).
+   */
+  totals(): StoreTotals {
+    const { s } = this.conn();
+    const out: StoreTotals = { classified: 0, duplicates: 0, quarantined: { total: 0, byCode: {} } };
+    const quarantined = (code: string, n: number): void => {
+      out.quarantined.byCode[code] = n;
+      out.quarantined.total += n;
+    };
+    if (!this.totalsStmts) {
+      out.classified = s.frameCount.get()?.n ?? 0;
+      out.duplicates = s.duplicateCount.get()?.n ?? 0;
+      for (const r of s.rejectsByCode.all()) quarantined(r.code, r.n);
+      return out;
+    }
+    for (const { name, value } of this.totalsStmts.all.all()) {
+      if (name === 'classified') out.classified = value;
+      else if (name === 'duplicates') out.duplicates = value;
+      else if (name.startsWith(QUARANTINED)) quarantined(name.slice(QUARANTINED.length), value);
+    }
+    return out;
+  }
+
+  /** Row counts, the totals and the file size, for `plankwatch status`. */
   status(): StoreStatus {
     const { db, s } = this.conn();
-    const byCode: Record<string, number> = {};
-    let rejects = 0;
-    for (const r of s.rejectsByCode.all()) {
-      byCode[r.code] = r.n;
-      rejects += r.n;
-    }
+    const totals = this.totals();
     return {
       schemaVersion: schemaVersion(db),
       frames: s.frameCount.get()?.n ?? 0,
       predictions: s.predictionCount.get()?.n ?? 0,
-      duplicates: s.duplicateCount.get()?.n ?? 0,
-      rejects: { total: rejects, byCode },
+      duplicates: totals.duplicates,
+      rejects: totals.quarantined,
       dbBytes: this.fileBytes(),
     };
   }
@@ -373,13 +459,24 @@ export class Store {
     }));
   }
 
-  private addSource(s: Statements, file: IncomingFile, now: number): boolean {
+  /**
+   * Records a path of stored bytes. 'new' when this is a new arrival (the path was not recorded for
+   * these bytes, or with another size or mtime), 'seen' when it is a replay, false when no frame
+   * holds these bytes.
+   */
+  private addSource(s: Statements, file: IncomingFile, now: number): 'new' | 'seen' | false {
     const frame = s.frameBySha.get(file.sha256);
     if (!frame) return false;
     const role = frame.rel_path === file.relPath ? 'original' : 'duplicate';
     const mtime = file.mtimeMs === undefined ? null : ms(file.mtimeMs);
+    const seen = s.sourceSeen.get(file.relPath, file.sha256, file.bytes, mtime) !== undefined;
     s.upsertSource.run(file.sha256, file.relPath, role, file.bytes, mtime, now);
-    return true;
+    return seen ? 'seen' : 'new';
+  }
+
+  /** Raises a running total; inside the caller's transaction. */
+  private bumpTotal(name: string, by: number): void {
+    if (by > 0) this.totalsStmts?.bump.run(name, by);
   }
 
   private fileBytes(): number {
