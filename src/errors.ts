@@ -51,7 +51,7 @@ export const ERRORS = {
   },
   PW_E_MODEL_LOAD: {
     message: 'An ensemble member could not be loaded.',
-    action: 'Check models/ensemble.json and that each member folder has model.json, weights and meta.json. `plankwatch models list` shows what is installed.',
+    action: 'Check the ensemble file (classify.ensemble) and that each member folder (in classify.modelsDir or classify.baseModelsDir) has model.json, weights and meta.json; `plankwatch config validate FILE` names the member at fault, `plankwatch models list` shows what is installed. At start the daemon exits with status 2; when a new ensemble fails to load, the active one stays.',
   },
   PW_E_BACKEND: {
     message: 'The requested inference backend could not be started.',

@@ -20,7 +20,8 @@ function temp(name: string, text: string): string {
 
 describe('plankwatch CLI', () => {
   it('config validate: exit 0 for a good file, 2 with every bad key named for a bad one', () => {
-    const good = run(['config', 'validate', temp('good.yaml', 'ingest:\n  watchDir: /cam\n')]);
+    // validate checks the folders the daemon would create, as it would create them: a temporary one here.
+    const good = run(['config', 'validate', temp('good.yaml', `ingest:\n  watchDir: ${path.join(mkdtempSync(path.join(tmpdir(), 'pw-cli-')), 'cam')}\n`)]);
     expect(good.status).toBe(0);
     expect(good.stdout).toContain('valid');
     const bad = run(['config', 'validate', temp('bad.yaml', 'ingest:\n  watchDri: /cam\nclassify:\n  maxBatch: 0\n')]);
