@@ -103,7 +103,15 @@ export class EmbeddedBroker {
     const aedes = await Aedes.createBroker({
       authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => done(this.authorizePublish(client, packet.topic, packet)),
-      authorizeSubscribe: (client, sub, done) => done(null, this.mayRead(client, sub.topic) ? sub : null),
+      // Readers are served at QoS 0 whatever they ask: a persistent session (clean=false) at QoS 1
+      // that goes away would make aedes queue every message for it in the daemon's memory,
+      // unbounded. The subscription is changed in place because aedes persists the packet's own
+      // subscription objects (its SUBACK still echoes the QoS asked for).
+      authorizeSubscribe: (client, sub, done) => {
+        if (!this.mayRead(client, sub.topic)) return done(null, null);
+        if (!this.owners.has(client)) sub.qos = 0;
+        done(null, sub);
+      },
       authorizeForward: (client, packet) => (this.owners.has(client) || this.isReadable(packet.topic) ? packet : null),
     });
     aedes.on('clientError', (client, err) => {

@@ -158,6 +158,22 @@ describe('embedded broker on loopback without credentials (the default)', () => 
     expect((await retained(run!.url)).get(`${T}/availability`)).toBe('online');
   });
 
+  it('serves readers at QoS 0 only, so a persistent session that goes away queues nothing in the daemon', async () => {
+    const reader = await mqtt.connectAsync(run!.url, { clientId: 'lazy-reader', clean: false, reconnectPeriod: 0 });
+    const qos: number[] = [];
+    // Retained messages are sent once, at subscribe time, as published; what would be queued is
+    // the live stream, and the daemon publishes counts at QoS 1: an image makes it send them.
+    reader.on('message', (topic, _payload, packet) => {
+      if (!packet.retain && topic === `${T}/counts`) qos.push(packet.qos);
+    });
+    await reader.subscribeAsync(`${T}/#`, { qos: 1 });
+    const image = fixtureImages()[0]!;
+    writeFileSync(path.join(run!.dirs.incoming, 'qos-probe.jpg'), image.bytes);
+    await until(() => qos.length >= 1, 20_000, 'live counts after an image');
+    await reader.endAsync(true);
+    expect(new Set(qos)).toEqual(new Set([0]));
+  });
+
   it('cuts off a 50 MB publish before buffering it', async () => {
     const pid = run!.daemon.child.pid!;
     const before = rssBytes(pid);
