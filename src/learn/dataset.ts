@@ -13,6 +13,11 @@ export interface LabelledImage {
   rel: string;
   label: string;
   bytes: number;
+  /**
+   * The frame's SHA-256 where the image is a stored frame (fine-tuning): its bytes are then read
+   * only from a regular file that still holds exactly them, never through a link.
+   */
+  sha256?: string;
 }
 
 export interface Dataset {

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { readVerified } from '../ingest/index.js';
 import { decodeGray } from '../preprocess/decode.js';
 import { prepare } from '../preprocess/prepare.js';
 import type { PreprocessSpec } from '../types.js';
@@ -26,9 +27,14 @@ export function cacheDir(): string {
   return process.env.PLANKWATCH_CACHE_DIR ?? '.cache';
 }
 
-/** Prepare one image as the inference path would, quantised to bytes. */
-export async function prepareBytes(file: string, size: number, spec: PreprocessSpec): Promise<Uint8Array> {
-  const gray = await decodeGray(await readFile(file), { maxPixels: MAX_PIXELS });
+/**
+ * Prepare one image as the inference path would, quantised to bytes. With `sha256` the file must
+ * still hold exactly those bytes (PW_E_IMAGE_MISMATCH otherwise): what is trained on is the frame
+ * that was labelled, even if the file changed since it was looked up.
+ */
+export async function prepareBytes(file: string, size: number, spec: PreprocessSpec, sha256?: string): Promise<Uint8Array> {
+  const bytes = sha256 === undefined ? await readFile(file) : await readVerified(file, sha256);
+  const gray = await decodeGray(bytes, { maxPixels: MAX_PIXELS });
   const { pixels } = prepare(gray, size, spec);
   const out = new Uint8Array(pixels.length);
   for (let i = 0; i < pixels.length; i++) out[i] = Math.round(pixels[i]! * 255);
@@ -61,7 +67,7 @@ export async function loadImageTable(
   const worker = async () => {
     while (next < items.length) {
       const i = next++;
-      pixels.set(await prepareBytes(items[i]!.file, size, spec), i * size * size);
+      pixels.set(await prepareBytes(items[i]!.file, size, spec, items[i]!.sha256), i * size * size);
       done++;
       if (done % 500 === 0) options.onProgress?.(done, items.length);
     }

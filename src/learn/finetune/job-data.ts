@@ -18,7 +18,7 @@ export function labelItem(l: JobLabel): LabelledImage {
   } catch {
     // Checked by the caller; a vanished file fails loudly when read.
   }
-  return { file: l.file, rel: `labels/${l.sha256}`, label: l.label, bytes };
+  return { file: l.file, rel: `labels/${l.sha256}`, label: l.label, bytes, sha256: l.sha256 };
 }
 
 /** Where a member's replay images came from. */
