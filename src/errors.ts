@@ -213,6 +213,10 @@ export const ERRORS = {
     message: 'No replay images: no high-confidence frames on board yet and no shipped reference set; fine-tuning uses the validated labels alone.',
     action: 'Install the shipped reference set (classify.modelsDir/reference, or finetune.referenceData), or set finetune.replayData to a labelled folder, so that old classes are not forgotten.',
   },
+  PW_E_DISK_FULL: {
+    message: 'A disk the daemon writes is full (the database, archive or quarantine folder): classification pauses, images wait in the watch folder, nothing is lost.',
+    action: 'Free space on the file system named in the message (old archived images, logs) or move store.path / ingest.archiveDir to a larger disk. The daemon tries again every few seconds and resumes by itself, logging once when space is back; /health and plankwatch_disk_full show the state.',
+  },
   PW_E_INTERNAL: {
     message: 'An unexpected internal error occurred.',
     action: 'The daemon keeps running where it can. Send the log line with its stack to the developers.',
@@ -241,4 +245,19 @@ export class PlankwatchError extends Error {
 
 export function isPlankwatchError(err: unknown): err is PlankwatchError {
   return err instanceof PlankwatchError;
+}
+
+/** errno / SQLite codes that mean "no space": the file system is full, or a quota is reached. */
+const NO_SPACE = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL', 'PW_E_DISK_FULL']);
+
+/**
+ * True when `err` (or an error it wraps, through `cause`) is a write refused for lack of space:
+ * ENOSPC, EDQUOT, SQLite's SQLITE_FULL, or PW_E_DISK_FULL.
+ */
+export function isDiskFull(err: unknown): boolean {
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NO_SPACE.has(code)) return true;
+  }
+  return false;
 }

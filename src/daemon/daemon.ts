@@ -19,6 +19,7 @@ import { Store, type WindowCounts } from '../store/store.js';
 import { SyncSender } from '../sync/sender.js';
 import { syncLabelHook, syncSenderOptions, syncStoreHooks } from '../sync/stage.js';
 import type { ClassifiedFrame, IncomingFile } from '../types.js';
+import { DiskSpace } from './disk-space.js';
 import { SystemdNotifier } from './notify.js';
 import { Pipeline, type Outcome } from './pipeline.js';
 import { createClassifier, createEmbeddedBroker, createHttpServer, createIngest, createPublisher } from './parts.js';
@@ -52,6 +53,7 @@ export class Daemon {
   private readonly counters: Counters = { framesSeen: 0, classified: 0, duplicates: 0, quarantined: 0 };
   private readonly started: Part[] = [];
   private store: Store | undefined;
+  private disk: DiskSpace | undefined;
   private publishLog: PublishLog | undefined;
   private review: ReviewStore | undefined;
   private classifier: Classifier | undefined;
@@ -87,6 +89,15 @@ export class Daemon {
     // Classified, duplicates and quarantined are read from the database at each scrape: the figures
     // `plankwatch status` and the MQTT stats topic show, across restarts.
     this.metrics.onCollect(() => this.metrics.setTotals(store.totals()));
+    // A full disk under the database, archive or quarantine: reported once, probed, resumed.
+    const disk = new DiskSpace({
+      folders: { store: path.dirname(path.resolve(c.store.path)), archive: path.resolve(c.ingest.archiveDir), quarantine: path.resolve(c.ingest.quarantineDir) },
+      onSpaceBack: () => void this.ingest?.rescan(),
+      logger: this.log.child({ module: 'disk' }),
+    });
+    this.disk = disk;
+    this.started.push({ name: 'disk space', stop: () => disk.stop() });
+    this.metrics.onCollect(() => this.metrics.setDiskSpace(disk.isFull(), disk.freeBytes()));
     this.review = new ReviewStore({ db: store.database, knownClasses: () => this.knownClasses() });
     // Label changes travel ashore: queued in the outbox inside the label's own transaction.
     const queueLabel = syncLabelHook(c);
@@ -117,6 +128,7 @@ export class Daemon {
       maxPixels: c.ingest.maxPixels,
       flushMs: c.store.flushMs,
       maxWriteBatch: 256,
+      storeFull: () => disk.isFull('store'),
       logger: this.log.child({ module: 'pipeline' }),
       hooks: {
         settled: (file, outcome, detail) => this.onSettled(file, outcome, detail),
@@ -192,8 +204,14 @@ export class Daemon {
         onReject: (r) => {
           this.counters.framesSeen++;
           this.metrics.framesSeen.inc();
-          pipeline.reject({ path: r.path, relPath: r.relPath, sha256: r.sha256 ?? '', bytes: r.bytes ?? 0, arrivedAt: r.arrivedAt, ...(r.mtimeMs !== null ? { mtimeMs: r.mtimeMs } : {}) }, r.code, r.detail);
+          const file: IncomingFile = { path: r.path, relPath: r.relPath, sha256: r.sha256 ?? '', bytes: r.bytes ?? 0, arrivedAt: r.arrivedAt, ...(r.mtimeMs !== null ? { mtimeMs: r.mtimeMs } : {}) };
+          try {
+            pipeline.reject(file, r.code, r.detail);
+          } catch (err) {
+            this.onFailed(file, err); // not stored (a full disk): the file stays for the next scan
+          }
         },
+        onMoveFailed: (err, folder) => disk.report(err, folder),
       },
       this.log,
     );
@@ -288,7 +306,13 @@ export class Daemon {
     const ingest = this.ingest;
     if (!ingest) return;
     void ingest.finish(file, outcome).then((result) => {
-      if (outcome === 'quarantined' && detail && result.dest) this.store?.setQuarantinedPath(detail.rejectId, result.dest);
+      if (outcome !== 'quarantined' || !detail || !result.dest) return;
+      try {
+        this.store?.setQuarantinedPath(detail.rejectId, result.dest);
+      } catch (err) {
+        // The reject is stored; only where it was moved is not (the file is in quarantine).
+        if (!this.disk?.report(err, 'store')) this.log.error({ err, code: isPlankwatchError(err) ? err.code : 'PW_E_DB', file: file.relPath }, 'could not note where a rejected file was moved');
+      }
     });
   }
 
@@ -313,10 +337,14 @@ export class Daemon {
   }
 
   private onFailed(file: IncomingFile, err: unknown): void {
-    const code = isPlankwatchError(err) ? err.code : 'PW_E_INTERNAL';
     // Not the image's fault (a worker or the database failed): the file stays in the watch folder
-    // and is tried again by the next rescan.
-    this.log.error({ err, code, file: file.relPath }, `could not process ${file.relPath}; it stays in the watch folder and will be retried`);
+    // and is tried again by the next rescan. A full disk is reported once, not per file.
+    if (this.disk?.report(err, 'store')) {
+      this.log.debug({ file: file.relPath }, `the database's disk is full: ${file.relPath} waits in the watch folder`);
+    } else {
+      const code = isPlankwatchError(err) ? err.code : 'PW_E_INTERNAL';
+      this.log.error({ err, code, file: file.relPath }, `could not process ${file.relPath}; it stays in the watch folder and will be retried`);
+    }
     this.ingest?.release(file);
   }
 
@@ -372,7 +400,8 @@ export class Daemon {
 
   private health(): HealthChecks {
     return {
-      store: { ok: this.store !== undefined },
+      store: this.disk?.isFull('store') ? { ok: false, detail: 'PW_E_DISK_FULL: the database cannot be written' } : { ok: this.store !== undefined },
+      ...(this.disk ? { disk: this.disk.health() } : {}),
       classify: { ok: this.classifier !== undefined, detail: this.backend },
       mqtt: { ok: true, detail: this.publisher?.connected ? 'connected' : 'disconnected (results are stored and published when it returns)' },
       ...(this.sync ? { sync: { ok: true, detail: this.sync.state.connected ? 'connected to the shore broker' : 'link down (records stay queued)' } } : {}),

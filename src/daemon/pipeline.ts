@@ -33,6 +33,11 @@ export interface PipelineOptions {
   flushMs: number;
   /** Largest write batch. */
   maxWriteBatch: number;
+  /**
+   * True while the database cannot be written (its disk is full): a file is then given back at
+   * once (PW_E_DISK_FULL, through `failed`) instead of being classified for nothing.
+   */
+  storeFull?: () => boolean;
   hooks: PipelineHooks;
   logger: Logger;
 }
@@ -70,6 +75,7 @@ export class Pipeline {
   async handle(file: IncomingFile): Promise<void> {
     this.active++;
     try {
+      if (this.options.storeFull?.()) throw new PlankwatchError('PW_E_DISK_FULL', `the database's disk is full: ${file.relPath} waits in the watch folder`);
       // A second name for bytes in flight waits for the first; whatever became of it (stored,
       // quarantined, failed), this file is then judged on what the store holds.
       for (let earlier = this.inFlight.get(file.sha256); earlier; earlier = this.inFlight.get(file.sha256)) {

@@ -63,6 +63,15 @@ export class Metrics {
     name: 'plankwatch_mqtt_connected',
     help: '1 while connected to the MQTT broker, else 0.',
   });
+  readonly diskFull: Gauge = this.registry.gauge({
+    name: 'plankwatch_disk_full',
+    help: '1 while a folder the daemon writes (database, archive, quarantine) is full (PW_E_DISK_FULL), else 0.',
+  });
+  readonly diskFreeBytes: Gauge<'folder'> = this.registry.gauge({
+    name: 'plankwatch_disk_free_bytes',
+    help: 'Bytes free for the daemon in the file system of each folder it writes: store (the database), archive, quarantine.',
+    labelNames: ['folder'],
+  });
 
   /** Sets `plankwatch_backend_info{backend}` to 1 for this backend only. */
   setBackend(backend: string): void {
@@ -95,6 +104,13 @@ export class Metrics {
       const d = n - this.quarantined.get({ reason });
       if (d > 0) this.quarantined.inc(d, { reason });
     }
+  }
+
+  /** Sets plankwatch_disk_full and plankwatch_disk_free_bytes{folder} (a folder whose space is unknown is left out). */
+  setDiskSpace(full: boolean, free: readonly { folder: string; bytes: number | null }[]): void {
+    this.diskFull.set(full ? 1 : 0);
+    this.diskFreeBytes.reset();
+    for (const f of free) if (f.bytes !== null) this.diskFreeBytes.set(f.bytes, { folder: f.folder });
   }
 
   /** The exposition text served at /metrics. */

@@ -38,6 +38,11 @@ export interface DisposerOptions {
   archiveDir: string;
   quarantineDir: string;
   logger: Logger;
+  /**
+   * Asked when a move into the archive or quarantine fails: true when the caller reports the
+   * failure itself (a full disk, reported once for every file), so it is not logged per file.
+   */
+  onMoveFailed?: (err: unknown, folder: 'archive' | 'quarantine') => boolean;
 }
 
 /** The fs calls a move uses; replaceable so tests can force a cross-device move. */
@@ -152,7 +157,12 @@ export class FileDisposer {
         }
       }
     } catch (err) {
-      this.log.error({ code: 'PW_E_MOVE', err, file: file.path, outcome, action }, 'could not dispose of a file');
+      const folder = action === 'archive' ? 'archive' : action === 'quarantine' ? 'quarantine' : undefined;
+      if (folder && this.options.onMoveFailed?.(err, folder)) {
+        this.log.debug({ file: file.path, outcome, action }, `${folder} is full: the file stays in the watch folder for now`);
+      } else {
+        this.log.error({ code: 'PW_E_MOVE', err, file: file.path, outcome, action }, 'could not dispose of a file');
+      }
       return { action: 'failed' };
     }
   }

@@ -74,6 +74,11 @@ export interface IngestHandlers {
   onReject(reject: IngestReject): void | Promise<void>;
   /** Asks the store whether this path, at this size and mtime, is done already. */
   isKnown(relPath: string, size: number, mtimeMs: number): KnownAnswer | Promise<KnownAnswer>;
+  /**
+   * A move into the archive or quarantine failed: true when the caller reports it itself (a full
+   * disk, once for all files); the file stays and the next scan tries again. Default: logged as PW_E_MOVE.
+   */
+  onMoveFailed?(err: unknown, folder: 'archive' | 'quarantine'): boolean;
 }
 
 /** Queue gauges, for the stats topic. */
@@ -150,6 +155,7 @@ export class Ingest {
       archiveDir: options.archiveDir,
       quarantineDir: options.quarantineDir,
       logger: this.log,
+      onMoveFailed: (err, folder) => this.handlers.onMoveFailed?.(err, folder) ?? false,
     });
     this.hashing = new Limiter(options.hashConcurrency ?? 4);
     const pollMs = options.pollMs ?? Math.min(100, Math.max(20, Math.floor(options.stableMs / 4)));
@@ -354,7 +360,9 @@ export class Ingest {
   private async reject(entry: Entry, code: RejectCode, detail: string, bytes: number | null, mtimeMs: number | null): Promise<void> {
     entry.phase = 'handedOn';
     this.counters.rejected += 1;
-    this.log.warn({ code, file: entry.relPath, detail }, 'file rejected');
+    // The caller logs the reject once it is stored; a store that cannot take it now (a full disk)
+    // sees the file again at every scan, and this line with it.
+    this.log.debug({ code, file: entry.relPath, detail }, 'file rejected');
     const reject: IngestReject = {
       path: entry.path,
       relPath: entry.relPath,
@@ -404,8 +412,9 @@ export class Ingest {
   /** A stored file found in the folder: finish a disposal a crash may have interrupted. */
   private async settleKnown(entry: Entry, known: KnownAnswer): Promise<void> {
     if (typeof known === 'string' && (known === 'quarantined' || this.options.onProcessed !== 'leave')) {
-      this.log.info({ file: entry.relPath, outcome: known }, 'file already stored; finishing its disposal');
-      await this.disposer.dispose(entry, known);
+      // Logged once done: a disposal that cannot be done yet (a full disk) is tried at every scan.
+      const result = await this.disposer.dispose(entry, known);
+      if (result.action !== 'failed') this.log.info({ file: entry.relPath, outcome: known, action: result.action }, 'file already stored; its disposal is finished');
     }
     this.drop(entry.path);
   }

@@ -1,7 +1,7 @@
 // The local results store: frames, where they were seen, predictions, live counts and rejects, in
 // one SQLite file. All writes are synchronous and transactional; nothing here awaits.
 import { statSync } from 'node:fs';
-import { PlankwatchError } from '../errors.js';
+import { isDiskFull, isPlankwatchError, PlankwatchError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ClassifiedFrame, IncomingFile, RejectCode } from '../types.js';
 import { migrate, openDatabase, schemaVersion, type SqliteDatabase } from './db.js';
@@ -310,7 +310,7 @@ export class Store {
       this.bumpTotal('duplicates', duplicates);
       if (result.stored.length > 0) this.options.onRecordClassified?.(db, result.stored);
     });
-    run.immediate(batch);
+    this.write(() => run.immediate(batch));
     return result;
   }
 
@@ -321,18 +321,20 @@ export class Store {
    */
   recordDuplicate(file: IncomingFile): boolean {
     const { db, s } = this.conn();
-    return db.transaction(() => {
-      const added = this.addSource(s, file, this.now());
-      if (added === 'new') this.bumpTotal('duplicates', 1);
-      return added !== false;
-    }).immediate();
+    return this.write(() =>
+      db.transaction(() => {
+        const added = this.addSource(s, file, this.now());
+        if (added === 'new') this.bumpTotal('duplicates', 1);
+        return added !== false;
+      }).immediate(),
+    );
   }
 
   /** Records a rejected file; returns the reject's id (for setQuarantinedPath once moved). */
   recordReject(reject: RejectRecord): number {
     const { db, s } = this.conn();
     const at = ms(reject.at ?? this.now());
-    return db.transaction(() => {
+    return this.write(() => db.transaction(() => {
       const row = s.insertReject.get(
         reject.relPath, reject.sha256 ?? null, reject.bytes ?? null,
         reject.mtimeMs == null ? null : ms(reject.mtimeMs), reject.code, reject.detail,
@@ -342,12 +344,13 @@ export class Store {
       this.bumpTotal(`${QUARANTINED}${reject.code}`, 1);
       this.options.onRecordReject?.(db, { ...reject, id: row.id, at });
       return row.id;
-    }).immediate();
+    }).immediate());
   }
 
   /** Notes where a rejected file was moved. */
   setQuarantinedPath(rejectId: number, quarantinedPath: string): void {
-    this.conn().s.setQuarantined.run(quarantinedPath, rejectId);
+    const { s } = this.conn();
+    this.write(() => s.setQuarantined.run(quarantinedPath, rejectId));
   }
 
   /**
@@ -472,6 +475,19 @@ export class Store {
     const seen = s.sourceSeen.get(file.relPath, file.sha256, file.bytes, mtime) !== undefined;
     s.upsertSource.run(file.sha256, file.relPath, role, file.bytes, mtime, now);
     return seen ? 'seen' : 'new';
+  }
+
+  /**
+   * Runs a write; a write refused for lack of space (SQLITE_FULL, ENOSPC, EDQUOT) is rethrown as
+   * PW_E_DISK_FULL naming store.path, with nothing of it stored (the transaction rolled back).
+   */
+  private write<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (!isDiskFull(err) || isPlankwatchError(err)) throw err;
+      throw new PlankwatchError('PW_E_DISK_FULL', `writing the database ${this.options.path} (store.path): ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** Raises a running total; inside the caller's transaction. */
