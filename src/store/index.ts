@@ -3,5 +3,3 @@ export { Store } from './store.js';
 export type { CountsSince, FrameRecord, RecordResult, RejectRecord, SourceOutcome, StoreOptions, StoreStatus, StoreTotals, WindowCounts } from './store.js';
 export { MIGRATIONS, type Migration } from './migrations.js';
 export { migrate, openDatabase } from './db.js';
-export { WriteBuffer } from './write-buffer.js';
-export type { BatchWriter, WriteBufferHandlers, WriteBufferOptions } from './write-buffer.js';
