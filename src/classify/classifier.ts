@@ -23,7 +23,7 @@ export interface ClassifierOptions {
   backend: BackendRequest;
   /** ONNX Runtime's execution providers and intra-op threads per inference thread (classify.onnxProviders, classify.onnxThreads). */
   onnx?: OnnxSettings;
-  /** Inference threads running ONNX Runtime (default 1). */
+  /** Inference threads running ONNX Runtime (classify.workers; 0 or absent: chosen for the cores, see onnxLayout). */
   onnxWorkers?: number;
   /**
    * Inference worker threads for wasm/cpu, one wasm instance each (the number of CPU cores is a good

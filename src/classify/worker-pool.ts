@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { PlankwatchError } from '../errors.js';
 import { backendCandidates, isNative, type BackendInfo, type BackendName, type BackendRequest } from './backend.js';
 import type { BatchInput, BatchOutput, EngineMemory, GenerationSpec, LoadReport } from './engine.js';
-import { DEFAULT_ONNX_SETTINGS, preloadOnnxRuntime, type OnnxSettings } from './onnx-runtime.js';
+import { DEFAULT_ONNX_SETTINGS, onnxLayout, preloadOnnxRuntime, type OnnxSettings } from './onnx-runtime.js';
 import { LocalRunner, type Runner } from './runner.js';
 import { WorkerRunner } from './worker-runner.js';
 
@@ -16,7 +16,7 @@ export interface WorkerPoolOptions {
   backend: BackendRequest;
   /** ONNX Runtime's providers and intra-op threads per inference thread (classify.onnxProviders, classify.onnxThreads). */
   onnx?: OnnxSettings;
-  /** Inference threads running ONNX Runtime (default 1). */
+  /** Inference threads running ONNX Runtime (classify.workers; 0 or absent: onnxLayout's choice). */
   onnxWorkers?: number;
   /**
    * Worker threads for the wasm and cpu backends (0: run on the main thread, which then blocks
@@ -48,6 +48,8 @@ export class WorkerPool {
   private readonly opts: WorkerPoolOptions;
   private slots: Slot[] = [];
   private info: BackendInfo | null = null;
+  /** ONNX Runtime's settings with the intra-op threads resolved (onnxLayout). */
+  private onnxSettings: OnnxSettings = DEFAULT_ONNX_SETTINGS;
   /** Generations every runner must hold (replayed into a replacement worker). */
   private readonly loaded = new Map<number, GenerationSpec>();
   private nextRunnerId = 1;
@@ -68,7 +70,10 @@ export class WorkerPool {
       const rest = candidates.slice(1);
       try {
         await preloadOnnxRuntime();
-        return await this.startWorkers(Math.max(1, Math.floor(this.opts.onnxWorkers ?? 1)), ['onnx']);
+        const settings = this.opts.onnx ?? DEFAULT_ONNX_SETTINGS;
+        const layout = onnxLayout(this.opts.onnxWorkers ?? 0, settings.threads);
+        this.onnxSettings = { ...settings, threads: layout.threads };
+        return await this.startWorkers(layout.workers, ['onnx']);
       } catch (err) {
         if (rest.length === 0) throw err;
         logger.warn({ err, code: 'PW_E_ONNX_RUNTIME', fallback: rest }, `ONNX Runtime did not start; running the members on TensorFlow.js (${rest.join(', then ')}) instead`);
@@ -108,7 +113,7 @@ export class WorkerPool {
 
   /** Start `count` worker threads on the first of `candidates` that works in the first of them. */
   private async startWorkers(count: number, candidates: BackendName[]): Promise<BackendInfo> {
-    const onnx = this.opts.onnx ?? DEFAULT_ONNX_SETTINGS;
+    const onnx = this.onnxSettings;
     const first = this.newWorker();
     try {
       this.info = await first.init(candidates, onnx);
@@ -219,7 +224,7 @@ export class WorkerPool {
     const backend = this.info.name;
     void (async () => {
       try {
-        await runner.init([backend], this.opts.onnx ?? DEFAULT_ONNX_SETTINGS);
+        await runner.init([backend], this.onnxSettings);
         for (const spec of this.loaded.values()) await runner.load(spec);
         if (this.stopping || slot.runner !== runner) return;
         slot.ready = true;

@@ -25,6 +25,7 @@ export function registerInspectCommands(program: Command): void {
         modelsDir: config.classify.modelsDir,
         backend: config.classify.backend,
         onnx: { providers: config.classify.onnxProviders, threads: config.classify.onnxThreads },
+        onnxWorkers: Math.min(files.length, config.classify.workers),
         workers: Math.min(files.length, config.classify.workers > 0 ? config.classify.workers : availableParallelism()),
         maxBatch: config.classify.maxBatch,
         maxWaitMs: 5,

@@ -25,6 +25,7 @@ export function createClassifier(c: Config, metrics: Metrics, log: Logger): Clas
     ensembleFile: c.classify.ensemble,
     modelsDir: c.classify.modelsDir,
     backend: c.classify.backend,
+    onnxWorkers: c.classify.workers,
     onnx: { providers: c.classify.onnxProviders, threads: c.classify.onnxThreads },
     workers: c.classify.workers > 0 ? c.classify.workers : Math.max(1, availableParallelism()),
     maxBatch: c.classify.maxBatch,

@@ -1,5 +1,6 @@
 // `plankwatch evaluate`: every member, soft, geometric and hard voting, each with and without
 // test-time augmentation, on held-out images only; the cost of TTA in ROIs/s beside its gain.
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -8,18 +9,20 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { remapRows } from '../classify/classes.js';
 import { memberViews } from '../classify/ensemble-loader.js';
 import { meanProbabilities } from '../classify/voting.js';
-import { inferenceModel, type InferenceModel } from '../classify/folded-model.js';
+import { inferenceModel } from '../classify/folded-model.js';
 import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta } from '../classify/model-files.js';
+import { exportOnnx, ONNX_FILE } from '../classify/onnx-export.js';
+import { OnnxSession, startOnnxRuntime, type OnnxRuntimeInfo } from '../classify/onnx-runtime.js';
+import { transformBatch as transformPixels } from '../classify/tta.js';
 import { countMacs, quarterTurnInvariant } from './architectures.js';
 import { initBackend, type TrainingBackend } from './backend.js';
 import { loadSplit, overlap, readDataset, stratifiedSplit, trainingImages, type Dataset } from './dataset.js';
-import { loadImageTable, subTable } from './image-cache.js';
+import { loadImageTable, subTable, tableRows, type ImageTable } from './image-cache.js';
 import { describeChoice, describeFair, rankChoices, searchEnsembles, searchViews, type EnsembleChoice, type FairEstimate, type SearchRule } from './ensemble-search.js';
 import { computeMetrics, headline, type Metrics } from './metrics.js';
 import { writeReport } from './report.js';
-import { predictTable } from './trainer.js';
-import { transformBatch, type TtaTransform } from './tta.js';
+import type { TtaTransform } from './tta.js';
 import { preparedBackground } from '../preprocess/prepare.js';
 import { voteRows } from './voting.js';
 
@@ -37,7 +40,8 @@ export interface EvaluateOptions {
   budgetMacs?: number;
   /** The search also tries each member's 45° turn, alone and beside the image (default true). */
   searchDiagonal?: boolean;
-  backend: TrainingBackend;
+  /** 'auto' and 'onnx': the members run on ONNX Runtime (model.onnx), else on this TensorFlow.js backend. */
+  backend: TrainingBackend | 'onnx';
   log?: (line: string) => void;
 }
 
@@ -64,8 +68,13 @@ export interface EvaluationSummary {
 
 interface LoadedMember {
   meta: MemberMeta;
-  /** The daemon's inference form, so that the ROIs/s reported here are the daemon's. */
-  model: InferenceModel;
+  /**
+   * Probabilities of `count` prepared images in the daemon's inference form (its model.onnx on
+   * ONNX Runtime, else the folded TensorFlow.js model), so that the ROIs/s reported here are the
+   * daemon's.
+   */
+  predict: (pixels: Float32Array, count: number) => Promise<Float32Array> | Float32Array;
+  dispose: () => Promise<void> | void;
   weight: number;
   /** Multiply-adds of one forward pass. */
   macs: number;
@@ -98,8 +107,19 @@ interface MemberRun {
  */
 export async function runEvaluation(options: EvaluateOptions): Promise<EvaluationSummary> {
   const log = options.log ?? (() => {});
-  const backend = await initBackend(options.backend);
-  log(`backend: ${backend.name}`);
+  // ONNX Runtime first (one intra-op thread: the ROIs/s below are per thread), as the daemon does;
+  // TensorFlow.js reads the layers models (multiply-adds) and runs them when it cannot load.
+  let onnx: OnnxRuntimeInfo | null = null;
+  if (options.backend === 'auto' || options.backend === 'onnx') {
+    try {
+      onnx = await startOnnxRuntime({ providers: 'cpu', threads: 1 });
+    } catch (err) {
+      log(`${(err as Error).message} Evaluating on TensorFlow.js instead.`);
+    }
+  }
+  const tfjs = await initBackend(options.backend === 'onnx' ? 'auto' : options.backend);
+  const backend = { name: onnx ? 'onnx' : tfjs.name };
+  log(`backend: ${onnx ? `onnx (ONNX Runtime ${onnx.version}, ${onnx.provider}, 1 thread)` : tfjs.name}`);
   const ensemble = JSON.parse(await readFile(options.ensemble, 'utf8')) as EnsembleFile;
   const modelsDir = options.modelsDir ?? path.dirname(options.ensemble);
   const members: LoadedMember[] = [];
@@ -110,7 +130,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     members.push({
       meta,
       macs: countMacs(layers),
-      model: inferenceModel(layers),
+      ...(onnx ? await onnxPredictor(dir, meta, layers) : tfjsPredictor(layers, meta.input.size)),
       weight: m.weight ?? 1,
       views: memberViews(ensemble, m),
       secondView: quarterTurnInvariant(meta.architecture) ? 'flipH' : 'rot90',
@@ -164,7 +184,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     const full = await loadImageTable(items, size, m.meta.preprocessing);
     const table = subTable({ ...dataset, items }, full, rels).table;
     const warm = { size, pixels: table.pixels.subarray(0, size * size * Math.min(64, rels.length)), rels: rels.slice(0, Math.min(64, rels.length)) };
-    predictTable(m.model, warm);
+    await predictRows(m, warm, 'identity');
     // Every transform any figure needs, once each: the image itself, the TTA views, the member's
     // own views, and with a budget the views the search tries.
     const byTransform = new Map<TtaTransform, Float32Array>();
@@ -172,7 +192,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     const searched = options.budgetMacs ? searchViews(m).flat() : [];
     for (const t of new Set<TtaTransform>(['identity', ...transforms, ...m.views, ...searched])) {
       const t0 = performance.now();
-      const probs = remapRows(predictTable(m.model, table, 64, (x) => transformBatch(x, t, m.fill)), m.meta.classes, classes);
+      const probs = remapRows(await predictRows(m, table, t), m.meta.classes, classes);
       secondsOf.set(t, (performance.now() - t0) / 1000);
       byTransform.set(t, probs);
       log(`  ${m.meta.name}/${m.meta.version} ${t}: top1 ${computeMetrics(probs, labels, k).top1.toFixed(4)}`);
@@ -264,7 +284,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     ),
   );
   await writeReport(options.outDir, summary, { ensemble, split: splitDir ?? '(all images)', backend: backend.name, transforms });
-  for (const m of members) m.model.dispose();
+  for (const m of members) await m.dispose();
   void tf;
   return summary;
 }
@@ -293,6 +313,50 @@ function subsetVotes(
     const seconds = (key: 'plainSeconds' | 'ttaSeconds') => chosen.reduce((a, i) => a + perMember[i]![key], 0);
     out.push({ name, tta: false, metrics: computeMetrics(voteRows(rule, pick('plain'), k, weights), labels, k), imagesPerSecond: n / seconds('plainSeconds'), subset: true });
     if (withTta) out.push({ name, tta: true, metrics: computeMetrics(voteRows(rule, pick('tta'), k, weights), labels, k), imagesPerSecond: n / seconds('ttaSeconds'), subset: true });
+  }
+  return out;
+}
+
+/** A member on TensorFlow.js: the folded model (takes ownership of `layers`). */
+function tfjsPredictor(layers: tfl.LayersModel, size: number): Pick<LoadedMember, 'predict' | 'dispose'> {
+  const model = inferenceModel(layers);
+  return {
+    predict: (pixels, count) => tf.tidy(() => Float32Array.from(model.predict(tf.tensor4d(pixels, [count, size, size, 1])).dataSync() as Float32Array)),
+    dispose: () => model.dispose(),
+  };
+}
+
+/**
+ * A member on ONNX Runtime: its model.onnx (checked against meta.json's checksum), or for a
+ * version without one, the export of its model.json made here. Disposes `layers`.
+ */
+async function onnxPredictor(dir: string, meta: MemberMeta, layers: tfl.LayersModel): Promise<Pick<LoadedMember, 'predict' | 'dispose'>> {
+  const id = `${meta.name}/${meta.version}`;
+  let bytes: Uint8Array;
+  try {
+    const sum = meta.checksums?.[ONNX_FILE];
+    if (sum) {
+      bytes = await readFile(path.join(dir, ONNX_FILE));
+      if (createHash('sha256').update(bytes).digest('hex') !== sum) throw new Error(`${id}: ${path.join(dir, ONNX_FILE)} does not match its checksum in meta.json`);
+    } else {
+      bytes = exportOnnx(layers, { id });
+    }
+  } finally {
+    layers.dispose();
+  }
+  const session = await OnnxSession.create(bytes, id, meta.input.size, meta.classes.length);
+  return { predict: (pixels, count) => session.run(pixels, count), dispose: () => session.release() };
+}
+
+/** One member's probabilities on every image of a table, seen through one view, in batches of 64. */
+async function predictRows(m: LoadedMember, table: ImageTable, t: TtaTransform, batchSize = 64): Promise<Float32Array> {
+  const n = table.rels.length;
+  const k = m.meta.classes.length;
+  const out = new Float32Array(n * k);
+  for (let start = 0; start < n; start += batchSize) {
+    const count = Math.min(batchSize, n - start);
+    const pixels = transformPixels(tableRows(table, start, count), table.size, t, m.fill);
+    out.set(await m.predict(pixels, count), start * k);
   }
   return out;
 }
