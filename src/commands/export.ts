@@ -2,12 +2,12 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Config } from '../config/config.js';
+import { readSecret } from '../config/secret.js';
 import { PlankwatchError } from '../errors.js';
 import { exportDwc } from '../export/dwc.js';
 import { exportEcoTaxa } from '../export/ecotaxa.js';
 import { imageDirsFromConfig } from '../export/images.js';
 import { ExportSource, type ExportFilter } from '../export/source.js';
-import { readSecret } from '../sync/stage.js';
 import { configFrom } from './run.js';
 
 interface ExportOpts {

@@ -1,11 +1,11 @@
 // `plankwatch shore`: the shore ingester, and `shore gaps` for a one-off gap report.
 import type { Command } from 'commander';
+import { readSecret } from '../config/secret.js';
 import { createLogger } from '../log.js';
 import { ShoreService } from '../shore/service.js';
 import { SqliteShoreDriver } from '../shore/sqlite.js';
 import { PostgresShoreDriver } from '../shore/postgres.js';
 import { ShoreStore } from '../shore/store.js';
-import { readSecret } from '../sync/stage.js';
 import { configFrom } from './run.js';
 
 export function registerShoreCommands(program: Command): void {

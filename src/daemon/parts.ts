@@ -1,10 +1,9 @@
 // Builders that turn the config into the daemon's stages. Each only constructs: the daemon starts
 // them, in order, and stops them in reverse.
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Classifier } from '../classify/classifier.js';
 import type { Config } from '../config/config.js';
-import { PlankwatchError } from '../errors.js';
+import { readSecret } from '../config/secret.js';
 import type { Metrics } from '../http/metrics.js';
 import { parseAllowedHosts } from '../http/origin.js';
 import { HttpServer, type HealthChecks } from '../http/server.js';
@@ -138,15 +137,6 @@ export function createIngest(c: Config, store: Store, handlers: Omit<IngestHandl
   );
 }
 
-/** A secret from a file (systemd credential), trimmed. Throws PW_E_CONFIG_INVALID naming the key. */
 function publisherClientId(c: Config): string {
   return `plankwatch-${c.instrument.id}`;
-}
-
-export function readSecret(file: string, key: string): string {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new PlankwatchError('PW_E_CONFIG_INVALID', `${key}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
-  }
 }

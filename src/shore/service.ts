@@ -2,10 +2,11 @@
 // status endpoint, built from the config's `shore` section.
 import { hostname } from 'node:os';
 import type { Config } from '../config/config.js';
+import { readSecret } from '../config/secret.js';
 import { parseAllowedHosts } from '../http/origin.js';
 import { HttpServer } from '../http/server.js';
 import type { Logger } from '../log.js';
-import { readSecret, readStatusKey } from '../sync/stage.js';
+import { readStatusKey } from '../sync/stage.js';
 import { ShoreIngester } from './ingester.js';
 import { PostgresShoreDriver } from './postgres.js';
 import { SqliteShoreDriver } from './sqlite.js';

@@ -1,7 +1,7 @@
 // How the daemon wires sync from the config: store hooks that queue outbox rows inside the
 // store's transactions, the label hook for the review stage, and the sender's options.
-import { readFileSync } from 'node:fs';
 import type { Config } from '../config/config.js';
+import { readSecret } from '../config/secret.js';
 import { PlankwatchError } from '../errors.js';
 import { imageDirsFromConfig } from '../export/images.js';
 import type { Logger } from '../log.js';
@@ -80,12 +80,4 @@ export function readStatusKey(file: string, key: string): string {
     );
   }
   return secret;
-}
-
-export function readSecret(file: string, key: string): string {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new PlankwatchError('PW_E_CONFIG_INVALID', `${key}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
-  }
 }
