@@ -54,8 +54,8 @@ export const ERRORS = {
     action: 'Check the ensemble file (classify.ensemble) and that each member folder (in classify.modelsDir or classify.baseModelsDir) has model.json, weights and meta.json; `plankwatch config validate FILE` names the member at fault, `plankwatch models list` shows what is installed. At start the daemon exits with status 2; when a new ensemble fails to load, the active one stays.',
   },
   PW_E_BACKEND: {
-    message: 'The requested inference backend could not be started.',
-    action: 'Set classify.backend to "auto" or install the named backend package (see README: GPU backend).',
+    message: 'The requested inference or training backend could not be started.',
+    action: 'Set classify.backend (inference) or finetune.backend (training) to "auto", or install the named backend package (see README: GPU backend).',
   },
   PW_E_ONNX_RUNTIME: {
     message: 'ONNX Runtime (the onnxruntime-node package) could not be loaded or could not run a member; inference falls back to TensorFlow.js.',

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Classifier } from '../classify/classifier.js';
 import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
 import { folderIO, writeMeta } from '../classify/model-files.js';
-import { defaults, type Config } from '../config/config.js';
+import { defaults } from '../config/config.js';
 import { silentLogger } from '../log.js';
 import { architectureInfo, buildModel } from '../learn/architectures.js';
 import { initBackend } from '../learn/backend.js';
@@ -53,7 +53,7 @@ export async function benchFinetune(options: FinetuneBenchOptions = {}): Promise
   const dataDir = options.dataDir ?? findData();
   const arch = options.architecture ?? 'pw-vgg-48';
   const nLabels = options.labels ?? 1000;
-  const config = (defaults() as unknown as Config).finetune;
+  const config = defaults().finetune;
   const tmp = await mkdtemp(path.join(tmpdir(), 'pw-bench-finetune-'));
   try {
     await initBackend('wasm');

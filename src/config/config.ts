@@ -5,145 +5,23 @@ import { parse as parseYaml } from 'yaml';
 import { PlankwatchError } from '../errors.js';
 import { parseAllowedHosts } from '../http/origin.js';
 import { isLoopback } from '../http/auth.js';
-import { CONFIG_SCHEMA, type SchemaNode } from './schema.js';
+import { CONFIG_SCHEMA, type ConfigOf, type ObjectNode, type SchemaNode } from './schema.js';
 
-export interface Config {
-  instrument: { id: string };
-  ingest: {
-    watchDir: string;
-    stableMs: number;
-    rescanIntervalS: number;
-    maxPending: number;
-    maxPixels: number;
-    onProcessed: 'leave' | 'archive' | 'delete';
-    archiveDir: string;
-    quarantineDir: string;
-    usePolling: boolean;
-  };
-  classify: {
-    ensemble: string;
-    modelsDir: string;
-    baseModelsDir: string;
-    backend: 'auto' | 'onnx' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
-    onnxProviders: string;
-    onnxThreads: number;
-    workers: number;
-    maxBatch: number;
-    maxWaitMs: number;
-    topK: number;
-  };
-  store: { path: string; countsWindowS: number; flushMs: number };
-  publish: {
-    mqttUrl: string;
-    username: string;
-    passwordFile: string;
-    caFile: string;
-    certFile: string;
-    keyFile: string;
-    topicPrefix: string;
-    embeddedHost: string;
-    embeddedPort: number;
-    embeddedUsername: string;
-    embeddedPasswordFile: string;
-    countsMinIntervalMs: number;
-    statsIntervalS: number;
-    detections: boolean;
-  };
-  http: { enabled: boolean; host: string; port: number; tokenFile: string; allowedHosts: string };
-  review: { enabled: boolean; pageSize: number; enlargedPx: number; chartHours: number; chartRefreshS: number; sessionHours: number };
-  finetune: {
-    enabled: boolean;
-    minNewLabels: number;
-    minIntervalHours: number;
-    scheduleHours: number;
-    scheduleMinLabels: number;
-    checkIntervalS: number;
-    evalFraction: number;
-    referenceData: string;
-    evalData: string;
-    evalLimit: number;
-    replayData: string;
-    replayPerClass: number;
-    replayMinProbability: number;
-    labelRepeat: number;
-    minNewClassLabels: number;
-    layers: 'head' | 'top' | 'all';
-    keepOldClasses: boolean;
-    newClassFalsePositive: number;
-    epochs: number;
-    batchSize: number;
-    learningRate: number;
-    classWeights: 'balanced' | 'sqrt' | 'none';
-    augment: boolean;
-    maxMinutes: number;
-    niceness: number;
-    backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-    maxAccuracyDrop: number;
-    maxRecallDrop: number;
-    minClassExamples: number;
-    minEvalImages: number;
-    pollEnsembleMs: number;
-  };
-  sync: {
-    enabled: boolean;
-    url: string;
-    username: string;
-    passwordFile: string;
-    shoreKeyFile: string;
-    caFile: string;
-    certFile: string;
-    keyFile: string;
-    clientId: string;
-    topicPrefix: string;
-    bytesPerSecond: number;
-    dailyBytes: number;
-    maxBatchBytes: number;
-    maxBatchRecords: number;
-    maxInFlight: number;
-    compression: 'brotli' | 'gzip' | 'none';
-    countsHoldS: number;
-    thumbnails: boolean;
-    thumbnailSize: number;
-    resendAfterS: number;
-    ackTimeoutS: number;
-    keepaliveS: number;
-    sessionExpiryS: number;
-  };
-  shore: {
-    url: string;
-    username: string;
-    passwordFile: string;
-    caFile: string;
-    certFile: string;
-    keyFile: string;
-    clientId: string;
-    group: string;
-    topicPrefix: string;
-    database: 'sqlite' | 'postgres';
-    sqlitePath: string;
-    postgresUrl: string;
-    postgresPasswordFile: string;
-    statusIntervalS: number;
-    statusKeyFile: string;
-    httpHost: string;
-    httpPort: number;
-    httpTokenFile: string;
-    httpAllowedHosts: string;
-  };
-  export: { latitude: string; longitude: string; depthMinM: string; depthMaxM: string; cruise: string; institution: string };
-  log: { level: string };
-  daemon: { shutdownTimeoutS: number };
-}
+/** The whole configuration, as the schema describes it (src/config/schema.ts is the one source). */
+export type Config = ConfigOf<typeof CONFIG_SCHEMA>;
 
 type Tree = Record<string, unknown>;
-type ObjectNode = Extract<SchemaNode, { type: 'object' }>;
 
 /** Every default, as a plain object. */
-export function defaults(node: SchemaNode = CONFIG_SCHEMA): Tree {
-  if (node.type !== 'object') throw new Error('defaults() needs an object node');
+export function defaults(): Config {
+  // The one place the runtime walk meets the static type: defaultsOf builds what ConfigOf describes.
+  return defaultsOf(CONFIG_SCHEMA) as Config;
+}
+
+function defaultsOf(node: ObjectNode): Tree {
   const out: Tree = {};
   for (const [key, child] of Object.entries(node.properties)) {
-    out[key] = child.type === 'object' ? defaults(child) : child.default;
+    out[key] = child.type === 'object' ? defaultsOf(child) : child.default;
   }
   return out;
 }
@@ -177,16 +55,16 @@ export function loadConfig(options: LoadOptions = {}): Config {
     } catch (err) {
       throw new PlankwatchError('PW_E_CONFIG_READ', `${options.file} is not valid YAML: ${(err as Error).message}`, { cause: err });
     }
-    if (overlay !== null && overlay !== undefined) merge(tree, overlay, CONFIG_SCHEMA as ObjectNode, [], errors);
+    if (overlay !== null && overlay !== undefined) merge(tree, overlay, CONFIG_SCHEMA, [], errors);
   }
-  if (options.env) applyEnv(tree, CONFIG_SCHEMA as ObjectNode, [], options.env, errors);
-  if (options.env?.CREDENTIALS_DIRECTORY) expandCredentials(tree, CONFIG_SCHEMA as ObjectNode, options.env.CREDENTIALS_DIRECTORY);
-  checkCrossField(tree as unknown as Config, errors);
+  if (options.env) applyEnv(tree, CONFIG_SCHEMA, [], options.env, errors);
+  if (options.env?.CREDENTIALS_DIRECTORY) expandCredentials(tree, CONFIG_SCHEMA, options.env.CREDENTIALS_DIRECTORY);
+  checkCrossField(tree, errors);
   if (errors.length > 0) {
     const where = options.file ? ` in ${options.file}` : '';
     throw new PlankwatchError('PW_E_CONFIG_INVALID', `${errors.length} problem(s)${where}:\n  - ${errors.join('\n  - ')}`);
   }
-  return tree as unknown as Config;
+  return tree;
 }
 
 function merge(target: Tree, overlay: unknown, node: ObjectNode, path: string[], errors: string[]): void {
@@ -254,6 +132,7 @@ function checkValue(node: SchemaNode, value: unknown): string | undefined {
   switch (node.type) {
     case 'string':
       if (typeof value !== 'string') return `must be a string, got ${describe(value)}`;
+      if (node.renamed && Object.hasOwn(node.renamed, value)) return `"${value}" is now written ${node.renamed[value]}`;
       if (node.enum && !node.enum.includes(value)) return `must be one of ${node.enum.map((v) => `"${v}"`).join(', ')}, got "${value}"`;
       return undefined;
     case 'integer':

@@ -1,19 +1,50 @@
 // The one config schema: every key, its default and its description. config/default.yaml is
 // generated from it (`plankwatch config defaults`) and a test keeps the two in step.
 
-export type SchemaNode =
-  | { type: 'object'; description?: string; properties: Record<string, SchemaNode> }
-  | { type: 'string'; description: string; default: string; enum?: readonly string[] }
-  | { type: 'integer' | 'number'; description: string; default: number; minimum?: number; maximum?: number }
-  | { type: 'boolean'; description: string; default: boolean };
+// Each builder carries the TypeScript type of its key (an enum: the union of its values), so the
+// config's type is inferred from this one schema: `Config = ConfigOf<typeof CONFIG_SCHEMA>`.
 
-const str = (description: string, def: string, enumValues?: readonly string[]): SchemaNode =>
-  enumValues ? { type: 'string', description, default: def, enum: enumValues } : { type: 'string', description, default: def };
-const int = (description: string, def: number, minimum = 0, maximum?: number): SchemaNode =>
+export interface StringNode<V extends string = string> {
+  type: 'string';
+  description: string;
+  default: V;
+  enum?: readonly V[];
+  /** Values this key once took, each with what to write instead (refused naming the key). */
+  renamed?: Readonly<Record<string, string>>;
+}
+export interface NumberNode {
+  type: 'integer' | 'number';
+  description: string;
+  default: number;
+  minimum?: number;
+  maximum?: number;
+}
+export interface BooleanNode {
+  type: 'boolean';
+  description: string;
+  default: boolean;
+}
+export interface ObjectNode<P extends Record<string, SchemaNode> = Record<string, SchemaNode>> {
+  type: 'object';
+  description?: string;
+  properties: P;
+}
+export type SchemaNode = ObjectNode | StringNode | NumberNode | BooleanNode;
+
+/** The value a schema node describes: an object of its keys' values, a string (literal union), a number or a boolean. */
+export type ConfigOf<N> =
+  N extends ObjectNode<infer P> ? { [K in keyof P]: ConfigOf<P[K]> } : N extends StringNode<infer V> ? V : N extends NumberNode ? number : N extends BooleanNode ? boolean : never;
+
+function str(description: string, def: string): StringNode;
+function str<const V extends string>(description: string, def: NoInfer<V>, enumValues: readonly V[], renamed?: Record<string, string>): StringNode<V>;
+function str(description: string, def: string, enumValues?: readonly string[], renamed?: Record<string, string>): StringNode {
+  return { type: 'string', description, default: def, ...(enumValues ? { enum: enumValues } : {}), ...(renamed ? { renamed } : {}) };
+}
+const int = (description: string, def: number, minimum = 0, maximum?: number): NumberNode =>
   maximum === undefined ? { type: 'integer', description, default: def, minimum } : { type: 'integer', description, default: def, minimum, maximum };
-const number = (description: string, def: number, minimum?: number, maximum?: number): SchemaNode => ({ type: 'number', description, default: def, ...(minimum !== undefined ? { minimum } : {}), ...(maximum !== undefined ? { maximum } : {}) });
-const bool = (description: string, def: boolean): SchemaNode => ({ type: 'boolean', description, default: def });
-const obj = (description: string, properties: Record<string, SchemaNode>): SchemaNode => ({ type: 'object', description, properties });
+const number = (description: string, def: number, minimum?: number, maximum?: number): NumberNode => ({ type: 'number', description, default: def, ...(minimum !== undefined ? { minimum } : {}), ...(maximum !== undefined ? { maximum } : {}) });
+const bool = (description: string, def: boolean): BooleanNode => ({ type: 'boolean', description, default: def });
+const obj = <P extends Record<string, SchemaNode>>(description: string, properties: P): ObjectNode<P> => ({ type: 'object', description, properties });
 
 export const CONFIG_SCHEMA = obj('plankwatch configuration', {
   instrument: obj('The camera this daemon serves.', {
@@ -104,7 +135,9 @@ export const CONFIG_SCHEMA = obj('plankwatch configuration', {
     augment: bool('Augment training images online (any rotation and a mirror: nothing that changes a class).', true),
     maxMinutes: int('Stop training a member after this many minutes, keeping what it learnt. 0: no limit.', 60, 0),
     niceness: int('Scheduling niceness of the fine-tuning thread (0-19): higher leaves more CPU to classification.', 15, 0, 19),
-    backend: str('Training backend: "auto" (tfjs-node when installed, else wasm), "wasm" or "cpu".', 'auto', ['auto', 'tensorflow', 'wasm', 'cpu']),
+    backend: str('Training backend, named as in classify.backend (training has no onnx): "auto" takes tfjs-node-gpu, else tfjs-node, where installed, else wasm. A backend named here must be installed.', 'auto', ['auto', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'], {
+      tensorflow: 'as in classify.backend: "tfjs-node-gpu" or "tfjs-node" (the package installed), or "auto"',
+    }),
     maxAccuracyDrop: number('Gate: largest allowed drop of ensemble accuracy on the evaluation images of classes the active ensemble knows, measured apart from new classes (0: must not drop).', 0, 0, 1),
     maxRecallDrop: number('Gate: largest allowed drop of one class\'s recall (0.02: two points).', 0.02, 0, 1),
     minClassExamples: int('Gate: classes with fewer evaluation images are not held to the recall rule.', 10, 1),

@@ -10,7 +10,7 @@ import { loadEnsemble, readEnsembleFile, type LoadedEnsemble } from '../classify
 import type { EnsembleFile } from '../classify/meta.js';
 import { ONNX_FILE } from '../classify/onnx-export.js';
 import { CREDENTIALS_PREFIX, type Config } from '../config/config.js';
-import { CONFIG_SCHEMA, type SchemaNode } from '../config/schema.js';
+import { CONFIG_SCHEMA, type ObjectNode } from '../config/schema.js';
 import { ERRORS, PlankwatchError, isPlankwatchError, type ErrorCode } from '../errors.js';
 import { isLoopback } from '../http/auth.js';
 import { preparedBackground } from '../preprocess/prepare.js';
@@ -54,9 +54,7 @@ export function preflightActions(problems: Problem[]): string[] {
 
 // Secrets and TLS files: every key of the schema whose name ends in "File".
 
-type ObjectNode = Extract<SchemaNode, { type: 'object' }>;
-
-function fileKeys(node: ObjectNode = CONFIG_SCHEMA as ObjectNode, prefix: string[] = []): string[][] {
+function fileKeys(node: ObjectNode = CONFIG_SCHEMA, prefix: string[] = []): string[][] {
   return Object.entries(node.properties).flatMap(([key, child]) => (child.type === 'object' ? fileKeys(child, [...prefix, key]) : key.endsWith('File') ? [[...prefix, key]] : []));
 }
 

@@ -3,10 +3,16 @@
 // from wasm-gradients.ts. tfjs-node is an optional package: it is imported by name at run time,
 // so the project builds and runs without it.
 import * as tf from '@tensorflow/tfjs-core';
+import type { Config } from '../config/config.js';
+import { PlankwatchError } from '../errors.js';
 import { registerTrainingGradients } from './gradients.js';
 import { registerWasmGradients } from './wasm-gradients.js';
 
-export type TrainingBackend = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+/**
+ * finetune.backend's names (those of classify.backend, without onnx), and "tensorflow": the
+ * training commands' name for whichever native package is installed.
+ */
+export type TrainingBackend = Config['finetune']['backend'] | 'tensorflow';
 
 export interface BackendChoice {
   /** tfjs backend name now active: "tensorflow", "wasm" or "cpu". */
@@ -17,9 +23,9 @@ export interface BackendChoice {
 
 const NODE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
 
-/** Try to load tfjs-node(-gpu); returns the package name that loaded, or null. */
-export async function loadNativeBackend(): Promise<string | null> {
-  for (const name of NODE_PACKAGES) {
+/** Try to load tfjs-node(-gpu), or only the packages given; returns the package name that loaded, or null. */
+export async function loadNativeBackend(packages: readonly string[] = NODE_PACKAGES): Promise<string | null> {
+  for (const name of packages) {
     try {
       await import(/* @vite-ignore */ name);
       if (tf.findBackend('tensorflow')) return name;
@@ -33,13 +39,19 @@ export async function loadNativeBackend(): Promise<string | null> {
 /** Select and initialise the backend for training and evaluation. */
 export async function initBackend(prefer: TrainingBackend = 'auto'): Promise<BackendChoice> {
   registerTrainingGradients();
-  if (prefer === 'auto' || prefer === 'tensorflow') {
-    const pkg = await loadNativeBackend();
+  if (prefer === 'auto' || prefer === 'tensorflow' || prefer === 'tfjs-node-gpu' || prefer === 'tfjs-node') {
+    const packages = prefer === 'auto' || prefer === 'tensorflow' ? NODE_PACKAGES : [`@tensorflow/${prefer}`];
+    const pkg = await loadNativeBackend(packages);
     if (pkg && (await tf.setBackend('tensorflow'))) {
       await tf.ready();
       return { name: 'tensorflow', packageName: pkg };
     }
-    if (prefer === 'tensorflow') throw new Error('Backend "tensorflow" requested but neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed.');
+    if (prefer !== 'auto') {
+      throw new PlankwatchError(
+        'PW_E_BACKEND',
+        `Training backend "${prefer}" was requested (finetune.backend, or --backend) but ${packages.join(' or ')} is not installed: install it, or set finetune.backend to "auto".`,
+      );
+    }
   }
   if (prefer === 'cpu') {
     await import('@tensorflow/tfjs-backend-cpu');

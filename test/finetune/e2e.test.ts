@@ -20,7 +20,6 @@ import { initBackend } from '../../src/learn/backend.js';
 import { decide } from '../../src/learn/finetune/gate.js';
 import { jobSettings, runFinetuneJob, type JobLabel } from '../../src/learn/finetune/job.js';
 import { splitPart } from '../../src/learn/finetune/split.js';
-import type { Config } from '../../src/config/config.js';
 import { daemonDirs, startDaemon, type DaemonProcess } from '../helpers/daemon.js';
 import { freePort } from '../helpers/ports.js';
 import { sha256 } from '../helpers/images.js';
@@ -205,7 +204,7 @@ describe.skipIf(!NDSB)('fine-tuning on board (NDSB)', () => {
 
   it('poisoning: 20% of one class\'s confirmed labels flipped to another class is caught by the gate or stays within its bounds', async () => {
     const { modelsDir } = setup;
-    const c = (defaults() as unknown as Config).finetune;
+    const c = defaults().finetune;
     const victim = 'acantharia_protist';
     const into = 'hydromedusae_solmaris';
     const files = classFiles(NDSB!, victim).slice(N_BASE + N_GATE + N_TEST, N_BASE + N_GATE + N_TEST + 50);

@@ -50,7 +50,7 @@ async function saveMember(classes: string[]): Promise<void> {
 }
 
 function finetuner(over: Partial<Config['finetune']>): Finetuner {
-  const config = { ...(defaults() as unknown as Config).finetune, enabled: false, replayData: FIXTURES, replayPerClass: 3, epochs: 2, batchSize: 8, evalFraction: 0.3, minNewClassLabels: 3, ...over };
+  const config = { ...defaults().finetune, enabled: false, replayData: FIXTURES, replayPerClass: 3, epochs: 2, batchSize: 8, evalFraction: 0.3, minNewClassLabels: 3, ...over };
   return new Finetuner({
     config,
     db: s.store.database,

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaults, type Config } from '../../src/config/config.js';
+import { defaults } from '../../src/config/config.js';
 import { readDataset } from '../../src/learn/dataset.js';
 import { ndsbTrainDir, REPO_ROOT } from './helpers.js';
 
@@ -30,7 +30,7 @@ describe('models/reference', () => {
     expect(perClass(evalSet.items)).toBeLessThanOrEqual(8);
     expect(perClass(replay.items)).toBeLessThanOrEqual(5);
     // Enough images of known classes for the gate's default minimum.
-    expect(evalSet.items.length).toBeGreaterThanOrEqual((defaults() as unknown as Config).finetune.minEvalImages);
+    expect(evalSet.items.length).toBeGreaterThanOrEqual(defaults().finetune.minEvalImages);
     const bytes = [...evalSet.items, ...replay.items].reduce((a, i) => a + i.bytes, 0);
     expect(bytes).toBeLessThan(4_000_000);
     // Copied unchanged from the NDSB images, where this machine has them.

@@ -22,7 +22,7 @@ function schemaPaths(node: SchemaNode = CONFIG_SCHEMA, prefix: string[] = []): s
 }
 
 const PATHS = new Set(schemaPaths());
-const SECTIONS = Object.keys((CONFIG_SCHEMA as Extract<SchemaNode, { type: 'object' }>).properties);
+const SECTIONS = Object.keys(CONFIG_SCHEMA.properties);
 const ENV_NAMES = new Set([...PATHS].filter((p) => p.includes('.')).map((p) => envName(p.split('.'))));
 
 /**

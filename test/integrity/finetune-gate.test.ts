@@ -17,7 +17,7 @@ import type { Logger } from '../../src/log.js';
 import { fixtureImages, manyImages, type FixtureImage } from '../helpers/images.js';
 import { captureLogger, saveTinyMember, shipStore, writeFolder, type ShipStore } from '../finetune/helpers.js';
 
-const config = (defaults() as unknown as Config).finetune;
+const config = defaults().finetune;
 const rules = { maxAccuracyDrop: config.maxAccuracyDrop, maxRecallDrop: config.maxRecallDrop, minClassExamples: config.minClassExamples, minEvalImages: config.minEvalImages };
 
 /** Scores from [correct, images] per class. */

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMeta } from '../../src/classify/model-files.js';
-import { defaults, type Config } from '../../src/config/config.js';
+import { defaults } from '../../src/config/config.js';
 import { Finetuner } from '../../src/learn/finetune/finetuner.js';
 import type { FinetuneRun } from '../../src/learn/finetune/runs.js';
 import { ModelRegistry } from '../../src/learn/registry/registry.js';
@@ -35,7 +35,7 @@ beforeAll(async () => {
   // The parent as the shipped members record it: measured on the held-out split of their data.
   await saveTinyMember(modelsDir, KNOWN, { metrics: { top1: 0.746, top5: 0.95, evaluatedOn: 3662, split: 'validation' }, split: '../../splits/5b6871bdcda4-s1-v15' });
   const f = new Finetuner({
-    config: { ...(defaults() as unknown as Config).finetune, enabled: false, epochs: 2, batchSize: 8, replayPerClass: 3, minNewClassLabels: 3, maxAccuracyDrop: 1, maxRecallDrop: 1, minEvalImages: 1 },
+    config: { ...defaults().finetune, enabled: false, epochs: 2, batchSize: 8, replayPerClass: 3, minNewClassLabels: 3, maxAccuracyDrop: 1, maxRecallDrop: 1, minEvalImages: 1 },
     db: ship.store.database,
     review: ship.review,
     registry,

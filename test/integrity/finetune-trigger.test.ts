@@ -26,7 +26,7 @@ let clock = Date.UTC(2026, 11, 1, 12, 0, 0);
 const byClass = (images: FixtureImage[], cls: string) => images.filter((i) => i.label === cls);
 
 function finetuner(over: Partial<Config['finetune']>, logger: Logger = silentLogger()): Finetuner {
-  const config = { ...(defaults() as unknown as Config).finetune, ...over };
+  const config = { ...defaults().finetune, ...over };
   return new Finetuner({
     config,
     db: ship.store.database,

@@ -3,7 +3,7 @@
 // these tests are about which bytes belong to which frame, not about labels), the review routes
 // on the real HttpServer, the Finetuner's image lookup, and the exporter's.
 import { join } from 'node:path';
-import { defaults, type Config } from '../../src/config/config.js';
+import { defaults } from '../../src/config/config.js';
 import { readFrameImage } from '../../src/export/images.js';
 import { Metrics } from '../../src/http/metrics.js';
 import { HttpServer } from '../../src/http/server.js';
@@ -79,7 +79,7 @@ export async function imageRig(root: string, onProcessed: ProcessedAction, optio
     }),
   );
   await http.start();
-  const config = { ...(defaults() as unknown as Config).finetune, enabled: false };
+  const config = { ...defaults().finetune, enabled: false };
   const finetuner = new Finetuner({
     config,
     db: store.database,
