@@ -10,7 +10,7 @@ import { endEpoch, finishRun, loadBest, openAverage, loadCheckpoint, stopWithinE
 import { augmentInto, type AugmentOptions } from './augment.js';
 import { logitsModel } from './architectures.js';
 import { useFastTraining } from './fast-training.js';
-import type { AverageReport } from './weight-average.js';
+import type { AverageReport, WeightAverage } from './weight-average.js';
 import { tableRows, type ImageTable } from './image-cache.js';
 import { mulberry32, deriveSeed, shuffleInPlace } from './random.js';
 import type { Metrics } from './metrics.js';
@@ -166,7 +166,7 @@ export function cosineRate(config: Pick<TrainConfig, 'learningRate' | 'finalLear
 }
 
 /** Adam keeps its rate in a protected field; the schedule sets it before each step. */
-function setLearningRate(optimizer: tf.Optimizer, rate: number): void {
+export function setLearningRate(optimizer: tf.Optimizer, rate: number): void {
   (optimizer as unknown as { learningRate: number }).learningRate = rate;
 }
 
@@ -206,6 +206,50 @@ export function predictTable(model: Predictor, table: ImageTable, batchSize = 64
   return out;
 }
 
+/** What a run holds before its first batch: the same for both trainers. */
+export interface RunSetup {
+  /** Loss weight of each class (classWeights). */
+  weights: Float32Array;
+  /** The run's one optimizer, tied when the network's weights are (`config.ties`). */
+  optimizer: tf.AdamOptimizer;
+  /** Whole batches per epoch (a last partial batch is left out). */
+  batches: number;
+  /** Fresh, or the checkpoint's on --resume; this invocation's command is added to its list. */
+  state: CheckpointState;
+  /** The best epoch's weights so far (from the checkpoint on --resume). */
+  bestWeights: tf.Tensor[] | null;
+  /** The running weight average, when the run averages. */
+  average: WeightAverage | undefined;
+}
+
+/**
+ * The setup both trainers share: class weights, the Adam optimizer, and the run's state, loaded
+ * into `model` and the optimizer from `hooks.checkpointDir` on --resume.
+ */
+export async function setUpRun(model: tfl.LayersModel, data: TrainData, config: TrainConfig, hooks: TrainHooks): Promise<RunSetup> {
+  const { labels } = data.train;
+  const weights = classWeights(labels, data.numClasses, config.classWeights);
+  const optimizer = createAdam(config.learningRate);
+  if (config.ties) tieOptimizer(optimizer, config.ties);
+  const batches = Math.floor(labels.length / config.batchSize);
+  let state: CheckpointState = { epoch: 0, bestEpoch: -1, bestLoss: Infinity, sinceBest: 0, history: [], elapsedSeconds: 0 };
+  let bestWeights: tf.Tensor[] | null = null;
+  if (hooks.resume && hooks.checkpointDir && existsSync(path.join(hooks.checkpointDir, 'state.json'))) {
+    state = await loadCheckpoint(model, optimizer, hooks.checkpointDir);
+    bestWeights = await loadBest(model, hooks.checkpointDir);
+  }
+  const average = await openAverage(config.averageFrom, hooks, state);
+  state.commands = [...(state.commands ?? []), ...(config.command ? [config.command] : [])];
+  return { weights, optimizer, batches, state, bestWeights, average };
+}
+
+/** An epoch's image order and augmentation generator: both trainers draw the same. */
+export function epochDraws(seed: number, n: number, epoch: number): { order: number[]; rng: () => number } {
+  return {
+    order: shuffleInPlace(Array.from({ length: n }, (_, i) => i), mulberry32(deriveSeed(seed, 'shuffle', epoch))),
+    rng: mulberry32(deriveSeed(seed, 'augment', epoch)),
+  };
+}
 
 /**
  * Train `model` in place. On return the model holds the best epoch's weights (lowest validation
@@ -215,23 +259,13 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
   const { table, labels } = data.train;
   const n = labels.length;
   const s = table.size;
-  const weights = classWeights(labels, data.numClasses, config.classWeights);
   const lm = logitsModel(model);
   const restoreBatchNorm = useFastTraining(model);
-  const optimizer = createAdam(config.learningRate);
-  if (config.ties) tieOptimizer(optimizer, config.ties);
-  const batches = Math.floor(n / config.batchSize);
+  const setup = await setUpRun(model, data, config, hooks);
+  const { weights, optimizer, batches, state, average } = setup;
+  let bestWeights = setup.bestWeights;
   const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
 
-  let state: CheckpointState = { epoch: 0, bestEpoch: -1, bestLoss: Infinity, sinceBest: 0, history: [], elapsedSeconds: 0 };
-  let bestWeights: tf.Tensor[] | null = null;
-  if (hooks.resume && hooks.checkpointDir && existsSync(path.join(hooks.checkpointDir, 'state.json'))) {
-    state = await loadCheckpoint(model, optimizer, hooks.checkpointDir);
-    bestWeights = await loadBest(model, hooks.checkpointDir);
-  }
-  const average = await openAverage(config.averageFrom, hooks, state);
-
-  state.commands = [...(state.commands ?? []), ...(config.command ? [config.command] : [])];
   const started = performance.now() - state.elapsedSeconds * 1000;
   const validation = data.validation;
   const end: EpochEnd = {
@@ -246,8 +280,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
   const wBuf = new Float32Array(config.batchSize);
 
   for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
-    const order = shuffleInPlace(Array.from({ length: n }, (_, i) => i), mulberry32(deriveSeed(config.seed, 'shuffle', epoch)));
-    const rng = mulberry32(deriveSeed(config.seed, 'augment', epoch));
+    const { order, rng } = epochDraws(config.seed, n, epoch);
     const epochStart = performance.now();
     let lossSum = 0;
     let correct = 0;

@@ -18,16 +18,12 @@
 // one difference from one thread is that batch norm normalises each shard with its own
 // statistics (as data-parallel training on GPUs does). With one worker the computation is the
 // single-thread trainer's.
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { createAdam } from '../adam.js';
-import { tieOptimizer } from '../rotation-ties.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { augmentInto } from '../augment.js';
-import { deriveSeed, mulberry32, shuffleInPlace } from '../random.js';
-import { classWeights, cosineRate, epochReport, progressEvent, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
-import { endEpoch, finishRun, loadBest, openAverage, loadCheckpoint, stopWithinEpoch, type CheckpointState, type EpochEnd } from '../checkpoint.js';
+import { deriveSeed } from '../random.js';
+import { cosineRate, epochDraws, epochReport, progressEvent, setLearningRate, setUpRun, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
+import { endEpoch, finishRun, stopWithinEpoch, type EpochEnd } from '../checkpoint.js';
 import { GradientPool, shardSizes, type Shard } from './pool.js';
 import type { WorkerModel } from './protocol.js';
 import { readFlat, subsetSize, weightLayout, writeFlat, type WeightLayout } from './replica.js';
@@ -66,10 +62,6 @@ export async function modelArtifacts(model: tfl.LayersModel): Promise<WorkerMode
   return out;
 }
 
-function setLearningRate(optimizer: tf.Optimizer, rate: number): void {
-  (optimizer as unknown as { learningRate: number }).learningRate = rate;
-}
-
 /** Which backend the workers start: the main thread's, when it is one a worker can run. */
 function workerBackend(): 'wasm' | 'cpu' {
   const name = tf.getBackend();
@@ -91,25 +83,15 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
   if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers must be a whole number of at least 1, not ${workers}.`);
   if (B < workers) throw new Error(`--batch-size ${B} is smaller than --workers ${workers}: every worker needs at least one image per step.`);
   const backend = workerBackend();
-  const weights = classWeights(labels, data.numClasses, config.classWeights);
-  const optimizer = createAdam(config.learningRate);
-  if (config.ties) tieOptimizer(optimizer, config.ties);
-  const batches = Math.floor(n / B);
+  const setup = await setUpRun(model, data, config, hooks);
+  const { weights, optimizer, batches, state, average } = setup;
+  let bestWeights = setup.bestWeights;
+  state.workers = [...(state.workers ?? []), workers];
   const layout = weightLayout(model);
   const trainable = layout.trainable.map((i) => layout.variables[i]!);
   const nonTrainableSize = subsetSize(layout, layout.nonTrainable);
   const gradSize = subsetSize(layout, layout.trainable);
   const sizes = shardSizes(B, workers);
-
-  let state: CheckpointState = { epoch: 0, bestEpoch: -1, bestLoss: Infinity, sinceBest: 0, history: [], elapsedSeconds: 0 };
-  let bestWeights: tf.Tensor[] | null = null;
-  if (hooks.resume && hooks.checkpointDir && existsSync(path.join(hooks.checkpointDir, 'state.json'))) {
-    state = await loadCheckpoint(model, optimizer, hooks.checkpointDir);
-    bestWeights = await loadBest(model, hooks.checkpointDir);
-  }
-  const average = await openAverage(config.averageFrom, hooks, state);
-  state.commands = [...(state.commands ?? []), ...(config.command ? [config.command] : [])];
-  state.workers = [...(state.workers ?? []), workers];
 
   const { pool } = await GradientPool.start(workers, backend, await modelArtifacts(model));
   const started = performance.now() - state.elapsedSeconds * 1000;
@@ -125,8 +107,7 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
   let stop: string | null = null;
   try {
     for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
-      const order = shuffleInPlace(Array.from({ length: n }, (_, i) => i), mulberry32(deriveSeed(config.seed, 'shuffle', epoch)));
-      const rng = mulberry32(deriveSeed(config.seed, 'augment', epoch));
+      const { order, rng } = epochDraws(config.seed, n, epoch);
       // The images of batch b, augmented in the single-thread trainer's order, cut into shards.
       const prepare = (b: number): Shard[] => {
         let i = 0;
