@@ -129,7 +129,7 @@ async function endToEnd(broker: 'embedded' | 'mosquitto'): Promise<void> {
   expect(metrics).toContain(`plankwatch_frames_classified_total ${GOOD}`);
   expect(metrics).toContain('plankwatch_duplicates_total 1');
   expect(metrics).toContain('plankwatch_quarantined_total{reason="PW_E_IMAGE_CORRUPT"} 2');
-  expect(metrics).toMatch(/plankwatch_backend_info\{backend="(wasm|cpu|tfjs-node|tfjs-node-gpu)"\} 1/);
+  expect(metrics).toMatch(/plankwatch_backend_info\{backend="onnx"\} 1/);
   const health = await fetch(`${String(ready.http)}/health`);
   expect(health.status).toBe(200);
 
