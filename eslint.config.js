@@ -7,6 +7,8 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     extends: [tseslint.configs.base],
     languageOptions: {
+      // Each file is checked with the nearest tsconfig.json: the review page's script
+      // (src/review/page/*.ts) with its own, for the browser.
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
     rules: {

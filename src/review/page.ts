@@ -1,6 +1,8 @@
-// The review page's files (plain HTML, CSS and JavaScript in ./page, no build step), read once.
+// The review page's files, each read once: HTML and CSS as they are in src/review/page/, and the
+// script page/review.ts as `npm run build` compiles it, to dist/review/page/review.js.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { PlankwatchError } from '../errors.js';
 
 /** What the page needs to know from the configuration; embedded in the HTML as JSON. */
 export interface PageSettings {
@@ -17,23 +19,28 @@ const ASSET_TYPES: Record<string, string> = {
   'review.css': 'text/css; charset=utf-8',
 };
 
-// Compiled into dist/review/, the files stay in src/review/page/: look beside this module, then there.
-function pageDir(): string {
+/**
+ * Where a page file is. Run from dist/review/, the script is beside this module (page/) and the
+ * HTML and CSS in src/review/page/; run from src/review/ (tests), the other way round.
+ */
+function pageFile(name: string): string {
   const here = import.meta.dirname;
-  for (const dir of [path.join(here, 'page'), path.join(here, '..', '..', 'src', 'review', 'page')]) {
-    if (existsSync(path.join(dir, 'index.html'))) return dir;
-  }
-  throw new Error(`review page files not found next to ${here}`);
+  const root = path.join(here, '..', '..');
+  const dirs = [path.join(here, 'page'), path.join(root, 'src', 'review', 'page'), path.join(root, 'dist', 'review', 'page')];
+  const found = dirs.map((dir) => path.join(dir, name)).find((candidate) => existsSync(candidate));
+  if (!found) throw new PlankwatchError('PW_E_INTERNAL', `the review page file ${name} is in none of ${dirs.join(', ')}; run \`npm run build\` to compile the page's script`);
+  return found;
 }
 
-let cache: Map<string, string> | undefined;
+const cache = new Map<string, string>();
 
-function files(): Map<string, string> {
-  if (!cache) {
-    const dir = pageDir();
-    cache = new Map(['index.html', 'login.html', ...Object.keys(ASSET_TYPES)].map((n) => [n, readFileSync(path.join(dir, n), 'utf8')]));
+function file(name: string): string {
+  let text = cache.get(name);
+  if (text === undefined) {
+    text = readFileSync(pageFile(name), 'utf8');
+    cache.set(name, text);
   }
-  return cache;
+  return text;
 }
 
 function escapeHtml(text: string): string {
@@ -42,14 +49,14 @@ function escapeHtml(text: string): string {
 
 export function reviewPage(settings: PageSettings): string {
   const json = JSON.stringify(settings).replace(/</g, '\\u003c');
-  return files().get('index.html')!.replace('__SETTINGS__', json);
+  return file('index.html').replace('__SETTINGS__', json);
 }
 
 export function loginPage(error?: string): string {
-  return files().get('login.html')!.replace('__ERROR__', error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : '');
+  return file('login.html').replace('__ERROR__', error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : '');
 }
 
 export function reviewAsset(name: string): { type: string; body: string } | undefined {
   const type = ASSET_TYPES[name];
-  return type ? { type, body: files().get(name)! } : undefined;
+  return type ? { type, body: file(name) } : undefined;
 }

@@ -1,34 +1,118 @@
 // The review page: a queue of uncertain ROIs to confirm, correct or mark dubious, all by keyboard,
-// and a live chart of counts per class. Plain browser JavaScript, talking to the JSON API.
-'use strict';
+// and a live chart of counts per class. Browser TypeScript, talking to the JSON API; `npm run build`
+// compiles it (tsconfig.json beside it) to dist/review/page/review.js, which the server serves.
 
-const settings = JSON.parse(document.getElementById('settings').textContent);
-const $ = (id) => document.getElementById(id);
+// ---------- what the page reads from the server ----------
+
+/** The settings the server embeds in the HTML (PageSettings in ../page.ts). */
+interface Settings {
+  pageSize: number;
+  enlargedPx: number;
+  chartHours: number;
+  chartRefreshS: number;
+  loginRequired: boolean;
+}
+
+type LabelStatus = 'predicted' | 'validated' | 'dubious';
+type LabelAction = 'confirm' | 'correct' | 'dubious';
+
+interface LabelState {
+  status: LabelStatus;
+  label: string;
+  user: string | null;
+  at: number | null;
+}
+
+/** One ROI of GET /api/review/queue (ReviewItem in ../review-types.ts). */
+interface ReviewItem {
+  sha256: string;
+  relPath: string;
+  width: number | null;
+  height: number | null;
+  classifiedAt: number;
+  prediction: { margin: number; disagreement: number; topK: { label: string; probability: number }[] };
+  state: LabelState;
+}
+
+interface QueuePage {
+  items: ReviewItem[];
+  total: number;
+  totalCapped: boolean;
+}
+
+interface ClassInfo {
+  name: string;
+  known: boolean;
+}
+
+/** A label change as POST /api/labels returns it in a bulk result. */
+interface LabelRecord {
+  status: LabelStatus;
+  label: string;
+  user: string;
+  at: number;
+}
+
+interface BulkResult {
+  applied: number;
+  failed: number;
+  results: ({ sha256: string; ok: true; record: LabelRecord } | { sha256: string; ok: false })[];
+}
+
+/** GET /api/counts. */
+interface Counts {
+  until: number;
+  bucketMs: number;
+  total: number;
+  totals: Record<string, number>;
+  buckets: { start: number; counts: Record<string, number> }[];
+  validated: { total: number };
+}
+
+/** An error the API answered with: its catalogue code, when it gave one. */
+class ApiError extends Error {
+  code: string | undefined;
+
+  constructor(message: string, code: string | undefined) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** The element with this id; the page's HTML has every id this script asks for. */
+function $<T extends HTMLElement = HTMLElement>(id: string): T {
+  return document.getElementById(id) as T;
+}
+
+const settings = JSON.parse($('settings').textContent ?? '') as Settings;
 const state = {
-  items: [],
+  items: [] as ReviewItem[],
   selected: 0,
   offset: 0,
   total: 0,
   totalCapped: false,
-  classes: [],
+  classes: [] as ClassInfo[],
   busy: false,
 };
 
 // ---------- helpers ----------
 
-function el(tag, props = {}, ...children) {
+/** Element properties: "class", "text", "on<event>" handlers, and attributes. */
+type Props = Record<string, string | ((e: Event) => void)>;
+
+function el(tag: string, props: Props = {}, ...children: (Node | string | null | undefined)[]): HTMLElement {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
-    if (k === 'class') node.className = v;
+    if (typeof v === 'function') node.addEventListener(k.slice(2), v);
+    else if (k === 'class') node.className = v;
     else if (k === 'text') node.textContent = v;
-    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v);
   }
   for (const c of children) if (c !== null && c !== undefined) node.append(c);
   return node;
 }
 
-function say(message, isError = false) {
+function say(message: string, isError = false): void {
   const s = $('status');
   s.textContent = message;
   s.classList.toggle('error', isError);
@@ -36,7 +120,7 @@ function say(message, isError = false) {
 
 // The server takes changes as JSON only (a type other sites cannot make a browser send), so
 // every request but a GET is JSON, `{}` when there is nothing to say.
-async function api(method, url, body) {
+async function api<T>(method: string, url: string, body?: object): Promise<T> {
   const reads = method === 'GET' || method === 'HEAD';
   const res = await fetch(url, {
     method,
@@ -48,17 +132,15 @@ async function api(method, url, body) {
     window.location.href = '/review/login';
     throw new Error('login needed');
   }
-  const data = await res.json().catch(() => ({}));
+  const data = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
   if (!res.ok) {
-    const err = new Error(data.error ? `${data.error.code}: ${data.error.message}` : `HTTP ${res.status}`);
-    err.code = data.error ? data.error.code : undefined;
-    throw err;
+    throw new ApiError(data.error ? `${data.error.code}: ${data.error.message}` : `HTTP ${res.status}`, data.error ? data.error.code : undefined);
   }
-  return data;
+  return data as T;
 }
 
-function user() {
-  const input = $('user');
+function user(): string | null {
+  const input = $<HTMLInputElement>('user');
   const name = input.value.trim();
   if (!name) {
     say('Type your name in "Reviewer" first: every label records who gave it.', true);
@@ -69,27 +151,29 @@ function user() {
   return name;
 }
 
-const pct = (p) => `${(p * 100).toFixed(1)}%`;
+const pct = (p: number): string => `${(p * 100).toFixed(1)}%`;
+
+const messageOf = (err: unknown): string => (err as Error).message;
 
 // ---------- queue ----------
 
-function queueUrl() {
+function queueUrl(): string {
   const q = new URLSearchParams();
-  const label = $('filter-label').value.trim();
+  const label = $<HTMLInputElement>('filter-label').value.trim();
   if (label) q.set('label', label);
-  const since = $('filter-since').value;
+  const since = $<HTMLSelectElement>('filter-since').value;
   if (since) q.set('since', since);
-  const until = $('filter-until').value;
+  const until = $<HTMLInputElement>('filter-until').value;
   if (until) q.set('until', new Date(until).toISOString());
-  q.set('status', $('filter-status').value);
+  q.set('status', $<HTMLSelectElement>('filter-status').value);
   q.set('limit', String(settings.pageSize));
   q.set('offset', String(state.offset));
   return `/api/review/queue?${q}`;
 }
 
-async function loadQueue(keepSelection = false) {
+async function loadQueue(keepSelection = false): Promise<void> {
   try {
-    const page = await api('GET', queueUrl());
+    const page = await api<QueuePage>('GET', queueUrl());
     state.items = page.items;
     state.total = page.total;
     state.totalCapped = page.totalCapped;
@@ -97,21 +181,21 @@ async function loadQueue(keepSelection = false) {
     render();
     say(state.items.length ? '' : 'Nothing to review with these filters.');
   } catch (err) {
-    say(err.message, true);
+    say(messageOf(err), true);
   }
 }
 
-function render() {
+function render(): void {
   const grid = $('grid');
   grid.replaceChildren(...state.items.map((item, i) => card(item, i)));
   const from = state.items.length ? state.offset + 1 : 0;
   const to = state.offset + state.items.length;
   $('page-info').textContent = `ROIs ${from}–${to} of ${state.total}${state.totalCapped ? '+' : ''}`;
-  $('prev-page').disabled = state.offset === 0;
+  $<HTMLButtonElement>('prev-page').disabled = state.offset === 0;
   select(state.selected, false);
 }
 
-function card(item, index) {
+function card(item: ReviewItem, index: number): HTMLElement {
   const w = item.width || 0;
   const h = item.height || 0;
   const src = `/api/frames/${item.sha256}/image`;
@@ -132,33 +216,33 @@ function card(item, index) {
     probs,
     el('div', { class: 'state' }, stateLine(item.state)),
     el('div', { class: 'actions' },
-      el('button', { type: 'button', onclick: () => act(index, 'confirm') }, 'Confirm ', el('kbd', { text: 'c' })),
+      el('button', { type: 'button', onclick: () => void act(index, 'confirm') }, 'Confirm ', el('kbd', { text: 'c' })),
       el('button', { type: 'button', onclick: () => openPicker(index) }, 'Correct ', el('kbd', { text: 'x' })),
-      el('button', { type: 'button', onclick: () => act(index, 'dubious') }, 'Dubious ', el('kbd', { text: 'd' })),
+      el('button', { type: 'button', onclick: () => void act(index, 'dubious') }, 'Dubious ', el('kbd', { text: 'd' })),
     ),
   );
   node.addEventListener('click', (e) => {
-    if (e.target.tagName !== 'BUTTON') select(index);
+    if ((e.target as HTMLElement).tagName !== 'BUTTON') select(index);
   });
   return node;
 }
 
-function stateLine(s) {
+function stateLine(s: LabelState): DocumentFragment {
   const frag = document.createDocumentFragment();
   frag.append(el('b', { text: s.status }), ` ${s.label}`);
-  if (s.user) frag.append(` · ${s.user}, ${new Date(s.at).toLocaleTimeString()}`);
+  if (s.user) frag.append(` · ${s.user}, ${new Date(s.at ?? 0).toLocaleTimeString()}`);
   return frag;
 }
 
-function select(index, focus = true) {
-  const cards = document.querySelectorAll('.roi');
+function select(index: number, focus = true): void {
+  const cards = document.querySelectorAll<HTMLElement>('.roi');
   if (!cards.length) {
-    $('bulk-confirm').disabled = true;
+    $<HTMLButtonElement>('bulk-confirm').disabled = true;
     return;
   }
   state.selected = Math.max(0, Math.min(cards.length - 1, index));
   cards.forEach((c, i) => c.classList.toggle('selected', i === state.selected));
-  const node = cards[state.selected];
+  const node = cards[state.selected]!;
   if (focus) {
     node.focus({ preventScroll: true });
     node.scrollIntoView({ block: 'nearest' });
@@ -166,55 +250,56 @@ function select(index, focus = true) {
   updateBulkButton();
 }
 
-function pendingOfClass(label) {
+function pendingOfClass(label: string): ReviewItem[] {
   return state.items.filter((it) => it.state.status === 'predicted' && it.state.label === label);
 }
 
-function updateBulkButton() {
+function updateBulkButton(): void {
   const item = state.items[state.selected];
   const n = item ? pendingOfClass(item.state.label).length : 0;
-  const b = $('bulk-confirm');
+  const b = $<HTMLButtonElement>('bulk-confirm');
   b.disabled = n === 0;
-  b.textContent = n ? `Confirm all ${n} ${item.state.label} on this page` : 'Confirm page';
+  b.textContent = item && n ? `Confirm all ${n} ${item.state.label} on this page` : 'Confirm page';
 }
 
-function applyState(sha256, newState) {
+function applyState(sha256: string, newState: LabelState): void {
   const i = state.items.findIndex((it) => it.sha256 === sha256);
   if (i < 0) return;
-  state.items[i] = { ...state.items[i], state: newState };
+  const updated = { ...state.items[i]!, state: newState };
+  state.items[i] = updated;
   const old = document.querySelector(`.roi[data-index="${i}"]`);
-  if (old) old.replaceWith(card(state.items[i], i));
+  if (old) old.replaceWith(card(updated, i));
 }
 
-function nextPending(from) {
-  for (let i = from + 1; i < state.items.length; i++) if (state.items[i].state.status === 'predicted') return i;
+function nextPending(from: number): number {
+  for (let i = from + 1; i < state.items.length; i++) if (state.items[i]!.state.status === 'predicted') return i;
   return Math.min(from + 1, state.items.length - 1);
 }
 
-async function act(index, action, label, newClass) {
+async function act(index: number, action: LabelAction, label?: string, newClass?: boolean): Promise<void> {
   const item = state.items[index];
   const who = user();
   if (!item || !who || state.busy) return;
   state.busy = true;
   try {
-    const body = { sha256: item.sha256, action, user: who };
+    const body: { sha256: string; action: LabelAction; user: string; label?: string; newClass?: boolean } = { sha256: item.sha256, action, user: who };
     if (action === 'confirm') body.label = item.state.label;
     if (label !== undefined) body.label = label;
     if (newClass) body.newClass = true;
-    const res = await api('POST', '/api/labels', body);
+    const res = await api<{ state: LabelState }>('POST', '/api/labels', body);
     applyState(item.sha256, res.state);
     say(`${action === 'confirm' ? 'Confirmed' : action === 'correct' ? 'Corrected to' : 'Marked dubious:'} ${res.state.label}`);
     if (newClass) await loadClasses();
     select(nextPending(index));
   } catch (err) {
-    say(err.message, true);
-    if (err.code === 'PW_E_REVIEW_CONFLICT') await loadQueue(true);
+    say(messageOf(err), true);
+    if (err instanceof ApiError && err.code === 'PW_E_REVIEW_CONFLICT') await loadQueue(true);
   } finally {
     state.busy = false;
   }
 }
 
-async function bulkConfirm() {
+async function bulkConfirm(): Promise<void> {
   const item = state.items[state.selected];
   const who = user();
   if (!item || !who || state.busy) return;
@@ -222,7 +307,7 @@ async function bulkConfirm() {
   if (!items.length) return;
   state.busy = true;
   try {
-    const res = await api('POST', '/api/labels/bulk', {
+    const res = await api<BulkResult>('POST', '/api/labels/bulk', {
       user: who,
       items: items.map((it) => ({ sha256: it.sha256, action: 'confirm', label: it.state.label })),
     });
@@ -232,7 +317,7 @@ async function bulkConfirm() {
     say(`Confirmed ${res.applied} ${item.state.label}${res.failed ? `; ${res.failed} changed meanwhile, reload to see them` : ''}`, res.failed > 0);
     select(state.selected);
   } catch (err) {
-    say(err.message, true);
+    say(messageOf(err), true);
   } finally {
     state.busy = false;
   }
@@ -240,31 +325,31 @@ async function bulkConfirm() {
 
 // ---------- class picker (type to search; a new class needs a second Enter) ----------
 
-const picker = { index: -1, matches: [], active: 0, pendingNew: null };
+const picker = { index: -1, matches: [] as ClassInfo[], active: 0, pendingNew: null as string | null };
 
-async function loadClasses() {
+async function loadClasses(): Promise<void> {
   try {
-    state.classes = (await api('GET', '/api/classes')).classes;
+    state.classes = (await api<{ classes: ClassInfo[] }>('GET', '/api/classes')).classes;
     $('class-options').replaceChildren(...state.classes.map((c) => el('option', { value: c.name })));
   } catch (err) {
-    say(err.message, true);
+    say(messageOf(err), true);
   }
 }
 
-function openPicker(index) {
+function openPicker(index: number): void {
   const item = state.items[index];
   if (!item || !user()) return;
   picker.index = index;
   picker.pendingNew = null;
   $('picker-for').textContent = `(now ${item.state.label})`;
-  $('picker-input').value = '';
+  $<HTMLInputElement>('picker-input').value = '';
   renderPicker();
-  $('picker').showModal();
+  $<HTMLDialogElement>('picker').showModal();
   $('picker-input').focus();
 }
 
-function renderPicker() {
-  const q = $('picker-input').value.trim().toLowerCase();
+function renderPicker(): void {
+  const q = $<HTMLInputElement>('picker-input').value.trim().toLowerCase();
   const words = q.split(/[\s_]+/).filter(Boolean);
   picker.matches = state.classes
     .filter((c) => words.every((w) => c.name.toLowerCase().includes(w)))
@@ -276,7 +361,7 @@ function renderPicker() {
   );
   const active = $('picker-list').children[picker.active];
   if (active) active.scrollIntoView({ block: 'nearest' });
-  const typed = $('picker-input').value.trim().replace(/\s+/g, '_');
+  const typed = $<HTMLInputElement>('picker-input').value.trim().replace(/\s+/g, '_');
   const newBox = $('picker-new');
   if (picker.pendingNew) {
     newBox.hidden = false;
@@ -287,13 +372,13 @@ function renderPicker() {
   } else newBox.hidden = true;
 }
 
-function choose(name, isNew = false) {
+function choose(name: string, isNew = false): void {
   const index = picker.index;
-  $('picker').close();
+  $<HTMLDialogElement>('picker').close();
   void act(index, 'correct', name, isNew);
 }
 
-function pickerKey(e) {
+function pickerKey(e: KeyboardEvent): void {
   if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
     e.preventDefault();
     const n = picker.matches.length;
@@ -301,7 +386,7 @@ function pickerKey(e) {
     renderPicker();
   } else if (e.key === 'Enter') {
     e.preventDefault();
-    const typed = $('picker-input').value.trim().replace(/\s+/g, '_');
+    const typed = $<HTMLInputElement>('picker-input').value.trim().replace(/\s+/g, '_');
     if (picker.pendingNew) {
       if (typed === picker.pendingNew) choose(picker.pendingNew, true);
       else {
@@ -312,7 +397,7 @@ function pickerKey(e) {
     }
     const exact = state.classes.find((c) => c.name === typed);
     if (exact) return choose(exact.name);
-    if (picker.matches.length) return choose(picker.matches[picker.active].name);
+    if (picker.matches.length) return choose(picker.matches[picker.active]!.name);
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(typed)) {
       $('picker-new').hidden = false;
       $('picker-new').textContent = 'A class name is a letter or digit, then letters, digits, "_", "-" or ".".';
@@ -326,20 +411,21 @@ function pickerKey(e) {
 // ---------- chart ----------
 
 const COLORS = ['#4cc3ff', '#ffb347', '#7ee081', '#ff7b9c', '#c49bff', '#f5e663', '#8a9ba8'];
+const color = (i: number): string => COLORS[i % COLORS.length]!;
 
-async function loadChart() {
+async function loadChart(): Promise<void> {
   const hours = settings.chartHours;
   const bucketS = Math.max(60, Math.round((hours * 3600) / 48));
   try {
-    const c = await api('GET', `/api/counts?since=${hours}h&bucketS=${bucketS}`);
+    const c = await api<Counts>('GET', `/api/counts?since=${hours}h&bucketS=${bucketS}`);
     drawChart(c, hours);
     $('chart-updated').textContent = `· ${c.total} ROIs, ${c.validated.total} validated · updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
-    $('chart-updated').textContent = `· ${err.message}`;
+    $('chart-updated').textContent = `· ${messageOf(err)}`;
   }
 }
 
-function drawChart(c, hours) {
+function drawChart(c: Counts, hours: number): void {
   const svg = $('chart');
   const ns = 'http://www.w3.org/2000/svg';
   const W = 1200, H = 130, left = 30, bottom = 14, top = 8;
@@ -347,8 +433,8 @@ function drawChart(c, hours) {
   const start = end - hours * 3_600_000;
   const ranked = Object.entries(c.totals).sort((a, b) => b[1] - a[1]);
   const shown = ranked.slice(0, 6).map(([l]) => l);
-  const series = shown.map((label) => ({ label, values: new Map() }));
-  const other = { label: 'other', values: new Map() };
+  const series = shown.map((label) => ({ label, values: new Map<number, number>() }));
+  const other = { label: 'other', values: new Map<number, number>() };
   for (const b of c.buckets) {
     for (const [label, n] of Object.entries(b.counts)) {
       const s = series.find((x) => x.label === label) ?? other;
@@ -356,15 +442,15 @@ function drawChart(c, hours) {
     }
   }
   if (ranked.length > 6) series.push(other);
-  const starts = [];
+  const starts: number[] = [];
   for (let t = Math.floor(start / c.bucketMs) * c.bucketMs; t < end; t += c.bucketMs) starts.push(t);
   let max = 1;
   for (const s of series) for (const v of s.values.values()) max = Math.max(max, v);
   // A bucket longer than the chart (a long counts window) is drawn at the chart's edge, not off it.
-  const x = (t) => left + Math.min(1, Math.max(0, (t + c.bucketMs / 2 - start) / (end - start))) * (W - left - 8);
-  const y = (v) => H - bottom - (v / max) * (H - bottom - top);
-  const nodes = [];
-  const mk = (tag, attrs, text) => {
+  const x = (t: number) => left + Math.min(1, Math.max(0, (t + c.bucketMs / 2 - start) / (end - start))) * (W - left - 8);
+  const y = (v: number) => H - bottom - (v / max) * (H - bottom - top);
+  const nodes: SVGElement[] = [];
+  const mk = (tag: string, attrs: Record<string, string | number>, text?: string) => {
     const n = document.createElementNS(ns, tag);
     for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
     if (text !== undefined) n.textContent = text;
@@ -378,23 +464,23 @@ function drawChart(c, hours) {
   mk('text', { x: W - 8, y: H - 2, 'text-anchor': 'end' }, 'now');
   series.forEach((s, i) => {
     const pts = starts.map((t) => `${x(t).toFixed(1)},${y(s.values.get(t) ?? 0).toFixed(1)}`).join(' ');
-    mk('polyline', { points: pts, fill: 'none', stroke: COLORS[i % COLORS.length], 'stroke-width': 1.8 });
+    mk('polyline', { points: pts, fill: 'none', stroke: color(i), 'stroke-width': 1.8 });
     for (const t of starts) {
       const v = s.values.get(t);
-      if (v) mk('circle', { cx: x(t).toFixed(1), cy: y(v).toFixed(1), r: 2.5, fill: COLORS[i % COLORS.length] });
+      if (v) mk('circle', { cx: x(t).toFixed(1), cy: y(v).toFixed(1), r: 2.5, fill: color(i) });
     }
   });
   svg.replaceChildren(...nodes);
   $('legend').replaceChildren(
-    ...series.map((s, i) => el('li', {}, el('i', { style: `background:${COLORS[i % COLORS.length]}` }), `${s.label} ${c.totals[s.label] ?? [...s.values.values()].reduce((a, b) => a + b, 0)}`)),
+    ...series.map((s, i) => el('li', {}, el('i', { style: `background:${color(i)}` }), `${s.label} ${c.totals[s.label] ?? [...s.values.values()].reduce((a, b) => a + b, 0)}`)),
   );
 }
 
 // ---------- keyboard ----------
 
-function onKey(e) {
-  if ($('picker').open) return;
-  if ($('help').open) return;
+function onKey(e: KeyboardEvent): void {
+  if ($<HTMLDialogElement>('picker').open) return;
+  if ($<HTMLDialogElement>('help').open) return;
   const t = e.target;
   const typing = t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement;
   if (typing) {
@@ -415,41 +501,41 @@ function onKey(e) {
     case 'p': prevPage(); break;
     case 'r': void loadQueue(true); break;
     case '/': $('filter-label').focus(); break;
-    case '?': $('help').showModal(); break;
+    case '?': $<HTMLDialogElement>('help').showModal(); break;
     default: return;
   }
   e.preventDefault();
 }
 
-function nextPage() {
+function nextPage(): void {
   // Reviewed ROIs leave the "to review" queue, so the next page starts after the ones skipped here.
-  const skipped = $('filter-status').value === 'predicted' ? state.items.filter((it) => it.state.status === 'predicted').length : state.items.length;
+  const skipped = $<HTMLSelectElement>('filter-status').value === 'predicted' ? state.items.filter((it) => it.state.status === 'predicted').length : state.items.length;
   if (state.offset + skipped >= state.total && state.items.length < settings.pageSize) return;
   state.offset += skipped;
   void loadQueue();
 }
 
-function prevPage() {
+function prevPage(): void {
   state.offset = Math.max(0, state.offset - settings.pageSize);
   void loadQueue();
 }
 
 // ---------- start ----------
 
-function start() {
-  $('user').value = localStorage.getItem('plankwatch.reviewer') ?? '';
+function start(): void {
+  $<HTMLInputElement>('user').value = localStorage.getItem('plankwatch.reviewer') ?? '';
   $('chart-hours').textContent = String(settings.chartHours);
   $('logout').hidden = !settings.loginRequired;
   $('filters').addEventListener('submit', (e) => {
     e.preventDefault();
     state.offset = 0;
     void loadQueue();
-    document.activeElement.blur();
+    (document.activeElement as HTMLElement).blur();
   });
   $('prev-page').addEventListener('click', prevPage);
   $('next-page').addEventListener('click', nextPage);
   $('bulk-confirm').addEventListener('click', () => void bulkConfirm());
-  $('help-button').addEventListener('click', () => $('help').showModal());
+  $('help-button').addEventListener('click', () => $<HTMLDialogElement>('help').showModal());
   $('picker-input').addEventListener('input', () => {
     picker.active = 0;
     picker.pendingNew = null;
