@@ -39,6 +39,7 @@ def main():
     p.add_argument('--batch-size', type=int, default=32)
     p.add_argument('--seconds', type=float, default=8)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--inference-only', action='store_true', help='measure inference only, of the TorchScript model frozen for inference')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
@@ -54,14 +55,19 @@ def main():
         loss.backward()
         opt.step()
 
-    model.train()
-    step()
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < a.seconds or n < 2:
+    train = float('nan')
+    if not a.inference_only:
+        model.train()
         step()
-        n += 1
-    train = n * a.batch_size / (time.perf_counter() - t0)
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < a.seconds or n < 2:
+            step()
+            n += 1
+        train = n * a.batch_size / (time.perf_counter() - t0)
     model.eval()
+    if a.inference_only:
+        # As deployed for inference: TorchScript, frozen (batch norm folded into the convolutions).
+        model = torch.jit.freeze(torch.jit.script(model))
     with torch.no_grad():
         model(x)
         n, t0 = 0, time.perf_counter()
