@@ -61,6 +61,10 @@ export const ERRORS = {
     message: 'ONNX Runtime (the onnxruntime-node package) could not be loaded or could not run a member; inference falls back to TensorFlow.js.',
     action: 'Reinstall with `npm ci` (the package ships its CPU libraries), or set classify.backend to "wasm" to silence this. For a GPU, see README "GPU and other execution providers" (classify.onnxProviders).',
   },
+  PW_E_MODEL_IMPORT: {
+    message: 'An ONNX model could not be imported as a member version.',
+    action: 'The message names what does not fit: the model must read one batch of square images (1 or 3 channels, NCHW or NHWC) and give one value per class listed in the --classes file; name its input or output with --input or --output when it has several. See README "Models from elsewhere".',
+  },
   PW_E_ONNX_EXPORT: {
     message: 'A network could not be written as model.onnx.',
     action: 'Only the built-in architectures (plain chains of convolution, batch norm, activation, max pooling, dense) export; other members run on TensorFlow.js (classify.backend: "wasm").',

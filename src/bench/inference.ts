@@ -77,6 +77,7 @@ function memberSpec(ensemble: LoadedEnsemble, index: number, views: boolean): Me
     tta: views ? m.tta : ['identity'],
     fill: preparedBackground(m.meta.preprocessing),
     onnxSha256: m.meta.checksums?.[ONNX_FILE] ?? null,
+    onnxIo: m.meta.onnx ?? null,
   };
 }
 

@@ -290,6 +290,7 @@ export class Classifier {
         tta: m.tta,
         fill: preparedBackground(m.meta.preprocessing),
         onnxSha256: m.meta.checksums?.[ONNX_FILE] ?? null,
+        onnxIo: m.meta.onnx ?? null,
       })),
     };
     const started = performance.now();

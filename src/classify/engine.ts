@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { PlankwatchError } from '../errors.js';
 import { inferenceModel, type InferenceModel } from './folded-model.js';
+import type { OnnxIo } from './meta.js';
 import { folderIO } from './model-files.js';
 import { exportOnnx, ONNX_FILE } from './onnx-export.js';
 import { OnnxSession } from './onnx-runtime.js';
@@ -35,6 +36,8 @@ export interface MemberSpec {
    * engine checks the bytes it loads against it; without one it converts model.json at load.
    */
   onnxSha256?: string | null;
+  /** How model.onnx reads and writes when it was trained elsewhere (meta.json "onnx"); such a version has no model.json. */
+  onnxIo?: OnnxIo | null;
 }
 
 /** What one engine loads: the members of one ensemble generation. */
@@ -187,6 +190,9 @@ function meanOfViews(rows: Float32Array, views: number, length: number): Float32
 }
 
 async function loadTfjsMember(m: MemberSpec): Promise<MemberModel> {
+  if (m.onnxIo) {
+    throw new PlankwatchError('PW_E_MODEL_LOAD', `Member ${m.id} was imported as model.onnx alone (no model.json): it runs on ONNX Runtime only; set classify.backend to "auto" or "onnx".`);
+  }
   const layers = await tfl.loadLayersModel(folderIO(m.dir));
   const softmaxOutput = endsInSoftmax(layers);
   try {
@@ -229,6 +235,8 @@ async function loadOnnxMember(m: MemberSpec, report: LoadReport): Promise<Member
     if (sum !== m.onnxSha256) {
       throw new PlankwatchError('PW_E_MODEL_LOAD', `Member ${m.id}: checksum mismatch for ${file} (file changed or truncated since meta.json was written)`);
     }
+  } else if (m.onnxIo) {
+    throw new PlankwatchError('PW_E_MODEL_LOAD', `Member ${m.id}: meta.json lists no checksum for its model.onnx`);
   } else {
     const layers = await tfl.loadLayersModel(folderIO(m.dir));
     try {
@@ -239,7 +247,7 @@ async function loadOnnxMember(m: MemberSpec, report: LoadReport): Promise<Member
     }
     report.converted.push(m.id);
   }
-  const session = await OnnxSession.create(bytes, m.id, m.inputSize, m.numClasses);
+  const session = await OnnxSession.create(bytes, m.id, m.inputSize, m.numClasses, m.onnxIo ?? undefined);
   return {
     bytes: bytes.length,
     predict: (pixels, images) => session.run(pixels, images),

@@ -149,10 +149,21 @@ async function readMemberFiles(dir: string, id: string): Promise<MemberMeta> {
     throw loadError(`Member ${id}: ${metaFile} "preprocessing" needs background, noUpscale and invert`);
   }
 
+  const io = meta.onnx;
+  if (io !== undefined) {
+    const good =
+      typeof io === 'object' && io !== null && typeof io.input === 'string' && typeof io.output === 'string' && (io.layout === 'nchw' || io.layout === 'nhwc') &&
+      (io.channels === 1 || io.channels === 3) && Number.isFinite(io.mean) && Number.isFinite(io.std) && io.std > 0 && (io.outputs === 'probabilities' || io.outputs === 'logits');
+    if (!good) throw loadError(`Member ${id}: ${metaFile} "onnx" needs input, output, layout (nchw or nhwc), channels (1 or 3), mean, std (> 0) and outputs (probabilities or logits)`);
+  }
   const modelFile = path.join(dir, 'model.json');
-  let model: { format?: string; weightsManifest?: { paths: string[] }[] };
+  // A model imported as model.onnx alone (meta.json "onnx") has no model.json: its model.onnx,
+  // which must be in the checksums, is all there is.
+  const onnxOnly = meta.onnx !== undefined && !existsSync(modelFile);
+  if (onnxOnly && !meta.checksums?.[ONNX_FILE]) throw loadError(`Member ${id}: ${metaFile} lists no checksum for ${path.join(dir, ONNX_FILE)}`);
+  let model: { format?: string; weightsManifest?: { paths: string[] }[] } = {};
   try {
-    model = JSON.parse(await readFile(modelFile, 'utf8')) as typeof model;
+    if (!onnxOnly) model = JSON.parse(await readFile(modelFile, 'utf8')) as typeof model;
   } catch (err) {
     throw loadError(`Member ${id}: cannot read ${modelFile}: ${reason(err)}`, err);
   }

@@ -38,6 +38,26 @@ export interface MemberMeta {
   /** SHA-256 of each file in the version folder except meta.json. */
   checksums?: Record<string, string>;
   createdAt: string;
+  /**
+   * How model.onnx reads and writes, for a model trained elsewhere (`plankwatch models import`);
+   * absent: as plankwatch exports it ("image" [batch, size, size, 1], "probabilities").
+   */
+  onnx?: OnnxIo;
+}
+
+/** The tensors of an imported model.onnx, and how the prepared image becomes its input. */
+export interface OnnxIo {
+  input: string;
+  output: string;
+  /** nchw: [batch, channels, size, size]; nhwc: [batch, size, size, channels]. */
+  layout: 'nchw' | 'nhwc';
+  /** 3: the prepared gray image is repeated in three channels. */
+  channels: 1 | 3;
+  /** The model reads (prepared pixel - mean) / std; the prepared pixels are in [0, 1]. */
+  mean: number;
+  std: number;
+  /** logits: a softmax is applied to what the model gives. */
+  outputs: 'probabilities' | 'logits';
 }
 
 /** soft: mean of the members' probabilities; geometric: their normalised geometric mean; hard: majority of their top classes. */

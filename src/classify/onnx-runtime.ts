@@ -14,6 +14,7 @@ import path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { PlankwatchError } from '../errors.js';
 import { encodeModel, FLOAT } from './onnx-proto.js';
+import type { OnnxIo } from './meta.js';
 import { ONNX_INPUT, ONNX_OUTPUT } from './onnx-export.js';
 
 export const ONNX_PACKAGE = 'onnxruntime-node';
@@ -190,6 +191,15 @@ async function probe(runtime: typeof Ort, provider: OnnxProvider, threads: numbe
   }
 }
 
+/** How plankwatch's own model.onnx reads and writes (onnx-export.ts). */
+export const NATIVE_IO: OnnxIo = { input: ONNX_INPUT, output: ONNX_OUTPUT, layout: 'nhwc', channels: 1, mean: 0, std: 1, outputs: 'probabilities' };
+
+/** Input and output shapes of a session as ONNX Runtime reports them (null: not a tensor). */
+export interface SessionShapes {
+  inputs: { name: string; shape: (number | string)[] | null }[];
+  outputs: { name: string; shape: (number | string)[] | null }[];
+}
+
 /** One member's model.onnx in ONNX Runtime: prepared images in, probabilities out. */
 export class OnnxSession {
   private constructor(
@@ -197,43 +207,65 @@ export class OnnxSession {
     private readonly runtime: typeof Ort,
     readonly size: number,
     readonly numClasses: number,
+    private readonly io: OnnxIo,
   ) {}
 
   /**
-   * A session for the bytes of a model.onnx that reads [batch, size, size, 1] as "image" and gives
-   * [batch, numClasses] as "probabilities". Call startOnnxRuntime first. Throws PW_E_MODEL_LOAD.
+   * A session for the bytes of a model.onnx that reads [batch, size, size, 1] prepared images and
+   * gives [batch, numClasses] probabilities, through `io` for a model trained elsewhere. Call
+   * startOnnxRuntime first. Throws PW_E_MODEL_LOAD.
    */
-  static async create(bytes: Uint8Array, id: string, size: number, numClasses: number): Promise<OnnxSession> {
-    if (!ort || !chosen) throw new PlankwatchError('PW_E_INTERNAL', 'ONNX Runtime is not started in this thread');
-    let session: Ort.InferenceSession;
+  static async create(bytes: Uint8Array, id: string, size: number, numClasses: number, io: OnnxIo = NATIVE_IO): Promise<OnnxSession> {
+    const session = await OnnxSession.open(bytes, id);
+    const input = session.inputMetadata.find((m) => m.name === io.input);
+    const output = session.outputMetadata.find((m) => m.name === io.output);
+    const inShape = input?.isTensor ? input.shape : null;
+    const outShape = output?.isTensor ? output.shape : null;
+    const want = io.layout === 'nhwc' ? [size, size, io.channels] : [io.channels, size, size];
+    const fixed = (d: number | string | undefined, n: number) => d === n || typeof d === 'string';
+    const fits = inShape?.length === 4 && want.every((n, i) => fixed(inShape[i + 1], n)) && outShape?.length === 2 && fixed(outShape[1], numClasses);
+    if (!fits) {
+      await session.release();
+      const layout = io.layout === 'nhwc' ? `[batch, ${size}, ${size}, ${io.channels}]` : `[batch, ${io.channels}, ${size}, ${size}]`;
+      throw new PlankwatchError(
+        'PW_E_MODEL_LOAD',
+        `Member ${id}: model.onnx must read "${io.input}" ${layout} and give "${io.output}" [batch, ${numClasses}] as meta.json says; it reads ${JSON.stringify(inShape)} and gives ${JSON.stringify(outShape)}.`,
+      );
+    }
+    return new OnnxSession(session, ort!, size, numClasses, io);
+  }
+
+  /** The inputs and outputs of a model.onnx, without checking them against anything. Throws PW_E_MODEL_LOAD. */
+  static async shapes(bytes: Uint8Array, id: string): Promise<SessionShapes> {
+    const session = await OnnxSession.open(bytes, id);
     try {
-      session = await ort.InferenceSession.create(bytes, sessionOptions(chosen.provider, chosen.threads));
+      const describe = (m: Ort.InferenceSession.ValueMetadata) => ({ name: m.name, shape: m.isTensor ? [...m.shape] : null });
+      return { inputs: session.inputMetadata.map(describe), outputs: session.outputMetadata.map(describe) };
+    } finally {
+      await session.release();
+    }
+  }
+
+  private static async open(bytes: Uint8Array, id: string): Promise<Ort.InferenceSession> {
+    if (!ort || !chosen) throw new PlankwatchError('PW_E_INTERNAL', 'ONNX Runtime is not started in this thread');
+    try {
+      return await ort.InferenceSession.create(bytes, sessionOptions(chosen.provider, chosen.threads));
     } catch (err) {
       throw new PlankwatchError('PW_E_MODEL_LOAD', `Member ${id}: ONNX Runtime refused its model.onnx: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    const input = session.inputMetadata.find((m) => m.name === ONNX_INPUT);
-    const output = session.outputMetadata.find((m) => m.name === ONNX_OUTPUT);
-    const shape = (m: typeof input) => (m && m.isTensor ? m.shape : null);
-    const inShape = shape(input);
-    const outShape = shape(output);
-    const fits = inShape?.length === 4 && inShape[1] === size && inShape[2] === size && inShape[3] === 1 && outShape?.length === 2 && outShape[1] === numClasses;
-    if (!fits) {
-      await session.release();
-      throw new PlankwatchError(
-        'PW_E_MODEL_LOAD',
-        `Member ${id}: model.onnx must read "${ONNX_INPUT}" [batch, ${size}, ${size}, 1] and give "${ONNX_OUTPUT}" [batch, ${numClasses}] as meta.json says; it reads ${JSON.stringify(inShape)} and gives ${JSON.stringify(outShape)}.`,
-      );
-    }
-    return new OnnxSession(session, ort, size, numClasses);
   }
 
   /** Probabilities of `count` prepared images (count * size * size floats): count * numClasses. */
   async run(pixels: Float32Array, count: number): Promise<Float32Array> {
-    const x = new this.runtime.Tensor('float32', pixels, [count, this.size, this.size, 1]);
-    const out = await this.session.run({ [ONNX_INPUT]: x });
-    const y = out[ONNX_OUTPUT]!;
+    const { size, io } = this;
+    const data = adaptInput(pixels, count, size * size, io);
+    const dims = io.layout === 'nhwc' ? [count, size, size, io.channels] : [count, io.channels, size, size];
+    const x = new this.runtime.Tensor('float32', data, dims);
+    const out = await this.session.run({ [io.input]: x });
+    const y = out[io.output]!;
     try {
-      return y.data as Float32Array;
+      const values = y.data as Float32Array;
+      return io.outputs === 'logits' ? softmaxRows(values, this.numClasses) : values;
     } finally {
       x.dispose();
     }
@@ -242,4 +274,33 @@ export class OnnxSession {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** The prepared gray images as the model reads them: normalised, repeated into its channels. */
+function adaptInput(pixels: Float32Array, count: number, area: number, io: OnnxIo): Float32Array {
+  const plain = io.mean === 0 && io.std === 1;
+  if (io.channels === 1 && plain) return pixels;
+  const scale = 1 / io.std;
+  const out = new Float32Array(count * area * io.channels);
+  for (let n = 0; n < count; n++) {
+    for (let i = 0; i < area; i++) {
+      const v = (pixels[n * area + i]! - io.mean) * scale;
+      if (io.layout === 'nchw') for (let c = 0; c < io.channels; c++) out[(n * io.channels + c) * area + i] = v;
+      else for (let c = 0; c < io.channels; c++) out[(n * area + i) * io.channels + c] = v;
+    }
+  }
+  return out;
+}
+
+/** Softmax of each row of k values, in a new array (the max is subtracted first). */
+export function softmaxRows(values: Float32Array, k: number): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let r = 0; r < values.length; r += k) {
+    let max = -Infinity;
+    for (let j = 0; j < k; j++) max = Math.max(max, values[r + j]!);
+    let sum = 0;
+    for (let j = 0; j < k; j++) sum += out[r + j] = Math.exp(values[r + j]! - max);
+    for (let j = 0; j < k; j++) out[r + j] = out[r + j]! / sum;
+  }
+  return out;
 }

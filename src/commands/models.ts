@@ -1,6 +1,6 @@
 // `plankwatch models list | promote VERSION | rollback`: the model registry on disk. A running
 // daemon notices the change of the ensemble file and swaps to it between two batches.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { ModelRegistry, type MemberVersion } from '../learn/registry/registry.js';
 import { configFrom } from './run.js';
 
@@ -60,6 +60,52 @@ export function registerModelsCommands(program: Command): void {
       const config = configFrom(opts.config);
       const { convertMembers } = await import('../classify/onnx-convert.js');
       await convertMembers({ dirs, modelsDir: config.classify.modelsDir, ensembleFile: config.classify.ensemble, all: opts.all === true, log: (line) => process.stdout.write(`${line}\n`) });
+    });
+
+  models
+    .command('import')
+    .description('Register an ONNX classifier trained elsewhere (PyTorch, Keras through tf2onnx, ...) as a member version: model.onnx, its classes and how plankwatch prepares its input, in <classify.modelsDir>/<member>/<version>/ with checksums. Add it to an ensemble file and promote that to use it.')
+    .argument('<file>', 'the .onnx file')
+    .requiredOption('--classes <file>', 'text file: one class label per line, in the order of the model\'s outputs')
+    .requiredOption('--member <name>', 'member name (the folder under classify.modelsDir)')
+    .option('--version <name>', 'version folder name', 'v1')
+    .option('--input <name>', 'the input to feed (default: the model\'s only input)')
+    .option('--output <name>', 'the output to read (default: the model\'s only output)')
+    .addOption(new Option('--layout <layout>', 'input layout (default: read from its shape: channels 1 or 3 first is nchw)').choices(['nchw', 'nhwc']))
+    .option('--mean <m>', 'the model reads (pixel - mean) / std, plankwatch\'s prepared pixels being in [0, 1] (organisms bright on black unless --no-invert)', Number, 0)
+    .option('--std <s>', 'see --mean', Number, 1)
+    .addOption(new Option('--outputs <kind>', 'what the model gives (default: probabilities if its rows sum to 1 on test images, else logits, to which a softmax is applied)').choices(['probabilities', 'logits']))
+    .option('--background <value>', 'gray value of the camera\'s background (0-255), used to pad images to a square', Number, 255)
+    .option('--no-invert', 'keep dark organisms dark (by default the image is inverted so that the background is 0)')
+    .addOption(new Option('--scale <how>', 'keep: small organisms keep their size (padded); fit: every organism is enlarged to fill the input').choices(['keep', 'fit']).default('keep'))
+    .option('--architecture <text>', 'what the network is, for `models list` and meta.json', 'imported ONNX model')
+    .option('-c, --config <file>', 'YAML config file (for classify.modelsDir)')
+    .action(async (file: string, opts: { classes: string; member: string; version: string; input?: string; output?: string; layout?: 'nchw' | 'nhwc'; mean: number; std: number; outputs?: 'probabilities' | 'logits'; background: number; invert: boolean; scale: 'keep' | 'fit'; architecture: string; config?: string }) => {
+      const config = configFrom(opts.config);
+      const { importOnnx } = await import('../classify/onnx-import.js');
+      const { dir, meta } = await importOnnx({
+        file,
+        classesFile: opts.classes,
+        member: opts.member,
+        version: opts.version,
+        modelsDir: config.classify.modelsDir,
+        input: opts.input,
+        output: opts.output,
+        layout: opts.layout,
+        mean: opts.mean,
+        std: opts.std,
+        outputs: opts.outputs,
+        background: opts.background,
+        invert: opts.invert,
+        noUpscale: opts.scale === 'keep',
+        architecture: opts.architecture,
+        command: `plankwatch models import ${process.argv.slice(4).join(' ')}`.trim(),
+      });
+      const io = meta.onnx!;
+      process.stdout.write(
+        `imported ${meta.name}/${meta.version} into ${dir}: ${meta.classes.length} classes, ${meta.input.size} px, ${io.layout} with ${io.channels} channel(s), (pixel - ${io.mean}) / ${io.std}, gives ${io.outputs}\n` +
+          `add { "name": "${meta.name}", "version": "${meta.version}" } to the members of an ensemble file, then \`plankwatch evaluate --ensemble FILE\` and \`plankwatch models promote\`\n`,
+      );
     });
 
   models

@@ -126,11 +126,14 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   for (const m of ensemble.members) {
     const dir = path.join(modelsDir, m.name, m.version);
     const meta = await readMeta(dir);
-    const layers = await tfl.loadLayersModel(folderIO(dir));
+    // A model imported as model.onnx alone (meta.json "onnx") has no layers model: ONNX Runtime only.
+    const onnxOnly = meta.onnx !== undefined && !existsSync(path.join(dir, 'model.json'));
+    if (onnxOnly && !onnx) throw new Error(`${meta.name}/${meta.version} was imported as model.onnx alone: evaluate it with --backend auto or onnx.`);
+    const layers = onnxOnly ? null : await tfl.loadLayersModel(folderIO(dir));
     members.push({
       meta,
-      macs: countMacs(layers),
-      ...(onnx ? await onnxPredictor(dir, meta, layers) : tfjsPredictor(layers, meta.input.size)),
+      macs: layers ? countMacs(layers) : Number(meta.training.multiplyAdds) || 0,
+      ...(onnx ? await onnxPredictor(dir, meta, layers) : tfjsPredictor(layers!, meta.input.size)),
       weight: m.weight ?? 1,
       views: memberViews(ensemble, m),
       secondView: quarterTurnInvariant(meta.architecture) ? 'flipH' : 'rot90',
@@ -330,7 +333,7 @@ function tfjsPredictor(layers: tfl.LayersModel, size: number): Pick<LoadedMember
  * A member on ONNX Runtime: its model.onnx (checked against meta.json's checksum), or for a
  * version without one, the export of its model.json made here. Disposes `layers`.
  */
-async function onnxPredictor(dir: string, meta: MemberMeta, layers: tfl.LayersModel): Promise<Pick<LoadedMember, 'predict' | 'dispose'>> {
+async function onnxPredictor(dir: string, meta: MemberMeta, layers: tfl.LayersModel | null): Promise<Pick<LoadedMember, 'predict' | 'dispose'>> {
   const id = `${meta.name}/${meta.version}`;
   let bytes: Uint8Array;
   try {
@@ -338,13 +341,15 @@ async function onnxPredictor(dir: string, meta: MemberMeta, layers: tfl.LayersMo
     if (sum) {
       bytes = await readFile(path.join(dir, ONNX_FILE));
       if (createHash('sha256').update(bytes).digest('hex') !== sum) throw new Error(`${id}: ${path.join(dir, ONNX_FILE)} does not match its checksum in meta.json`);
-    } else {
+    } else if (layers) {
       bytes = exportOnnx(layers, { id });
+    } else {
+      throw new Error(`${id}: meta.json lists no checksum for its model.onnx`);
     }
   } finally {
-    layers.dispose();
+    layers?.dispose();
   }
-  const session = await OnnxSession.create(bytes, id, meta.input.size, meta.classes.length);
+  const session = await OnnxSession.create(bytes, id, meta.input.size, meta.classes.length, meta.onnx);
   return { predict: (pixels, count) => session.run(pixels, count), dispose: () => session.release() };
 }
 
