@@ -177,6 +177,7 @@ export function reviewRoutes(options: ReviewRoutesOptions): HttpPlugin {
       const html = signedIn(request) ? reviewPage(settings) : loginPage();
       return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
     });
+    app.get('/', open, async (_request, reply) => reply.redirect('/review'));
     app.get('/review/', open, async (_request, reply) => reply.redirect('/review'));
     app.get('/review/assets/:name', async (request, reply) => {
       const asset = reviewAsset((request.params as { name: string }).name);

@@ -143,6 +143,20 @@ describe('review API', () => {
     expect(classes.map((x: { name: string }) => x.name)).toEqual(['copepod', 'detritus', 'protist']);
   });
 
+  it('the root URL leads to the review page, with or without a token required', async () => {
+    for (const token of [undefined, 's3cret-token']) {
+      const { url } = await serve(token ? { token } : {});
+      const root = await fetch(`${url}/`, { redirect: 'manual' });
+      expect(root.status).toBe(302);
+      expect(root.headers.get('location')).toBe('/review');
+      // Followed as a browser does, it lands on the page (or, off loopback, its login form).
+      const landed = await fetch(`${url}/`);
+      expect(landed.status).toBe(200);
+      expect(landed.url).toBe(`${url}/review`);
+      expect(await landed.text()).toContain(token ? 'name="token"' : 'id="grid"');
+    }
+  });
+
   it('off loopback: the API needs the bearer token; a browser logs in with a form and gets an HttpOnly cookie', async () => {
     const { url } = await serve({ token: 's3cret-token' });
     expect((await fetch(`${url}/api/classes`)).status).toBe(401);
