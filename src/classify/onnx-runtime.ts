@@ -14,14 +14,12 @@ import path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { PlankwatchError } from '../errors.js';
 import { encodeModel, FLOAT } from './onnx-proto.js';
+import { parseProviders, type OnnxProvider } from './onnx-providers.js';
 import type { OnnxIo } from './meta.js';
 import { ONNX_INPUT, ONNX_OUTPUT } from './onnx-export.js';
 
 export const ONNX_PACKAGE = 'onnxruntime-node';
 
-/** The execution providers plankwatch knows how to ask for; "auto" tries them in this order. */
-export const ONNX_PROVIDERS = ['tensorrt', 'cuda', 'cpu'] as const;
-export type OnnxProvider = (typeof ONNX_PROVIDERS)[number];
 
 /** classify.onnxProviders and classify.onnxThreads. */
 export interface OnnxSettings {
@@ -67,15 +65,9 @@ let chosen: OnnxRuntimeInfo | null = null;
 
 /** Parse classify.onnxProviders: the providers to try, in order. Throws PW_E_CONFIG_INVALID. */
 export function providerOrder(setting: string): OnnxProvider[] {
-  const value = setting.trim().toLowerCase();
-  if (value === '' || value === 'auto') return [...ONNX_PROVIDERS];
-  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  for (const name of names) {
-    if (!(ONNX_PROVIDERS as readonly string[]).includes(name)) {
-      throw new PlankwatchError('PW_E_CONFIG_INVALID', `classify.onnxProviders: unknown execution provider "${name}" (known: auto, ${ONNX_PROVIDERS.join(', ')}).`);
-    }
-  }
-  return names as OnnxProvider[];
+  const { order, error } = parseProviders(setting);
+  if (error) throw new PlankwatchError('PW_E_CONFIG_INVALID', `classify.onnxProviders: ${error}.`);
+  return order;
 }
 
 /** Folder of the addon and the libraries beside it, or null when the package is not installed. */

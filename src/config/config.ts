@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { PlankwatchError } from '../errors.js';
+import { parseProviders } from '../classify/onnx-providers.js';
 import { parseAllowedHosts } from '../http/origin.js';
 import { isLoopback } from '../http/auth.js';
 import { CONFIG_SCHEMA, type ConfigOf, type ObjectNode, type SchemaNode } from './schema.js';
@@ -161,6 +162,8 @@ function checkCrossField(config: Config, errors: string[]): void {
   if (!/^[^#+/]+$/.test(config.publish.topicPrefix)) {
     errors.push(`publish.topicPrefix: must be one topic level without "/", "+" or "#", got "${config.publish.topicPrefix}"`);
   }
+  const providers = parseProviders(config.classify.onnxProviders).error;
+  if (providers) errors.push(`classify.onnxProviders: ${providers}`);
   for (const e of parseAllowedHosts(config.http.allowedHosts).errors) errors.push(`http.allowedHosts: ${e}`);
   for (const e of parseAllowedHosts(config.shore.httpAllowedHosts).errors) errors.push(`shore.httpAllowedHosts: ${e}`);
 }
