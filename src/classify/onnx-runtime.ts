@@ -20,7 +20,6 @@ import { ONNX_INPUT, ONNX_OUTPUT } from './onnx-export.js';
 
 export const ONNX_PACKAGE = 'onnxruntime-node';
 
-
 /** classify.onnxProviders and classify.onnxThreads. */
 export interface OnnxSettings {
   /** "auto", or provider names in order separated by commas. */
@@ -62,6 +61,8 @@ export function onnxLayout(workers: number, threads: number, cores = availablePa
 const require = createRequire(import.meta.url);
 let ort: typeof Ort | null = null;
 let chosen: OnnxRuntimeInfo | null = null;
+/** The settings `chosen` was made for. */
+let chosenFor = '';
 
 /** Parse classify.onnxProviders: the providers to try, in order. Throws PW_E_CONFIG_INVALID. */
 export function providerOrder(setting: string): OnnxProvider[] {
@@ -97,7 +98,8 @@ function missingLibrary(provider: OnnxProvider): string | null {
 export async function startOnnxRuntime(settings: OnnxSettings = DEFAULT_ONNX_SETTINGS): Promise<OnnxRuntimeInfo> {
   const order = providerOrder(settings.providers);
   const threads = settings.threads > 0 ? Math.floor(settings.threads) : Math.max(1, availableParallelism());
-  if (chosen && chosen.threads === threads && order.includes(chosen.provider)) return chosen;
+  const key = `${order.join(',')}/${threads}`;
+  if (chosen && chosenFor === key) return chosen;
   const runtime = await loadOrt();
   const passedOver: OnnxRuntimeInfo['passedOver'] = [];
   for (const provider of order) {
@@ -113,6 +115,7 @@ export async function startOnnxRuntime(settings: OnnxSettings = DEFAULT_ONNX_SET
       continue;
     }
     chosen = { version: runtime.env.versions.common ?? 'unknown', provider, threads, passedOver };
+    chosenFor = key;
     return chosen;
   }
   throw new PlankwatchError(
