@@ -1,5 +1,5 @@
 // The error catalogue: every code a technician can meet in a log line, with what to do about it.
-// README "Error codes" is generated from the same words; keep them in step.
+// README "Error codes" gives each code a short row of these words; keep them in step.
 
 export interface ErrorInfo {
   /** What happened, in words a technician can act on. */
@@ -63,7 +63,7 @@ export const ERRORS = {
   },
   PW_E_MODEL_IMPORT: {
     message: 'An ONNX model could not be imported as a member version.',
-    action: 'The message names what does not fit: the model must read one batch of square images (1 or 3 channels, NCHW or NHWC) and give one value per class listed in the --classes file; name its input or output with --input or --output when it has several. See README "Models from elsewhere".',
+    action: 'The message names what does not fit: the model must read one batch of square images (1 or 3 channels, NCHW or NHWC) and give one value per class listed in the --classes file; name its input or output with --input or --output when it has several. See docs/training.md "Models from elsewhere".',
   },
   PW_E_ONNX_EXPORT: {
     message: 'A network could not be written as model.onnx.',
@@ -119,7 +119,7 @@ export const ERRORS = {
   },
   PW_E_REVIEW_REQUEST: {
     message: 'A review request is malformed.',
-    action: 'Fix the field named in the message; README "Reviewing labels" lists every route and its payload.',
+    action: 'Fix the field named in the message; docs/api.md lists every route and its payload.',
   },
   PW_E_REVIEW_NOT_FOUND: {
     message: 'No classified frame with this SHA-256 is stored.',
@@ -159,11 +159,11 @@ export const ERRORS = {
   },
   PW_E_SYNC_STATUS_AUTH: {
     message: 'A shore status was ignored: it is unsigned, or its signature does not match the key in sync.shoreKeyFile. Nothing was deleted from the outbox.',
-    action: 'Give every shore ingester the same key (shore.statusKeyFile) as the ship (sync.shoreKeyFile). If they have it, someone else publishes on this ship\'s shore-status topic: check the broker ACL (README "Sync ashore").',
+    action: 'Give every shore ingester the same key (shore.statusKeyFile) as the ship (sync.shoreKeyFile). If they have it, someone else publishes on this ship\'s shore-status topic: check the broker ACL (docs/sync.md).',
   },
   PW_E_SYNC_STATUS_NO_KEY: {
     message: 'sync.shoreKeyFile is not set: the shore statuses that let the ship forget records are not authenticated; only the broker ACL keeps others from sending them.',
-    action: 'Make a key (openssl rand -hex 32 > FILE), name it in sync.shoreKeyFile on the ship and shore.statusKeyFile on every shore ingester. Until then let only the shore user publish on `<sync.topicPrefix>/+/shore-status` (README "Sync ashore").',
+    action: 'Make a key (openssl rand -hex 32 > FILE), name it in sync.shoreKeyFile on the ship and shore.statusKeyFile on every shore ingester. Until then let only the shore user publish on `<sync.topicPrefix>/+/shore-status` (docs/sync.md).',
   },
   PW_E_SHORE_BATCH: {
     message: 'The shore ingester received a batch it cannot decode; it was acknowledged and dropped.',

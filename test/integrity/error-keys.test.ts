@@ -1,8 +1,8 @@
 // Every config key a technician is told about exists. A message that says "set publish.mqtt.url"
 // when the key is publish.mqttUrl sends them to write a key the daemon then refuses as unknown.
 // Checked: the catalogue (src/errors.ts), every string literal in src/ (error messages, log lines,
-// help texts), README.md and config/vessel.example.yaml; for dotted key paths and for
-// PLANKWATCH_… environment variable names.
+// help texts), README.md, CHANGELOG.md, every page under docs/ and config/vessel.example.yaml; for
+// dotted key paths and for PLANKWATCH_… environment variable names.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
@@ -115,8 +115,10 @@ describe('config keys named to the technician', () => {
     expect(unknown(found)).toEqual([]);
   });
 
-  it('every key in README.md and config/vessel.example.yaml exists in the schema', () => {
-    const found = ['README.md', 'config/vessel.example.yaml'].flatMap((name) => {
+  it('every key in README.md, CHANGELOG.md, docs/ and config/vessel.example.yaml exists in the schema', () => {
+    const docs = readdirSync(path.join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`);
+    expect(docs.length).toBeGreaterThan(5);
+    const found = ['README.md', 'CHANGELOG.md', ...docs, 'config/vessel.example.yaml'].flatMap((name) => {
       const text = readFileSync(path.join(ROOT, name), 'utf8');
       return [...dottedKeys(text, name), ...envVars(text, name)];
     });
