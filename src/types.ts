@@ -94,3 +94,15 @@ export type RejectCode =
   | 'PW_E_IMAGE_UNREADABLE'
   | 'PW_E_IMAGE_LINK'
   | 'PW_E_IMAGE_SPECIAL';
+
+/**
+ * A stage with a lifetime, as the daemon runs it. The constructor only assigns; `start` opens,
+ * connects, listens or loads; `stop` undoes it. A start that throws cleans up after itself: the
+ * daemon stops only the parts that started, in reverse order of start.
+ */
+export interface Part {
+  /** How logs name the part (`stopping <name> failed`). */
+  readonly name: string;
+  start(): Promise<unknown> | void;
+  stop(): Promise<void> | void;
+}

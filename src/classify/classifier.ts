@@ -2,7 +2,7 @@
 // a pool of inference threads. Owns the active ensemble and swaps it between batches.
 import type { Logger } from '../log.js';
 import { PlankwatchError } from '../errors.js';
-import type { EnsemblePrediction, PreparedFrame, PreprocessSpec } from '../types.js';
+import type { EnsemblePrediction, Part, PreparedFrame, PreprocessSpec } from '../types.js';
 import { preparedBackground } from '../preprocess/prepare.js';
 import type { BackendInfo, BackendName, BackendRequest } from './backend.js';
 import { Batcher } from './batcher.js';
@@ -100,7 +100,8 @@ interface Generation {
 
 const LATENCY_WINDOW = 200;
 
-export class Classifier {
+export class Classifier implements Part {
+  readonly name = 'classify';
   private readonly opts: ClassifierOptions;
   private pool: WorkerPool | null = null;
   private batcher: Batcher<PreparedFrame, EnsemblePrediction> | null = null;

@@ -2,27 +2,37 @@
 import path from 'node:path';
 import type { Classifier } from '../classify/classifier.js';
 import type { Config } from '../config/config.js';
-import { PlankwatchError, isPlankwatchError } from '../errors.js';
+import { isPlankwatchError } from '../errors.js';
 import type { HealthChecks, HttpServer } from '../http/server.js';
 import { Metrics } from '../http/metrics.js';
-import type { Ingest } from '../ingest/ingest.js';
-import { Finetuner } from '../learn/finetune/finetuner.js';
-import { ModelRegistry } from '../learn/registry/registry.js';
-import { EnsembleWatcher } from '../learn/registry/watch.js';
+import type { Ingest, IngestReject } from '../ingest/ingest.js';
 import type { Logger } from '../log.js';
-import type { BrokerLogin } from '../publish/embedded-broker.js';
 import type { Publisher } from '../publish/publisher.js';
 import type { CountsWindow, ModelInfo, PipelineStats, PublisherProviders } from '../publish/types.js';
 import { ReviewStore } from '../review/review-store.js';
 import { PublishLog } from '../store/publish-log.js';
-import { Store, type WindowCounts } from '../store/store.js';
-import { SyncSender } from '../sync/sender.js';
-import { syncLabelHook, syncSenderOptions, syncStoreHooks } from '../sync/stage.js';
-import type { ClassifiedFrame, IncomingFile } from '../types.js';
-import { DiskSpace } from './disk-space.js';
+import type { Store, WindowCounts } from '../store/store.js';
+import type { SyncSender } from '../sync/sender.js';
+import { syncLabelHook } from '../sync/stage.js';
+import type { ClassifiedFrame, IncomingFile, Part } from '../types.js';
+import type { DiskSpace } from './disk-space.js';
 import { SystemdNotifier } from './notify.js';
 import { Pipeline, type Outcome } from './pipeline.js';
-import { createClassifier, createEmbeddedBroker, createHttpServer, createIngest, createPublisher } from './parts.js';
+import {
+  createClassifier,
+  createDiskSpace,
+  createEmbeddedBroker,
+  createEnsembleWatcher,
+  createFinetuner,
+  createHttpServer,
+  createIngest,
+  createPublisher,
+  createRegistry,
+  createStore,
+  createSyncSender,
+  prepareModelStore,
+  systemdReady,
+} from './parts.js';
 import { ProgressWatchdog } from './watchdog.js';
 
 export interface DaemonOptions {
@@ -39,18 +49,13 @@ interface Counters {
   quarantined: number;
 }
 
-/** A stage with a lifetime, as the daemon starts and stops it. */
-interface Part {
-  name: string;
-  stop(): Promise<void> | void;
-}
-
 export class Daemon {
   private readonly config: Config;
   private readonly log: Logger;
   private readonly env: NodeJS.ProcessEnv;
   private readonly metrics = new Metrics();
   private readonly counters: Counters = { framesSeen: 0, classified: 0, duplicates: 0, quarantined: 0 };
+  /** The parts started, in order: stop() takes them in reverse. */
   private readonly started: Part[] = [];
   private store: Store | undefined;
   private disk: DiskSpace | undefined;
@@ -62,13 +67,9 @@ export class Daemon {
   private publisher: Publisher | undefined;
   private sync: SyncSender | undefined;
   private http: HttpServer | undefined;
-  private watchdog: ProgressWatchdog | undefined;
-  private finetuner: Finetuner | undefined;
-  private ensembleWatcher: EnsembleWatcher | undefined;
   private modelInfo: ModelInfo | null = null;
   private backend = 'none';
   private lastWindowStart = 0;
-  private readonly handling = new Set<Promise<void>>();
 
   constructor(options: DaemonOptions) {
     this.config = options.config;
@@ -76,59 +77,128 @@ export class Daemon {
     this.env = options.env;
   }
 
-  /** Start every stage, upstream last: nothing is taken from the watch folder until all can take it. */
+  /**
+   * Start the parts in order, upstream last: nothing is taken from the watch folder until every
+   * stage after it can take it. A part that fails to start throws; stop() then stops those before it.
+   */
   async start(): Promise<void> {
     const c = this.config;
     const notifier = new SystemdNotifier({ env: this.env, logger: this.log.child({ module: 'systemd' }) });
-
-    const store = new Store({ path: c.store.path, countsWindowMs: c.store.countsWindowS * 1000, logger: this.log, ...syncStoreHooks(c) });
-    store.open();
-    this.store = store;
-    this.started.push({ name: 'store', stop: () => store.close() });
+    const store = (this.store = await this.begin(createStore(c, this.log)));
     this.publishLog = new PublishLog(store.database, c.store.countsWindowS * 1000);
-    // Classified, duplicates and quarantined are read from the database at each scrape: the figures
-    // `plankwatch status` and the MQTT stats topic show, across restarts.
-    this.metrics.onCollect(() => this.metrics.setTotals(store.totals()));
-    // A full disk under the database, archive or quarantine: reported once, probed, resumed.
-    const disk = new DiskSpace({
-      folders: { store: path.dirname(path.resolve(c.store.path)), archive: path.resolve(c.ingest.archiveDir), quarantine: path.resolve(c.ingest.quarantineDir) },
-      onSpaceBack: () => void this.ingest?.rescan(),
-      logger: this.log.child({ module: 'disk' }),
-    });
-    this.disk = disk;
-    this.started.push({ name: 'disk space', stop: () => disk.stop() });
-    this.metrics.onCollect(() => this.metrics.setDiskSpace(disk.isFull(), disk.freeBytes()));
-    this.review = new ReviewStore({ db: store.database, knownClasses: () => this.knownClasses() });
-    // Label changes travel ashore: queued in the outbox inside the label's own transaction.
-    const queueLabel = syncLabelHook(c);
-    this.review.onLabelChanged((record, db) => queueLabel(db, { sha256: record.sha256, state: record.status, label: record.label, by: record.user, at: record.at }));
+    const disk = (this.disk = await this.begin(createDiskSpace(c, () => void this.ingest?.rescan(), this.log)));
+    this.collectMetrics(store, disk);
+    const review = (this.review = this.openReview(store));
+    const registry = createRegistry(c);
+    await this.begin(prepareModelStore(c, registry, this.log));
+    const classifier = (this.classifier = await this.begin(createClassifier(c, this.metrics, this.log)));
+    const model = this.useModel(classifier.modelInfo());
+    const broker = c.publish.mqttUrl ? undefined : await this.begin(createEmbeddedBroker(c, this.log));
+    const mqttUrl = broker?.url ?? c.publish.mqttUrl;
+    this.publisher = await this.begin(createPublisher(c, mqttUrl, this.providers(), this.metrics, this.log, broker?.ownerLogin));
+    if (c.sync.enabled) this.sync = await this.begin(createSyncSender(c, store.database, this.log));
+    await this.begin(this.windowTimer());
+    // Fine-tuning and model versions: promotions made here or by `plankwatch models` are swapped in live.
+    const ensembleWatcher = await this.begin(createEnsembleWatcher(c, model.ensembleVersion, () => this.swapEnsemble(), this.log));
+    const onPromoted = async (e: { version: string }): Promise<void> => {
+      ensembleWatcher.acknowledge(e.version);
+      await this.swapEnsemble();
+    };
+    const finetuner = createFinetuner(c, { db: store.database, review, registry, onPromoted }, this.log);
+    if (c.http.enabled) this.http = await this.begin(createHttpServer(c, { health: () => this.health(), metrics: this.metrics, review, store, finetuner }, this.log));
+    this.pipeline = await this.begin(this.createPipeline(store, classifier, disk));
+    this.ingest = await this.begin(
+      createIngest(c, store, { onFile: (file) => this.onFile(file), onReject: (r) => this.onReject(r), onMoveFailed: (err, folder) => disk.report(err, folder) }, this.log),
+    );
+    await this.begin(finetuner);
+    const watchdogMs = notifier.watchdogIntervalMs();
+    if (watchdogMs) await this.begin(this.watchdog(watchdogMs, notifier));
+    await this.begin(systemdReady(notifier, `classifying ${path.resolve(c.ingest.watchDir)} with ${model.ensembleVersion} on ${model.backend}`));
+    this.log.info(
+      { backend: model.backend, ensemble: model.ensembleVersion, watchDir: path.resolve(c.ingest.watchDir), database: path.resolve(c.store.path), mqtt: mqttUrl, http: this.http?.url ?? null },
+      'plankwatch ready',
+    );
+  }
 
-    // The writable model store: shipped member versions linked in, a first ensemble copied from them.
-    const registry = new ModelRegistry({ modelsDir: c.classify.modelsDir, ensembleFile: c.classify.ensemble, baseModelsDir: c.classify.baseModelsDir });
-    const prepared = await registry.prepare().catch((err: unknown) => {
-      throw new PlankwatchError('PW_E_MODEL_LOAD', `classify.modelsDir: cannot prepare the model store ${c.classify.modelsDir}: ${(err as Error).message}`, { cause: err });
-    });
-    if (prepared.linked.length > 0 || prepared.seeded) {
-      this.log.info({ module: 'registry', linked: prepared.linked, seeded: prepared.seeded, modelsDir: c.classify.modelsDir, baseModelsDir: c.classify.baseModelsDir }, 'model store prepared from the shipped models');
+  /**
+   * Stop the parts in reverse order of start, each in its own try/catch: ingest stops taking files,
+   * the pipeline stores those in flight, publish says `offline`, the store closes last. Then the
+   * logger is flushed. Returns false if any step failed.
+   */
+  async stop(): Promise<boolean> {
+    let ok = true;
+    for (const part of this.started.splice(0).reverse()) {
+      try {
+        await part.stop();
+      } catch (err) {
+        ok = false;
+        this.log.error({ err, part: part.name }, `stopping ${part.name} failed`);
+      }
     }
+    try {
+      this.log.flush();
+    } catch {
+      ok = false; // nowhere left to say so: the exit code does
+    }
+    return ok;
+  }
 
-    const classifier = createClassifier(c, this.metrics, this.log);
-    const model = await classifier.start();
-    this.classifier = classifier;
-    this.started.push({ name: 'classify', stop: () => classifier.stop() });
+  /** Start a part; from then on stop() stops it. */
+  private async begin<P extends Part>(part: P): Promise<P> {
+    await part.start();
+    this.started.push(part);
+    return part;
+  }
+
+  /**
+   * Classified, duplicates and quarantined are read from the database at each scrape: the figures
+   * `plankwatch status` and the MQTT stats topic show, across restarts. Likewise the disk's state.
+   */
+  private collectMetrics(store: Store, disk: DiskSpace): void {
+    this.metrics.onCollect(() => this.metrics.setTotals(store.totals()));
+    this.metrics.onCollect(() => this.metrics.setDiskSpace(disk.isFull(), disk.freeBytes()));
+  }
+
+  /** The review stage; label changes travel ashore, queued in the outbox inside the label's own transaction. */
+  private openReview(store: Store): ReviewStore {
+    const review = new ReviewStore({ db: store.database, knownClasses: () => this.knownClasses() });
+    const queueLabel = syncLabelHook(this.config);
+    review.onLabelChanged((record, db) => queueLabel(db, { sha256: record.sha256, state: record.status, label: record.label, by: record.user, at: record.at }));
+    return review;
+  }
+
+  /** The ensemble the classifier started with: its backend and version in the metrics and the log. */
+  private useModel(model: ModelInfo): ModelInfo {
     this.backend = model.backend;
     this.modelInfo = model;
     this.metrics.setBackend(model.backend);
     this.metrics.setModelVersion(model.ensembleVersion);
     this.log.info({ backend: model.backend, ensemble: model.ensembleVersion, members: model.members.map((m) => `${m.name}@${m.version}`) }, `inference backend: ${model.backend}`);
+    return model;
+  }
 
-    this.pipeline = new Pipeline({
+  /** A closed counts window is announced even when no frame arrives to notice it. */
+  private windowTimer(): Part {
+    let timer: NodeJS.Timeout | undefined;
+    return {
+      name: 'window timer',
+      start: () => {
+        timer = setInterval(() => this.checkWindowClosed(), 1000);
+        timer.unref();
+      },
+      stop: () => clearInterval(timer),
+    };
+  }
+
+  private createPipeline(store: Store, classifier: Classifier, disk: DiskSpace): Pipeline {
+    return new Pipeline({
       store,
       classifier,
-      maxPixels: c.ingest.maxPixels,
-      flushMs: c.store.flushMs,
+      maxPixels: this.config.ingest.maxPixels,
+      flushMs: this.config.store.flushMs,
       maxWriteBatch: 256,
       storeFull: () => disk.isFull('store'),
+      drainTimeoutMs: this.config.daemon.shutdownTimeoutS * 1000,
       logger: this.log.child({ module: 'pipeline' }),
       hooks: {
         settled: (file, outcome, detail) => this.onSettled(file, outcome, detail),
@@ -136,165 +206,38 @@ export class Daemon {
         failed: (file, err) => this.onFailed(file, err),
       },
     });
-
-    let mqttUrl = c.publish.mqttUrl;
-    let brokerLogin: BrokerLogin | undefined;
-    if (!mqttUrl) {
-      const broker = createEmbeddedBroker(c, this.log);
-      await broker.start();
-      this.started.push({ name: 'broker', stop: () => broker.stop() });
-      mqttUrl = broker.url;
-      brokerLogin = broker.ownerLogin;
-    }
-    const publisher = createPublisher(c, mqttUrl, this.providers(), this.metrics, this.log, brokerLogin);
-    await publisher.start();
-    this.publisher = publisher;
-    this.started.push({ name: 'publish', stop: () => publisher.stop() });
-    if (c.sync.enabled) {
-      const sync = new SyncSender(syncSenderOptions(c, store.database, this.log.child({ module: 'sync' })));
-      await sync.start();
-      this.sync = sync;
-      this.started.push({ name: 'sync', stop: () => sync.stop() });
-    }
-    const windowTimer = setInterval(() => this.checkWindowClosed(), 1000);
-    windowTimer.unref();
-    this.started.push({ name: 'window timer', stop: () => clearInterval(windowTimer) });
-
-    // Fine-tuning and model versions: promotions made here or by `plankwatch models` are swapped in live.
-    const ensembleWatcher = new EnsembleWatcher({
-      file: c.classify.ensemble,
-      intervalMs: c.finetune.pollEnsembleMs,
-      initialVersion: model.ensembleVersion,
-      onChange: async (e) => {
-        this.log.info({ ensemble: e.version }, `ensemble file changed to ${e.version}: swapping`);
-        await this.swapEnsemble();
-      },
-      onError: (err) => this.log.error({ err, code: 'PW_E_MODEL_LOAD' }, 'could not switch to the changed ensemble file; the active ensemble stays'),
-    });
-    await ensembleWatcher.start();
-    this.ensembleWatcher = ensembleWatcher;
-    this.started.push({ name: 'ensemble watcher', stop: () => ensembleWatcher.stop() });
-    const finetuner = new Finetuner({
-      config: c.finetune,
-      db: store.database,
-      review: this.review,
-      registry,
-      images: { watchDir: c.ingest.watchDir, archiveDir: c.ingest.archiveDir },
-      onPromoted: async (e) => {
-        ensembleWatcher.acknowledge(e.version);
-        await this.swapEnsemble();
-      },
-      logger: this.log.child({ module: 'finetune' }),
-    });
-    this.finetuner = finetuner;
-
-    if (c.http.enabled) {
-      const http = createHttpServer(c, { health: () => this.health(), metrics: this.metrics, review: this.review, store, finetuner }, this.log);
-      await http.start();
-      this.http = http;
-      this.started.push({ name: 'http', stop: () => http.stop() });
-    }
-
-    const pipeline = this.pipeline;
-    const ingest = createIngest(
-      c,
-      store,
-      {
-        onFile: (file) => this.onFile(file),
-        onReject: (r) => {
-          this.counters.framesSeen++;
-          this.metrics.framesSeen.inc();
-          const file: IncomingFile = { path: r.path, relPath: r.relPath, sha256: r.sha256 ?? '', bytes: r.bytes ?? 0, arrivedAt: r.arrivedAt, ...(r.mtimeMs !== null ? { mtimeMs: r.mtimeMs } : {}) };
-          try {
-            pipeline.reject(file, r.code, r.detail);
-          } catch (err) {
-            this.onFailed(file, err); // not stored (a full disk): the file stays for the next scan
-          }
-        },
-        onMoveFailed: (err, folder) => disk.report(err, folder),
-      },
-      this.log,
-    );
-    await ingest.start();
-    this.ingest = ingest;
-    this.started.push({ name: 'ingest', stop: () => ingest.stop() });
-
-    finetuner.start();
-    this.started.push({ name: 'finetune', stop: () => finetuner.stop() });
-
-    const watchdogMs = notifier.watchdogIntervalMs();
-    if (watchdogMs) {
-      this.watchdog = new ProgressWatchdog({
-        intervalMs: watchdogMs,
-        progress: () => this.counters.classified + this.counters.duplicates + this.counters.quarantined,
-        busy: () => (this.pipeline?.depth ?? 0) > 0,
-        ping: () => notifier.watchdog(),
-        logger: this.log.child({ module: 'watchdog' }),
-      });
-      this.watchdog.start();
-      const wd = this.watchdog;
-      this.started.push({ name: 'watchdog', stop: () => wd.stop() });
-    }
-
-    await notifier.ready(`classifying ${path.resolve(c.ingest.watchDir)} with ${model.ensembleVersion} on ${model.backend}`);
-    this.started.push({ name: 'systemd', stop: () => notifier.stopping() });
-    this.log.info(
-      {
-        backend: model.backend,
-        ensemble: model.ensembleVersion,
-        watchDir: path.resolve(c.ingest.watchDir),
-        database: path.resolve(c.store.path),
-        mqtt: mqttUrl,
-        http: this.http?.url ?? null,
-      },
-      'plankwatch ready',
-    );
   }
 
-  /**
-   * Stop in reverse order of start: ingest first (no new files), then wait for the files in flight,
-   * store them, then publish `offline`, then the rest. Returns false if any step failed.
-   */
-  async stop(): Promise<boolean> {
-    let ok = true;
-    const timeoutMs = this.config.daemon.shutdownTimeoutS * 1000;
-    const parts = this.started.splice(0).reverse();
-    for (const part of parts) {
-      try {
-        await part.stop();
-        if (part.name === 'ingest') await this.drain(timeoutMs);
-      } catch (err) {
-        ok = false;
-        this.log.error({ err, part: part.name }, `stopping ${part.name} failed`);
-      }
-    }
-    return ok;
-  }
-
-  /** Wait for the files in flight, then write the last batch. */
-  private async drain(timeoutMs: number): Promise<void> {
-    const all = Promise.all([...this.handling]);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  /** systemd's watchdog: pinged while the pipeline is idle or settles files. */
+  private watchdog(intervalMs: number, notifier: SystemdNotifier): ProgressWatchdog {
+    return new ProgressWatchdog({
+      intervalMs,
+      progress: () => this.counters.classified + this.counters.duplicates + this.counters.quarantined,
+      busy: () => (this.pipeline?.depth ?? 0) > 0,
+      ping: () => notifier.watchdog(),
+      logger: this.log.child({ module: 'watchdog' }),
     });
-    const result = await Promise.race([all.then(() => 'done' as const), timeout]);
-    clearTimeout(timer);
-    this.pipeline?.flush();
-    if (result === 'timeout') this.log.warn({ inFlight: this.handling.size }, 'stop: files still in flight after daemon.shutdownTimeoutS; they stay in the watch folder and are processed at the next start');
   }
 
   private onFile(file: IncomingFile): Promise<void> {
     this.counters.framesSeen++;
     this.metrics.framesSeen.inc();
     const work = this.pipeline!.handle(file);
-    this.handling.add(work);
     this.metrics.queueDepth.set(this.pipeline!.depth);
-    void work.finally(() => {
-      this.handling.delete(work);
-      this.metrics.queueDepth.set(this.pipeline?.depth ?? 0);
-    });
+    void work.finally(() => this.metrics.queueDepth.set(this.pipeline?.depth ?? 0));
     return work;
+  }
+
+  /** A file ingest will not hand over (empty, a link, unreadable): recorded and quarantined. */
+  private onReject(r: IngestReject): void {
+    this.counters.framesSeen++;
+    this.metrics.framesSeen.inc();
+    const file: IncomingFile = { path: r.path, relPath: r.relPath, sha256: r.sha256 ?? '', bytes: r.bytes ?? 0, arrivedAt: r.arrivedAt, ...(r.mtimeMs !== null ? { mtimeMs: r.mtimeMs } : {}) };
+    try {
+      this.pipeline!.reject(file, r.code, r.detail);
+    } catch (err) {
+      this.onFailed(file, err); // not stored (a full disk): the file stays for the next scan
+    }
   }
 
   private onSettled(file: IncomingFile, outcome: Outcome, detail?: { code: string; rejectId: number }): void {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { isDiskFull } from '../errors.js';
 import type { HealthCheck } from '../http/server.js';
 import type { Logger } from '../log.js';
+import type { Part } from '../types.js';
 
 /** A folder the daemon writes, by role. */
 export type DiskFolder = 'store' | 'archive' | 'quarantine';
@@ -40,7 +41,8 @@ interface Full {
 }
 
 /** Whether each folder the daemon writes has room; see the file comment. */
-export class DiskSpace {
+export class DiskSpace implements Part {
+  readonly name = 'disk space';
   private readonly options: DiskSpaceOptions;
   private readonly log: Logger;
   private readonly full = new Map<DiskFolder, Full>();
@@ -50,6 +52,10 @@ export class DiskSpace {
   constructor(options: DiskSpaceOptions) {
     this.options = options;
     this.log = options.logger;
+  }
+
+  start(): void {
+    // Nothing to start: a folder is probed only once a write to it was refused.
   }
 
   /** Stops probing (the state is kept). */

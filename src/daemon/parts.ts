@@ -1,22 +1,67 @@
 // Builders that turn the config into the daemon's stages. Each only constructs: the daemon starts
 // them, in order, and stops them in reverse.
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import { Classifier } from '../classify/classifier.js';
 import type { Config } from '../config/config.js';
 import { readSecret } from '../config/secret.js';
+import { PlankwatchError } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
 import { parseAllowedHosts } from '../http/origin.js';
 import { HttpServer, type HealthChecks } from '../http/server.js';
 import { Ingest, type IngestHandlers } from '../ingest/ingest.js';
-import type { Finetuner } from '../learn/finetune/finetuner.js';
+import { Finetuner, type FinetunerOptions } from '../learn/finetune/finetuner.js';
 import { finetuneRoutes } from '../learn/finetune/routes.js';
+import { ModelRegistry } from '../learn/registry/registry.js';
+import { EnsembleWatcher } from '../learn/registry/watch.js';
 import type { Logger } from '../log.js';
 import { EmbeddedBroker, type BrokerLogin } from '../publish/embedded-broker.js';
 import { Publisher } from '../publish/publisher.js';
 import type { PublisherProviders } from '../publish/types.js';
 import type { ReviewStore } from '../review/review-store.js';
 import { reviewRoutes } from '../review/routes.js';
-import type { Store } from '../store/store.js';
+import type { SqliteDatabase } from '../store/db.js';
+import { Store } from '../store/store.js';
+import { SyncSender } from '../sync/sender.js';
+import { syncSenderOptions, syncStoreHooks } from '../sync/stage.js';
+import type { Part } from '../types.js';
+import { DiskSpace } from './disk-space.js';
+import type { SystemdNotifier } from './notify.js';
+
+/** The results database; with sync on, its writes queue the outbox rows in the same transactions. */
+export function createStore(c: Config, log: Logger): Store {
+  return new Store({ path: c.store.path, countsWindowMs: c.store.countsWindowS * 1000, logger: log, ...syncStoreHooks(c) });
+}
+
+/** A full disk under the database, archive or quarantine: reported once, probed, resumed. */
+export function createDiskSpace(c: Config, onSpaceBack: () => void, log: Logger): DiskSpace {
+  return new DiskSpace({
+    folders: { store: path.dirname(path.resolve(c.store.path)), archive: path.resolve(c.ingest.archiveDir), quarantine: path.resolve(c.ingest.quarantineDir) },
+    onSpaceBack,
+    logger: log.child({ module: 'disk' }),
+  });
+}
+
+/** The writable model store under classify.modelsDir, with the shipped versions of classify.baseModelsDir. */
+export function createRegistry(c: Config): ModelRegistry {
+  return new ModelRegistry({ modelsDir: c.classify.modelsDir, ensembleFile: c.classify.ensemble, baseModelsDir: c.classify.baseModelsDir });
+}
+
+/** Shipped member versions linked into the model store, a first ensemble copied from them. Throws PW_E_MODEL_LOAD. */
+export function prepareModelStore(c: Config, registry: ModelRegistry, log: Logger): Part {
+  return {
+    name: 'model store',
+    start: async () => {
+      const prepared = await registry.prepare().catch((err: unknown) => {
+        throw new PlankwatchError('PW_E_MODEL_LOAD', `classify.modelsDir: cannot prepare the model store ${c.classify.modelsDir}: ${(err as Error).message}`, { cause: err });
+      });
+      if (prepared.linked.length > 0 || prepared.seeded) {
+        log.info({ module: 'registry', linked: prepared.linked, seeded: prepared.seeded, modelsDir: c.classify.modelsDir, baseModelsDir: c.classify.baseModelsDir }, 'model store prepared from the shipped models');
+      }
+    },
+    stop: () => undefined,
+  };
+}
 
 /** The inference stage: one wasm worker per core unless classify.workers says otherwise. */
 export function createClassifier(c: Config, metrics: Metrics, log: Logger): Classifier {
@@ -24,8 +69,8 @@ export function createClassifier(c: Config, metrics: Metrics, log: Logger): Clas
     ensembleFile: c.classify.ensemble,
     modelsDir: c.classify.modelsDir,
     backend: c.classify.backend,
-    onnxWorkers: c.classify.workers,
     onnx: { providers: c.classify.onnxProviders, threads: c.classify.onnxThreads },
+    onnxWorkers: c.classify.workers,
     workers: c.classify.workers > 0 ? c.classify.workers : Math.max(1, availableParallelism()),
     maxBatch: c.classify.maxBatch,
     maxWaitMs: c.classify.maxWaitMs,
@@ -79,6 +124,51 @@ export function createPublisher(c: Config, url: string, providers: PublisherProv
     onConnectionChange: (up) => metrics.mqttConnected.set(up ? 1 : 0),
     logger: log.child({ module: 'publish' }),
   });
+}
+
+/** The sender of the outbox to the shore broker (sync.enabled). Throws PW_E_CONFIG_INVALID. */
+export function createSyncSender(c: Config, db: SqliteDatabase, log: Logger): SyncSender {
+  return new SyncSender(syncSenderOptions(c, db, log.child({ module: 'sync' })));
+}
+
+/** Watches classify.ensemble: a version promoted by `plankwatch models` is swapped in live. */
+export function createEnsembleWatcher(c: Config, initialVersion: string, swap: () => Promise<void>, log: Logger): EnsembleWatcher {
+  return new EnsembleWatcher({
+    file: c.classify.ensemble,
+    intervalMs: c.finetune.pollEnsembleMs,
+    initialVersion,
+    onChange: async (e) => {
+      log.info({ ensemble: e.version }, `ensemble file changed to ${e.version}: swapping`);
+      await swap();
+    },
+    onError: (err) => log.error({ err, code: 'PW_E_MODEL_LOAD' }, 'could not switch to the changed ensemble file; the active ensemble stays'),
+  });
+}
+
+export interface FinetunerDeps {
+  db: SqliteDatabase;
+  review: ReviewStore;
+  registry: ModelRegistry;
+  /** A candidate passed the gate and is now classify.ensemble. */
+  onPromoted: FinetunerOptions['onPromoted'];
+}
+
+/** Fine-tuning on the reviewed labels, with the images found in the watch folder or the archive. */
+export function createFinetuner(c: Config, deps: FinetunerDeps, log: Logger): Finetuner {
+  return new Finetuner({
+    config: c.finetune,
+    db: deps.db,
+    review: deps.review,
+    registry: deps.registry,
+    images: { watchDir: c.ingest.watchDir, archiveDir: c.ingest.archiveDir },
+    onPromoted: deps.onPromoted,
+    logger: log.child({ module: 'finetune' }),
+  });
+}
+
+/** systemd hears `READY=1` with `status` once every part is up, and `STOPPING=1` first at stop. */
+export function systemdReady(notifier: SystemdNotifier, status: string): Part {
+  return { name: 'systemd', start: () => notifier.ready(status), stop: () => notifier.stopping() };
 }
 
 export interface HttpDeps {

@@ -1,11 +1,12 @@
 // The per-file path through the stages: duplicate check, read, preprocess, classify, batched store,
-// then the file's disposal. Errors for one file never stop the others.
+// then the file's disposal. Errors for one file never stop the others. As a part of the daemon, its
+// stop() waits for the files in flight and writes the last batch.
 import { isPlankwatchError, PlankwatchError } from '../errors.js';
 import { readVerified } from '../ingest/index.js';
 import type { Logger } from '../log.js';
 import { preprocessFrame, type PreprocessOptions } from '../preprocess/preprocess.js';
 import type { Store } from '../store/store.js';
-import type { ClassifiedFrame, EnsemblePrediction, IncomingFile, PreparedFrame, RejectCode } from '../types.js';
+import type { ClassifiedFrame, EnsemblePrediction, IncomingFile, Part, PreparedFrame, RejectCode } from '../types.js';
 
 export type Outcome = 'processed' | 'duplicate' | 'quarantined';
 
@@ -38,6 +39,11 @@ export interface PipelineOptions {
    * once (PW_E_DISK_FULL, through `failed`) instead of being classified for nothing.
    */
   storeFull?: () => boolean;
+  /**
+   * Longest stop() waits for the files in flight (daemon.shutdownTimeoutS, in ms); those still in
+   * flight then stay in the watch folder for the next start. Absent: stop() waits for all.
+   */
+  drainTimeoutMs?: number;
   hooks: PipelineHooks;
   logger: Logger;
 }
@@ -52,11 +58,14 @@ const IMAGE_CODES = new Set<string>([
   'PW_E_IMAGE_SPECIAL',
 ]);
 
-export class Pipeline {
+export class Pipeline implements Part {
+  readonly name = 'pipeline';
   private readonly options: PipelineOptions;
   private readonly log: Logger;
   /** Frames in flight by content hash: a second name for the same bytes waits for the first. */
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Every file taken and not yet settled, for stop() to wait on. */
+  private readonly handling = new Set<Promise<void>>();
   private pendingWrites: { item: ClassifiedFrame; done: () => void; fail: (err: unknown) => void }[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private active = 0;
@@ -71,8 +80,36 @@ export class Pipeline {
     return this.active;
   }
 
+  start(): void {
+    // Nothing to start: files arrive through handle() once ingest starts.
+  }
+
+  /**
+   * Wait for the files in flight (at most drainTimeoutMs), then write the last batch. The daemon
+   * stops this part right after ingest, so no new file arrives meanwhile.
+   */
+  async stop(): Promise<void> {
+    const all = Promise.all([...this.handling]);
+    let timer: NodeJS.Timeout | undefined;
+    const limit = this.options.drainTimeoutMs;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      if (limit !== undefined) timer = setTimeout(() => resolve('timeout'), limit);
+    });
+    const result = await Promise.race([all.then(() => 'done' as const), timeout]);
+    clearTimeout(timer);
+    this.flush();
+    if (result === 'timeout') this.log.warn({ inFlight: this.handling.size }, 'stop: files still in flight after daemon.shutdownTimeoutS; they stay in the watch folder and are processed at the next start');
+  }
+
   /** Take one file through every stage. Resolves when it is settled; never rejects. */
-  async handle(file: IncomingFile): Promise<void> {
+  handle(file: IncomingFile): Promise<void> {
+    const work = this.settle(file);
+    this.handling.add(work);
+    void work.finally(() => this.handling.delete(work));
+    return work;
+  }
+
+  private async settle(file: IncomingFile): Promise<void> {
     this.active++;
     try {
       if (this.options.storeFull?.()) throw new PlankwatchError('PW_E_DISK_FULL', `the database's disk is full: ${file.relPath} waits in the watch folder`);

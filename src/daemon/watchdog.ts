@@ -2,6 +2,7 @@
 // pipeline is idle or has settled at least one file since the previous tick. A pipeline that holds
 // files but settles none for a whole WatchdogSec lets systemd restart the daemon.
 import type { Logger } from '../log.js';
+import type { Part } from '../types.js';
 
 export interface ProgressWatchdogOptions {
   intervalMs: number;
@@ -13,7 +14,8 @@ export interface ProgressWatchdogOptions {
   logger: Logger;
 }
 
-export class ProgressWatchdog {
+export class ProgressWatchdog implements Part {
+  readonly name = 'watchdog';
   private readonly options: ProgressWatchdogOptions;
   private timer: NodeJS.Timeout | undefined;
   private lastProgress = -1;

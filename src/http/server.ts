@@ -2,6 +2,7 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type HTTPMethods, type RouteHandlerMethod } from 'fastify';
 import { ERRORS, PlankwatchError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Part } from '../types.js';
 import { AuthThrottle, OPEN_PATHS, isLoopback, logWrongToken, requestAllowed, type AuthThrottleOptions } from './auth.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics-registry.js';
 import { crossSiteRefusal, HostAllowList, SAFE_METHODS } from './origin.js';
@@ -69,7 +70,8 @@ export type HttpPlugin = FastifyPluginAsync;
 /**
  * The HTTP server. Mount extra routes with `route()` or `register()` before `start()`.
  */
-export class HttpServer {
+export class HttpServer implements Part {
+  readonly name = 'http';
   private readonly options: HttpServerOptions;
   private readonly log: Logger;
   private readonly routes: Array<{ method: HTTPMethods; path: string; handler: RouteHandlerMethod }> = [];

@@ -4,7 +4,7 @@ import { lstat, mkdir } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { isPlankwatchError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { IncomingFile, RejectCode } from '../types.js';
+import type { IncomingFile, Part, RejectCode } from '../types.js';
 import { FileDisposer, type DisposeResult, type FileRef, type FinishOutcome, type ProcessedAction } from './disposer.js';
 import { hashFile, notRegular } from './hash.js';
 import { Limiter } from './limit.js';
@@ -119,7 +119,8 @@ interface Entry {
  * once the caller's `isKnown` says it is stored. At most `maxPending` files are held; the rest wait
  * on disk and are taken as slots free.
  */
-export class Ingest {
+export class Ingest implements Part {
+  readonly name = 'ingest';
   private readonly options: IngestOptions;
   private readonly handlers: IngestHandlers;
   private readonly log: Logger;

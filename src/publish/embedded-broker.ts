@@ -8,6 +8,7 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { PlankwatchError } from '../errors.js';
 import { isLoopback } from '../http/auth.js';
 import type { Logger } from '../log.js';
+import type { Part } from '../types.js';
 import { PacketSizeLimit } from './packet-limit.js';
 
 /** How the daemon's publisher logs in: pass these as its client id, user name and password. */
@@ -43,7 +44,8 @@ export interface EmbeddedBrokerOptions {
 const REFUSAL_LOG_INTERVAL_MS = 60_000;
 
 /** An aedes MQTT broker listening on a TCP port; retained messages live in memory only. */
-export class EmbeddedBroker {
+export class EmbeddedBroker implements Part {
+  readonly name = 'broker';
   private readonly options: EmbeddedBrokerOptions;
   private readonly log: Logger;
   private readonly login: BrokerLogin;

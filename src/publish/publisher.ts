@@ -1,6 +1,7 @@
 // Publishes the daemon's state to MQTT by pulling it from providers, so that nothing has to be
 // buffered while the broker is away and everything current is sent again after each reconnect.
 import type { Logger } from '../log.js';
+import type { Part } from '../types.js';
 import { MqttConnection, type MqttConnectionOptions } from './mqtt.js';
 import { countsPayload, detectionPayload, modelPayload, statsPayload } from './payloads.js';
 import { topicsFor, type Topics } from './topics.js';
@@ -34,7 +35,8 @@ export interface PublisherOptions {
  * Owns the MQTT topics of one instrument. Call the `notify*` methods when something changes;
  * they are cheap, never throw and never block: the publisher reads the providers when it sends.
  */
-export class Publisher {
+export class Publisher implements Part {
+  readonly name = 'publish';
   private readonly options: PublisherOptions;
   private readonly log: Logger;
   private topics: Topics | null = null;

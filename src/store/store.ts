@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { isDiskFull, isPlankwatchError, PlankwatchError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ClassifiedFrame, IncomingFile, RejectCode } from '../types.js';
+import type { ClassifiedFrame, IncomingFile, Part, RejectCode } from '../types.js';
 import { migrate, openDatabase, schemaVersion, type SqliteDatabase } from './db.js';
 import { MIGRATIONS } from './migrations.js';
 import { groupWindows, windowStartOf, type CountRow, type WindowCounts } from './windows.js';
@@ -207,7 +207,8 @@ function ms(t: number): number {
  * The SQLite-backed store. `open()` opens the file (WAL) and migrates it; every record call is one
  * transaction, so a frame, its predictions and its count increments commit together or not at all.
  */
-export class Store {
+export class Store implements Part {
+  readonly name = 'store';
   private readonly options: StoreOptions;
   private readonly log: Logger;
   private db: SqliteDatabase | undefined;
@@ -259,6 +260,16 @@ export class Store {
     this.db = undefined;
     this.stmts = undefined;
     this.totalsStmts = undefined;
+  }
+
+  /** As a part of the daemon: open(). */
+  start(): void {
+    this.open();
+  }
+
+  /** As a part of the daemon: close(). */
+  stop(): void {
+    this.close();
   }
 
   /** The open connection, for later stages' own tables (review, outbox). Throws if not open. */

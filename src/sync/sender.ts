@@ -9,6 +9,7 @@ import { ERRORS } from '../errors.js';
 import { readFrameImage } from '../export/images.js';
 import type { Logger } from '../log.js';
 import type { SqliteDatabase } from '../store/db.js';
+import type { Part } from '../types.js';
 import { msToUtcMidnight, TokenBucket } from './budget.js';
 import { encodeBatch, publishWireBytes, type Compression } from './codec.js';
 import { MqttLink, type MqttLinkOptions } from './link.js';
@@ -71,7 +72,8 @@ export interface SyncSenderState {
   pausedForDailyCap: boolean;
 }
 
-export class SyncSender {
+export class SyncSender implements Part {
+  readonly name = 'sync';
   private readonly options: SyncSenderOptions;
   private readonly log: Logger;
   private outbox: Outbox | undefined;

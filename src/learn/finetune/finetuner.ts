@@ -16,6 +16,7 @@ import type { ValidatedLabel } from '../../review/review-types.js';
 import type { SqliteDatabase } from '../../store/db.js';
 import { readMeta, writeMeta } from '../../classify/model-files.js';
 import { ImageArchive, ingestRoots } from '../../ingest/image-archive.js';
+import type { Part } from '../../types.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import { defaultVersion } from '../train-run.js';
 import { decide, type GateDecision, type GateRules } from './gate.js';
@@ -62,7 +63,8 @@ export function referenceDataDir(config: FinetuneConfig, modelsDirs: readonly st
   return dirs.find((d) => existsSync(d)) ?? dirs[0]!;
 }
 
-export class Finetuner {
+export class Finetuner implements Part {
+  readonly name = 'finetune';
   private readonly opts: FinetunerOptions;
   private readonly log: Logger;
   private readonly now: () => number;

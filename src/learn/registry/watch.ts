@@ -4,6 +4,7 @@
 // half-written one.
 import { readFile, stat } from 'node:fs/promises';
 import type { EnsembleFile } from '../../classify/meta.js';
+import type { Part } from '../../types.js';
 
 export interface EnsembleWatcherOptions {
   file: string;
@@ -14,7 +15,8 @@ export interface EnsembleWatcherOptions {
   onError: (err: unknown) => void;
 }
 
-export class EnsembleWatcher {
+export class EnsembleWatcher implements Part {
+  readonly name = 'ensemble watcher';
   private readonly opts: EnsembleWatcherOptions;
   private timer: NodeJS.Timeout | null = null;
   private identity = '';
