@@ -197,6 +197,10 @@ export const ERRORS = {
     message: 'The ensemble could not be promoted; the active ensemble stays.',
     action: 'A member folder is missing or fails its checksums (see the message). Re-create the version or promote another one.',
   },
+  PW_E_MODEL_ARCHIVE: {
+    message: 'A model archive, or a member version checked by `plankwatch models verify`, does not match its manifest or its meta.json checksums; nothing was installed.',
+    action: 'The message names the file at fault. Download or copy the archive again (a transfer cut short or a damaged copy), or write a new one with `plankwatch models archive` where the versions are whole. A version already in classify.modelsDir with other files must be removed or renamed first.',
+  },
   PW_E_FINETUNE_BUSY: {
     message: 'A fine-tuning run is already in progress.',
     action: 'Wait for it to finish (GET /api/finetune/runs shows its progress), then ask again.',

@@ -1,6 +1,9 @@
-// `plankwatch models list | promote VERSION | rollback`: the model registry on disk. A running
-// daemon notices the change of the ensemble file and swaps to it between two batches.
+// `plankwatch models list | promote VERSION | rollback | archive | fetch | verify`: the model
+// registry on disk. A running daemon notices the change of the ensemble file and swaps to it
+// between two batches.
 import { Option, type Command } from 'commander';
+import { PlankwatchError } from '../errors.js';
+import { fetchArchive, verifyArchive, verifyStore, writeArchive } from '../learn/registry/archive.js';
 import { ModelRegistry, type MemberVersion } from '../learn/registry/registry.js';
 import { configFrom } from './run.js';
 
@@ -10,7 +13,7 @@ function registryFrom(file: string | undefined): ModelRegistry {
 }
 
 export function registerModelsCommands(program: Command): void {
-  const models = program.command('models').description('Model versions: list them, promote one, roll back to the previous ensemble.');
+  const models = program.command('models').description('Model versions: list them, promote one, roll back to the previous ensemble; archive, fetch and verify versions kept elsewhere.');
 
   models
     .command('list')
@@ -116,7 +119,64 @@ export function registerModelsCommands(program: Command): void {
       const e = await registryFrom(opts.config).rollback();
       process.stdout.write(`rolled back to ${e.version}: ${e.members.map((m) => `${m.name}/${m.version}`).join(', ')}\n`);
     });
+
+  models
+    .command('archive')
+    .description('Write member versions into one tar file (gzipped for .tar.gz / .tgz) with a manifest of every file\'s SHA-256, to keep or move versions outside the store; `plankwatch models fetch` installs them. A version whose files do not match its meta.json is refused. Without --member: every version.')
+    .requiredOption('--out <file>', 'the archive to write (.tar, .tar.gz or .tgz)')
+    .option('--member <name>', 'a member (repeat for several); alone, every version of it', collect, [])
+    .option('--version <name>', 'the version of the --member at the same position (repeat with it)', collect, [])
+    .option('--models <dir>', 'take the versions from this folder (e.g. the models/ of an older checkout) instead of classify.modelsDir and classify.baseModelsDir')
+    .option('-c, --config <file>', 'YAML config file (for classify.modelsDir and classify.baseModelsDir)')
+    .action(async (opts: { out: string; member: string[]; version: string[]; models?: string; config?: string }, cmd: Command) => {
+      if (opts.version.length > 0 && opts.version.length !== opts.member.length) cmd.error(`error: give one --version for each --member (${opts.member.length} members, ${opts.version.length} versions), or no --version for every version of each member`);
+      const versions = opts.version.map((version, i) => ({ name: opts.member[i]!, version }));
+      const searchPath = opts.models ? [opts.models] : registryFrom(opts.config).searchPath;
+      const { manifest, bytes } = await writeArchive({ searchPath, versions, members: opts.member, out: opts.out });
+      const files = manifest.versions.reduce((n, v) => n + Object.keys(v.files).length, 0);
+      process.stdout.write(`wrote ${opts.out} (${mib(bytes)}, ${files} files): ${manifest.versions.map((v) => `${v.name}/${v.version}`).join(', ')}\n`);
+    });
+
+  models
+    .command('fetch')
+    .description('Install the member versions of an archive (written by `plankwatch models archive`; a file or an http(s) URL) into classify.modelsDir. Every file is checked against the manifest and each version\'s meta.json before anything is installed; a damaged archive installs nothing. Then name them in an ensemble file and promote it.')
+    .argument('<source>', 'the archive: a .tar / .tar.gz file, or an http(s) URL')
+    .option('--models <dir>', 'install into this folder instead of classify.modelsDir')
+    .option('-c, --config <file>', 'YAML config file (for classify.modelsDir)')
+    .action(async (source: string, opts: { models?: string; config?: string }) => {
+      const modelsDir = opts.models ?? configFrom(opts.config).classify.modelsDir;
+      const { installed, present } = await fetchArchive({ source, modelsDir });
+      const out: string[] = [];
+      if (installed.length > 0) out.push(`installed into ${modelsDir}: ${installed.join(', ')}`);
+      if (present.length > 0) out.push(`already there with the same files: ${present.join(', ')}`);
+      process.stdout.write(`${out.join('\n')}\n`);
+    });
+
+  models
+    .command('verify')
+    .description('Check an archive (a file or an http(s) URL) against its manifest and meta.json checksums without installing it; without one, every installed member version (classify.modelsDir, then classify.baseModelsDir) against its meta.json. Exit status 2 when anything does not match.')
+    .argument('[source]', 'the archive: a .tar / .tar.gz file, or an http(s) URL')
+    .option('--models <dir>', 'without an archive: check this folder instead of classify.modelsDir and classify.baseModelsDir')
+    .option('-c, --config <file>', 'YAML config file (for classify.modelsDir and classify.baseModelsDir)')
+    .action(async (source: string | undefined, opts: { models?: string; config?: string }) => {
+      if (source !== undefined) {
+        const manifest = await verifyArchive(source);
+        process.stdout.write(`${source}: ${manifest.versions.length} member versions verify: ${manifest.versions.map((v) => `${v.name}/${v.version}`).join(', ')}\n`);
+        return;
+      }
+      const searchPath = opts.models ? [opts.models] : registryFrom(opts.config).searchPath;
+      const check = await verifyStore(searchPath);
+      if (check.problems.length > 0) {
+        const bad = check.problems.map((p) => `${p.version} (${p.files.join(', ')})`).join('; ');
+        throw new PlankwatchError('PW_E_MODEL_ARCHIVE', `Under ${searchPath.join(', ')}, ${check.problems.length} member version(s) do not match their meta.json checksums: ${bad}. ${check.verified.length} verify.`);
+      }
+      process.stdout.write(`${searchPath.join(', ')}: ${check.verified.length} member versions verify: ${check.verified.join(', ')}\n`);
+    });
 }
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
