@@ -48,10 +48,10 @@ describe('folded inference model', () => {
   });
 
   it('gives the shipped member the same probabilities as predict on real images', async () => {
-    const model = await tfl.loadLayersModel(folderIO('models/vgg48/v4'));
+    const model = await tfl.loadLayersModel(folderIO('models/p4-fit48/v1'));
     expect(foldModel(model)).not.toBeNull();
     // The form inference runs: folded, with the layers model it came from already disposed.
-    const folded = inferenceModel(await tfl.loadLayersModel(folderIO('models/vgg48/v4')));
+    const folded = inferenceModel(await tfl.loadLayersModel(folderIO('models/p4-fit48/v1')));
     const x = await fixtureBatch(48);
     const expected = (model.predict(x) as tf.Tensor).arraySync() as number[][];
     const actual = folded.predict(x).arraySync();

@@ -53,15 +53,16 @@ describe('plankwatch CLI', () => {
 
   it('average refuses versions of two different networks, naming both, and writes nothing', () => {
     const models = mkdtempSync(path.join(tmpdir(), 'pw-cli-models-'));
-    const r = run(['average', 'models/vgg48/v4', 'models/vgg64/v2', '--member', 'x', '--version', 'y', '--models', models]);
+    const r = run(['average', 'models/vgg48/v1', 'models/vgg80/avg-v1-v2', '--member', 'x', '--version', 'y', '--models', models]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('plankwatch average: vgg64/v2 is a pw-vgg-64, vgg48/v4 a pw-vgg-48: only versions of one network can be averaged.');
+    expect(r.stderr).toContain('plankwatch average: vgg80/avg-v1-v2 is a pw-vgg-80, vgg48/v1 a pw-vgg-48: only versions of one network can be averaged.');
     expect(spawnSync('ls', [models], { encoding: 'utf8' }).stdout).toBe('');
   });
 
   it('train --teacher says it needs --workers 1, and writes no model', () => {
     const models = mkdtempSync(path.join(tmpdir(), 'pw-cli-models-'));
-    const r = run(['train', '--data', 'test/fixtures/ndsb', '--arch', 'pw-tiny-32', '--member', 't', '--version', 'v1', '--models', models, '--workers', '2', '--teacher', 'models/teacher-2026-11-29.json']);
+    const teacher = temp('teacher.json', JSON.stringify({ version: 'teacher', voting: 'soft', members: [{ name: 'vgg80', version: 'avg-v1-v2' }] }));
+    const r = run(['train', '--data', 'test/fixtures/ndsb', '--arch', 'pw-tiny-32', '--member', 't', '--version', 'v1', '--models', models, '--workers', '2', '--teacher', teacher]);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('plankwatch train: --teacher (distillation) is not supported with --workers above 1 yet; use --workers 1.');
     expect(spawnSync('ls', [path.join(models, 't')], { encoding: 'utf8' }).status).not.toBe(0);
