@@ -17,4 +17,11 @@ export default tseslint.config(
       '@typescript-eslint/await-thenable': 'error',
     },
   },
+  {
+    // The daemon meets the other stages through their public surfaces (each folder's index.ts).
+    files: ['src/daemon/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./(?!.*/index\\.js$).+/', message: "Import another stage through its index.ts (add what is missing there)." }] }],
+    },
+  },
 );

@@ -69,6 +69,18 @@ for (const f of files.filter((x) => x.rel.startsWith('daemon/'))) {
   }
 }
 
+// Across src/: imports from one stage into another stage's files other than its index.ts, and the
+// index.ts files with the files of other folders that import them.
+let deepAll = 0;
+const indexUsers = new Map(files.filter((f) => path.posix.basename(f.rel) === 'index.ts').map((f) => [f.rel, new Set()]));
+for (const f of files) {
+  for (const target of imports(f)) {
+    if (folder(target) === folder(f.rel) || folder(target) === '.') continue;
+    if (indexUsers.has(target)) indexUsers.get(target).add(f.rel);
+    else if (stage(target) !== stage(f.rel)) deepAll++;
+  }
+}
+
 // 3. The raw handle outside store/: reads of a store's `.database`, the SqliteDatabase type, the
 // better-sqlite3 package.
 const raw = [];
@@ -143,6 +155,7 @@ const top = fns[0];
 const deepFromDaemonTs = deep.filter((d) => d.startsWith('daemon/daemon.ts ')).length;
 console.log(`daemon/daemon.ts: ${daemonLines} lines; largest function ${top.name} ${top.lines} lines (${top.start}-${top.end})`);
 console.log(`deep imports from daemon/ (not through an index.ts): ${deep.length} (from daemon.ts: ${deepFromDaemonTs})`);
+console.log(`index.ts files: ${indexUsers.size}, imported by ${new Set([...indexUsers.values()].flatMap((u) => [...u])).size} files; deep imports between stages across src/: ${deepAll}`);
 console.log(`raw SQLite handle outside store/: ${raw.length} uses in ${new Set(raw.map((r) => r.split(':')[0])).size} files (store.database reads: ${storeDotDatabase})`);
 console.log(`stage cycles: ${describe(byStage)}`);
 console.log(`folder cycles: ${describe(byFolder)}`);

@@ -1,19 +1,15 @@
 // The one place that builds the stages, connects them, and owns start and stop.
 import path from 'node:path';
-import type { Classifier } from '../classify/classifier.js';
-import type { Config } from '../config/config.js';
+import type { Classifier } from '../classify/index.js';
+import type { Config } from '../config/index.js';
 import { isPlankwatchError } from '../errors.js';
-import type { HealthChecks, HttpServer } from '../http/server.js';
-import { Metrics } from '../http/metrics.js';
-import type { Ingest, IngestReject } from '../ingest/ingest.js';
+import { Metrics, type HealthChecks, type HttpServer } from '../http/index.js';
+import type { Ingest, IngestReject } from '../ingest/index.js';
 import type { Logger } from '../log.js';
-import type { Publisher } from '../publish/publisher.js';
-import type { CountsWindow, ModelInfo, PipelineStats, PublisherProviders } from '../publish/types.js';
-import { ReviewStore } from '../review/review-store.js';
-import { PublishLog } from '../store/publish-log.js';
-import type { Store, WindowCounts } from '../store/store.js';
-import type { SyncSender } from '../sync/sender.js';
-import { syncLabelHook } from '../sync/stage.js';
+import type { CountsWindow, ModelInfo, PipelineStats, Publisher, PublisherProviders } from '../publish/index.js';
+import { ReviewStore } from '../review/index.js';
+import { PublishLog, type Store, type WindowCounts } from '../store/index.js';
+import { syncLabelHook, type SyncSender } from '../sync/index.js';
 import type { ClassifiedFrame, IncomingFile, Part } from '../types.js';
 import type { DiskSpace } from './disk-space.js';
 import { SystemdNotifier } from './notify.js';

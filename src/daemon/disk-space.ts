@@ -7,7 +7,7 @@
 import { rmSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isDiskFull } from '../errors.js';
-import type { HealthCheck } from '../http/server.js';
+import type { HealthCheck } from '../http/index.js';
 import type { Logger } from '../log.js';
 import type { Part } from '../types.js';
 

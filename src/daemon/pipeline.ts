@@ -4,8 +4,8 @@
 import { isPlankwatchError, PlankwatchError } from '../errors.js';
 import { readVerified } from '../ingest/index.js';
 import type { Logger } from '../log.js';
-import { preprocessFrame, type PreprocessOptions } from '../preprocess/preprocess.js';
-import type { Store } from '../store/store.js';
+import { preprocessFrame, type PreprocessOptions } from '../preprocess/index.js';
+import type { Store } from '../store/index.js';
 import type { ClassifiedFrame, EnsemblePrediction, IncomingFile, Part, PreparedFrame, RejectCode } from '../types.js';
 
 export type Outcome = 'processed' | 'duplicate' | 'quarantined';

@@ -5,15 +5,11 @@
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { backendCandidates } from '../classify/backend.js';
-import { loadEnsemble, readEnsembleFile, type LoadedEnsemble } from '../classify/ensemble-loader.js';
-import type { EnsembleFile } from '../classify/meta.js';
-import { ONNX_FILE } from '../classify/onnx-export.js';
-import { CREDENTIALS_PREFIX, type Config } from '../config/config.js';
-import { CONFIG_SCHEMA, type ObjectNode } from '../config/schema.js';
+import { backendCandidates, loadEnsemble, LocalRunner, ONNX_FILE, readEnsembleFile, type EnsembleFile, type LoadedEnsemble } from '../classify/index.js';
+import { CONFIG_SCHEMA, CREDENTIALS_PREFIX, type Config, type ObjectNode } from '../config/index.js';
 import { ERRORS, PlankwatchError, isPlankwatchError, type ErrorCode } from '../errors.js';
-import { isLoopback } from '../http/auth.js';
-import { preparedBackground } from '../preprocess/prepare.js';
+import { isLoopback } from '../http/index.js';
+import { preparedBackground } from '../preprocess/index.js';
 
 export interface Problem {
   code: ErrorCode;
@@ -223,7 +219,6 @@ async function weightsSizeProblem(dir: string): Promise<string | undefined> {
 
 /** Build each member on the configured backend and run it once, as the classifier's runners do at start. */
 async function buildNetworks(c: Config, loaded: LoadedEnsemble, problems: Problem[]): Promise<void> {
-  const { LocalRunner } = await import('../classify/runner.js');
   const runner = new LocalRunner(0);
   try {
     await runner.init(backendCandidates(c.classify.backend), { providers: c.classify.onnxProviders, threads: c.classify.onnxThreads });

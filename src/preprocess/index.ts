@@ -1,0 +1,3 @@
+// The preprocess stage's public surface: a frame's bytes to the inputs each member reads.
+export { preprocessFrame, type PreprocessOptions } from './preprocess.js';
+export { DEFAULT_PREPROCESS, inputKey, preparedBackground } from './prepare.js';
