@@ -168,7 +168,7 @@ export class Ingest implements Part {
         onError: (path, err) => void this.rejectUnreadable(path, err),
       },
     );
-    this.watcher = options.usePolling ? undefined : new FolderWatcher({ filter: this.filter, logger: this.log }, (path) => void this.notice(path));
+    this.watcher = options.usePolling ? undefined : new FolderWatcher({ filter: this.filter, logger: this.log }, (path) => this.touched(path));
     this.rescanMs = options.usePolling ? POLL_WALK_MS : options.rescanIntervalMs;
   }
 
@@ -244,6 +244,15 @@ export class Ingest implements Part {
     return { pending: this.active.size, settling, handedOn, deferred: this.deferred.size, ...this.counters };
   }
 
+  /**
+   * A watch event for `path`: a file being waited on may have just got its last bytes (checked at
+   * once, not at the next poll); any other path is noticed.
+   */
+  private touched(path: string): void {
+    if (this.active.get(path)?.phase === 'settling') this.tracker.check(path);
+    else void this.notice(path);
+  }
+
   /** A path was seen (watch event, scan, or taken from the deferred set). */
   private async notice(path: string, firstSeen = Date.now()): Promise<void> {
     if (!this.running || this.active.has(path) || this.filter.ignores(path)) return;
@@ -284,6 +293,9 @@ export class Ingest implements Part {
       }
       entry.phase = 'settling';
       this.tracker.track(path, st);
+      // Already complete (renamed in, or its last bytes came while it was being checked): take it
+      // now. In polling mode (network file systems) only the polls decide.
+      if (this.watcher) this.tracker.check(path);
     } catch (err) {
       this.log.error({ code: 'PW_E_INTERNAL', err, file: path }, 'checking a new file failed');
       this.drop(path);
@@ -331,8 +343,10 @@ export class Ingest implements Part {
         // Written to again while being read: wait for the writer once more.
         this.log.debug({ file: path }, 'file changed while hashing; waiting again');
         entry.phase = 'settling';
-        if (this.running) this.tracker.track(path, after);
-        else this.drop(path);
+        if (this.running) {
+          this.tracker.track(path, after);
+          if (this.watcher) this.tracker.check(path);
+        } else this.drop(path);
         return;
       }
       if (!this.running) {

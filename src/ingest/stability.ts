@@ -1,4 +1,5 @@
-// Decides when a file is complete: its size and mtime must stop changing for a while.
+// Decides when a file is complete: its size and mtime must stop changing for a while, or, checked
+// on the watch event that brought its last bytes, it ends like a complete JPEG or PNG.
 import { lstat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { endsComplete } from './complete.js';
@@ -40,12 +41,16 @@ interface Tracked {
  * of observation, or unchanged across one poll with an mtime already older than `stableMs` (plus
  * slack for coarse clocks), which lets files that were complete before the daemon started go
  * through at once. A slow in-place writer keeps changing size/mtime, so it is never reported before
- * it has been quiet for `stableMs`. A reported file is no longer tracked.
+ * it has been quiet for `stableMs`, unless it ends like a complete JPEG or PNG: then it is
+ * reported after one unchanged poll, or at once when `check` is called on a watch event. A reported
+ * file is no longer tracked.
  */
 export class StabilityTracker {
   private readonly options: StabilityOptions;
   private readonly handlers: StabilityHandlers;
   private readonly tracked = new Map<string, Tracked | null>();
+  /** Paths being checked after a watch event; true when another event came meanwhile. */
+  private readonly checking = new Map<string, boolean>();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
 
@@ -66,6 +71,7 @@ export class StabilityTracker {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.tracked.clear();
+    this.checking.clear();
   }
 
   /**
@@ -77,6 +83,25 @@ export class StabilityTracker {
     this.tracked.set(path, initial ? { size: initial.size, mtimeMs: initial.mtimeMs, changedAt: now, quietPolls: 0 } : null);
   }
 
+  /**
+   * A watch event says `path` was just written to (or appeared): if it now ends like a complete
+   * JPEG or PNG, report it at once instead of at a later poll. Checks of one path never overlap: an
+   * event during a check asks for one more check after it. Errors are left to the next poll.
+   */
+  check(path: string): void {
+    if (!this.running || !this.tracked.has(path)) return;
+    if (this.checking.has(path)) {
+      this.checking.set(path, true);
+      return;
+    }
+    this.checking.set(path, false);
+    void this.checkNow(path).finally(() => {
+      const again = this.checking.get(path);
+      this.checking.delete(path);
+      if (again) this.check(path);
+    });
+  }
+
   /** Stops watching `path` without reporting it. */
   forget(path: string): void {
     this.tracked.delete(path);
@@ -85,6 +110,22 @@ export class StabilityTracker {
   /** Number of files being watched. */
   get size(): number {
     return this.tracked.size;
+  }
+
+  private async checkNow(path: string): Promise<void> {
+    let st: Stats;
+    try {
+      st = await lstat(path);
+    } catch {
+      return; // gone or unreadable: the poll reports it
+    }
+    if (!st.isFile() || st.size === 0) return;
+    const complete = await endsComplete(path, st.size).catch(() => false);
+    if (!complete || !this.running || !this.tracked.has(path)) return;
+    // Bytes written after the lstat show in the ingest's size check after hashing, which sends the
+    // file back here.
+    this.tracked.delete(path);
+    this.handlers.onStable(path, st);
   }
 
   private schedule(): void {
