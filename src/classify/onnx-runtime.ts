@@ -266,6 +266,33 @@ export class OnnxSession {
     }
   }
 
+  /**
+   * The named outputs of `count` prepared images as the model gives them (no softmax), one array
+   * each, e.g. the probabilities and the penultimate features of a graph that has both.
+   */
+  async outputs(pixels: Float32Array, count: number, names: readonly string[]): Promise<Float32Array[]> {
+    const { size, io } = this;
+    const data = adaptInput(pixels, count, size * size, io);
+    const dims = io.layout === 'nhwc' ? [count, size, size, io.channels] : [count, io.channels, size, size];
+    const x = new this.runtime.Tensor('float32', data, dims);
+    try {
+      // Every output is fetched: onnxruntime-node 1.23, asked for some of the outputs by name,
+      // returned others (the first ones).
+      const out = await this.session.run({ [io.input]: x });
+      try {
+        return names.map((n) => {
+          const t = out[n];
+          if (!t) throw new PlankwatchError('PW_E_INTERNAL', `the model has no output "${n}" (it has ${Object.keys(out).join(', ')})`);
+          return Float32Array.from(t.data as Float32Array);
+        });
+      } finally {
+        for (const t of Object.values(out)) t.dispose();
+      }
+    } finally {
+      x.dispose();
+    }
+  }
+
   async release(): Promise<void> {
     await this.session.release();
   }

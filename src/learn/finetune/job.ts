@@ -11,6 +11,7 @@ import { alignClasses, remapRows } from '../../classify/classes.js';
 import type { EnsembleFile, MemberMeta } from '../../classify/meta.js';
 import { folderIO, readMeta, writeMeta } from '../../classify/model-files.js';
 import { writeOnnxBeside } from '../../classify/onnx-export.js';
+import { PlankwatchError } from '../../errors.js';
 import { NO_AUGMENT, type AugmentOptions } from '../augment.js';
 import { initBackend, type TrainingBackend } from '../backend.js';
 import { readDataset, type LabelledImage } from '../dataset.js';
@@ -20,6 +21,7 @@ import { predictTable, train, type ClassWeighting } from '../trainer.js';
 import { voteRows } from '../voting.js';
 import type { EnsembleScore } from './gate.js';
 import { growHead } from './head.js';
+import { featureSource, trainHeadOnFeatures } from './head-features.js';
 import { labelItem, limitStratified, loadReplayTable, referenceEvalItems, replayPools, replaySample, scoreRows, type ReplayCounts } from './job-data.js';
 import { calibrateNewClasses, keepOldColumns, prepareForFinetune } from './network.js';
 
@@ -90,6 +92,11 @@ export interface FinetuneJob {
   newClassFalsePositive: number;
   /** Thread niceness (0-19; higher yields more to inference). */
   niceness: number;
+  /**
+   * With layers "head": train the classifier on the features the frozen network gives on ONNX
+   * Runtime (false: train through the whole network with TensorFlow.js, as before). Default true.
+   */
+  headOnFeatures?: boolean;
 }
 
 /** The job settings that come straight from the `finetune` section of the config. */
@@ -203,11 +210,6 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     const classes = [...meta.classes, ...newClasses];
     const classIndex = new Map(classes.map((c, i) => [c, i]));
 
-    const current = await tfl.loadLayersModel(folderIO(dir));
-    const model = newClasses.length > 0 ? await growHead(current, newClasses.length, deriveSeed(job.seed, 'head', m.name)) : await tfl.loadLayersModel(folderIO(dir));
-
-    const restore = prepareForFinetune(model, job.layers);
-
     // Training rows: labels (repeated), then the replay sample.
     const { items: replayItems, counts: replayCounts } = await replaySample(pools, meta, dir, job, warnings);
     const labelItems = job.train.map((l) => labelItem(l));
@@ -215,57 +217,41 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     const replayTable = await loadReplayTable(replayItems, size, spec);
     const repeat = Math.max(1, Math.trunc(job.labelRepeat));
     const rows = labelItems.length * repeat + replayItems.length;
-    const pixels = new Uint8Array(rows * size * size);
-    const labels = new Int32Array(rows);
-    let r = 0;
-    for (let k = 0; k < repeat; k++) {
-      labelItems.forEach((item, i) => {
-        pixels.set(labelTable.pixels.subarray(i * size * size, (i + 1) * size * size), r * size * size);
-        labels[r++] = classIndex.get(item.label)!;
-      });
-    }
-    replayItems.forEach((item, i) => {
-      pixels.set(replayTable.pixels.subarray(i * size * size, (i + 1) * size * size), r * size * size);
-      labels[r++] = classIndex.get(item.label)!;
-    });
-    const table: ImageTable = { size, pixels, rels: [...labelItems.flatMap((i) => Array<string>(repeat).fill(i.rel)), ...replayItems.map((i) => i.rel)] };
     log(`${m.name}/${m.version}: ${labelItems.length} labels x${repeat}, ${replayItems.length} replay images, new classes: ${newClasses.join(', ') || 'none'}`);
-
-    const fill = spec.invert ? 1 - spec.background / 255 : spec.background / 255;
-    const batchSize = Math.max(1, Math.min(job.batchSize, rows));
-    const result = await train(
-      model,
-      { train: { table, labels }, validation: null, numClasses: classes.length },
-      {
-        epochs: job.epochs,
-        batchSize,
-        learningRate: job.learningRate,
-        finalLearningRateFraction: 0.05,
-        weightDecay: 0,
-        seed: deriveSeed(job.seed, 'train', m.name, job.runId),
-        classWeights: job.classWeights,
-        augment: job.augment ? FINETUNE_AUGMENT : NO_AUGMENT,
-        patience: 0,
-        maxMinutes: job.maxMinutes,
-        fill,
-      },
-      { onProgress: (p) => onProgress({ member: m.name, epoch: p.epoch, epochs: p.epochs, batch: p.batch, batches: p.batches, loss: p.loss }) },
-    );
-
-    restore();
-    if (job.keepOldClasses && job.layers === 'head' && newClasses.length > 0) keepOldColumns(model, current, meta.classes.length);
-    const calibration = newClasses.length > 0 && replayItems.length > 0 ? calibrateNewClasses(model, replayTable, meta.classes.length, job.newClassFalsePositive) : [];
-    if (calibration.length > 0) log(`${m.name}: new-class bias lowered by ${calibration.map((c) => c.toFixed(2)).join(', ')}`);
-
-    // Score old and new member on the evaluation set at this member's input.
     const evalTable = await loadImageTable(evalItems, size, spec, { cache: false });
-    probsBefore.push(predictTable(current, evalTable));
-    probsAfter.push(predictTable(model, evalTable));
-
     const outDir = path.join(modelsDir, m.name, job.version);
-    await model.save(folderIO(outDir));
-    await writeOnnxBeside(outDir, `${m.name}/${job.version}`, log);
-    const last = result.epochs[result.epochs.length - 1];
+    const batchSize = Math.max(1, Math.min(job.batchSize, rows));
+    const progress = (p: { epoch: number; epochs: number; batch: number; batches: number; loss: number }) =>
+      onProgress({ member: m.name, epoch: p.epoch, epochs: p.epochs, batch: p.batch, batches: p.batches, loss: p.loss });
+
+    // The head alone: trained on the features the frozen body gives on ONNX Runtime (a member
+    // imported as model.onnx alone can only be fine-tuned so).
+    const id = `${m.name}/${m.version}`;
+    const source = job.layers === 'head' && job.headOnFeatures !== false ? await featureSource(dir, meta, id) : null;
+    if (source && 'reason' in source) log(`${id}: ${source.reason}; its head is trained with TensorFlow.js`);
+    let trained: { epochs: number; finalLoss: number | null; before: Float32Array; after: Float32Array; backend: string; views?: number };
+    if (source && !('reason' in source)) {
+      const label = (items: LabelledImage[]) => Int32Array.from(items, (i) => classIndex.get(i.label)!);
+      const settings = { ...job, augment: job.augment ? FINETUNE_AUGMENT : null, batchSize, seed: job.seed };
+      const result = await trainHeadOnFeatures(
+        { id, member: m.name, meta, dir, outDir, classes, newClasses, labels: { table: labelTable, classes: label(labelItems) }, replay: { table: replayTable, classes: label(replayItems) }, repeat, evalTable, settings },
+        source,
+        progress,
+        log,
+      );
+      if (result.calibration.length > 0) log(`${m.name}: new-class bias lowered by ${result.calibration.map((c) => c.toFixed(2)).join(', ')}`);
+      log(`${id}: head trained on features in ${result.trainSeconds.toFixed(1)} s (${result.epochs} epochs, ${result.views} view(s) per image)`);
+      trained = { ...result, backend: 'onnxruntime features' };
+    } else {
+      if (!existsSync(path.join(dir, 'model.json'))) {
+        throw new PlankwatchError('PW_E_FINETUNE_FAILED', `Member ${id} was imported as model.onnx alone: only its head can be fine-tuned (finetune.layers "head"; it is "${job.layers}").`);
+      }
+      trained = await trainWithTfjs(job, { id, member: m.name, dir, outDir, meta, newClasses, classIndex, numClasses: classes.length, labelItems, labelTable, replayItems, replayTable, repeat, evalTable, batchSize }, progress, log);
+      trained.backend = backend.name;
+    }
+    probsBefore.push(trained.before);
+    probsAfter.push(trained.after);
+
     const next: MemberMeta = {
       ...meta,
       version: job.version,
@@ -280,13 +266,14 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
           replayImages: replayItems.length,
           replay: { ...replayCounts, folderPath: pools.folder ? job.replayData : null },
           newClasses,
-          epochs: result.epochs.length,
+          epochs: trained.epochs,
           learningRate: job.learningRate,
           batchSize,
           classWeights: job.classWeights,
           augment: job.augment,
-          backend: backend.name,
-          finalLoss: last?.trainLoss ?? null,
+          ...(trained.views !== undefined ? { featureViews: trained.views } : {}),
+          backend: trained.backend,
+          finalLoss: trained.finalLoss,
           seconds: (performance.now() - t0) / 1000,
         },
       },
@@ -302,9 +289,9 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
       newClasses,
       labelImages: labelItems.length,
       replayImages: replayItems.length,
-      epochs: result.epochs.length,
+      epochs: trained.epochs,
       seconds: (performance.now() - t0) / 1000,
-      finalLoss: last?.trainLoss ?? NaN,
+      finalLoss: trained.finalLoss ?? NaN,
       replay: replayCounts,
     });
     // Per-member metrics go into meta.json (written with checksums below), named by the set they
@@ -323,8 +310,6 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
       };
     }
     await writeMeta(outDir, next);
-    current.dispose();
-    model.dispose();
   }
 
   // Ensemble scores: every member's probabilities on the union of all classes, then the vote.
@@ -342,4 +327,93 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     backend: backend.name,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/** One member's images and settings, for training its network with TensorFlow.js. */
+interface TfjsMember {
+  id: string;
+  member: string;
+  dir: string;
+  outDir: string;
+  meta: MemberMeta;
+  newClasses: string[];
+  classIndex: Map<string, number>;
+  numClasses: number;
+  labelItems: LabelledImage[];
+  labelTable: ImageTable;
+  replayItems: LabelledImage[];
+  replayTable: ImageTable;
+  repeat: number;
+  evalTable: ImageTable;
+  batchSize: number;
+}
+
+/**
+ * Train the member's network with TensorFlow.js (the layers finetune.layers names learn, the
+ * images augmented afresh each epoch) and write the new version's model.json and model.onnx.
+ */
+async function trainWithTfjs(
+  job: FinetuneJob,
+  t: TfjsMember,
+  onProgress: (p: { epoch: number; epochs: number; batch: number; batches: number; loss: number }) => void,
+  log: (line: string) => void,
+): Promise<{ epochs: number; finalLoss: number | null; before: Float32Array; after: Float32Array; backend: string }> {
+  const { meta, labelItems, replayItems, repeat } = t;
+  const size = meta.input.size;
+  const spec = meta.preprocessing;
+  const current = await tfl.loadLayersModel(folderIO(t.dir));
+  const model = t.newClasses.length > 0 ? await growHead(current, t.newClasses.length, deriveSeed(job.seed, 'head', t.member)) : await tfl.loadLayersModel(folderIO(t.dir));
+  try {
+    const restore = prepareForFinetune(model, job.layers);
+    const rows = labelItems.length * repeat + replayItems.length;
+    const pixels = new Uint8Array(rows * size * size);
+    const labels = new Int32Array(rows);
+    let r = 0;
+    for (let k = 0; k < repeat; k++) {
+      labelItems.forEach((item, i) => {
+        pixels.set(t.labelTable.pixels.subarray(i * size * size, (i + 1) * size * size), r * size * size);
+        labels[r++] = t.classIndex.get(item.label)!;
+      });
+    }
+    replayItems.forEach((item, i) => {
+      pixels.set(t.replayTable.pixels.subarray(i * size * size, (i + 1) * size * size), r * size * size);
+      labels[r++] = t.classIndex.get(item.label)!;
+    });
+    const table: ImageTable = { size, pixels, rels: [...labelItems.flatMap((i) => Array<string>(repeat).fill(i.rel)), ...replayItems.map((i) => i.rel)] };
+    const fill = spec.invert ? 1 - spec.background / 255 : spec.background / 255;
+    const result = await train(
+      model,
+      { train: { table, labels }, validation: null, numClasses: t.numClasses },
+      {
+        epochs: job.epochs,
+        batchSize: t.batchSize,
+        learningRate: job.learningRate,
+        finalLearningRateFraction: 0.05,
+        weightDecay: 0,
+        seed: deriveSeed(job.seed, 'train', t.member, job.runId),
+        classWeights: job.classWeights,
+        augment: job.augment ? FINETUNE_AUGMENT : NO_AUGMENT,
+        patience: 0,
+        maxMinutes: job.maxMinutes,
+        fill,
+      },
+      { onProgress },
+    );
+
+    restore();
+    if (job.keepOldClasses && job.layers === 'head' && t.newClasses.length > 0) keepOldColumns(model, current, meta.classes.length);
+    const calibration = t.newClasses.length > 0 && replayItems.length > 0 ? calibrateNewClasses(model, t.replayTable, meta.classes.length, job.newClassFalsePositive) : [];
+    if (calibration.length > 0) log(`${t.member}: new-class bias lowered by ${calibration.map((c) => c.toFixed(2)).join(', ')}`);
+
+    // Score old and new member on the evaluation set at this member's input.
+    const before = predictTable(current, t.evalTable);
+    const after = predictTable(model, t.evalTable);
+    await model.save(folderIO(t.outDir));
+    await writeOnnxBeside(t.outDir, `${t.member}/${job.version}`, log);
+    const last = result.epochs[result.epochs.length - 1];
+    return { epochs: result.epochs.length, finalLoss: last?.trainLoss ?? null, before, after, backend: '' };
+  } finally {
+    current.dispose();
+    model.dispose();
+  }
 }

@@ -1,9 +1,9 @@
 // What a fine-tuning job does to a member's network: which layers learn (and which keep their
 // batch-norm statistics), and the classifier columns of old and new classes.
-import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ImageTable } from '../image-cache.js';
 import { predictTable } from '../trainer.js';
+import { keepOldHeadColumns, logitsHead, newClassShifts, setLogitsHead } from './head.js';
 import type { FinetuneLayers } from './job.js';
 
 /**
@@ -49,17 +49,9 @@ export function prepareForFinetune(model: tfl.LayersModel, layers: FinetuneLayer
 
 /** Copy the first `oldCount` output columns (kernel and bias) of `from`'s classifier into `model`'s. */
 export function keepOldColumns(model: tfl.LayersModel, from: tfl.LayersModel, oldCount: number): void {
-  const layer = model.getLayer('logits');
-  const [kernel, bias] = layer.getWeights() as [tf.Tensor2D, tf.Tensor1D];
-  const [oldKernel, oldBias] = from.getLayer('logits').getWeights() as [tf.Tensor2D, tf.Tensor1D];
-  const [inputs, units] = kernel.shape;
-  const k = (kernel.dataSync() as Float32Array).slice();
-  const b = (bias.dataSync() as Float32Array).slice();
-  const ok = oldKernel.dataSync() as Float32Array;
-  const ob = oldBias.dataSync() as Float32Array;
-  for (let i = 0; i < inputs; i++) for (let j = 0; j < oldCount; j++) k[i * units + j] = ok[i * oldCount + j]!;
-  for (let j = 0; j < oldCount; j++) b[j] = ob[j]!;
-  layer.setWeights([tf.tensor2d(k, [inputs, units]), tf.tensor1d(b)]);
+  const head = logitsHead(model);
+  keepOldHeadColumns(head, logitsHead(from), oldCount);
+  setLogitsHead(model, head);
 }
 
 /**
@@ -72,27 +64,9 @@ export function keepOldColumns(model: tfl.LayersModel, from: tfl.LayersModel, ol
 export function calibrateNewClasses(model: tfl.LayersModel, replay: ImageTable, oldCount: number, rate: number): number[] {
   if (rate <= 0 || replay.rels.length === 0) return [];
   const probs = predictTable(model, replay);
-  const k = model.outputs[0]!.shape[1] as number;
-  const n = replay.rels.length;
-  const layer = model.getLayer('logits');
-  const [kernel, bias] = layer.getWeights();
-  const b = (bias!.dataSync() as Float32Array).slice();
-  const shifts: number[] = [];
-  for (let c = oldCount; c < k; c++) {
-    // Margin of the new class over the best old class, in logits (log-probability differences).
-    const margins = new Float64Array(n);
-    for (let r = 0; r < n; r++) {
-      let best = 0;
-      for (let o = 0; o < oldCount; o++) best = Math.max(best, probs[r * k + o]!);
-      margins[r] = Math.log(Math.max(1e-30, probs[r * k + c]!)) - Math.log(Math.max(1e-30, best));
-    }
-    margins.sort();
-    const allowed = Math.floor(rate * n);
-    const threshold = margins[n - 1 - allowed]!;
-    const shift = threshold + 1e-3;
-    b[c] = b[c]! - shift;
-    shifts.push(shift);
-  }
-  layer.setWeights([kernel!, tf.tensor1d(b)]);
+  const head = logitsHead(model);
+  const shifts = newClassShifts(probs, head.units, oldCount, rate);
+  shifts.forEach((shift, i) => (head.bias[oldCount + i] = head.bias[oldCount + i]! - shift));
+  setLogitsHead(model, head);
   return shifts;
 }

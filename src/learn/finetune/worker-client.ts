@@ -1,6 +1,7 @@
 // Starting a fine-tuning job in its own worker thread and waiting for its result. One thread per
 // job, ended afterwards, so the memory of training goes back at once.
 import { Worker } from 'node:worker_threads';
+import { preloadOnnxRuntime } from '../../classify/onnx-runtime.js';
 import type { FinetuneJob, FinetuneJobResult, JobProgress } from './job.js';
 import type { FinetuneWorkerMessage } from './worker.js';
 
@@ -32,42 +33,54 @@ export interface RunningJob {
 
 export function startFinetuneWorker(job: FinetuneJob, hooks: { onProgress?: (p: JobProgress) => void; onLog?: (line: string) => void } = {}): RunningJob {
   const entry = workerEntry();
-  const worker = new Worker(entry.script, { eval: entry.eval, name: `finetune-${job.runId}` });
+  let worker: Worker | null = null;
   let settled = false;
   let cancelled = false;
-  const result = new Promise<FinetuneJobResult>((resolve, reject) => {
-    worker.on('message', (msg: FinetuneWorkerMessage) => {
-      if (msg.type === 'progress') hooks.onProgress?.(msg);
-      else if (msg.type === 'log') hooks.onLog?.(msg.line);
-      else if (msg.type === 'result') {
-        settled = true;
-        resolve(msg.result);
-        void worker.terminate();
-      } else {
-        settled = true;
-        const err = new Error(msg.message);
-        if (msg.stack) err.stack = msg.stack;
-        reject(err);
-        void worker.terminate();
-      }
-    });
-    worker.on('error', (err) => {
-      if (settled) return;
-      settled = true;
-      reject(err);
-    });
-    worker.on('exit', (code) => {
-      if (settled) return;
-      settled = true;
-      reject(cancelled ? new JobCancelled() : new Error(`fine-tuning thread exited with code ${code}`));
-    });
-  });
-  worker.postMessage(job);
+  // ONNX Runtime (head fine-tuning runs the frozen network on it) loads in the main thread first:
+  // a native addon first loaded by a worker thread cannot be loaded by any other thread after. A
+  // failure here is left to the job, which says what it means for each member.
+  const result = preloadOnnxRuntime().catch(() => undefined).then(
+    () =>
+      new Promise<FinetuneJobResult>((resolve, reject) => {
+        if (cancelled) {
+          reject(new JobCancelled());
+          return;
+        }
+        const w = new Worker(entry.script, { eval: entry.eval, name: `finetune-${job.runId}` });
+        worker = w;
+        w.on('message', (msg: FinetuneWorkerMessage) => {
+          if (msg.type === 'progress') hooks.onProgress?.(msg);
+          else if (msg.type === 'log') hooks.onLog?.(msg.line);
+          else if (msg.type === 'result') {
+            settled = true;
+            resolve(msg.result);
+            void w.terminate();
+          } else {
+            settled = true;
+            const err = new Error(msg.message);
+            if (msg.stack) err.stack = msg.stack;
+            reject(err);
+            void w.terminate();
+          }
+        });
+        w.on('error', (err) => {
+          if (settled) return;
+          settled = true;
+          reject(err);
+        });
+        w.on('exit', (code) => {
+          if (settled) return;
+          settled = true;
+          reject(cancelled ? new JobCancelled() : new Error(`fine-tuning thread exited with code ${code}`));
+        });
+        w.postMessage(job);
+      }),
+  );
   return {
     result,
     async cancel() {
       cancelled = true;
-      await worker.terminate();
+      await worker?.terminate();
     },
   };
 }
