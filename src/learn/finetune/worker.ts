@@ -1,5 +1,6 @@
-// The fine-tuning thread: runs one job on its own TensorFlow.js instance (its own wasm module),
-// at a lower scheduling priority than the inference threads, and reports progress and the result.
+// The fine-tuning thread: runs one job on its own TensorFlow.js instance (its own wasm module) and
+// its own ONNX Runtime sessions (head fine-tuning), at a lower scheduling priority than the
+// inference threads (threads it starts inherit it), and reports progress and the result.
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { runFinetuneJob, type FinetuneJob } from './job.js';
