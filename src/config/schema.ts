@@ -76,7 +76,7 @@ export const CONFIG_SCHEMA = obj('plankwatch configuration', {
   store: obj('The local SQLite database.', {
     path: str('SQLite database file (WAL mode). Its folder is created if missing.', 'data/plankwatch.db'),
     countsWindowS: int('Length of a counts window in seconds (windows are aligned to the clock).', 60, 1),
-    flushMs: int('Longest a classified frame waits before its batch is written, in milliseconds.', 200, 1),
+    flushMs: int('Longest a classified frame waits for others to share its database write, in milliseconds. It applies only while a backlog of at least a full write batch (256 frames) is being classified; otherwise the frames classified together are written at once.', 200, 1),
   }),
   publish: obj('Live results over MQTT.', {
     mqttUrl: str('Broker URL (mqtt://host:1883 or mqtts://host:8883). Empty: start the embedded broker below and publish to it.', ''),

@@ -30,7 +30,7 @@ export interface PipelineOptions {
   store: Store;
   classifier: FrameClassifier;
   maxPixels: number;
-  /** Longest a classified frame waits before its batch is written. */
+  /** Longest a classified frame waits for a backlog to fill its write batch (see scheduleFlush). */
   flushMs: number;
   /** Largest write batch. */
   maxWriteBatch: number;
@@ -68,7 +68,10 @@ export class Pipeline implements Part {
   private readonly handling = new Set<Promise<void>>();
   private pendingWrites: { item: ClassifiedFrame; done: () => void; fail: (err: unknown) => void }[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
+  private flushSoon: NodeJS.Immediate | undefined;
   private active = 0;
+  /** Frames being read, prepared or classified: those a waiting write batch may still get. */
+  private coming = 0;
 
   constructor(options: PipelineOptions) {
     this.options = options;
@@ -139,7 +142,9 @@ export class Pipeline implements Part {
   /** Write whatever is waiting, now. */
   flush(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.flushSoon) clearImmediate(this.flushSoon);
     this.flushTimer = undefined;
+    this.flushSoon = undefined;
     const batch = this.pendingWrites;
     if (batch.length === 0) return;
     this.pendingWrites = [];
@@ -161,6 +166,20 @@ export class Pipeline implements Part {
   }
 
   private async process(file: IncomingFile): Promise<void> {
+    this.coming++;
+    let classified: ClassifiedFrame | undefined;
+    try {
+      classified = await this.classifyFile(file);
+    } finally {
+      this.coming--;
+      // Rejected or failed: a batch that waited for this frame may not need to wait any longer.
+      if (!classified) this.scheduleFlush();
+    }
+    if (classified) await this.write(classified);
+  }
+
+  /** Read, prepare and classify; undefined when the image is rejected (recorded as such). */
+  private async classifyFile(file: IncomingFile): Promise<ClassifiedFrame | undefined> {
     let frame: PreparedFrame;
     try {
       // Only the bytes that were hashed are classified: never through a link, never from a FIFO.
@@ -174,17 +193,36 @@ export class Pipeline implements Part {
     } catch (err) {
       if (isPlankwatchError(err) && IMAGE_CODES.has(err.code)) {
         this.reject(file, err.code as RejectCode, err.detail);
-        return;
+        return undefined;
       }
       throw err;
     }
     const prediction = await this.options.classifier.classify(frame);
-    const classified: ClassifiedFrame = { frame, prediction, classifiedAt: Date.now() };
-    await new Promise<void>((done, fail) => {
+    return { frame, prediction, classifiedAt: Date.now() };
+  }
+
+  /** Queue `classified` for the next write batch; resolves once it is written. */
+  private write(classified: ClassifiedFrame): Promise<void> {
+    return new Promise<void>((done, fail) => {
       this.pendingWrites.push({ item: classified, done, fail });
-      if (this.pendingWrites.length >= this.options.maxWriteBatch) this.flush();
-      else this.flushTimer ??= setTimeout(() => this.flush(), this.options.flushMs);
+      this.scheduleFlush();
     });
+  }
+
+  /**
+   * When the waiting batch is written: now when it is full; at the end of this turn of the event
+   * loop when no full batch is on its way, so that the frames classified together (one inference
+   * batch) share a transaction and an idle pipeline stores a frame without waiting; and within
+   * flushMs when enough frames to fill it are being read, prepared or classified (a backlog, whose
+   * frames have waited in the queue anyway).
+   */
+  private scheduleFlush(): void {
+    const waiting = this.pendingWrites.length;
+    const { maxWriteBatch, flushMs } = this.options;
+    if (waiting === 0) return;
+    if (waiting >= maxWriteBatch) this.flush();
+    else if (waiting + this.coming < maxWriteBatch) this.flushSoon ??= setImmediate(() => this.flush());
+    else this.flushTimer ??= setTimeout(() => this.flush(), flushMs);
   }
 
   /** Record a file the daemon will not classify. */
