@@ -116,7 +116,7 @@ export async function benchSync(options: BenchSyncOptions = {}): Promise<Record<
     });
 
     const ctx = { instrument: 'bench-1', windowMs: 60_000 };
-    const store = new Store({ path: path.join(dir, 'ship.db'), countsWindowMs: 60_000, logger, onRecordClassified: (db, stored) => enqueueClassified(db, ctx, stored) });
+    const store = new Store({ path: path.join(dir, 'ship.db'), countsWindowMs: 60_000, logger, onRecordClassified: (outbox, stored) => enqueueClassified(outbox, ctx, stored) });
     store.open();
     parts.unshift(() => store.close());
     const t0 = Date.now() - rois * 31; // about 32 ROIs/s, as the NDSB camera averaged
@@ -127,7 +127,7 @@ export async function benchSync(options: BenchSyncOptions = {}): Promise<Record<
     }
     log(`sync: ${rois} ROIs queued; draining through ${(rate * 8) / 1000} kbit/s with a ${2 * latency} ms round trip`);
     const sender = new SyncSender({
-      db: store.database,
+      outbox: store.outboxRepository(),
       instrument: ctx.instrument,
       link: { url: proxy.url, clientId: 'bench-ship', keepaliveS: 30 },
       topicPrefix: 'plankwatch-sync',

@@ -48,7 +48,7 @@ export function registerSyncCommands(program: Command): void {
       const store = new Store({ path: config.store.path, countsWindowMs: config.store.countsWindowS * 1000, logger: silentLogger() });
       store.open();
       try {
-        const s = new Outbox(store.database, config.instrument.id).status();
+        const s = new Outbox(store.outboxRepository(), config.instrument.id).status();
         const eta = drainEstimate(s, config.sync.bytesPerSecond);
         if (opts.json) {
           process.stdout.write(`${JSON.stringify({ enabled: config.sync.enabled, ...s, drain: eta })}\n`);

@@ -8,7 +8,7 @@ import type { Ingest, IngestReject } from '../ingest/index.js';
 import type { Logger } from '../log.js';
 import type { CountsWindow, ModelInfo, PipelineStats, Publisher, PublisherProviders } from '../publish/index.js';
 import { ReviewStore } from '../review/index.js';
-import { PublishLog, type Store, type WindowCounts } from '../store/index.js';
+import type { PublishLog, Store, WindowCounts } from '../store/index.js';
 import { syncLabelHook, type SyncSender } from '../sync/index.js';
 import type { ClassifiedFrame, IncomingFile, Part } from '../types.js';
 import type { DiskSpace } from './disk-space.js';
@@ -81,7 +81,7 @@ export class Daemon {
     const c = this.config;
     const notifier = new SystemdNotifier({ env: this.env, logger: this.log.child({ module: 'systemd' }) });
     const store = (this.store = await this.begin(createStore(c, this.log)));
-    this.publishLog = new PublishLog(store.database, c.store.countsWindowS * 1000);
+    this.publishLog = store.publishLog();
     const disk = (this.disk = await this.begin(createDiskSpace(c, () => void this.ingest?.rescan(), this.log)));
     this.collectMetrics(store, disk);
     const review = (this.review = this.openReview(store));
@@ -92,7 +92,7 @@ export class Daemon {
     const broker = c.publish.mqttUrl ? undefined : await this.begin(createEmbeddedBroker(c, this.log));
     const mqttUrl = broker?.url ?? c.publish.mqttUrl;
     this.publisher = await this.begin(createPublisher(c, mqttUrl, this.providers(), this.metrics, this.log, broker?.ownerLogin));
-    if (c.sync.enabled) this.sync = await this.begin(createSyncSender(c, store.database, this.log));
+    if (c.sync.enabled) this.sync = await this.begin(createSyncSender(c, store.outboxRepository(), this.log));
     await this.begin(this.windowTimer());
     // Fine-tuning and model versions: promotions made here or by `plankwatch models` are swapped in live.
     const ensembleWatcher = await this.begin(createEnsembleWatcher(c, model.ensembleVersion, () => this.swapEnsemble(), this.log));
@@ -100,7 +100,7 @@ export class Daemon {
       ensembleWatcher.acknowledge(e.version);
       await this.swapEnsemble();
     };
-    const finetuner = createFinetuner(c, { db: store.database, review, registry, onPromoted }, this.log);
+    const finetuner = createFinetuner(c, { repository: store.finetuneRepository(), review, registry, onPromoted }, this.log);
     if (c.http.enabled) this.http = await this.begin(createHttpServer(c, { health: () => this.health(), metrics: this.metrics, review, store, finetuner }, this.log));
     this.pipeline = await this.begin(this.createPipeline(store, classifier, disk));
     this.ingest = await this.begin(
@@ -157,9 +157,9 @@ export class Daemon {
 
   /** The review stage; label changes travel ashore, queued in the outbox inside the label's own transaction. */
   private openReview(store: Store): ReviewStore {
-    const review = new ReviewStore({ db: store.database, knownClasses: () => this.knownClasses() });
-    const queueLabel = syncLabelHook(this.config);
-    review.onLabelChanged((record, db) => queueLabel(db, { sha256: record.sha256, state: record.status, label: record.label, by: record.user, at: record.at }));
+    const review = new ReviewStore({ repository: store.reviewRepository(), knownClasses: () => this.knownClasses() });
+    const queueLabel = syncLabelHook(this.config, store.outboxRepository());
+    review.onLabelChanged((record) => queueLabel({ sha256: record.sha256, state: record.status, label: record.label, by: record.user, at: record.at }));
     return review;
   }
 

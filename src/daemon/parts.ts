@@ -12,7 +12,7 @@ import { EnsembleWatcher, ModelRegistry } from '../learn/registry/index.js';
 import type { Logger } from '../log.js';
 import { EmbeddedBroker, Publisher, type BrokerLogin, type PublisherProviders } from '../publish/index.js';
 import { reviewRoutes, type ReviewStore } from '../review/index.js';
-import { Store, type SqliteDatabase } from '../store/index.js';
+import { Store, type FinetuneRepository, type OutboxRepository } from '../store/index.js';
 import { SyncSender, syncSenderOptions, syncStoreHooks } from '../sync/index.js';
 import type { Part } from '../types.js';
 import { DiskSpace } from './disk-space.js';
@@ -117,8 +117,8 @@ export function createPublisher(c: Config, url: string, providers: PublisherProv
 }
 
 /** The sender of the outbox to the shore broker (sync.enabled). Throws PW_E_CONFIG_INVALID. */
-export function createSyncSender(c: Config, db: SqliteDatabase, log: Logger): SyncSender {
-  return new SyncSender(syncSenderOptions(c, db, log.child({ module: 'sync' })));
+export function createSyncSender(c: Config, outbox: OutboxRepository, log: Logger): SyncSender {
+  return new SyncSender(syncSenderOptions(c, outbox, log.child({ module: 'sync' })));
 }
 
 /** Watches classify.ensemble: a version promoted by `plankwatch models` is swapped in live. */
@@ -136,7 +136,7 @@ export function createEnsembleWatcher(c: Config, initialVersion: string, swap: (
 }
 
 export interface FinetunerDeps {
-  db: SqliteDatabase;
+  repository: FinetuneRepository;
   review: ReviewStore;
   registry: ModelRegistry;
   /** A candidate passed the gate and is now classify.ensemble. */
@@ -147,7 +147,7 @@ export interface FinetunerDeps {
 export function createFinetuner(c: Config, deps: FinetunerDeps, log: Logger): Finetuner {
   return new Finetuner({
     config: c.finetune,
-    db: deps.db,
+    repository: deps.repository,
     review: deps.review,
     registry: deps.registry,
     images: { watchDir: c.ingest.watchDir, archiveDir: c.ingest.archiveDir },

@@ -1,11 +1,10 @@
-// Label review in SQLite: the uncertainty queue, label writes (append-only events plus the current
-// state), history, and what fine-tuning and sync read back. Everything is synchronous; writes are
-// one transaction each, and listeners registered with onLabelChanged run inside it.
-import type { Statement } from 'better-sqlite3';
+// Label review: the uncertainty queue, label writes (append-only events plus the current state),
+// history, and what fine-tuning and sync read back, over the store's review tables (its
+// ReviewRepository). Everything is synchronous; writes are one transaction each, and listeners
+// registered with onLabelChanged run inside it.
 import { PlankwatchError } from '../errors.js';
-import type { SqliteDatabase } from '../store/db.js';
+import type { LabelEventRow, ReviewItemRow, ReviewRepository } from '../store/index.js';
 import type { ClassProb } from '../types.js';
-import { ITEM_SELECT, prepareStatements, toItem, toRecord, type ItemRow } from './review-sql.js';
 import {
   BULK_MAX,
   LABEL_PATTERN,
@@ -14,49 +13,47 @@ import {
   type ClassInfo,
   type CurrentLabel,
   type FrameDetail,
+  type LabelAction,
   type LabelListener,
   type LabelOutcome,
   type LabelRecord,
   type LabelRequest,
+  type LabelStatus,
   type QueueFilter,
   type QueuePage,
   type ReviewErrorCode,
+  type ReviewItem,
   type ValidatedCounts,
   type ValidatedLabel,
 } from './review-types.js';
 
 export interface ReviewStoreOptions {
-  /** The store's open connection (`store.database`), migrated to version 3 or later. */
-  db: SqliteDatabase;
+  /** The review tables (`store.reviewRepository()`), of a database migrated to version 3 or later. */
+  repository: ReviewRepository;
   /** Classes the active ensemble knows (read on each call: it changes when a new ensemble is promoted). */
   knownClasses: () => readonly string[];
   /** Clock; tests may fix it. Default Date.now. */
   now?: () => number;
 }
 
-/**
- * Review state over the store's connection. Construct after `store.open()`; it prepares its
- * statements at once (the tables come from migration 3).
- */
+/** Review state over the store's review tables. */
 export class ReviewStore {
-  private readonly db: SqliteDatabase;
-  private readonly s: ReturnType<typeof prepareStatements>;
+  private readonly rows: ReviewRepository;
   private readonly knownClasses: () => readonly string[];
   private readonly now: () => number;
   private readonly listeners = new Set<LabelListener>();
-  private readonly queueStatements = new Map<string, Statement<unknown[]>>();
 
   constructor(options: ReviewStoreOptions) {
-    this.db = options.db;
+    this.rows = options.repository;
     this.knownClasses = options.knownClasses;
     this.now = options.now ?? Date.now;
-    this.s = prepareStatements(this.db);
   }
 
   /**
    * Registers a function called INSIDE each label-write transaction, once per change, with the
-   * record just written and the connection (for an outbox insert in the same commit). If it
-   * throws, the whole write is rolled back and the caller gets the error. Returns an unsubscribe.
+   * record just written: what it writes through the same store (an outbox row) commits with the
+   * label. If it throws, the whole write is rolled back and the caller gets the error. Returns an
+   * unsubscribe.
    */
   onLabelChanged(listener: LabelListener): () => void {
     this.listeners.add(listener);
@@ -71,39 +68,15 @@ export class ReviewStore {
     const limit = clampInt(filter.limit ?? 50, 1, QUEUE_MAX_LIMIT);
     const offset = Math.max(0, Math.trunc(filter.offset ?? 0));
     const status = filter.status && filter.status.length > 0 ? [...new Set(filter.status)].sort() : ['predicted'];
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    if (filter.label !== undefined) {
-      where.push('p.label = ?');
-      params.push(filter.label);
-    }
-    if (filter.since !== undefined) {
-      where.push('p.classified_at >= ?');
-      params.push(filter.since);
-    }
-    if (filter.until !== undefined) {
-      where.push('p.classified_at < ?');
-      params.push(filter.until);
-    }
-    const states: string[] = [];
-    if (status.includes('predicted')) states.push('l.status IS NULL');
-    const reviewed = status.filter((x) => x !== 'predicted');
-    if (reviewed.length > 0) states.push(`l.status IN (${reviewed.map((x) => `'${x}'`).join(', ')})`);
-    if (states.length < 3) where.push(`(${states.join(' OR ')})`);
-    const cond = where.map((w) => ` AND ${w}`).join('');
-    const key = `${cond}`;
-    let pageStmt = this.queueStatements.get(`page${key}`);
-    if (!pageStmt) {
-      pageStmt = this.db.prepare<unknown[]>(`${ITEM_SELECT}${cond} ORDER BY p.disagreement DESC, p.margin ASC, p.id ASC LIMIT ? OFFSET ?`);
-      this.queueStatements.set(`page${key}`, pageStmt);
-    }
-    let countStmt = this.queueStatements.get(`count${key}`);
-    if (!countStmt) {
-      countStmt = this.db.prepare<unknown[]>(`SELECT count(*) AS n FROM (${ITEM_SELECT}${cond} LIMIT ${QUEUE_COUNT_CAP + 1})`);
-      this.queueStatements.set(`count${key}`, countStmt);
-    }
-    const rows = pageStmt.all(...params, limit, offset) as ItemRow[];
-    const n = (countStmt.get(...params) as { n: number }).n;
+    const { rows, total: n } = this.rows.queue({
+      ...(filter.label !== undefined ? { label: filter.label } : {}),
+      ...(filter.since !== undefined ? { since: filter.since } : {}),
+      ...(filter.until !== undefined ? { until: filter.until } : {}),
+      statuses: status,
+      limit,
+      offset,
+      countCap: QUEUE_COUNT_CAP,
+    });
     return {
       items: rows.map(toItem),
       total: Math.min(n, QUEUE_COUNT_CAP),
@@ -115,29 +88,29 @@ export class ReviewStore {
 
   /** One frame with members and source paths, or undefined. */
   frame(sha256: string): FrameDetail | undefined {
-    const row = this.s.item.get(sha256);
+    const row = this.rows.item(sha256);
     if (!row) return undefined;
     return {
       ...toItem(row),
-      members: this.s.members.all(row.prediction_id).map((m) => ({
+      members: this.rows.members(row.prediction_id).map((m) => ({
         member: m.member,
         version: m.version,
         label: m.label,
         probability: m.probability,
         topK: JSON.parse(m.top_k) as ClassProb[],
       })),
-      sources: this.s.sources.all(sha256).map((r) => ({ relPath: r.rel_path, role: r.role })),
+      sources: this.rows.sources(sha256).map((r) => ({ relPath: r.rel_path, role: r.role })),
     };
   }
 
   /** Every path a frame was stored under, original first (for finding its image on disk). */
   sourcePaths(sha256: string): string[] {
-    return this.s.sources.all(sha256).map((r) => r.rel_path);
+    return this.rows.sources(sha256).map((r) => r.rel_path);
   }
 
   /** The current label of a frame, or undefined when no classified frame has this sha256. */
   current(sha256: string): CurrentLabel | undefined {
-    const row = this.s.item.get(sha256);
+    const row = this.rows.item(sha256);
     return row ? toItem(row).state : undefined;
   }
 
@@ -146,7 +119,7 @@ export class ReviewStore {
    * PW_E_REVIEW_CONFLICT, PW_E_REVIEW_NEW_CLASS or PW_E_REVIEW_REQUEST; a listener's error rolls back.
    */
   label(request: LabelRequest): LabelRecord {
-    const [outcome] = this.db.transaction(() => [this.applyOne(request, true)]).immediate();
+    const [outcome] = this.rows.transaction(() => [this.applyOne(request, true)]);
     return outcome!.record!;
   }
 
@@ -157,12 +130,12 @@ export class ReviewStore {
    */
   labelMany(requests: readonly LabelRequest[]): LabelOutcome[] {
     if (requests.length > BULK_MAX) throw new PlankwatchError('PW_E_REVIEW_REQUEST', `At most ${BULK_MAX} items per bulk request, got ${requests.length}.`);
-    return this.db.transaction(() => requests.map((r) => this.applyOne(r, false))).immediate();
+    return this.rows.transaction(() => requests.map((r) => this.applyOne(r, false)));
   }
 
   /** Every change to a frame's label, oldest first. */
   history(sha256: string): LabelRecord[] {
-    return this.s.history.all(sha256).map(toRecord);
+    return this.rows.history(sha256).map(toRecord);
   }
 
   /**
@@ -171,7 +144,7 @@ export class ReviewStore {
    * corrected again appears with its new state only.
    */
   validatedLabels(sinceId = 0, limit = Number.MAX_SAFE_INTEGER): ValidatedLabel[] {
-    return this.s.validatedSince.all(sinceId, limit).map((r) => ({
+    return this.rows.validatedSince(sinceId, limit).map((r) => ({
       eventId: r.event_id,
       sha256: r.sha256,
       relPath: r.rel_path,
@@ -185,20 +158,20 @@ export class ReviewStore {
   validatedCounts(since: { sinceEventId?: number; sinceMs?: number } = {}): ValidatedCounts {
     const byLabel: Record<string, number> = {};
     let total = 0;
-    for (const r of this.s.validatedCounts.all(since.sinceEventId ?? 0, since.sinceMs ?? 0)) {
+    for (const r of this.rows.validatedCounts(since.sinceEventId ?? 0, since.sinceMs ?? 0)) {
       byLabel[r.label] = r.n;
       total += r.n;
     }
-    return { total, byLabel, lastEventId: this.s.lastEventId.get()?.id ?? 0 };
+    return { total, byLabel, lastEventId: this.rows.lastEventId() };
   }
 
   /** The active ensemble's classes, then classes only people have used (new ones), sorted by name. */
   classes(): ClassInfo[] {
     const known = new Set(this.knownClasses());
     const validated = new Map<string, number>();
-    for (const r of this.s.labelClasses.all()) validated.set(r.label, r.validated);
+    for (const r of this.rows.labelClasses()) validated.set(r.label, r.validated);
     // Labels the store has predicted count as known too (an older ensemble may have had them).
-    for (const r of this.s.predictedClasses.all()) known.add(r.label);
+    for (const label of this.rows.predictedClasses()) known.add(label);
     const names = new Set([...known, ...validated.keys()]);
     return [...names]
       .sort((a, b) => a.localeCompare(b))
@@ -207,7 +180,7 @@ export class ReviewStore {
 
   /** True for a class of the active ensemble, one ever predicted, or one people have already used. */
   isKnownClass(label: string): boolean {
-    return this.knownClasses().includes(label) || this.s.labelSeen.get(label, label) !== undefined;
+    return this.knownClasses().includes(label) || this.rows.labelSeen(label);
   }
 
   private applyOne(request: LabelRequest, throwOnError: boolean): LabelOutcome {
@@ -221,7 +194,7 @@ export class ReviewStore {
   }
 
   private write(request: LabelRequest): LabelRecord {
-    const row = this.s.item.get(request.sha256);
+    const row = this.rows.item(request.sha256);
     if (!row) throw new PlankwatchError('PW_E_REVIEW_NOT_FOUND', `sha256 ${request.sha256}.`);
     const current = toItem(row).state;
     let label: string;
@@ -256,11 +229,9 @@ export class ReviewStore {
     }
     if (!LABEL_PATTERN.test(label)) throw new PlankwatchError('PW_E_REVIEW_REQUEST', `label: "${label}" is not a valid class name.`);
     const at = Math.trunc(this.now());
-    const inserted = this.s.insertEvent.get(request.sha256, request.action, status, label, current.status, current.label, newClass ? 1 : 0, request.user, at);
-    if (!inserted) throw new Error('INSERT … RETURNING gave no row');
-    this.s.upsertLabel.run(request.sha256, status, label, request.user, at, inserted.id);
+    const eventId = this.rows.recordLabel({ sha256: request.sha256, action: request.action, status, label, previousStatus: current.status, previousLabel: current.label, newClass, user: request.user, at });
     const record: LabelRecord = {
-      eventId: inserted.id,
+      eventId,
       sha256: request.sha256,
       relPath: row.rel_path,
       action: request.action,
@@ -272,7 +243,7 @@ export class ReviewStore {
       user: request.user,
       at,
     };
-    for (const listener of this.listeners) listener(record, this.db);
+    for (const listener of this.listeners) listener(record);
     return record;
   }
 }
@@ -283,4 +254,45 @@ function isReviewCode(code: string): code is ReviewErrorCode {
 
 function clampInt(n: number, min: number, max: number): number {
   return Math.min(max, Math.max(min, Math.trunc(n)));
+}
+
+function toItem(r: ReviewItemRow): ReviewItem {
+  return {
+    sha256: r.sha256,
+    relPath: r.rel_path,
+    width: r.width,
+    height: r.height,
+    area: r.area,
+    format: r.format,
+    arrivedAt: r.arrived_at,
+    classifiedAt: r.classified_at,
+    prediction: {
+      label: r.p_label,
+      probability: r.probability,
+      margin: r.margin,
+      disagreement: r.disagreement,
+      topK: JSON.parse(r.top_k) as ClassProb[],
+      ensembleVersion: r.ensemble_version,
+    },
+    state:
+      r.l_status === null
+        ? { status: 'predicted', label: r.p_label, user: null, at: null }
+        : { status: r.l_status, label: r.l_label ?? r.p_label, user: r.l_user, at: r.l_at },
+  };
+}
+
+function toRecord(r: LabelEventRow): LabelRecord {
+  return {
+    eventId: r.id,
+    sha256: r.sha256,
+    relPath: r.rel_path,
+    action: r.action as LabelAction,
+    status: r.status,
+    label: r.label,
+    previousStatus: r.previous_status as LabelStatus,
+    previousLabel: r.previous_label,
+    newClass: r.new_class === 1,
+    user: r.user,
+    at: r.at,
+  };
 }

@@ -1,6 +1,5 @@
 // The review vocabulary: label states and actions, what a review query returns, and the limits a
 // request must keep. Shared by the store, the HTTP routes and fine-tuning.
-import type { SqliteDatabase } from '../store/db.js';
 import type { ClassProb } from '../types.js';
 
 /** Label states, as EcoTaxa names them. */
@@ -131,7 +130,7 @@ export interface ValidatedCounts {
 }
 
 /** Called inside the label-write transaction; throwing rolls the write back. */
-export type LabelListener = (record: LabelRecord, db: SqliteDatabase) => void;
+export type LabelListener = (record: LabelRecord) => void;
 
 export type ReviewErrorCode = 'PW_E_REVIEW_REQUEST' | 'PW_E_REVIEW_NOT_FOUND' | 'PW_E_REVIEW_CONFLICT' | 'PW_E_REVIEW_NEW_CLASS';
 

@@ -5,7 +5,11 @@ import { isDiskFull, isPlankwatchError, PlankwatchError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ClassifiedFrame, IncomingFile, Part, RejectCode } from '../types.js';
 import { migrate, openDatabase, schemaVersion, type SqliteDatabase } from './db.js';
+import { createFinetuneRepository, type FinetuneRepository } from './finetune-repository.js';
 import { MIGRATIONS } from './migrations.js';
+import { createOutboxRepository, type OutboxRepository } from './outbox-repository.js';
+import { PublishLog } from './publish-log.js';
+import { createReviewRepository, type ReviewRepository } from './review-repository.js';
 import { groupWindows, windowStartOf, type CountRow, type WindowCounts } from './windows.js';
 
 export type { WindowCounts } from './windows.js';
@@ -27,13 +31,13 @@ export interface StoreOptions {
   /** Clock for `stored_at` / reject times; tests may fix it. Default Date.now. */
   now?: () => number;
   /**
-   * Called INSIDE the recordClassified transaction with the frames newly stored (not those already
-   * present), so a later stage's rows (the sync outbox) commit or roll back with the results.
-   * Must be synchronous; a throw rolls the whole batch back.
+   * Called INSIDE the recordClassified transaction with the outbox and the frames newly stored (not
+   * those already present), so the sync stage's rows commit or roll back with the results. Must be
+   * synchronous; a throw rolls the whole batch back.
    */
-  onRecordClassified?: (db: SqliteDatabase, stored: readonly ClassifiedFrame[]) => void;
-  /** Called inside the recordReject transaction with the reject as stored. Same rules. */
-  onRecordReject?: (db: SqliteDatabase, reject: RejectRecord & { id: number; at: number }) => void;
+  onRecordClassified?: (outbox: OutboxRepository, stored: readonly ClassifiedFrame[]) => void;
+  /** Called inside the recordReject transaction with the outbox and the reject as stored. Same rules. */
+  onRecordReject?: (outbox: OutboxRepository, reject: RejectRecord & { id: number; at: number }) => void;
 }
 
 /** What recordClassified did with each frame of a batch. */
@@ -214,6 +218,8 @@ export class Store implements Part {
   private db: SqliteDatabase | undefined;
   private stmts: Statements | undefined;
   private totalsStmts: ReturnType<typeof prepareTotals> | undefined;
+  /** The later stages' tables, each prepared when first asked for. */
+  private repositories: { review?: ReviewRepository; outbox?: OutboxRepository; finetune?: FinetuneRepository; publishLog?: PublishLog } = {};
 
   constructor(options: StoreOptions) {
     this.options = options;
@@ -260,6 +266,7 @@ export class Store implements Part {
     this.db = undefined;
     this.stmts = undefined;
     this.totalsStmts = undefined;
+    this.repositories = {};
   }
 
   /** As a part of the daemon: open(). */
@@ -272,9 +279,32 @@ export class Store implements Part {
     this.close();
   }
 
-  /** The open connection, for later stages' own tables (review, outbox). Throws if not open. */
+  /**
+   * The open connection: for this folder's repositories, and for tests. Other stages ask for a
+   * repository instead. Throws if not open.
+   */
   get database(): SqliteDatabase {
     return this.conn().db;
+  }
+
+  /** The review tables (migration 3), for the review stage. Throws if not open. */
+  reviewRepository(): ReviewRepository {
+    return (this.repositories.review ??= createReviewRepository(this.conn().db));
+  }
+
+  /** The sync outbox's tables (migration 4), for the sync stage. Throws if not open. */
+  outboxRepository(): OutboxRepository {
+    return (this.repositories.outbox ??= createOutboxRepository(this.conn().db));
+  }
+
+  /** The fine-tuning tables (migration 5), for the fine-tuning stage. Throws if not open. */
+  finetuneRepository(): FinetuneRepository {
+    return (this.repositories.finetune ??= createFinetuneRepository(this.conn().db));
+  }
+
+  /** The publisher's sequence number and acknowledged windows, in this store's counts windows. Throws if not open. */
+  publishLog(): PublishLog {
+    return (this.repositories.publishLog ??= new PublishLog(this.conn().db, this.options.countsWindowMs));
   }
 
   /**
@@ -319,7 +349,7 @@ export class Store implements Part {
       }
       this.bumpTotal('classified', result.stored.length);
       this.bumpTotal('duplicates', duplicates);
-      if (result.stored.length > 0) this.options.onRecordClassified?.(db, result.stored);
+      if (result.stored.length > 0) this.options.onRecordClassified?.(this.outboxRepository(), result.stored);
     });
     this.write(() => run.immediate(batch));
     return result;
@@ -353,7 +383,7 @@ export class Store implements Part {
       );
       if (!row) throw new Error('INSERT … RETURNING gave no row');
       this.bumpTotal(`${QUARANTINED}${reject.code}`, 1);
-      this.options.onRecordReject?.(db, { ...reject, id: row.id, at });
+      this.options.onRecordReject?.(this.outboxRepository(), { ...reject, id: row.id, at });
       return row.id;
     }).immediate());
   }

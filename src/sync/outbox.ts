@@ -1,10 +1,9 @@
-// The sync outbox in SQLite: rows are queued inside the transactions that store the results they
-// carry, claimed by the sender, marked acknowledged by the broker, and deleted once a validated
-// shore status reports holding them. Every function here is synchronous; none awaits inside a
+// The sync outbox: rows are queued inside the transactions that store the results they carry,
+// claimed by the sender, marked acknowledged by the broker, and deleted once a validated shore
+// status reports holding them. The rows live in the store (its OutboxRepository); what goes in
+// them and when is decided here. Every function here is synchronous; none awaits inside a
 // transaction.
-import type { Statement } from 'better-sqlite3';
-import type { SqliteDatabase } from '../store/db.js';
-import { windowStartOf } from '../store/windows.js';
+import { windowStartOf, type OutboxRepository, type OutboxRow } from '../store/index.js';
 import type { ClassifiedFrame } from '../types.js';
 import {
   LABEL_STATES,
@@ -40,16 +39,7 @@ export interface EnqueueLabelOptions {
   now?: number;
 }
 
-/** An outbox row as the sender sees it. */
-export interface OutboxRow {
-  seq: number;
-  kind: RecordKind;
-  key: string;
-  payload: string;
-  bytes: number;
-  createdAt: number;
-  sentAt: number | null;
-}
+export type { OutboxRow };
 
 export interface OutboxKindStatus {
   records: number;
@@ -83,57 +73,9 @@ export interface OutboxStatus {
   todayBytes: number;
 }
 
-interface Statements {
-  nextSeq: Statement<[string], { last_seq: number }>;
-  initSeq: Statement<[string]>;
-  unsentByKey: Statement<[string, string, string], { seq: number }>;
-  insert: Statement<[string, number, string, number, string, string, number, number, number]>;
-  update: Statement<[string, number, number, string, number]>;
-  countsOf: Statement<[number, number], { label: string; count: number }>;
-  rejectsBetween: Statement<[number, number], { code: string; n: number }>;
-  modelSeen: Statement<[string, number], { ensemble_version: string }>;
-}
-
-const cache = new WeakMap<SqliteDatabase, Statements>();
-
-function statements(db: SqliteDatabase): Statements {
-  let s = cache.get(db);
-  if (s) return s;
-  s = {
-    nextSeq: db.prepare(`UPDATE sync_sequence SET last_seq = last_seq + 1 WHERE instrument = ? RETURNING last_seq`),
-    initSeq: db.prepare(`INSERT INTO sync_sequence (instrument, last_seq) VALUES (?, 0) ON CONFLICT DO NOTHING`),
-    unsentByKey: db.prepare(
-      `SELECT seq FROM sync_outbox WHERE instrument = ? AND kind = ? AND key = ? AND sent_at IS NULL ORDER BY seq DESC LIMIT 1`,
-    ),
-    insert: db.prepare(
-      `INSERT INTO sync_outbox (instrument, seq, kind, priority, key, payload, bytes, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    update: db.prepare(`UPDATE sync_outbox SET payload = ?, bytes = ?, updated_at = ? WHERE instrument = ? AND seq = ?`),
-    countsOf: db.prepare(`SELECT label, count FROM counts WHERE window_ms = ? AND window_start = ? ORDER BY label`),
-    rejectsBetween: db.prepare(`SELECT code, count(*) AS n FROM rejects WHERE at >= ? AND at < ? GROUP BY code ORDER BY code`),
-    modelSeen: db.prepare(`INSERT INTO sync_models (ensemble_version, at) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING ensemble_version`),
-  };
-  cache.set(db, s);
-  return s;
-}
-
-function allocateSeq(s: Statements, instrument: string): number {
-  let row = s.nextSeq.get(instrument);
-  if (!row) {
-    s.initSeq.run(instrument);
-    row = s.nextSeq.get(instrument);
-  }
-  if (!row) throw new Error('sync_sequence: no row after insert');
-  return row.last_seq;
-}
-
 /** Appends an immutable record with the next sequence number. */
-function append(s: Statements, instrument: string, kind: RecordKind, key: string, payload: unknown, now: number): number {
-  const json = JSON.stringify(payload);
-  const seq = allocateSeq(s, instrument);
-  s.insert.run(instrument, seq, kind, PRIORITY[kind], key, json, Buffer.byteLength(json), now, now);
-  return seq;
+function append(outbox: OutboxRepository, instrument: string, kind: RecordKind, key: string, payload: unknown, now: number): number {
+  return outbox.append(instrument, kind, PRIORITY[kind], key, JSON.stringify(payload), now);
 }
 
 /**
@@ -141,14 +83,8 @@ function append(s: Statements, instrument: string, kind: RecordKind, key: string
  * has not been sent yet, so a busy window costs one record, not one per batch; once a row has gone
  * out its content is frozen and the new state gets a new sequence number.
  */
-function upsertUnsent(s: Statements, instrument: string, kind: RecordKind, key: string, payload: unknown, now: number): void {
-  const existing = s.unsentByKey.get(instrument, kind, key);
-  if (!existing) {
-    append(s, instrument, kind, key, payload, now);
-    return;
-  }
-  const json = JSON.stringify(payload);
-  s.update.run(json, Buffer.byteLength(json), now, instrument, existing.seq);
+function upsertUnsent(outbox: OutboxRepository, instrument: string, kind: RecordKind, key: string, payload: unknown, now: number): void {
+  if (!outbox.replaceUnsent(instrument, kind, key, JSON.stringify(payload), now)) append(outbox, instrument, kind, key, payload, now);
 }
 
 export interface ClassifiedContext {
@@ -162,15 +98,14 @@ export interface ClassifiedContext {
  * Queues, inside the store's recordClassified transaction: one prediction record per frame, the
  * absolute counts of every window touched, and each ensemble version not queued before.
  */
-export function enqueueClassified(db: SqliteDatabase, ctx: ClassifiedContext, stored: readonly ClassifiedFrame[]): void {
-  const s = statements(db);
+export function enqueueClassified(outbox: OutboxRepository, ctx: ClassifiedContext, stored: readonly ClassifiedFrame[]): void {
   const now = Math.trunc(ctx.now ?? Date.now());
   const windows = new Set<number>();
   for (const item of stored) {
     const p = item.prediction;
-    if (s.modelSeen.get(p.ensembleVersion, now)) {
+    if (outbox.firstSeen(p.ensembleVersion, now)) {
       const model: ModelPayload = { ensembleVersion: p.ensembleVersion, members: p.members.map((m) => ({ member: m.member, version: m.version })) };
-      append(s, ctx.instrument, 'model', p.ensembleVersion, model, now);
+      append(outbox, ctx.instrument, 'model', p.ensembleVersion, model, now);
     }
   }
   for (const item of stored) {
@@ -195,11 +130,11 @@ export function enqueueClassified(db: SqliteDatabase, ctx: ClassifiedContext, st
       topK: p.topK.map((c) => [c.label, round4(c.probability)]),
       members: p.members.map((m) => [m.member, m.version, m.topK[0]?.label ?? '', round4(m.topK[0]?.probability ?? 0)]),
     };
-    append(s, ctx.instrument, 'prediction', `${f.sha256}:${p.ensembleVersion}`, payload, now);
+    append(outbox, ctx.instrument, 'prediction', `${f.sha256}:${p.ensembleVersion}`, payload, now);
     windows.add(windowStartOf(classifiedAt, ctx.windowMs));
   }
   for (const start of windows) {
-    const rows = s.countsOf.all(ctx.windowMs, start);
+    const rows = outbox.windowCounts(ctx.windowMs, start);
     const counts: Record<string, number> = {};
     let total = 0;
     for (const r of rows) {
@@ -207,23 +142,22 @@ export function enqueueClassified(db: SqliteDatabase, ctx: ClassifiedContext, st
       total += r.count;
     }
     const payload: CountsPayload = { windowMs: ctx.windowMs, windowStart: start, windowEnd: start + ctx.windowMs, total, counts };
-    upsertUnsent(s, ctx.instrument, 'counts', `${ctx.windowMs}:${start}`, payload, now);
+    upsertUnsent(outbox, ctx.instrument, 'counts', `${ctx.windowMs}:${start}`, payload, now);
   }
 }
 
 /** Queues, inside the store's recordReject transaction, the reject summary of the reject's window. */
-export function enqueueReject(db: SqliteDatabase, ctx: ClassifiedContext, reject: { at: number }): void {
-  const s = statements(db);
+export function enqueueReject(outbox: OutboxRepository, ctx: ClassifiedContext, reject: { at: number }): void {
   const now = Math.trunc(ctx.now ?? Date.now());
   const start = windowStartOf(reject.at, ctx.windowMs);
   const byCode: Record<string, number> = {};
   let total = 0;
-  for (const r of s.rejectsBetween.all(start, start + ctx.windowMs)) {
+  for (const r of outbox.rejectCounts(start, start + ctx.windowMs)) {
     byCode[r.code] = r.n;
     total += r.n;
   }
   const payload: RejectsPayload = { windowMs: ctx.windowMs, windowStart: start, windowEnd: start + ctx.windowMs, total, byCode };
-  upsertUnsent(s, ctx.instrument, 'rejects', `${ctx.windowMs}:${start}`, payload, now);
+  upsertUnsent(outbox, ctx.instrument, 'rejects', `${ctx.windowMs}:${start}`, payload, now);
 }
 
 /**
@@ -231,19 +165,18 @@ export function enqueueReject(db: SqliteDatabase, ctx: ClassifiedContext, reject
  * (review stage), so both commit together. With `thumbnails`, a validated or dubious frame also
  * queues a thumbnail, made from the image on disk when it is sent. Throws on an unknown state.
  */
-export function enqueueLabel(db: SqliteDatabase, record: LabelRecord, options: EnqueueLabelOptions = {}): void {
+export function enqueueLabel(outbox: OutboxRepository, record: LabelRecord, options: EnqueueLabelOptions = {}): void {
   if (!LABEL_STATES.includes(record.state)) throw new Error(`unknown label state "${String(record.state)}"`);
   if (!/^[0-9a-f]{64}$/.test(record.sha256)) throw new Error('sha256 must be 64 lowercase hex digits');
-  const s = statements(db);
   const now = Math.trunc(options.now ?? Date.now());
   const at = Math.trunc(record.at ?? now);
   const by = record.by ?? null;
   const payload: LabelPayload = { sha256: record.sha256, state: record.state, label: record.label, by, at };
-  append(s, record.instrument, 'label', `${record.sha256}@${at}`, payload, now);
+  append(outbox, record.instrument, 'label', `${record.sha256}@${at}`, payload, now);
   if (options.thumbnails && record.state !== 'predicted') {
-    const relPath = (db.prepare(`SELECT rel_path FROM frames WHERE sha256 = ?`).get(record.sha256) as { rel_path: string } | undefined)?.rel_path ?? '';
+    const relPath = outbox.framePath(record.sha256) ?? '';
     const thumb: ThumbnailPayload = { sha256: record.sha256, relPath, state: record.state };
-    upsertUnsent(s, record.instrument, 'thumbnail', record.sha256, thumb, now);
+    upsertUnsent(outbox, record.instrument, 'thumbnail', record.sha256, thumb, now);
   }
 }
 
@@ -269,63 +202,13 @@ export interface ShoreStatusOutcome {
 
 /** The sender's and the status command's view of the outbox for one instrument. */
 export class Outbox {
-  private readonly db: SqliteDatabase;
+  private readonly rows: OutboxRepository;
   private readonly instrument: string;
-  private readonly s: {
-    pending: Statement<[string, number, number], OutboxRow>;
-    markSent: Statement<[number, string, number]>;
-    markAcked: Statement<[number, string, number]>;
-    resend: Statement<[string, number, number, number]>;
-    deleteConfirmed: Statement<[string, number]>;
-    maxSent: Statement<[string], { seq: number }>;
-    ackedBefore: Statement<[string, number, number], { seq: number }>;
-    initProgress: Statement<[string]>;
-    progress: Statement<[string], ProgressRow>;
-    addAcked: Statement<[number, number, number, number, number, number, number, number, string]>;
-    setRate: Statement<[number, string]>;
-    setShore: Statement<[number, number, number, string]>;
-    daily: Statement<[string], { bytes: number }>;
-    addDaily: Statement<[string, number]>;
-    queuedByKind: Statement<[string], { kind: RecordKind; n: number; bytes: number }>;
-    awaiting: Statement<[string], { n: number }>;
-    lastSeq: Statement<[string], { last_seq: number }>;
-  };
 
-  constructor(db: SqliteDatabase, instrument: string) {
-    this.db = db;
+  constructor(rows: OutboxRepository, instrument: string) {
+    this.rows = rows;
     this.instrument = instrument;
-    this.s = {
-      pending: db.prepare(
-        `SELECT seq, kind, key, payload, bytes, created_at AS createdAt, sent_at AS sentAt FROM sync_outbox
-         WHERE instrument = ? AND acked_at IS NULL
-           AND (kind NOT IN ('counts', 'rejects') OR sent_at IS NOT NULL OR updated_at <= ?)
-         ORDER BY priority, seq LIMIT ?`,
-      ),
-      markSent: db.prepare(`UPDATE sync_outbox SET sent_at = ? WHERE instrument = ? AND seq = ? AND sent_at IS NULL`),
-      markAcked: db.prepare(`UPDATE sync_outbox SET acked_at = ? WHERE instrument = ? AND seq = ?`),
-      resend: db.prepare(`UPDATE sync_outbox SET acked_at = NULL WHERE instrument = ? AND seq BETWEEN ? AND ? AND acked_at <= ?`),
-      deleteConfirmed: db.prepare(`DELETE FROM sync_outbox WHERE instrument = ? AND seq <= ? AND sent_at IS NOT NULL AND acked_at IS NOT NULL`),
-      maxSent: db.prepare(`SELECT seq FROM sync_outbox WHERE instrument = ? AND sent_at IS NOT NULL ORDER BY seq DESC LIMIT 1`),
-      ackedBefore: db.prepare(`SELECT seq FROM sync_outbox WHERE instrument = ? AND seq > ? AND acked_at <= ? ORDER BY seq`),
-      initProgress: db.prepare(`INSERT INTO sync_progress (instrument) VALUES (?) ON CONFLICT DO NOTHING`),
-      progress: db.prepare(`SELECT * FROM sync_progress WHERE instrument = ?`),
-      addAcked: db.prepare(
-        `UPDATE sync_progress SET last_acked_seq = max(last_acked_seq, ?), acked_records = acked_records + ?,
-           acked_predictions = acked_predictions + ?, acked_batches = acked_batches + 1, wire_bytes = wire_bytes + ?,
-           raw_bytes = raw_bytes + ?, prediction_wire_bytes = prediction_wire_bytes + ?, rate_bps = ?, last_ack_at = ?
-         WHERE instrument = ?`,
-      ),
-      setRate: db.prepare(`UPDATE sync_progress SET rate_bps = ? WHERE instrument = ?`),
-      setShore: db.prepare(`UPDATE sync_progress SET shore_through = ?, shore_missing = ?, shore_at = ? WHERE instrument = ?`),
-      daily: db.prepare(`SELECT bytes FROM sync_daily WHERE day = ?`),
-      addDaily: db.prepare(`INSERT INTO sync_daily (day, bytes) VALUES (?, ?) ON CONFLICT (day) DO UPDATE SET bytes = bytes + excluded.bytes`),
-      queuedByKind: db.prepare(
-        `SELECT kind, count(*) AS n, coalesce(sum(bytes), 0) AS bytes FROM sync_outbox WHERE instrument = ? AND acked_at IS NULL GROUP BY kind`,
-      ),
-      awaiting: db.prepare(`SELECT count(*) AS n FROM sync_outbox WHERE instrument = ? AND acked_at IS NOT NULL`),
-      lastSeq: db.prepare(`SELECT last_seq FROM sync_sequence WHERE instrument = ?`),
-    };
-    this.s.initProgress.run(instrument);
+    rows.initProgress(instrument);
   }
 
   /**
@@ -335,8 +218,8 @@ export class Outbox {
    * content is frozen from here on.
    */
   claim(options: { maxRecords: number; maxRawBytes: number; exclude: ReadonlySet<number>; holdBefore: number; now: number }): OutboxRow[] {
-    return this.db.transaction(() => {
-      const rows = this.s.pending.all(this.instrument, options.holdBefore, options.maxRecords + options.exclude.size);
+    return this.rows.transaction(() => {
+      const rows = this.rows.pending(this.instrument, options.holdBefore, options.maxRecords + options.exclude.size);
       const out: OutboxRow[] = [];
       let bytes = 0;
       for (const row of rows) {
@@ -347,10 +230,10 @@ export class Outbox {
         if (out.length >= options.maxRecords) break;
       }
       for (const row of out) {
-        if (row.sentAt === null) this.s.markSent.run(options.now, this.instrument, row.seq);
+        if (row.sentAt === null) this.rows.markSent(this.instrument, row.seq, options.now);
       }
       return out;
-    }).immediate();
+    });
   }
 
   /** The broker acknowledged a batch: its rows are done (kept until the shore confirms them). */
@@ -364,14 +247,19 @@ export class Outbox {
     rateBps: number;
     now: number;
   }): void {
-    this.db.transaction(() => {
-      let maxSeq = 0;
-      for (const seq of ack.seqs) {
-        this.s.markAcked.run(ack.now, this.instrument, seq);
-        maxSeq = Math.max(maxSeq, seq);
-      }
-      this.s.addAcked.run(maxSeq, ack.seqs.length, ack.predictions, ack.wireBytes, ack.rawBytes, ack.predictionWireBytes, ack.rateBps, ack.now, this.instrument);
-    }).immediate();
+    const maxSeq = ack.seqs.reduce((m, seq) => Math.max(m, seq), 0);
+    this.rows.transaction(() =>
+      this.rows.recordAck(this.instrument, ack.seqs, {
+        maxSeq,
+        records: ack.seqs.length,
+        predictions: ack.predictions,
+        wireBytes: ack.wireBytes,
+        rawBytes: ack.rawBytes,
+        predictionWireBytes: ack.predictionWireBytes,
+        rateBps: ack.rateBps,
+        now: ack.now,
+      }),
+    );
   }
 
   /**
@@ -385,14 +273,14 @@ export class Outbox {
    * that the shore still lacks, are queued again. Returns how many of each.
    */
   applyShoreStatus(status: ShoreStatus, resendAfterMs: number, now = Date.now()): ShoreStatusOutcome {
-    return this.db.transaction((): ShoreStatusOutcome => {
+    return this.rows.transaction((): ShoreStatusOutcome => {
       const refuse = (reason: ShoreStatusRefusal['reason'], detail: string, extra: Omit<ShoreStatusRefusal, 'reason' | 'detail'> = {}): ShoreStatusOutcome => ({
         deleted: 0,
         resent: 0,
         refused: { reason, detail, ...extra },
       });
-      const p = this.s.progress.get(this.instrument);
-      const highestSent = Math.max(p?.last_acked_seq ?? 0, this.s.maxSent.get(this.instrument)?.seq ?? 0);
+      const p = this.rows.progress(this.instrument);
+      const highestSent = Math.max(p?.last_acked_seq ?? 0, this.rows.highestSent(this.instrument));
       if (status.maxSeq > highestSent || status.contiguousThrough > highestSent) {
         return refuse('over-claim', `the status claims seqs up to ${status.maxSeq}, the highest ever sent is ${highestSent}`, { highestSent });
       }
@@ -401,53 +289,53 @@ export class Outbox {
         return refuse(status.generatedAt === last ? 'duplicate' : 'stale', `made at ${status.generatedAt}, not after the last status applied (${last})`, { olderByMs: last - status.generatedAt });
       }
       if (status.generatedAt > now + FUTURE_TOLERANCE_MS) return refuse('future', `made at ${status.generatedAt}, more than a day ahead of this clock (${now})`);
-      const deleted = this.s.deleteConfirmed.run(this.instrument, status.contiguousThrough).changes;
+      const deleted = this.rows.deleteConfirmed(this.instrument, status.contiguousThrough);
       const cutoff = status.generatedAt - resendAfterMs;
       let resent = 0;
-      for (const [from, to] of status.missing) resent += this.s.resend.run(this.instrument, from, to, cutoff).changes;
+      for (const [from, to] of status.missing) resent += this.rows.resend(this.instrument, from, to, cutoff);
       // Above the shore's highest seq nothing is known to be there. With a truncated list, only
       // what lies before the last listed range is certain.
       if (!status.truncated) {
-        for (const row of this.s.ackedBefore.all(this.instrument, status.maxSeq, cutoff)) {
-          resent += this.s.resend.run(this.instrument, row.seq, row.seq, cutoff).changes;
+        for (const seq of this.rows.ackedAfter(this.instrument, status.maxSeq, cutoff)) {
+          resent += this.rows.resend(this.instrument, seq, seq, cutoff);
         }
       }
       const missing = status.missing.reduce((n, [a, b]) => n + (b - a + 1), 0);
-      this.s.setShore.run(status.contiguousThrough, missing, status.generatedAt, this.instrument);
+      this.rows.setShore(this.instrument, status.contiguousThrough, missing, status.generatedAt);
       return { deleted, resent };
-    }).immediate();
+    });
   }
 
   /** MQTT bytes sent on a UTC day (YYYY-MM-DD). */
   dailyBytes(day: string): number {
-    return this.s.daily.get(day)?.bytes ?? 0;
+    return this.rows.dailyBytes(day);
   }
 
   addDailyBytes(day: string, bytes: number): void {
-    this.s.addDaily.run(day, bytes);
+    this.rows.addDailyBytes(day, bytes);
   }
 
   setRate(rateBps: number): void {
-    this.s.setRate.run(rateBps, this.instrument);
+    this.rows.setRate(this.instrument, rateBps);
   }
 
   status(now = Date.now()): OutboxStatus {
     const byKind: Partial<Record<RecordKind, OutboxKindStatus>> = {};
     let records = 0;
     let bytes = 0;
-    for (const r of this.s.queuedByKind.all(this.instrument)) {
-      byKind[r.kind] = { records: r.n, bytes: r.bytes };
+    for (const r of this.rows.queuedByKind(this.instrument)) {
+      byKind[r.kind as RecordKind] = { records: r.n, bytes: r.bytes };
       records += r.n;
       bytes += r.bytes;
     }
-    const p = this.s.progress.get(this.instrument);
+    const p = this.rows.progress(this.instrument);
     const wire = p?.wire_bytes ?? 0;
     const raw = p?.raw_bytes ?? 0;
     return {
       instrument: this.instrument,
       queued: { records, bytes, byKind },
-      awaitingShore: this.s.awaiting.get(this.instrument)?.n ?? 0,
-      lastSeq: this.s.lastSeq.get(this.instrument)?.last_seq ?? 0,
+      awaitingShore: this.rows.awaitingShore(this.instrument),
+      lastSeq: this.rows.lastSeq(this.instrument),
       lastAckedSeq: p?.last_acked_seq ?? 0,
       shoreThrough: p?.shore_through ?? 0,
       shoreMissing: p?.shore_missing ?? 0,
@@ -463,21 +351,6 @@ export class Outbox {
       todayBytes: this.dailyBytes(utcDay(now)),
     };
   }
-}
-
-interface ProgressRow {
-  last_acked_seq: number;
-  shore_through: number;
-  shore_missing: number;
-  shore_at: number | null;
-  acked_records: number;
-  acked_predictions: number;
-  acked_batches: number;
-  wire_bytes: number;
-  raw_bytes: number;
-  prediction_wire_bytes: number;
-  rate_bps: number;
-  last_ack_at: number | null;
 }
 
 /** `YYYY-MM-DD` of an instant, in UTC. */

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { ERRORS } from '../errors.js';
 import { readFrameImage } from '../export/images.js';
 import type { Logger } from '../log.js';
-import type { SqliteDatabase } from '../store/db.js';
+import type { OutboxRepository } from '../store/index.js';
 import type { Part } from '../types.js';
 import { msToUtcMidnight, TokenBucket } from './budget.js';
 import { encodeBatch, publishWireBytes, type Compression } from './codec.js';
@@ -21,8 +21,8 @@ import { parseShoreStatus, SHIP_MAX_PACKET_BYTES, verifyShoreStatus } from './st
 export type SyncLinkSettings = Omit<MqttLinkOptions, 'subscriptions' | 'onMessage' | 'onConnectionChange' | 'outageCode' | 'configKey' | 'logger' | 'maximumPacketSize'>;
 
 export interface SyncSenderOptions {
-  /** The daemon's open database (the store's connection: one writer). */
-  db: SqliteDatabase;
+  /** The outbox's tables in the daemon's store (its one connection: one writer). */
+  outbox: OutboxRepository;
   instrument: string;
   link: SyncLinkSettings;
   topicPrefix: string;
@@ -103,7 +103,7 @@ export class SyncSender implements Part {
   /** Connects (in the background) and starts sending. Throws PW_E_CONFIG_INVALID for an unusable URL or TLS file. */
   async start(): Promise<void> {
     const o = this.options;
-    this.outbox = new Outbox(o.db, o.instrument);
+    this.outbox = new Outbox(o.outbox, o.instrument);
     this.bucket = new TokenBucket({ bytesPerSecond: o.bytesPerSecond, burstBytes: Math.max(o.maxBatchBytes + 512, o.bytesPerSecond) });
     if (!o.shoreKey) {
       this.log.warn({ code: 'PW_E_SYNC_STATUS_NO_KEY', topic: shoreStatusTopic(o.topicPrefix, o.instrument) }, ERRORS.PW_E_SYNC_STATUS_NO_KEY.message);

@@ -5,8 +5,7 @@ import { readSecret } from '../config/secret.js';
 import { PlankwatchError } from '../errors.js';
 import { imageDirsFromConfig } from '../export/images.js';
 import type { Logger } from '../log.js';
-import type { SqliteDatabase } from '../store/db.js';
-import type { StoreOptions } from '../store/store.js';
+import type { OutboxRepository, StoreOptions } from '../store/index.js';
 import { enqueueClassified, enqueueLabel, enqueueReject, type LabelRecord } from './outbox.js';
 import type { SyncSenderOptions } from './sender.js';
 import { STATUS_KEY_MIN_CHARS } from './status.js';
@@ -19,26 +18,27 @@ export function syncStoreHooks(config: Config): Pick<StoreOptions, 'onRecordClas
   if (!config.sync.enabled) return {};
   const ctx = { instrument: config.instrument.id, windowMs: config.store.countsWindowS * 1000 };
   return {
-    onRecordClassified: (db, stored) => enqueueClassified(db, ctx, stored),
-    onRecordReject: (db, reject) => enqueueReject(db, ctx, reject),
+    onRecordClassified: (outbox, stored) => enqueueClassified(outbox, ctx, stored),
+    onRecordReject: (outbox, reject) => enqueueReject(outbox, ctx, reject),
   };
 }
 
 /**
  * The call the review stage makes INSIDE its transaction when a label state changes: with sync on
- * it queues the change for the shore; with sync off it does nothing.
+ * it queues the change for the shore in `outbox` (the same store, so the same transaction); with
+ * sync off it does nothing.
  */
-export function syncLabelHook(config: Config): (db: SqliteDatabase, record: Omit<LabelRecord, 'instrument'>) => void {
+export function syncLabelHook(config: Config, outbox: OutboxRepository): (record: Omit<LabelRecord, 'instrument'>) => void {
   if (!config.sync.enabled) return () => undefined;
   const options = { thumbnails: config.sync.thumbnails };
-  return (db, record) => enqueueLabel(db, { ...record, instrument: config.instrument.id }, options);
+  return (record) => enqueueLabel(outbox, { ...record, instrument: config.instrument.id }, options);
 }
 
 /** Sender options from the config, reading the password file. Throws PW_E_CONFIG_INVALID. */
-export function syncSenderOptions(config: Config, db: SqliteDatabase, logger: Logger): SyncSenderOptions {
+export function syncSenderOptions(config: Config, outbox: OutboxRepository, logger: Logger): SyncSenderOptions {
   const s = config.sync;
   return {
-    db,
+    outbox,
     instrument: config.instrument.id,
     link: {
       url: s.url,

@@ -53,7 +53,7 @@ function finetuner(over: Partial<Config['finetune']>): Finetuner {
   const config = { ...defaults().finetune, enabled: false, replayData: FIXTURES, replayPerClass: 3, epochs: 2, batchSize: 8, evalFraction: 0.3, minNewClassLabels: 3, ...over };
   return new Finetuner({
     config,
-    db: s.store.database,
+    repository: s.store.finetuneRepository(),
     review: s.review,
     registry,
     images: { watchDir: s.watchDir, archiveDir: s.archiveDir },

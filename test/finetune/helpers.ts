@@ -187,7 +187,7 @@ export function shipStore(frames: ShipFrame[], knownClasses: string[], t0 = Date
   });
   store.recordClassified(batch);
   let clock = t0 + 3_600_000;
-  const review = new ReviewStore({ db: store.database, knownClasses: () => knownClasses, now: () => clock++ });
+  const review = new ReviewStore({ repository: store.reviewRepository(), knownClasses: () => knownClasses, now: () => clock++ });
   return {
     dir,
     watchDir,

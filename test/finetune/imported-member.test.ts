@@ -30,7 +30,7 @@ function finetuner(over: Partial<Config['finetune']>): Finetuner {
   const config = { ...defaults().finetune, enabled: false, replayData: FIXTURES, replayPerClass: 3, epochs: 4, batchSize: 8, evalFraction: 0.3, ...over };
   return new Finetuner({
     config,
-    db: s.store.database,
+    repository: s.store.finetuneRepository(),
     review: s.review,
     registry,
     images: { watchDir: s.watchDir, archiveDir: s.archiveDir },

@@ -73,7 +73,7 @@ const promoted: string[] = [];
 function finetuner(over: Partial<Config['finetune']>, logger: Logger): Finetuner {
   return new Finetuner({
     config: { ...config, enabled: false, epochs: 2, batchSize: 8, replayPerClass: 3, minNewClassLabels: 3, ...over },
-    db: ship.store.database,
+    repository: ship.store.finetuneRepository(),
     review: ship.review,
     registry,
     images: { watchDir: ship.watchDir, archiveDir: ship.archiveDir },

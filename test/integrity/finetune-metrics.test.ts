@@ -36,7 +36,7 @@ beforeAll(async () => {
   await saveTinyMember(modelsDir, KNOWN, { metrics: { top1: 0.746, top5: 0.95, evaluatedOn: 3662, split: 'validation' }, split: '../../splits/5b6871bdcda4-s1-v15' });
   const f = new Finetuner({
     config: { ...defaults().finetune, enabled: false, epochs: 2, batchSize: 8, replayPerClass: 3, minNewClassLabels: 3, maxAccuracyDrop: 1, maxRecallDrop: 1, minEvalImages: 1 },
-    db: ship.store.database,
+    repository: ship.store.finetuneRepository(),
     review: ship.review,
     registry,
     images: { watchDir: ship.watchDir, archiveDir: ship.archiveDir },

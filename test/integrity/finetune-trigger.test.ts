@@ -29,7 +29,7 @@ function finetuner(over: Partial<Config['finetune']>, logger: Logger = silentLog
   const config = { ...defaults().finetune, ...over };
   return new Finetuner({
     config,
-    db: ship.store.database,
+    repository: ship.store.finetuneRepository(),
     review: ship.review,
     registry: new ModelRegistry({ modelsDir, ensembleFile: path.join(modelsDir, 'ensemble.json') }),
     images: { watchDir: ship.watchDir, archiveDir: ship.archiveDir },
@@ -94,7 +94,7 @@ describe('fine-tuning trigger (issue 26 item 10)', () => {
   });
 
   it('the label threshold waits for finetune.minIntervalHours after the previous run', async () => {
-    new FinetuneRuns(ship.store.database).finish(new FinetuneRuns(ship.store.database).start('threshold', 'E1', 0, clock - HOUR), { status: 'rejected' }, clock - HOUR + 60_000);
+    new FinetuneRuns(ship.store.finetuneRepository()).finish(new FinetuneRuns(ship.store.finetuneRepository()).start('threshold', 'E1', 0, clock - HOUR), { status: 'rejected' }, clock - HOUR + 60_000);
     const f = finetuner({ minNewLabels: 5, minIntervalHours: 6, epochs: 1 });
     f.start();
     try {

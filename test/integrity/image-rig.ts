@@ -41,7 +41,7 @@ interface FinetuneLookup {
 export async function imageRig(root: string, onProcessed: ProcessedAction, options: { rescanIntervalMs?: number } = {}): Promise<ImageRig> {
   const store = new Store({ path: join(root, 'db', 'pw.sqlite'), countsWindowMs: 60_000, logger: captureLogger().logger });
   store.open();
-  const review = new ReviewStore({ db: store.database, knownClasses: () => CLASSES });
+  const review = new ReviewStore({ repository: store.reviewRepository(), knownClasses: () => CLASSES });
   let finished = 0;
   const h = makeHarness(root, {
     onProcessed,
@@ -82,7 +82,7 @@ export async function imageRig(root: string, onProcessed: ProcessedAction, optio
   const config = { ...defaults().finetune, enabled: false };
   const finetuner = new Finetuner({
     config,
-    db: store.database,
+    repository: store.finetuneRepository(),
     review,
     registry: new ModelRegistry({ modelsDir: join(root, 'models'), ensembleFile: join(root, 'models', 'ensemble.json') }),
     images,

@@ -113,12 +113,12 @@ async function backlog(): Promise<Backlog> {
     return (s.queued.records === 0 && s.lastAckedSeq === ackedThrough) || undefined;
   }, 30_000, 'the first records to be acknowledged');
   await first.stop();
-  const db = ship.store.database;
+  const outbox = ship.store.outboxRepository();
   const at = Date.now();
-  for (let i = 0; i < 5; i++) enqueueLabel(db, { instrument: 'cam-a', sha256: sha('cam-a', i), state: 'validated', label: 'copepod_calanoid', by: 'anna', at: at + i });
+  for (let i = 0; i < 5; i++) enqueueLabel(outbox, { instrument: 'cam-a', sha256: sha('cam-a', i), state: 'validated', label: 'copepod_calanoid', by: 'anna', at: at + i });
   ship.write(60, 100);
   // A batch claimed (marked sent) whose PUBACK never came: the daemon was killed with it in flight.
-  const inFlight = new Outbox(db, 'cam-a').claim({ maxRecords: 20, maxRawBytes: 1e9, exclude: new Set(), holdBefore: at + 1e6, now: at });
+  const inFlight = new Outbox(outbox, 'cam-a').claim({ maxRecords: 20, maxRawBytes: 1e9, exclude: new Set(), holdBefore: at + 1e6, now: at });
   const maxSent = Math.max(...inFlight.map((r) => r.seq));
   const lastSeq = shipContent(ship.dbPath).lastSeq;
   const rows = outboxRows(ship);

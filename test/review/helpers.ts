@@ -54,7 +54,7 @@ export function seedStore(n = 12, classes = ['copepod', 'detritus', 'protist']):
   });
   store.recordClassified(batch);
   let clock = T0 + 3_600_000;
-  const review = new ReviewStore({ db: store.database, knownClasses: () => classes, now: () => clock++ });
+  const review = new ReviewStore({ repository: store.reviewRepository(), knownClasses: () => classes, now: () => clock++ });
   return {
     dir,
     watchDir,

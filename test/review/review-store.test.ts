@@ -108,9 +108,9 @@ describe('ReviewStore', () => {
     const db = store.database;
     db.exec('CREATE TABLE test_outbox (event_id INTEGER, payload TEXT)');
     const seen: number[] = [];
-    const off = review.onLabelChanged((record, conn) => {
-      expect(conn.inTransaction).toBe(true);
-      conn.prepare('INSERT INTO test_outbox VALUES (?, ?)').run(record.eventId, JSON.stringify(record));
+    const off = review.onLabelChanged((record) => {
+      expect(db.inTransaction).toBe(true);
+      db.prepare('INSERT INTO test_outbox VALUES (?, ?)').run(record.eventId, JSON.stringify(record));
       seen.push(record.eventId);
     });
     const r = review.label({ sha256: shas[0]!, action: 'confirm', user: 'ana' });

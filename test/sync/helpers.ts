@@ -68,8 +68,8 @@ export function openShip(dir: string, instrument: string, logger: Logger = silen
     path: dbPath,
     countsWindowMs: WINDOW_MS,
     logger,
-    onRecordClassified: (db, stored) => enqueueClassified(db, ctx, stored),
-    onRecordReject: (db, reject) => enqueueReject(db, ctx, reject),
+    onRecordClassified: (outbox, stored) => enqueueClassified(outbox, ctx, stored),
+    onRecordReject: (outbox, reject) => enqueueReject(outbox, ctx, reject),
   });
   store.open();
   return {
@@ -89,7 +89,7 @@ export function openShip(dir: string, instrument: string, logger: Logger = silen
 
 export function senderOptions(ship: Ship, url: string, overrides: Partial<SyncSenderOptions> = {}): SyncSenderOptions {
   return {
-    db: ship.store.database,
+    outbox: ship.store.outboxRepository(),
     instrument: ship.instrument,
     link: { url, clientId: `ship-${ship.instrument}`, reconnectPeriodMs: 500, keepaliveS: 10, connectTimeoutMs: 5000 },
     topicPrefix: 'plankwatch-sync',

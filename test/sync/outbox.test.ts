@@ -44,8 +44,8 @@ describe('sync outbox', () => {
     // current window began, not at a moment that may sit just before its end.
     const t0 = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS + 1_000;
     ship.write(0, 4, 4, t0);
-    enqueueLabel(db, { instrument: 'cam-a', sha256: sha('cam-a', 0), state: 'validated', label: 'copepod_calanoid', by: 'anna', at: t0 });
-    const outbox = new Outbox(db, 'cam-a');
+    enqueueLabel(ship.store.outboxRepository(), { instrument: 'cam-a', sha256: sha('cam-a', 0), state: 'validated', label: 'copepod_calanoid', by: 'anna', at: t0 });
+    const outbox = new Outbox(ship.store.outboxRepository(), 'cam-a');
     const claimed = outbox.claim({ maxRecords: 3, maxRawBytes: 1e9, exclude: new Set(), holdBefore: t0 + 1e6, now: t0 });
     expect(claimed.map((r) => r.kind)).toEqual(['counts', 'model', 'prediction']);
     const rest = outbox.claim({ maxRecords: 100, maxRawBytes: 1e9, exclude: new Set(claimed.map((r) => r.seq)), holdBefore: t0 + 1e6, now: t0 });
@@ -62,7 +62,7 @@ describe('sync outbox', () => {
     const ship = openShip(tmp('outbox'), 'cam-a');
     const t0 = Date.now();
     ship.write(0, 2, 2, t0);
-    const outbox = new Outbox(ship.store.database, 'cam-a');
+    const outbox = new Outbox(ship.store.outboxRepository(), 'cam-a');
     const claimed = outbox.claim({ maxRecords: 100, maxRawBytes: 1e9, exclude: new Set(), holdBefore: t0 - 10_000, now: t0 });
     expect(claimed.map((r) => r.kind)).not.toContain('counts');
     expect(claimed).toHaveLength(3);
@@ -71,10 +71,9 @@ describe('sync outbox', () => {
 
   it('applies the shore status: deletes what the shore holds, resends what it lacks after resendAfter', () => {
     const ship = openShip(tmp('outbox'), 'cam-a');
-    const db = ship.store.database;
     const t0 = Date.now();
     ship.write(0, 8, 8, t0); // seqs 1..10 (model, 8 predictions, counts)
-    const outbox = new Outbox(db, 'cam-a');
+    const outbox = new Outbox(ship.store.outboxRepository(), 'cam-a');
     const rows = outbox.claim({ maxRecords: 100, maxRawBytes: 1e9, exclude: new Set(), holdBefore: t0 + 1, now: t0 });
     outbox.markAcked({ seqs: rows.map((r) => r.seq), predictions: 8, predictionWireBytes: 800, wireBytes: 1000, rawBytes: 4000, rateBps: 500, now: t0 });
     expect(outbox.status().queued.records).toBe(0);
@@ -93,9 +92,9 @@ describe('sync outbox', () => {
 
   it('enqueueLabel rejects an unknown state and a bad sha256', () => {
     const ship = openShip(tmp('outbox'), 'cam-a');
-    const db = ship.store.database;
-    expect(() => enqueueLabel(db, { instrument: 'cam-a', sha256: sha('cam-a', 1), state: 'maybe' as 'validated', label: 'x' })).toThrow(/state/);
-    expect(() => enqueueLabel(db, { instrument: 'cam-a', sha256: 'abc', state: 'validated', label: 'x' })).toThrow(/sha256/);
+    const outbox = ship.store.outboxRepository();
+    expect(() => enqueueLabel(outbox, { instrument: 'cam-a', sha256: sha('cam-a', 1), state: 'maybe' as 'validated', label: 'x' })).toThrow(/state/);
+    expect(() => enqueueLabel(outbox, { instrument: 'cam-a', sha256: 'abc', state: 'validated', label: 'x' })).toThrow(/sha256/);
     ship.close();
   });
 });

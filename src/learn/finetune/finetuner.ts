@@ -13,7 +13,7 @@ import { PlankwatchError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { ReviewStore } from '../../review/review-store.js';
 import type { ValidatedLabel } from '../../review/review-types.js';
-import type { SqliteDatabase } from '../../store/db.js';
+import type { FinetuneRepository } from '../../store/index.js';
 import { readMeta, writeMeta } from '../../classify/model-files.js';
 import { ImageArchive, ingestRoots } from '../../ingest/image-archive.js';
 import type { Part } from '../../types.js';
@@ -29,7 +29,8 @@ export type FinetuneConfig = Config['finetune'];
 
 export interface FinetunerOptions {
   config: FinetuneConfig;
-  db: SqliteDatabase;
+  /** The store's fine-tuning tables (`store.finetuneRepository()`). */
+  repository: FinetuneRepository;
   review: ReviewStore;
   registry: ModelRegistry;
   /** Where labelled frames' images are looked for (watch folder, then archive). */
@@ -83,7 +84,7 @@ export class Finetuner implements Part {
 
   /** Prepare the tables' statements, close runs a crash left open, start the trigger checks. */
   start(): void {
-    const runs = new FinetuneRuns(this.opts.db);
+    const runs = new FinetuneRuns(this.opts.repository);
     runs.closeInterrupted(this.now());
     this.runs = runs;
     if (!this.opts.config.enabled) return;
@@ -181,7 +182,7 @@ export class Finetuner implements Part {
   }
 
   private table(): FinetuneRuns {
-    if (!this.runs) this.runs = new FinetuneRuns(this.opts.db);
+    if (!this.runs) this.runs = new FinetuneRuns(this.opts.repository);
     return this.runs;
   }
 
@@ -203,7 +204,7 @@ export class Finetuner implements Part {
     try {
       const active = await this.opts.registry.active();
       if (!active) throw new PlankwatchError('PW_E_FINETUNE_FAILED', `No active ensemble at ${this.opts.registry.ensembleFile}.`);
-      this.opts.db.prepare('UPDATE finetune_runs SET base_version = ? WHERE id = ?').run(active.version, runId);
+      runs.setBaseVersion(runId, active.version);
 
       // Labels: all current validated labels up to this run's event id, split train/eval for good.
       const labels = this.opts.review.validatedLabels().filter((l) => l.eventId <= lastEventId);
@@ -237,7 +238,7 @@ export class Finetuner implements Part {
       // of the gate slice), the shipped reference set, and the optional folder.
       const reference = referenceDataDir(c, this.opts.registry.searchPath);
       const replayFolder = replayDataDir(c);
-      const confident = confidentFrames(this.opts.db, {
+      const confident = confidentFrames(this.opts.repository, {
         classes: [...known],
         perClass: c.replayPerClass,
         minProbability: c.replayMinProbability,

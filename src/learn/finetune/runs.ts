@@ -1,6 +1,7 @@
-// The fine-tuning tables (migration 5): one row per run, and the frozen train/eval part of each
-// validated frame. Short synchronous statements; no transaction is ever held across training.
-import type { SqliteDatabase } from '../../store/db.js';
+// Fine-tuning runs as the daemon records them (in the store's fine-tuning tables, through its
+// FinetuneRepository), and the frozen train/eval part of each validated frame. Short synchronous
+// calls; no transaction is ever held across training.
+import type { FinetuneRunRow, FinetuneRepository } from '../../store/index.js';
 import type { GateDecision } from './gate.js';
 import type { EvaluationSets, MemberOutcome } from './job.js';
 import { splitPart } from './split.js';
@@ -33,59 +34,20 @@ export interface FinetuneRun {
   seconds: number | null;
 }
 
-interface RunRow {
-  id: number;
-  trigger: RunTrigger;
-  status: RunStatus;
-  started_at: number;
-  finished_at: number | null;
-  base_version: string;
-  candidate_version: string | null;
-  last_event_id: number;
-  labels_train: number;
-  labels_eval: number;
-  new_classes: string;
-  members: string;
-  gate: string | null;
-  reason: string | null;
-  warnings: string;
-  seconds: number | null;
-}
-
 export class FinetuneRuns {
-  private readonly db: SqliteDatabase;
-  private readonly s;
+  private readonly rows: FinetuneRepository;
 
-  constructor(db: SqliteDatabase) {
-    this.db = db;
-    this.s = {
-      insert: db.prepare<[string, number, string, number], { id: number }>(
-        `INSERT INTO finetune_runs (trigger, status, started_at, base_version, last_event_id) VALUES (?, 'running', ?, ?, ?) RETURNING id`,
-      ),
-      update: db.prepare(
-        `UPDATE finetune_runs SET status = @status, finished_at = @finishedAt, candidate_version = @candidateVersion, labels_train = @labelsTrain,
-           labels_eval = @labelsEval, new_classes = @newClasses, members = @members, gate = @gate, reason = @reason, warnings = @warnings, seconds = @seconds
-         WHERE id = @id`,
-      ),
-      get: db.prepare<[number], RunRow>(`SELECT * FROM finetune_runs WHERE id = ?`),
-      list: db.prepare<[number], RunRow>(`SELECT * FROM finetune_runs ORDER BY id DESC LIMIT ?`),
-      last: db.prepare<[], RunRow>(`SELECT * FROM finetune_runs WHERE status != 'skipped' ORDER BY id DESC LIMIT 1`),
-      // Labels count as used by runs that completed: a failed, cancelled or interrupted run leaves
-      // them new (finetune.minIntervalHours keeps it from being retried at once).
-      lastUsedEvent: db.prepare<[], { id: number | null }>(`SELECT max(last_event_id) AS id FROM finetune_runs WHERE status IN ('promoted', 'rejected', 'skipped')`),
-      interrupted: db.prepare<[number], unknown>(`UPDATE finetune_runs SET status = 'failed', finished_at = ?, reason = 'interrupted (the daemon stopped during the run)' WHERE status = 'running'`),
-      part: db.prepare<[string], { part: 'train' | 'eval' }>(`SELECT part FROM finetune_split WHERE sha256 = ?`),
-      setPart: db.prepare<[string, string, number]>(`INSERT OR IGNORE INTO finetune_split (sha256, part, assigned_at) VALUES (?, ?, ?)`),
-    };
+  constructor(rows: FinetuneRepository) {
+    this.rows = rows;
   }
 
   /** Mark runs left 'running' by a previous process as failed. */
   closeInterrupted(now = Date.now()): void {
-    this.s.interrupted.run(now);
+    this.rows.closeInterrupted(now);
   }
 
   start(trigger: RunTrigger, baseVersion: string, lastEventId: number, now = Date.now()): number {
-    return this.s.insert.get(trigger, now, baseVersion, lastEventId)!.id;
+    return this.rows.insertRun(trigger, now, baseVersion, lastEventId);
   }
 
   finish(
@@ -104,7 +66,7 @@ export class FinetuneRuns {
     },
     now = Date.now(),
   ): void {
-    this.s.update.run({
+    this.rows.finishRun({
       id,
       status: outcome.status,
       finishedAt: now,
@@ -121,23 +83,28 @@ export class FinetuneRuns {
   }
 
   get(id: number): FinetuneRun | undefined {
-    const row = this.s.get.get(id);
+    const row = this.rows.run(id);
     return row ? toRun(row) : undefined;
   }
 
   list(limit = 50): FinetuneRun[] {
-    return this.s.list.all(Math.max(1, Math.min(1000, Math.trunc(limit)))).map(toRun);
+    return this.rows.runs(Math.max(1, Math.min(1000, Math.trunc(limit)))).map(toRun);
   }
 
   /** The latest run that was not skipped (for the schedule and finetune.minIntervalHours). */
   last(): FinetuneRun | undefined {
-    const row = this.s.last.get();
+    const row = this.rows.lastRun();
     return row ? toRun(row) : undefined;
   }
 
   /** Labels with event ids above this were validated after the last completed run. */
   lastUsedEventId(): number {
-    return this.s.lastUsedEvent.get()?.id ?? 0;
+    return this.rows.lastUsedEventId();
+  }
+
+  /** The run now knows its base: the ensemble active when its data was gathered. */
+  setBaseVersion(id: number, baseVersion: string): void {
+    this.rows.setBaseVersion(id, baseVersion);
   }
 
   /**
@@ -145,26 +112,26 @@ export class FinetuneRuns {
    * time: one short transaction.
    */
   assignParts(sha256s: readonly string[], evalFraction: number, now = Date.now()): Map<string, 'train' | 'eval'> {
-    return this.db.transaction(() => {
+    return this.rows.transaction(() => {
       const out = new Map<string, 'train' | 'eval'>();
       for (const sha of sha256s) {
-        let part = this.s.part.get(sha)?.part;
+        let part = this.rows.part(sha);
         if (!part) {
           part = splitPart(sha, evalFraction);
-          this.s.setPart.run(sha, part, now);
+          this.rows.setPart(sha, part, now);
         }
         out.set(sha, part);
       }
       return out;
-    })();
+    });
   }
 }
 
-function toRun(r: RunRow): FinetuneRun {
+function toRun(r: FinetuneRunRow): FinetuneRun {
   return {
     id: r.id,
-    trigger: r.trigger,
-    status: r.status,
+    trigger: r.trigger as RunTrigger,
+    status: r.status as RunStatus,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
     baseVersion: r.base_version,
