@@ -6,8 +6,8 @@ import { readSecret } from '../config/secret.js';
 import { PlankwatchError } from '../errors.js';
 import { exportDwc } from '../export/dwc.js';
 import { exportEcoTaxa } from '../export/ecotaxa.js';
-import { imageDirsFromConfig } from '../export/images.js';
 import { ExportSource, type ExportFilter } from '../export/source.js';
+import { imageDirsFromConfig } from '../ingest/index.js';
 import { configFrom } from './run.js';
 
 interface ExportOpts {

@@ -4,7 +4,7 @@
 // object to import is an error (PW_E_EXPORT_EMPTY), not an empty zip.
 import { extname } from 'node:path';
 import { PlankwatchError } from '../errors.js';
-import { readFrameImage } from './images.js';
+import { readFrameImage } from '../ingest/index.js';
 import { describeFilter, type ExportFilter, type ExportObject, type ExportSource } from './source.js';
 import { ZipWriter } from './zip.js';
 

@@ -6,7 +6,7 @@
 // sent is logged with a code and changes nothing.
 import sharp from 'sharp';
 import { ERRORS } from '../errors.js';
-import { readFrameImage } from '../export/images.js';
+import { readFrameImage } from '../ingest/index.js';
 import type { Logger } from '../log.js';
 import type { OutboxRepository } from '../store/index.js';
 import type { Part } from '../types.js';

@@ -3,7 +3,7 @@
 import type { Config } from '../config/config.js';
 import { readSecret } from '../config/secret.js';
 import { PlankwatchError } from '../errors.js';
-import { imageDirsFromConfig } from '../export/images.js';
+import { imageDirsFromConfig } from '../ingest/index.js';
 import type { Logger } from '../log.js';
 import type { OutboxRepository, StoreOptions } from '../store/index.js';
 import { enqueueClassified, enqueueLabel, enqueueReject, type LabelRecord } from './outbox.js';

@@ -4,7 +4,7 @@
 // on the real HttpServer, the Finetuner's image lookup, and the exporter's.
 import { join } from 'node:path';
 import { defaults } from '../../src/config/config.js';
-import { readFrameImage } from '../../src/export/images.js';
+import { readFrameImage } from '../../src/ingest/index.js';
 import { Metrics } from '../../src/http/metrics.js';
 import { HttpServer } from '../../src/http/server.js';
 import type { ProcessedAction } from '../../src/ingest/ingest.js';

@@ -2,8 +2,8 @@
 // (ingest.onProcessed "archive": its relative path, or its content name when a camera reused the
 // name), in the watch folder ("leave"), or in folders the user names. Found by content: only a
 // regular file (never through a link) whose SHA-256 is the frame's is returned.
-import { ImageArchive } from '../ingest/image-archive.js';
 import { silentLogger, type Logger } from '../log.js';
+import { ImageArchive } from './image-archive.js';
 
 export interface ImageDirs {
   /** Searched in order. */
