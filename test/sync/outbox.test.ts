@@ -74,7 +74,10 @@ describe('sync outbox', () => {
     const t0 = Date.now();
     ship.write(0, 8, 8, t0); // seqs 1..10 (model, 8 predictions, counts)
     const outbox = new Outbox(ship.store.outboxRepository(), 'cam-a');
-    const rows = outbox.claim({ maxRecords: 100, maxRawBytes: 1e9, exclude: new Set(), holdBefore: t0 + 1, now: t0 });
+    // The counts row is stamped by the store's own clock while writing (a loaded machine can take
+    // milliseconds): hold back nothing, so all 10 rows are claimed.
+    const rows = outbox.claim({ maxRecords: 100, maxRawBytes: 1e9, exclude: new Set(), holdBefore: Date.now() + 60_000, now: t0 });
+    expect(rows).toHaveLength(10);
     outbox.markAcked({ seqs: rows.map((r) => r.seq), predictions: 8, predictionWireBytes: 800, wireBytes: 1000, rawBytes: 4000, rateBps: 500, now: t0 });
     expect(outbox.status().queued.records).toBe(0);
     expect(outbox.status().awaitingShore).toBe(10);
