@@ -53,6 +53,8 @@ export class Daemon {
   private readonly counters: Counters = { framesSeen: 0, classified: 0, duplicates: 0, quarantined: 0 };
   /** The parts started, in order: stop() takes them in reverse. */
   private readonly started: Part[] = [];
+  /** Moves of settled files still under way (awaited by the disposals part at stop). */
+  private readonly disposals = new Set<Promise<void>>();
   private store: Store | undefined;
   private disk: DiskSpace | undefined;
   private publishLog: PublishLog | undefined;
@@ -102,6 +104,7 @@ export class Daemon {
     };
     const finetuner = createFinetuner(c, { repository: store.finetuneRepository(), review, registry, onPromoted }, this.log);
     if (c.http.enabled) this.http = await this.begin(createHttpServer(c, { health: () => this.health(), metrics: this.metrics, review, store, finetuner }, this.log));
+    await this.begin(this.disposalsPart());
     this.pipeline = await this.begin(this.createPipeline(store, classifier, disk));
     this.ingest = await this.begin(
       createIngest(c, store, { onFile: (file) => this.onFile(file), onReject: (r) => this.onReject(r), onMoveFailed: (err, folder) => disk.report(err, folder) }, this.log),
@@ -244,15 +247,37 @@ export class Daemon {
     }
     const ingest = this.ingest;
     if (!ingest) return;
-    void ingest.finish(file, outcome).then((result) => {
-      if (outcome !== 'quarantined' || !detail || !result.dest) return;
-      try {
-        this.store?.setQuarantinedPath(detail.rejectId, result.dest);
-      } catch (err) {
-        // The reject is stored; only where it was moved is not (the file is in quarantine).
-        if (!this.disk?.report(err, 'store')) this.log.error({ err, code: isPlankwatchError(err) ? err.code : 'PW_E_DB', file: file.relPath }, 'could not note where a rejected file was moved');
-      }
-    });
+    const disposal = ingest
+      .finish(file, outcome)
+      .then((result) => {
+        if (outcome !== 'quarantined' || !detail || !result.dest) return;
+        try {
+          this.store?.setQuarantinedPath(detail.rejectId, result.dest);
+        } catch (err) {
+          // The reject is stored; only where it was moved is not (the file is in quarantine).
+          if (!this.disk?.report(err, 'store')) this.log.error({ err, code: isPlankwatchError(err) ? err.code : 'PW_E_DB', file: file.relPath }, 'could not note where a rejected file was moved');
+        }
+      })
+      .catch((err: unknown) => {
+        // The result is stored; the file stays where it is and the next start disposes of it.
+        this.log.error({ err, code: isPlankwatchError(err) ? err.code : 'PW_E_MOVE', file: file.relPath }, `could not move ${file.relPath} after storing it; it is moved at the next start`);
+      });
+    this.disposals.add(disposal);
+    void disposal.finally(() => this.disposals.delete(disposal));
+  }
+
+  /**
+   * Started just before the pipeline, so stopped just after its drain: waits for the moves of the
+   * files the drain settled, before the store closes and the process exits.
+   */
+  private disposalsPart(): Part {
+    return {
+      name: 'disposals',
+      start: () => undefined,
+      stop: async () => {
+        while (this.disposals.size > 0) await Promise.allSettled([...this.disposals]);
+      },
+    };
   }
 
   private onStored(frames: ClassifiedFrame[]): void {
