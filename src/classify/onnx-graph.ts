@@ -35,7 +35,10 @@ export interface OnnxClassifier {
 }
 
 function graphError(id: string, detail: string): PlankwatchError {
-  return new PlankwatchError('PW_E_FINETUNE_FAILED', `Member ${id}: cannot fine-tune the head of its model.onnx: ${detail}. Fine-tune it where it was trained and import the result with \`plankwatch models import\`, or set finetune.layers to "head" only for members whose classifier is a Gemm (or MatMul and Add) with constant weights before the output.`);
+  return new PlankwatchError(
+    'PW_E_FINETUNE_FAILED',
+    `Member ${id}: cannot fine-tune the head of its model.onnx: ${detail}. Its last layer must be a Gemm, or a MatMul and an Add, with constant weights (before an optional Softmax); fine-tune it where it was trained and import the result again with \`plankwatch models import\`.`,
+  );
 }
 
 // ---- protobuf wire format -------------------------------------------------------------------

@@ -29,6 +29,8 @@ import { growHead, growHeadWeights, headProbabilities, keepOldHeadColumns, logit
 
 /** Views of each training image whose features are taken when augmenting (the first as prepared). */
 export const FEATURE_VIEWS = 4;
+/** ONNX Runtime in the fine-tuning thread: the CPU, every core (the thread's niceness yields them to inference). */
+const RUNTIME = { providers: 'cpu', threads: 0 };
 /** Images per ONNX Runtime run. */
 const RUN_BATCH = 64;
 
@@ -46,13 +48,22 @@ export interface FeatureSource {
 /**
  * How a member's head is fine-tuned on features: its model.onnx and classifier. For a member with
  * model.json whose network does not export, or whose model.onnx does not end in its "logits"
- * layer, returns the reason instead (it is then trained with TensorFlow.js, as before). Throws
- * PW_E_FINETUNE_FAILED for a member imported as model.onnx alone whose classifier cannot be found.
+ * layer, or when ONNX Runtime does not start, returns the reason instead (it is then trained with
+ * TensorFlow.js, as before). Throws PW_E_FINETUNE_FAILED for a member imported as model.onnx
+ * alone whose classifier cannot be found or when ONNX Runtime does not start.
  */
 export async function featureSource(dir: string, meta: MemberMeta, id: string): Promise<FeatureSource | { reason: string }> {
   const io = meta.onnx ?? NATIVE_IO;
   const onnxFile = path.join(dir, ONNX_FILE);
-  if (!existsSync(path.join(dir, 'model.json'))) {
+  const tfjs = existsSync(path.join(dir, 'model.json'));
+  try {
+    await startOnnxRuntime(RUNTIME);
+  } catch (err) {
+    if (!(err instanceof PlankwatchError && err.code === 'PW_E_ONNX_RUNTIME')) throw err;
+    if (tfjs) return { reason: sentence(err.detail) };
+    throw new PlankwatchError('PW_E_FINETUNE_FAILED', `Member ${id} was imported as model.onnx alone and ONNX Runtime, which fine-tunes its head, did not start: ${err.detail}`, { cause: err });
+  }
+  if (!tfjs) {
     if (!existsSync(onnxFile)) throw new PlankwatchError('PW_E_FINETUNE_FAILED', `Member ${id}: its folder ${dir} has neither model.json nor ${ONNX_FILE}.`);
     const onnx = await readFile(onnxFile);
     const c = findClassifier(onnx, io, id);
@@ -66,7 +77,7 @@ export async function featureSource(dir: string, meta: MemberMeta, id: string): 
       try {
         onnx = exportOnnx(model, { id });
       } catch (err) {
-        if (err instanceof PlankwatchError && err.code === 'PW_E_ONNX_EXPORT') return { reason: err.message };
+        if (err instanceof PlankwatchError && err.code === 'PW_E_ONNX_EXPORT') return { reason: sentence(err.detail) };
         throw err;
       }
     }
@@ -74,7 +85,7 @@ export async function featureSource(dir: string, meta: MemberMeta, id: string): 
     try {
       c = findClassifier(onnx, io, id);
     } catch (err) {
-      if (err instanceof PlankwatchError) return { reason: err.message };
+      if (err instanceof PlankwatchError && err.code === 'PW_E_FINETUNE_FAILED') return { reason: sentence(err.detail) };
       throw err;
     }
     // The graph's classifier must be the "logits" layer that the new version's model.json gets.
@@ -85,6 +96,11 @@ export async function featureSource(dir: string, meta: MemberMeta, id: string): 
   } finally {
     model.dispose();
   }
+}
+
+/** A message without its final full stop, to go on in a sentence. */
+function sentence(text: string): string {
+  return text.replace(/\.+$/, '');
 }
 
 /** What a member's training needs: its images, settings and where the new version goes. */
@@ -143,7 +159,7 @@ export async function trainHeadOnFeatures(job: HeadJob, source: FeatureSource, o
   const spec = meta.preprocessing;
   const fill = spec.invert ? 1 - spec.background / 255 : spec.background / 255;
   const t0 = performance.now();
-  await startOnnxRuntime({ providers: 'cpu', threads: 0 });
+  await startOnnxRuntime(RUNTIME);
   const session = await OnnxSession.create(withFeaturesOutput(source.onnx, source.io, id), id, size, meta.classes.length, source.io);
   const images = joinTables(job.labels.table, job.replay.table);
   const views = settings.augment ? Math.max(1, Math.min(FEATURE_VIEWS, settings.epochs)) : 1;
