@@ -7,7 +7,7 @@ import { registerModelsCommands } from './commands/models.js';
 import { registerRunCommands } from './commands/run.js';
 import { registerShoreCommands } from './commands/shore.js';
 import { registerSyncCommands } from './commands/sync.js';
-import { isPlankwatchError } from './errors.js';
+import { isPlankwatchError, PlankwatchError } from './errors.js';
 
 const program = new Command()
   .name('plankwatch')
@@ -25,9 +25,9 @@ registerModelsCommands(program);
 registerSyncCommands(program);
 registerShoreCommands(program);
 registerExportCommands(program);
-await registerOptional(program);
 
 try {
+  await registerLearn(program);
   await program.parseAsync(process.argv);
 } catch (err) {
   if (isPlankwatchError(err)) {
@@ -39,8 +39,16 @@ try {
   }
 }
 
-/** Commands of stages that live in their own modules (training, review, sync). */
-async function registerOptional(root: Command): Promise<void> {
-  const learn = await import('./learn/cli.js').catch(() => undefined);
-  if (learn && typeof learn.registerLearnCommands === 'function') learn.registerLearnCommands(root);
+/**
+ * The training and model commands, loaded from their own module (it pulls in the training code).
+ * A failure to load them is a damaged install: reported with PW_E_LEARN_LOAD and exit status 2.
+ */
+async function registerLearn(root: Command): Promise<void> {
+  let learn: typeof import('./learn/cli.js');
+  try {
+    learn = await import('./learn/cli.js');
+  } catch (err) {
+    throw new PlankwatchError('PW_E_LEARN_LOAD', `Loading ${new URL('./learn/cli.js', import.meta.url).pathname} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  learn.registerLearnCommands(root);
 }

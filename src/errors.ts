@@ -201,6 +201,10 @@ export const ERRORS = {
     message: 'A model archive, or a member version checked by `plankwatch models verify`, does not match its manifest or its meta.json checksums; nothing was installed.',
     action: 'The message names the file at fault. Download or copy the archive again (a transfer cut short or a damaged copy), or write a new one with `plankwatch models archive` where the versions are whole. A version already in classify.modelsDir with other files must be removed or renamed first.',
   },
+  PW_E_LEARN_LOAD: {
+    message: 'The training and model commands (train, average, evaluate, …) could not be loaded: the install is incomplete or damaged.',
+    action: 'Reinstall plankwatch (in its folder: `npm ci && npm run build`, or unpack the release again), then run the command again. The message names the file or package that failed to load.',
+  },
   PW_E_FINETUNE_BUSY: {
     message: 'A fine-tuning run is already in progress.',
     action: 'Wait for it to finish (GET /api/finetune/runs shows its progress), then ask again.',
