@@ -138,6 +138,6 @@ function quietCpuBanner(): void {
 }
 
 async function setBackend(tfName: string): Promise<void> {
-  if (!(await tf.setBackend(tfName))) throw new Error(`tf.setBackend('${tfName}') failed`);
+  if (!(await tf.setBackend(tfName))) throw new PlankwatchError('PW_E_BACKEND', `tf.setBackend('${tfName}') failed`);
   await tf.ready();
 }

@@ -121,11 +121,11 @@ export class InferenceEngine {
   async run(batch: BatchInput): Promise<BatchOutput> {
     const start = performance.now();
     const generation = this.generations.get(batch.gen);
-    if (!generation) throw new Error(`ensemble generation ${batch.gen} is not loaded`);
+    if (!generation) throw new PlankwatchError('PW_E_INTERNAL', `ensemble generation ${batch.gen} is not loaded`);
     const inputs = new Map<string, Float32Array>();
     for (const input of batch.inputs) {
       if (input.pixels.length !== batch.count * input.size * input.size) {
-        throw new Error(`input ${input.key}: ${input.pixels.length} floats for ${batch.count} images`);
+        throw new PlankwatchError('PW_E_INTERNAL', `input ${input.key}: ${input.pixels.length} floats for ${batch.count} images`);
       }
       inputs.set(input.key, input.pixels);
     }
@@ -135,7 +135,7 @@ export class InferenceEngine {
     for (const member of generation.members) {
       const { inputSize: size, numClasses, tta, fill } = member.spec;
       const input = inputs.get(member.spec.inputKey);
-      if (!input) throw new Error(`batch lacks the input ${member.spec.inputKey} (${size}x${size}) that ${member.spec.id} needs`);
+      if (!input) throw new PlankwatchError('PW_E_INTERNAL', `batch lacks the input ${member.spec.inputKey} (${size}x${size}) that ${member.spec.id} needs`);
       const key = `${member.spec.inputKey}:${tta.join(',')}`;
       let pixels = expanded.get(key);
       if (!pixels) {
@@ -178,7 +178,7 @@ export class InferenceEngine {
 
 /** rows: views blocks of `length` floats, one after another; their mean, in a new array. */
 function meanOfViews(rows: Float32Array, views: number, length: number): Float32Array {
-  if (rows.length !== views * length) throw new Error(`the model gave ${rows.length} probabilities for ${views} x ${length}`);
+  if (rows.length !== views * length) throw new PlankwatchError('PW_E_INTERNAL', `the model gave ${rows.length} probabilities for ${views} x ${length}`);
   if (views === 1) return Float32Array.from(rows);
   const out = new Float32Array(length);
   for (let i = 0; i < length; i++) {
@@ -265,9 +265,9 @@ function checkShapes(model: tfl.LayersModel, m: MemberSpec): void {
   const input = model.inputs[0]?.shape;
   const output = model.outputs[0]?.shape;
   if (model.inputs.length !== 1 || !input || input[1] !== m.inputSize || input[2] !== m.inputSize || input[3] !== 1) {
-    throw new Error(`${m.id}: model input shape ${JSON.stringify(input)} does not match meta.json input ${m.inputSize}x${m.inputSize}x1`);
+    throw new PlankwatchError('PW_E_MODEL_LOAD', `${m.id}: model input shape ${JSON.stringify(input)} does not match meta.json input ${m.inputSize}x${m.inputSize}x1`);
   }
   if (model.outputs.length !== 1 || !output || output.length !== 2 || output[1] !== m.numClasses) {
-    throw new Error(`${m.id}: model output shape ${JSON.stringify(output)} does not match the ${m.numClasses} classes of meta.json`);
+    throw new PlankwatchError('PW_E_MODEL_LOAD', `${m.id}: model output shape ${JSON.stringify(output)} does not match the ${m.numClasses} classes of meta.json`);
   }
 }

@@ -4,9 +4,10 @@ import { parentPort } from 'node:worker_threads';
 import { initBackend } from './backend.js';
 import { InferenceEngine } from './engine.js';
 import { serializeError, type WorkerReply, type WorkerRequest } from './runner.js';
+import { PlankwatchError } from '../errors.js';
 
 const port = parentPort;
-if (!port) throw new Error('inference-worker must run in a worker thread');
+if (!port) throw new PlankwatchError('PW_E_INTERNAL', 'inference-worker must run in a worker thread');
 
 let engine = new InferenceEngine();
 

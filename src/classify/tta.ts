@@ -3,6 +3,7 @@
 // 135°, 225°, 315°) resample bilinearly about the centre, as training's rotations do, with the
 // background's prepared value where the turned image leaves the square.
 import type { EnsembleFile } from './meta.js';
+import { PlankwatchError } from '../errors.js';
 
 export type TtaTransform = NonNullable<EnsembleFile['tta']>[number];
 
@@ -32,7 +33,7 @@ function source(t: TtaTransform, y: number, x: number, n: number): number {
     case 'flipV':
       return (last - y) * n + x;
     default:
-      throw new Error(`${t} is not a permutation of pixels`);
+      throw new PlankwatchError('PW_E_INTERNAL', `${t} is not a permutation of pixels`);
   }
 }
 

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { Classifier } from '../classify/classifier.js';
-import { isPlankwatchError } from '../errors.js';
+import { isPlankwatchError, PlankwatchError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { preprocessFrame } from '../preprocess/preprocess.js';
 import { Store } from '../store/store.js';
@@ -134,7 +134,7 @@ export function parseSince(text: string, now = Date.now()): number {
   const m = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)$/.exec(text.trim());
   if (m) return now - Number(m[1]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[m[2] as 's' | 'm' | 'h' | 'd'];
   const t = Date.parse(text);
-  if (Number.isNaN(t)) throw new Error(`--since: "${text}" is neither a duration (30m, 6h, 2d) nor an ISO time`);
+  if (Number.isNaN(t)) throw new PlankwatchError('PW_E_CONFIG_INVALID', `--since: "${text}" is neither a duration (30m, 6h, 2d) nor an ISO time`);
   return t;
 }
 

@@ -166,7 +166,7 @@ export class ExportSource {
   }
 
   private sqlite(): Database.Database {
-    if (!this.db) throw new Error('not a SQLite source');
+    if (!this.db) throw new PlankwatchError('PW_E_INTERNAL', 'not a SQLite source');
     return this.db;
   }
 

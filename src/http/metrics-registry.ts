@@ -3,6 +3,7 @@
 
 /** Content-Type of `Registry.expose()` output. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+import { PlankwatchError } from '../errors.js';
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -35,10 +36,10 @@ abstract class LabelledMetric<L extends string, V> implements Metric {
   protected readonly series = new Map<string, { labels: Labels<L>; value: V }>();
 
   constructor(options: MetricOptions<L>, reserved: readonly string[] = []) {
-    if (!METRIC_NAME.test(options.name)) throw new Error(`invalid metric name "${options.name}"`);
+    if (!METRIC_NAME.test(options.name)) throw new PlankwatchError('PW_E_INTERNAL', `invalid metric name "${options.name}"`);
     for (const l of options.labelNames ?? []) {
       if (!LABEL_NAME.test(l) || l.startsWith('__') || reserved.includes(l)) {
-        throw new Error(`invalid label name "${l}" on ${options.name}`);
+        throw new PlankwatchError('PW_E_INTERNAL', `invalid label name "${l}" on ${options.name}`);
       }
     }
     this.name = options.name;
@@ -63,7 +64,7 @@ abstract class LabelledMetric<L extends string, V> implements Metric {
     const given = (labels ?? {}) as Record<string, string>;
     const values = this.labelNames.map((n) => {
       const v = given[n];
-      if (typeof v !== 'string') throw new Error(`${this.name}: label "${n}" missing`);
+      if (typeof v !== 'string') throw new PlankwatchError('PW_E_INTERNAL', `${this.name}: label "${n}" missing`);
       return v;
     });
     const key = JSON.stringify(values);
@@ -94,7 +95,7 @@ abstract class LabelledMetric<L extends string, V> implements Metric {
 /** A value that only goes up (resets when the process restarts). */
 export class Counter<L extends string = never> extends LabelledMetric<L, number> {
   inc(value = 1, ...labels: LabelArg<L>): void {
-    if (!(value >= 0)) throw new Error(`${this.name}: counters only go up (got ${value})`);
+    if (!(value >= 0)) throw new PlankwatchError('PW_E_INTERNAL', `${this.name}: counters only go up (got ${value})`);
     this.entry(labels[0], () => 0).value += value;
   }
 
@@ -147,7 +148,7 @@ export class Histogram<L extends string = never> extends LabelledMetric<L, Histo
     super(options, ['le']);
     const b = options.buckets.filter((x) => x !== Infinity);
     for (let i = 1; i < b.length; i++) {
-      if (!(b[i]! > b[i - 1]!)) throw new Error(`${options.name}: buckets must increase`);
+      if (!(b[i]! > b[i - 1]!)) throw new PlankwatchError('PW_E_INTERNAL', `${options.name}: buckets must increase`);
     }
     this.buckets = b;
   }
@@ -206,7 +207,7 @@ export class Registry {
   }
 
   private add<M extends Metric>(metric: M): M {
-    if (this.metrics.has(metric.name)) throw new Error(`metric ${metric.name} registered twice`);
+    if (this.metrics.has(metric.name)) throw new PlankwatchError('PW_E_INTERNAL', `metric ${metric.name} registered twice`);
     this.metrics.set(metric.name, metric);
     return metric;
   }

@@ -250,6 +250,6 @@ export class HttpServer implements Part {
   }
 
   private assertNotStarted(): void {
-    if (this.app !== null) throw new Error('HttpServer: routes and plugins must be added before start()');
+    if (this.app !== null) throw new PlankwatchError('PW_E_INTERNAL', 'HttpServer: routes and plugins must be added before start()');
   }
 }

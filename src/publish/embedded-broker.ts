@@ -71,7 +71,7 @@ export class EmbeddedBroker implements Part {
   get port(): number {
     const address = this.server?.address();
     if (address === null || address === undefined || typeof address === 'string') {
-      throw new Error('EmbeddedBroker is not listening');
+      throw new PlankwatchError('PW_E_INTERNAL', 'EmbeddedBroker is not listening');
     }
     return (address as AddressInfo).port;
   }

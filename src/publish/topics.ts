@@ -1,4 +1,5 @@
 // Topic names under `<prefix>/<instrument>/`.
+import { PlankwatchError } from '../errors.js';
 
 export interface Topics {
   availability: string;
@@ -10,9 +11,9 @@ export interface Topics {
 
 /** Topic names for one instrument. Neither part may contain MQTT wildcards or a slash. */
 export function topicsFor(prefix: string, instrument: string): Topics {
-  for (const [name, value] of [['prefix', prefix], ['instrument', instrument]] as const) {
+  for (const [key, value] of [['publish.topicPrefix', prefix], ['instrument.id', instrument]] as const) {
     if (value === '' || /[#+/\u0000]/.test(value)) {
-      throw new Error(`${name} "${value}" must be non-empty and contain none of # + / NUL`);
+      throw new PlankwatchError('PW_E_CONFIG_INVALID', `${key} "${value}" must be non-empty and contain none of # + / NUL; set another in the config file.`);
     }
   }
   const base = `${prefix}/${instrument}`;

@@ -117,7 +117,7 @@ export class PostgresShoreDriver implements ShoreDriver {
   }
 
   private conn(): PgPool {
-    if (!this.pool) throw new Error('shore database not open');
+    if (!this.pool) throw new PlankwatchError('PW_E_INTERNAL', 'shore database not open');
     return this.pool;
   }
 }

@@ -3,6 +3,7 @@
 import { openDatabase, type SqliteDatabase } from '../store/db.js';
 import { SHORE_SCHEMA } from './sql.js';
 import type { Op, ShoreDriver } from './store.js';
+import { PlankwatchError } from '../errors.js';
 
 export class SqliteShoreDriver implements ShoreDriver {
   readonly dialect = 'sqlite' as const;
@@ -15,7 +16,7 @@ export class SqliteShoreDriver implements ShoreDriver {
 
   /** The open connection (tests and exports). */
   get database(): SqliteDatabase {
-    if (!this.db) throw new Error('shore database not open');
+    if (!this.db) throw new PlankwatchError('PW_E_INTERNAL', 'shore database not open');
     return this.db;
   }
 

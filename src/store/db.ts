@@ -49,7 +49,7 @@ export function schemaVersion(db: SqliteDatabase): number {
 export function migrate(db: SqliteDatabase, migrations: readonly Migration[]): number[] {
   const sorted = [...migrations].sort((a, b) => a.version - b.version);
   sorted.forEach((m, i) => {
-    if (m.version !== i + 1) throw new Error(`Migrations must be numbered 1..n without gaps; found ${m.version} at ${i + 1}`);
+    if (m.version !== i + 1) throw new PlankwatchError('PW_E_INTERNAL', `Migrations must be numbered 1..n without gaps; found ${m.version} at ${i + 1}`);
   });
   const current = schemaVersion(db);
   const latest = sorted.length;

@@ -4,6 +4,7 @@
 // a span's rejects, a frame's path). What to queue, when to send and what a shore status means is
 // the sync stage's; this file only keeps it. Every call is synchronous.
 import type { SqliteDatabase } from './db.js';
+import { PlankwatchError } from '../errors.js';
 
 /** An outbox row as the sender sees it. */
 export interface OutboxRow {
@@ -149,7 +150,7 @@ export function createOutboxRepository(db: SqliteDatabase): OutboxRepository {
       s.initSeq.run(instrument);
       row = s.nextSeq.get(instrument);
     }
-    if (!row) throw new Error('sync_sequence: no row after insert');
+    if (!row) throw new PlankwatchError('PW_E_DB', 'sync_sequence: no row after insert');
     return row.last_seq;
   };
 

@@ -4,6 +4,7 @@
 // synchronous.
 import type { Statement } from 'better-sqlite3';
 import type { SqliteDatabase } from './db.js';
+import { PlankwatchError } from '../errors.js';
 
 /** A frame's latest prediction with its current label, if reviewed. */
 export interface ReviewItemRow {
@@ -191,7 +192,7 @@ export function createReviewRepository(db: SqliteDatabase): ReviewRepository {
     sources: (sha256) => s.sources.all(sha256),
     recordLabel: (c) => {
       const inserted = s.insertEvent.get(c.sha256, c.action, c.status, c.label, c.previousStatus, c.previousLabel, c.newClass ? 1 : 0, c.user, c.at);
-      if (!inserted) throw new Error('INSERT … RETURNING gave no row');
+      if (!inserted) throw new PlankwatchError('PW_E_DB', 'INSERT … RETURNING gave no row');
       s.upsertLabel.run(c.sha256, c.status, c.label, c.user, c.at, inserted.id);
       return inserted.id;
     },

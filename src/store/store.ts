@@ -337,7 +337,7 @@ export class Store implements Part {
           row.id, prediction.ensembleVersion, prediction.label, prediction.probability,
           prediction.margin, prediction.disagreement, JSON.stringify(prediction.topK), classifiedAt,
         );
-        if (!p) throw new Error('INSERT … RETURNING gave no row');
+        if (!p) throw new PlankwatchError('PW_E_DB', 'INSERT … RETURNING gave no row');
         for (const m of prediction.members) {
           const top = m.topK[0];
           s.insertMember.run(p.id, m.member, m.version, top?.label ?? '', top?.probability ?? 0, JSON.stringify(m.topK));
@@ -381,7 +381,7 @@ export class Store implements Part {
         reject.mtimeMs == null ? null : ms(reject.mtimeMs), reject.code, reject.detail,
         reject.quarantinedPath ?? null, at,
       );
-      if (!row) throw new Error('INSERT … RETURNING gave no row');
+      if (!row) throw new PlankwatchError('PW_E_DB', 'INSERT … RETURNING gave no row');
       this.bumpTotal(`${QUARANTINED}${reject.code}`, 1);
       this.options.onRecordReject?.(this.outboxRepository(), { ...reject, id: row.id, at });
       return row.id;
@@ -555,7 +555,7 @@ export class Store implements Part {
   }
 
   private conn(): { db: SqliteDatabase; s: Statements } {
-    if (!this.db || !this.stmts) throw new Error('Store is not open: call open() first');
+    if (!this.db || !this.stmts) throw new PlankwatchError('PW_E_INTERNAL', 'Store is not open: call open() first');
     return { db: this.db, s: this.stmts };
   }
 }

@@ -2,6 +2,7 @@
 // (its own magic number), 0x01 followed by a brotli stream.
 import { brotliCompressSync, brotliDecompressSync, constants, gunzipSync, gzipSync } from 'node:zlib';
 import type { SyncBatch } from './records.js';
+import { PlankwatchError } from '../errors.js';
 
 export type Compression = 'brotli' | 'gzip' | 'none';
 
@@ -32,20 +33,20 @@ export function encodeBatch(json: string, compression: Compression): Buffer {
 
 /** Inflates and parses a batch message. Throws on anything that is not a v1 batch. */
 export function decodeBatch(message: Buffer): SyncBatch {
-  if (message.length === 0) throw new Error('empty message');
+  if (message.length === 0) throw new PlankwatchError('PW_E_SHORE_BATCH', 'empty message');
   let text: string;
   const first = message[0];
   if (first === 0x7b) text = message.toString('utf8');
   else if (first === 0x1f) text = gunzipSync(message, { maxOutputLength: MAX_INFLATED }).toString('utf8');
   else if (first === BROTLI_MARK) text = brotliDecompressSync(message.subarray(1), { maxOutputLength: MAX_INFLATED }).toString('utf8');
-  else throw new Error(`unknown batch encoding (first byte 0x${(first ?? 0).toString(16)})`);
+  else throw new PlankwatchError('PW_E_SHORE_BATCH', `unknown batch encoding (first byte 0x${(first ?? 0).toString(16)})`);
   const batch = JSON.parse(text) as SyncBatch;
   if (batch === null || typeof batch !== 'object' || batch.v !== 1 || typeof batch.instrument !== 'string' || !Array.isArray(batch.records)) {
-    throw new Error('not a plankwatch sync batch (v1)');
+    throw new PlankwatchError('PW_E_SHORE_BATCH', 'not a plankwatch sync batch (v1)');
   }
   for (const r of batch.records) {
     if (!Number.isSafeInteger(r.seq) || r.seq <= 0 || typeof r.kind !== 'string' || typeof r.key !== 'string' || typeof r.data !== 'object' || r.data === null) {
-      throw new Error('batch holds a malformed record');
+      throw new PlankwatchError('PW_E_SHORE_BATCH', 'batch holds a malformed record');
     }
   }
   return batch;

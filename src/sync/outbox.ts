@@ -19,6 +19,7 @@ import {
   type ShoreStatus,
   type ThumbnailPayload,
 } from './records.js';
+import { PlankwatchError } from '../errors.js';
 
 /** A label state change, as the review stage hands it over. */
 export interface LabelRecord {
@@ -166,8 +167,8 @@ export function enqueueReject(outbox: OutboxRepository, ctx: ClassifiedContext, 
  * queues a thumbnail, made from the image on disk when it is sent. Throws on an unknown state.
  */
 export function enqueueLabel(outbox: OutboxRepository, record: LabelRecord, options: EnqueueLabelOptions = {}): void {
-  if (!LABEL_STATES.includes(record.state)) throw new Error(`unknown label state "${String(record.state)}"`);
-  if (!/^[0-9a-f]{64}$/.test(record.sha256)) throw new Error('sha256 must be 64 lowercase hex digits');
+  if (!LABEL_STATES.includes(record.state)) throw new PlankwatchError('PW_E_INTERNAL', `unknown label state "${String(record.state)}"`);
+  if (!/^[0-9a-f]{64}$/.test(record.sha256)) throw new PlankwatchError('PW_E_INTERNAL', 'sha256 must be 64 lowercase hex digits');
   const now = Math.trunc(options.now ?? Date.now());
   const at = Math.trunc(record.at ?? now);
   const by = record.by ?? null;

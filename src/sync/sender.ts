@@ -5,7 +5,7 @@
 // report that is too large, malformed, unsigned (with a key), stale, or claims more than was ever
 // sent is logged with a code and changes nothing.
 import sharp from 'sharp';
-import { ERRORS } from '../errors.js';
+import { ERRORS, PlankwatchError } from '../errors.js';
 import { readFrameImage } from '../ingest/index.js';
 import type { Logger } from '../log.js';
 import type { OutboxRepository } from '../store/index.js';
@@ -142,7 +142,7 @@ export class SyncSender implements Part {
   }
 
   status(): OutboxStatus {
-    if (!this.outbox) throw new Error('SyncSender not started');
+    if (!this.outbox) throw new PlankwatchError('PW_E_INTERNAL', 'SyncSender not started');
     return this.outbox.status();
   }
 
@@ -220,7 +220,7 @@ export class SyncSender implements Part {
     if (!settings) return { ...t, missing: true };
     try {
       const image = await readFrameImage(t.relPath, t.sha256, settings.imageDirs);
-      if (!image) throw new Error('image not found');
+      if (!image) throw new PlankwatchError('PW_E_SYNC_THUMBNAIL', 'image not found');
       const { data, info } = await sharp(image.bytes)
         .grayscale()
         .resize(settings.size, settings.size, { fit: 'inside', withoutEnlargement: true })

@@ -316,13 +316,14 @@ function parseManifest(data: Buffer, source: string): ArchiveManifest {
 }
 
 function parseMeta(data: Buffer, where: string): MemberMeta {
+  let meta: MemberMeta;
   try {
-    const meta = JSON.parse(data.toString('utf8')) as MemberMeta;
-    if (typeof meta?.name !== 'string' || typeof meta.version !== 'string') throw new Error('no name or version');
-    return meta;
+    meta = JSON.parse(data.toString('utf8')) as MemberMeta;
   } catch (err) {
     throw refused(`${where} is not a member version's meta.json (${(err as Error).message}).`, err);
   }
+  if (typeof meta?.name !== 'string' || typeof meta.version !== 'string') throw refused(`${where} is not a member version's meta.json (no name or version).`);
+  return meta;
 }
 
 /** Does the folder hold exactly the files the archive lists for `v`, byte for byte? */
