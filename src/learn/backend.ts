@@ -61,7 +61,7 @@ export async function initBackend(prefer: TrainingBackend = 'auto'): Promise<Bac
   }
   await import('@tensorflow/tfjs-backend-wasm');
   registerWasmGradients();
-  if (!(await tf.setBackend('wasm'))) throw new Error('The wasm backend could not be initialised.');
+  if (!(await tf.setBackend('wasm'))) throw new PlankwatchError('PW_E_BACKEND', 'The wasm training backend could not be initialised.');
   await tf.ready();
   return { name: 'wasm', packageName: '@tensorflow/tfjs-backend-wasm' };
 }
