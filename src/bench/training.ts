@@ -6,10 +6,10 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { foldModel } from '../classify/folded-model.js';
-import { createAdam } from '../learn/adam.js';
+import { createAdam } from '../engine/adam.js';
 import { architectureInfo, buildModel, countMacs, logitsModel } from '../learn/architectures.js';
-import { initBackend } from '../learn/backend.js';
-import { useFastTraining } from '../learn/fast-training.js';
+import { initBackend } from '../engine/backend.js';
+import { useFastTraining } from '../engine/fast-training.js';
 
 export interface TrainingBenchOptions {
   architectures?: string[];

@@ -3,8 +3,8 @@
 // between two batches.
 import { Option, type Command } from 'commander';
 import { PlankwatchError } from '../errors.js';
-import { fetchArchive, verifyArchive, verifyStore, writeArchive } from '../learn/registry/archive.js';
-import { ModelRegistry, type MemberVersion } from '../learn/registry/registry.js';
+import { fetchArchive, verifyArchive, verifyStore, writeArchive } from '../registry/archive.js';
+import { ModelRegistry, type MemberVersion } from '../registry/registry.js';
 import { configFrom } from './run.js';
 
 function registryFrom(file: string | undefined): ModelRegistry {

@@ -13,11 +13,11 @@ import type { MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta, writeMeta } from '../classify/model-files.js';
 import { writeOnnxBeside } from '../classify/onnx-export.js';
 import { countMacs, quarterTurnInvariant } from './architectures.js';
-import { initBackend, type TrainingBackend } from './backend.js';
+import { initBackend, type TrainingBackend } from '../engine/backend.js';
 import { loadSplit, readDataset } from './dataset.js';
 import { loadImageTable, subTable } from './image-cache.js';
 import { computeMetrics, headline, type Metrics } from './metrics.js';
-import { rotationTies } from './rotation-ties.js';
+import { rotationTies } from '../engine/rotation-ties.js';
 import { predictTable } from './trainer.js';
 import { BATCH_NORM_IMAGES, resetBatchNormStatistics } from './weight-average.js';
 

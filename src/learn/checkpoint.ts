@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { folderIO } from '../classify/model-files.js';
 import { computeMetrics } from './metrics.js';
-import type { RotationTies } from './rotation-ties.js';
+import type { RotationTies } from '../engine/rotation-ties.js';
 import { readTensors, writeTensors } from './tensor-file.js';
 import { finishAverage, WeightAverage, type AverageReport, type AverageSpan } from './weight-average.js';
 import type { EpochReport, TrainData, TrainHooks, TrainResult } from './trainer.js';

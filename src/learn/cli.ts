@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { ARCHITECTURES } from './architectures.js';
 import { DEFAULT_AUGMENT, NO_AUGMENT, type AugmentOptions } from './augment.js';
-import type { TrainingBackend } from './backend.js';
+import type { TrainingBackend } from '../engine/backend.js';
 import { DEFAULT_PREPROCESS } from '../preprocess/prepare.js';
 import { defaultNdsbDir } from './dataset.js';
 import { progressReporter } from './progress.js';

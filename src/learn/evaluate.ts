@@ -16,7 +16,7 @@ import { exportOnnx, ONNX_FILE } from '../classify/onnx-export.js';
 import { OnnxSession, startOnnxRuntime, type OnnxRuntimeInfo } from '../classify/onnx-runtime.js';
 import { transformBatch as transformPixels } from '../classify/tta.js';
 import { countMacs, quarterTurnInvariant } from './architectures.js';
-import { initBackend, type TrainingBackend } from './backend.js';
+import { initBackend, type TrainingBackend } from '../engine/backend.js';
 import { loadSplit, overlap, readDataset, stratifiedSplit, trainingImages, type Dataset } from './dataset.js';
 import { loadImageTable, subTable, tableRows, type ImageTable } from './image-cache.js';
 import { describeChoice, describeFair, rankChoices, searchEnsembles, searchViews, type EnsembleChoice, type FairEstimate, type SearchRule } from './ensemble-search.js';

@@ -12,7 +12,7 @@ import { DEFAULT_PREPROCESS } from '../preprocess/prepare.js';
 import type { PreprocessSpec } from '../types.js';
 import { DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
 import { architectureInfo, buildModel, quarterTurnInvariant, countMacs, dropoutRate, setDropoutRate } from './architectures.js';
-import { initBackend, type TrainingBackend } from './backend.js';
+import { initBackend, type TrainingBackend } from '../engine/backend.js';
 import { loadSplit, readDataset, saveSplit, stratifiedSplit, type Dataset, type Split } from './dataset.js';
 import { calibrateIdentityNorms, startAsIdentity } from './identity-start.js';
 import { loadImageTable, subTable } from './image-cache.js';
@@ -20,7 +20,7 @@ import { train, type ClassWeighting, type TrainConfig, type TrainData, type Trai
 import { cacheDir } from './image-cache.js';
 import { computeMetrics, headline } from './metrics.js';
 import { teacherTargets, type TeacherRecord } from './teacher.js';
-import { rotationTies, tieWeights, type RotationTies } from './rotation-ties.js';
+import { rotationTies, tieWeights, type RotationTies } from '../engine/rotation-ties.js';
 
 export interface TrainRunOptions {
   data: string;

@@ -4,18 +4,18 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { createAdam } from './adam.js';
+import { createAdam } from '../engine/adam.js';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { endEpoch, finishRun, loadBest, openAverage, loadCheckpoint, stopWithinEpoch, type CheckpointState, type EpochEnd } from './checkpoint.js';
 import { augmentInto, type AugmentOptions } from './augment.js';
 import { logitsModel } from './architectures.js';
-import { useFastTraining } from './fast-training.js';
+import { useFastTraining } from '../engine/fast-training.js';
 import type { AverageReport, WeightAverage } from './weight-average.js';
 import { tableRows, type ImageTable } from './image-cache.js';
 import { mulberry32, deriveSeed, shuffleInPlace } from './random.js';
 import type { Metrics } from './metrics.js';
 import { targetRows } from './targets.js';
-import { tieOptimizer, type RotationTies } from './rotation-ties.js';
+import { tieOptimizer, type RotationTies } from '../engine/rotation-ties.js';
 
 export type ClassWeighting = 'balanced' | 'sqrt' | 'none';
 

@@ -11,7 +11,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { ImageTable } from './image-cache.js';
 import { channelMoments, evenSample } from './feature-stats.js';
 import { computeMetrics, type Metrics } from './metrics.js';
-import { pooledMoments, variableName, type RotationTies } from './rotation-ties.js';
+import { pooledMoments, variableName, type RotationTies } from '../engine/rotation-ties.js';
 import { predictTable } from './trainer.js';
 import { readTensors, writeTensors } from './tensor-file.js';
 

@@ -2,7 +2,7 @@
 // (kernels.wat "conv_forward"), with the bias and the leaky ReLU of a folded layer applied in the
 // same pass. It runs 10-40% faster than the wasm backend's XNNPACK convolution for the small
 // channel counts of plankwatch's networks; training uses it for its forward convolutions and
-// input gradients (../learn/wasm-gradients.ts), the daemon for its folded layers.
+// input gradients (../engine/wasm-gradients.ts), the daemon for its folded layers.
 import * as tf from '@tensorflow/tfjs-core';
 import { heapKernelsAvailable, prepare, simd } from './heap.js';
 

@@ -1,6 +1,6 @@
 // The SIMD module (kernels.wat, assembled into kernels-wasm.ts) bound to the wasm backend's own
 // memory, so that its loops read and write tensors where the backend keeps them. Shared by the
-// training kernels (../learn/heap-kernels.ts) and the direct convolution (conv.ts) that training
+// training kernels (../engine/heap-kernels.ts) and the direct convolution (conv.ts) that training
 // and the daemon's inference both run. Callers ask heapKernelsApply() / heapKernelsAvailable()
 // first (wasm backend active, SIMD in this runtime).
 import * as tf from '@tensorflow/tfjs-core';

@@ -2,7 +2,7 @@
 ;; Pointers are byte offsets; every tensor is NHWC float32 with its channel count c a multiple
 ;; of 4, so each v128 holds 4 channels of one pixel. Assembled by scripts/build-simd.mjs into
 ;; kernels-wasm.ts (the binary, base64), bound to the backend's memory by heap.ts and driven from
-;; ../learn/heap-kernels.ts (training) and conv.ts (the direct convolution).
+;; ../engine/heap-kernels.ts (training) and conv.ts (the direct convolution).
 (module
   (import "env" "memory" (memory 1))
 

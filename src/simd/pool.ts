@@ -1,7 +1,7 @@
 // The 2x2, stride-2 max pool of plankwatch's networks as one SIMD pass over the backend's memory
 // (kernels.wat "max_pool_2x2"): 1.1-1.8 times the speed of the wasm backend's own MaxPool on
 // these shapes (most on the first, largest pool). Training's forward pass reaches it through the
-// wasm MaxPool kernel (../learn/wasm-gradients.ts), the daemon's folded inference directly.
+// wasm MaxPool kernel (../engine/wasm-gradients.ts), the daemon's folded inference directly.
 import type * as tf from '@tensorflow/tfjs-core';
 import { heapKernelsApply, prepare, simd } from './heap.js';
 

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { foldModel, inferenceModel } from '../../src/classify/folded-model.js';
 import { folderIO } from '../../src/classify/model-files.js';
 import { buildModel } from '../../src/learn/architectures.js';
-import { initBackend } from '../../src/learn/backend.js';
+import { initBackend } from '../../src/engine/backend.js';
 import { decodeGray } from '../../src/preprocess/decode.js';
 import { DEFAULT_PREPROCESS, prepare } from '../../src/preprocess/prepare.js';
 

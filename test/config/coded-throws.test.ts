@@ -25,7 +25,7 @@ const DAEMON_PATHS = [
   'src/sync',
   'src/export',
   'src/shore',
-  'src/learn/registry',
+  'src/registry',
 ];
 
 /** Files under DAEMON_PATHS that may still throw plain errors, each with the reason. */

@@ -2,9 +2,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { describe, expect, it } from 'vitest';
-import { decide, type EnsembleScore, type GateRules } from '../../src/learn/finetune/gate.js';
-import { growHead } from '../../src/learn/finetune/head.js';
-import { splitPart, splitScore } from '../../src/learn/finetune/split.js';
+import { decide, type EnsembleScore, type GateRules } from '../../src/finetune/gate.js';
+import { growHead } from '../../src/finetune/head.js';
+import { splitPart, splitScore } from '../../src/finetune/split.js';
 import { buildModel } from '../../src/learn/architectures.js';
 import { createHash } from 'node:crypto';
 

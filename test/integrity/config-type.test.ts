@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { defaults, loadConfig } from '../../src/config/config.js';
 import { CONFIG_SCHEMA, type SchemaNode } from '../../src/config/schema.js';
 import { PlankwatchError } from '../../src/errors.js';
-import { initBackend } from '../../src/learn/backend.js';
+import { initBackend } from '../../src/engine/backend.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 

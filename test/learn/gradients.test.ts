@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { describe, expect, it } from 'vitest';
-import { initBackend } from '../../src/learn/backend.js';
+import { initBackend } from '../../src/engine/backend.js';
 
 // The wasm convolution gradients (written as forward convolutions) against the cpu backend's own
 // Conv2DBackpropFilter / Conv2DBackpropInput kernels, for strides, paddings and kernel sizes.
@@ -53,7 +53,7 @@ describe('wasm convolution gradients', () => {
 
   it('match the cpu backend when the SIMD filter gradient takes the rows a few at a time', async () => {
     await initBackend('wasm');
-    const { filterGradRows } = await import('../../src/learn/heap-kernels.js');
+    const { filterGradRows } = await import('../../src/engine/heap-kernels.js');
     // 40 x 37 pixels of 32 channels: a few output rows per block, so tiles are carried in dw
     // from block to block and image to image, and blocks begin inside the padding rows.
     for (const [p, k] of [
@@ -73,7 +73,7 @@ describe('wasm convolution gradients', () => {
 
   it('match the cpu backend where the filter gradient is taken by Winograd (3x3 "same" on even sizes)', async () => {
     await initBackend('wasm');
-    const { winogradApplies, winogradChunk } = await import('../../src/learn/winograd-filter-grad.js');
+    const { winogradApplies, winogradChunk } = await import('../../src/engine/winograd-filter-grad.js');
     // Sizes down to one tile; 40 x 38 of 4 -> 8 channels is 760 tiles, more than one chunk
     // (the last one partial), so the sums are carried from chunk to chunk.
     expect(2 * 20 * 19).toBeGreaterThan(2 * winogradChunk(4, 8));
@@ -190,7 +190,7 @@ async function onBackend<T>(backend: string, f: () => Promise<T>): Promise<T> {
 describe('wasm training kernels', () => {
   it('max-pool gradients match the cpu backend, with and without the SIMD path (channels % 4)', async () => {
     await initBackend('wasm');
-    const { heapKernelsApply } = await import('../../src/learn/heap-kernels.js');
+    const { heapKernelsApply } = await import('../../src/engine/heap-kernels.js');
     expect(heapKernelsApply(4)).toBe(true);
     expect(heapKernelsApply(3)).toBe(false);
     for (const c of [4, 8, 3]) {
@@ -277,7 +277,7 @@ describe('wasm training kernels', () => {
 describe('fused Adam', () => {
   it('follows tfjs Adam step for step, and its moments are tfjs Adam weights', async () => {
     await initBackend('wasm');
-    const { createAdam } = await import('../../src/learn/adam.js');
+    const { createAdam } = await import('../../src/engine/adam.js');
     const shapes = [[3, 3, 4, 8], [121], [7]];
     const start = shapes.map((s, i) => tf.randomNormal(s, 0, 1, 'float32', 10 + i));
     const runWith = (make: () => tf.Optimizer) => {
@@ -306,8 +306,8 @@ describe('fused Adam', () => {
 describe('copies on wasm', () => {
   it('share memory (Identity, Cast to the same dtype), and Adam still never writes a moment another tensor shares', async () => {
     await initBackend('wasm');
-    const { createAdam } = await import('../../src/learn/adam.js');
-    const { ownsMemory } = await import('../../src/learn/heap-kernels.js');
+    const { createAdam } = await import('../../src/engine/adam.js');
+    const { ownsMemory } = await import('../../src/engine/heap-kernels.js');
     const x = tf.tensor1d([1, 2, 3]);
     const copy = tf.clone(x);
     const cast = tf.cast(x, 'float32');
@@ -340,7 +340,7 @@ describe('copies on wasm', () => {
 describe('closed-form batch-norm gradient', () => {
   it('matches tfjs-layers batch normalisation in training mode', async () => {
     const { buildModel, logitsModel } = await import('../../src/learn/architectures.js');
-    const { useFastTraining } = await import('../../src/learn/fast-training.js');
+    const { useFastTraining } = await import('../../src/engine/fast-training.js');
     await initBackend('wasm');
     const model = buildModel('pw-tiny-32', { numClasses: 8, seed: 1 });
     const lm = logitsModel(model);
@@ -355,7 +355,7 @@ describe('closed-form batch-norm gradient', () => {
     const stock = run();
     const stockStats = model.getWeights().map((w) => w.dataSync().slice());
     model.setWeights(start);
-    const { heapKernelsApply } = await import('../../src/learn/heap-kernels.js');
+    const { heapKernelsApply } = await import('../../src/engine/heap-kernels.js');
     // pw-tiny-32 has 8, 16 and 32 channels: batch norm and leaky ReLU run fused in SIMD.
     expect([8, 16, 32].every((c) => heapKernelsApply(c))).toBe(true);
     const restore = useFastTraining(model);
@@ -372,7 +372,7 @@ describe('closed-form batch-norm gradient', () => {
 
 describe('batch norm, leaky ReLU and 2x2 max pool in one pass', () => {
   it('gives the values and gradients of tfjs batch norm, leaky ReLU and max pool on the cpu backend (ties included)', async () => {
-    const { batchNormLeakyTraining } = await import('../../src/learn/fast-batchnorm.js');
+    const { batchNormLeakyTraining } = await import('../../src/engine/fast-batchnorm.js');
     await initBackend('wasm');
     const alpha = 0.1;
     const epsilon = 1e-3;
@@ -412,7 +412,7 @@ describe('batch norm, leaky ReLU and 2x2 max pool in one pass', () => {
 
 describe('the pooled batch norm routes the gradient as the separate pool does', () => {
   it('gives the same gradients, bit for bit, as batch norm and leaky ReLU followed by the 2x2 max pool kernel, near-ties included', async () => {
-    const { batchNormLeakyTraining } = await import('../../src/learn/fast-batchnorm.js');
+    const { batchNormLeakyTraining } = await import('../../src/engine/fast-batchnorm.js');
     await initBackend('wasm');
     // Zeros beside values a few ulps of the shift away: the window's activations differ in their
     // last bits only, so that routing by activations recomputed any other way picks other pixels.
@@ -440,7 +440,7 @@ describe('the pooled batch norm routes the gradient as the separate pool does', 
 describe('the fast training path', () => {
   it('computes the gradients the stock layers compute on the cpu backend (pooling ties included)', async () => {
     const { buildModel, logitsModel } = await import('../../src/learn/architectures.js');
-    const { useFastTraining } = await import('../../src/learn/fast-training.js');
+    const { useFastTraining } = await import('../../src/engine/fast-training.js');
     await initBackend('wasm');
     const run = async (backend: string, fast: boolean) => {
       await tf.setBackend(backend);

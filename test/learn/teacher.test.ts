@@ -8,7 +8,7 @@ import { folderIO, readMeta } from '../../src/classify/model-files.js';
 import { DEFAULT_PREPROCESS } from '../../src/preprocess/prepare.js';
 import { NO_AUGMENT } from '../../src/learn/augment.js';
 import { buildModel } from '../../src/learn/architectures.js';
-import { initBackend } from '../../src/learn/backend.js';
+import { initBackend } from '../../src/engine/backend.js';
 import { loadSplit, readDataset, stratifiedSplit, type Dataset, type Split } from '../../src/learn/dataset.js';
 import { loadImageTable, subTable } from '../../src/learn/image-cache.js';
 import { targetRows } from '../../src/learn/targets.js';

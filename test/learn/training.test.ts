@@ -11,7 +11,7 @@ import { FIXTURES, tinyTrainOptions } from '../helpers/training.js';
 import { runTraining, type TrainRunOptions } from '../../src/learn/train-run.js';
 import { calibrateIdentityNorms, startAsIdentity } from '../../src/learn/identity-start.js';
 import { architectureInfo, setDropoutRate } from '../../src/learn/architectures.js';
-import { initBackend } from '../../src/learn/backend.js';
+import { initBackend } from '../../src/engine/backend.js';
 import { predictTable } from '../../src/learn/trainer.js';
 
 let tmp = '';

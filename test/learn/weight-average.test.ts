@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../src/learn/backend.js';
+import { initBackend } from '../../src/engine/backend.js';
 import { runTraining, type TrainRunOptions } from '../../src/learn/train-run.js';
 import { predictTable } from '../../src/learn/trainer.js';
 import { finishAverage, resetBatchNormStatistics, WeightAverage } from '../../src/learn/weight-average.js';

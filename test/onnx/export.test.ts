@@ -9,7 +9,7 @@ import type { EnsembleFile } from '../../src/classify/meta.js';
 import { folderIO, readMeta } from '../../src/classify/model-files.js';
 import { exportOnnx, ONNX_INPUT, ONNX_OUTPUT } from '../../src/classify/onnx-export.js';
 import { buildModel } from '../../src/learn/architectures.js';
-import { initBackend } from '../../src/learn/backend.js';
+import { initBackend } from '../../src/engine/backend.js';
 import { DEFAULT_PREPROCESS } from '../../src/preprocess/prepare.js';
 import { fixturePixels, maxAbsDiff } from './helpers.js';
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Classifier } from '../../src/classify/classifier.js';
 import type { EnsembleFile } from '../../src/classify/meta.js';
 import { convertVersion } from '../../src/classify/onnx-convert.js';
-import { ModelRegistry } from '../../src/learn/registry/registry.js';
+import { ModelRegistry } from '../../src/registry/registry.js';
 import { silentLogger } from '../../src/log.js';
 import { fixtureImages, prepareFixtures, removeDir, saveTinyMember, tempModelsDir, writeEnsemble } from '../classify/helpers.js';
 import { DEFAULT_PREPROCESS } from '../../src/preprocess/prepare.js';

@@ -12,9 +12,9 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMeta } from '../../src/classify/model-files.js';
 import { PlankwatchError } from '../../src/errors.js';
-import { fetchArchive, MANIFEST, verifyArchive, verifyStore, writeArchive, type ArchiveManifest } from '../../src/learn/registry/archive.js';
-import { ModelRegistry } from '../../src/learn/registry/registry.js';
-import { readTar, writeTar, type TarEntry } from '../../src/learn/registry/tar.js';
+import { fetchArchive, MANIFEST, verifyArchive, verifyStore, writeArchive, type ArchiveManifest } from '../../src/registry/archive.js';
+import { ModelRegistry } from '../../src/registry/registry.js';
+import { readTar, writeTar, type TarEntry } from '../../src/registry/tar.js';
 import { REPO_ROOT } from '../helpers/daemon.js';
 
 const SHIPPED = path.join(REPO_ROOT, 'models');

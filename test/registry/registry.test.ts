@@ -7,8 +7,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EnsembleFile } from '../../src/classify/meta.js';
 import { PlankwatchError } from '../../src/errors.js';
-import { ModelRegistry, previousVersion, type HistoryEntry } from '../../src/learn/registry/registry.js';
-import { EnsembleWatcher } from '../../src/learn/registry/watch.js';
+import { ModelRegistry, previousVersion, type HistoryEntry } from '../../src/registry/registry.js';
+import { EnsembleWatcher } from '../../src/registry/watch.js';
 import { removeDir, saveTinyMember, tempModelsDir, writeEnsemble } from '../classify/helpers.js';
 
 let dir = '';

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EnsembleFile } from '../../src/classify/meta.js';
-import { verifyStore } from '../../src/learn/registry/archive.js';
+import { verifyStore } from '../../src/registry/archive.js';
 import { REPO_ROOT } from '../helpers/daemon.js';
 
 const MODELS = path.join(REPO_ROOT, 'models');

@@ -1,8 +1,8 @@
 // The fine-tuning API: GET /api/finetune/runs (status and recent runs with their gate numbers),
 // GET /api/finetune/runs/:id, POST /api/finetune/run (start one now).
-import { ERRORS, PlankwatchError } from '../../errors.js';
-import type { HttpPlugin } from '../../http/server.js';
-import type { Logger } from '../../log.js';
+import { ERRORS, PlankwatchError } from '../errors.js';
+import type { HttpPlugin } from '../http/server.js';
+import type { Logger } from '../log.js';
 import type { Finetuner } from './finetuner.js';
 
 export function finetuneRoutes(finetuner: Finetuner, log: Logger): HttpPlugin {

@@ -3,12 +3,12 @@
 // reference part of the evaluation set, and scoring probabilities on it.
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { MemberMeta } from '../../classify/meta.js';
-import { loadSplit, readDataset, type Dataset, type LabelledImage } from '../dataset.js';
-import { loadImageTable, type ImageTable } from '../image-cache.js';
-import { computeMetrics } from '../metrics.js';
-import type { PreprocessSpec } from '../../types.js';
-import { deriveSeed, mulberry32, shuffleInPlace } from '../random.js';
+import type { MemberMeta } from '../classify/meta.js';
+import { loadSplit, readDataset, type Dataset, type LabelledImage } from '../learn/dataset.js';
+import { loadImageTable, type ImageTable } from '../learn/image-cache.js';
+import { computeMetrics } from '../learn/metrics.js';
+import type { PreprocessSpec } from '../types.js';
+import { deriveSeed, mulberry32, shuffleInPlace } from '../learn/random.js';
 import type { EnsembleScore } from './gate.js';
 import type { FinetuneJob, JobLabel } from './job.js';
 export function labelItem(l: JobLabel): LabelledImage {

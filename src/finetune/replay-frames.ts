@@ -2,7 +2,7 @@
 // confidence (probability at least finetune.replayMinProbability, every member agreeing) and
 // nobody has labelled, the newest first, per class. A frame of the gate slice (recorded in
 // finetune_split as 'eval', or hashing to it) is never one of them: gate frames are never trained on.
-import type { FinetuneRepository } from '../../store/index.js';
+import type { FinetuneRepository } from '../store/index.js';
 import { splitPart } from './split.js';
 
 export interface ConfidentFrame {

@@ -3,8 +3,8 @@
 // it and report a new version. Promotion renames a whole file into place, so a read never sees a
 // half-written one.
 import { readFile, stat } from 'node:fs/promises';
-import type { EnsembleFile } from '../../classify/meta.js';
-import type { Part } from '../../types.js';
+import type { EnsembleFile } from '../classify/meta.js';
+import type { Part } from '../types.js';
 
 export interface EnsembleWatcherOptions {
   file: string;

@@ -12,8 +12,8 @@ import { createReadStream, existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import type { MemberMeta } from '../../classify/meta.js';
-import { PlankwatchError } from '../../errors.js';
+import type { MemberMeta } from '../classify/meta.js';
+import { PlankwatchError } from '../errors.js';
 import { readTar, TarFormatError, writeTar, type TarEntry } from './tar.js';
 
 /** The first entry of every archive. */

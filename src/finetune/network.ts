@@ -1,8 +1,8 @@
 // What a fine-tuning job does to a member's network: which layers learn (and which keep their
 // batch-norm statistics), and the classifier columns of old and new classes.
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { ImageTable } from '../image-cache.js';
-import { predictTable } from '../trainer.js';
+import type { ImageTable } from '../learn/image-cache.js';
+import { predictTable } from '../learn/trainer.js';
 import { keepOldHeadColumns, logitsHead, newClassShifts, setLogitsHead } from './head.js';
 import type { FinetuneLayers } from './job.js';
 

@@ -1,7 +1,7 @@
 // Starting a fine-tuning job in its own worker thread and waiting for its result. One thread per
 // job, ended afterwards, so the memory of training goes back at once.
 import { Worker } from 'node:worker_threads';
-import { preloadOnnxRuntime } from '../../classify/onnx-runtime.js';
+import { preloadOnnxRuntime } from '../classify/onnx-runtime.js';
 import type { FinetuneJob, FinetuneJobResult, JobProgress } from './job.js';
 import type { FinetuneWorkerMessage } from './worker.js';
 

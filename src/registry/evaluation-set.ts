@@ -2,7 +2,7 @@
 // size, so that figures measured on different sets are never shown as if comparable (a
 // fine-tuned member's gate set holds tens of images; its parent's held-out split thousands).
 import path from 'node:path';
-import type { MemberMeta } from '../../classify/meta.js';
+import type { MemberMeta } from '../classify/meta.js';
 
 export interface EvaluationSet {
   /** e.g. "holdout 5b6871bdcda4-s1-v15" or "fine-tuning gate of run 3". */

@@ -14,17 +14,17 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { MemberMeta, OnnxIo } from '../../classify/meta.js';
-import { folderIO } from '../../classify/model-files.js';
-import { exportOnnx, ONNX_FILE, writeOnnxBeside } from '../../classify/onnx-export.js';
-import { FEATURES_OUTPUT, findClassifier, replaceClassifier, withFeaturesOutput } from '../../classify/onnx-graph.js';
-import { NATIVE_IO, OnnxSession, softmaxRows, startOnnxRuntime } from '../../classify/onnx-runtime.js';
-import { PlankwatchError } from '../../errors.js';
-import { augmentInto, type AugmentOptions } from '../augment.js';
-import type { ImageTable } from '../image-cache.js';
-import { tableRows } from '../image-cache.js';
-import { deriveSeed, mulberry32 } from '../random.js';
-import { classWeights, cosineRate, epochDraws, progressEvent, type ClassWeighting, type ProgressEvent } from '../trainer.js';
+import type { MemberMeta, OnnxIo } from '../classify/meta.js';
+import { folderIO } from '../classify/model-files.js';
+import { exportOnnx, ONNX_FILE, writeOnnxBeside } from '../classify/onnx-export.js';
+import { FEATURES_OUTPUT, findClassifier, replaceClassifier, withFeaturesOutput } from '../classify/onnx-graph.js';
+import { NATIVE_IO, OnnxSession, softmaxRows, startOnnxRuntime } from '../classify/onnx-runtime.js';
+import { PlankwatchError } from '../errors.js';
+import { augmentInto, type AugmentOptions } from '../learn/augment.js';
+import type { ImageTable } from '../learn/image-cache.js';
+import { tableRows } from '../learn/image-cache.js';
+import { deriveSeed, mulberry32 } from '../learn/random.js';
+import { classWeights, cosineRate, epochDraws, progressEvent, type ClassWeighting, type ProgressEvent } from '../learn/trainer.js';
 import { growHead, growHeadWeights, headProbabilities, keepOldHeadColumns, logitsHead, newClassShifts, setLogitsHead, type HeadWeights } from './head.js';
 
 /** Views of each training image whose features are taken when augmenting (the first as prepared). */

@@ -5,7 +5,7 @@
 // setting a new class's bias against the replay images, and its probabilities on features.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { mulberry32 } from '../random.js';
+import { mulberry32 } from '../learn/random.js';
 
 /** logits = features · weights + bias; weights [inputs, units] row-major. */
 export interface HeadWeights {

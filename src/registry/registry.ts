@@ -14,10 +14,10 @@
 import { existsSync } from 'node:fs';
 import { appendFile, copyFile, lstat, mkdir, open, readFile, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { EnsembleFile, MemberMeta } from '../../classify/meta.js';
-import { loadEnsemble } from '../../classify/ensemble-loader.js';
-import { readMeta } from '../../classify/model-files.js';
-import { PlankwatchError } from '../../errors.js';
+import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
+import { loadEnsemble } from '../classify/ensemble-loader.js';
+import { readMeta } from '../classify/model-files.js';
+import { PlankwatchError } from '../errors.js';
 import { evaluationSetOf, finetuneGateOf, type EvaluationSet } from './evaluation-set.js';
 
 export interface RegistryOptions {

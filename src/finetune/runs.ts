@@ -1,7 +1,7 @@
 // Fine-tuning runs as the daemon records them (in the store's fine-tuning tables, through its
 // FinetuneRepository), and the frozen train/eval part of each validated frame. Short synchronous
 // calls; no transaction is ever held across training.
-import type { FinetuneRunRow, FinetuneRepository } from '../../store/index.js';
+import type { FinetuneRunRow, FinetuneRepository } from '../store/index.js';
 import type { GateDecision } from './gate.js';
 import type { EvaluationSets, MemberOutcome } from './job.js';
 import { splitPart } from './split.js';
