@@ -157,6 +157,13 @@ function sessionOptions(provider: OnnxProvider, threads: number): Ort.InferenceS
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    // No per-session memory arena: an arena keeps the largest batch's working memory for good, in
+    // each session (about 200 MiB over the four shipped members at batches of 1 to 32); without
+    // it, and without the per-batch-size memory plans, about 40-80 MiB stay after the same batches
+    // (test/daemon/inference-memory.test.ts), at the same speed. Freed buffers go back to the C
+    // allocator, which hands them to the next batch.
+    enableCpuMemArena: false,
+    enableMemPattern: false,
     // Pool threads sleep as soon as a batch is done instead of spinning: the cores are shared
     // with decoding and preparation, which run between batches.
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
