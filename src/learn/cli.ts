@@ -51,7 +51,7 @@ export function registerLearnCommands(program: Command): void {
   program
     .command('train')
     .description('Train a new version of an ensemble member on labelled images (a folder per class, or a CSV of path,label).')
-    .option('--data <dir|csv>', 'labelled images: DIR/<class>/*.jpg (DIR/train/<class> accepted) or a CSV with columns path,label', defaultNdsbDir())
+    .requiredOption('--data <dir|csv>', 'labelled images: DIR/<class>/*.jpg (DIR/train/<class> accepted) or a CSV with columns path,label; default: $PLANKWATCH_NDSB_DIR when set', defaultNdsbDir())
     .option('--member <name>', 'member name: the model is written to <models>/<member>/<version>/', 'cnn')
     .addOption(new Option('--arch <name>', 'architecture').choices(Object.keys(ARCHITECTURES)).default('pw-vgg-48'))
     .option('--models <dir>', 'model registry folder', 'models')
@@ -147,7 +147,7 @@ Example (how the shipped member started):
     .requiredOption('--member <name>', 'member name: the model is written to <models>/<member>/<version>/')
     .requiredOption('--version <name>', 'version folder name for the average')
     .option('--weights <list>', 'weight of each version, comma-separated (default: equal)')
-    .option('--data <dir|csv>', 'the labelled images the versions were trained on', defaultNdsbDir())
+    .requiredOption('--data <dir|csv>', 'the labelled images the versions were trained on; default: $PLANKWATCH_NDSB_DIR when set', defaultNdsbDir())
     .option('--models <dir>', 'model registry folder', 'models')
     .addOption(new Option('--backend <name>', 'tensorflow (tfjs-node, when installed), wasm or cpu').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
     .addHelpText('after', '\nExample:\n  plankwatch average models/vgg80/v1 models/vgg80/v2 --member vgg80 --version avg-v1-v2')
@@ -174,7 +174,7 @@ Example (how the shipped member started):
   program
     .command('evaluate')
     .description('Evaluate each ensemble member, soft, geometric and hard voting, with and without test-time augmentation, on held-out images; write JSON and a Markdown report.')
-    .option('--data <dir|csv>', 'labelled images (as for train)', defaultNdsbDir())
+    .requiredOption('--data <dir|csv>', 'labelled images (as for train); default: $PLANKWATCH_NDSB_DIR when set', defaultNdsbDir())
     .option('--ensemble <file>', 'ensemble file naming members and voting rule', 'models/ensemble.json')
     .option('--models <dir>', 'model registry folder (default: the ensemble file\'s folder)')
     .option('--split <dir>', 'evaluate only the validation list of this split (default: the split recorded in the first member\'s meta.json)')

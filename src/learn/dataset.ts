@@ -31,9 +31,12 @@ export interface Dataset {
 
 const IMAGE_EXT = /\.(jpe?g|png|tiff?)$/i;
 
-/** Where the NDSB training images live unless PLANKWATCH_NDSB_DIR says otherwise. */
-export function defaultNdsbDir(): string {
-  return process.env.PLANKWATCH_NDSB_DIR ?? path.join('..', 'shared', 'data', 'ndsb');
+/**
+ * The labelled images `train`, `average` and `evaluate` read when --data is not given:
+ * PLANKWATCH_NDSB_DIR, else none (--data is then required; no folder is assumed).
+ */
+export function defaultNdsbDir(): string | undefined {
+  return process.env.PLANKWATCH_NDSB_DIR || undefined;
 }
 
 /**

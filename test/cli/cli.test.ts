@@ -53,7 +53,7 @@ describe('plankwatch CLI', () => {
 
   it('average refuses versions of two different networks, naming both, and writes nothing', () => {
     const models = mkdtempSync(path.join(tmpdir(), 'pw-cli-models-'));
-    const r = run(['average', 'models/vgg48/v1', 'models/vgg80/avg-v1-v2', '--member', 'x', '--version', 'y', '--models', models]);
+    const r = run(['average', 'models/vgg48/v1', 'models/vgg80/avg-v1-v2', '--data', 'test/fixtures/ndsb', '--member', 'x', '--version', 'y', '--models', models]);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('plankwatch average: vgg80/avg-v1-v2 is a pw-vgg-80, vgg48/v1 a pw-vgg-48: only versions of one network can be averaged.');
     expect(spawnSync('ls', [models], { encoding: 'utf8' }).stdout).toBe('');
