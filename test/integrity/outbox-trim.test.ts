@@ -19,7 +19,7 @@ import { enqueueLabel, Outbox } from '../../src/sync/outbox.js';
 import type { SyncSender, SyncSenderOptions } from '../../src/sync/sender.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
-import { openShip, sha, shipContent, startSender, tmp, until, type Ship } from '../sync/helpers.js';
+import { openShip, sha, shipContent, startSender, tmp, until, WINDOW_MS, type Ship } from '../sync/helpers.js';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 const TOPIC = 'plankwatch-sync/cam-a/shore-status';
@@ -105,7 +105,11 @@ async function backlog(): Promise<Backlog> {
   cleanups.push(() => broker.kill());
   const ship = openShip(dir, 'cam-a');
   cleanups.push(() => ship.close());
-  ship.write(0, 60);
+  // Every frame (40 ms apart) inside one counts window: a window boundary among them would add a
+  // second counts row at the end of the outbox, claimed first by priority, and leave no record
+  // after the in-flight batch (it failed when the clock put a boundary in the last write batch).
+  const base = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS + 1_000;
+  ship.write(0, 60, 25, base);
   const first = await startSender(ship, broker.url, { resendAfterMs: 3_600_000 });
   const ackedThrough = shipContent(ship.dbPath).lastSeq;
   await until(() => {
@@ -116,7 +120,7 @@ async function backlog(): Promise<Backlog> {
   const outbox = ship.store.outboxRepository();
   const at = Date.now();
   for (let i = 0; i < 5; i++) enqueueLabel(outbox, { instrument: 'cam-a', sha256: sha('cam-a', i), state: 'validated', label: 'copepod_calanoid', by: 'anna', at: at + i });
-  ship.write(60, 100);
+  ship.write(60, 100, 25, base);
   // A batch claimed (marked sent) whose PUBACK never came: the daemon was killed with it in flight.
   const inFlight = new Outbox(outbox, 'cam-a').claim({ maxRecords: 20, maxRawBytes: 1e9, exclude: new Set(), holdBefore: at + 1e6, now: at });
   const maxSent = Math.max(...inFlight.map((r) => r.seq));
