@@ -2,10 +2,11 @@
 // (in its worker thread, as the daemon runs it, with the default finetune settings), and the
 // classification of a live classifier: its most alone, then what it delivers, and how fast, at
 // the camera's offered rate while that run goes on.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
+import { benchDataDir } from './data.js';
 import { Classifier } from '../classify/classifier.js';
 import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
 import { folderIO, writeMeta } from '../classify/model-files.js';
@@ -42,15 +43,10 @@ function p95(values: number[]): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))]!;
 }
 
-function findData(): string {
-  const candidates = [process.env.PLANKWATCH_NDSB_DIR, path.join('..', 'shared', 'data', 'ndsb', 'train'), path.join('test', 'fixtures', 'ndsb')];
-  for (const c of candidates) if (c && existsSync(c)) return existsSync(path.join(c, 'train')) ? path.join(c, 'train') : c;
-  throw new Error('no NDSB folder found (set PLANKWATCH_NDSB_DIR)');
-}
 
 export async function benchFinetune(options: FinetuneBenchOptions = {}): Promise<Record<string, number | string>> {
   const log = options.log ?? (() => {});
-  const dataDir = options.dataDir ?? findData();
+  const dataDir = options.dataDir ?? benchDataDir(process.cwd());
   const arch = options.architecture ?? 'pw-vgg-48';
   const nLabels = options.labels ?? 1000;
   const config = defaults().finetune;

@@ -6,9 +6,9 @@
 //                      (default "onnx,wasm": ONNX Runtime as the daemon runs it by default, and
 //                      the TensorFlow.js wasm path, classify.backend "wasm")
 //   --only LIST        run only these parts, comma-separated: pipeline, inference, training, sync, finetune
-import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { benchDataDir } from './data.js';
 import { parseArgs } from 'node:util';
 import { DAEMON_ONNX, benchInference, summarise, type InferenceBenchResult } from './inference.js';
 import { benchPipeline, type PipelineBenchResult } from './pipeline.js';
@@ -33,11 +33,7 @@ const backends = values.backends.split(',').map((b) => b.trim()).filter(Boolean)
 const only = values.only?.split(',').map((p) => p.trim());
 const want = (part: string): boolean => !only || only.includes(part);
 
-function dataDir(): string {
-  const candidates = [process.env.PLANKWATCH_NDSB_DIR, path.resolve(repoRoot, '../shared/data/ndsb/train'), path.join(repoRoot, 'test/fixtures/ndsb')];
-  for (const c of candidates) if (c && existsSync(c)) return c;
-  throw new Error('no image folder found');
-}
+const dataDir = (): string => benchDataDir(repoRoot);
 
 const log = (line: string): void => {
   process.stderr.write(`[bench] ${line}\n`);

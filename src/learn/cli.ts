@@ -89,7 +89,7 @@ ${Object.values(ARCHITECTURES)
   .join('\n')}
 
 Example (how the shipped member started):
-  plankwatch train --data ../shared/data/ndsb --member vgg48 --arch pw-vgg-48 --version v1 --seed 1 --epochs 10 --class-weights none
+  plankwatch train --data /data/ndsb --member vgg48 --arch pw-vgg-48 --version v1 --seed 1 --epochs 10 --class-weights none
   (models/README.md lists the exact commands of the shipped members)`,
     )
     .action(

@@ -8,14 +8,14 @@
 #   OUT/cache/images/*.u8.xz     the prepared images for that list
 #   OUT/node.xz                  this machine's node binary (WITH_NODE=1; same OS and CPU family)
 #   OUT/run.sh                   unpacks (once, into a temporary folder) and runs the learn CLI
-# Usage: [WITH_NODE=1] src/learn/parallel/bundle.sh OUT [DATA_DIR] [IMAGE_SIZE]
+# Usage: [WITH_NODE=1] src/learn/parallel/bundle.sh OUT DATA_DIR [IMAGE_SIZE]
 # from the repository root, after a training run here has filled .cache/images at IMAGE_SIZE.
 # On the host, from a checkout of the repository (for models/splits):
 #   sh OUT/run.sh train --data OUT/data.manifest.json --split models/splits/… --workers 15 …
 # Images are not decoded there (sharp is left out): the cache must hold them.
 set -eu
-out=${1:?usage: bundle.sh OUT [DATA_DIR] [IMAGE_SIZE]}
-data=${2:-../shared/data/ndsb}
+out=${1:?usage: bundle.sh OUT DATA_DIR [IMAGE_SIZE]}
+data=${2:?usage: bundle.sh OUT DATA_DIR [IMAGE_SIZE]}
 size=${3:-48}
 esbuild=node_modules/.bin/esbuild
 rm -rf "$out/pw" "$out/cache"
