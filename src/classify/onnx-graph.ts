@@ -6,14 +6,10 @@
 // was read. Field numbers from onnx/onnx.proto.
 import { PlankwatchError } from '../errors.js';
 import type { OnnxIo } from './meta.js';
+import { FLOAT, I32, I64, LEN, VARINT } from './onnx-proto.js';
 
 /** The name of the features output that withFeaturesOutput adds. */
 export const FEATURES_OUTPUT = 'features';
-
-const VARINT = 0;
-const I64 = 1;
-const LEN = 2;
-const I32 = 5;
 
 /** One protobuf field as read: varint values as bigint, fixed and length-delimited ones as bytes. */
 interface Field {
@@ -166,7 +162,6 @@ const TENSOR_FLOAT_DATA = 4;
 const TENSOR_NAME = 8;
 const TENSOR_RAW = 9;
 const TENSOR_LOCATION = 14;
-const FLOAT = 1;
 
 interface Node {
   index: number;

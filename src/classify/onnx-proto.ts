@@ -51,9 +51,11 @@ export interface OnnxModel {
 }
 
 /** Wire types of protobuf. */
-const VARINT = 0;
-const I32 = 5;
-const LEN = 2;
+/** Protobuf wire types (also read by onnx-graph.ts). */
+export const VARINT = 0;
+export const I64 = 1;
+export const LEN = 2;
+export const I32 = 5;
 
 /** A growable byte buffer with the protobuf primitives. */
 class Writer {
