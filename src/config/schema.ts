@@ -50,6 +50,11 @@ export const CONFIG_SCHEMA = obj('plankwatch configuration', {
   instrument: obj('The camera this daemon serves.', {
     id: str('Instrument id: used in MQTT topics (plankwatch/<id>/...) and in every synced record. Letters, digits, "-" and "_".', 'isiis-1'),
   }),
+  camera: obj('The camera\'s images: background polarity, colour and pixel size (see docs/cameras.md). Every image is prepared to one canonical form (organism bright on a zero background) whatever the camera, so members transfer between cameras.', {
+    polarity: str('Background of the images: "bright-field" (dark organisms on a light background), "dark-field" (light organisms on a dark background) or "auto" (decided per image from its border pixels).', 'bright-field', ['auto', 'bright-field', 'dark-field']),
+    colour: str('Colour of the images: "gray" (one channel; colour images are converted) or "rgb" (three channels kept, for members trained on colour).', 'gray', ['gray', 'rgb']),
+    pixelSizeUm: number('Size of one image pixel in micrometres, for areas and lengths in µm. 0: unknown (sizes stay in pixels).', 0, 0),
+  }),
   ingest: obj('Watching the folder where the camera pipeline drops images.', {
     watchDir: str('Folder the camera writes images into (subfolders included). Created if missing.', 'data/incoming'),
     stableMs: int('A file is taken once its size and modification time have not changed for this many milliseconds (protects against half-written files).', 1000, 50),
