@@ -270,4 +270,99 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT INTO totals (name, value) SELECT 'quarantined:' || code, count(*) FROM rejects GROUP BY code;
     `,
   },
+  {
+    version: 7,
+    name: 'navigation and environment: fixes, CTD samples, ROI positions, sampled volume, concentrations',
+    sql: `
+      -- Ship navigation as received (NMEA GGA/RMC/VTG/VHW...): one row per fix, t_ms the fix's own UTC
+      -- time. A sentence that carries only speed leaves lat/lon NULL. source names the input (config).
+      CREATE TABLE nav_fixes (
+        id          INTEGER PRIMARY KEY,
+        t_ms        INTEGER NOT NULL,
+        source      TEXT    NOT NULL,
+        lat         REAL    CHECK (lat IS NULL OR lat BETWEEN -90 AND 90),
+        lon         REAL    CHECK (lon IS NULL OR lon BETWEEN -180 AND 180),
+        sog_kn      REAL,
+        cog_deg     REAL,
+        stw_kn      REAL,
+        fix_quality INTEGER,
+        satellites  INTEGER,
+        hdop        REAL,
+        received_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX nav_fixes_t ON nav_fixes (t_ms);
+      CREATE INDEX nav_fixes_position ON nav_fixes (t_ms) WHERE lat IS NOT NULL AND lon IS NOT NULL;
+
+      -- CTD (or other environment) samples: depth in metres (given, or from pressure), pressure,
+      -- temperature (deg C) and practical salinity; any may be NULL.
+      CREATE TABLE env_samples (
+        id            INTEGER PRIMARY KEY,
+        t_ms          INTEGER NOT NULL,
+        source        TEXT    NOT NULL,
+        depth_m       REAL,
+        pressure_dbar REAL,
+        temperature_c REAL,
+        salinity      REAL,
+        received_at   INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX env_samples_t ON env_samples (t_ms);
+      CREATE INDEX env_samples_depth ON env_samples (t_ms) WHERE depth_m IS NOT NULL;
+
+      -- Where and in what water each stored ROI (one frames row) was taken, at its capture time t_ms.
+      -- quality is the position's (lat/lon), env_quality that of depth, temperature and salinity:
+      -- 'interpolated' between two samples, 'held' from the nearest sample past a gap (gap_s seconds),
+      -- 'missing'. A row not 'interpolated' may be tagged again when later samples arrive.
+      CREATE TABLE roi_positions (
+        frame_id      INTEGER PRIMARY KEY REFERENCES frames (id) ON DELETE CASCADE,
+        t_ms          INTEGER NOT NULL,
+        time_source   TEXT    NOT NULL CHECK (time_source IN ('filename', 'exif', 'sidecar', 'arrival')),
+        lat           REAL,
+        lon           REAL,
+        depth_m       REAL,
+        temperature_c REAL,
+        salinity      REAL,
+        quality       TEXT    NOT NULL CHECK (quality IN ('interpolated', 'held', 'missing')),
+        gap_s         REAL,
+        env_quality   TEXT    NOT NULL DEFAULT 'missing' CHECK (env_quality IN ('interpolated', 'held', 'missing')),
+        env_gap_s     REAL,
+        tagged_at     INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX roi_positions_t ON roi_positions (t_ms);
+      CREATE INDEX roi_positions_untagged ON roi_positions (t_ms) WHERE quality != 'interpolated' OR env_quality != 'interpolated';
+
+      -- Sampled volume accrued at an instant (swept by the camera since the previous row of the same
+      -- source, or imaged by one camera frame). depth_m: where it was sampled, NULL until known.
+      CREATE TABLE volume_samples (
+        id              INTEGER PRIMARY KEY,
+        t_ms            INTEGER NOT NULL,
+        volume_m3       REAL    NOT NULL CHECK (volume_m3 >= 0),
+        source          TEXT    NOT NULL,
+        camera_frame_id INTEGER,
+        depth_m         REAL
+      ) STRICT;
+      CREATE INDEX volume_samples_t ON volume_samples (t_ms);
+
+      -- Individuals per cubic metre per class, per epoch-aligned window of window_ms (by capture time)
+      -- and per depth bin [depth_min_m, depth_max_m) of bin_m metres. bin_m = 0: the whole water
+      -- column of the window (depth_min_m/max_m the range seen). per_m3 is NULL when no volume.
+      -- A window's rows are replaced as a whole each time it is computed again.
+      CREATE TABLE concentrations (
+        id           INTEGER PRIMARY KEY,
+        window_ms    INTEGER NOT NULL CHECK (window_ms > 0),
+        window_start INTEGER NOT NULL,
+        window_end   INTEGER NOT NULL,
+        bin_m        REAL    NOT NULL CHECK (bin_m >= 0),
+        depth_min_m  REAL,
+        depth_max_m  REAL,
+        label        TEXT    NOT NULL,
+        count        INTEGER NOT NULL CHECK (count >= 0),
+        volume_m3    REAL    NOT NULL CHECK (volume_m3 >= 0),
+        per_m3       REAL,
+        lat          REAL,
+        lon          REAL,
+        computed_at  INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX concentrations_window ON concentrations (window_ms, window_start, bin_m);
+    `,
+  },
 ];

@@ -7,6 +7,7 @@ import type { ClassifiedFrame, IncomingFile, Part, RejectCode } from '../types.j
 import { migrate, openDatabase, schemaVersion, type SqliteDatabase } from './db.js';
 import { createFinetuneRepository, type FinetuneRepository } from './finetune-repository.js';
 import { MIGRATIONS } from './migrations.js';
+import { createNavRepository, type NavRepository } from './nav-repository.js';
 import { createOutboxRepository, type OutboxRepository } from './outbox-repository.js';
 import { PublishLog } from './publish-log.js';
 import { createReviewRepository, type ReviewRepository } from './review-repository.js';
@@ -219,7 +220,7 @@ export class Store implements Part {
   private stmts: Statements | undefined;
   private totalsStmts: ReturnType<typeof prepareTotals> | undefined;
   /** The later stages' tables, each prepared when first asked for. */
-  private repositories: { review?: ReviewRepository; outbox?: OutboxRepository; finetune?: FinetuneRepository; publishLog?: PublishLog } = {};
+  private repositories: { review?: ReviewRepository; outbox?: OutboxRepository; finetune?: FinetuneRepository; publishLog?: PublishLog; nav?: NavRepository } = {};
 
   constructor(options: StoreOptions) {
     this.options = options;
@@ -300,6 +301,11 @@ export class Store implements Part {
   /** The fine-tuning tables (migration 5), for the fine-tuning stage. Throws if not open. */
   finetuneRepository(): FinetuneRepository {
     return (this.repositories.finetune ??= createFinetuneRepository(this.conn().db));
+  }
+
+  /** The navigation and environment tables (migration 7), for the nav stage and the exports. Throws if not open. */
+  navRepository(): NavRepository {
+    return (this.repositories.nav ??= createNavRepository(this.conn().db));
   }
 
   /** The publisher's sequence number and acknowledged windows, in this store's counts windows. Throws if not open. */
