@@ -119,6 +119,9 @@ function checkEnsembleShape(e: EnsembleFile, where: string): void {
     seen.add(key);
   }
   if (e.tta !== undefined) checkTta(e.tta, '"tta"', bad);
+  if (e.temperature !== undefined && !(typeof e.temperature === 'number' && e.temperature >= 0.05 && e.temperature <= 20)) {
+    bad(`"temperature" must be a number from 0.05 to 20 (1: the vote as it is), not ${JSON.stringify(e.temperature)}`);
+  }
 }
 
 function checkTta(tta: unknown, key: string, bad: (what: string) => never): void {

@@ -75,4 +75,9 @@ export interface EnsembleFile {
   members: { name: string; version: string; weight?: number; tta?: TtaName[] }[];
   /** Optional test-time augmentation at inference: the transforms to average over. */
   tta?: TtaName[];
+  /**
+   * Temperature of the vote (default 1): its log-probabilities divided by it and renormalised,
+   * fitted on held-out images by `plankwatch evaluate --calibrate`. Never changes the winner.
+   */
+  temperature?: number;
 }

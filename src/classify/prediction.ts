@@ -19,7 +19,7 @@ export function ensemblePrediction(ensemble: LoadedEnsemble, memberProbs: ArrayL
   const { classes, classMaps, members } = ensemble;
   const aligned = memberProbs.map((p, m) => toUnion(p, classMaps[m]!, classes.length));
   const weights = members.map((m) => m.weight);
-  const vote = applyRule(ensemble.file.voting, aligned, weights);
+  const vote = applyRule(ensemble.file.voting, aligned, weights, ensemble.file.temperature ?? 1);
   const dist = vote.distribution;
   const label = vote.index;
 

@@ -83,10 +83,27 @@ export function geometricVote(probs: Float32Array[], weights?: number[]): Vote {
   return { index: argmax(distribution), distribution };
 }
 
-/** The ensemble file's rule applied to the members' aligned vectors. */
-export function vote(rule: VotingRule, probs: Float32Array[], weights?: number[]): Vote {
-  if (rule === 'hard') return hardVote(probs, weights);
-  return rule === 'geometric' ? geometricVote(probs, weights) : softVote(probs, weights);
+/**
+ * The ensemble file's rule applied to the members' aligned vectors, its distribution then scaled
+ * by the file's `temperature` (1: as voted). The winner does not change.
+ */
+export function vote(rule: VotingRule, probs: Float32Array[], weights?: number[], temperature = 1): Vote {
+  const v = rule === 'hard' ? hardVote(probs, weights) : rule === 'geometric' ? geometricVote(probs, weights) : softVote(probs, weights);
+  applyTemperature(v.distribution, temperature);
+  return v;
+}
+
+/**
+ * Temperature scaling, in place: each probability's logarithm divided by `temperature`, the row
+ * renormalised to sum 1 (p^(1/T) / sum p^(1/T); for the geometric vote exactly the pooled
+ * log-probabilities divided by T). T > 1 softens, T < 1 sharpens; the order of classes is kept.
+ */
+export function applyTemperature(distribution: Float32Array, temperature: number): Float32Array {
+  if (temperature === 1) return distribution;
+  const logs = new Float64Array(distribution.length);
+  for (let c = 0; c < logs.length; c++) logs[c] = Math.log(Math.max(distribution[c]!, GEOMETRIC_FLOOR)) / temperature;
+  normalisedExp(logs, distribution);
+  return distribution;
 }
 
 /**

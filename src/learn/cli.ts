@@ -185,6 +185,7 @@ Example (how the shipped member started):
     .option('--limit <n>', 'evaluate at most n images (a stratified, seeded subset)', num, 0)
     .option('--budget <millions>', 'also rank every set of up to four of the members, each with one view (identity or rot45) or two (identity with rot90, or for a pw-p4 network flipH, or with rot45), that costs at most this many million multiply-adds per ROI', num, 0)
     .addOption(new Option('--backend <name>', 'onnx (ONNX Runtime on each member\'s model.onnx, as the daemon runs them; auto tries it first), else TensorFlow.js: tensorflow (tfjs-node, when installed), wasm or cpu').choices(['auto', 'onnx', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+    .option('--calibrate', 'write the temperature of the vote fitted on the evaluated images into the ensemble file as "temperature" (it is measured and reported either way)', false)
     .action(
       guarded('evaluate', async (opts) => {
         const { runEvaluation } = await import('./evaluate.js');
@@ -201,6 +202,7 @@ Example (how the shipped member started):
           limit: opts.limit as number,
           budgetMacs: (opts.budget as number) * 1e6,
           backend: opts.backend as TrainingBackend | 'onnx',
+          calibrate: opts.calibrate as boolean,
           log,
         });
         process.stdout.write(summary.table + '\n');

@@ -22,6 +22,7 @@ import { loadImageTable, subTable, tableRows, type ImageTable } from './image-ca
 import { describeChoice, describeFair, rankChoices, searchEnsembles, searchViews, type EnsembleChoice, type FairEstimate, type SearchRule } from './ensemble-search.js';
 import { computeMetrics, headline, type Metrics } from './metrics.js';
 import { writeReport } from './report.js';
+import { calibrate, describeCalibration, type Calibration } from './calibration.js';
 import type { TtaTransform } from './tta.js';
 import { preparedBackground } from '../preprocess/prepare.js';
 import { voteRows } from './voting.js';
@@ -42,6 +43,8 @@ export interface EvaluateOptions {
   searchDiagonal?: boolean;
   /** 'auto' and 'onnx': the members run on ONNX Runtime (model.onnx), else on this TensorFlow.js backend. */
   backend: TrainingBackend | 'onnx';
+  /** Write the vote's fitted temperature into the ensemble file (it is measured either way). */
+  calibrate?: boolean;
   log?: (line: string) => void;
 }
 
@@ -62,6 +65,8 @@ export interface EvaluationSummary {
   classes: string[];
   count: number;
   leaks: Record<string, number>;
+  /** The temperature of the vote as the daemon runs it, fitted on these images (calibration.ts). */
+  calibration?: Calibration;
   /** With a budget: the best affordable sets of the members (ensemble-search.ts). */
   search?: { budgetMacs: number; rule: SearchRule; sets: number; byTop1: EnsembleChoice[]; byLogLoss: EnsembleChoice[]; fair: FairEstimate | null };
 }
@@ -234,7 +239,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   // The ensemble as the daemon runs it, when some member averages views of its own.
   if (members.some((m) => m.views.length > 1 || m.views[0] !== 'identity')) {
     const seconds = perMember.reduce((a, p) => a + p.configuredSeconds, 0);
-    const votes = voteRows(ensemble.voting, perMember.map((p) => p.configured), k, members.map((m) => m.weight));
+    const votes = voteRows(ensemble.voting, perMember.map((p) => p.configured), k, members.map((m) => m.weight), ensemble.temperature ?? 1);
     variants.push({ name: `${ensemble.voting} vote, views as in the ensemble file`, tta: false, metrics: computeMetrics(votes, labels, k), imagesPerSecond: n / seconds });
   }
   // With a budget, the search below ranks the smaller sets instead (with their views and costs).
@@ -254,6 +259,16 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   const table = [header, ...rows].join('\n');
 
   const summary: EvaluationSummary = { variants, best, table, classes, count: n, leaks };
+  // The temperature of the vote as the daemon runs it (views as in the file), fitted at T = 1.
+  if (ensemble.voting !== 'hard') {
+    const daemonVote = voteRows(ensemble.voting, perMember.map((p) => p.configured), k, members.map((m) => m.weight));
+    summary.calibration = calibrate(daemonVote, labels, k);
+    summary.table += `\n${describeCalibration(summary.calibration)}`;
+    if (options.calibrate) {
+      await writeFile(options.ensemble, JSON.stringify({ ...ensemble, temperature: Number(summary.calibration.temperature.toFixed(3)) }, null, 2) + '\n');
+      log(`wrote "temperature": ${summary.calibration.temperature.toFixed(3)} into ${options.ensemble}`);
+    }
+  }
   if (options.budgetMacs) {
     const candidates = members.map((m, i) => ({ name: m.meta.name, version: m.meta.version, macs: m.macs, secondView: m.secondView, diagonalViews: m.diagonalViews, probs: perMember[i]!.byTransform }));
     const { choices, fair } = searchEnsembles(candidates, labels, k, options.budgetMacs, { rule: setRule });
@@ -277,6 +292,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
         leaks,
         best,
         search: summary.search ?? null,
+        calibration: summary.calibration ?? null,
         classes,
         // Every variant with its per-class figures and confusion matrix, except the votes of
         // smaller sets: 2^members of them would make the file hundreds of megabytes.

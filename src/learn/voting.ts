@@ -9,7 +9,7 @@
 // averageTta: the mean of one member's probability vectors over test-time transforms.
 
 import type { VotingRule } from '../classify/meta.js';
-import { argmax as liveArgmax, geometricVote as liveGeometricVote, hardVote as liveHardVote, softVote as liveSoftVote } from '../classify/voting.js';
+import { applyTemperature, argmax as liveArgmax, geometricVote as liveGeometricVote, hardVote as liveHardVote, softVote as liveSoftVote } from '../classify/voting.js';
 
 export interface Vote {
   /** One probability per class (sums to 1). */
@@ -49,13 +49,13 @@ export function averageTta(probs: Float32Array[]): Float32Array {
 }
 
 /** Apply a voting rule to rows: probs[m] holds n rows of k classes for member m. */
-export function voteRows(rule: VotingRule, probs: Float32Array[], k: number, weights?: number[]): Float32Array {
+export function voteRows(rule: VotingRule, probs: Float32Array[], k: number, weights?: number[], temperature = 1): Float32Array {
   const apply = rule === 'hard' ? hardVote : rule === 'geometric' ? geometricVote : softVote;
   const n = probs[0]!.length / k;
   const out = new Float32Array(n * k);
   for (let r = 0; r < n; r++) {
     const rows = probs.map((p) => p.subarray(r * k, (r + 1) * k));
-    out.set(apply(rows, weights).probabilities, r * k);
+    out.set(applyTemperature(apply(rows, weights).probabilities, temperature), r * k);
   }
   return out;
 }

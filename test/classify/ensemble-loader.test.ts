@@ -74,5 +74,9 @@ describe('loadEnsemble', () => {
     const memberTta = await loadError(loadEnsemble({ version: 'e', voting: 'soft', members: [{ name: 'a', version: 'v1', tta: ['identity', 'spin' as 'rot90'] }] }, dir));
     expect(memberTta.message).toMatch(/members\[0\]\.tta: unknown transform "spin"/);
     expect((await loadError(loadEnsemble({ version: 'e', voting: 'soft', members: [{ name: 'a', version: 'v1', tta: ['rot90', 'rot90'] }] }, dir))).message).toMatch(/twice/);
+    for (const temperature of [0, -1, 50, '1.2' as unknown as number]) {
+      const err = await loadError(loadEnsemble({ version: 'e', voting: 'geometric', members: [{ name: 'a', version: 'v1' }], temperature }, dir));
+      expect(err.message).toMatch(/"temperature" must be a number from 0\.05 to 20/);
+    }
   });
 });
