@@ -189,6 +189,14 @@ export const ERRORS = {
     message: 'A line of the --category-map file is malformed; nothing was exported.',
     action: 'Fix the line named in the message: each line is a plankwatch label, one tab, then the EcoTaxa category or scientific name. Blank lines and lines starting with # are ignored.',
   },
+  PW_E_EXPORT_TAXA: {
+    message: 'The class-to-WoRMS mapping (export.taxaFile) is malformed or lacks a class being exported; no Darwin Core Archive was written.',
+    action: 'Fix the line named, or add a line for each class named (label, tab, WoRMS scientific name or not-an-organism; see docs/exports.md), then export again.',
+  },
+  PW_E_EXPORT_INVALID: {
+    message: 'The Darwin Core Archive fails a check OBIS or GBIF would make.',
+    action: 'Read the problems listed (file, row, term). For an archive plankwatch wrote, fix export.* in the config or export.taxaFile; report it if it persists.',
+  },
   PW_E_MODEL_NOT_FOUND: {
     message: 'No ensemble version by that name, or none to roll back to.',
     action: '`plankwatch models list` shows every promoted and candidate ensemble version and the promotion history.',

@@ -6,7 +6,10 @@ import { readSecret } from '../config/secret.js';
 import { PlankwatchError } from '../errors.js';
 import { exportDwc } from '../export/dwc.js';
 import { exportEcoTaxa } from '../export/ecotaxa.js';
+import type { Sampling } from '../export/sampling.js';
 import { ExportSource, type ExportFilter } from '../export/source.js';
+import { TaxaMap } from '../export/taxa.js';
+import { formatProblem, validateArchive, type ValidationReport } from '../export/validate.js';
 import { imageDirsFromConfig } from '../ingest/index.js';
 import { configFrom } from './run.js';
 
@@ -21,6 +24,29 @@ interface ExportOpts {
   images?: string[];
   categoryMap?: string;
   title?: string;
+  taxa?: string;
+  json?: boolean;
+}
+
+/** Tow segments and depth bins from the config (export.eventMinutes, export.depthBinM). */
+function samplingOf(config: Config): Sampling {
+  return { windowMs: config.export.eventMinutes * 60_000, binM: config.export.depthBinM };
+}
+
+/** Prints a validation report; returns the exit code (0 valid, 2 errors). */
+function printReport(report: ValidationReport, json: boolean): number {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return report.ok ? 0 : 2;
+  }
+  const shown = 50;
+  for (const p of report.errors.slice(0, shown)) process.stdout.write(`${formatProblem('error', p)}\n`);
+  if (report.errors.length > shown) process.stdout.write(`… and ${report.errors.length - shown} more error(s)\n`);
+  for (const p of report.warnings.slice(0, shown)) process.stdout.write(`${formatProblem('warning', p)}\n`);
+  const rows = Object.entries(report.rows).map(([f, n]) => `${f} ${n} rows`).join(', ');
+  if (report.ok) process.stdout.write(`${report.file}: valid (${rows}; ${report.warnings.length} warning(s))\n`);
+  else process.stderr.write(`PW_E_EXPORT_INVALID: ${report.file} fails ${report.errors.length} check(s) OBIS or GBIF would make; see the lines above.\n`);
+  return report.ok ? 0 : 2;
 }
 
 function time(value: string | undefined, flag: string): number | undefined {
@@ -120,6 +146,7 @@ export function registerExportCommands(program: Command): void {
           filter,
           imageDirs: imageDirsFromConfig(config.ingest, opts.images ?? []),
           site: config.export,
+          sampling: samplingOf(config),
           ...(categoryMap ? { categoryMap } : {}),
         });
         process.stdout.write(`${summary.out}: ${summary.objects} objects, ${summary.images} images\n`);
@@ -131,23 +158,44 @@ export function registerExportCommands(program: Command): void {
       }
     });
   common(exp.command('dwc'))
-    .description('A Darwin Core Archive: event, occurrence and extended measurement-or-fact, with meta.xml and eml.xml.')
+    .description('A Darwin Core Archive for OBIS and GBIF: events (tow segment and depth bin), occurrences (taxon per event, per m³), eMoF, images under media/, meta.xml and eml.xml; checked as `export validate` does.')
     .option('-o, --out <file>', 'zip to write (default dwca_<time>.zip)')
     .option('--title <text>', 'dataset title in eml.xml')
+    .option('--taxa <file>', 'class-to-WoRMS mapping (default export.taxaFile, else the shipped config/taxa-worms.tsv)')
+    .option('--images <dir...>', 'extra folders to look for images in (by relative path), before the archive and watch folders')
     .action(async (opts: ExportOpts) => {
-      const { config, source, filter, categoryMap } = await prepare(opts);
+      const config = configFrom(opts.config);
+      // The mapping is read before any database is opened: a malformed line fails at once.
+      const taxa = TaxaMap.read(opts.taxa ?? config.export.taxaFile);
+      const { source, filter, categoryMap } = await prepare(opts);
+      const e = config.export;
+      let out: string;
       try {
         const summary = await exportDwc({
           source,
           out: opts.out ?? `dwca_${stamp()}.zip`,
           filter,
-          site: config.export,
+          site: e,
+          taxa,
+          sampling: samplingOf(config),
+          dataset: { licence: e.licence, creator: { name: e.creatorName, email: e.creatorEmail }, contact: { name: e.contactName, email: e.contactEmail } },
+          imageDirs: imageDirsFromConfig(config.ingest, opts.images ?? []),
+          mediaPerOccurrence: e.mediaPerOccurrence,
           ...(categoryMap ? { categoryMap } : {}),
           ...(opts.title ? { title: opts.title } : {}),
         });
-        process.stdout.write(`${summary.out}: ${summary.events} events, ${summary.occurrences} occurrences, ${summary.measurements} measurements\n`);
+        out = summary.out;
+        process.stdout.write(`${summary.out}: ${summary.events} events, ${summary.occurrences} occurrences, ${summary.measurements} measurements, ${summary.media} images; ${summary.nonOrganisms} non-organism ROIs left out of the occurrences\n`);
       } finally {
         await source.close();
       }
+      process.exitCode = printReport(await validateArchive(out), false);
+    });
+  exp
+    .command('validate <file>')
+    .description('Check a Darwin Core Archive as the OBIS and GBIF validators do, as far as can be done offline: meta.xml, eml.xml (licence, coverage), required terms, dates, coordinates, paired terms, ids, links and associatedMedia. Exit 0 valid, 2 not.')
+    .option('--json', 'the report as JSON')
+    .action(async (file: string, opts: ExportOpts) => {
+      process.exitCode = printReport(await validateArchive(file), opts.json === true);
     });
 }

@@ -5,17 +5,11 @@
 import { extname } from 'node:path';
 import { PlankwatchError } from '../errors.js';
 import { readFrameImage } from '../ingest/index.js';
+import { eventId, place, round, sampleKeyOf, segmentId, VolumeTable, DEFAULT_SAMPLING, type Sampling, type SiteMetadata } from './sampling.js';
 import { describeFilter, type ExportFilter, type ExportObject, type ExportSource } from './source.js';
 import { ZipWriter } from './zip.js';
 
-export interface SiteMetadata {
-  latitude: string;
-  longitude: string;
-  depthMinM: string;
-  depthMaxM: string;
-  cruise: string;
-  institution: string;
-}
+export type { SiteMetadata } from './sampling.js';
 
 export interface EcoTaxaOptions {
   source: ExportSource;
@@ -28,6 +22,8 @@ export interface EcoTaxaOptions {
   categoryMap?: Map<string, string>;
   /** Name used in the TSV file name (default: "plankwatch"). */
   name?: string;
+  /** Tow segments (samples) and depth bins (acquisitions); default one hour, 5 m. */
+  sampling?: Sampling;
 }
 
 export interface ExportSummary {
@@ -47,6 +43,10 @@ export const ECOTAXA_COLUMNS: readonly [string, 't' | 'f'][] = [
   ['object_time', 't'],
   ['object_depth_min', 'f'],
   ['object_depth_max', 'f'],
+  ['object_position_source', 't'],
+  ['object_depth_source', 't'],
+  ['object_temperature', 'f'],
+  ['object_salinity', 'f'],
   ['object_annotation_status', 't'],
   ['object_annotation_category', 't'],
   ['object_annotation_person_name', 't'],
@@ -60,7 +60,9 @@ export const ECOTAXA_COLUMNS: readonly [string, 't' | 'f'][] = [
   ['object_ensemble_version', 't'],
   ['object_sha256', 't'],
   ['sample_id', 't'],
+  ['sample_tot_vol', 'f'],
   ['acq_id', 't'],
+  ['acq_tot_vol', 'f'],
   ['acq_instrument', 't'],
 ];
 
@@ -81,19 +83,32 @@ export function objectId(o: Pick<ExportObject, 'instrument' | 'sha256'>): string
   return `${o.instrument}_${o.sha256.slice(0, 16)}`;
 }
 
-export function ecotaxaRow(o: ExportObject, image: string, site: SiteMetadata, categoryMap?: Map<string, string>): string[] {
-  const [date, time] = ecotaxaDateTime(o.classifiedAt);
+/**
+ * One TSV row. Position and depth are the ROI's own (navigation stage) where it has them, else the
+ * station's from the config; object_position_source and object_depth_source say which
+ * ("interpolated", "held" past a gap, or "station"). sample_tot_vol is the volume sampled in the
+ * tow segment (every depth) and acq_tot_vol in its depth bin, both in m³.
+ */
+export function ecotaxaRow(o: ExportObject, image: string, site: SiteMetadata, categoryMap?: Map<string, string>, sampling: Sampling = DEFAULT_SAMPLING, volumes?: VolumeTable): string[] {
+  const [date, time] = ecotaxaDateTime(o.capturedAt);
   const [ldate, ltime] = o.labelledAt !== null ? ecotaxaDateTime(o.labelledAt) : ['', ''];
   const category = (l: string): string => categoryMap?.get(l) ?? l;
+  const at = place(o, site);
+  const key = sampleKeyOf(o, sampling);
+  const vol = (v: number | null | undefined): number | null => (v === null || v === undefined ? null : round(v, 9));
   const values: Record<string, string | number | null> = {
     img_file_name: image,
     object_id: objectId(o),
-    object_lat: site.latitude,
-    object_lon: site.longitude,
+    object_lat: at.lat,
+    object_lon: at.lon,
     object_date: date,
     object_time: time,
-    object_depth_min: site.depthMinM,
-    object_depth_max: site.depthMaxM,
+    object_depth_min: at.depthMin,
+    object_depth_max: at.depthMax,
+    object_position_source: at.positionSource,
+    object_depth_source: at.depthSource,
+    object_temperature: o.temperatureC,
+    object_salinity: o.salinity,
     object_annotation_status: o.state,
     object_annotation_category: category(o.label),
     object_annotation_person_name: o.labelledBy,
@@ -106,8 +121,10 @@ export function ecotaxaRow(o: ExportObject, image: string, site: SiteMetadata, c
     object_predicted_category: category(o.predictedLabel),
     object_ensemble_version: o.ensembleVersion,
     object_sha256: o.sha256,
-    sample_id: `${site.cruise ? `${site.cruise}_` : ''}${o.instrument}_${date}`,
-    acq_id: o.instrument,
+    sample_id: segmentId(key, site.cruise),
+    sample_tot_vol: vol(volumes?.segment(key)),
+    acq_id: eventId(key, site.cruise, sampling),
+    acq_tot_vol: vol(volumes?.event(key)),
     acq_instrument: 'plankwatch',
   };
   return ECOTAXA_COLUMNS.map(([name]) => tsvCell(values[name]));
@@ -125,6 +142,8 @@ export async function exportEcoTaxa(options: EcoTaxaOptions): Promise<ExportSumm
     const missing = ['object_id\tinstrument\tsha256\trel_path'];
     let objects = 0;
     let images = 0;
+    const sampling = options.sampling ?? DEFAULT_SAMPLING;
+    const volumes = new VolumeTable(await options.source.volumeBins(sampling.windowMs, sampling.binM, 0, Number.MAX_SAFE_INTEGER, options.filter?.instrument ?? null));
     for await (const o of options.source.objects(options.filter)) {
       const found = await readFrameImage(o.relPath, o.sha256, options.imageDirs);
       let bytes = found?.bytes ?? null;
@@ -140,7 +159,7 @@ export async function exportEcoTaxa(options: EcoTaxaOptions): Promise<ExportSumm
       const image = `images/${objectId(o)}${ext}`;
       zip.add(image, bytes, false);
       images++;
-      lines.push(ecotaxaRow(o, image, options.site, options.categoryMap).join('\t'));
+      lines.push(ecotaxaRow(o, image, options.site, options.categoryMap, sampling, volumes).join('\t'));
       objects++;
     }
     if (objects === 0) {

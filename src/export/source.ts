@@ -6,6 +6,9 @@ import { PlankwatchError } from '../errors.js';
 import { PostgresShoreDriver } from '../shore/postgres.js';
 import { toNumberedParams } from '../shore/sql.js';
 import type { LabelState } from '../sync/records.js';
+import { shipObjectsSql, shoreObjectsSql, volumeBinsSql } from './source-sql.js';
+
+export type TagQuality = 'interpolated' | 'held' | 'missing';
 
 export interface ExportObject {
   instrument: string;
@@ -25,6 +28,27 @@ export interface ExportObject {
   label: string;
   labelledBy: string | null;
   labelledAt: number | null;
+  /** Capture time (ms) the navigation stage tagged the ROI at; the arrival time when it was not tagged. */
+  capturedAt: number;
+  /** Position and water at capture (navigation stage); null where unknown. */
+  lat: number | null;
+  lon: number | null;
+  depthM: number | null;
+  temperatureC: number | null;
+  salinity: number | null;
+  /** Quality of lat/lon and of depth/temperature/salinity: 'interpolated', 'held', 'missing'; null: never tagged. */
+  positionQuality: TagQuality | null;
+  envQuality: TagQuality | null;
+}
+
+/** Sampled volume (m³) summed per instrument, event window and depth bin (see sampling.ts). */
+export interface VolumeBin {
+  instrument: string;
+  /** Window start, ms since epoch (a multiple of the window). */
+  windowStart: number;
+  /** floor(depth / binM); null: sampled at an unknown depth, or binM 0 (every depth). */
+  bin: number | null;
+  volumeM3: number;
 }
 
 export interface ExportFilter {
@@ -64,6 +88,14 @@ interface Row {
   review_label: string | null;
   labelled_by: string | null;
   labelled_at: number | string | null;
+  captured_at: number | string | null;
+  lat: number | null;
+  lon: number | null;
+  depth_m: number | null;
+  temperature_c: number | null;
+  salinity: number | null;
+  position_quality: string | null;
+  env_quality: string | null;
 }
 
 /** Where a PostgreSQL shore database is (shore.postgresUrl, shore.postgresPasswordFile). */
@@ -154,39 +186,64 @@ export class ExportSource {
     const since = filter.since ?? 0;
     const until = filter.until ?? Number.MAX_SAFE_INTEGER;
     const instrument = filter.instrument ?? null;
+    const has = await this.tables();
     if (this.pg) {
-      for await (const page of this.pg.cursor<Row>(toNumberedParams(SHORE_SQL), [since, until, instrument, instrument], PG_FETCH_ROWS)) {
+      for await (const page of this.pg.cursor<Row>(toNumberedParams(shoreObjectsSql(has)), [since, until, instrument, instrument], PG_FETCH_ROWS)) {
         for (const r of page) yield toObject(r);
       }
       return;
     }
     const db = this.sqlite();
-    const rows = this.kind === 'ship' ? db.prepare(this.shipSql(db)).iterate(this.shipInstrument, since, until) : db.prepare(SHORE_SQL).iterate(since, until, instrument, instrument);
+    const rows = this.kind === 'ship' ? db.prepare(shipObjectsSql(has)).iterate(this.shipInstrument, since, until) : db.prepare(shoreObjectsSql(has)).iterate(since, until, instrument, instrument);
     for (const r of rows as Iterable<Row>) yield toObject(r);
+  }
+
+  /**
+   * Sampled volume per instrument, window of `windowMs` and depth bin of `binM` metres (0: one bin),
+   * over [from, to) by sample time. Empty when the database holds no volume table.
+   */
+  async volumeBins(windowMs: number, binM: number, from: number, to: number, instrument: string | null = null): Promise<VolumeBin[]> {
+    const has = await this.tables();
+    const sql = volumeBinsSql(this.kind, has, windowMs, binM);
+    if (sql === null) return [];
+    type V = { instrument: string; window_start: number | string; bin: number | string | null; volume_m3: number | string };
+    const params = this.kind === 'ship' ? [from, to] : [from, to, instrument, instrument];
+    const rows = this.pg ? await this.pg.query<V>(toNumberedParams(sql), params) : (this.sqlite().prepare(sql).all(...params) as V[]);
+    return rows.map((r) => ({
+      instrument: this.kind === 'ship' ? this.shipInstrument : r.instrument,
+      windowStart: Number(r.window_start),
+      bin: r.bin === null ? null : Number(r.bin),
+      volumeM3: Number(r.volume_m3),
+    }));
+  }
+
+  private tableSet: Set<string> | undefined;
+
+  /** Which tables the database holds (looked up once). */
+  private async tables(): Promise<(table: string) => boolean> {
+    if (!this.tableSet) {
+      const rows = this.pg
+        ? await this.pg.query<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`, [])
+        : (this.sqlite().prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]);
+      this.tableSet = new Set(rows.map((r) => r.name));
+    }
+    const set = this.tableSet;
+    return (t) => set.has(t);
   }
 
   private sqlite(): Database.Database {
     if (!this.db) throw new PlankwatchError('PW_E_INTERNAL', 'not a SQLite source');
     return this.db;
   }
-
-  /** Ship: the latest prediction per frame; the review stage's `labels` table when it exists. */
-  private shipSql(db: Database.Database): string {
-    const hasLabels = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'labels'`).get() !== undefined;
-    const labelCols = hasLabels ? 'l.status AS state, l.label AS review_label, l.user AS labelled_by, l.at AS labelled_at' : 'NULL AS state, NULL AS review_label, NULL AS labelled_by, NULL AS labelled_at';
-    const labelJoin = hasLabels ? 'LEFT JOIN labels l ON l.sha256 = f.sha256' : '';
-    return `SELECT ? AS instrument, f.sha256, f.rel_path, f.width, f.height, f.area, p.classified_at, f.arrived_at,
-        p.label AS predicted_label, p.probability, p.ensemble_version, ${labelCols}
-      FROM predictions p JOIN frames f ON f.id = p.frame_id ${labelJoin}
-      WHERE p.id = (SELECT max(id) FROM predictions q WHERE q.frame_id = f.id)
-        AND p.classified_at >= ? AND p.classified_at < ?
-      ORDER BY p.classified_at, f.id`;
-  }
 }
 
 /** PostgreSQL returns BIGINT columns as strings: numbers here, whatever the database. */
 function num(v: number | string | null): number | null {
   return v === null ? null : Number(v);
+}
+
+function quality(v: string | null): TagQuality | null {
+  return v === 'interpolated' || v === 'held' || v === 'missing' ? v : null;
 }
 
 function toObject(r: Row): ExportObject {
@@ -207,6 +264,14 @@ function toObject(r: Row): ExportObject {
     label: state === 'predicted' ? r.predicted_label : (r.review_label ?? r.predicted_label),
     labelledBy: state === 'predicted' ? null : r.labelled_by,
     labelledAt: state === 'predicted' ? null : num(r.labelled_at),
+    capturedAt: r.captured_at === null ? Number(r.arrived_at) : Number(r.captured_at),
+    lat: num(r.lat),
+    lon: num(r.lon),
+    depthM: num(r.depth_m),
+    temperatureC: num(r.temperature_c),
+    salinity: num(r.salinity),
+    positionQuality: quality(r.position_quality),
+    envQuality: quality(r.env_quality),
   };
 }
 
@@ -214,13 +279,3 @@ function toObject(r: Row): ExportObject {
 function redactUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
 }
-
-// The instrument parameter is cast so PostgreSQL knows its type when it is NULL.
-const SHORE_SQL = `SELECT p.instrument, p.sha256, p.rel_path, p.width, p.height, p.area, p.classified_at, p.arrived_at,
-    p.label AS predicted_label, p.probability, p.ensemble_version,
-    l.state, l.label AS review_label, l.labelled_by, l.labelled_at
-  FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY instrument, sha256 ORDER BY classified_at DESC, ensemble_version DESC) AS rn
-        FROM shore_predictions WHERE classified_at >= ? AND classified_at < ? AND (CAST(? AS TEXT) IS NULL OR instrument = ?)) p
-  LEFT JOIN shore_labels l ON l.instrument = p.instrument AND l.sha256 = p.sha256
-  WHERE p.rn = 1
-  ORDER BY p.classified_at, p.instrument, p.sha256`;

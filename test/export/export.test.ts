@@ -31,7 +31,7 @@ function shipWithArchive(): { db: string; archive: string; shas: string[] } {
   const shas: string[] = [];
   files.forEach((f, i) => {
     const rel = `tow-1/${path.basename(f)}`;
-    const inc = incoming(f, rel);
+    const inc = incoming(f, rel, T0 + i * 1000);
     shas.push(inc.sha256);
     store.recordClassified([classified(inc, i % 2 ? 'copepod_calanoid' : 'detritus_other', T0 + i * 1000)]);
     if (i < 4) {
@@ -91,13 +91,15 @@ describe('exports', () => {
     expect(files.get('missing_images.tsv')!.toString()).toContain(shas[4]!);
   });
 
-  it('Darwin Core Archive from the ship database: meta.xml maps every column, verification status from the label state', async () => {
-    const { db, shas } = shipWithArchive();
+  it('Darwin Core Archive from the ship database: meta.xml maps every column, one occurrence per taxon and verification status, no non-organisms', async () => {
+    const { db } = shipWithArchive();
     const source = ExportSource.open(db, 'isiis-1');
     const out = path.join(tmp('export-out'), 'dwca.zip');
     const summary = await exportDwc({ source, out, site: SITE, now: T0 });
     source.close();
-    expect(summary).toEqual({ out, events: 1, occurrences: 5, measurements: 5 * 4 + 1 });
+    // detritus_other twice: counted in the event, no occurrence. Chaetognatha validated,
+    // Calanoida dubious and Calanoida predicted: three occurrences, each with its count.
+    expect(summary).toEqual({ out, events: 1, occurrences: 3, measurements: 1 + 3, nonOrganisms: 2, media: 0 });
     const files = unzip(out);
     expect([...files.keys()].sort()).toEqual(['eml.xml', 'event.txt', 'extendedmeasurementorfact.txt', 'meta.xml', 'occurrence.txt']);
     const meta = files.get('meta.xml')!.toString();
@@ -106,14 +108,28 @@ describe('exports', () => {
     const occ = tsv(files.get('occurrence.txt')!.toString());
     const header = occ[0]!;
     // meta.xml indexes match the header columns.
-    for (const [i, name] of header.entries()) if (i > 0) expect(meta).toContain(`<field index="${i}" term="http://rs.tdwg.org/dwc/terms/${name}"/>`);
-    const status = new Map(occ.slice(1).map((r) => [r[header.indexOf('occurrenceID')]!, r[header.indexOf('identificationVerificationStatus')]!]));
-    expect(status.get(`isiis-1_${shas[0]!.slice(0, 16)}`)).toBe('verified');
-    expect(status.get(`isiis-1_${shas[1]!.slice(0, 16)}`)).toBe('dubious');
-    expect(status.get(`isiis-1_${shas[2]!.slice(0, 16)}`)).toBe('unverified');
+    for (const [i, name] of header.entries()) expect(meta).toContain(`<field index="${i}" term="http://rs.tdwg.org/dwc/terms/${name}"/>`);
+    const col = (name: string): number => header.indexOf(name);
+    const byId = new Map(occ.slice(1).map((r) => [r[col('occurrenceID')]!, r]));
+    const event = 'WS1406_isiis-1_20140603T2200_depth-unknown';
+    expect([...byId.keys()].sort()).toEqual([`${event}_Calanoida_dubious`, `${event}_Calanoida_machine`, `${event}_Chaetognatha_validated`]);
+    const chaeto = byId.get(`${event}_Chaetognatha_validated`)!;
+    expect(chaeto[col('identificationVerificationStatus')]).toBe('ValidatedByHuman');
+    expect(chaeto[col('scientificNameID')]).toBe('urn:lsid:marinespecies.org:taxname:2081');
+    expect(chaeto[col('identifiedBy')]).toBe('anna');
+    const dubious = byId.get(`${event}_Calanoida_dubious`)!;
+    expect(dubious[col('identificationVerificationStatus')]).toBe('PredictedByMachine');
+    expect(dubious[col('identificationQualifier')]).toBe('?');
+    const machine = byId.get(`${event}_Calanoida_machine`)!;
+    expect(machine[col('identificationVerificationStatus')]).toBe('PredictedByMachine');
+    // No volume recorded: the quantity is a count of individuals, not a concentration.
+    expect([machine[col('organismQuantity')], machine[col('organismQuantityType')]]).toEqual(['1', 'individuals']);
+    // No navigation: the station's position.
+    expect([machine[col('decimalLatitude')], machine[col('decimalLongitude')]]).toEqual(['25.7', '-80.1']);
+    for (const r of occ.slice(1)) expect(r[col('scientificName')]).not.toMatch(/detritus/);
     const ev = tsv(files.get('event.txt')!.toString());
-    expect(ev[1]![0]).toBe('WS1406_isiis-1_20140603T22');
-    expect(ev[1]![1]).toBe('2014-06-03T22:00:00.000Z/2014-06-03T23:00:00.000Z');
+    expect(ev[1]![0]).toBe(event);
+    expect(ev[1]![1]).toBe('2014-06-03T22:00:00Z/2014-06-03T23:00:00Z');
     expect(files.get('eml.xml')!.toString()).toContain('<organizationName>OSU</organizationName>');
   });
 
@@ -144,6 +160,7 @@ describe('exports', () => {
     expect(summary).toMatchObject({ objects: 1, images: 1, missingImages: 0 });
     const rows = tsv(unzip(out).get('ecotaxa_plankwatch.tsv')!.toString());
     expect(rows[2]![rows[0]!.indexOf('object_annotation_status')]).toBe('validated');
-    expect(rows[2]![rows[0]!.indexOf('acq_id')]).toBe('cam-b');
+    expect(rows[2]![rows[0]!.indexOf('sample_id')]).toBe('WS1406_cam-b_20140603T2200');
+    expect(rows[2]![rows[0]!.indexOf('acq_id')]).toBe('WS1406_cam-b_20140603T2200_depth-unknown');
   });
 });

@@ -1,0 +1,62 @@
+// The queries an export runs, on a ship database (frames, predictions, the review stage's labels,
+// the navigation stage's roi_positions and volume_samples) or a shore database (the shore_* tables;
+// written with `?` placeholders, numbered for PostgreSQL by the caller). Tables a database lacks (an
+// older one, or a ship without the review or navigation stage) are left out of the join and their
+// columns come back NULL.
+
+/** Ship: the latest prediction per frame, its label and its position. Parameters: instrument, since, until. */
+export function shipObjectsSql(has: (table: string) => boolean): string {
+  const labels = has('labels');
+  const positions = has('roi_positions');
+  const labelCols = labels ? 'l.status AS state, l.label AS review_label, l.user AS labelled_by, l.at AS labelled_at' : 'NULL AS state, NULL AS review_label, NULL AS labelled_by, NULL AS labelled_at';
+  const posCols = positions
+    ? 'rp.t_ms AS captured_at, rp.lat, rp.lon, rp.depth_m, rp.temperature_c, rp.salinity, rp.quality AS position_quality, rp.env_quality'
+    : 'NULL AS captured_at, NULL AS lat, NULL AS lon, NULL AS depth_m, NULL AS temperature_c, NULL AS salinity, NULL AS position_quality, NULL AS env_quality';
+  return `SELECT ? AS instrument, f.sha256, f.rel_path, f.width, f.height, f.area, p.classified_at, f.arrived_at,
+      p.label AS predicted_label, p.probability, p.ensemble_version, ${labelCols}, ${posCols}
+    FROM predictions p JOIN frames f ON f.id = p.frame_id
+      ${labels ? 'LEFT JOIN labels l ON l.sha256 = f.sha256' : ''}
+      ${positions ? 'LEFT JOIN roi_positions rp ON rp.frame_id = f.id' : ''}
+    WHERE p.id = (SELECT max(id) FROM predictions q WHERE q.frame_id = f.id)
+      AND p.classified_at >= ? AND p.classified_at < ?
+    ORDER BY p.classified_at, f.id`;
+}
+
+/**
+ * Shore: the latest prediction per (instrument, frame), its label and its synced position.
+ * Parameters: since, until, instrument, instrument (NULL: every instrument; cast so PostgreSQL
+ * knows its type).
+ */
+export function shoreObjectsSql(has: (table: string) => boolean): string {
+  const positions = has('shore_positions');
+  const posCols = positions
+    ? 'sp.t_ms AS captured_at, sp.lat, sp.lon, sp.depth_m, sp.temperature_c, sp.salinity, sp.quality AS position_quality, sp.env_quality'
+    : 'NULL AS captured_at, NULL AS lat, NULL AS lon, NULL AS depth_m, NULL AS temperature_c, NULL AS salinity, NULL AS position_quality, NULL AS env_quality';
+  return `SELECT p.instrument, p.sha256, p.rel_path, p.width, p.height, p.area, p.classified_at, p.arrived_at,
+      p.label AS predicted_label, p.probability, p.ensemble_version,
+      l.state, l.label AS review_label, l.labelled_by, l.labelled_at, ${posCols}
+    FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY instrument, sha256 ORDER BY classified_at DESC, ensemble_version DESC) AS rn
+          FROM shore_predictions WHERE classified_at >= ? AND classified_at < ? AND (CAST(? AS TEXT) IS NULL OR instrument = ?)) p
+    LEFT JOIN shore_labels l ON l.instrument = p.instrument AND l.sha256 = p.sha256
+    ${positions ? 'LEFT JOIN shore_positions sp ON sp.instrument = p.instrument AND sp.sha256 = p.sha256' : ''}
+    WHERE p.rn = 1
+    ORDER BY p.classified_at, p.instrument, p.sha256`;
+}
+
+/**
+ * Sampled volume per window and depth bin, in [from, to). binM 0: every depth in one bin (NULL).
+ * Parameters: from, to (and on a shore database, instrument twice as in shoreObjectsSql).
+ * NULL when the table is missing: no volume is known.
+ */
+export function volumeBinsSql(kind: 'ship' | 'shore', has: (table: string) => boolean, windowMs: number, binM: number): string | null {
+  const table = kind === 'ship' ? 'volume_samples' : 'shore_volumes';
+  if (!has(table)) return null;
+  const w = Math.trunc(windowMs);
+  // Numbers are inlined (they come from the config, not the user's text): integer division must stay integral.
+  const bin = binM > 0 ? `CASE WHEN depth_m IS NULL THEN NULL ELSE CAST(floor(depth_m / ${Number(binM)}) AS BIGINT) END` : 'CAST(NULL AS BIGINT)';
+  const instrument = kind === 'ship' ? "'' AS instrument" : 'instrument';
+  const where = kind === 'ship' ? 't_ms >= ? AND t_ms < ?' : 't_ms >= ? AND t_ms < ? AND (CAST(? AS TEXT) IS NULL OR instrument = ?)';
+  return `SELECT ${instrument}, (t_ms / ${w}) * ${w} AS window_start, ${bin} AS bin, sum(volume_m3) AS volume_m3
+    FROM ${table} WHERE ${where}
+    GROUP BY 1, 2, 3`;
+}
