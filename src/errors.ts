@@ -253,6 +253,30 @@ export class PlankwatchError extends Error {
   constructor(code: ErrorCode, detail: string, options?: { cause?: unknown }) {
     super(`${code}: ${ERRORS[code].message} ${detail}`.trim(), options);
     this.name = 'PlankwatchError';
+  PW_E_NAV_SENTENCE: {
+    message: 'A navigation or CTD sentence was dropped: its checksum is wrong, it is cut short, or a field cannot be read. Counted (plankwatch_nav_bad_sentences_total); nothing else is affected.',
+    action: 'A few now and then are line noise. Many: check the serial settings (baud rate, nav.serial), that only NMEA 0183 arrives on the port, and nav.ctd.pattern against a line of the CTD (docs/navigation.md).',
+  },
+  PW_E_NAV_INPUT: {
+    message: 'A navigation input could not be opened, or its connection dropped (UDP port, TCP multiplexer, serial device or logged file); it is retried with a growing delay.',
+    action: 'Check the address, port, device or path in nav.* (docs/navigation.md): that the multiplexer is up and reachable, that the daemon user may open the serial device (group dialout) and that no other program holds the UDP port. ROIs stored meanwhile are tagged "held" or "missing".',
+  },
+  PW_E_NAV_CLOCK: {
+    message: 'The navigation time jumped (a fix older than the one before it, or far from the computer\'s clock); fixes are kept at their own times.',
+    action: 'Once, after a GPS restart: nothing to do. Often: two receivers with different clocks feed one input, or the GPS has no fix; give each its own input. Check the computer\'s clock (chrony) if ROI times come from arrival.',
+  },
+  PW_E_NAV_SIDECAR: {
+    message: 'A navigation or CTD sidecar file next to an image could not be read or holds no usable value; the ROI is tagged from the live feed instead.',
+    action: 'Check the sidecar named in the message against docs/navigation.md (JSON with time, lat, lon, depth_m or pressure_dbar, temperature_c, salinity, volume_m3).',
+  },
+  PW_E_NAV_STALE: {
+    message: 'No navigation or CTD data for longer than nav.maxGapS: ROIs are tagged "held" (last value) or "missing".',
+    action: 'Check the GPS, the multiplexer and the CTD, and the cables and network between them and this computer. ROIs are tagged again automatically once data arrives for their times.',
+  },
+  PW_E_REPLAY: {
+    message: '`plankwatch replay` could not read its recording or image folder, or could not send or serve the recording.',
+    action: 'Check the paths given; --udp HOST:PORT must name the daemon\'s nav.udp.ports, and the port of --tcp PORT must be free (the daemon connects to it through nav.tcp.endpoints).',
+  },
     this.code = code;
     this.detail = detail;
   }

@@ -182,6 +182,8 @@ export const CONFIG_SCHEMA = obj('plankwatch configuration', {
     certFile: str('Client certificate file for mqtts:// (empty: none).', ''),
     keyFile: str('Client key file for mqtts:// (empty: none).', ''),
     clientId: str('MQTT client id, stable and different for each ingester. Empty: plankwatch-shore-<hostname>.', ''),
+    maxDelayS: number('Latency budget: a live record waits up to this many seconds for others to share its batch (a trickle of one or two ROIs per batch costs several times the bytes per ROI). 0: send each record at once.', 10, 0, 3600),
+    trackIntervalS: number('The ship\'s track and CTD series go ashore decimated to one point per this many seconds (each ROI\'s own position and depth go in full).', 10, 0),
     group: str('Shared subscription group: ingesters with the same group split the batches between them.', 'plankwatch-shore'),
     topicPrefix: str('Topic prefix the ships publish under (sync.topicPrefix on the ships).', 'plankwatch-sync'),
     database: str('Where records go: "sqlite" (one machine) or "postgres" (several ingesters on several machines).', 'sqlite', ['sqlite', 'postgres']),

@@ -6,6 +6,7 @@ import { isPlankwatchError } from '../errors.js';
 import { Metrics, type HealthChecks, type HttpServer } from '../http/index.js';
 import type { Ingest, IngestReject } from '../ingest/index.js';
 import type { Logger } from '../log.js';
+import type { NavStage } from '../nav/index.js';
 import type { CountsWindow, ModelInfo, PipelineStats, Publisher, PublisherProviders } from '../publish/index.js';
 import { ReviewStore } from '../review/index.js';
 import type { PublishLog, Store, WindowCounts } from '../store/index.js';
@@ -22,6 +23,7 @@ import {
   createFinetuner,
   createHttpServer,
   createIngest,
+  createNavStage,
   createPublisher,
   createRegistry,
   createStore,
@@ -64,6 +66,7 @@ export class Daemon {
   private ingest: Ingest | undefined;
   private publisher: Publisher | undefined;
   private sync: SyncSender | undefined;
+  private nav: NavStage | undefined;
   private http: HttpServer | undefined;
   private modelInfo: ModelInfo | null = null;
   private backend = 'none';
@@ -96,6 +99,7 @@ export class Daemon {
     this.publisher = await this.begin(createPublisher(c, mqttUrl, this.providers(), this.metrics, this.log, broker?.ownerLogin));
     if (c.sync.enabled) this.sync = await this.begin(createSyncSender(c, store.outboxRepository(), this.log));
     await this.begin(this.windowTimer());
+    if (c.nav.enabled) this.nav = await this.begin(createNavStage(c, store, this.publisher, this.metrics, this.log));
     // Fine-tuning and model versions: promotions made here or by `plankwatch models` are swapped in live.
     const ensembleWatcher = await this.begin(createEnsembleWatcher(c, model.ensembleVersion, () => this.swapEnsemble(), this.log));
     const onPromoted = async (e: { version: string }): Promise<void> => {
@@ -222,6 +226,7 @@ export class Daemon {
     this.counters.framesSeen++;
     this.metrics.framesSeen.inc();
     const work = this.pipeline!.handle(file);
+    this.nav?.noteFile(file);
     this.metrics.queueDepth.set(this.pipeline!.depth);
     void work.finally(() => this.metrics.queueDepth.set(this.pipeline?.depth ?? 0));
     return work;
@@ -296,6 +301,7 @@ export class Daemon {
       }
     }
     this.checkWindowClosed();
+    this.nav?.tagStored(frames.map((f) => f.frame.file));
     this.publisher?.notifyCounts();
     this.sync?.wake();
   }

@@ -10,6 +10,7 @@ import { Ingest, type IngestHandlers } from '../ingest/index.js';
 import { Finetuner, finetuneRoutes, type FinetunerOptions } from '../finetune/index.js';
 import { EnsembleWatcher, ModelRegistry } from '../registry/index.js';
 import type { Logger } from '../log.js';
+import { NavStage } from '../nav/index.js';
 import { EmbeddedBroker, Publisher, type BrokerLogin, type PublisherProviders } from '../publish/index.js';
 import { reviewRoutes, type ReviewStore } from '../review/index.js';
 import { Store, type FinetuneRepository, type OutboxRepository } from '../store/index.js';
@@ -213,10 +214,36 @@ export function createIngest(c: Config, store: Store, handlers: Omit<IngestHandl
       usePolling: c.ingest.usePolling,
       logger: log,
     },
+      // Navigation sidecars (<image>.json, nav.sidecar.folderFile) lie beside the images: not images.
+      ...(c.nav.enabled ? { tempSuffixes: ['.tmp', '.part', '.json', ...(c.nav.sidecar.folderFile ? [c.nav.sidecar.folderFile] : [])] } : {}),
     { ...handlers, isKnown: (relPath, size, mtimeMs) => store.sourceOutcome(relPath, size, mtimeMs) },
   );
 }
 
 function publisherClientId(c: Config): string {
   return `plankwatch-${c.instrument.id}`;
+/** The navigation and environment stage (nav.enabled): its messages go out through the publisher. */
+export function createNavStage(c: Config, store: Store, publisher: Publisher | undefined, metrics: Metrics, log: Logger): NavStage {
+  return new NavStage({
+    config: c.nav,
+    instrument: c.instrument.id,
+    countsWindowMs: c.store.countsWindowS * 1000,
+    repository: store.navRepository(),
+    logger: log,
+    ...(publisher
+      ? {
+          publish: {
+            concentrations: (payload) => publisher.publishJson('concentrations', payload, { qos: 1, retain: false }),
+            profile: (payload) => publisher.publishJson('profile', payload, { qos: 1, retain: true }),
+            position: (payload) => publisher.publishJson('position', payload, { qos: 0, retain: true }),
+          },
+        }
+      : {}),
+    onSentence: (outcome, source) => {
+      metrics.navSentences.inc(1, { outcome });
+      if (outcome === 'bad') metrics.navBadSentences.inc(1, { source });
+    },
+  });
+}
+
 }

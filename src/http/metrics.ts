@@ -67,6 +67,16 @@ export class Metrics {
     name: 'plankwatch_disk_full',
     help: '1 while a folder the daemon writes (database, archive, quarantine) is full (PW_E_DISK_FULL), else 0.',
   });
+  readonly navSentences: Counter<'outcome'> = this.registry.counter({
+    name: 'plankwatch_nav_sentences_total',
+    help: 'Navigation and CTD lines read since the start, by outcome: ok (used), ignored (valid, not used), bad (dropped: PW_E_NAV_SENTENCE).',
+    labelNames: ['outcome'],
+  });
+  readonly navBadSentences: Counter<'source'> = this.registry.counter({
+    name: 'plankwatch_nav_bad_sentences_total',
+    help: 'Navigation and CTD lines dropped since the start (bad checksum, cut short, unreadable field), by input.',
+    labelNames: ['source'],
+  });
   readonly diskFreeBytes: Gauge<'folder'> = this.registry.gauge({
     name: 'plankwatch_disk_free_bytes',
     help: 'Bytes free for the daemon in the file system of each folder it writes: store (the database), archive, quarantine.',

@@ -51,6 +51,8 @@ export class Publisher implements Part {
   private lastStatsAt = 0;
   private lastClassified = 0;
   private running = false;
+  /** The latest retained message of each topic published through publishJson, sent again on reconnect. */
+  private readonly retained = new Map<string, string>();
 
   constructor(options: PublisherOptions) {
     this.options = options;
@@ -127,6 +129,23 @@ export class Publisher implements Part {
     }
   }
 
+  /**
+   * A JSON message of another stage on one of this instrument's topics (e.g. the nav stage's
+   * profile). A retained one is kept and sent again after every reconnect; never throws.
+   */
+  publishJson(topic: 'profile' | 'concentrations' | 'position', payload: unknown, options: { qos: 0 | 1; retain: boolean }): void {
+    if (this.topics === null) return;
+    try {
+      const name = this.topics[topic];
+      const text = JSON.stringify(payload);
+      if (options.retain) this.retained.set(name, text);
+      if (this.connection?.connected !== true) return;
+      void this.connection.publish(name, text, options);
+    } catch (err) {
+      this.fail(topic, err);
+    }
+  }
+
   // ---- internals ----
 
   private onConnect(): void {
@@ -134,6 +153,7 @@ export class Publisher implements Part {
     const connection = this.connection;
     if (topics === null || connection === null) return;
     void connection.publish(topics.availability, 'online', { qos: 1, retain: true });
+    for (const [name, text] of this.retained) void connection.publish(name, text, { qos: 1, retain: true });
     this.publishModel().catch((err: unknown) => this.fail('model', err));
     this.countsDirty = true;
     this.requestFlush();

@@ -7,6 +7,12 @@ export interface Topics {
   model: string;
   stats: string;
   detections: string;
+  /** Retained: depth profile of concentrations (nav stage). */
+  profile: string;
+  /** Concentrations of each window, with position and depth (nav stage). */
+  concentrations: string;
+  /** Retained: latest ROI position and water (nav stage). */
+  position: string;
 }
 
 /** Topic names for one instrument. Neither part may contain MQTT wildcards or a slash. */
@@ -23,5 +29,8 @@ export function topicsFor(prefix: string, instrument: string): Topics {
     model: `${base}/model`,
     stats: `${base}/stats`,
     detections: `${base}/detections`,
+    profile: `${base}/profile`,
+    concentrations: `${base}/concentrations`,
+    position: `${base}/position`,
   };
 }

@@ -151,8 +151,10 @@ export interface NavRepository {
   volumesBetween(from: number, to: number): VolumeRow[];
   /** Sum of the volume sampled in [from, to), m³. */
   volumeSum(from: number, to: number): number;
-  /** Volume rows with no depth yet, oldest first. */
-  volumesWithoutDepth(limit: number): VolumeRow[];
+  /** Volume rows in [from, to] with no depth yet, oldest first. */
+  volumesWithoutDepth(from: number, to: number, limit: number): VolumeRow[];
+  /** The frame ids of these contents (those stored). */
+  frameIds(sha256s: readonly string[]): Map<string, number>;
   setVolumeDepths(rows: readonly { id: number; depthM: number }[]): void;
   /** ROIs captured in [from, to) with their current label. */
   taggedRois(from: number, to: number): TaggedRoi[];
@@ -225,7 +227,10 @@ export function createNavRepository(db: SqliteDatabase): NavRepository {
     ),
     volumes: db.prepare<[number, number], VolumeRow>(`SELECT id, t_ms AS t, volume_m3 AS volumeM3, source, depth_m AS depthM FROM volume_samples WHERE t_ms >= ? AND t_ms < ? ORDER BY t_ms, id`),
     volumeSum: db.prepare<[number, number], { v: number | null }>(`SELECT sum(volume_m3) AS v FROM volume_samples WHERE t_ms >= ? AND t_ms < ?`),
-    noDepth: db.prepare<[number], VolumeRow>(`SELECT id, t_ms AS t, volume_m3 AS volumeM3, source, depth_m AS depthM FROM volume_samples WHERE depth_m IS NULL ORDER BY t_ms LIMIT ?`),
+    noDepth: db.prepare<[number, number, number], VolumeRow>(
+      `SELECT id, t_ms AS t, volume_m3 AS volumeM3, source, depth_m AS depthM FROM volume_samples WHERE depth_m IS NULL AND t_ms BETWEEN ? AND ? ORDER BY t_ms LIMIT ?`,
+    ),
+    frameId: db.prepare<[string], { id: number }>(`SELECT id FROM frames WHERE sha256 = ?`),
     setDepth: db.prepare<[number, number]>(`UPDATE volume_samples SET depth_m = ? WHERE id = ?`),
     // The current label: a validated label wins; otherwise the frame's latest prediction.
     tagged: db.prepare<[number, number], TaggedRoi>(
@@ -300,7 +305,15 @@ export function createNavRepository(db: SqliteDatabase): NavRepository {
     },
     volumesBetween: (from, to) => s.volumes.all(from, to),
     volumeSum: (from, to) => s.volumeSum.get(from, to)?.v ?? 0,
-    volumesWithoutDepth: (limit) => s.noDepth.all(limit),
+    volumesWithoutDepth: (from, to, limit) => s.noDepth.all(from, to, limit),
+    frameIds: (sha256s) => {
+      const out = new Map<string, number>();
+      for (const sha of sha256s) {
+        const r = s.frameId.get(sha);
+        if (r) out.set(sha, r.id);
+      }
+      return out;
+    },
     setVolumeDepths: (rows) => void (rows.length > 0 && setDepths.immediate(rows)),
     taggedRois: (from, to) => s.tagged.all(from, to),
     replaceConcentrations: (windowMs, windowStart, rows) => replaceConc.immediate(windowMs, windowStart, rows),

@@ -52,6 +52,7 @@ describe('NavRepository (migration 7)', () => {
     const nav = store.navRepository();
     const frames = nav.framesWithoutPosition(10);
     expect(frames.map((f) => f.relPath)).toEqual(['a.jpg', 'b.jpg']);
+    expect([...nav.frameIds([incoming(b!, 'b.jpg').sha256, 'f'.repeat(64)]).values()]).toEqual([frames[1]!.frameId]);
     const base = { timeSource: 'filename' as const, lat: 1, lon: 2, depthM: 12, temperatureC: null, salinity: null, gapS: 1, envQuality: 'interpolated' as const, envGapS: 1, taggedAt: T0 };
     nav.upsertRoiPositions([
       { ...base, frameId: frames[0]!.frameId, tMs: T0 + 10, quality: 'interpolated' },
@@ -74,9 +75,9 @@ describe('NavRepository (migration 7)', () => {
       { tMs: T0 + 60_000, volumeM3: 1, source: 'swept' },
     ]);
     expect(nav.volumeSum(T0, T0 + 60_000)).toBe(0.75);
-    expect(nav.volumesWithoutDepth(10).map((v) => v.volumeM3)).toEqual([0.25, 1]);
-    nav.setVolumeDepths(nav.volumesWithoutDepth(10).map((v) => ({ id: v.id, depthM: 7 })));
-    expect(nav.volumesWithoutDepth(10)).toEqual([]);
+    expect(nav.volumesWithoutDepth(0, Number.MAX_SAFE_INTEGER, 10).map((v) => v.volumeM3)).toEqual([0.25, 1]);
+    nav.setVolumeDepths(nav.volumesWithoutDepth(0, Number.MAX_SAFE_INTEGER, 10).map((v) => ({ id: v.id, depthM: 7 })));
+    expect(nav.volumesWithoutDepth(0, Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
     const row = { windowMs: 60_000, windowStart: T0, windowEnd: T0 + 60_000, binM: 5, depthMinM: 0, depthMaxM: 5, label: 'copepod', count: 3, volumeM3: 0.75, perM3: 4, lat: null, lon: null, computedAt: T0 };
     nav.replaceConcentrations(60_000, T0, [row, { ...row, label: 'diatom', count: 0, perM3: 0 }]);
     nav.replaceConcentrations(60_000, T0, [row]);
