@@ -182,8 +182,6 @@ export const CONFIG_SCHEMA = obj('plankwatch configuration', {
     certFile: str('Client certificate file for mqtts:// (empty: none).', ''),
     keyFile: str('Client key file for mqtts:// (empty: none).', ''),
     clientId: str('MQTT client id, stable and different for each ingester. Empty: plankwatch-shore-<hostname>.', ''),
-    maxDelayS: number('Latency budget: a live record waits up to this many seconds for others to share its batch (a trickle of one or two ROIs per batch costs several times the bytes per ROI). 0: send each record at once.', 10, 0, 3600),
-    trackIntervalS: number('The ship\'s track and CTD series go ashore decimated to one point per this many seconds (each ROI\'s own position and depth go in full).', 10, 0),
     group: str('Shared subscription group: ingesters with the same group split the batches between them.', 'plankwatch-shore'),
     topicPrefix: str('Topic prefix the ships publish under (sync.topicPrefix on the ships).', 'plankwatch-sync'),
     database: str('Where records go: "sqlite" (one machine) or "postgres" (several ingesters on several machines).', 'sqlite', ['sqlite', 'postgres']),
@@ -213,6 +211,54 @@ export const CONFIG_SCHEMA = obj('plankwatch configuration', {
     eventMinutes: int('Length of one sampling event (tow segment) in minutes: Darwin Core events and EcoTaxa samples are cut by capture time into windows this long.', 60, 1, 1440),
     depthBinM: number('Depth bin of the Darwin Core events and EcoTaxa acquisitions, in metres; 0: one bin per tow segment, whatever the depth.', 5, 0),
     mediaPerOccurrence: int('Images put in a Darwin Core Archive (under media/) and named in associatedMedia, per occurrence; 0: none.', 5, 0),
+  }),
+  nav: obj('Ship navigation (NMEA 0183) and CTD: every stored ROI is tagged with position, depth, temperature and salinity at its capture time, and concentrations per class and depth are computed from the sampled volume (see docs/navigation.md).', {
+    enabled: bool('Run the navigation stage.', false),
+    udp: obj('NMEA over UDP (unicast or broadcast).', {
+      ports: str('UDP ports to listen on, separated by commas, e.g. "10110". Empty: none.', ''),
+      host: str('Address to bind: "0.0.0.0" receives broadcasts on every interface.', '0.0.0.0'),
+    }),
+    tcp: obj('NMEA from a TCP server (a navigation multiplexer): plankwatch connects and reconnects.', {
+      endpoints: str('host:port of each server, separated by commas, e.g. "192.168.1.10:10110". Empty: none.', ''),
+      reconnectMaxS: int('Longest wait between two connection attempts, in seconds (the wait doubles from 1 s up to this).', 30, 1),
+    }),
+    serial: obj('NMEA on serial lines (RS-232/RS-422 adapters).', {
+      ports: str('Serial devices, separated by commas, e.g. "/dev/ttyUSB0". The daemon user needs the dialout group. Empty: none.', ''),
+      baudRate: int('Baud rate of every serial port (NMEA 0183: 4800; many receivers and CTDs: 9600 or 38400).', 4800, 50),
+    }),
+    file: obj('NMEA appended to logged files (e.g. by the ship\'s logger).', {
+      paths: str('Files to follow, separated by commas; a file replaced or truncated (log rotation) is read again from its start. Empty: none.', ''),
+      fromStart: bool('Read each file from its beginning at start (a recording); else only lines written after the start.', false),
+    }),
+    requireChecksum: bool('Drop NMEA sentences without a checksum (*hh). Sentences with a wrong checksum are always dropped (PW_E_NAV_SENTENCE).', true),
+    maxGapS: number('Samples at most this many seconds apart are interpolated between; across a longer gap the nearer value is held (quality "held").', 10, 0),
+    maxHoldS: number('A value older (or newer) than this many seconds is not held: the ROI is tagged "missing".', 300, 0),
+    flushMs: int('Longest navigation and CTD samples wait in memory before one database write, in milliseconds.', 1000, 10),
+    ctd: obj('CTD sentences (proprietary) on the same inputs.', {
+      pattern: str('Regular expression a CTD line matches, with named groups among depth (m), pressure (dbar), temperature (deg C), salinity and time (hhmmss[.ss] UTC or ISO 8601), e.g. "^\\$PCTD,(?<pressure>[-\\d.]+),(?<temperature>[-\\d.]+),(?<salinity>[-\\d.]+)". A trailing *hh checksum is checked. Empty: no CTD on the inputs.', ''),
+      fields: str('Instead of pattern: the sentence id and which comma-separated field holds which value, e.g. "$PCTD pressure=1 temperature=2 salinity=3" (field 0 is the id). Empty: pattern is used.', ''),
+      latitude: number('Latitude used to turn pressure into depth when no fix is known (UNESCO 1983).', 45, -90, 90),
+      depthOffsetM: number('Metres added to the CTD depth to give the camera\'s depth (positive when the camera is below the CTD).', 0),
+    }),
+    time: obj('The capture time of each ROI, in this order: file name, EXIF, sidecar, else arrival time.', {
+      filenamePattern: str('Regular expression finding the capture time (UTC) in a file name, with named groups year, month, day, hour, minute, second and optionally fraction (of a second). Empty: not from the name.', '(?<year>\\d{4})-?(?<month>\\d{2})-?(?<day>\\d{2})[T_ -]?(?<hour>\\d{2}):?(?<minute>\\d{2}):?(?<second>\\d{2})(?:[.,](?<fraction>\\d{1,6}))?'),
+      exif: bool('Read EXIF DateTimeOriginal with SubSecTimeOriginal (and OffsetTimeOriginal; UTC when absent) from JPEG and TIFF files.', true),
+    }),
+    sidecar: obj('Per-image and per-folder sidecar files with time, position, CTD values or volume (JSON, see docs/navigation.md).', {
+      perImage: bool('Read <image name without extension>.json beside each image, when present.', true),
+      folderFile: str('Name of a JSON file whose values apply to every image of its folder (e.g. "ctd.json"). Empty: none.', ''),
+    }),
+    volume: obj('Sampled volume, for concentrations (individuals per m3).', {
+      source: str('"swept": field of view width x depth of field x speed through water (VHW, else speed over ground) integrated over time; "sidecar": the volume_m3 of each image\'s sidecar; "off": none (other stages may still record volume).', 'off', ['off', 'swept', 'sidecar']),
+      fovWidthM: number('Width of the imaged field across the direction of travel, in metres (swept).', 0, 0),
+      depthOfFieldM: number('Depth of field of the camera, in metres (swept).', 0, 0),
+      speed: str('Which speed sweeps the volume: "auto" (through water when VHW arrives, else over ground), "water" or "ground".', 'auto', ['auto', 'water', 'ground']),
+    }),
+    concentrations: obj('Concentrations per class, per counts window (store.countsWindowS) and depth bin.', {
+      depthBinM: number('Height of a depth bin in metres.', 5, 0.1),
+      intervalS: int('Seconds between two computations (and MQTT publications) of the recent windows.', 10, 1),
+      profileHours: number('Hours of data the retained depth profile (plankwatch/<id>/profile) covers.', 1, 0.01),
+    }),
   }),
   log: obj('Logging (JSON lines on stdout; journald under systemd).', {
     level: str('Least severe level logged.', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
