@@ -233,26 +233,6 @@ export const ERRORS = {
     message: 'No replay images: no high-confidence frames on board yet and no shipped reference set; fine-tuning uses the validated labels alone.',
     action: 'Install the shipped reference set (classify.modelsDir/reference, or finetune.referenceData), or set finetune.replayData to a labelled folder, so that old classes are not forgotten.',
   },
-  PW_E_DISK_FULL: {
-    message: 'A disk the daemon writes is full (the database, archive or quarantine folder): classification pauses, images wait in the watch folder, nothing is lost.',
-    action: 'Free space on the file system named in the message (old archived images, logs) or move store.path / ingest.archiveDir to a larger disk. The daemon tries again every few seconds and resumes by itself, logging once when space is back; /health and plankwatch_disk_full show the state.',
-  },
-  PW_E_INTERNAL: {
-    message: 'An unexpected internal error occurred.',
-    action: 'The daemon keeps running where it can. Send the log line with its stack to the developers.',
-  },
-} as const satisfies Record<string, ErrorInfo>;
-
-export type ErrorCode = keyof typeof ERRORS;
-
-/** An error that carries a stable code from the catalogue. */
-export class PlankwatchError extends Error {
-  readonly code: ErrorCode;
-  readonly detail: string;
-
-  constructor(code: ErrorCode, detail: string, options?: { cause?: unknown }) {
-    super(`${code}: ${ERRORS[code].message} ${detail}`.trim(), options);
-    this.name = 'PlankwatchError';
   PW_E_NAV_SENTENCE: {
     message: 'A navigation or CTD sentence was dropped: its checksum is wrong, it is cut short, or a field cannot be read. Counted (plankwatch_nav_bad_sentences_total); nothing else is affected.',
     action: 'A few now and then are line noise. Many: check the serial settings (baud rate, nav.serial), that only NMEA 0183 arrives on the port, and nav.ctd.pattern against a line of the CTD (docs/navigation.md).',
@@ -277,6 +257,26 @@ export class PlankwatchError extends Error {
     message: '`plankwatch replay` could not read its recording or image folder, or could not send or serve the recording.',
     action: 'Check the paths given; --udp HOST:PORT must name the daemon\'s nav.udp.ports, and the port of --tcp PORT must be free (the daemon connects to it through nav.tcp.endpoints).',
   },
+  PW_E_DISK_FULL: {
+    message: 'A disk the daemon writes is full (the database, archive or quarantine folder): classification pauses, images wait in the watch folder, nothing is lost.',
+    action: 'Free space on the file system named in the message (old archived images, logs) or move store.path / ingest.archiveDir to a larger disk. The daemon tries again every few seconds and resumes by itself, logging once when space is back; /health and plankwatch_disk_full show the state.',
+  },
+  PW_E_INTERNAL: {
+    message: 'An unexpected internal error occurred.',
+    action: 'The daemon keeps running where it can. Send the log line with its stack to the developers.',
+  },
+} as const satisfies Record<string, ErrorInfo>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error that carries a stable code from the catalogue. */
+export class PlankwatchError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: string;
+
+  constructor(code: ErrorCode, detail: string, options?: { cause?: unknown }) {
+    super(`${code}: ${ERRORS[code].message} ${detail}`.trim(), options);
+    this.name = 'PlankwatchError';
     this.code = code;
     this.detail = detail;
   }
