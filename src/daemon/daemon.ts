@@ -225,8 +225,8 @@ export class Daemon {
   private onFile(file: IncomingFile): Promise<void> {
     this.counters.framesSeen++;
     this.metrics.framesSeen.inc();
-    const work = this.pipeline!.handle(file);
     this.nav?.noteFile(file);
+    const work = this.pipeline!.handle(file);
     this.metrics.queueDepth.set(this.pipeline!.depth);
     void work.finally(() => this.metrics.queueDepth.set(this.pipeline?.depth ?? 0));
     return work;
@@ -300,8 +300,8 @@ export class Daemon {
         });
       }
     }
-    this.checkWindowClosed();
     this.nav?.tagStored(frames.map((f) => f.frame.file));
+    this.checkWindowClosed();
     this.publisher?.notifyCounts();
     this.sync?.wake();
   }

@@ -212,16 +212,14 @@ export function createIngest(c: Config, store: Store, handlers: Omit<IngestHandl
       maxPending: c.ingest.maxPending,
       onProcessed: c.ingest.onProcessed,
       usePolling: c.ingest.usePolling,
-      logger: log,
-    },
       // Navigation sidecars (<image>.json, nav.sidecar.folderFile) lie beside the images: not images.
       ...(c.nav.enabled ? { tempSuffixes: ['.tmp', '.part', '.json', ...(c.nav.sidecar.folderFile ? [c.nav.sidecar.folderFile] : [])] } : {}),
+      logger: log,
+    },
     { ...handlers, isKnown: (relPath, size, mtimeMs) => store.sourceOutcome(relPath, size, mtimeMs) },
   );
 }
 
-function publisherClientId(c: Config): string {
-  return `plankwatch-${c.instrument.id}`;
 /** The navigation and environment stage (nav.enabled): its messages go out through the publisher. */
 export function createNavStage(c: Config, store: Store, publisher: Publisher | undefined, metrics: Metrics, log: Logger): NavStage {
   return new NavStage({
@@ -246,4 +244,6 @@ export function createNavStage(c: Config, store: Store, publisher: Publisher | u
   });
 }
 
+function publisherClientId(c: Config): string {
+  return `plankwatch-${c.instrument.id}`;
 }
