@@ -213,6 +213,14 @@ export const ERRORS = {
     message: 'The training and model commands (train, average, evaluate, …) could not be loaded: the install is incomplete or damaged.',
     action: 'Reinstall plankwatch (in its folder: `npm ci && npm run build`, or unpack the release again), then run the command again. The message names the file or package that failed to load.',
   },
+  PW_E_CAMERA_PROFILE: {
+    message: 'An ensemble member cannot serve this camera: it was trained on images its preparation cannot match with the camera\'s (the message says what differs).',
+    action: 'Check the camera: section of the config (polarity, colour, pixelSizeUm) against the camera, or train a version of the member on this camera\'s images: `plankwatch train --from models/<member>/<version> --data <export> --polarity … --pixel-size …` (docs/cameras.md).',
+  },
+  PW_E_ECOTAXA_DATA: {
+    message: 'An EcoTaxa export given to --data could not be read, or holds no object to use.',
+    action: 'Give the export\'s zip or its unzipped folder (with its ecotaxa_*.tsv and images); the message names the file or row at fault. With no object left, loosen --status, --min-per-class or the --category-map (docs/cameras.md).',
+  },
   PW_E_FINETUNE_BUSY: {
     message: 'A fine-tuning run is already in progress.',
     action: 'Wait for it to finish (GET /api/finetune/runs shows its progress), then ask again.',

@@ -48,8 +48,12 @@ export interface PreparedFrame {
   file: IncomingFile;
   width: number;
   height: number;
-  /** Number of non-background pixels (organism area) in the original image. */
+  /** Number of non-background pixels (organism area) in the original image, measured against its own border's level. */
   area: number;
+  /** The same area in square micrometres, where camera.pixelSizeUm is known. */
+  areaUm2?: number;
+  /** The camera polarity the image came in (declared, or detected from its border with camera.polarity "auto"). */
+  polarity?: 'bright-field' | 'dark-field';
   format: string;
   inputs: Map<string, PreparedImage>;
 }

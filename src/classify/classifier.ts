@@ -8,6 +8,7 @@ import type { BackendInfo, BackendName, BackendRequest } from './backend.js';
 import { Batcher } from './batcher.js';
 import type { GenerationSpec } from './engine.js';
 import type { OnnxSettings } from './onnx-runtime.js';
+import type { CameraProfile } from '../preprocess/index.js';
 import { loadEnsemble, type LoadedEnsemble } from './ensemble-loader.js';
 import type { EnsembleFile, MemberMetrics, VotingRule } from './meta.js';
 import { ONNX_FILE } from './onnx-export.js';
@@ -36,6 +37,8 @@ export interface ClassifierOptions {
   maxWaitMs: number;
   /** Classes listed in each top-k (ensemble and members). */
   topK: number;
+  /** The camera (config `camera:`): a member that cannot serve it is refused (PW_E_CAMERA_PROFILE). Absent: not checked. */
+  camera?: CameraProfile;
   /** Batches handed to one inference thread at a time (default 2: one computing, one waiting). */
   maxQueuedPerWorker?: number;
   /** Told after each batch: its size and its latency (hand-off to probabilities back), for metrics. */
@@ -272,7 +275,7 @@ export class Classifier implements Part {
   private async doSwap(file: string | EnsembleFile): Promise<ModelInfo> {
     const pool = this.pool;
     if (!pool || this.state !== 'running') throw new PlankwatchError('PW_E_INTERNAL', 'the classifier is not running');
-    const ensemble = await loadEnsemble(file, this.opts.modelsDir);
+    const ensemble = await loadEnsemble(file, this.opts.modelsDir, this.opts.camera);
     const gen: Generation = {
       id: this.nextGen++,
       ensemble,

@@ -7,6 +7,8 @@ import path from 'node:path';
 import { PlankwatchError } from '../errors.js';
 import { inputKey } from '../preprocess/prepare.js';
 import type { PreprocessSpec } from '../types.js';
+import type { CameraProfile } from '../preprocess/index.js';
+import { checkCamera } from './camera-check.js';
 import { alignClasses } from './classes.js';
 import { VOTING_RULES, type EnsembleFile, type MemberMeta } from './meta.js';
 import { readMeta, verifyChecksums } from './model-files.js';
@@ -45,9 +47,9 @@ export interface LoadedEnsemble {
  * Validate an ensemble: `file` is the path of an ensemble.json or its parsed content; members are
  * looked up as `<modelsDir>/<name>/<version>/`, in the first of several folders that holds it when
  * `modelsDir` is a list (a writable store, then the shipped models). Throws PlankwatchError
- * PW_E_MODEL_LOAD.
+ * PW_E_MODEL_LOAD, or PW_E_CAMERA_PROFILE when `camera` is given and a member cannot serve it.
  */
-export async function loadEnsemble(file: string | EnsembleFile, modelsDir: string | readonly string[]): Promise<LoadedEnsemble> {
+export async function loadEnsemble(file: string | EnsembleFile, modelsDir: string | readonly string[], camera?: CameraProfile): Promise<LoadedEnsemble> {
   const ensemble = typeof file === 'string' ? await readEnsembleFile(file) : file;
   const where = typeof file === 'string' ? file : `ensemble "${String(ensemble.version)}"`;
   checkEnsembleShape(ensemble, where);
@@ -61,6 +63,8 @@ export async function loadEnsemble(file: string | EnsembleFile, modelsDir: strin
     members.push({ name: m.name, version: m.version, dir, meta, weight: m.weight ?? 1, tta: memberViews(ensemble, m), inputKey: inputKey(meta.input.size, meta.preprocessing) });
   }
 
+  // With the camera known, a member that cannot serve it is refused (PW_E_CAMERA_PROFILE) before any tensor is made.
+  if (camera) checkCamera(members, camera);
   const { classes, maps } = alignClasses(members.map((m) => m.meta.classes));
   const byKey = new Map<string, { key: string; size: number; spec: PreprocessSpec }>();
   for (const m of members) {

@@ -39,10 +39,29 @@ export interface MemberMeta {
   checksums?: Record<string, string>;
   createdAt: string;
   /**
+   * The camera of the images it was trained on (absent: the NDSB camera, bright-field gray with
+   * no pixel size recorded). Every image is read in the canonical form whatever its polarity;
+   * see classify/camera-check.ts for what a member can serve.
+   */
+  camera?: MemberCamera;
+  /**
    * How model.onnx reads and writes, for a model trained elsewhere (`plankwatch models import`);
    * absent: as plankwatch exports it ("image" [batch, size, size, 1], "probabilities").
    */
   onnx?: OnnxIo;
+}
+
+/** meta.json `camera`: the profile of the training images. */
+export interface MemberCamera {
+  /** Their polarity: declared, or "auto" (then `detected` counts each). */
+  polarity: 'bright-field' | 'dark-field' | 'auto';
+  colour: 'gray' | 'rgb';
+  /** Micrometres per pixel; 0: unknown. */
+  pixelSizeUm: number;
+  /** With polarity "auto": how many training images were found to be of each polarity. */
+  detected?: { 'bright-field': number; 'dark-field': number };
+  /** Always "bright-field": the form every image is brought to before the member's preparation. */
+  canonical: 'bright-field';
 }
 
 /** The tensors of an imported model.onnx, and how the prepared image becomes its input. */

@@ -30,6 +30,7 @@ export function registerInspectCommands(program: Command): void {
         maxBatch: config.classify.maxBatch,
         maxWaitMs: 5,
         topK: config.classify.topK,
+        camera: config.camera,
         logger: silentLogger(),
       });
       await classifier.start();
@@ -40,9 +41,10 @@ export function registerInspectCommands(program: Command): void {
             try {
               const bytes = await readFile(file);
               const incoming = { path: path.resolve(file), relPath: file, sha256: sha256Hex(bytes), bytes: bytes.length, arrivedAt: Date.now() };
-              const frame = await preprocessFrame(incoming, bytes, { maxPixels: config.ingest.maxPixels, inputs: classifier.inputs() });
+              const frame = await preprocessFrame(incoming, bytes, { maxPixels: config.ingest.maxPixels, inputs: classifier.inputs(), camera: config.camera });
               const p = await classifier.classify(frame);
-              return { file, label: p.label, probability: round(p.probability), margin: round(p.margin), topK: p.topK.map((t) => ({ label: t.label, probability: round(t.probability) })) };
+              const size = { areaPx: frame.area, ...(frame.areaUm2 !== undefined ? { areaUm2: Math.round(frame.areaUm2) } : {}), polarity: frame.polarity };
+              return { file, label: p.label, probability: round(p.probability), margin: round(p.margin), ...size, topK: p.topK.map((t) => ({ label: t.label, probability: round(t.probability) })) };
             } catch (err) {
               failures++;
               const code = isPlankwatchError(err) ? err.code : 'PW_E_IMAGE_UNREADABLE';

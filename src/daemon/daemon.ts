@@ -198,6 +198,7 @@ export class Daemon {
       store,
       classifier,
       maxPixels: this.config.ingest.maxPixels,
+      camera: this.config.camera,
       flushMs: this.config.store.flushMs,
       maxWriteBatch: 256,
       storeFull: () => disk.isFull('store'),

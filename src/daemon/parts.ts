@@ -66,6 +66,7 @@ export function createClassifier(c: Config, metrics: Metrics, log: Logger): Clas
     maxBatch: c.classify.maxBatch,
     maxWaitMs: c.classify.maxWaitMs,
     topK: c.classify.topK,
+    camera: c.camera,
     logger: log.child({ module: 'classify' }),
     onBatch: (_size, ms) => metrics.batchLatency.observe(ms / 1000),
   });
@@ -152,6 +153,7 @@ export function createFinetuner(c: Config, deps: FinetunerDeps, log: Logger): Fi
     review: deps.review,
     registry: deps.registry,
     images: { watchDir: c.ingest.watchDir, archiveDir: c.ingest.archiveDir },
+    camera: c.camera,
     onPromoted: deps.onPromoted,
     logger: log.child({ module: 'finetune' }),
   });

@@ -4,7 +4,7 @@
 import { isPlankwatchError, PlankwatchError } from '../errors.js';
 import { readVerified } from '../ingest/index.js';
 import type { Logger } from '../log.js';
-import { preprocessFrame, type PreprocessOptions } from '../preprocess/index.js';
+import { preprocessFrame, type CameraProfile, type PreprocessOptions } from '../preprocess/index.js';
 import type { Store } from '../store/index.js';
 import type { ClassifiedFrame, EnsemblePrediction, IncomingFile, Part, PreparedFrame, RejectCode } from '../types.js';
 
@@ -30,6 +30,8 @@ export interface PipelineOptions {
   store: Store;
   classifier: FrameClassifier;
   maxPixels: number;
+  /** What the camera gives (config `camera:`): how images are brought to the canonical form. */
+  camera?: CameraProfile;
   /** Longest a classified frame waits for a backlog to fill its write batch (see scheduleFlush). */
   flushMs: number;
   /** Largest write batch. */
@@ -189,7 +191,7 @@ export class Pipeline implements Part {
         if (isPlankwatchError(err)) throw err;
         throw new PlankwatchError('PW_E_IMAGE_UNREADABLE', (err as Error).message, { cause: err });
       });
-      frame = await preprocessFrame(file, bytes, { maxPixels: this.options.maxPixels, inputs: this.options.classifier.inputs() });
+      frame = await preprocessFrame(file, bytes, { maxPixels: this.options.maxPixels, inputs: this.options.classifier.inputs(), camera: this.options.camera });
     } catch (err) {
       if (isPlankwatchError(err) && IMAGE_CODES.has(err.code)) {
         this.reject(file, err.code as RejectCode, err.detail);

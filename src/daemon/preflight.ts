@@ -180,7 +180,7 @@ async function checkModels(c: Config, options: PreflightOptions, problems: Probl
   if (missing) return;
   let loaded: LoadedEnsemble;
   try {
-    loaded = await loadEnsemble(ensemble, folders);
+    loaded = await loadEnsemble(ensemble, folders, c.camera);
   } catch (err) {
     const detail = detailOf(err);
     model(detail.startsWith('Member ') ? 'classify.modelsDir' : 'classify.ensemble', `${detail}${detail.includes(file) ? '' : ` (ensemble file ${file})`}`);

@@ -5,6 +5,7 @@
 // promotion gate, and on a pass promotes the candidate atomically and hands it to the daemon for a
 // hot swap. Every run is recorded with its numbers and decision; a failure, a rejection or a stop
 // leaves the active ensemble.
+import type { CameraProfile } from '../preprocess/index.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { EnsembleFile } from '../classify/meta.js';
@@ -35,6 +36,8 @@ export interface FinetunerOptions {
   registry: ModelRegistry;
   /** Where labelled frames' images are looked for (watch folder, then archive). */
   images: { watchDir: string; archiveDir: string };
+  /** The camera (config `camera:`): how the ship's own frames are brought to the canonical form, recorded in new versions. */
+  camera?: CameraProfile;
   /** Called once a candidate has been promoted (ensemble.json replaced): make it the live one. */
   onPromoted: (ensemble: EnsembleFile) => Promise<void>;
   logger: Logger;
@@ -264,6 +267,7 @@ export class Finetuner implements Part {
         referenceData: reference,
         replayFrames,
         replayData: replayFolder,
+        ...(this.opts.camera ? { camera: this.opts.camera } : {}),
         seed: runId,
         ...jobSettings(c),
       };

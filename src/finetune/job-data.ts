@@ -7,6 +7,7 @@ import type { MemberMeta } from '../classify/meta.js';
 import { loadSplit, readDataset, type Dataset, type LabelledImage } from '../learn/dataset.js';
 import { loadImageTable, type ImageTable } from '../learn/image-cache.js';
 import { computeMetrics } from '../learn/metrics.js';
+import type { CameraProfile } from '../preprocess/index.js';
 import type { PreprocessSpec } from '../types.js';
 import { deriveSeed, mulberry32, shuffleInPlace } from '../learn/random.js';
 import type { EnsembleScore } from './gate.js';
@@ -116,15 +117,18 @@ export async function replaySample(
 }
 
 /**
- * The pixels of replay images: the ship's own frames (labelItem's "labels/" rows) decoded afresh
- * each run, the files of the shipped and folder sets through the image cache (the same files run
- * after run), in the items' order.
+ * The pixels of replay (or evaluation) images: the ship's own frames (labelItem's "labels/" rows)
+ * decoded afresh each run through the ship's camera profile, the files of the shipped and folder
+ * sets through the image cache (the same files run after run; `cache: false` not even there), in
+ * the items' order. The files come from other cameras (the shipped reference set is NDSB's
+ * bright-field one): on a ship whose camera is not bright-field their polarity is found per image.
  */
-export async function loadReplayTable(items: LabelledImage[], size: number, spec: PreprocessSpec): Promise<ImageTable> {
+export async function loadReplayTable(items: LabelledImage[], size: number, spec: PreprocessSpec, camera?: CameraProfile, options: { cache?: boolean } = {}): Promise<ImageTable> {
   const own = items.filter((i) => i.rel.startsWith('labels/'));
   const files = items.filter((i) => !i.rel.startsWith('labels/'));
-  const ownTable = own.length > 0 ? await loadImageTable(own, size, spec, { cache: false }) : null;
-  const fileTable = files.length > 0 ? await loadImageTable(files, size, spec) : null;
+  const folders: CameraProfile | undefined = camera && camera.polarity !== 'bright-field' ? { ...camera, polarity: 'auto' } : undefined;
+  const ownTable = own.length > 0 ? await loadImageTable(own, size, spec, { cache: false, camera }) : null;
+  const fileTable = files.length > 0 ? await loadImageTable(files, size, spec, { cache: options.cache, camera: folders }) : null;
   const pixels = new Uint8Array(items.length * size * size);
   let o = 0;
   let f = 0;

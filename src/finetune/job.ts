@@ -4,6 +4,8 @@
 // folder; class-weighted), its head grown for new classes; then both ensembles scored on the
 // frozen evaluation set (the ship's gate slice, the shipped reference set, an optional folder)
 // for the gate. Pure computation and files: no database here.
+import { memberCamera } from '../classify/camera-check.js';
+import type { CameraProfile } from '../preprocess/index.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -97,6 +99,11 @@ export interface FinetuneJob {
    * Runtime (false: train through the whole network with TensorFlow.js, as before). Default true.
    */
   headOnFeatures?: boolean;
+  /**
+   * The ship's camera: its frames (labels, evaluation slice, replayed frames) are brought to the
+   * canonical form by it, and new versions record it. Absent: bright-field gray (NDSB).
+   */
+  camera?: CameraProfile;
 }
 
 /** The job settings that come straight from the `finetune` section of the config. */
@@ -213,12 +220,12 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     // Training rows: labels (repeated), then the replay sample.
     const { items: replayItems, counts: replayCounts } = await replaySample(pools, meta, dir, job, warnings);
     const labelItems = job.train.map((l) => labelItem(l));
-    const labelTable = await loadImageTable(labelItems, size, spec, { cache: false });
-    const replayTable = await loadReplayTable(replayItems, size, spec);
+    const labelTable = await loadImageTable(labelItems, size, spec, { cache: false, camera: job.camera });
+    const replayTable = await loadReplayTable(replayItems, size, spec, job.camera);
     const repeat = Math.max(1, Math.trunc(job.labelRepeat));
     const rows = labelItems.length * repeat + replayItems.length;
     log(`${m.name}/${m.version}: ${labelItems.length} labels x${repeat}, ${replayItems.length} replay images, new classes: ${newClasses.join(', ') || 'none'}`);
-    const evalTable = await loadImageTable(evalItems, size, spec, { cache: false });
+    const evalTable = await loadReplayTable(evalItems, size, spec, job.camera, { cache: false });
     const outDir = path.join(modelsDir, m.name, job.version);
     const batchSize = Math.max(1, Math.min(job.batchSize, rows));
     const progress = (p: { epoch: number; epochs: number; batch: number; batches: number; loss: number }) =>
@@ -256,6 +263,7 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
       ...meta,
       version: job.version,
       classes,
+      ...(job.camera ? { camera: memberCamera(job.camera) } : {}),
       training: {
         ...meta.training,
         command: `plankwatch fine-tune (run ${job.runId})`,

@@ -20,6 +20,12 @@ export interface AugmentOptions {
 }
 
 export const DEFAULT_AUGMENT: AugmentOptions = { rotate: 180, flip: true, zoom: 1.15, shear: 8, shift: 3, blur: 0.1, brightness: 0.15 };
+/**
+ * Fine-tuning a trained network on a new camera: the same turns and mirrors (plankton have no up),
+ * milder zoom and shear (its features already cover those; strong distortion only slows the
+ * adaptation), more blur and contrast change (another camera's focus and gain).
+ */
+export const FINETUNE_AUGMENT: AugmentOptions = { rotate: 180, flip: true, zoom: 1.1, shear: 5, shift: 3, blur: 0.15, brightness: 0.25 };
 export const NO_AUGMENT: AugmentOptions = { rotate: 0, flip: false, zoom: 1, shear: 0, shift: 0, blur: 0, brightness: 0 };
 
 /**

@@ -2,7 +2,10 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { ARCHITECTURES } from './architectures.js';
-import { DEFAULT_AUGMENT, NO_AUGMENT, type AugmentOptions } from './augment.js';
+import { DEFAULT_AUGMENT, FINETUNE_AUGMENT, NO_AUGMENT, type AugmentOptions } from './augment.js';
+import type { CameraProfile } from '../preprocess/camera.js';
+import { readCategoryMap, type EcoTaxaFilter } from './ecotaxa-data.js';
+import { PLAIN_RECIPE, TRANSFER_RECIPE } from './recipe.js';
 import type { TrainingBackend } from '../engine/backend.js';
 import { DEFAULT_PREPROCESS } from '../preprocess/prepare.js';
 import { defaultNdsbDir } from './dataset.js';
@@ -36,6 +39,7 @@ function num(value: string): number {
 
 function parseAugment(spec: string | undefined): AugmentOptions {
   if (!spec || spec === 'default') return { ...DEFAULT_AUGMENT };
+  if (spec === 'finetune') return { ...FINETUNE_AUGMENT };
   if (spec === 'none') return { ...NO_AUGMENT };
   const out: AugmentOptions = { ...DEFAULT_AUGMENT };
   for (const part of spec.split(',')) {
@@ -46,9 +50,38 @@ function parseAugment(spec: string | undefined): AugmentOptions {
   return out;
 }
 
+/** --polarity, --colour and --pixel-size: the camera the images come from. */
+function cameraOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--polarity <p>', 'background of the images: bright-field (dark organisms on a light background, as NDSB), dark-field (light on dark), or auto (found per image from its border)').choices(['auto', 'bright-field', 'dark-field']).default('bright-field'))
+    .addOption(new Option('--colour <c>', 'colour of the images: gray, or rgb (colour images, read as their luminance)').choices(['gray', 'rgb']).default('gray'))
+    .option('--pixel-size <um>', 'micrometres per image pixel, recorded with the model (0: unknown)', num, 0);
+}
+
+function cameraFrom(opts: Record<string, unknown>): CameraProfile {
+  return { polarity: opts.polarity as CameraProfile['polarity'], colour: opts.colour as CameraProfile['colour'], pixelSizeUm: opts.pixelSize as number };
+}
+
+/** --status, --category-map and --min-per-class: what an EcoTaxa export given to --data contributes. */
+function ecotaxaOptions(cmd: Command, minPerClass: number): Command {
+  return cmd
+    .option('--status <list>', 'EcoTaxa export: annotation statuses to take, comma-separated (validated, dubious, predicted), or "any"', 'validated')
+    .option('--category-map <file>', 'EcoTaxa export: lines "category<TAB>class" renaming categories (an empty class leaves the category out)')
+    .option('--min-per-class <n>', 'EcoTaxa export: leave out classes with fewer images', num, minPerClass);
+}
+
+async function ecotaxaFrom(opts: Record<string, unknown>): Promise<EcoTaxaFilter> {
+  const status = String(opts.status).trim().toLowerCase();
+  return {
+    statuses: status === 'any' ? 'any' : status.split(',').map((s) => s.trim()).filter(Boolean),
+    categoryMap: opts.categoryMap ? await readCategoryMap(opts.categoryMap as string) : undefined,
+    minPerClass: opts.minPerClass as number,
+  };
+}
+
 /** Add `train`, `average` and `evaluate` to the plankwatch program. */
 export function registerLearnCommands(program: Command): void {
-  program
+  const train = program
     .command('train')
     .description('Train a new version of an ensemble member on labelled images (a folder per class, or a CSV of path,label).')
     .requiredOption('--data <dir|csv>', 'labelled images: DIR/<class>/*.jpg (DIR/train/<class> accepted) or a CSV with columns path,label; default: $PLANKWATCH_NDSB_DIR when set', defaultNdsbDir())
@@ -61,17 +94,20 @@ export function registerLearnCommands(program: Command): void {
     .option('--split <dir>', 'split folder to reuse or create (default <models>/splits/<data>-s<seed>-v<pct>)')
     .option('--epochs <n>', 'epochs', num, 30)
     .option('--batch-size <n>', 'images per step', num, 32)
-    .option('--lr <rate>', 'initial learning rate (Adam, cosine decay to 2%)', num, 0.002)
+    .option('--lr <rate>', `initial learning rate (Adam, cosine decay to 2%; default ${PLAIN_RECIPE.learningRate}, with the transfer recipe ${TRANSFER_RECIPE.learningRate} after the head-first epoch)`, num)
     .option('--lr-final <fraction>', 'the cosine schedule\'s last learning rate as a fraction of --lr (1: constant)', num, 0.02)
     .option('--average-from <epoch>', 'stochastic weight averaging: average the weights of every epoch from this one on, keep the average when its validation log-loss beats every epoch\'s (0: off)', num, 0)
     .option('--weight-decay <w>', 'L2 penalty on weights', num, 0)
-    .addOption(new Option('--class-weights <rule>', 'loss weight per class against imbalance').choices(['balanced', 'sqrt', 'none']).default('balanced'))
-    .option('--augment <spec>', 'online augmentation: "default", "none", or key=value list, e.g. rotate=180,flip=1,zoom=1.15,shear=8,shift=3,blur=0.1,brightness=0.15', 'default')
-    .option('--patience <n>', 'early stopping: epochs without validation log-loss improvement (0: off)', num, 5)
-    .option('--max-minutes <m>', 'stop after this much training time, keeping the best epoch (0: no limit)', num, 0)
+    .addOption(new Option('--class-weights <rule>', `loss weight per class against imbalance (default ${PLAIN_RECIPE.classWeights}, with the transfer recipe ${TRANSFER_RECIPE.classWeights})`).choices(['balanced', 'sqrt', 'none']))
+    .option('--augment <spec>', 'online augmentation: "default", "finetune" (the transfer recipe\'s), "none", or key=value list, e.g. rotate=180,flip=1,zoom=1.15,shear=8,shift=3,blur=0.1,brightness=0.15')
+    .option('--patience <n>', `early stopping: epochs without validation log-loss improvement (0: off; default ${PLAIN_RECIPE.patience}, with the transfer recipe ${TRANSFER_RECIPE.patience})`, num)
+    .option('--max-minutes <m>', 'stop after this much training time, keeping the best epoch (0: no limit); with the transfer recipe it also sets the schedule\'s length, so that the cosine decay ends with the budget', num, 0)
     .option('--resume', 'continue from the last checkpoint of the same member and --version', false)
     .addOption(new Option('--backend <name>', 'tensorflow (tfjs-node, when installed), wasm or cpu').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
     .option('--from <dir>', 'transfer learning: start from this model version folder (new classifier if the classes differ)')
+    .addOption(new Option('--recipe <name>', 'with --from: "transfer" (the default: head-first epoch, warm-up, a lower learning rate, fine-tuning augmentation, the schedule fitted to --max-minutes) or "plain" (as without --from)').choices(['transfer', 'plain']))
+    .option('--head-epochs <n>', `epochs training only the dense layers and the classifier before every layer learns (default 0, with the transfer recipe ${TRANSFER_RECIPE.headEpochs})`, num)
+    .option('--warmup <epochs>', `linear learning-rate warm-up after the head-only epochs, in epochs (default 0, with the transfer recipe ${TRANSFER_RECIPE.warmupEpochs})`, num)
     .option('--freeze', 'with --from: train only the classifier head', false)
     .option('--unfreeze-top <n>', 'with --from --freeze: also train the top N convolution blocks', num, 0)
     .option('--init-from <dir>', 'start a new --arch from this model version folder: layers with the same name and weight shapes are copied (e.g. a 48 px model\'s convolutions into pw-vgg-64); a new square 3x3 convolution starts as the identity (pw-vgg-80 into pw-deep-80); not with --from')
@@ -79,7 +115,8 @@ export function registerLearnCommands(program: Command): void {
     .option('--distill <share>', 'with --teacher: the teacher\'s share of each target, the rest is the label', num, 0.5)
     .addOption(new Option('--scale <rule>', 'how an organism is sized into the input: keep (never enlarged, so its size stays visible; the default) or fit (enlarged or shrunk to fill it: more detail of small organisms, no size); not with --from, which keeps its parent\'s').choices(['keep', 'fit']))
     .option('--dropout <rate>', 'dropout rate around the dense layer (default: the architecture\'s 0.5, or with --from the parent model\'s)', num)
-    .option('--workers <n>', 'worker threads for data-parallel training, each computing the gradients of an equal share of every batch (--batch-size is the whole batch); 1: train on this thread', num, 1)
+    .option('--workers <n>', 'worker threads for data-parallel training, each computing the gradients of an equal share of every batch (--batch-size is the whole batch); 1: train on this thread', num, 1);
+  ecotaxaOptions(cameraOptions(train), 10)
     .addHelpText(
       'after',
       `
@@ -98,6 +135,9 @@ Example (how the shipped member started):
         const runTraining = workers > 1 ? (await import('./parallel/run.js')).runParallelTraining : (await import('./train-run.js')).runTraining;
         const reporter = progressReporter(process.stderr);
         const log = (line: string) => process.stderr.write(`${line}\n`);
+        const recipe = opts.from && opts.recipe !== 'plain' ? TRANSFER_RECIPE : PLAIN_RECIPE;
+        if (opts.from) log(`recipe: ${recipe.name}${recipe === TRANSFER_RECIPE ? ' (--recipe plain: as without --from)' : ''}`);
+        const ecotaxa = await ecotaxaFrom(opts);
         const stop = stopOnSignal(log);
         const { dir, meta, result } = await runTraining({
           data: opts.data as string,
@@ -110,13 +150,13 @@ Example (how the shipped member started):
           split: opts.split as string | undefined,
           epochs: opts.epochs as number,
           batchSize: opts.batchSize as number,
-          learningRate: opts.lr as number,
+          learningRate: (opts.lr as number | undefined) ?? recipe.learningRate,
           finalLearningRate: opts.lrFinal as number,
           averageFrom: opts.averageFrom as number,
           weightDecay: opts.weightDecay as number,
-          classWeights: opts.classWeights as ClassWeighting,
-          augment: parseAugment(opts.augment as string),
-          patience: opts.patience as number,
+          classWeights: (opts.classWeights as ClassWeighting | undefined) ?? recipe.classWeights,
+          augment: parseAugment((opts.augment as string | undefined) ?? recipe.augment),
+          patience: (opts.patience as number | undefined) ?? recipe.patience,
           maxMinutes: opts.maxMinutes as number,
           resume: opts.resume as boolean,
           backend: opts.backend as TrainingBackend,
@@ -128,6 +168,12 @@ Example (how the shipped member started):
           preprocess: opts.scale ? { ...DEFAULT_PREPROCESS, noUpscale: opts.scale === 'keep' } : undefined,
           teacher: opts.teacher as string | undefined,
           distill: opts.distill as number,
+          camera: cameraFrom(opts),
+          ecotaxa,
+          headEpochs: (opts.headEpochs as number | undefined) ?? (opts.freeze ? 0 : recipe.headEpochs),
+          headLearningRate: recipe.headLearningRate,
+          warmupEpochs: (opts.warmup as number | undefined) ?? recipe.warmupEpochs,
+          fitToTime: recipe.fitToTime,
           workers,
           command: ['plankwatch', ...process.argv.slice(2)].join(' '),
           hooks: { ...reporter, resume: opts.resume as boolean, stopRequested: stop.requested },
@@ -171,7 +217,7 @@ Example (how the shipped member started):
       })(options),
     );
 
-  program
+  const evaluate = program
     .command('evaluate')
     .description('Evaluate each ensemble member, soft, geometric and hard voting, with and without test-time augmentation, on held-out images; write JSON and a Markdown report.')
     .requiredOption('--data <dir|csv>', 'labelled images (as for train); default: $PLANKWATCH_NDSB_DIR when set', defaultNdsbDir())
@@ -185,7 +231,8 @@ Example (how the shipped member started):
     .option('--limit <n>', 'evaluate at most n images (a stratified, seeded subset)', num, 0)
     .option('--budget <millions>', 'also rank every set of up to four of the members, each with one view (identity or rot45) or two (identity with rot90, or for a pw-p4 network flipH, or with rot45), that costs at most this many million multiply-adds per ROI', num, 0)
     .addOption(new Option('--backend <name>', 'onnx (ONNX Runtime on each member\'s model.onnx, as the daemon runs them; auto tries it first), else TensorFlow.js: tensorflow (tfjs-node, when installed), wasm or cpu').choices(['auto', 'onnx', 'tensorflow', 'wasm', 'cpu']).default('auto'))
-    .option('--calibrate', 'write the temperature of the vote fitted on the evaluated images into the ensemble file as "temperature" (it is measured and reported either way)', false)
+    .option('--calibrate', 'write the temperature of the vote fitted on the evaluated images into the ensemble file as "temperature" (it is measured and reported either way)', false);
+  ecotaxaOptions(cameraOptions(evaluate), 1)
     .action(
       guarded('evaluate', async (opts) => {
         const { runEvaluation } = await import('./evaluate.js');
@@ -203,6 +250,8 @@ Example (how the shipped member started):
           budgetMacs: (opts.budget as number) * 1e6,
           backend: opts.backend as TrainingBackend | 'onnx',
           calibrate: opts.calibrate as boolean,
+          camera: cameraFrom(opts),
+          ecotaxa: await ecotaxaFrom(opts),
           log,
         });
         process.stdout.write(summary.table + '\n');

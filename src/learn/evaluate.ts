@@ -25,6 +25,9 @@ import { writeReport } from './report.js';
 import { calibrate, describeCalibration, type Calibration } from './calibration.js';
 import type { TtaTransform } from './tta.js';
 import { preparedBackground } from '../preprocess/prepare.js';
+import { checkCamera } from '../classify/camera-check.js';
+import { NDSB_CAMERA, type CameraProfile } from '../preprocess/camera.js';
+import { isEcoTaxaExport, readEcoTaxaData, type EcoTaxaFilter } from './ecotaxa-data.js';
 import { voteRows } from './voting.js';
 
 export interface EvaluateOptions {
@@ -45,6 +48,10 @@ export interface EvaluateOptions {
   backend: TrainingBackend | 'onnx';
   /** Write the vote's fitted temperature into the ensemble file (it is measured either way). */
   calibrate?: boolean;
+  /** The camera the images come from (default bright-field gray): members that cannot serve it are refused. */
+  camera?: CameraProfile;
+  /** When options.data is an EcoTaxa export: which objects and classes to take. */
+  ecotaxa?: EcoTaxaFilter;
   log?: (line: string) => void;
 }
 
@@ -146,7 +153,9 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
       fill: preparedBackground(meta.preprocessing),
     });
   }
-  const dataset = await readDataset(options.data);
+  const camera = options.camera ?? NDSB_CAMERA;
+  checkCamera(members, camera);
+  const dataset = isEcoTaxaExport(options.data) ? await readEcoTaxaData(options.data, options.ecotaxa, log) : await readDataset(options.data);
 
   // Which images: the validation list of a split, or everything (--all).
   let rels: string[];
@@ -189,7 +198,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   const perMember: MemberRun[] = [];
   for (const m of members) {
     const size = m.meta.input.size;
-    const full = await loadImageTable(items, size, m.meta.preprocessing);
+    const full = await loadImageTable(items, size, m.meta.preprocessing, { camera });
     const table = subTable({ ...dataset, items }, full, rels).table;
     const warm = { size, pixels: table.pixels.subarray(0, size * size * Math.min(64, rels.length)), rels: rels.slice(0, Math.min(64, rels.length)) };
     await predictRows(m, warm, 'identity');

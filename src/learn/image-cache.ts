@@ -1,5 +1,5 @@
 // Decoded and prepared training images, one byte per pixel at the member's input size, through
-// exactly the inference path (decodeGray + prepare), cached under .cache/ so that later runs
+// exactly the inference path (decodeGray, the camera's canonical form, prepare), cached under .cache/ so that later runs
 // start in seconds. A cached byte b stands for the prepared float b / 255, which is exactly what
 // `prepare` produced (its outputs are k / 255 for an integer k).
 import { createHash } from 'node:crypto';
@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readVerified } from '../ingest/index.js';
+import { canonicalImage, flattenLevel, NDSB_CAMERA, type CameraProfile } from '../preprocess/camera.js';
 import { decodeGray } from '../preprocess/decode.js';
 import { prepare } from '../preprocess/prepare.js';
 import type { PreprocessSpec } from '../types.js';
@@ -32,10 +33,10 @@ export function cacheDir(): string {
  * still hold exactly those bytes (PW_E_IMAGE_MISMATCH otherwise): what is trained on is the frame
  * that was labelled, even if the file changed since it was looked up.
  */
-export async function prepareBytes(file: string, size: number, spec: PreprocessSpec, sha256?: string): Promise<Uint8Array> {
+export async function prepareBytes(file: string, size: number, spec: PreprocessSpec, sha256?: string, camera: CameraProfile = NDSB_CAMERA): Promise<Uint8Array> {
   const bytes = sha256 === undefined ? await readFile(file) : await readVerified(file, sha256);
-  const gray = await decodeGray(bytes, { maxPixels: MAX_PIXELS });
-  const { pixels } = prepare(gray, size, spec);
+  const decoded = await decodeGray(bytes, { maxPixels: MAX_PIXELS, flatten: flattenLevel(camera.polarity) });
+  const { pixels } = prepare(canonicalImage(decoded, camera.polarity).image, size, spec);
   const out = new Uint8Array(pixels.length);
   for (let i = 0; i < pixels.length; i++) out[i] = Math.round(pixels[i]! * 255);
   return out;
@@ -49,10 +50,13 @@ export async function loadImageTable(
   items: LabelledImage[],
   size: number,
   spec: PreprocessSpec,
-  options: { cache?: boolean; onProgress?: (done: number, total: number) => void } = {},
+  options: { cache?: boolean; onProgress?: (done: number, total: number) => void; camera?: CameraProfile } = {},
 ): Promise<ImageTable> {
+  const camera = options.camera ?? NDSB_CAMERA;
+  // A bright-field camera's images are prepared as they always were: the same cache entry.
+  const polarity = camera.polarity === 'bright-field' ? {} : { polarity: camera.polarity, canonical: 2 };
   const key = createHash('sha256')
-    .update(JSON.stringify({ v: 1, size, spec, items: items.map((i) => [i.rel, i.bytes]) }))
+    .update(JSON.stringify({ v: 1, size, spec, ...polarity, items: items.map((i) => [i.rel, i.bytes]) }))
     .digest('hex')
     .slice(0, 24);
   const file = path.join(cacheDir(), 'images', `${key}-${size}.u8`);
@@ -67,7 +71,7 @@ export async function loadImageTable(
   const worker = async () => {
     while (next < items.length) {
       const i = next++;
-      pixels.set(await prepareBytes(items[i]!.file, size, spec, items[i]!.sha256), i * size * size);
+      pixels.set(await prepareBytes(items[i]!.file, size, spec, items[i]!.sha256, camera), i * size * size);
       done++;
       if (done % 500 === 0) options.onProgress?.(done, items.length);
     }

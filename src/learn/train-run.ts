@@ -8,7 +8,10 @@ import { sameClassList } from '../classify/classes.js';
 import type { MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta, writeMeta } from '../classify/model-files.js';
 import { writeOnnxBeside } from '../classify/onnx-export.js';
+import { memberCamera } from '../classify/camera-check.js';
+import { describeProfile, NDSB_CAMERA, type CameraProfile } from '../preprocess/camera.js';
 import { DEFAULT_PREPROCESS } from '../preprocess/prepare.js';
+import { isEcoTaxaExport, readEcoTaxaData, type EcoTaxaFilter } from './ecotaxa-data.js';
 import type { PreprocessSpec } from '../types.js';
 import { DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
 import { architectureInfo, buildModel, quarterTurnInvariant, countMacs, dropoutRate, setDropoutRate } from './architectures.js';
@@ -65,6 +68,18 @@ export interface TrainRunOptions {
   /** Dropout rate around the dense layer (default: the architecture's, or the parent model's). */
   dropout?: number;
   preprocess?: PreprocessSpec;
+  /** The camera the images come from (polarity, colour, pixel size); recorded in meta.json. Default: bright-field gray (NDSB). */
+  camera?: CameraProfile;
+  /** When options.data is an EcoTaxa export: which objects and classes to take (default: validated objects, every class). */
+  ecotaxa?: EcoTaxaFilter;
+  /** Head-first: epochs that train only the dense layers and the classifier before every layer learns (0: none). */
+  headEpochs?: number;
+  /** Learning rate of the head-only epochs (default: learningRate). */
+  headLearningRate?: number;
+  /** Linear warm-up of the learning rate, in epochs, after the head-only ones (0: none). */
+  warmupEpochs?: number;
+  /** With maxMinutes: fit the number of epochs to the time budget, so that the cosine schedule ends with it. */
+  fitToTime?: boolean;
   /** The command line, recorded in meta.json. */
   command: string;
   hooks?: TrainHooks;
@@ -182,7 +197,9 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
   const log = options.log ?? (() => {});
   const backend = await initBackend(engine.backend ? engine.backend(options.backend) : options.backend);
   log(`backend: ${backend.name} (${backend.packageName})${engine.label ? `, ${engine.label}` : ''}`);
-  const dataset = await (engine.readData ?? readDataset)(options.data);
+  const dataset = isEcoTaxaExport(options.data) ? await readEcoTaxaData(options.data, options.ecotaxa, log) : await (engine.readData ?? readDataset)(options.data);
+  const camera = options.camera ?? NDSB_CAMERA;
+  log(`camera: ${describeProfile(camera)} (every image read in the canonical bright-field form)`);
   log(`data: ${dataset.items.length} images, ${dataset.classes.length} classes, fingerprint ${dataset.fingerprint.slice(0, 12)}`);
   const splitDir = options.split ?? defaultSplitDir(options.modelsDir, dataset, options.seed, options.validationFraction);
   const split = await ensureSplit(dataset, splitDir, options.seed, options.validationFraction);
@@ -230,6 +247,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
   const t0 = performance.now();
   const table = await loadImageTable(dataset.items, inputSize, preprocessing, {
     onProgress: (done, total) => log(`preparing images: ${done}/${total}`),
+    camera,
   });
   log(`images ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const trainPart: TrainData['train'] = subTable(dataset, table, split.train);
@@ -267,6 +285,10 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       averageFrom: options.averageFrom ?? 0,
       distill,
       ties,
+      headEpochs: options.headEpochs ?? 0,
+      headLearningRate: options.headLearningRate,
+      warmupEpochs: options.warmupEpochs ?? 0,
+      fitToTime: options.fitToTime ?? false,
     },
     { checkpointDir, ...options.hooks },
   );
@@ -281,6 +303,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
     classes: dataset.classes,
     input: { size: inputSize, channels: 1 },
     preprocessing,
+    camera: memberCamera(camera),
     architecture,
     training: {
       command: options.command,
@@ -298,6 +321,9 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       batchSize: options.batchSize,
       learningRate: options.learningRate,
       finalLearningRate: options.finalLearningRate ?? 0.02,
+      ...(options.headEpochs ? { headEpochs: options.headEpochs, headLearningRate: options.headLearningRate ?? options.learningRate } : {}),
+      ...(options.warmupEpochs ? { warmupEpochs: options.warmupEpochs } : {}),
+      ...(options.fitToTime && options.maxMinutes > 0 ? { scheduledEpochs: result.scheduledEpochs ?? options.epochs, maxMinutes: options.maxMinutes } : {}),
       weightDecay: options.weightDecay,
       dropout: dropoutRate(model),
       classWeights: options.classWeights,

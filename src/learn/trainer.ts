@@ -50,6 +50,22 @@ export interface TrainConfig {
   distill?: number;
   /** Weights tied for invariance to quarter turns (a pw-p4 network): kept tied through every step. */
   ties?: RotationTies;
+  /**
+   * Head-first (the transfer recipe): the first this many epochs train only the layers outside
+   * the convolution blocks (the dense layers and the classifier), at `headLearningRate`, before
+   * every layer learns. 0 or absent: every trainable layer from the start.
+   */
+  headEpochs?: number;
+  /** The learning rate of the head-only epochs (default: learningRate). */
+  headLearningRate?: number;
+  /** Linear warm-up of the learning rate over this many epochs after the head-only ones (0 or absent: none). */
+  warmupEpochs?: number;
+  /**
+   * With maxMinutes: fit the schedule to the time budget. The number of epochs is set (never
+   * above `epochs`) from the measured time of the epochs so far, after the first and again after
+   * the first with every layer learning, so that the cosine decay ends as the budget does.
+   */
+  fitToTime?: boolean;
 }
 
 export interface TrainData {
@@ -108,13 +124,13 @@ export function progressEvent(config: Pick<TrainConfig, 'epochs'>, t: EpochTally
 }
 
 /** The report of a finished epoch, before validation. */
-export function epochReport(config: Pick<TrainConfig, 'epochs' | 'learningRate' | 'finalLearningRateFraction'>, t: EpochTally): EpochReport {
+export function epochReport(config: ScheduleConfig, t: EpochTally): EpochReport {
   const seconds = (performance.now() - t.startedMs) / 1000;
   return {
     epoch: t.epoch + 1,
     trainLoss: t.lossSum / Math.max(1, t.seen),
     trainAccuracy: t.correct / Math.max(1, t.seen),
-    learningRate: cosineRate(config, (t.epoch + 1) / config.epochs),
+    learningRate: scheduledRate(config, t.epoch, t.batches - 1, t.batches),
     imagesPerSecond: t.seen / seconds,
     seconds,
   };
@@ -123,6 +139,8 @@ export function epochReport(config: Pick<TrainConfig, 'epochs' | 'learningRate' 
 export interface TrainResult {
   /** Every invocation that contributed (the first, then each --resume). */
   commands: string[];
+  /** The epochs the schedule was fitted to (fitToTime), when it was. */
+  scheduledEpochs?: number;
   epochs: EpochReport[];
   bestEpoch: number;
   stoppedEarly: boolean;
@@ -165,6 +183,37 @@ export function cosineRate(config: Pick<TrainConfig, 'learningRate' | 'finalLear
   return config.learningRate * (f + (1 - f) * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress))));
 }
 
+type ScheduleConfig = Pick<TrainConfig, 'learningRate' | 'finalLearningRateFraction' | 'epochs' | 'headEpochs' | 'headLearningRate' | 'warmupEpochs'>;
+
+/**
+ * The learning rate before batch `b` of `batches` in `epoch` (0-based): the head-only epochs at
+ * their own rate, then a linear warm-up and a cosine decay over the remaining epochs. Without
+ * head epochs and warm-up, the plain cosine over the whole run.
+ */
+export function scheduledRate(config: ScheduleConfig, epoch: number, b: number, batches: number): number {
+  const head = config.headEpochs ?? 0;
+  if (epoch < head) return config.headLearningRate ?? config.learningRate;
+  const done = epoch - head + b / batches;
+  const rate = cosineRate(config, done / Math.max(1, config.epochs - head));
+  const warm = config.warmupEpochs ?? 0;
+  return warm > 0 ? rate * Math.min(1, (done + 1 / batches) / warm) : rate;
+}
+
+/**
+ * Epochs that fit in `maxMinutes` when `done` epochs took `elapsedSeconds` and the next ones take
+ * `epochSeconds` each: at least done + 1, at most `limit`.
+ */
+export function epochsForBudget(maxMinutes: number, elapsedSeconds: number, epochSeconds: number, done: number, limit: number): number {
+  const left = maxMinutes * 60 * 0.98 - elapsedSeconds;
+  const more = epochSeconds > 0 ? Math.floor(left / epochSeconds) : limit;
+  return Math.max(done + 1, Math.min(limit, done + more));
+}
+
+/** The head's variables: the trainable weights of the layers outside the convolution blocks (b1_…, b2_…). */
+export function headVariables(model: tfl.LayersModel): tf.Variable[] {
+  return model.layers.filter((l) => !/^b\d+/.test(l.name)).flatMap((l) => l.trainableWeights.map((w) => w.read() as tf.Variable));
+}
+
 /** Adam keeps its rate in a protected field; the schedule sets it before each step. */
 export function setLearningRate(optimizer: tf.Optimizer, rate: number): void {
   (optimizer as unknown as { learningRate: number }).learningRate = rate;
@@ -179,6 +228,21 @@ export function withSeededMathRandom<T>(seed: number, fn: () => T): T {
   } finally {
     Math.random = original;
   }
+}
+
+/**
+ * With fitToTime: after the first epoch, and again after the first with every layer learning,
+ * set the run's epochs from the time this one took (validation included), so that the schedule
+ * ends with the time budget. A head-only epoch costs about a third of a full one (no gradients
+ * through the convolutions), so the estimate from it is a provisional one.
+ */
+export function fitSchedule(config: TrainConfig, epoch: number, epochStartMs: number, runStartMs: number): void {
+  if (!config.fitToTime || config.maxMinutes <= 0) return;
+  const head = config.headEpochs ?? 0;
+  if (epoch !== 0 && epoch !== head) return;
+  const now = performance.now();
+  const seconds = ((now - epochStartMs) / 1000) * (epoch < head ? 3 : 1);
+  config.epochs = epochsForBudget(config.maxMinutes, (now - runStartMs) / 1000, seconds, epoch + 1, config.epochs);
 }
 
 /** What predictTable runs: a layers model, or its folded inference form. */
@@ -255,7 +319,9 @@ export function epochDraws(seed: number, n: number, epoch: number): { order: num
  * Train `model` in place. On return the model holds the best epoch's weights (lowest validation
  * log-loss, or the last epoch without validation data).
  */
-export async function train(model: tfl.LayersModel, data: TrainData, config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+export async function train(model: tfl.LayersModel, data: TrainData, runConfig: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+  // A copy: fitting the schedule to the time budget changes its number of epochs.
+  const config = { ...runConfig };
   const { table, labels } = data.train;
   const n = labels.length;
   const s = table.size;
@@ -265,6 +331,11 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
   const { weights, optimizer, batches, state, average } = setup;
   let bestWeights = setup.bestWeights;
   const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  // Head-first: the head's own optimizer for its epochs (Adam keeps its moments by position in the list it is given).
+  const headEpochs = config.headEpochs ?? 0;
+  const head = headEpochs > 0 ? headVariables(model).filter((v) => trainable.includes(v)) : [];
+  const headOptimizer = head.length > 0 ? createAdam(config.headLearningRate ?? config.learningRate) : null;
+  if (headOptimizer && config.ties) tieOptimizer(headOptimizer, config.ties);
 
   const started = performance.now() - state.elapsedSeconds * 1000;
   const validation = data.validation;
@@ -285,9 +356,12 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
     let lossSum = 0;
     let correct = 0;
     let seen = 0;
+    const headOnly = headOptimizer !== null && epoch < headEpochs;
+    const stepper = headOnly ? headOptimizer : optimizer;
+    const variables = headOnly ? head : trainable;
     for (let b = 0; b < batches; b++) {
-      const lr = cosineRate(config, (epoch + b / batches) / config.epochs);
-      setLearningRate(optimizer, lr);
+      const lr = scheduledRate(config, epoch, b, batches);
+      setLearningRate(stepper, lr);
       for (let i = 0; i < config.batchSize; i++) {
         const idx = order[b * config.batchSize + i]!;
         augmentInto(table.pixels.subarray(idx * s * s, (idx + 1) * s * s), s, xBuf.subarray(i * s * s, (i + 1) * s * s), rng, config.augment, config.fill);
@@ -302,7 +376,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
           const y = tf.tensor2d(yBuf, [config.batchSize, data.numClasses]);
           const w = tf.tensor1d(wBuf);
           let predicted: tf.Tensor | null = null;
-          const lossTensor = optimizer.minimize(
+          const lossTensor = stepper.minimize(
             () => {
               const logits = lm.apply(x, { training: true }) as tf.Tensor2D;
               predicted = tf.keep(tf.argMax(logits, 1));
@@ -315,7 +389,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
               return l;
             },
             true,
-            trainable,
+            variables,
           )!;
           const hitsTensor = tf.sum(tf.cast(tf.equal(predicted!, tf.tensor1d(yIdx, 'int32')), 'int32'));
           (predicted as tf.Tensor | null)?.dispose();
@@ -335,7 +409,10 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
     bestWeights = ended.best;
     stop = ended.stop;
     if (stop) break;
+    fitSchedule(config, epoch, epochStart, started);
   }
+  headOptimizer?.dispose();
   restoreBatchNorm();
-  return finishRun(end, data, bestWeights, stop);
+  const result = finishRun(end, data, bestWeights, stop);
+  return config.fitToTime ? { ...result, scheduledEpochs: config.epochs } : result;
 }

@@ -15,6 +15,8 @@ export interface GrayImage {
 export interface DecodeOptions {
   /** Images with more pixels than this are rejected (PW_E_IMAGE_TOO_LARGE). */
   maxPixels: number;
+  /** Gray level transparent pixels are flattened onto (default 255, a bright-field background). */
+  flatten?: number;
 }
 
 /**
@@ -53,7 +55,7 @@ export async function decodeGray(buffer: Buffer, options: DecodeOptions): Promis
   }
   try {
     const { data, info } = await sharp(buffer, { failOn: 'truncated', limitInputPixels: options.maxPixels })
-      .flatten({ background: { r: 255, g: 255, b: 255 } })
+      .flatten({ background: flattenColour(options.flatten ?? 255) })
       .grayscale()
       .raw()
       .toBuffer({ resolveWithObject: true });
@@ -63,6 +65,10 @@ export async function decodeGray(buffer: Buffer, options: DecodeOptions): Promis
     const reason = err instanceof Error ? err.message : String(err);
     throw new PlankwatchError('PW_E_IMAGE_CORRUPT', `Pixel data unreadable: ${reason}`, { cause: err });
   }
+}
+
+function flattenColour(level: number): { r: number; g: number; b: number } {
+  return { r: level, g: level, b: level };
 }
 
 function firstChannel(data: Buffer, channels: number): Uint8Array {

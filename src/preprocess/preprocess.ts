@@ -1,5 +1,6 @@
 // The preprocess stage: file bytes in, one prepared tensor per ensemble input size out.
 import type { IncomingFile, PreparedFrame, PreparedImage, PreprocessSpec } from '../types.js';
+import { areaUm2, canonicalImage, flattenLevel, NDSB_CAMERA, type CameraProfile } from './camera.js';
 import { decodeGray } from './decode.js';
 import { inputKey, organismArea, prepare } from './prepare.js';
 
@@ -7,19 +8,27 @@ export interface PreprocessOptions {
   maxPixels: number;
   /** One entry per distinct input (size + spec) that the active ensemble needs; the frame keys each by inputKey. */
   inputs: { size: number; spec: PreprocessSpec }[];
+  /** What the camera gives (config `camera:`); default bright-field gray, pixel size unknown. */
+  camera?: CameraProfile;
 }
 
 /** Decode and prepare one frame. Throws PlankwatchError (an image reject code) for bad input. */
 export async function preprocessFrame(file: IncomingFile, bytes: Buffer, options: PreprocessOptions): Promise<PreparedFrame> {
-  const image = await decodeGray(bytes, { maxPixels: options.maxPixels });
+  const camera = options.camera ?? NDSB_CAMERA;
+  const decoded = await decodeGray(bytes, { maxPixels: options.maxPixels, flatten: flattenLevel(camera.polarity) });
+  // Canonical (bright-field) form first, so that every member's preparation reads every camera alike.
+  const { image, polarity, background } = canonicalImage(decoded, camera.polarity);
   const inputs = new Map<string, PreparedImage>();
   for (const input of options.inputs) inputs.set(inputKey(input.size, input.spec), prepare(image, input.size, input.spec));
-  const background = options.inputs[0]?.spec.background ?? 255;
+  const area = organismArea(image, background);
+  const um2 = areaUm2(area, camera.pixelSizeUm);
   return {
     file,
     width: image.width,
     height: image.height,
-    area: organismArea(image, background),
+    area,
+    ...(um2 !== undefined ? { areaUm2: um2 } : {}),
+    polarity,
     format: image.format,
     inputs,
   };

@@ -69,6 +69,7 @@ export function runParallelTraining(options: ParallelRunOptions): Promise<TrainR
       if (o.teacher) throw new Error('--teacher (distillation) is not supported with --workers above 1 yet; use --workers 1.');
       if (!parent) return;
       if (o.freeze) throw new Error('--freeze is not supported with --workers above 1 yet; train the head with --workers 1.');
+      if ((o.headEpochs ?? 0) > 0) throw new Error('--head-epochs (the transfer recipe\'s head-first start) is not supported with --workers above 1 yet; use --workers 1, or --head-epochs 0.');
       if (!sameClassList(parent.classes, classes)) throw new Error('--from with other classes than the parent is not supported with --workers above 1 yet; use --workers 1.');
     },
     fit: (model, data, config, runHooks) => trainParallel(model, data, { ...config, workers }, { ...runHooks, ...hooks }),

@@ -22,7 +22,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { augmentInto } from '../augment.js';
 import { deriveSeed } from '../random.js';
-import { cosineRate, epochDraws, epochReport, progressEvent, setLearningRate, setUpRun, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
+import { scheduledRate, epochDraws, epochReport, progressEvent, setLearningRate, setUpRun, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
 import { endEpoch, finishRun, stopWithinEpoch, type EpochEnd } from '../checkpoint.js';
 import { GradientPool, shardSizes, type Shard } from './pool.js';
 import type { WorkerModel } from './protocol.js';
@@ -131,7 +131,7 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
       let seen = 0;
       let next: Shard[] | null = batches > 0 ? prepare(0) : null;
       for (let b = 0; b < batches; b++) {
-        const lr = cosineRate(config, (epoch + b / batches) / config.epochs);
+        const lr = scheduledRate({ ...config, headEpochs: 0 }, epoch, b, batches);
         setLearningRate(optimizer, lr);
         // Each shard's gradients are added to the sum as they arrive.
         const grad = new Float32Array(gradSize);
