@@ -201,12 +201,12 @@ export function scheduledRate(config: ScheduleConfig, epoch: number, b: number, 
 
 /**
  * Epochs that fit in `maxMinutes` when `done` epochs took `elapsedSeconds` and the next ones take
- * `epochSeconds` each: at least done + 1, at most `limit`.
+ * `epochSeconds` each: at least done + 1 (the budget is checked again within it), at most `limit`.
  */
 export function epochsForBudget(maxMinutes: number, elapsedSeconds: number, epochSeconds: number, done: number, limit: number): number {
   const left = maxMinutes * 60 * 0.98 - elapsedSeconds;
   const more = epochSeconds > 0 ? Math.floor(left / epochSeconds) : limit;
-  return Math.max(done + 1, Math.min(limit, done + more));
+  return Math.min(limit, Math.max(done + 1, done + more));
 }
 
 /** The head's variables: the trainable weights of the layers outside the convolution blocks (b1_…, b2_…). */
