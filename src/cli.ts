@@ -4,6 +4,7 @@ import { registerConfigCommands } from './commands/config.js';
 import { registerExportCommands } from './commands/export.js';
 import { registerInspectCommands } from './commands/inspect.js';
 import { registerModelsCommands } from './commands/models.js';
+import { registerReplayCommands } from './commands/replay.js';
 import { registerRunCommands } from './commands/run.js';
 import { registerShoreCommands } from './commands/shore.js';
 import { registerSyncCommands } from './commands/sync.js';
@@ -25,6 +26,7 @@ registerModelsCommands(program);
 registerSyncCommands(program);
 registerShoreCommands(program);
 registerExportCommands(program);
+registerReplayCommands(program);
 
 try {
   await registerLearn(program);
