@@ -232,17 +232,18 @@ export function withSeededMathRandom<T>(seed: number, fn: () => T): T {
 
 /**
  * With fitToTime: after the first epoch, and again after the first with every layer learning,
- * set the run's epochs from the time this one took (validation included), so that the schedule
- * ends with the time budget. A head-only epoch costs about a third of a full one (no gradients
- * through the convolutions), so the estimate from it is a provisional one.
+ * set the run's epochs (at most `limit`, the epochs asked for) from the time this one took
+ * (validation included), so that the schedule ends with the time budget. A head-only epoch costs
+ * less than a full one (no gradients through the convolutions; measured about 0.6 of one with its
+ * validation), so the estimate from it is a provisional one, replaced by the next.
  */
-export function fitSchedule(config: TrainConfig, epoch: number, epochStartMs: number, runStartMs: number): void {
+export function fitSchedule(config: TrainConfig, limit: number, epoch: number, epochStartMs: number, runStartMs: number): void {
   if (!config.fitToTime || config.maxMinutes <= 0) return;
   const head = config.headEpochs ?? 0;
   if (epoch !== 0 && epoch !== head) return;
   const now = performance.now();
-  const seconds = ((now - epochStartMs) / 1000) * (epoch < head ? 3 : 1);
-  config.epochs = epochsForBudget(config.maxMinutes, (now - runStartMs) / 1000, seconds, epoch + 1, config.epochs);
+  const seconds = ((now - epochStartMs) / 1000) * (epoch < head ? 1.6 : 1);
+  config.epochs = epochsForBudget(config.maxMinutes, (now - runStartMs) / 1000, seconds, epoch + 1, limit);
 }
 
 /** What predictTable runs: a layers model, or its folded inference form. */
@@ -409,7 +410,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, runConfig: 
     bestWeights = ended.best;
     stop = ended.stop;
     if (stop) break;
-    fitSchedule(config, epoch, epochStart, started);
+    fitSchedule(config, runConfig.epochs, epoch, epochStart, started);
   }
   headOptimizer?.dispose();
   restoreBatchNorm();

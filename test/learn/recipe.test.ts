@@ -9,7 +9,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { folderIO } from '../../src/classify/model-files.js';
 import { runTraining, type TrainRunOptions } from '../../src/learn/train-run.js';
-import { cosineRate, epochsForBudget, scheduledRate } from '../../src/learn/trainer.js';
+import { cosineRate, epochsForBudget, fitSchedule, scheduledRate, type TrainConfig } from '../../src/learn/trainer.js';
 import { TRANSFER_RECIPE } from '../../src/learn/recipe.js';
 import { darkFieldColour } from '../helpers/cameras.js';
 import { fixtureImages } from '../helpers/images.js';
@@ -41,6 +41,20 @@ describe('the learning-rate schedule', () => {
     expect(epochsForBudget(60, 120, 180, 1, 100)).toBe(19);
     expect(epochsForBudget(60, 120, 180, 1, 12)).toBe(12);
     expect(epochsForBudget(1, 120, 180, 1, 12)).toBe(2);
+  });
+
+  it('estimates from the head epoch first, then from the first full epoch, whichever way that moves it', () => {
+    const config = { epochs: 50, maxMinutes: 10, headEpochs: 1, fitToTime: true } as TrainConfig;
+    const now = performance.now();
+    // A 60 s head-only epoch counts as a 96 s full one: 1 + floor((588 - 60) / 96) = 6.
+    fitSchedule(config, 50, 0, now - 60_000, now - 60_000);
+    expect(config.epochs).toBe(6);
+    // The first full epoch took 30 s: 2 + floor((588 - 90) / 30) = 18, more than the first estimate.
+    fitSchedule(config, 50, 1, now - 30_000, now - 90_000);
+    expect(config.epochs).toBe(18);
+    // Later epochs leave it be.
+    fitSchedule(config, 50, 2, now - 1_000, now - 91_000);
+    expect(config.epochs).toBe(18);
   });
 });
 
