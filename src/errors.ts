@@ -49,6 +49,18 @@ export const ERRORS = {
     message: 'The file on disk for this frame no longer holds its bytes (its SHA-256 differs); it is never served, exported or trained on.',
     action: 'The file was overwritten or replaced after classification (a camera reusing a file name with ingest.onProcessed "leave", or a change by hand). Restore the original from a backup if it matters; the label and prediction are kept.',
   },
+  PW_E_FRAME_BIT_DEPTH: {
+    message: 'A camera frame (ingest.mode "frames") does not have the bit depth the segmenter takes (8 bits per pixel).',
+    action: 'Set the camera to write 8-bit images (or convert them before they reach ingest.watchDir). The frame was moved to quarantine/; nothing was segmented from it.',
+  },
+  PW_E_FRAME_BLANK: {
+    message: 'A camera frame (ingest.mode "frames") is all black or all white: nothing can be seen in it.',
+    action: 'Check the camera\'s light, exposure and lens cap (the message says black or white). The frame was moved to quarantine/; it counts no sampled volume.',
+  },
+  PW_E_SEGMENT: {
+    message: 'Segmenting a camera frame into ROIs failed (OpenCV or its thread).',
+    action: 'The frame stays in ingest.watchDir and is tried again at the next scan. Send the log line to the developers if it repeats.',
+  },
   PW_E_MODEL_LOAD: {
     message: 'An ensemble member could not be loaded.',
     action: 'Check the ensemble file (classify.ensemble) and that each member folder (in classify.modelsDir or classify.baseModelsDir) has model.json, weights and meta.json; `plankwatch config validate FILE` names the member at fault, `plankwatch models list` shows what is installed. At start the daemon exits with status 2; when a new ensemble fails to load, the active one stays.',

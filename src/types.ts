@@ -97,7 +97,9 @@ export type RejectCode =
   | 'PW_E_IMAGE_TOO_LARGE'
   | 'PW_E_IMAGE_UNREADABLE'
   | 'PW_E_IMAGE_LINK'
-  | 'PW_E_IMAGE_SPECIAL';
+  | 'PW_E_IMAGE_SPECIAL'
+  | 'PW_E_FRAME_BIT_DEPTH'
+  | 'PW_E_FRAME_BLANK';
 
 /**
  * A stage with a lifetime, as the daemon runs it. The constructor only assigns; `start` opens,

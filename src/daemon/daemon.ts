@@ -5,13 +5,14 @@ import type { Config } from '../config/index.js';
 import { isPlankwatchError } from '../errors.js';
 import { Metrics, type HealthChecks, type HttpServer } from '../http/index.js';
 import type { Ingest, IngestReject } from '../ingest/index.js';
+import type { SegmentStage } from '../segment/index.js';
 import type { Logger } from '../log.js';
 import type { NavStage } from '../nav/index.js';
 import type { CountsWindow, ModelInfo, PipelineStats, Publisher, PublisherProviders } from '../publish/index.js';
 import { ReviewStore } from '../review/index.js';
 import type { PublishLog, Store, WindowCounts } from '../store/index.js';
 import { syncLabelHook, type SyncSender } from '../sync/index.js';
-import type { ClassifiedFrame, IncomingFile, Part } from '../types.js';
+import type { ClassifiedFrame, IncomingFile, Part, RejectCode } from '../types.js';
 import type { DiskSpace } from './disk-space.js';
 import { SystemdNotifier } from './notify.js';
 import { Pipeline, type Outcome } from './pipeline.js';
@@ -26,6 +27,7 @@ import {
   createNavStage,
   createPublisher,
   createRegistry,
+  createSegmentStage,
   createStore,
   createSyncSender,
   prepareModelStore,
@@ -64,6 +66,8 @@ export class Daemon {
   private classifier: Classifier | undefined;
   private pipeline: Pipeline | undefined;
   private ingest: Ingest | undefined;
+  /** ingest.mode "frames": whole camera frames are cut into ROIs before the pipeline. */
+  private segment: SegmentStage | undefined;
   private publisher: Publisher | undefined;
   private sync: SyncSender | undefined;
   private nav: NavStage | undefined;
@@ -110,6 +114,7 @@ export class Daemon {
     if (c.http.enabled) this.http = await this.begin(createHttpServer(c, { health: () => this.health(), metrics: this.metrics, review, store, finetuner }, this.log));
     await this.begin(this.disposalsPart());
     this.pipeline = await this.begin(this.createPipeline(store, classifier, disk));
+    if (c.ingest.mode === 'frames') this.segment = await this.begin(this.createSegmentStage(store));
     this.ingest = await this.begin(
       createIngest(c, store, { onFile: (file) => this.onFile(file), onReject: (r) => this.onReject(r), onMoveFailed: (err, folder) => disk.report(err, folder) }, this.log),
     );
@@ -226,6 +231,7 @@ export class Daemon {
   private onFile(file: IncomingFile): Promise<void> {
     this.counters.framesSeen++;
     this.metrics.framesSeen.inc();
+    if (this.segment) return this.segment.handle(file);
     this.nav?.noteFile(file);
     const work = this.pipeline!.handle(file);
     this.metrics.queueDepth.set(this.pipeline!.depth);
@@ -252,7 +258,8 @@ export class Daemon {
       this.counters.quarantined++;
     }
     const ingest = this.ingest;
-    if (!ingest) return;
+    // An ROI cut from a camera frame stays where the segment stage wrote it (under the archive).
+    if (!ingest || this.segment?.isRoi(file)) return;
     const disposal = ingest
       .finish(file, outcome)
       .then((result) => {
@@ -316,7 +323,19 @@ export class Daemon {
       const code = isPlankwatchError(err) ? err.code : 'PW_E_INTERNAL';
       this.log.error({ err, code, file: file.relPath }, `could not process ${file.relPath}; it stays in the watch folder and will be retried`);
     }
-    this.ingest?.release(file);
+    if (!this.segment?.isRoi(file)) this.ingest?.release(file);
+  }
+
+  /** Camera frames cut into ROIs; each ROI goes down the pipeline like one the camera cut. */
+  private createSegmentStage(store: Store): SegmentStage {
+    const hooks = {
+      classify: (roi: IncomingFile) => this.pipeline!.handle(roi),
+      roiStored: (sha256: string) => store.hasFrame(sha256),
+      reject: (file: IncomingFile, code: RejectCode, detail: string) => this.pipeline!.reject(file, code, detail),
+      settled: (file: IncomingFile, outcome: 'processed' | 'duplicate') => this.onSettled(file, outcome),
+      failed: (file: IncomingFile, err: unknown) => this.onFailed(file, err),
+    };
+    return createSegmentStage(this.config, store, hooks, this.log);
   }
 
   private checkWindowClosed(): void {

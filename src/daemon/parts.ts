@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { NavStage } from '../nav/index.js';
 import { EmbeddedBroker, Publisher, type BrokerLogin, type PublisherProviders } from '../publish/index.js';
 import { reviewRoutes, type ReviewStore } from '../review/index.js';
+import { SegmentStage, type SegmentStageHooks } from '../segment/index.js';
 import { Store, type FinetuneRepository, type OutboxRepository } from '../store/index.js';
 import { SyncSender, syncSenderOptions, syncStoreHooks } from '../sync/index.js';
 import type { Part } from '../types.js';
@@ -202,6 +203,34 @@ export function createHttpServer(c: Config, deps: HttpDeps, log: Logger): HttpSe
   return http;
 }
 
+/** ingest.mode "frames": camera frames cut into ROIs, written under ingest.archiveDir. */
+export function createSegmentStage(c: Config, store: Store, hooks: SegmentStageHooks, log: Logger): SegmentStage {
+  const s = c.segment;
+  return new SegmentStage({
+    settings: {
+      polarity: c.camera.polarity,
+      background: s.background,
+      backgroundFrames: s.backgroundFrames,
+      localObjectPx: s.localObjectPx,
+      threshold: s.threshold,
+      closePx: s.closePx,
+      mergePx: s.mergePx,
+      minAreaPx: s.minAreaPx,
+      maxAreaPx: s.maxAreaPx,
+      dropBorder: s.dropBorder,
+      marginPx: s.marginPx,
+      maxRois: s.maxRois,
+    },
+    pixelSizeUm: c.camera.pixelSizeUm,
+    frameVolumeL: s.frameVolumeL,
+    maxPixels: c.ingest.maxPixels,
+    roiRoot: c.ingest.archiveDir,
+    repository: store.cameraFrameRepository(),
+    hooks,
+    logger: log.child({ module: 'segment' }),
+  });
+}
+
 /** The watch folder, with the store answering which paths are already done. */
 export function createIngest(c: Config, store: Store, handlers: Omit<IngestHandlers, 'isKnown'>, log: Logger): Ingest {
   return new Ingest(
@@ -218,7 +247,11 @@ export function createIngest(c: Config, store: Store, handlers: Omit<IngestHandl
       ...(c.nav.enabled ? { tempSuffixes: ['.tmp', '.part', '.json', ...(c.nav.sidecar.folderFile ? [c.nav.sidecar.folderFile] : [])] } : {}),
       logger: log,
     },
-    { ...handlers, isKnown: (relPath, size, mtimeMs) => store.sourceOutcome(relPath, size, mtimeMs) },
+    {
+      ...handlers,
+      isKnown: (relPath, size, mtimeMs) =>
+        store.sourceOutcome(relPath, size, mtimeMs) ?? (c.ingest.mode === 'frames' ? store.cameraFrameRepository().sourceOutcome(relPath, size, mtimeMs) : null),
+    },
   );
 }
 

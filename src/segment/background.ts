@@ -14,6 +14,9 @@ export interface BackgroundOptions {
 /** Scale of the small copy the local background is computed on. */
 const LOCAL_SCALE = 8;
 
+/** cv.REDUCE_AVG (there at run time, missing from the package's types). */
+const REDUCE_AVG = 1;
+
 /**
  * One background estimate per stream of camera frames (one watch folder). Holds OpenCV memory:
  * call `dispose`. A frame of another size starts the estimate again.
@@ -68,7 +71,7 @@ export class BackgroundModel {
       const alpha = 1 / Math.min(this.seen, Math.max(1, this.options.frames));
       if (this.options.method === 'columns') {
         const row = new cv.Mat();
-        cv.reduce(clean, row, 0, cv.REDUCE_AVG, cv.CV_32F);
+        cv.reduce(clean, row, 0, REDUCE_AVG, cv.CV_32F);
         cv.addWeighted(this.mean, 1 - alpha, row, alpha, 0, this.mean);
         row.delete();
       } else {
@@ -99,7 +102,7 @@ export class BackgroundModel {
   private columnMean(src: Mat): Mat {
     const cv = this.cv;
     const row = new cv.Mat();
-    cv.reduce(src, row, 0, cv.REDUCE_AVG, cv.CV_32F);
+    cv.reduce(src, row, 0, REDUCE_AVG, cv.CV_32F);
     return row;
   }
 

@@ -136,12 +136,14 @@ export class FrameSegmenter {
       const H = pass.mask.rows;
       const parts = accumulate(labels.data32S, pass.mask.data, pass.flat.data, W, n);
       const rejected = { small: 0, large: 0, border: 0, overflow: 0 };
+      // The closing loses the outermost pixels at the frame's edge: "touching" is within its reach.
+      const edge = s.closePx + 1;
       let kept: Part[] = [];
       for (const p of parts) {
         if (p.m00 === 0) continue;
         if (p.m00 < s.minAreaPx) rejected.small += 1;
         else if (s.maxAreaPx > 0 && p.m00 > s.maxAreaPx) rejected.large += 1;
-        else if (s.dropBorder && (p.x0 === 0 || p.y0 === 0 || p.x1 === W - 1 || p.y1 === H - 1)) rejected.border += 1;
+        else if (s.dropBorder && (p.x0 < edge || p.y0 < edge || p.x1 >= W - edge || p.y1 >= H - edge)) rejected.border += 1;
         else kept.push(p);
       }
       if (kept.length > s.maxRois) {

@@ -9,4 +9,6 @@ export type { PublishLog } from './publish-log.js';
 export type { ReviewItemRow, LabelEventInsert, LabelEventRow, ReviewQueueQuery, ReviewRepository } from './review-repository.js';
 export type { AckedBatch, OutboxProgressRow, OutboxRepository, OutboxRow } from './outbox-repository.js';
 export type { FinetuneRepository, FinetuneRunEnd, FinetuneRunRow } from './finetune-repository.js';
+export { CAMERA_FRAME_VOLUME_SOURCE } from './camera-frame-repository.js';
+export type { CameraFrameInsert, CameraFrameRepository, CameraFrameRoiInsert, CameraFrameRoiRow, CameraFrameRow, RoiPlace } from './camera-frame-repository.js';
 export type { Bracket, ConcentrationRow, EnvField, EnvSampleInsert, NavFixInsert, NavRepository, RoiPosition, TaggedRoi, TagQuality, TimedValue, TimeSource, TrackPoint, VolumeInsert, VolumeRow } from './nav-repository.js';

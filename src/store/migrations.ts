@@ -365,4 +365,80 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX concentrations_window ON concentrations (window_ms, window_start, bin_m);
     `,
   },
+  {
+    version: 8,
+    name: 'camera frames: whole frames segmented into ROIs, their statistics and each ROI\'s place',
+    sql: `
+      -- Whole camera frames (ingest.mode "frames"), each segmented into ROIs once; sha256 is the
+      -- identity. particles: ROIs kept; components: organisms found before the filters (rejected_*).
+      -- captured_at: the file's mtime (else its arrival). volume_m3: water imaged (NULL: unknown).
+      -- done_at: every ROI stored; NULL while (or if a stop came while) its ROIs are classified.
+      CREATE TABLE camera_frames (
+        id                INTEGER PRIMARY KEY,
+        sha256            TEXT    NOT NULL UNIQUE CHECK (length(sha256) = 64),
+        rel_path          TEXT    NOT NULL,
+        bytes             INTEGER NOT NULL CHECK (bytes >= 0),
+        width             INTEGER NOT NULL,
+        height            INTEGER NOT NULL,
+        format            TEXT    NOT NULL,
+        polarity          TEXT    NOT NULL CHECK (polarity IN ('bright-field', 'dark-field')),
+        background_grey   REAL    NOT NULL,
+        particles         INTEGER NOT NULL CHECK (particles >= 0),
+        components        INTEGER NOT NULL CHECK (components >= 0),
+        rejected_small    INTEGER NOT NULL DEFAULT 0,
+        rejected_large    INTEGER NOT NULL DEFAULT 0,
+        rejected_border   INTEGER NOT NULL DEFAULT 0,
+        rejected_overflow INTEGER NOT NULL DEFAULT 0,
+        pixel_size_um     REAL,
+        volume_m3         REAL    CHECK (volume_m3 IS NULL OR volume_m3 >= 0),
+        captured_at       INTEGER NOT NULL,
+        arrived_at        INTEGER NOT NULL,
+        segmented_at      INTEGER NOT NULL,
+        segment_ms        REAL    NOT NULL,
+        done_at           INTEGER
+      ) STRICT;
+      CREATE INDEX camera_frames_captured ON camera_frames (captured_at);
+
+      -- Every path a camera frame was seen under (as frame_sources for ROI files).
+      CREATE TABLE camera_frame_sources (
+        id        INTEGER PRIMARY KEY,
+        sha256    TEXT    NOT NULL REFERENCES camera_frames (sha256) ON DELETE CASCADE,
+        rel_path  TEXT    NOT NULL,
+        role      TEXT    NOT NULL CHECK (role IN ('original', 'duplicate')),
+        bytes     INTEGER NOT NULL,
+        mtime_ms  INTEGER,
+        seen_at   INTEGER NOT NULL,
+        UNIQUE (rel_path, sha256)
+      ) STRICT;
+
+      -- Each ROI cut from a camera frame: its image (sha256, rel_path under ingest.archiveDir: the
+      -- frames row once classified), the organism's box and the crop's in the camera frame (pixels),
+      -- and its measures; the _um columns are NULL while camera.pixelSizeUm is 0 (unknown).
+      CREATE TABLE camera_frame_rois (
+        id              INTEGER PRIMARY KEY,
+        camera_frame_id INTEGER NOT NULL REFERENCES camera_frames (id) ON DELETE CASCADE,
+        roi_index       INTEGER NOT NULL CHECK (roi_index > 0),
+        sha256          TEXT    NOT NULL CHECK (length(sha256) = 64),
+        rel_path        TEXT    NOT NULL,
+        x               INTEGER NOT NULL,
+        y               INTEGER NOT NULL,
+        width           INTEGER NOT NULL,
+        height          INTEGER NOT NULL,
+        crop_x          INTEGER NOT NULL,
+        crop_y          INTEGER NOT NULL,
+        crop_width      INTEGER NOT NULL,
+        crop_height     INTEGER NOT NULL,
+        area_px         INTEGER NOT NULL,
+        major_px        REAL    NOT NULL,
+        minor_px        REAL    NOT NULL,
+        orientation_deg REAL    NOT NULL,
+        mean_grey       REAL    NOT NULL,
+        area_um2        REAL,
+        major_um        REAL,
+        minor_um        REAL,
+        UNIQUE (camera_frame_id, roi_index)
+      ) STRICT;
+      CREATE INDEX camera_frame_rois_sha256 ON camera_frame_rois (sha256);
+    `,
+  },
 ];

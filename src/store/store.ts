@@ -8,6 +8,7 @@ import { migrate, openDatabase, schemaVersion, type SqliteDatabase } from './db.
 import { createFinetuneRepository, type FinetuneRepository } from './finetune-repository.js';
 import { MIGRATIONS } from './migrations.js';
 import { createNavRepository, type NavRepository } from './nav-repository.js';
+import { createCameraFrameRepository, type CameraFrameRepository } from './camera-frame-repository.js';
 import { createOutboxRepository, type OutboxRepository } from './outbox-repository.js';
 import { PublishLog } from './publish-log.js';
 import { createReviewRepository, type ReviewRepository } from './review-repository.js';
@@ -220,7 +221,7 @@ export class Store implements Part {
   private stmts: Statements | undefined;
   private totalsStmts: ReturnType<typeof prepareTotals> | undefined;
   /** The later stages' tables, each prepared when first asked for. */
-  private repositories: { review?: ReviewRepository; outbox?: OutboxRepository; finetune?: FinetuneRepository; publishLog?: PublishLog; nav?: NavRepository } = {};
+  private repositories: { review?: ReviewRepository; outbox?: OutboxRepository; finetune?: FinetuneRepository; publishLog?: PublishLog; nav?: NavRepository; cameraFrames?: CameraFrameRepository } = {};
 
   constructor(options: StoreOptions) {
     this.options = options;
@@ -306,6 +307,11 @@ export class Store implements Part {
   /** The navigation and environment tables (migration 7), for the nav stage and the exports. Throws if not open. */
   navRepository(): NavRepository {
     return (this.repositories.nav ??= createNavRepository(this.conn().db));
+  }
+
+  /** The camera frame tables (migration 8), for the segment stage and the review page. Throws if not open. */
+  cameraFrameRepository(): CameraFrameRepository {
+    return (this.repositories.cameraFrames ??= createCameraFrameRepository(this.conn().db));
   }
 
   /** The publisher's sequence number and acknowledged windows, in this store's counts windows. Throws if not open. */

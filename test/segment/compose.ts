@@ -3,12 +3,13 @@
 // sensor noise. The ROIs are dark organisms on a white background; they are composited as light
 // transmission (frame = background × ROI / 255), so their white surround vanishes into the
 // background exactly as the organism's own shadow would. Each organism's true box is the box of its
-// pixels darker than TRUTH_GREY in the ROI, moved to where it was pasted.
+// pixels darker than TRUTH_GREY in the ROI (specks of dust left out), moved to where it was pasted.
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 
-export const TRUTH_GREY = 230;
+export const TRUTH_GREY = 240;
+export const SPECK_PX = 10;
 
 export interface Roi {
   name: string;
@@ -51,22 +52,25 @@ export interface Composed {
   truth: (Box & { name: string })[];
 }
 
-/** The NDSB fixture subset (clean checkout), or up to `limit` images of the full set when present. */
-export function roiFiles(repoRoot: string, limit = 400): string[] {
+/**
+ * Up to `limit` images of the full NDSB set when present, else the committed fixture subset; only
+ * the fixture folder `fixtures` when given.
+ */
+export function roiFiles(repoRoot: string, limit = 400, fixtures?: string): string[] {
   const full = process.env.PLANKWATCH_NDSB_DIR ?? path.resolve(repoRoot, '../shared/data/ndsb');
   const train = path.join(full, 'train');
   const files: string[] = [];
-  if (existsSync(train)) {
+  if (!fixtures && existsSync(train)) {
     const classes = readdirSync(train).sort();
     // Round-robin over the classes, so that every shape is represented.
     const lists = classes.map((c) => readdirSync(path.join(train, c)).sort().map((f) => path.join(train, c, f)));
     for (let i = 0; files.length < limit && lists.some((l) => i < l.length); i++) for (const l of lists) if (i < l.length && files.length < limit) files.push(l[i]!);
     return files;
   }
-  const fixtures = path.join(repoRoot, 'test/fixtures/ndsb');
-  for (const c of readdirSync(fixtures, { withFileTypes: true })) {
+  const dir = fixtures ?? path.join(repoRoot, 'test/fixtures/ndsb');
+  for (const c of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
     if (!c.isDirectory()) continue;
-    for (const f of readdirSync(path.join(fixtures, c.name)).sort()) files.push(path.join(fixtures, c.name, f));
+    for (const f of readdirSync(path.join(dir, c.name)).sort()) files.push(path.join(dir, c.name, f));
   }
   return files;
 }
@@ -82,11 +86,35 @@ export async function loadRois(files: string[]): Promise<Roi[]> {
   return rois;
 }
 
+/**
+ * Box of the organism in an ROI image: its pixels darker than TRUTH_GREY, leaving out specks (dark
+ * groups of fewer than SPECK_PX pixels, 8-connected: dust and noise in the camera's crop).
+ */
 function darkBox(gray: Uint8Array, width: number, height: number): Box | undefined {
+  const seen = new Uint8Array(gray.length);
   let x0 = width, y0 = height, x1 = -1, y1 = -1;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      if (gray[y * width + x]! >= TRUTH_GREY) continue;
+  for (let start = 0; start < gray.length; start++) {
+    if (seen[start] || gray[start]! >= TRUTH_GREY) continue;
+    const group: number[] = [start];
+    seen[start] = 1;
+    for (let k = 0; k < group.length; k++) {
+      const i = group[k]!;
+      const x = i % width;
+      const y = (i - x) / width;
+      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
+        const nx = x + dx, ny = y + dy;
+        if (nx < 0 || ny < 0 || nx >= width || ny >= height) continue;
+        const j = ny * width + nx;
+        if (!seen[j] && gray[j]! < TRUTH_GREY) {
+          seen[j] = 1;
+          group.push(j);
+        }
+      }
+    }
+    if (group.length < SPECK_PX) continue;
+    for (const i of group) {
+      const x = i % width;
+      const y = (i - x) / width;
       if (x < x0) x0 = x;
       if (x > x1) x1 = x;
       if (y < y0) y0 = y;
@@ -162,7 +190,7 @@ export function compose(scene: Scene, rois: Roi[], count: number, gap = 12): Com
   for (let i = 0; i < gray.length; i++) {
     const l = light[i]!;
     // Dark-field: organisms scatter light, brighter where the ROI is darker.
-    const v = scene.polarity === 'bright-field' ? l * transmission[i]! : l + (1 - transmission[i]!) * 200;
+    const v = scene.polarity === 'bright-field' ? l * transmission[i]! : l + (1 - transmission[i]!) * 255;
     gray[i] = Math.max(0, Math.min(255, Math.round(v + scene.noise * gaussian(noise))));
   }
   return { gray, width, height, truth };
