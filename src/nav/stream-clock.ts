@@ -1,6 +1,7 @@
 // The time line of one input. GGA gives only the time of day: its date comes from the RMC or ZDA of
 // the same input, else from the computer's clock. Sentences without a time (VTG, VHW, CTD lines)
-// take the time of the latest timed sentence of their input when it came within a few seconds.
+// take the time of the latest timed sentence of their input, plus the time since it came, when it
+// came within a few seconds.
 
 const DAY = 86_400_000;
 /** A timeless sentence takes the latest time seen on its input if that came within this long. */
@@ -41,9 +42,12 @@ export class StreamClock {
     return null;
   }
 
-  /** The time for a timeless sentence: the latest timed one's, if recent, else the receive time. */
+  /**
+   * The time for a timeless sentence: the latest timed one's plus the time since it was received,
+   * if that was recent, else the receive time.
+   */
   now(receivedAt: number): number {
-    if (this.latest && receivedAt - this.latest.at <= EPOCH_MS && receivedAt >= this.latest.at) return this.latest.t;
+    if (this.latest && receivedAt - this.latest.at <= EPOCH_MS && receivedAt >= this.latest.at) return this.latest.t + (receivedAt - this.latest.at);
     return receivedAt;
   }
 }

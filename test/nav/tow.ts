@@ -1,5 +1,5 @@
 // A synthetic tow as the ship's navigation and CTD would send it, written as a recording: RMC and
-// VHW every second, a CTD line every second, the ship running east across the antimeridian while
+// VHW every second, a timed CTD line every second, the ship running east across the antimeridian while
 // the camera undulates between 2 and 22 m. Known exactly, so tests can check what comes out.
 import { withChecksum } from '../../src/nav/index.js';
 
@@ -49,10 +49,10 @@ export function towRecording(o: TowOptions): string[] {
       : withChecksum(`GPRMC,${hms(t)},A,${ddm(o.lat, 2)},${o.lat < 0 ? 'S' : 'N'},${ddm(lon, 3)},${lon < 0 ? 'W' : 'E'},${o.stwKn.toFixed(1)},90.0,${dmy(t)},,,A`);
     lines.push(o.corrupt?.includes(s) ? `${rmc.slice(0, -2)}${rmc.endsWith('00') ? '01' : '00'}` : rmc);
     lines.push(withChecksum(`IIVHW,90.0,T,,M,${o.stwKn.toFixed(2)},N,,K`));
-    lines.push(withChecksum(`PCTD,${towDepth(s).toFixed(3)},${(12 - towDepth(s) / 10).toFixed(3)},35.000`));
+    lines.push(withChecksum(`PCTD,${hms(t)},${towDepth(s).toFixed(3)},${(12 - towDepth(s) / 10).toFixed(3)},35.000`));
   }
   return lines;
 }
 
 /** The CTD format of the tow's lines, as nav.ctd.fields. */
-export const TOW_CTD_FIELDS = '$PCTD depth=1 temperature=2 salinity=3';
+export const TOW_CTD_FIELDS = '$PCTD time=1 depth=2 temperature=3 salinity=4';
