@@ -1,0 +1,141 @@
+// The daemon as a technician runs it, with ingest.mode "frames": whole camera frames composed from
+// real NDSB ROIs dropped into the watch folder, plus bad frames (truncated, 16-bit, all black, all
+// white) and a second name for one frame. Every ROI must be classified and stored with its camera
+// frame and its box; each camera frame once, with its statistics and its sampled volume; the bad
+// frames quarantined with their codes.
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import sharp from 'sharp';
+import { afterEach, describe, expect, it } from 'vitest';
+import { daemonDirs, startDaemon, until } from '../helpers/daemon.js';
+import { freePort } from '../helpers/ports.js';
+import { compose, iou, loadRois, roiFiles, type Composed } from './compose.js';
+
+const REPO = path.resolve(import.meta.dirname, '../..');
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function png(frame: Composed, bits: 8 | 16 = 8): Promise<Buffer> {
+  const raw = sharp(Buffer.from(frame.gray), { raw: { width: frame.width, height: frame.height, channels: 1 } });
+  return bits === 8 ? raw.png().toBuffer() : raw.toColourspace('grey16').png().toBuffer();
+}
+
+interface RoiRow {
+  camera: string;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  area_px: number;
+  area_um2: number | null;
+  major_um: number | null;
+  rel_path: string;
+  label: string | null;
+}
+
+describe('the daemon with ingest.mode "frames"', () => {
+  it('cuts camera frames into ROIs, classifies and stores each with its frame and box, quarantines bad frames', async () => {
+    const rois = await loadRois(roiFiles(REPO, 1000, path.join(REPO, 'test/fixtures/ndsb')));
+    const scene = { width: 1024, height: 768, level: 215, polarity: 'bright-field' as const, lightSeed: 7, vignette: 0.3, gradient: 0.1, banding: 0, noise: 3 };
+    const frames = [0, 1, 2].map((i) => compose({ ...scene, seed: 500 + i }, rois, 12));
+    const port = await freePort();
+    const dirs = daemonDirs({
+      ingest: { mode: 'frames' },
+      segment: { background: 'local', frameVolumeL: 2 },
+      camera: { pixelSizeUm: 10 },
+      publish: { embeddedPort: port },
+    });
+    const daemon = startDaemon(dirs.config);
+    cleanups.push(() => {
+      if (daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
+    });
+    await daemon.waitForLog((l) => l.msg === 'plankwatch ready', 90_000);
+
+    const good = await Promise.all(frames.map((f) => png(f)));
+    for (const [i, bytes] of good.entries()) writeFileSync(path.join(dirs.incoming, `frame-${i}.png`), bytes);
+    writeFileSync(path.join(dirs.incoming, 'again.png'), good[0]!); // the same bytes, another name
+    writeFileSync(path.join(dirs.incoming, 'truncated.png'), good[1]!.subarray(0, Math.floor(good[1]!.length / 2)));
+    writeFileSync(path.join(dirs.incoming, 'sixteen-bit.png'), await png(frames[2]!, 16));
+    const flat = (v: number) => ({ ...frames[0]!, gray: new Uint8Array(frames[0]!.gray.length).fill(v) });
+    writeFileSync(path.join(dirs.incoming, 'black.png'), await png(flat(0)));
+    writeFileSync(path.join(dirs.incoming, 'white.png'), await png(flat(255)));
+
+    const db = () => new Database(dirs.db, { readonly: true, fileMustExist: true });
+    await until(
+      () => {
+        if (!existsSync(dirs.db)) return false;
+        const d = db();
+        try {
+          const done = (d.prepare('SELECT count(*) AS n FROM camera_frames WHERE done_at IS NOT NULL').get() as { n: number }).n;
+          const rejects = (d.prepare('SELECT count(*) AS n FROM rejects').get() as { n: number }).n;
+          const dup = (d.prepare("SELECT count(*) AS n FROM camera_frame_sources WHERE role = 'duplicate'").get() as { n: number }).n;
+          return done === 3 && rejects === 4 && dup === 1;
+        } finally {
+          d.close();
+        }
+      },
+      120_000,
+      'three camera frames done, four rejected, one duplicate',
+    );
+
+    const d = db();
+    try {
+      const cameraFrames = d.prepare('SELECT id, rel_path, particles, volume_m3, width, height FROM camera_frames ORDER BY rel_path').all() as {
+        id: number;
+        rel_path: string;
+        particles: number;
+        volume_m3: number;
+        width: number;
+        height: number;
+      }[];
+      expect(cameraFrames.map((f) => f.rel_path)).toEqual(['frame-0.png', 'frame-1.png', 'frame-2.png']);
+      const stored = d
+        .prepare(
+          `SELECT c.rel_path AS camera, r.x, r.y, r.width, r.height, r.area_px, r.area_um2, r.major_um, r.rel_path, p.label
+           FROM camera_frame_rois r JOIN camera_frames c ON c.id = r.camera_frame_id
+           LEFT JOIN frames f ON f.sha256 = r.sha256 LEFT JOIN predictions p ON p.frame_id = f.id`,
+        )
+        .all() as RoiRow[];
+      for (const [i, cf] of cameraFrames.entries()) {
+        const mine = stored.filter((r) => r.camera === cf.rel_path);
+        expect(mine.length, cf.rel_path).toBe(cf.particles);
+        // Every ROI classified and stored, as a frames row with a prediction.
+        expect(mine.every((r) => typeof r.label === 'string'), `${cf.rel_path}: every ROI has a label`).toBe(true);
+        // Its box is an organism pasted there.
+        const placed = mine.filter((r) => frames[i]!.truth.some((t) => iou(t, r) >= 0.5)).length;
+        expect(placed / mine.length, cf.rel_path).toBeGreaterThanOrEqual(0.9);
+        const big = frames[i]!.truth.filter((t) => Math.max(t.width, t.height) >= 20);
+        const found = big.filter((t) => mine.some((r) => iou(t, r) >= 0.5)).length;
+        expect(found / big.length, cf.rel_path).toBeGreaterThanOrEqual(0.9);
+        expect(cf.volume_m3).toBeCloseTo(0.002, 9);
+        expect([cf.width, cf.height]).toEqual([1024, 768]);
+      }
+      // Physical sizes from camera.pixelSizeUm (10 um): 100 um2 a pixel.
+      for (const r of stored) {
+        expect(r.area_um2).toBeCloseTo(r.area_px * 100, 6);
+        expect(r.major_um).toBeGreaterThan(0);
+        expect(existsSync(path.join(dirs.archive, ...r.rel_path.split('/'))), r.rel_path).toBe(true);
+      }
+      // One volume sample per camera frame, for the concentrations.
+      const volumes = d.prepare("SELECT count(*) AS n, sum(volume_m3) AS v FROM volume_samples WHERE source = 'camera-frame' AND camera_frame_id IS NOT NULL").get() as { n: number; v: number };
+      expect(volumes.n).toBe(3);
+      expect(volumes.v).toBeCloseTo(0.006, 9);
+      const rejects = d.prepare('SELECT rel_path, code FROM rejects ORDER BY rel_path').all() as { rel_path: string; code: string }[];
+      expect(rejects).toEqual([
+        { rel_path: 'black.png', code: 'PW_E_FRAME_BLANK' },
+        { rel_path: 'sixteen-bit.png', code: 'PW_E_FRAME_BIT_DEPTH' },
+        { rel_path: 'truncated.png', code: 'PW_E_IMAGE_CORRUPT' },
+        { rel_path: 'white.png', code: 'PW_E_FRAME_BLANK' },
+      ]);
+    } finally {
+      d.close();
+    }
+    // Camera frames archived, bad ones quarantined.
+    await until(() => existsSync(path.join(dirs.archive, 'frame-2.png')) && existsSync(path.join(dirs.quarantine, 'white.png')), 30_000, 'files disposed of');
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+  }, 240_000);
+});
