@@ -17,8 +17,9 @@ import type { LabelledImage } from '../../src/learn/dataset.js';
 import { loadImageTable } from '../../src/learn/image-cache.js';
 import { predictTable } from '../../src/learn/trainer.js';
 import type { CameraProfile } from '../../src/preprocess/camera.js';
+import { labelItem, loadReplayTable } from '../../src/finetune/job-data.js';
 import { darkFieldColour, darkFieldGray } from '../helpers/cameras.js';
-import { fixtureImages } from '../helpers/images.js';
+import { fixtureImages, sha256 } from '../helpers/images.js';
 
 const MEMBER = path.resolve('models/vgg48/v1');
 const work = mkdtempSync(path.join(tmpdir(), 'pw-camera-'));
@@ -104,5 +105,18 @@ describe('a bright-field member on a dark-field camera', () => {
     // A member that enlarges organisms to fill its input learnt no size: it serves any pixel size.
     const fit = { ...recorded, preprocessing: { ...recorded.preprocessing, noUpscale: false } } as MemberMeta;
     expect(cameraMismatch(fit, profile('bright-field', 'gray', 20))).toBeNull();
+  });
+
+  it('fine-tuning on board reads the ship\'s dark-field frames through its camera, and the shipped (bright-field) reference images by their own polarity', async () => {
+    const dark = profile('dark-field');
+    const half = sets.darkGray.length / 2;
+    // Labelled frames of the ship (rows "labels/<sha256>", read only if they still hold their bytes) and reference files, interleaved.
+    const own = sets.darkGray.slice(0, half).map((i) => labelItem({ file: i.file, sha256: sha256(readFileSync(i.file)), label: i.label }));
+    const reference = sets.bright.slice(half);
+    const items = own.flatMap((o, k) => (reference[k] ? [o, reference[k]!] : [o]));
+    const mixed = await loadReplayTable(items, meta.input.size, meta.preprocessing, dark, { cache: false });
+    const originals = items.map((i) => (i.rel.startsWith('labels/') ? sets.bright[own.indexOf(i)]! : i));
+    const expected = await loadImageTable(originals, meta.input.size, meta.preprocessing, { cache: false });
+    expect(Buffer.from(mixed.pixels).equals(Buffer.from(expected.pixels))).toBe(true);
   });
 });
