@@ -40,3 +40,9 @@ export function checkCamera(members: readonly { meta: MemberMeta }[], camera: Ca
 export function memberCamera(camera: CameraProfile, detected?: MemberCamera['detected']): MemberCamera {
   return { polarity: camera.polarity, colour: camera.colour, pixelSizeUm: camera.pixelSizeUm, ...(detected ? { detected } : {}), canonical: 'bright-field' };
 }
+
+/** The camera a member was trained on, as a profile (NDSB's when its meta.json records none). */
+export function trainedCamera(meta: Pick<MemberMeta, 'camera'>): CameraProfile {
+  const c = meta.camera;
+  return c ? { polarity: c.polarity, colour: c.colour, pixelSizeUm: c.pixelSizeUm } : { polarity: 'bright-field', colour: 'gray', pixelSizeUm: 0 };
+}

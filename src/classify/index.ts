@@ -7,4 +7,4 @@ export { LocalRunner } from './runner.js';
 export { hardVote, softVote, meanProbabilities } from './voting.js';
 export { alignClasses } from './classes.js';
 export type { EnsembleFile, MemberMeta, VotingRule } from './meta.js';
-export { cameraMismatch, checkCamera, memberCamera, MAX_PIXEL_SIZE_RATIO } from './camera-check.js';
+export { cameraMismatch, checkCamera, memberCamera, trainedCamera, MAX_PIXEL_SIZE_RATIO } from './camera-check.js';

@@ -15,6 +15,8 @@ import { writeOnnxBeside } from '../classify/onnx-export.js';
 import { countMacs, quarterTurnInvariant } from './architectures.js';
 import { initBackend, type TrainingBackend } from '../engine/backend.js';
 import { loadSplit, readDataset } from './dataset.js';
+import { trainedCamera } from '../classify/camera-check.js';
+import { isEcoTaxaExport, readEcoTaxaData } from './ecotaxa-data.js';
 import { loadImageTable, subTable } from './image-cache.js';
 import { computeMetrics, headline, type Metrics } from './metrics.js';
 import { rotationTies } from '../engine/rotation-ties.js';
@@ -84,12 +86,13 @@ export async function runAverage(options: AverageRunOptions): Promise<AverageRun
     if (existsSync(path.join(dir, 'meta.json'))) throw new Error(`${dir} already holds a model: choose another --version.`);
 
     const first = metas[0]!;
-    const dataset = await readDataset(options.data);
+    // The versions' own data and camera (an EcoTaxa export is read with its default filter).
+    const dataset = isEcoTaxaExport(options.data) ? await readEcoTaxaData(options.data, undefined, log) : await readDataset(options.data);
     if (dataset.fingerprint !== first.training.dataFingerprint) throw new Error(`${options.data} is not the data the versions were trained on (fingerprint ${dataset.fingerprint.slice(0, 12)}, theirs ${first.training.dataFingerprint.slice(0, 12)}).`);
     const splitDir = [...splits][0]!;
     const split = await loadSplit(splitDir);
     log(`backend: ${backend.name}; ${split.train.length} training images measure the batch norms, ${split.validation.length} held-out images score the result`);
-    const table = await loadImageTable(dataset.items, first.input.size, first.preprocessing, { onProgress: (done, total) => log(`preparing images: ${done}/${total}`) });
+    const table = await loadImageTable(dataset.items, first.input.size, first.preprocessing, { onProgress: (done, total) => log(`preparing images: ${done}/${total}`), camera: trainedCamera(first) });
     const train = subTable(dataset, table, split.train);
     const held = subTable(dataset, table, split.validation);
     const score = (m: tfl.LayersModel) => computeMetrics(predictTable(m, held.table), held.labels, dataset.classes.length);

@@ -12,6 +12,7 @@ import { loadEnsemble } from '../classify/ensemble-loader.js';
 import { inferenceModel } from '../classify/folded-model.js';
 import { folderIO } from '../classify/model-files.js';
 import { overlap, trainingImages, type Dataset } from './dataset.js';
+import type { CameraProfile } from '../preprocess/camera.js';
 import { loadImageTable, subTable } from './image-cache.js';
 import { predictTable } from './trainer.js';
 import { transformBatch } from './tta.js';
@@ -46,7 +47,7 @@ export async function teacherTargets(
   dataset: Dataset,
   rels: string[],
   heldOut: string[],
-  options: { modelsDir?: string; cacheDir?: string; log?: (line: string) => void; stopRequested?: () => boolean } = {},
+  options: { modelsDir?: string; cacheDir?: string; log?: (line: string) => void; stopRequested?: () => boolean; camera?: CameraProfile } = {},
 ): Promise<TeacherTargets> {
   const log = options.log ?? (() => {});
   const modelsDir = options.modelsDir ?? path.dirname(ensembleFile);
@@ -80,7 +81,7 @@ export async function teacherTargets(
   const perMember: Float32Array[] = [];
   for (const m of ensemble.members) {
     const model = inferenceModel(await tfl.loadLayersModel(folderIO(m.dir)));
-    const table = subTable(dataset, await loadImageTable(dataset.items, m.meta.input.size, m.meta.preprocessing), rels).table;
+    const table = subTable(dataset, await loadImageTable(dataset.items, m.meta.input.size, m.meta.preprocessing, { camera: options.camera }), rels).table;
     const t0 = performance.now();
     const views: Float32Array[] = [];
     const fill = preparedBackground(m.meta.preprocessing);

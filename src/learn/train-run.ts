@@ -259,7 +259,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
   const checkpointDir = path.join(cacheDir(), 'checkpoints', `${options.member}-${version}`);
   let teacher: TeacherRecord | undefined;
   if (options.teacher) {
-    const taught = await teacherTargets(options.teacher, dataset, split.train, split.validation, { cacheDir: checkpointDir, log, stopRequested: options.hooks?.stopRequested });
+    const taught = await teacherTargets(options.teacher, dataset, split.train, split.validation, { cacheDir: checkpointDir, log, stopRequested: options.hooks?.stopRequested, camera });
     trainPart.targets = taught.targets;
     const agree = computeMetrics(taught.targets, trainPart.labels, dataset.classes.length);
     log(`teacher: top-1 ${(agree.top1 * 100).toFixed(1)}%, log-loss ${agree.logLoss.toFixed(3)} on the training images; targets are ${distill} × its vote + ${+(1 - distill).toFixed(3)} × the label`);
