@@ -10,7 +10,7 @@ import { Ingest, type IngestHandlers } from '../ingest/index.js';
 import { Finetuner, finetuneRoutes, type FinetunerOptions } from '../finetune/index.js';
 import { EnsembleWatcher, ModelRegistry } from '../registry/index.js';
 import type { Logger } from '../log.js';
-import { NavStage } from '../nav/index.js';
+import { NavStage, navView } from '../nav/index.js';
 import { EmbeddedBroker, Publisher, type BrokerLogin, type PublisherProviders } from '../publish/index.js';
 import { reviewRoutes, type ReviewStore } from '../review/index.js';
 import { SegmentStage, type SegmentStageHooks } from '../segment/index.js';
@@ -193,6 +193,7 @@ export function createHttpServer(c: Config, deps: HttpDeps, log: Logger): HttpSe
         countsWindowMs: c.store.countsWindowS * 1000,
         images: { watchDir: c.ingest.watchDir, archiveDir: c.ingest.archiveDir },
         page: { pageSize: c.review.pageSize, enlargedPx: c.review.enlargedPx, chartHours: c.review.chartHours, chartRefreshS: c.review.chartRefreshS },
+        ...(c.nav.enabled ? { nav: navView(deps.store.navRepository(), { windowMs: c.store.countsWindowS * 1000, binM: c.nav.concentrations.depthBinM }) } : {}),
         // The login form and the bearer header guard one secret: one budget of wrong tries.
         ...(token !== undefined ? { auth: { token, sessionMs: c.review.sessionHours * 3_600_000, throttle: http.authThrottle } } : {}),
         logger: log.child({ module: 'review' }),

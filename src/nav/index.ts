@@ -7,3 +7,4 @@ export { interpolateLongitude, wrapLongitude } from './geo.js';
 export { nmeaChecksum, withChecksum } from './nmea.js';
 export { filenameTimeReader } from './capture.js';
 export { LineSplitter } from './inputs/index.js';
+export { navView, type NavView } from './view.js';

@@ -69,6 +69,10 @@ export class NavStage implements Part {
   private readonly noted = new Map<string, Promise<Capture>>();
   private queue: Promise<void> = Promise.resolve();
   private flushTimer: NodeJS.Timeout | undefined;
+  private staleTimer: NodeJS.Timeout | undefined;
+  /** When the latest position fix was received (computer clock), and whether PW_E_NAV_STALE is raised. */
+  private lastFixReceived = 0;
+  private stale = false;
   private lastLatitude: number | null = null;
   private readonly badLog = new Map<string, { at: number; suppressed: number }>();
   readonly stats: NavStats = { sentences: 0, bad: 0, ignored: 0, clockJumps: 0, fixes: 0, envSamples: 0, tagged: 0, retagged: 0, inputs: {}, lastFixAt: null };
@@ -112,6 +116,9 @@ export class NavStage implements Part {
     this.concentrations.start();
     this.flushTimer = setInterval(() => this.flush(), c.flushMs);
     this.flushTimer.unref();
+    this.lastFixReceived = Date.now();
+    this.staleTimer = setInterval(() => this.checkStale(), 5_000);
+    this.staleTimer.unref();
     try {
       for (const input of inputs) {
         await input.start();
@@ -127,6 +134,7 @@ export class NavStage implements Part {
 
   async stop(): Promise<void> {
     clearInterval(this.flushTimer);
+    clearInterval(this.staleTimer);
     for (const input of this.inputs.splice(0).reverse()) {
       try {
         await input.stop();
@@ -202,6 +210,11 @@ export class NavStage implements Part {
           if (item.row.lat != null) {
             this.lastLatitude = item.row.lat;
             this.stats.lastFixAt = item.row.tMs;
+            this.lastFixReceived = receivedAt;
+            if (this.stale) {
+              this.stale = false;
+              this.log.info({ source }, 'navigation fixes are arriving again');
+            }
           }
           this.recorder?.addFix(item.row);
           const v = this.sweeper?.push(item.row);
@@ -233,6 +246,15 @@ export class NavStage implements Part {
     }
     this.badLog.set(source, { at: now, suppressed: 0 });
     this.log.warn({ code: 'PW_E_NAV_SENTENCE', source, reason, line: line.slice(0, 100), notLogged: last?.suppressed ?? 0 }, `dropped a navigation sentence from ${source}: ${reason}`);
+  }
+
+  /** No position fix for longer than nav.maxGapS while inputs are configured: warned once per outage. */
+  private checkStale(): void {
+    if (this.inputs.length === 0 || this.stale) return;
+    const silentS = (Date.now() - this.lastFixReceived) / 1000;
+    if (silentS <= this.o.config.maxGapS) return;
+    this.stale = true;
+    this.log.warn({ code: 'PW_E_NAV_STALE', silentS: Math.round(silentS), inputs: this.stats.inputs }, `no position fix for ${Math.round(silentS)} s; ROIs are tagged held or missing until fixes return`);
   }
 
   private onInputState(source: string, up: boolean, err?: unknown): void {

@@ -16,6 +16,7 @@ export interface PageSettings {
 
 const ASSET_TYPES: Record<string, string> = {
   'review.js': 'text/javascript; charset=utf-8',
+  'ocean.js': 'text/javascript; charset=utf-8',
   'review.css': 'text/css; charset=utf-8',
 };
 

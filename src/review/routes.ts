@@ -27,6 +27,8 @@ export interface ReviewRoutesOptions {
    * lockout of addresses that guess wrong (HttpServer.authThrottle; default: one of its own).
    */
   auth?: { token: string; sessionMs: number; throttle?: AuthThrottle };
+  /** The navigation stage's depth profile and ship's track (nav.enabled); absent: GET /api/nav says so. */
+  nav?: { profile(hours: number): unknown; track(hours: number, maxPoints: number): unknown };
   logger: Logger;
   now?: () => number;
 }
@@ -144,6 +146,14 @@ export function reviewRoutes(options: ReviewRoutesOptions): HttpPlugin {
     });
 
     app.get('/api/classes', async () => ({ classes: review.classes() }));
+
+    // The live depth profile of concentrations and the track, over the latest `hours` of data.
+    app.get('/api/nav', async (request) => {
+      const asked = Number((request.query as { hours?: string }).hours);
+      const hours = Number.isFinite(asked) && asked > 0 ? Math.min(asked, 168) : settings.chartHours;
+      if (!options.nav) return { enabled: false, hours };
+      return { enabled: true, hours, profile: options.nav.profile(hours), track: options.nav.track(hours, 2000) };
+    });
 
     app.get('/api/counts', async (request) => {
       const at = now();

@@ -160,6 +160,8 @@ export interface NavRepository {
   taggedRois(from: number, to: number): TaggedRoi[];
   /** Replaces the concentration rows of one window (all bins) in one transaction. */
   replaceConcentrations(windowMs: number, windowStart: number, rows: readonly ConcentrationRow[]): void;
+  /** Start of the latest window with concentrations (of this width), or null. */
+  latestConcentrationWindow(windowMs: number): number | null;
   /** Concentration rows of windows starting at or after `from`, oldest first; one bin size. */
   concentrations(windowMs: number, from: number, binM: number): ConcentrationRow[];
 }
@@ -246,6 +248,7 @@ export function createNavRepository(db: SqliteDatabase): NavRepository {
       `INSERT INTO concentrations (window_ms, window_start, window_end, bin_m, depth_min_m, depth_max_m, label, count, volume_m3, per_m3, lat, lon, computed_at)
        VALUES (@windowMs, @windowStart, @windowEnd, @binM, @depthMinM, @depthMaxM, @label, @count, @volumeM3, @perM3, @lat, @lon, @computedAt)`,
     ),
+    latestConc: db.prepare<[number], { s: number | null }>(`SELECT max(window_start) AS s FROM concentrations WHERE window_ms = ?`),
     conc: db.prepare<[number, number, number], ConcentrationRow>(
       `SELECT window_ms AS windowMs, window_start AS windowStart, window_end AS windowEnd, bin_m AS binM, depth_min_m AS depthMinM, depth_max_m AS depthMaxM,
               label, count, volume_m3 AS volumeM3, per_m3 AS perM3, lat, lon, computed_at AS computedAt
@@ -317,6 +320,7 @@ export function createNavRepository(db: SqliteDatabase): NavRepository {
     setVolumeDepths: (rows) => void (rows.length > 0 && setDepths.immediate(rows)),
     taggedRois: (from, to) => s.tagged.all(from, to),
     replaceConcentrations: (windowMs, windowStart, rows) => replaceConc.immediate(windowMs, windowStart, rows),
+    latestConcentrationWindow: (windowMs) => s.latestConc.get(windowMs)?.s ?? null,
     concentrations: (windowMs, from, binM) => s.conc.all(windowMs, from, binM),
   };
 }
