@@ -58,6 +58,10 @@ function drawProfile(bins: ProfileBin[]): void {
   classes.forEach((label, i) => {
     const pts = bins.filter((b) => b.volumeM3 > 0).map((b) => `${x(b.perM3[label] ?? 0).toFixed(1)},${y((b.depthMinM + b.depthMaxM) / 2).toFixed(1)}`);
     if (pts.length > 0) mk('polyline', { points: pts.join(' '), fill: 'none', stroke: COLORS[i % COLORS.length]!, 'stroke-width': 1.8 });
+    for (const p of pts) {
+      const [cx, cy] = p.split(',');
+      mk('circle', { cx: cx!, cy: cy!, r: 2.5, fill: COLORS[i % COLORS.length]! });
+    }
   });
   byId('profile').replaceChildren(...nodes);
   byId('profile-legend').replaceChildren(
@@ -95,10 +99,14 @@ function drawTrack(points: { t: number; lat: number; lon: number }[]): void {
     const x = (lon: number) => pad + (lon - lo0) * k * scale;
     const y = (lat: number) => H - pad - (lat - la0) * scale;
     mk('polyline', { points: points.map((p, i) => `${x(lons[i]!).toFixed(1)},${y(p.lat).toFixed(1)}`).join(' '), fill: 'none', stroke: '#4cc3ff', 'stroke-width': 1.8 });
+    const wrap = (v: number) => ((((v + 180) % 360) + 360) % 360) - 180;
+    const deg = (v: number) => `${v.toFixed(3)}°`;
+    mk('text', { x: 2, y: 10 }, `${deg(la1)} lat`);
+    mk('text', { x: 2, y: H - 2 }, `${deg(la0)} lat, ${deg(wrap(lo0))} lon`);
+    mk('text', { x: W - 2, y: H - 2, 'text-anchor': 'end' }, `${deg(wrap(lo1))} lon`);
     const last = points.length - 1;
     mk('circle', { cx: x(lons[last]!).toFixed(1), cy: y(points[last]!.lat).toFixed(1), r: 4, fill: '#ffb347' });
     const fmt = (v: number, pos: string, neg: string) => `${Math.abs(v).toFixed(3)}° ${v >= 0 ? pos : neg}`;
-    const wrap = (v: number) => ((((v + 180) % 360) + 360) % 360) - 180;
     byId('track-caption').textContent = `now ${fmt(points[last]!.lat, 'N', 'S')}, ${fmt(wrap(points[last]!.lon), 'E', 'W')} · ${points.length} fixes`;
   } else {
     byId('track-caption').textContent = 'no position fixes yet';
