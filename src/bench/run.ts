@@ -101,6 +101,16 @@ if (want('training')) {
 if (want('sync')) {
   const { benchSync } = await import('./sync.js');
   figures.sync = await benchSync({ log });
+  // Bytes per ROI of live results at 2 ROIs/s: each record at once, then within a 10 s latency
+  // budget, then with the navigation series too; and a backlog with them.
+  const { benchSyncLive } = await import('./sync-live.js');
+  figures.syncLive = [
+    await benchSyncLive({ maxDelayMs: 0, log }),
+    await benchSyncLive({ maxDelayMs: 10_000, log }),
+    await benchSyncLive({ maxDelayMs: 10_000, nav: true, log }),
+    await benchSyncLive({ maxDelayMs: 10_000, backlog: 3000, log }),
+    await benchSyncLive({ maxDelayMs: 10_000, nav: true, backlog: 3000, log }),
+  ];
 }
 
 if (want('finetune')) {

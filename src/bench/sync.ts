@@ -31,7 +31,7 @@ export interface BenchSyncOptions {
 const CLASSES = ['copepod_calanoid', 'chaetognath_other', 'detritus_other', 'diatom_chain_string', 'appendicularian_s_shape', 'protist_other', 'shrimp_like_other', 'siphonophore_calycophoran_abylidae'];
 
 /** A classified ROI shaped like the daemon's: top-5, three members. */
-function roi(i: number, at: number): ClassifiedFrame {
+export function roi(i: number, at: number): ClassifiedFrame {
   const sha256 = createHash('sha256').update(`bench/${i}`).digest('hex');
   const r = (k: number): number => ((i * 7919 + k * 104_729) % 1000) / 1000;
   const label = CLASSES[i % CLASSES.length]!;
@@ -59,12 +59,12 @@ function roi(i: number, at: number): ClassifiedFrame {
   };
 }
 
-function mosquittoBinary(): string | undefined {
+export function mosquittoBinary(): string | undefined {
   for (const c of ['/usr/sbin/mosquitto', '/usr/bin/mosquitto']) if (spawnSync(c, ['-h']).error === undefined) return c;
   return undefined;
 }
 
-async function waitPort(port: number): Promise<void> {
+export async function waitPort(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise<boolean>((resolve) => {
       const c = net.connect(port, '127.0.0.1');

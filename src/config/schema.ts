@@ -182,6 +182,8 @@ export const CONFIG_SCHEMA = obj('plankwatch configuration', {
     maxInFlight: int('Batches sent and not yet acknowledged by the broker.', 4, 1, 64),
     compression: str('Batch compression.', 'brotli', ['brotli', 'gzip', 'none']),
     countsHoldS: int('A counts or rejects record that changed less than this many seconds ago waits, so a busy window is not resent with every batch.', 10, 0),
+    maxDelayS: number('Latency budget: a live record waits up to this many seconds for others to share its batch (a trickle of one or two ROIs per batch costs several times the bytes per ROI). 0: send each record at once.', 10, 0, 3600),
+    trackIntervalS: number('The ship\'s track and CTD series go ashore decimated to one point per this many seconds (each ROI\'s own position and depth go in full).', 10, 0),
     thumbnails: bool('Also send a small thumbnail of each validated or dubious ROI (lowest priority, within the budget).', false),
     thumbnailSize: int('Longest side of a thumbnail, in pixels.', 64, 16, 512),
     resendAfterS: int('A record the broker acknowledged but the shore still reports missing this many seconds later is sent again.', 120, 5),

@@ -94,6 +94,52 @@ export const SHORE_SCHEMA: readonly string[] = [
     seq        BIGINT NOT NULL,
     PRIMARY KEY (instrument, sha256)
   )`,
+  // Each ROI's position and water as the ship's navigation stage tagged it (the latest tag wins).
+  `CREATE TABLE IF NOT EXISTS shore_positions (
+    instrument    TEXT   NOT NULL,
+    sha256        TEXT   NOT NULL,
+    t_ms          BIGINT NOT NULL,
+    time_source   TEXT   NOT NULL,
+    lat           DOUBLE PRECISION,
+    lon           DOUBLE PRECISION,
+    depth_m       DOUBLE PRECISION,
+    temperature_c DOUBLE PRECISION,
+    salinity      DOUBLE PRECISION,
+    quality       TEXT   NOT NULL,
+    env_quality   TEXT   NOT NULL,
+    tagged_at     BIGINT NOT NULL,
+    seq           BIGINT NOT NULL,
+    PRIMARY KEY (instrument, sha256)
+  )`,
+  // The ship's track and CTD series, decimated on board (sync.trackIntervalS).
+  `CREATE TABLE IF NOT EXISTS shore_track (
+    instrument TEXT   NOT NULL,
+    t_ms       BIGINT NOT NULL,
+    lat        DOUBLE PRECISION NOT NULL,
+    lon        DOUBLE PRECISION NOT NULL,
+    sog_kn     DOUBLE PRECISION,
+    PRIMARY KEY (instrument, t_ms)
+  )`,
+  `CREATE TABLE IF NOT EXISTS shore_env (
+    instrument    TEXT   NOT NULL,
+    t_ms          BIGINT NOT NULL,
+    depth_m       DOUBLE PRECISION,
+    temperature_c DOUBLE PRECISION,
+    salinity      DOUBLE PRECISION,
+    PRIMARY KEY (instrument, t_ms)
+  )`,
+  // Sampled volume in cells (a minute by half a metre); each record's cells are added, never replaced.
+  // depth_cell is the cell's shallower bound in millimetres, -1 for an unknown depth (a key part cannot be NULL).
+  `CREATE TABLE IF NOT EXISTS shore_volumes (
+    instrument TEXT   NOT NULL,
+    record_key TEXT   NOT NULL,
+    t_ms       BIGINT NOT NULL,
+    depth_cell BIGINT NOT NULL,
+    depth_m    DOUBLE PRECISION,
+    volume_m3  DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (instrument, record_key, t_ms, depth_cell)
+  )`,
+  `CREATE INDEX IF NOT EXISTS shore_volumes_time ON shore_volumes (instrument, t_ms)`,
 ];
 
 /** The upserts, with `?` placeholders, and the dialect's name for a two-argument maximum. */
@@ -123,6 +169,17 @@ function statements(greatest: string) {
       ON CONFLICT (instrument, sha256) DO UPDATE SET format = excluded.format, width = excluded.width, height = excluded.height,
         data = excluded.data, seq = excluded.seq
       WHERE shore_thumbnails.data IS NULL AND excluded.data IS NOT NULL`,
+    // A later tag wins (a ROI held past a gap, tagged again once the next fix came).
+    position: `INSERT INTO shore_positions (instrument, sha256, t_ms, time_source, lat, lon, depth_m, temperature_c, salinity, quality, env_quality, tagged_at, seq)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (instrument, sha256) DO UPDATE SET t_ms = excluded.t_ms, time_source = excluded.time_source, lat = excluded.lat,
+        lon = excluded.lon, depth_m = excluded.depth_m, temperature_c = excluded.temperature_c, salinity = excluded.salinity,
+        quality = excluded.quality, env_quality = excluded.env_quality, tagged_at = excluded.tagged_at, seq = excluded.seq
+      WHERE excluded.tagged_at > shore_positions.tagged_at OR (excluded.tagged_at = shore_positions.tagged_at AND excluded.seq > shore_positions.seq)`,
+    trackPoint: `INSERT INTO shore_track (instrument, t_ms, lat, lon, sog_kn) VALUES (?, ?, ?, ?, ?) ON CONFLICT (instrument, t_ms) DO NOTHING`,
+    envPoint: `INSERT INTO shore_env (instrument, t_ms, depth_m, temperature_c, salinity) VALUES (?, ?, ?, ?, ?) ON CONFLICT (instrument, t_ms) DO NOTHING`,
+    volumeCell: `INSERT INTO shore_volumes (instrument, record_key, t_ms, depth_cell, depth_m, volume_m3) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (instrument, record_key, t_ms, depth_cell) DO NOTHING`,
     summary: `SELECT count(*) AS records, coalesce(max(seq), 0) AS max_seq, coalesce(min(seq), 0) AS min_seq, max(received_at) AS last_received_at
       FROM shore_records WHERE instrument = ?`,
     // Gaps at or after `from`: pairs of neighbours more than 1 apart.

@@ -92,6 +92,27 @@ function recordOps(s: ShoreStatements, inst: string, r: SyncRecord): Op[] {
       const d = (r as SyncRecord<'thumbnail'>).data;
       return [{ sql: s.thumbnail, params: [inst, d.sha256, d.format ?? null, d.width ?? null, d.height ?? null, d.data ?? null, r.seq] }];
     }
+    case 'positions': {
+      const d = (r as SyncRecord<'positions'>).data;
+      return (Array.isArray(d.items) ? d.items : []).map((i) => ({
+        sql: s.position,
+        params: [inst, i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], i[8], i[9], i[10], r.seq],
+      }));
+    }
+    case 'track': {
+      const d = (r as SyncRecord<'track'>).data;
+      return [
+        ...(Array.isArray(d.fixes) ? d.fixes : []).map((f) => ({ sql: s.trackPoint, params: [inst, f[0], f[1], f[2], f[3]] })),
+        ...(Array.isArray(d.env) ? d.env : []).map((e) => ({ sql: s.envPoint, params: [inst, e[0], e[1], e[2], e[3]] })),
+      ];
+    }
+    case 'volumes': {
+      const d = (r as SyncRecord<'volumes'>).data;
+      return (Array.isArray(d.cells) ? d.cells : []).map((c) => ({
+        sql: s.volumeCell,
+        params: [inst, r.key, c[0], c[1] === null ? -1 : Math.round(c[1] * 1000), c[1], c[2]],
+      }));
+    }
     default:
       return [];
   }

@@ -7,7 +7,7 @@ export { MIGRATIONS, type Migration } from './migrations.js';
 export { migrate, openDatabase } from './db.js';
 export type { PublishLog } from './publish-log.js';
 export type { ReviewItemRow, LabelEventInsert, LabelEventRow, ReviewQueueQuery, ReviewRepository } from './review-repository.js';
-export type { AckedBatch, OutboxProgressRow, OutboxRepository, OutboxRow } from './outbox-repository.js';
+export type { AckedBatch, OutboxProgressRow, OutboxRepository, OutboxRow, SyncPositionRow } from './outbox-repository.js';
 export type { FinetuneRepository, FinetuneRunEnd, FinetuneRunRow } from './finetune-repository.js';
 export { CAMERA_FRAME_VOLUME_SOURCE } from './camera-frame-repository.js';
 export type { CameraFrameInsert, CameraFrameRepository, CameraFrameRoiInsert, CameraFrameRoiRow, CameraFrameRow, RoiPlace } from './camera-frame-repository.js';

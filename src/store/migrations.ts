@@ -441,4 +441,40 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX camera_frame_rois_sha256 ON camera_frame_rois (sha256);
     `,
   },
+  {
+    version: 9,
+    name: 'sync of the navigation series: three more record kinds, and how far each series is queued',
+    sql: `
+      -- sync_outbox again, its kind check taking the navigation stage's series (positions, track,
+      -- volumes); rows and indexes as they were.
+      CREATE TABLE sync_outbox_v9 (
+        instrument TEXT    NOT NULL,
+        seq        INTEGER NOT NULL CHECK (seq > 0),
+        kind       TEXT    NOT NULL CHECK (kind IN ('counts', 'model', 'rejects', 'prediction', 'label', 'thumbnail', 'positions', 'track', 'volumes')),
+        priority   INTEGER NOT NULL,
+        key        TEXT    NOT NULL,
+        payload    TEXT    NOT NULL CHECK (json_valid(payload)),
+        bytes      INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        sent_at    INTEGER,
+        acked_at   INTEGER,
+        PRIMARY KEY (instrument, seq)
+      ) STRICT, WITHOUT ROWID;
+      INSERT INTO sync_outbox_v9 SELECT instrument, seq, kind, priority, key, payload, bytes, created_at, updated_at, sent_at, acked_at FROM sync_outbox;
+      DROP TABLE sync_outbox;
+      ALTER TABLE sync_outbox_v9 RENAME TO sync_outbox;
+      CREATE INDEX sync_outbox_pending ON sync_outbox (instrument, priority, seq) WHERE acked_at IS NULL;
+      CREATE INDEX sync_outbox_key ON sync_outbox (instrument, kind, key);
+
+      -- Per series the sync stage reads from the navigation tables: the last row queued (an id, or
+      -- a tagged_at and frame id), and the time of the last track point kept.
+      CREATE TABLE sync_marks (
+        name  TEXT    PRIMARY KEY,
+        value INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      -- ROI positions in the order they were (re)tagged, for those incremental reads.
+      CREATE INDEX roi_positions_tagged ON roi_positions (tagged_at, frame_id);
+    `,
+  },
 ];

@@ -94,7 +94,36 @@ export interface OutboxRepository {
   awaitingShore(instrument: string): number;
   /** The last sequence number handed out (0 if none). */
   lastSeq(instrument: string): number;
+
+  /** A named mark of how far a series has been queued for the shore (sync_marks); `fallback` when unset. */
+  mark(name: string, fallback: number): number;
+  setMark(name: string, value: number): void;
+  /** ROI positions (re)tagged after (taggedAt, frameId), in that order, with the frame's SHA-256. */
+  positionsAfter(taggedAt: number, frameId: number, limit: number): SyncPositionRow[];
+  /** Position fixes (lat/lon known) stored after row `id`, in row order. */
+  fixesAfter(id: number, limit: number): { id: number; t: number; lat: number; lon: number; sogKn: number | null }[];
+  /** CTD samples stored after row `id`, in row order. */
+  envAfter(id: number, limit: number): { id: number; t: number; depthM: number | null; temperatureC: number | null; salinity: number | null }[];
+  /** Volume samples stored after row `id`, in row order. */
+  volumesAfter(id: number, limit: number): { id: number; t: number; volumeM3: number; depthM: number | null }[];
 }
+
+/** A roi_positions row as the sync stage sends it. */
+export interface SyncPositionRow {
+  frameId: number;
+  sha256: string;
+  t: number;
+  timeSource: string;
+  lat: number | null;
+  lon: number | null;
+  depthM: number | null;
+  temperatureC: number | null;
+  salinity: number | null;
+  quality: string;
+  envQuality: string;
+  taggedAt: number;
+}
+
 
 /** The statements behind OutboxRepository, prepared once per connection. */
 export function createOutboxRepository(db: SqliteDatabase): OutboxRepository {
@@ -142,6 +171,23 @@ export function createOutboxRepository(db: SqliteDatabase): OutboxRepository {
     ),
     awaiting: db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM sync_outbox WHERE instrument = ? AND acked_at IS NOT NULL`),
     lastSeq: db.prepare<[string], { last_seq: number }>(`SELECT last_seq FROM sync_sequence WHERE instrument = ?`),
+    mark: db.prepare<[string], { value: number }>(`SELECT value FROM sync_marks WHERE name = ?`),
+    setMark: db.prepare<[string, number]>(`INSERT INTO sync_marks (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`),
+    positionsAfter: db.prepare<[number, number, number], SyncPositionRow>(
+      `SELECT rp.frame_id AS frameId, f.sha256, rp.t_ms AS t, rp.time_source AS timeSource, rp.lat, rp.lon, rp.depth_m AS depthM,
+         rp.temperature_c AS temperatureC, rp.salinity, rp.quality, rp.env_quality AS envQuality, rp.tagged_at AS taggedAt
+       FROM roi_positions rp JOIN frames f ON f.id = rp.frame_id
+       WHERE (rp.tagged_at, rp.frame_id) > (?, ?) ORDER BY rp.tagged_at, rp.frame_id LIMIT ?`,
+    ),
+    fixesAfter: db.prepare<[number, number], { id: number; t: number; lat: number; lon: number; sogKn: number | null }>(
+      `SELECT id, t_ms AS t, lat, lon, sog_kn AS sogKn FROM nav_fixes WHERE id > ? AND lat IS NOT NULL AND lon IS NOT NULL ORDER BY id LIMIT ?`,
+    ),
+    envAfter: db.prepare<[number, number], { id: number; t: number; depthM: number | null; temperatureC: number | null; salinity: number | null }>(
+      `SELECT id, t_ms AS t, depth_m AS depthM, temperature_c AS temperatureC, salinity FROM env_samples WHERE id > ? ORDER BY id LIMIT ?`,
+    ),
+    volumesAfter: db.prepare<[number, number], { id: number; t: number; volumeM3: number; depthM: number | null }>(
+      `SELECT id, t_ms AS t, volume_m3 AS volumeM3, depth_m AS depthM FROM volume_samples WHERE id > ? ORDER BY id LIMIT ?`,
+    ),
   };
 
   const allocateSeq = (instrument: string): number => {
@@ -190,5 +236,11 @@ export function createOutboxRepository(db: SqliteDatabase): OutboxRepository {
     queuedByKind: (instrument) => s.queuedByKind.all(instrument),
     awaitingShore: (instrument) => s.awaiting.get(instrument)?.n ?? 0,
     lastSeq: (instrument) => s.lastSeq.get(instrument)?.last_seq ?? 0,
+    mark: (name, fallback) => s.mark.get(name)?.value ?? fallback,
+    setMark: (name, value) => void s.setMark.run(name, value),
+    positionsAfter: (taggedAt, frameId, limit) => s.positionsAfter.all(taggedAt, frameId, limit),
+    fixesAfter: (id, limit) => s.fixesAfter.all(id, limit),
+    envAfter: (id, limit) => s.envAfter.all(id, limit),
+    volumesAfter: (id, limit) => s.volumesAfter.all(id, limit),
   };
 }

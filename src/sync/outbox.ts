@@ -237,6 +237,29 @@ export class Outbox {
     });
   }
 
+  /**
+   * How long to wait before claiming, so that a trickle of live records goes out in fewer, fuller
+   * batches: 0 when there is nothing to hold back (nothing pending, a batch's worth is ready, a row
+   * goes out again, or the oldest row has waited `maxDelayMs`), else the milliseconds until the
+   * oldest pending row is `maxDelayMs` old. Reads only; claims nothing.
+   */
+  holdFor(options: { maxDelayMs: number; maxRecords: number; maxRawBytes: number; exclude: ReadonlySet<number>; holdBefore: number; now: number }): number {
+    if (options.maxDelayMs <= 0) return 0;
+    const rows = this.rows.pending(this.instrument, options.holdBefore, options.maxRecords + options.exclude.size);
+    let n = 0;
+    let bytes = 0;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const row of rows) {
+      if (options.exclude.has(row.seq)) continue;
+      if (row.sentAt !== null) return 0;
+      n++;
+      bytes += row.bytes;
+      oldest = Math.min(oldest, row.createdAt);
+    }
+    if (n === 0 || n >= options.maxRecords || bytes >= options.maxRawBytes) return 0;
+    return Math.max(0, oldest + options.maxDelayMs - options.now);
+  }
+
   /** The broker acknowledged a batch: its rows are done (kept until the shore confirms them). */
   markAcked(ack: {
     seqs: readonly number[];

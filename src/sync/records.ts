@@ -9,6 +9,11 @@ export const PRIORITY = {
   prediction: 3,
   label: 4,
   thumbnail: 5,
+  // The navigation stage's series, after the predictions they describe (same priority as the
+  // predictions: queued together, they share batches, and the repeated SHA-256s compress away).
+  positions: 3,
+  track: 3,
+  volumes: 3,
 } as const;
 
 export type RecordKind = keyof typeof PRIORITY;
@@ -87,6 +92,41 @@ export interface ThumbnailPayload {
   missing?: boolean;
 }
 
+/**
+ * One ROI's tags: [sha256, capture time (ms), time source, lat, lon, depth (m), temperature (°C),
+ * salinity, position quality, environment quality, tagged at (ms)]. Unknown values are null.
+ */
+export type PositionItem = [string, number, string, number | null, number | null, number | null, number | null, number | null, string, string, number];
+
+/**
+ * ROI positions and water as the navigation stage tagged them (re-tagged ROIs come again, with a
+ * later tagged-at: the later wins ashore). Key: `<tagged at>:<frame id>` of the last item.
+ */
+export interface PositionsPayload {
+  items: PositionItem[];
+}
+
+/**
+ * The ship's track and CTD series, decimated to one point per sync.trackIntervalS. Fixes:
+ * [t, lat, lon, speed over ground (kn) or null]; env: [t, depth (m), temperature (°C), salinity].
+ * Key: the first row id of each series read (`f<id>:e<id>`).
+ */
+export interface TrackPayload {
+  fixes: [number, number, number, number | null][];
+  env: [number, number | null, number | null, number | null][];
+}
+
+/**
+ * Sampled volume summed into cells of `cellMs` by `cellM` metres of depth: [cell start (ms), cell's
+ * shallower bound (m) or null for an unknown depth, m³]. Key: `<first row id>-<last row id>` (cells
+ * of one record are added ashore, never replaced).
+ */
+export interface VolumesPayload {
+  cellMs: number;
+  cellM: number;
+  cells: [number, number | null, number][];
+}
+
 export interface PayloadOf {
   counts: CountsPayload;
   model: ModelPayload;
@@ -94,6 +134,9 @@ export interface PayloadOf {
   prediction: PredictionPayload;
   label: LabelPayload;
   thumbnail: ThumbnailPayload;
+  positions: PositionsPayload;
+  track: TrackPayload;
+  volumes: VolumesPayload;
 }
 
 /** One record in a batch. (instrument, seq) is unique; (instrument, kind, key) names the thing it describes. */

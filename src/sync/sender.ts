@@ -13,6 +13,7 @@ import type { Part } from '../types.js';
 import { msToUtcMidnight, TokenBucket } from './budget.js';
 import { encodeBatch, publishWireBytes, type Compression } from './codec.js';
 import { MqttLink, type MqttLinkOptions } from './link.js';
+import { NavRecords } from './nav-records.js';
 import { Outbox, utcDay, type OutboxRow, type OutboxStatus } from './outbox.js';
 import { batchTopic, shoreStatusTopic, type ThumbnailPayload } from './records.js';
 import { parseShoreStatus, SHIP_MAX_PACKET_BYTES, verifyShoreStatus } from './status.js';
@@ -35,10 +36,17 @@ export interface SyncSenderOptions {
   maxInFlight: number;
   compression: Compression;
   countsHoldMs: number;
+  /**
+   * Latency budget: a record waits up to this long for others to share its batch (fewer bytes per
+   * ROI on a paid link). 0 (the default): every record goes out as soon as the link allows.
+   */
+  maxDelayMs?: number;
   resendAfterMs: number;
   ackTimeoutMs: number;
   /** Thumbnails are made from images found in these folders; null: thumbnail records carry none. */
   thumbnails: { size: number; imageDirs: string[] } | null;
+  /** Also queue the navigation stage's series (ROI positions, track, CTD, volume); null or absent: not. */
+  nav?: { trackIntervalMs: number; pollMs?: number } | null;
   /** How often to look for new rows when nothing wakes the sender (default 1000 ms). */
   idlePollMs?: number;
   /**
@@ -78,6 +86,7 @@ export class SyncSender implements Part {
   private readonly log: Logger;
   private outbox: Outbox | undefined;
   private link: MqttLink | undefined;
+  private nav: NavRecords | undefined;
   private bucket: TokenBucket | undefined;
   private running = false;
   private loopDone: Promise<void> | undefined;
@@ -119,6 +128,10 @@ export class SyncSender implements Part {
       logger: this.log,
     });
     await this.link.start();
+    if (o.nav) {
+      this.nav = new NavRecords({ outbox: o.outbox, instrument: o.instrument, ...o.nav, onQueued: () => this.wake(), logger: this.log });
+      this.nav.start();
+    }
     this.running = true;
     this.loopDone = this.loop().catch((err: unknown) => {
       this.log.error({ err, code: 'PW_E_INTERNAL' }, 'sync sender stopped on an unexpected error');
@@ -135,6 +148,7 @@ export class SyncSender implements Part {
   /** Stops sending; batches in flight stay in the outbox and go again at the next start. */
   async stop(): Promise<void> {
     this.running = false;
+    this.nav?.stop();
     this.wake();
     await this.link?.stop();
     await this.loopDone;
@@ -171,13 +185,19 @@ export class SyncSender implements Part {
       this.dailyCapLogged = false;
       const exclude = new Set<number>();
       for (const f of this.inFlight.values()) for (const s of f.seqs) exclude.add(s);
-      const rows = outbox.claim({
+      const take = {
         maxRecords: o.maxBatchRecords,
         maxRawBytes: Math.max(1024, Math.floor(o.maxBatchBytes * this.ratio * 0.9)),
         exclude,
         holdBefore: now - o.countsHoldMs,
         now,
-      });
+      };
+      const hold = outbox.holdFor({ ...take, maxDelayMs: o.maxDelayMs ?? 0 });
+      if (hold > 0) {
+        await this.sleep(hold);
+        continue;
+      }
+      const rows = outbox.claim(take);
       if (rows.length === 0) {
         await this.sleep(o.idlePollMs ?? 1000);
         continue;

@@ -59,6 +59,8 @@ export function syncSenderOptions(config: Config, outbox: OutboxRepository, logg
     maxInFlight: s.maxInFlight,
     compression: s.compression,
     countsHoldMs: s.countsHoldS * 1000,
+    maxDelayMs: s.maxDelayS * 1000,
+    nav: { trackIntervalMs: s.trackIntervalS * 1000 },
     resendAfterMs: s.resendAfterS * 1000,
     ackTimeoutMs: s.ackTimeoutS * 1000,
     thumbnails: s.thumbnails ? { size: s.thumbnailSize, imageDirs: imageDirsFromConfig(config.ingest) } : null,

@@ -1,0 +1,156 @@
+// Sync benchmark, live: ROIs arrive at a steady 2 per second (as on a quiet tow) and go ashore
+// through a 64 kbit/s, 600 ms round-trip link to a real Mosquitto and a shore ingester, once with
+// every record sent at once (sync.maxDelayS 0) and once within a latency budget, and optionally
+// with the navigation stage's series (each ROI's tags, a 1 Hz track and CTD decimated to 10 s, the
+// sampled volume). Reports MQTT bytes per ROI: the prediction records' share (as `sync status`)
+// and everything sent divided by the ROIs. Needs `mosquitto` installed.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { silentLogger } from '../log.js';
+import { ShoreIngester } from '../shore/ingester.js';
+import { SqliteShoreDriver } from '../shore/sqlite.js';
+import { ShoreStore } from '../shore/store.js';
+import { Store } from '../store/store.js';
+import { FaultProxy } from '../sync/fault-proxy.js';
+import { enqueueClassified } from '../sync/outbox.js';
+import { SyncSender } from '../sync/sender.js';
+import { freePort } from './ports.js';
+import { mosquittoBinary, roi, waitPort } from './sync.js';
+
+export interface BenchSyncLiveOptions {
+  /** ROIs per second (default 2). */
+  roisPerSecond?: number;
+  /** How long ROIs keep coming (default 60 s). */
+  seconds?: number;
+  /** The latency budget (sync.maxDelayS) in ms; 0: every record at once. */
+  maxDelayMs: number;
+  /** Also tag every ROI and record a 1 Hz track, CTD and volume (default false). */
+  nav?: boolean;
+  /** ROIs queued before the link opens (a backlog) instead of arriving live (default 0). */
+  backlog?: number;
+  log?: (line: string) => void;
+}
+
+export async function benchSyncLive(options: BenchSyncLiveOptions): Promise<Record<string, number | string>> {
+  const binary = mosquittoBinary();
+  if (!binary) return { skipped: 'mosquitto is not installed (apt-get install mosquitto)' };
+  const perSecond = options.roisPerSecond ?? 2;
+  const seconds = options.seconds ?? 60;
+  const log = options.log ?? (() => undefined);
+  const dir = mkdtempSync(path.join(tmpdir(), 'pw-bench-sync-live-'));
+  const port = await freePort();
+  writeFileSync(path.join(dir, 'mosquitto.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\n`);
+  const broker: ChildProcess = spawn(binary, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+  const logger = silentLogger();
+  const parts: (() => Promise<void> | void)[] = [() => void broker.kill('SIGKILL'), () => rmSync(dir, { recursive: true, force: true })];
+  try {
+    await waitPort(port);
+    const proxy = new FaultProxy({ targetHost: '127.0.0.1', targetPort: port, latencyMs: 300, bytesPerSecond: 8000 });
+    await proxy.start();
+    parts.unshift(() => proxy.stop());
+    const shoreStore = new ShoreStore(new SqliteShoreDriver({ path: path.join(dir, 'shore.db') }));
+    await shoreStore.open();
+    const ingester = new ShoreIngester({ store: shoreStore, link: { url: `mqtt://127.0.0.1:${port}`, clientId: 'bench-shore' }, group: 'bench', topicPrefix: 'plankwatch-sync', statusIntervalMs: 1000, logger });
+    await ingester.start();
+    parts.unshift(async () => {
+      await ingester.stop();
+      await shoreStore.close();
+    });
+    const ctx = { instrument: 'bench-1', windowMs: 60_000 };
+    const store = new Store({ path: path.join(dir, 'ship.db'), countsWindowMs: 60_000, logger, onRecordClassified: (outbox, stored) => enqueueClassified(outbox, ctx, stored) });
+    store.open();
+    parts.unshift(() => store.close());
+    const db = store.database;
+    const tag = db.prepare(`INSERT INTO roi_positions (frame_id, t_ms, time_source, lat, lon, depth_m, temperature_c, salinity, quality, gap_s, env_quality, env_gap_s, tagged_at)
+      SELECT id, ?, 'filename', ?, ?, ?, ?, ?, 'interpolated', 0.5, 'interpolated', 0.5, ? FROM frames WHERE sha256 = ?`);
+    const fix = db.prepare(`INSERT INTO nav_fixes (t_ms, source, lat, lon, sog_kn, received_at) VALUES (?, 'gps', ?, ?, 4.2, ?)`);
+    const env = db.prepare(`INSERT INTO env_samples (t_ms, source, depth_m, temperature_c, salinity, received_at) VALUES (?, 'ctd', ?, ?, ?, ?)`);
+    const vol = db.prepare(`INSERT INTO volume_samples (t_ms, volume_m3, source, depth_m) VALUES (?, ?, 'swept', ?)`);
+    let lastSecond = -1;
+    const base = Date.now();
+    const add = (i: number, at: number): void => {
+      const item = roi(i, at);
+      store.recordClassified([item]);
+      if (!options.nav) return;
+      const s = (at - base) / 1000;
+      const lat = 25.5 + s * 1e-5;
+      const lon = -80.1 + s * 1e-5;
+      const depth = 20 + 15 * Math.sin(s / 60);
+      tag.run(at - 200, lat, lon, depth, 24 + depth / 100, 36.1, at, item.frame.file.sha256);
+      vol.run(at, 0.002, depth);
+      if (Math.floor(s) !== lastSecond) {
+        lastSecond = Math.floor(s);
+        fix.run(at, lat, lon, at);
+        env.run(at, depth, 24 + depth / 100, 36.1, at);
+      }
+    };
+    const backlog = options.backlog ?? 0;
+    const t0 = Date.now();
+    for (let i = 0; i < backlog; i++) add(i, t0 - (backlog - i) * 31);
+    const sender = new SyncSender({
+      outbox: store.outboxRepository(),
+      instrument: ctx.instrument,
+      link: { url: proxy.url, clientId: 'bench-ship', keepaliveS: 30 },
+      topicPrefix: 'plankwatch-sync',
+      bytesPerSecond: 0,
+      dailyBytes: 0,
+      maxBatchBytes: 16_384,
+      maxBatchRecords: 500,
+      maxInFlight: 4,
+      compression: 'brotli',
+      countsHoldMs: 10_000,
+      maxDelayMs: options.maxDelayMs,
+      resendAfterMs: 120_000,
+      ackTimeoutMs: 120_000,
+      thumbnails: null,
+      nav: options.nav ? { trackIntervalMs: 10_000, pollMs: 2000 } : null,
+      logger,
+    });
+    await sender.start();
+    parts.unshift(() => sender.stop());
+    let rois = backlog;
+    let lastAdd = Date.now();
+    if (backlog === 0) {
+      log(`sync live: ${perSecond} ROIs/s for ${seconds} s, latency budget ${options.maxDelayMs / 1000} s${options.nav ? ', with positions, track and volume' : ''}`);
+      const started = Date.now();
+      while (Date.now() - started < seconds * 1000) {
+        add(rois++, Date.now());
+        lastAdd = Date.now();
+        sender.wake();
+        await new Promise((r) => setTimeout(r, 1000 / perSecond));
+      }
+    } else {
+      log(`sync backlog: ${backlog} ROIs queued${options.nav ? ' with positions, track and volume' : ''}`);
+    }
+    const deadline = Date.now() + 10 * 60_000;
+    // Drained: nothing queued, and (with nav) every series read into the outbox.
+    for (;;) {
+      const s = sender.status();
+      if (s.queued.records === 0 && Date.now() - lastAdd > (options.nav ? 2500 : 0)) break;
+      if (Date.now() > deadline) throw new Error('sync live bench did not drain in 10 minutes');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const s = sender.status();
+    return {
+      mode: backlog > 0 ? `backlog of ${backlog}` : `${perSecond} ROIs/s for ${seconds} s`,
+      maxDelayS: options.maxDelayMs / 1000,
+      nav: options.nav ? 'positions, track, volume' : 'none',
+      rois,
+      batches: s.ackedBatches,
+      recordsPerBatch: Math.round((s.ackedRecords / Math.max(1, s.ackedBatches)) * 10) / 10,
+      mqttBytesPerRoi: Math.round(s.bytesPerRoi ?? 0),
+      allMqttBytesPerRoi: Math.round(s.wireBytes / rois),
+      compressionRatio: Math.round((s.compressionRatio ?? 0) * 10) / 10,
+    };
+  } finally {
+    for (const p of parts) {
+      try {
+        await p();
+      } catch {
+        // best effort
+      }
+    }
+  }
+}
