@@ -124,7 +124,7 @@ export async function unzipExport(zip: string): Promise<string> {
 
 /** One table's rows as objects keyed by column name (the type row, when there, skipped). */
 export function parseTable(text: string, where: string): Record<string, string>[] {
-  const lines = text.split(/\r?\n/).filter((l) => l !== '');
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/).filter((l) => l !== '');
   if (lines.length === 0) return [];
   const header = lines[0]!.split('\t').map((h) => h.trim().toLowerCase());
   if (!header.includes('img_file_name')) throw new PlankwatchError('PW_E_ECOTAXA_DATA', `${where}: the first row must name the columns, img_file_name among them.`);
