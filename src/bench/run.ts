@@ -5,7 +5,8 @@
 //   --backends LIST    inference paths compared, in one run, on the same images and ensemble
 //                      (default "onnx,wasm": ONNX Runtime as the daemon runs it by default, and
 //                      the TensorFlow.js wasm path, classify.backend "wasm")
-//   --only LIST        run only these parts, comma-separated: pipeline, inference, training, sync, finetune
+//   --only LIST        run only these parts, comma-separated: pipeline, inference, training, sync, finetune, segment
+//   --segment-frames N camera frames (2048 x 2048, 20 ROIs each) in the segment part (default 40)
 import os from 'node:os';
 import path from 'node:path';
 import { benchDataDir } from './data.js';
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     backends: { type: 'string', default: 'onnx,wasm' },
     'inference-seconds': { type: 'string', default: '5' },
     'inference-rounds': { type: 'string', default: '3' },
+    'segment-frames': { type: 'string', default: '40' },
     rounds: { type: 'string', default: '2' },
   },
 });
@@ -111,6 +113,12 @@ if (want('sync')) {
     await benchSyncLive({ maxDelayMs: 10_000, backlog: 3000, log }),
     await benchSyncLive({ maxDelayMs: 10_000, nav: true, backlog: 3000, log }),
   ];
+}
+
+if (want('segment')) {
+  const { benchSegment } = await import('./segment.js');
+  log('segment: whole 2048x2048 camera frames (ingest.mode "frames"), 20 ROIs each, classified by the default (ONNX) path');
+  figures.segment = await benchSegment({ repoRoot, dataDir: dataDir(), frames: Number(values['segment-frames']), roisPerFrame: 20, width: 2048, height: 2048, background: 'running', log: (line) => log(`segment: ${line}`) });
 }
 
 if (want('finetune')) {

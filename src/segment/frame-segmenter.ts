@@ -15,6 +15,9 @@ interface Pass {
   mask: Mat;
 }
 
+/** Organisms are grouped on a copy of the mask this many times smaller (see `components`). */
+const GROUP_SCALE = 2;
+
 /** Segments the camera frames of one stream (one watch folder); keeps its background between frames. */
 export class FrameSegmenter {
   private readonly cv: Cv;
@@ -82,7 +85,8 @@ export class FrameSegmenter {
       cv.threshold(mask, mask, this.settings.threshold, 255, cv.THRESH_BINARY);
       if (this.settings.closePx > 0) {
         const k = 2 * this.settings.closePx + 1;
-        const se = cv.getStructuringElement(cv.MORPH_ELLIPSE, new cv.Size(k, k));
+        // A square: OpenCV applies it as two one-dimensional passes, several times faster than a disc.
+        const se = cv.getStructuringElement(cv.MORPH_RECT, new cv.Size(k, k));
         cv.morphologyEx(mask, mask, cv.MORPH_CLOSE, se, new cv.Point(-1, -1), 1, cv.BORDER_CONSTANT, new cv.Scalar(0));
         se.delete();
       }
@@ -115,7 +119,7 @@ export class FrameSegmenter {
   /**
    * Organisms: the connected components (OpenCV) of the mask grown by mergePx, so that the parts of
    * one organism (a copepod's antennae, a jelly's tentacles) make one ROI; each measured on the
-   * mask's own pixels, filtered, and cropped.
+   * mask's own (full-resolution) pixels, filtered, and cropped.
    */
   private components(pass: Pass): Pick<SegmentedFrame, 'components' | 'rejected' | 'rois' | 'crops'> {
     const cv = this.cv;
@@ -125,16 +129,26 @@ export class FrameSegmenter {
     const stats = new cv.Mat();
     const centroids = new cv.Mat();
     try {
-      if (s.mergePx > 0) {
-        const k = 2 * s.mergePx + 1;
-        const se = cv.getStructuringElement(cv.MORPH_ELLIPSE, new cv.Size(k, k));
-        cv.dilate(pass.mask, grown, se, new cv.Point(-1, -1), 1, cv.BORDER_CONSTANT, new cv.Scalar(0));
-        se.delete();
-      } else pass.mask.copyTo(grown);
-      const n = cv.connectedComponentsWithStats(grown, labels, stats, centroids, 8, cv.CV_32S);
+      // Grouped on a copy GROUP_SCALE times smaller (each cell set where any of its pixels is):
+      // growing and labelling there costs a quarter of doing it on the whole frame.
       const W = pass.mask.cols;
       const H = pass.mask.rows;
-      const parts = accumulate(labels.data32S, pass.mask.data, pass.flat.data, W, n);
+      const sw = Math.ceil(W / GROUP_SCALE);
+      const sh = Math.ceil(H / GROUP_SCALE);
+      if (sw * GROUP_SCALE !== W || sh * GROUP_SCALE !== H) {
+        cv.copyMakeBorder(pass.mask, grown, 0, sh * GROUP_SCALE - H, 0, sw * GROUP_SCALE - W, cv.BORDER_CONSTANT, new cv.Scalar(0));
+        cv.resize(grown, grown, new cv.Size(sw, sh), 0, 0, cv.INTER_AREA);
+      } else cv.resize(pass.mask, grown, new cv.Size(sw, sh), 0, 0, cv.INTER_AREA);
+      cv.threshold(grown, grown, 0, 255, cv.THRESH_BINARY);
+      if (s.mergePx > 0) {
+        // A cell's own extent already joins parts up to a few pixels apart.
+        const k = 2 * Math.round(s.mergePx / GROUP_SCALE) + 1;
+        const se = cv.getStructuringElement(cv.MORPH_ELLIPSE, new cv.Size(k, k));
+        cv.dilate(grown, grown, se, new cv.Point(-1, -1), 1, cv.BORDER_CONSTANT, new cv.Scalar(0));
+        se.delete();
+      }
+      const n = cv.connectedComponentsWithStats(grown, labels, stats, centroids, 8, cv.CV_32S);
+      const parts = accumulate(labels.data32S, sw, pass.mask.data, pass.flat.data, W, n);
       const rejected = { small: 0, large: 0, border: 0, overflow: 0 };
       // The closing loses the outermost pixels at the frame's edge: "touching" is within its reach.
       const edge = s.closePx + 1;
@@ -205,16 +219,16 @@ interface Part {
 }
 
 /** One pass over the mask: each mask pixel added to the organism its label names. */
-function accumulate(labels: Int32Array, mask: Uint8Array, flat: Uint8Array, width: number, n: number): Part[] {
+function accumulate(labels: Int32Array, labelWidth: number, mask: Uint8Array, flat: Uint8Array, width: number, n: number): Part[] {
   const parts: Part[] = [];
   for (let l = 0; l < n; l++) parts.push({ x0: width, y0: Infinity, x1: -1, y1: -1, m00: 0, m10: 0, m01: 0, m20: 0, m02: 0, m11: 0, grey: 0 });
   for (let i = 0; i < mask.length; i++) {
     if (mask[i] === 0) continue;
-    const l = labels[i]!;
-    if (l === 0) continue;
-    const p = parts[l]!;
     const y = (i / width) | 0;
     const x = i - y * width;
+    const l = labels[((y / GROUP_SCALE) | 0) * labelWidth + ((x / GROUP_SCALE) | 0)]!;
+    if (l === 0) continue;
+    const p = parts[l]!;
     if (x < p.x0) p.x0 = x;
     if (x > p.x1) p.x1 = x;
     if (y < p.y0) p.y0 = y;

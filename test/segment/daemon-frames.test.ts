@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { daemonDirs, startDaemon, until } from '../helpers/daemon.js';
 import { freePort } from '../helpers/ports.js';
-import { compose, iou, loadRois, roiFiles, type Composed } from './compose.js';
+import { compose, iou, loadRois, roiFiles, type Composed } from '../../src/bench/compose-frames.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -38,7 +38,7 @@ interface RoiRow {
 
 describe('the daemon with ingest.mode "frames"', () => {
   it('cuts camera frames into ROIs, classifies and stores each with its frame and box, quarantines bad frames', async () => {
-    const rois = await loadRois(roiFiles(REPO, 1000, path.join(REPO, 'test/fixtures/ndsb')));
+    const rois = await loadRois(roiFiles(path.join(REPO, 'test/fixtures/ndsb'), 1000));
     const scene = { width: 1024, height: 768, level: 215, polarity: 'bright-field' as const, lightSeed: 7, vignette: 0.3, gradient: 0.1, banding: 0, noise: 3 };
     const frames = [0, 1, 2].map((i) => compose({ ...scene, seed: 500 + i }, rois, 12));
     const port = await freePort();

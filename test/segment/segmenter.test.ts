@@ -5,11 +5,11 @@
 // figures on every machine; the full NDSB set, when present, is measured too.
 import path from 'node:path';
 import { existsSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { DEFAULT_SEGMENT_SETTINGS, FrameSegmenter, loadOpenCv, type Cv, type SegmentSettings } from '../../src/segment/index.js';
 import { SegmentThread } from '../../src/segment/segment-thread.js';
-import { compose, loadRois, roiFiles, score, type Roi, type Scene, type Score } from './compose.js';
+import { compose, loadRois, roiFiles, score, type Roi, type Scene, type Score } from '../../src/bench/compose-frames.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 const FIXTURES = path.join(REPO, 'test/fixtures/ndsb');
@@ -30,7 +30,8 @@ const CASES: Case[] = [
   { name: 'line-scan banding, per-column background', scene: { ...base, banding: 0.15 }, settings: { background: 'columns' } },
   { name: 'dark field, running background', scene: { ...base, polarity: 'dark-field', level: 20, vignette: 0.3, gradient: 0.1 }, settings: { background: 'running', polarity: 'dark-field' } },
 ];
-const NOISY: Case = { name: 'heavy noise (sigma 6) with banding, local background', scene: { ...base, vignette: 0.2, gradient: 0.1, banding: 0.05, noise: 6 }, settings: { background: 'local' } };
+// A noisy camera wants a higher threshold (docs/segmentation.md: about 3 times the noise's standard deviation).
+const NOISY: Case = { name: 'heavy noise (sigma 6) with banding, local background, threshold 20', scene: { ...base, vignette: 0.2, gradient: 0.1, banding: 0.05, noise: 6 }, settings: { background: 'local', threshold: 20 } };
 
 let cv: Cv;
 beforeAll(async () => {
@@ -66,7 +67,7 @@ function report(set: string, name: string, s: Score): void {
 describe('segmentation of composed frames (committed NDSB fixture subset)', () => {
   let rois: Roi[];
   beforeAll(async () => {
-    rois = await loadRois(roiFiles(REPO, 1000, FIXTURES));
+    rois = await loadRois(roiFiles(FIXTURES, 1000));
   });
 
   it('finds >= 95% of the organisms, >= 95% of ROIs are organisms, boxes fit (mean IoU >= 0.8)', () => {
@@ -74,8 +75,9 @@ describe('segmentation of composed frames (committed NDSB fixture subset)', () =
     for (const c of CASES) {
       const s = run(c, rois);
       report('fixtures', c.name, s);
-      expect(s.recall, c.name).toBeGreaterThanOrEqual(0.9);
-      expect(s.precision, c.name).toBeGreaterThanOrEqual(0.9);
+      expect(s.recall, c.name).toBeGreaterThanOrEqual(0.95);
+      expect(s.precision, c.name).toBeGreaterThanOrEqual(0.95);
+      expect(s.meanIou, c.name).toBeGreaterThanOrEqual(0.8);
       pooled.truths += s.truths;
       pooled.detections += s.detections;
       pooled.matched += s.matched;
@@ -90,11 +92,11 @@ describe('segmentation of composed frames (committed NDSB fixture subset)', () =
     expect(pooled.iou / pooled.matched).toBeGreaterThanOrEqual(0.8);
   });
 
-  it('still finds most organisms under heavy noise', () => {
+  it('does as well under heavy noise with the threshold raised for it', () => {
     const s = run(NOISY, rois);
     report('fixtures', NOISY.name, s);
-    expect(s.recall).toBeGreaterThanOrEqual(0.9);
-    expect(s.precision).toBeGreaterThanOrEqual(0.9);
+    expect(s.recall).toBeGreaterThanOrEqual(0.95);
+    expect(s.precision).toBeGreaterThanOrEqual(0.95);
     expect(s.meanIou).toBeGreaterThanOrEqual(0.8);
   });
 
@@ -152,18 +154,17 @@ describe('segmentation of composed frames (committed NDSB fixture subset)', () =
 describe.skipIf(!existsSync(path.join(FULL, 'train')))('segmentation of composed frames (full NDSB set, 400 ROIs of every class)', () => {
   let rois: Roi[];
   beforeAll(async () => {
-    rois = await loadRois(roiFiles(REPO, 400));
+    rois = await loadRois(roiFiles(path.join(FULL, 'train'), 400));
   });
 
-  it('keeps recall and precision high on every class', () => {
+  it('finds >= 95% of the organisms of every class, >= 95% of ROIs are organisms, boxes fit', () => {
     for (const c of [...CASES, NOISY]) {
       const s = run(c, rois);
       report('full set', c.name, s);
-      expect(s.recall, c.name).toBeGreaterThanOrEqual(0.9);
-      expect(s.precision, c.name).toBeGreaterThanOrEqual(0.85);
+      expect(s.recall, c.name).toBeGreaterThanOrEqual(0.95);
+      expect(s.precision, c.name).toBeGreaterThanOrEqual(0.95);
       expect(s.meanIou, c.name).toBeGreaterThanOrEqual(0.8);
     }
   });
 });
 
-afterAll(() => undefined);

@@ -1,10 +1,11 @@
-// Camera frames composed from real NDSB ROIs pasted at known positions on a synthetic background:
+// Camera frames composed from real NDSB ROIs pasted at known positions on a synthetic background,
+// for the segmentation tests and `npm run bench`:
 // uneven illumination (vignetting and a gradient), line-scan banding (a gain per column), and
 // sensor noise. The ROIs are dark organisms on a white background; they are composited as light
 // transmission (frame = background × ROI / 255), so their white surround vanishes into the
 // background exactly as the organism's own shadow would. Each organism's true box is the box of its
 // pixels darker than TRUTH_GREY in the ROI (specks of dust left out), moved to where it was pasted.
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 
@@ -53,25 +54,17 @@ export interface Composed {
 }
 
 /**
- * Up to `limit` images of the full NDSB set when present, else the committed fixture subset; only
- * the fixture folder `fixtures` when given.
+ * Up to `limit` images from `dataDir` (class folders of images, the NDSB layout), taken round-robin
+ * over the classes so that every shape is represented.
  */
-export function roiFiles(repoRoot: string, limit = 400, fixtures?: string): string[] {
-  const full = process.env.PLANKWATCH_NDSB_DIR ?? path.resolve(repoRoot, '../shared/data/ndsb');
-  const train = path.join(full, 'train');
+export function roiFiles(dataDir: string, limit = 400): string[] {
+  const lists = readdirSync(dataDir, { withFileTypes: true })
+    .filter((c) => c.isDirectory())
+    .map((c) => c.name)
+    .sort()
+    .map((c) => readdirSync(path.join(dataDir, c)).filter((f) => /\.(jpe?g|png|tiff?)$/i.test(f)).sort().map((f) => path.join(dataDir, c, f)));
   const files: string[] = [];
-  if (!fixtures && existsSync(train)) {
-    const classes = readdirSync(train).sort();
-    // Round-robin over the classes, so that every shape is represented.
-    const lists = classes.map((c) => readdirSync(path.join(train, c)).sort().map((f) => path.join(train, c, f)));
-    for (let i = 0; files.length < limit && lists.some((l) => i < l.length); i++) for (const l of lists) if (i < l.length && files.length < limit) files.push(l[i]!);
-    return files;
-  }
-  const dir = fixtures ?? path.join(repoRoot, 'test/fixtures/ndsb');
-  for (const c of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-    if (!c.isDirectory()) continue;
-    for (const f of readdirSync(path.join(dir, c.name)).sort()) files.push(path.join(dir, c.name, f));
-  }
+  for (let i = 0; files.length < limit && lists.some((l) => i < l.length); i++) for (const l of lists) if (i < l.length && files.length < limit) files.push(l[i]!);
   return files;
 }
 
