@@ -118,7 +118,10 @@ async function load(): Promise<void> {
   const hours = settings.chartHours ?? 6;
   try {
     const res = await fetch(`/api/nav?hours=${hours}`, { headers: { accept: 'application/json' } });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    if (!res.ok) {
+      byId('ocean-updated').textContent = `· HTTP ${res.status}`;
+      return;
+    }
     const data = (await res.json()) as NavData;
     byId('ocean-panel').hidden = !data.enabled;
     if (!data.enabled) return;
