@@ -106,7 +106,7 @@ export class FrameSegmenter {
     const cv = this.cv;
     const halo = new cv.Mat();
     const k = 2 * (this.settings.closePx + 3) + 1;
-    const se = cv.getStructuringElement(cv.MORPH_ELLIPSE, new cv.Size(k, k));
+    const se = cv.getStructuringElement(cv.MORPH_RECT, new cv.Size(k, k));
     try {
       cv.dilate(pass.mask, halo, se);
       this.background.update(src, halo, pass.background);
@@ -142,8 +142,9 @@ export class FrameSegmenter {
       cv.threshold(grown, grown, 0, 255, cv.THRESH_BINARY);
       if (s.mergePx > 0) {
         // A cell's own extent already joins parts up to a few pixels apart.
+        // A square (two one-dimensional passes in OpenCV, several times faster than a disc).
         const k = 2 * Math.round(s.mergePx / GROUP_SCALE) + 1;
-        const se = cv.getStructuringElement(cv.MORPH_ELLIPSE, new cv.Size(k, k));
+        const se = cv.getStructuringElement(cv.MORPH_RECT, new cv.Size(k, k));
         cv.dilate(grown, grown, se, new cv.Point(-1, -1), 1, cv.BORDER_CONSTANT, new cv.Scalar(0));
         se.delete();
       }

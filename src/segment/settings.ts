@@ -23,7 +23,7 @@ export interface SegmentSettings {
   threshold: number;
   /** Radius in pixels of the closing that fills small gaps and holes in the mask (0: none). */
   closePx: number;
-  /** Parts of the mask closer than about twice this many pixels are one organism (0: each part its own). */
+  /** Parts of the mask within about this many pixels of each other (more along diagonals) are one organism (0: each part its own). */
   mergePx: number;
   minAreaPx: number;
   /** 0: no upper limit. */
@@ -84,7 +84,7 @@ export const DEFAULT_SEGMENT_SETTINGS: SegmentSettings = {
   localObjectPx: 160,
   threshold: 15,
   closePx: 1,
-  mergePx: 12,
+  mergePx: 10,
   minAreaPx: 40,
   maxAreaPx: 0,
   dropBorder: true,
