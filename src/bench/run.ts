@@ -5,7 +5,7 @@
 //   --backends LIST    inference paths compared, in one run, on the same images and ensemble
 //                      (default "onnx,wasm": ONNX Runtime as the daemon runs it by default, and
 //                      the TensorFlow.js wasm path, classify.backend "wasm")
-//   --only LIST        run only these parts, comma-separated: pipeline, inference, training, sync, finetune, segment
+//   --only LIST        run only these parts, comma-separated: pipeline, inference, training, sync, finetune, segment, nav
 //   --segment-frames N camera frames (2048 x 2048, 20 ROIs each) in the segment part (default 40)
 import os from 'node:os';
 import path from 'node:path';
@@ -125,6 +125,12 @@ if (want('finetune')) {
   const { benchFinetune } = await import('./finetune.js');
   log('finetune: one fine-tuning run on 1,000 new labels, and classification throughput meanwhile');
   figures.finetune = await benchFinetune({ log });
+}
+
+if (want('nav')) {
+  const { benchNav } = await import('./nav.js');
+  log('nav: NMEA/CTD lines decoded per second; ROIs tagged per second against an hour of 1 Hz fixes');
+  figures.nav = await benchNav({ log: (line) => log(`nav: ${line}`) });
 }
 
 process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);

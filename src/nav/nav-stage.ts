@@ -27,6 +27,8 @@ export interface NavStats {
   envSamples: number;
   tagged: number;
   retagged: number;
+  /** Samples dropped after the database refused them for too long (a full disk). */
+  dropped: number;
   inputs: Record<string, boolean>;
   lastFixAt: number | null;
 }
@@ -75,7 +77,7 @@ export class NavStage implements Part {
   private stale = false;
   private lastLatitude: number | null = null;
   private readonly badLog = new Map<string, { at: number; suppressed: number }>();
-  readonly stats: NavStats = { sentences: 0, bad: 0, ignored: 0, clockJumps: 0, fixes: 0, envSamples: 0, tagged: 0, retagged: 0, inputs: {}, lastFixAt: null };
+  readonly stats: NavStats = { sentences: 0, bad: 0, ignored: 0, clockJumps: 0, fixes: 0, envSamples: 0, tagged: 0, retagged: 0, dropped: 0, inputs: {}, lastFixAt: null };
 
   constructor(options: NavStageOptions) {
     this.o = options;
@@ -180,7 +182,8 @@ export class NavStage implements Part {
       this.stats.retagged += r.retagged;
       this.concentrations?.touch(r.touched);
     } catch (err) {
-      this.log.error({ err, code: isPlankwatchError(err) ? err.code : 'PW_E_DB', pending: recorder.pending }, 'navigation samples could not be written; kept in memory and tried again');
+      this.stats.dropped = recorder.dropped;
+      this.log.error({ err, code: isPlankwatchError(err) ? err.code : 'PW_E_DB', pending: recorder.pending, dropped: recorder.dropped }, 'navigation samples could not be written; kept in memory (the oldest dropped past 200,000) and tried again');
     }
   }
 

@@ -14,6 +14,21 @@ export interface FlushResult {
   touched: number[];
 }
 
+/** The earliest and latest time of some rows, or null for none. */
+function span(rows: readonly { tMs: number }[]): [number, number] | null {
+  if (rows.length === 0) return null;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const r of rows) {
+    lo = Math.min(lo, r.tMs);
+    hi = Math.max(hi, r.tMs);
+  }
+  return [lo, hi];
+}
+
+/** Samples held while the database cannot be written; past this, the oldest are dropped. */
+const MAX_HELD = 200_000;
+
 export class SampleRecorder {
   private fixes: NavFixInsert[] = [];
   private env: EnvSampleInsert[] = [];
@@ -29,14 +44,25 @@ export class SampleRecorder {
     return this.fixes.length + this.env.length + this.volumes.length;
   }
 
+  /** Samples dropped because the database could not take them for too long (a full disk). */
+  dropped = 0;
+
   addFix(row: NavFixInsert): void {
-    this.fixes.push(row);
+    this.hold(this.fixes, row);
   }
   addEnv(row: EnvSampleInsert): void {
-    this.env.push(row);
+    this.hold(this.env, row);
   }
   addVolume(row: VolumeInsert): void {
-    this.volumes.push(row);
+    this.hold(this.volumes, row);
+  }
+
+  private hold<T>(list: T[], row: T): void {
+    if (list.length >= MAX_HELD) {
+      list.shift();
+      this.dropped++;
+    }
+    list.push(row);
   }
 
   /** Writes what is held, then fills volume depths and retags. Throws what the store throws (the samples are kept for the next try). */
@@ -52,23 +78,24 @@ export class SampleRecorder {
     this.fixes = [];
     this.env = [];
     this.volumes = [];
-    const times = [...fixes, ...env, ...volumes].map((r) => r.tMs);
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (const t of times) {
-      lo = Math.min(lo, t);
-      hi = Math.max(hi, t);
-    }
-    // Anything whose bracket the new samples can change lies within the longer tolerance of them.
-    const reach = Math.max(this.tol.maxGapMs, this.tol.maxHoldMs);
-    const depths = this.repo
-      .volumesWithoutDepth(lo - reach, hi + reach, 10_000)
+    // Only what the new samples can change is looked at again: an ROI becomes interpolated only
+    // with a sample within maxGap of it, a missing one held with a sample within maxHold; a volume
+    // row gets its depth from a depth sample within maxHold, or is new.
+    const gap = this.tol.maxGapMs;
+    const hold = this.tol.maxHoldMs;
+    const all = span([...fixes, ...env, ...volumes]);
+    const depths = span(env.filter((e) => e.depthM != null));
+    const fresh = span(volumes);
+    const noDepth = [...(depths ? [[depths[0] - hold, depths[1] + hold]] : []), ...(fresh ? [fresh] : [])].flatMap(([lo, hi]) =>
+      this.repo.volumesWithoutDepth(lo!, hi!, 10_000),
+    );
+    const filled = [...new Map(noDepth.map((v) => [v.id, v])).values()]
       .map((v) => ({ id: v.id, t: v.t, d: valueAt(v.t, this.repo.envBracket('depth_m', v.t), this.tol) }))
       .filter((v) => v.d.value !== null);
-    this.repo.setVolumeDepths(depths.map((v) => ({ id: v.id, depthM: v.d.value! })));
-    const retagged = this.tagger.retag(lo - reach, hi + reach, now);
+    this.repo.setVolumeDepths(filled.map((v) => ({ id: v.id, depthM: v.d.value! })));
+    const retagged = all ? [...this.tagger.retag(all[0] - gap, all[1] + gap, now), ...this.tagger.retag(all[0] - hold, all[1] + hold, now, true)] : [];
     result.retagged = retagged.length;
-    result.touched = [...volumes.map((v) => v.tMs), ...depths.map((v) => v.t), ...retagged.map((r) => r.tMs)];
+    result.touched = [...volumes.map((v) => v.tMs), ...filled.map((v) => v.t), ...retagged.map((r) => r.tMs)];
     return result;
   }
 }

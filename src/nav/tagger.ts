@@ -51,15 +51,15 @@ export class Tagger {
   }
 
   /**
-   * Tags again the ROIs captured in [from, to] whose tag is not interpolated (and has no sidecar
-   * values: those are kept as they are). Returns the rows that changed.
+   * Tags again the ROIs captured in [from, to] whose tag is not interpolated (only those with a
+   * part 'missing' when `missingOnly`); values a sidecar gave are kept. Returns the rows that changed.
    */
-  retag(from: number, to: number, now: number): RoiPosition[] {
+  retag(from: number, to: number, now: number, missingOnly = false): RoiPosition[] {
     const changed: RoiPosition[] = [];
     const seen = new Set<number>();
     let cursor = from;
     for (;;) {
-      const page = this.repo.untagged(cursor, to, 500);
+      const page = missingOnly ? this.repo.missing(cursor, to, 500) : this.repo.untagged(cursor, to, 500);
       const fresh = page.filter((r) => !seen.has(r.frameId));
       for (const old of fresh) {
         seen.add(old.frameId);

@@ -143,6 +143,8 @@ export interface NavRepository {
   roiPositions(frameIds: readonly number[]): Map<number, RoiPosition>;
   /** ROIs captured in [from, to] whose position or water is not interpolated, oldest first. */
   untagged(from: number, to: number, limit: number): RoiPosition[];
+  /** ROIs captured in [from, to] with a position or water tagged 'missing', oldest first. */
+  missing(from: number, to: number, limit: number): RoiPosition[];
   /** Stored frames with no roi_positions row yet (stored while the nav stage was off), oldest first. */
   framesWithoutPosition(limit: number): { frameId: number; relPath: string; arrivedAt: number }[];
   /** Position fixes in [from, to], at most `maxPoints` (evenly thinned), oldest first. */
@@ -215,6 +217,9 @@ export function createNavRepository(db: SqliteDatabase): NavRepository {
     posBefore: db.prepare<[number], TrackPoint>(`SELECT t_ms AS t, lat, lon FROM nav_fixes WHERE lat IS NOT NULL AND lon IS NOT NULL AND t_ms <= ? ORDER BY t_ms DESC LIMIT 1`),
     posAfter: db.prepare<[number], TrackPoint>(`SELECT t_ms AS t, lat, lon FROM nav_fixes WHERE lat IS NOT NULL AND lon IS NOT NULL AND t_ms >= ? ORDER BY t_ms ASC LIMIT 1`),
     roiOne: db.prepare<[number], RoiRow>(`SELECT * FROM roi_positions WHERE frame_id = ?`),
+    missing: db.prepare<[number, number, number], RoiRow>(
+      `SELECT * FROM roi_positions WHERE (quality = 'missing' OR env_quality = 'missing') AND t_ms BETWEEN ? AND ? ORDER BY t_ms LIMIT ?`,
+    ),
     untagged: db.prepare<[number, number, number], RoiRow>(
       `SELECT * FROM roi_positions WHERE (quality != 'interpolated' OR env_quality != 'interpolated') AND t_ms BETWEEN ? AND ? ORDER BY t_ms LIMIT ?`,
     ),
@@ -300,6 +305,7 @@ export function createNavRepository(db: SqliteDatabase): NavRepository {
       return out;
     },
     untagged: (from, to, limit) => s.untagged.all(from, to, limit).map(roi),
+    missing: (from, to, limit) => s.missing.all(from, to, limit).map(roi),
     framesWithoutPosition: (limit) => s.noPosition.all(limit),
     track: (from, to, maxPoints) => {
       const count = s.trackCount.get(from, to)?.n ?? 0;
