@@ -193,6 +193,7 @@ export function createHttpServer(c: Config, deps: HttpDeps, log: Logger): HttpSe
         countsWindowMs: c.store.countsWindowS * 1000,
         images: { watchDir: c.ingest.watchDir, archiveDir: c.ingest.archiveDir },
         page: { pageSize: c.review.pageSize, enlargedPx: c.review.enlargedPx, chartHours: c.review.chartHours, chartRefreshS: c.review.chartRefreshS },
+        ...(c.ingest.mode === 'frames' ? { cameraFrames: deps.store.cameraFrameRepository() } : {}),
         ...(c.nav.enabled ? { nav: navView(deps.store.navRepository(), { windowMs: c.store.countsWindowS * 1000, binM: c.nav.concentrations.depthBinM }) } : {}),
         // The login form and the bearer header guard one secret: one budget of wrong tries.
         ...(token !== undefined ? { auth: { token, sessionMs: c.review.sessionHours * 3_600_000, throttle: http.authThrottle } } : {}),

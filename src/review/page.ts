@@ -12,6 +12,8 @@ export interface PageSettings {
   chartRefreshS: number;
   /** True when the server needs a token (the page then offers "log out"). */
   loginRequired: boolean;
+  /** True when ROIs are cut from whole camera frames (ingest.mode "frames"): each card links to its frame. */
+  cameraFrames?: boolean;
 }
 
 const ASSET_TYPES: Record<string, string> = {

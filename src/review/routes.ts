@@ -9,6 +9,8 @@ import { AuthThrottle, checkBearer, logWrongToken } from '../http/auth.js';
 import { BrowserSessions, LOGIN_PATH, sessionFromCookie } from './browser-auth.js';
 import { ImageArchive, ingestRoots } from '../ingest/image-archive.js';
 import { findImage, type ImageDirs } from './images.js';
+import { drawRoiInFrame, roiInFrame } from './camera-frame-view.js';
+import type { RoiPlace } from '../store/index.js';
 import { loginPage, reviewAsset, reviewPage, type PageSettings } from './page.js';
 import { parseBulkBody, parseCountsQuery, parseLabelBody, parseQueueQuery, parseSha256 } from './parse.js';
 import type { ReviewStore } from './review-store.js';
@@ -29,6 +31,8 @@ export interface ReviewRoutesOptions {
   auth?: { token: string; sessionMs: number; throttle?: AuthThrottle };
   /** The navigation stage's depth profile and ship's track (nav.enabled); absent: GET /api/nav says so. */
   nav?: { profile(hours: number): unknown; track(hours: number, maxPoints: number): unknown };
+  /** ingest.mode "frames": where each ROI lies in its camera frame (the store's camera frame tables). */
+  cameraFrames?: { placeOf(roiSha256: string): RoiPlace | undefined };
   logger: Logger;
   now?: () => number;
 }
@@ -55,7 +59,7 @@ export function reviewRoutes(options: ReviewRoutesOptions): HttpPlugin {
   const { review, logger: log } = options;
   const now = options.now ?? Date.now;
   const sessions = options.auth ? new BrowserSessions({ token: options.auth.token, sessionMs: options.auth.sessionMs }) : undefined;
-  const settings: PageSettings = { ...options.page, loginRequired: sessions !== undefined };
+  const settings: PageSettings = { ...options.page, loginRequired: sessions !== undefined, cameraFrames: options.cameraFrames !== undefined };
   /** Images are read by content: a file that merely has the frame's name is never sent. */
   const images = new ImageArchive({ roots: ingestRoots(options.images), logger: log });
   const throttle = options.auth?.throttle ?? new AuthThrottle();
@@ -124,6 +128,23 @@ export function reviewRoutes(options: ReviewRoutesOptions): HttpPlugin {
         );
       }
       return reply.type(image.contentType).header('cache-control', 'private, max-age=86400, immutable').send(image.bytes);
+    });
+
+    // An ROI cut from a whole camera frame (ingest.mode "frames"): its place, and the frame with its box drawn.
+    const placeOf = (sha256: string): RoiPlace => {
+      const place = options.cameraFrames?.placeOf(sha256);
+      if (!place) throw new PlankwatchError('PW_E_REVIEW_NOT_FOUND', `sha256 ${sha256} is not an ROI cut from a camera frame.`);
+      return place;
+    };
+    app.get('/api/frames/:sha256/camera-frame', async (request) => roiInFrame(placeOf(parseSha256((request.params as { sha256: string }).sha256))));
+    app.get('/api/frames/:sha256/camera-frame/image', async (request, reply) => {
+      const place = placeOf(parseSha256((request.params as { sha256: string }).sha256));
+      const raw = (request.query as { width?: string }).width;
+      const width = raw === undefined ? 1024 : Number(raw);
+      if (!Number.isInteger(width) || width < 64 || width > 8192) throw new PlankwatchError('PW_E_REVIEW_REQUEST', `width must be a whole number of pixels from 64 to 8192, got ${raw}.`);
+      const found = await images.read(place.cameraFrame.sha256, [place.cameraFrame.relPath]);
+      if (!found) throw new PlankwatchError('PW_E_REVIEW_IMAGE_GONE', `the camera frame ${place.cameraFrame.relPath} is in neither the watch folder nor the archive folder (ingest.onProcessed "delete" removes it).`);
+      return reply.type('image/jpeg').header('cache-control', 'private, max-age=86400, immutable').send(await drawRoiInFrame(found.bytes, place, width));
     });
 
     app.post('/api/labels', async (request) => {

@@ -11,6 +11,8 @@ interface Settings {
   chartHours: number;
   chartRefreshS: number;
   loginRequired: boolean;
+  /** ROIs cut from whole camera frames: each card links to its frame with the ROI's box drawn. */
+  cameraFrames?: boolean;
 }
 
 type LabelStatus = 'predicted' | 'validated' | 'dubious';
@@ -213,6 +215,7 @@ function card(item: ReviewItem, index: number): HTMLElement {
   const node = el('article', { class: `roi ${item.state.status}`, tabindex: '-1', 'data-sha256': item.sha256, 'data-index': String(index) },
     el('div', { class: 'pics' }, el('div', { class: 'real-box' }, real), el('div', { class: 'big-box', style: `width:${side}px;height:${side}px` }, big)),
     el('div', { class: 'caption', text: `${w}×${h} px · disagreement ${pct(item.prediction.disagreement)} · margin ${pct(item.prediction.margin)} · ${new Date(item.classifiedAt).toLocaleString()}`, title: item.relPath }),
+    settings.cameraFrames ? el('a', { class: 'in-frame', href: `/api/frames/${item.sha256}/camera-frame/image`, target: '_blank', rel: 'noopener', text: 'show in its camera frame' }) : null,
     probs,
     el('div', { class: 'state' }, stateLine(item.state)),
     el('div', { class: 'actions' },
