@@ -395,6 +395,7 @@ export class Daemon {
       classify: { ok: this.classifier !== undefined, detail: this.backend },
       mqtt: { ok: true, detail: this.publisher?.connected ? 'connected' : 'disconnected (results are stored and published when it returns)' },
       ...(this.sync ? { sync: { ok: true, detail: this.sync.state.connected ? 'connected to the shore broker' : 'link down (records stay queued)' } } : {}),
+      ...(this.nav ? { nav: this.nav.health() } : {}),
     };
   }
 }

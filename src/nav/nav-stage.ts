@@ -149,6 +149,15 @@ export class NavStage implements Part {
     await this.concentrations?.stop();
   }
 
+  /** For /health: failing while no position fix came for nav.maxGapS (PW_E_NAV_STALE) or every input is down. */
+  health(): { ok: boolean; detail: string } {
+    const inputs = Object.entries(this.stats.inputs);
+    const up = inputs.filter(([, u]) => u).map(([s]) => s);
+    if (this.inputs.length > 0 && up.length === 0) return { ok: false, detail: `PW_E_NAV_INPUT: every navigation input is down (${inputs.map(([s]) => s).join(', ') || 'none opened yet'})` };
+    if (this.stale) return { ok: false, detail: `PW_E_NAV_STALE: no position fix for over ${this.o.config.maxGapS} s` };
+    return { ok: true, detail: up.length > 0 ? `inputs up: ${up.join(', ')}` : 'no live inputs (sidecars only)' };
+  }
+
   /** A file was picked up: its capture time and sidecars are read now, while it is in the watch folder. */
   noteFile(file: IncomingFile): void {
     if (!this.reader) return;

@@ -75,7 +75,40 @@ describe('nav stage over UDP', () => {
   });
 });
 
+describe('nav stage and the clock', () => {
+  it('keeps fixes that go back in time at their own times, counts the jump, and tags by time', async () => {
+    r = rig({ udp: { ports: '0', host: '127.0.0.1' }, flushMs: 20 });
+    await r.stage.start();
+    const port = (r.stage.inputList[0] as UdpInput).boundPort;
+    await sendUdp(port, [rmc(T0 + 10_000, 10.1, 20.1), rmc(T0, 10, 20), rmc(T0 + 20_000, 10.2, 20.2)]);
+    await until(() => r!.stage.stats.sentences >= 3, 5_000, 'three fixes');
+    const files = storeFrames(r, [T0 + 5_000, T0 + 15_000], ['copepod']);
+    r.stage.tagStored(files);
+    await r.stage.settled();
+    const nav = r.store.navRepository();
+    const [a, b] = [...nav.frameIds(files.map((f) => f.sha256)).values()].map((id) => nav.roiPosition(id)!);
+    expect(a).toMatchObject({ quality: 'interpolated', gapS: 10 });
+    expect(a!.lat).toBeCloseTo(10.05, 6);
+    expect(b!.lat).toBeCloseTo(10.15, 6);
+    expect(r.stage.stats.clockJumps).toBe(1);
+    expect(r.stage.health()).toMatchObject({ ok: true });
+  });
+});
+
 describe('nav stage over TCP', () => {
+  it('reports /health failing while its only input cannot connect', async () => {
+    const closed = await new Promise<number>((res) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => res(p));
+      });
+    });
+    r = rig({ tcp: { endpoints: `127.0.0.1:${closed}`, reconnectMaxS: 1 } });
+    await r.stage.start();
+    await until(() => r!.stage.stats.inputs[`tcp:127.0.0.1:${closed}`] === false, 5_000, 'the input down');
+    expect(r.stage.health()).toMatchObject({ ok: false, detail: expect.stringMatching(/^PW_E_NAV_INPUT/) });
+  });
+
   it('reconnects to a multiplexer that drops the connection, and reads CTD lines from it', async () => {
     const sockets: Socket[] = [];
     const server = createServer((s) => sockets.push(s));
