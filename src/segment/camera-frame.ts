@@ -32,7 +32,8 @@ export async function decodeCameraFrame(bytes: Buffer, maxPixels: number): Promi
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    if (/unsupported image format/i.test(reason)) throw new PlankwatchError('PW_E_IMAGE_FORMAT', 'The content is not a recognised image format.', { cause: err });
+    // A TIFF cut short loses the directory at its end: its signature still says what it was.
+    if (/unsupported image format/i.test(reason) && !signature(bytes)) throw new PlankwatchError('PW_E_IMAGE_FORMAT', 'The content is not a recognised image format.', { cause: err });
     throw new PlankwatchError('PW_E_IMAGE_CORRUPT', `Header unreadable (truncated or corrupt): ${reason}`, { cause: err });
   }
   const format = meta.format ?? 'unknown';
@@ -56,6 +57,14 @@ export async function decodeCameraFrame(bytes: Buffer, maxPixels: number): Promi
   const blank = blankness(gray);
   if (blank) throw new PlankwatchError('PW_E_FRAME_BLANK', `The frame is all ${blank} (${width}x${height}).`);
   return { gray, width, height, format, bitDepth };
+}
+
+/** The format a file's first bytes announce (JPEG, PNG, TIFF), or undefined. */
+function signature(bytes: Buffer): string | undefined {
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  if (bytes.length >= 8 && bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'png';
+  if (bytes.length >= 4 && (bytes.subarray(0, 4).equals(Buffer.from('II*\0', 'latin1')) || bytes.subarray(0, 4).equals(Buffer.from('MM\0*', 'latin1')))) return 'tiff';
+  return undefined;
 }
 
 function bitsOf(meta: Metadata): number {
