@@ -15,23 +15,10 @@ import { createInputs, type NavInput } from './inputs/index.js';
 import { SampleRecorder } from './recorder.js';
 import { VolumeSweeper } from './sweeper.js';
 import { Tagger } from './tagger.js';
+import { InputWatch, type NavStats } from './input-watch.js';
 
 export type NavConfig = Config['nav'];
-
-export interface NavStats {
-  sentences: number;
-  bad: number;
-  ignored: number;
-  clockJumps: number;
-  fixes: number;
-  envSamples: number;
-  tagged: number;
-  retagged: number;
-  /** Samples dropped after the database refused them for too long (a full disk). */
-  dropped: number;
-  inputs: Record<string, boolean>;
-  lastFixAt: number | null;
-}
+export type { NavStats } from './input-watch.js';
 
 export interface NavStageOptions {
   config: NavConfig;
@@ -71,17 +58,14 @@ export class NavStage implements Part {
   private readonly noted = new Map<string, Promise<Capture>>();
   private queue: Promise<void> = Promise.resolve();
   private flushTimer: NodeJS.Timeout | undefined;
-  private staleTimer: NodeJS.Timeout | undefined;
-  /** When the latest position fix was received (computer clock), and whether PW_E_NAV_STALE is raised. */
-  private lastFixReceived = 0;
-  private stale = false;
   private lastLatitude: number | null = null;
-  private readonly badLog = new Map<string, { at: number; suppressed: number }>();
   readonly stats: NavStats = { sentences: 0, bad: 0, ignored: 0, clockJumps: 0, fixes: 0, envSamples: 0, tagged: 0, retagged: 0, dropped: 0, inputs: {}, lastFixAt: null };
+  private readonly watch: InputWatch;
 
   constructor(options: NavStageOptions) {
     this.o = options;
     this.log = options.logger.child({ module: 'nav' });
+    this.watch = new InputWatch({ log: this.log, stats: this.stats, maxGapS: options.config.maxGapS, onBad: (source) => options.onSentence?.('bad', source) });
   }
 
   private now(): number {
@@ -110,17 +94,15 @@ export class NavStage implements Part {
       logger: this.log,
       handlers: {
         line: (line, at, source) => this.onLine(line, at, source),
-        overflow: (source) => this.onBad(source, 'line too long (no end of line)', ''),
-        state: (source, up, err) => this.onInputState(source, up, err),
+        overflow: (source) => this.watch.bad(source, 'line too long (no end of line)', ''),
+        state: (source, up, err) => this.watch.state(source, up, err),
       },
     });
     for (const input of inputs) this.decoders.set(input.source, this.decoderFor(input.source, ctd));
     this.concentrations.start();
     this.flushTimer = setInterval(() => this.flush(), c.flushMs);
     this.flushTimer.unref();
-    this.lastFixReceived = Date.now();
-    this.staleTimer = setInterval(() => this.checkStale(), 5_000);
-    this.staleTimer.unref();
+    this.watch.start(() => this.inputs.length);
     try {
       for (const input of inputs) {
         await input.start();
@@ -136,7 +118,7 @@ export class NavStage implements Part {
 
   async stop(): Promise<void> {
     clearInterval(this.flushTimer);
-    clearInterval(this.staleTimer);
+    this.watch.stop();
     for (const input of this.inputs.splice(0).reverse()) {
       try {
         await input.stop();
@@ -151,11 +133,7 @@ export class NavStage implements Part {
 
   /** For /health: failing while no position fix came for nav.maxGapS (PW_E_NAV_STALE) or every input is down. */
   health(): { ok: boolean; detail: string } {
-    const inputs = Object.entries(this.stats.inputs);
-    const up = inputs.filter(([, u]) => u).map(([s]) => s);
-    if (this.inputs.length > 0 && up.length === 0) return { ok: false, detail: `PW_E_NAV_INPUT: every navigation input is down (${inputs.map(([s]) => s).join(', ') || 'none opened yet'})` };
-    if (this.stale) return { ok: false, detail: `PW_E_NAV_STALE: no position fix for over ${this.o.config.maxGapS} s` };
-    return { ok: true, detail: up.length > 0 ? `inputs up: ${up.join(', ')}` : 'no live inputs (sidecars only)' };
+    return this.watch.health(this.inputs.length);
   }
 
   /** A file was picked up: its capture time and sidecars are read now, while it is in the watch folder. */
@@ -207,7 +185,7 @@ export class NavStage implements Part {
     for (const item of decoder.decode(line, receivedAt)) {
       switch (item.type) {
         case 'bad':
-          this.onBad(source, item.reason, line);
+          this.watch.bad(source, item.reason, line);
           break;
         case 'ignored':
           this.stats.ignored++;
@@ -222,11 +200,7 @@ export class NavStage implements Part {
           if (item.row.lat != null) {
             this.lastLatitude = item.row.lat;
             this.stats.lastFixAt = item.row.tMs;
-            this.lastFixReceived = receivedAt;
-            if (this.stale) {
-              this.stale = false;
-              this.log.info({ source }, 'navigation fixes are arriving again');
-            }
+            this.watch.fix(receivedAt, source);
           }
           this.recorder?.addFix(item.row);
           const v = this.sweeper?.push(item.row);
@@ -244,37 +218,6 @@ export class NavStage implements Part {
   private count(source: string): void {
     this.stats.sentences++;
     this.o.onSentence?.('ok', source);
-  }
-
-  /** Counted always; logged at most once per 10 s per input, with how many were not logged. */
-  private onBad(source: string, reason: string, line: string): void {
-    this.stats.bad++;
-    this.o.onSentence?.('bad', source);
-    const now = Date.now();
-    const last = this.badLog.get(source);
-    if (last && now - last.at < 10_000) {
-      last.suppressed++;
-      return;
-    }
-    this.badLog.set(source, { at: now, suppressed: 0 });
-    this.log.warn({ code: 'PW_E_NAV_SENTENCE', source, reason, line: line.slice(0, 100), notLogged: last?.suppressed ?? 0 }, `dropped a navigation sentence from ${source}: ${reason}`);
-  }
-
-  /** No position fix for longer than nav.maxGapS while inputs are configured: warned once per outage. */
-  private checkStale(): void {
-    if (this.inputs.length === 0 || this.stale) return;
-    const silentS = (Date.now() - this.lastFixReceived) / 1000;
-    if (silentS <= this.o.config.maxGapS) return;
-    this.stale = true;
-    this.log.warn({ code: 'PW_E_NAV_STALE', silentS: Math.round(silentS), inputs: this.stats.inputs }, `no position fix for ${Math.round(silentS)} s; ROIs are tagged held or missing until fixes return`);
-  }
-
-  private onInputState(source: string, up: boolean, err?: unknown): void {
-    const was = this.stats.inputs[source];
-    this.stats.inputs[source] = up;
-    if (was === up) return;
-    if (up) this.log.info({ source }, `navigation input ${source} is up`);
-    else this.log.warn({ code: 'PW_E_NAV_INPUT', source, err }, `navigation input ${source} is down; retrying`);
   }
 
   private async tagFrames(frames: readonly StoredFrame[]): Promise<void> {
