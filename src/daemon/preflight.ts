@@ -9,6 +9,7 @@ import { backendCandidates, loadEnsemble, LocalRunner, ONNX_FILE, readEnsembleFi
 import { CONFIG_SCHEMA, CREDENTIALS_PREFIX, type Config, type ObjectNode } from '../config/index.js';
 import { ERRORS, PlankwatchError, isPlankwatchError, type ErrorCode } from '../errors.js';
 import { isLoopback } from '../http/index.js';
+import { navConfigProblems } from '../nav/index.js';
 import { preparedBackground } from '../preprocess/index.js';
 
 export interface Problem {
@@ -31,6 +32,7 @@ export async function preflight(c: Config, options: PreflightOptions): Promise<P
   const problems: Problem[] = [];
   await checkNamedFiles(c, problems);
   checkHttp(c, problems);
+  for (const p of navConfigProblems(c.nav)) problems.push({ code: 'PW_E_CONFIG_INVALID', ...p });
   await checkFolders(c, problems);
   await checkModels(c, options, problems);
   return problems;

@@ -8,3 +8,4 @@ export { nmeaChecksum, withChecksum } from './nmea.js';
 export { filenameTimeReader } from './capture.js';
 export { LineSplitter } from './inputs/index.js';
 export { navView, type NavView } from './view.js';
+export { navConfigProblems } from './check.js';
