@@ -6,8 +6,8 @@
 // - then every layer at a quarter of the from-scratch rate, after a short linear warm-up;
 // - augmentation for fine-tuning (augment.ts FINETUNE_AUGMENT);
 // - square-root class weights (between accuracy and the rare classes' recall);
-// - no early stopping: the schedule is fitted to --max-minutes (the time of the first epochs
-//   measured), so that the cosine decay ends with the budget and the last epoch is the best.
+// - no early stopping: with --max-minutes the cosine decay follows the clock and ends with the
+//   budget, so that the run stops at its lowest rate, where it is at its best.
 import type { ClassWeighting } from './trainer.js';
 
 export interface Recipe {

@@ -323,7 +323,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       finalLearningRate: options.finalLearningRate ?? 0.02,
       ...(options.headEpochs ? { headEpochs: options.headEpochs, headLearningRate: options.headLearningRate ?? options.learningRate } : {}),
       ...(options.warmupEpochs ? { warmupEpochs: options.warmupEpochs } : {}),
-      ...(options.fitToTime && options.maxMinutes > 0 ? { scheduledEpochs: result.scheduledEpochs ?? options.epochs, maxMinutes: options.maxMinutes } : {}),
+      ...(options.fitToTime && options.maxMinutes > 0 ? { schedule: 'cosine over the time budget', maxMinutes: options.maxMinutes } : {}),
       weightDecay: options.weightDecay,
       dropout: dropoutRate(model),
       classWeights: options.classWeights,

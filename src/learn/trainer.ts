@@ -16,9 +16,9 @@ import { mulberry32, deriveSeed, shuffleInPlace } from './random.js';
 import type { Metrics } from './metrics.js';
 import { targetRows } from './targets.js';
 import { tieOptimizer, type RotationTies } from '../engine/rotation-ties.js';
-import { fitSchedule, headVariables, scheduledRate, type ScheduleConfig } from './schedule.js';
+import { headVariables, scheduledRate, type RunClock, type ScheduleConfig } from './schedule.js';
 
-export { cosineRate, epochsForBudget, fitSchedule, headVariables, scheduledRate } from './schedule.js';
+export { cosineRate, headVariables, scheduledRate, type RunClock } from './schedule.js';
 
 export type ClassWeighting = 'balanced' | 'sqrt' | 'none';
 
@@ -64,9 +64,9 @@ export interface TrainConfig {
   /** Linear warm-up of the learning rate over this many epochs after the head-only ones (0 or absent: none). */
   warmupEpochs?: number;
   /**
-   * With maxMinutes: fit the schedule to the time budget. The number of epochs is set (never
-   * above `epochs`) from the measured time of the epochs so far, after the first and again after
-   * the first with every layer learning, so that the cosine decay ends as the budget does.
+   * With maxMinutes: the cosine decay after the head-only epochs follows the clock, ending as the
+   * time budget does (where the time limit stops the run), not the number of epochs (at most
+   * `epochs`, as many as the time allows).
    */
   fitToTime?: boolean;
 }
@@ -127,13 +127,13 @@ export function progressEvent(config: Pick<TrainConfig, 'epochs'>, t: EpochTally
 }
 
 /** The report of a finished epoch, before validation. */
-export function epochReport(config: ScheduleConfig, t: EpochTally): EpochReport {
+export function epochReport(config: ScheduleConfig, t: EpochTally, clock?: RunClock): EpochReport {
   const seconds = (performance.now() - t.startedMs) / 1000;
   return {
     epoch: t.epoch + 1,
     trainLoss: t.lossSum / Math.max(1, t.seen),
     trainAccuracy: t.correct / Math.max(1, t.seen),
-    learningRate: scheduledRate(config, t.epoch, t.batches - 1, t.batches),
+    learningRate: scheduledRate(config, t.epoch, t.batches - 1, t.batches, clock),
     imagesPerSecond: t.seen / seconds,
     seconds,
   };
@@ -142,8 +142,6 @@ export function epochReport(config: ScheduleConfig, t: EpochTally): EpochReport 
 export interface TrainResult {
   /** Every invocation that contributed (the first, then each --resume). */
   commands: string[];
-  /** The epochs the schedule was fitted to (fitToTime), when it was. */
-  scheduledEpochs?: number;
   epochs: EpochReport[];
   bestEpoch: number;
   stoppedEarly: boolean;
@@ -271,9 +269,7 @@ export function epochDraws(seed: number, n: number, epoch: number): { order: num
  * Train `model` in place. On return the model holds the best epoch's weights (lowest validation
  * log-loss, or the last epoch without validation data).
  */
-export async function train(model: tfl.LayersModel, data: TrainData, runConfig: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
-  // A copy: fitting the schedule to the time budget changes its number of epochs.
-  const config = { ...runConfig };
+export async function train(model: tfl.LayersModel, data: TrainData, config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
   const { table, labels } = data.train;
   const n = labels.length;
   const s = table.size;
@@ -290,6 +286,9 @@ export async function train(model: tfl.LayersModel, data: TrainData, runConfig: 
   if (headOptimizer && config.ties) tieOptimizer(headOptimizer, config.ties);
 
   const started = performance.now() - state.elapsedSeconds * 1000;
+  // The schedule's clock: a run resumed after its head-only epochs decays over the time left from there.
+  const clock = (): RunClock => ({ elapsedSeconds: (performance.now() - started) / 1000, headEndSeconds });
+  let headEndSeconds: number | null = state.epoch >= headEpochs ? state.elapsedSeconds : null;
   const validation = data.validation;
   const end: EpochEnd = {
     state, config, model, optimizer, hooks, started, average,
@@ -309,10 +308,11 @@ export async function train(model: tfl.LayersModel, data: TrainData, runConfig: 
     let correct = 0;
     let seen = 0;
     const headOnly = headOptimizer !== null && epoch < headEpochs;
+    if (epoch >= headEpochs) headEndSeconds ??= (performance.now() - started) / 1000;
     const stepper = headOnly ? headOptimizer : optimizer;
     const variables = headOnly ? head : trainable;
     for (let b = 0; b < batches; b++) {
-      const lr = scheduledRate(config, epoch, b, batches);
+      const lr = scheduledRate(config, epoch, b, batches, clock());
       setLearningRate(stepper, lr);
       for (let i = 0; i < config.batchSize; i++) {
         const idx = order[b * config.batchSize + i]!;
@@ -356,15 +356,13 @@ export async function train(model: tfl.LayersModel, data: TrainData, runConfig: 
       await new Promise((resolve) => setImmediate(resolve));
       if (stopWithinEpoch(end)) break;
     }
-    const report = epochReport(config, { epoch, batches, lossSum, correct, seen, startedMs: epochStart });
+    const report = epochReport(config, { epoch, batches, lossSum, correct, seen, startedMs: epochStart }, clock());
     const ended = await endEpoch(end, report, bestWeights);
     bestWeights = ended.best;
     stop = ended.stop;
     if (stop) break;
-    fitSchedule(config, runConfig.epochs, epoch, epochStart, started);
   }
   headOptimizer?.dispose();
   restoreBatchNorm();
-  const result = finishRun(end, data, bestWeights, stop);
-  return config.fitToTime ? { ...result, scheduledEpochs: config.epochs } : result;
+  return finishRun(end, data, bestWeights, stop);
 }

@@ -9,7 +9,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { folderIO } from '../../src/classify/model-files.js';
 import { runTraining, type TrainRunOptions } from '../../src/learn/train-run.js';
-import { cosineRate, epochsForBudget, fitSchedule, scheduledRate, type TrainConfig } from '../../src/learn/trainer.js';
+import { cosineRate, scheduledRate } from '../../src/learn/trainer.js';
 import { TRANSFER_RECIPE } from '../../src/learn/recipe.js';
 import { darkFieldColour } from '../helpers/cameras.js';
 import { fixtureImages } from '../helpers/images.js';
@@ -36,25 +36,16 @@ describe('the learning-rate schedule', () => {
     expect(cosineRate(c, 1)).toBeCloseTo(0.001 * 0.02, 12);
   });
 
-  it('fits the epochs to what is left of the budget, never above the limit nor below one more', () => {
-    // 60 minutes, 2 minutes gone in 1 epoch, the next ones 3 minutes each: 1 + floor((58.8 - 2) / 3) = 19.
-    expect(epochsForBudget(60, 120, 180, 1, 100)).toBe(19);
-    expect(epochsForBudget(60, 120, 180, 1, 12)).toBe(12);
-    expect(epochsForBudget(1, 120, 180, 1, 12)).toBe(2);
-  });
-
-  it('estimates from the head epoch first, then from the first full epoch, whichever way that moves it', () => {
-    const config = { epochs: 50, maxMinutes: 10, headEpochs: 1, fitToTime: true } as TrainConfig;
-    const now = performance.now();
-    // A 60 s head-only epoch counts as a 96 s full one: 1 + floor((588 - 60) / 96) = 6.
-    fitSchedule(config, 50, 0, now - 60_000, now - 60_000);
-    expect(config.epochs).toBe(6);
-    // The first full epoch took 30 s: 2 + floor((588 - 90) / 30) = 18, more than the first estimate.
-    fitSchedule(config, 50, 1, now - 30_000, now - 90_000);
-    expect(config.epochs).toBe(18);
-    // Later epochs leave it be.
-    fitSchedule(config, 50, 2, now - 1_000, now - 91_000);
-    expect(config.epochs).toBe(18);
+  it('with a time budget, decays over the time left after the head epochs, however many epochs that is', () => {
+    const c = { ...base, epochs: 60, headEpochs: 1, headLearningRate: 0.004, warmupEpochs: 0.5, fitToTime: true, maxMinutes: 10 };
+    // The head epoch took 60 s; 600 s in all: the decay spans the 540 s after it.
+    expect(scheduledRate(c, 0, 5, 100, { elapsedSeconds: 30, headEndSeconds: null })).toBe(0.004);
+    expect(scheduledRate(c, 3, 0, 100, { elapsedSeconds: 330, headEndSeconds: 60 })).toBeCloseTo(cosineRate(c, 0.5), 12);
+    expect(scheduledRate(c, 7, 0, 100, { elapsedSeconds: 600, headEndSeconds: 60 })).toBeCloseTo(0.001 * 0.02, 12);
+    // The same point in time gives the same rate whether epochs were fast or slow.
+    expect(scheduledRate(c, 9, 40, 100, { elapsedSeconds: 330, headEndSeconds: 60 })).toBe(scheduledRate(c, 3, 0, 100, { elapsedSeconds: 330, headEndSeconds: 60 }));
+    // Still in the warm-up (by epochs) at its start.
+    expect(scheduledRate(c, 1, 0, 100, { elapsedSeconds: 60, headEndSeconds: 60 })).toBeCloseTo(0.001 * (1 / 100 / 0.5), 12);
   });
 });
 
@@ -83,8 +74,8 @@ describe('head first, on a dark-field colour camera', () => {
     const both = await runTraining(options({ data, member: 'dark', version: 'b', epochs: 3, from: parent.dir, camera, ...recipe }));
     expect(await weights(both.dir, 'b1c1_conv')).not.toEqual(await weights(parent.dir, 'b1c1_conv'));
     expect(both.meta.camera).toEqual({ polarity: 'dark-field', colour: 'rgb', pixelSizeUm: 10, canonical: 'bright-field' });
-    expect(both.meta.training).toMatchObject({ headEpochs: 1, warmupEpochs: 0.3, maxMinutes: 30 });
-    expect(both.meta.training.scheduledEpochs).toBe(3); // the budget holds far more; --epochs caps it
+    expect(both.meta.training).toMatchObject({ headEpochs: 1, warmupEpochs: 0.3, maxMinutes: 30, schedule: 'cosine over the time budget' });
+    expect(both.result.epochs).toHaveLength(3); // the budget holds far more; --epochs caps it
     expect(both.result.epochs[0]!.learningRate).toBe(TRANSFER_RECIPE.headLearningRate);
   });
 });

@@ -131,7 +131,7 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
       let seen = 0;
       let next: Shard[] | null = batches > 0 ? prepare(0) : null;
       for (let b = 0; b < batches; b++) {
-        const lr = scheduledRate({ ...config, headEpochs: 0 }, epoch, b, batches);
+        const lr = scheduledRate({ ...config, headEpochs: 0 }, epoch, b, batches, { elapsedSeconds: (performance.now() - started) / 1000, headEndSeconds: 0 });
         setLearningRate(optimizer, lr);
         // Each shard's gradients are added to the sum as they arrive.
         const grad = new Float32Array(gradSize);
