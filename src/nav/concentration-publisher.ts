@@ -34,6 +34,8 @@ export class ConcentrationPublisher {
   private timer: NodeJS.Timeout | undefined;
   private latestEnd = 0;
   private position: PositionPayload | null = null;
+  private positionSentAt = 0;
+  private positionDirty = false;
 
   constructor(private readonly o: ConcentrationPublisherOptions) {}
 
@@ -53,12 +55,22 @@ export class ConcentrationPublisher {
     for (const t of times) this.dirty.add(Math.floor(t / this.o.windowMs) * this.o.windowMs);
     if (latest) {
       this.position = positionPayload(latest);
-      this.o.publish?.position(this.position);
+      this.positionDirty = true;
+      // At most one position message a second; the tick sends the last one held back.
+      if (Date.now() - this.positionSentAt >= 1000) this.sendPosition();
     }
+  }
+
+  private sendPosition(): void {
+    if (!this.position || !this.positionDirty) return;
+    this.positionDirty = false;
+    this.positionSentAt = Date.now();
+    this.o.publish?.position(this.position);
   }
 
   /** Computes the changed windows (oldest first), publishes them and the profile. Never throws. */
   tick(): void {
+    this.sendPosition();
     if (this.dirty.size === 0) return;
     const starts = [...this.dirty].sort((a, b) => a - b).slice(0, MAX_WINDOWS);
     try {
