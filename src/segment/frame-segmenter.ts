@@ -15,6 +15,12 @@ interface Pass {
   mask: Mat;
 }
 
+/**
+ * Bright-field: where the background is darker than this fraction of its mean, the frame is not lit,
+ * and no organism is looked for there nor within localObjectPx of it.
+ */
+const UNLIT_FRACTION = 0.25;
+
 /** Organisms are grouped on a copy of the mask this many times smaller (see `components`). */
 const GROUP_SCALE = 2;
 
@@ -69,15 +75,25 @@ export class FrameSegmenter {
     try {
       src.convertTo(work, cv.CV_32F);
       if (polarity === 'bright-field') {
-        // Transmission: frame / background, background at 255.
-        const one = new cv.Mat(background.rows, background.cols, cv.CV_32F, new cv.Scalar(1));
-        cv.max(background, one, background);
-        one.delete();
+        // Transmission: frame / background, background at 255 (OpenCV gives 0 where it is 0).
         cv.divide(work, background, work, 255);
+        work.convertTo(flat, cv.CV_8U); // saturates to 0..255
+        // Outside the lit field (the dark corners of a round window, a dead lamp segment) there
+        // is nothing to see, only noise divided by almost nothing; and near it the background,
+        // smoothed across the rim, is wrong. Both are taken as clear water.
+        cv.threshold(background, work, UNLIT_FRACTION * (cv.mean(background)[0] ?? 0), 255, cv.THRESH_BINARY_INV);
+        work.convertTo(mask, cv.CV_8U);
+        if (cv.countNonZero(mask) > 0) {
+          const k = 2 * Math.ceil(this.settings.localObjectPx / 2) + 1;
+          const se = cv.getStructuringElement(cv.MORPH_RECT, new cv.Size(k, k));
+          cv.dilate(mask, mask, se);
+          se.delete();
+          flat.setTo(new cv.Scalar(255), mask);
+        }
       } else {
         cv.subtract(work, background, work);
+        work.convertTo(flat, cv.CV_8U); // saturates to 0..255
       }
-      work.convertTo(flat, cv.CV_8U); // saturates to 0..255
       // Contrast to the background: how much darker (bright-field) or brighter (dark-field).
       if (polarity === 'bright-field') cv.bitwise_not(flat, mask);
       else flat.copyTo(mask);

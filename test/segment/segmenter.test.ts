@@ -168,3 +168,35 @@ describe.skipIf(!existsSync(path.join(FULL, 'train')))('segmentation of composed
   });
 });
 
+
+describe('a bright-field frame with unlit corners (a round window)', () => {
+  it('finds the organisms inside the lit disc and nothing in the dark corners', async () => {
+    const rois = await loadRois(roiFiles(FIXTURES, 1000));
+    const frame = compose({ ...CASES[0]!.scene, vignette: 0, gradient: 0, seed: 11 }, rois, 12);
+    const { width, height } = frame;
+    const plain = frame.gray.slice();
+    const r = width / 2;
+    const R = r - 60;
+    // Black outside a lit disc (a dark ring all round it), with a little noise as a real sensor has.
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) if ((x - r) ** 2 + (y - r) ** 2 > R * R) frame.gray[y * width + x] = (x * 7 + y * 13) % 5;
+    // Away from the rim by more than the background's reach (the rim itself blurs into it).
+    const deep = (b: { x: number; y: number; width: number; height: number }) => (b.x + b.width / 2 - r) ** 2 + (b.y + b.height / 2 - r) ** 2 < (R - 100) ** 2;
+    const inside = frame.truth.filter(deep);
+    expect(inside.filter((t) => Math.max(t.width, t.height) >= 20).length).toBeGreaterThanOrEqual(4);
+    for (const background of ['local', 'running'] as const) {
+      const settings = { ...DEFAULT_SEGMENT_SETTINGS, background };
+      const lit = score(inside, new FrameSegmenter(cv, settings).segment(plain, width, height).rois.filter(deep));
+      const out = new FrameSegmenter(cv, settings).segment(frame.gray, width, height);
+      const s = score(inside, out.rois.filter(deep));
+      // As many found inside the disc as in the same frame lit to its corners.
+      expect(s.matched, `${background}: ${s.misses.join('; ')}`).toBeGreaterThanOrEqual(lit.matched);
+      expect(s.recall).toBeGreaterThanOrEqual(0.8);
+      // Nothing found in the dark nor on the rim, even with what touches the frame's edge kept:
+      // every box lies inside the disc.
+      const all = new FrameSegmenter(cv, { ...settings, dropBorder: false }).segment(frame.gray, width, height);
+      const corners = (b: { x: number; y: number; width: number; height: number }) => [[b.x, b.y], [b.x + b.width, b.y], [b.x, b.y + b.height], [b.x + b.width, b.y + b.height]];
+      const across = all.rois.filter((b) => corners(b).some(([x, y]) => (x! - r) ** 2 + (y! - r) ** 2 > R * R));
+      expect(across.map((b) => `${b.x},${b.y} ${b.width}x${b.height}`), background).toEqual([]);
+    }
+  });
+});
