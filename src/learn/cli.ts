@@ -83,8 +83,8 @@ async function ecotaxaFrom(opts: Record<string, unknown>): Promise<EcoTaxaFilter
 export function registerLearnCommands(program: Command): void {
   const train = program
     .command('train')
-    .description('Train a new version of an ensemble member on labelled images (a folder per class, or a CSV of path,label).')
-    .requiredOption('--data <dir|csv>', 'labelled images: DIR/<class>/*.jpg (DIR/train/<class> accepted) or a CSV with columns path,label; default: $PLANKWATCH_NDSB_DIR when set', defaultNdsbDir())
+    .description('Train a new version of an ensemble member on labelled images (a folder per class, a CSV of path,label, or an EcoTaxa export).')
+    .requiredOption('--data <dir|csv|zip>', 'labelled images: DIR/<class>/*.jpg (DIR/train/<class> accepted), a CSV with columns path,label, or an EcoTaxa export (its .zip, its folder or an ecotaxa_*.tsv); default: $PLANKWATCH_NDSB_DIR when set', defaultNdsbDir())
     .option('--member <name>', 'member name: the model is written to <models>/<member>/<version>/', 'cnn')
     .addOption(new Option('--arch <name>', 'architecture').choices(Object.keys(ARCHITECTURES)).default('pw-vgg-48'))
     .option('--models <dir>', 'model registry folder', 'models')
@@ -105,7 +105,7 @@ export function registerLearnCommands(program: Command): void {
     .option('--resume', 'continue from the last checkpoint of the same member and --version', false)
     .addOption(new Option('--backend <name>', 'tensorflow (tfjs-node, when installed), wasm or cpu').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
     .option('--from <dir>', 'transfer learning: start from this model version folder (new classifier if the classes differ)')
-    .addOption(new Option('--recipe <name>', 'with --from: "transfer" (the default: head-first epoch, warm-up, a lower learning rate, fine-tuning augmentation, the schedule fitted to --max-minutes) or "plain" (as without --from)').choices(['transfer', 'plain']))
+    .addOption(new Option('--recipe <name>', 'with --from: "transfer" (the default: head-first epoch, warm-up, a lower learning rate, fine-tuning augmentation, a cosine decay over the time of --max-minutes) or "plain" (as without --from)').choices(['transfer', 'plain']))
     .option('--head-epochs <n>', `epochs training only the dense layers and the classifier before every layer learns (default 0, with the transfer recipe ${TRANSFER_RECIPE.headEpochs})`, num)
     .option('--warmup <epochs>', `linear learning-rate warm-up after the head-only epochs, in epochs (default 0, with the transfer recipe ${TRANSFER_RECIPE.warmupEpochs})`, num)
     .option('--freeze', 'with --from: train only the classifier head', false)
@@ -220,7 +220,7 @@ Example (how the shipped member started):
   const evaluate = program
     .command('evaluate')
     .description('Evaluate each ensemble member, soft, geometric and hard voting, with and without test-time augmentation, on held-out images; write JSON and a Markdown report.')
-    .requiredOption('--data <dir|csv>', 'labelled images (as for train); default: $PLANKWATCH_NDSB_DIR when set', defaultNdsbDir())
+    .requiredOption('--data <dir|csv|zip>', 'labelled images (as for train, an EcoTaxa export included); default: $PLANKWATCH_NDSB_DIR when set', defaultNdsbDir())
     .option('--ensemble <file>', 'ensemble file naming members and voting rule', 'models/ensemble.json')
     .option('--models <dir>', 'model registry folder (default: the ensemble file\'s folder)')
     .option('--split <dir>', 'evaluate only the validation list of this split (default: the split recorded in the first member\'s meta.json)')
