@@ -28,6 +28,7 @@ import { preparedBackground } from '../preprocess/prepare.js';
 import { checkCamera } from '../classify/camera-check.js';
 import { NDSB_CAMERA, type CameraProfile } from '../preprocess/camera.js';
 import { isEcoTaxaExport, readEcoTaxaData, type EcoTaxaFilter } from './ecotaxa-data.js';
+import { polarityWarning, samplePolarity } from './polarity-sample.js';
 import { voteRows } from './voting.js';
 
 export interface EvaluateOptions {
@@ -156,6 +157,8 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   const camera = options.camera ?? NDSB_CAMERA;
   checkCamera(members, camera);
   const dataset = isEcoTaxaExport(options.data) ? await readEcoTaxaData(options.data, options.ecotaxa, log) : await readDataset(options.data);
+  const polarityDoubt = polarityWarning(await samplePolarity(dataset.items), camera);
+  if (polarityDoubt) log(polarityDoubt);
 
   // Which images: the validation list of a split, or everything (--all).
   let rels: string[];

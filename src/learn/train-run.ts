@@ -12,6 +12,7 @@ import { memberCamera } from '../classify/camera-check.js';
 import { describeProfile, NDSB_CAMERA, type CameraProfile } from '../preprocess/camera.js';
 import { DEFAULT_PREPROCESS } from '../preprocess/prepare.js';
 import { isEcoTaxaExport, readEcoTaxaData, type EcoTaxaFilter } from './ecotaxa-data.js';
+import { polarityWarning, samplePolarity } from './polarity-sample.js';
 import type { PreprocessSpec } from '../types.js';
 import { DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
 import { architectureInfo, buildModel, quarterTurnInvariant, countMacs, dropoutRate, setDropoutRate } from './architectures.js';
@@ -200,6 +201,8 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
   const dataset = isEcoTaxaExport(options.data) ? await readEcoTaxaData(options.data, options.ecotaxa, log) : await (engine.readData ?? readDataset)(options.data);
   const camera = options.camera ?? NDSB_CAMERA;
   log(`camera: ${describeProfile(camera)} (every image read in the canonical bright-field form)`);
+  const polarityDoubt = polarityWarning(await samplePolarity(dataset.items), camera);
+  if (polarityDoubt) log(polarityDoubt);
   log(`data: ${dataset.items.length} images, ${dataset.classes.length} classes, fingerprint ${dataset.fingerprint.slice(0, 12)}`);
   const splitDir = options.split ?? defaultSplitDir(options.modelsDir, dataset, options.seed, options.validationFraction);
   const split = await ensureSplit(dataset, splitDir, options.seed, options.validationFraction);

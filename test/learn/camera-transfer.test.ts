@@ -18,6 +18,7 @@ import { loadImageTable } from '../../src/learn/image-cache.js';
 import { predictTable } from '../../src/learn/trainer.js';
 import type { CameraProfile } from '../../src/preprocess/camera.js';
 import { labelItem, loadReplayTable } from '../../src/finetune/job-data.js';
+import { polarityWarning, samplePolarity } from '../../src/learn/polarity-sample.js';
 import { darkFieldColour, darkFieldGray } from '../helpers/cameras.js';
 import { fixtureImages, sha256 } from '../helpers/images.js';
 
@@ -118,5 +119,14 @@ describe('a bright-field member on a dark-field camera', () => {
     const originals = items.map((i) => (i.rel.startsWith('labels/') ? sets.bright[own.indexOf(i)]! : i));
     const expected = await loadImageTable(originals, meta.input.size, meta.preprocessing, { cache: false });
     expect(Buffer.from(mixed.pixels).equals(Buffer.from(expected.pixels))).toBe(true);
+  });
+
+  it('warns when the images\' borders contradict the declared polarity', async () => {
+    const dark = await samplePolarity(sets.darkGray, 16);
+    expect(dark).toEqual({ 'bright-field': 0, 'dark-field': 16 });
+    expect(polarityWarning(dark, profile('bright-field'))).toMatch(/16 of 16 sampled images look dark-field.*--polarity dark-field/);
+    expect(polarityWarning(dark, profile('dark-field'))).toBeNull();
+    expect(polarityWarning(dark, profile('auto'))).toBeNull();
+    expect(polarityWarning(await samplePolarity(sets.bright, 16), profile('bright-field'))).toBeNull();
   });
 });
