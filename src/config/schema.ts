@@ -72,7 +72,7 @@ export const CONFIG_SCHEMA = obj('plankwatch configuration', {
     backgroundFrames: int('Camera frames the running and column backgrounds average over.', 10, 1, 1000),
     localObjectPx: int('Largest organism, in pixels across, that the local background (and the first frame\'s running one) must see through.', 160, 8),
     threshold: int('Contrast to the background, in grey levels of the flat-fielded frame (0-255), from which a pixel belongs to an organism. Lower finds fainter organisms and more noise.', 15, 1, 254),
-    closePx: int('Radius in pixels of the closing that fills small gaps in an organism\'s mask; 0: none.', 1, 0, 50),
+    closePx: int('Radius in pixels of the closing that fills small gaps in an organism\'s mask; 0: none.', 0, 0, 50),
     mergePx: int('Parts of the mask within about this many pixels of each other (more along diagonals) are one organism (antennae, tentacles, chains); 0: every part its own ROI.', 10, 0, 200),
     minAreaPx: int('Smallest organism kept, in mask pixels.', 40, 1),
     maxAreaPx: int('Largest organism kept, in mask pixels; 0: no limit.', 0, 0),

@@ -76,16 +76,13 @@ export class FrameSegmenter {
       src.convertTo(work, cv.CV_32F);
       if (polarity === 'bright-field') {
         // Transmission: frame / background, background at 255 (OpenCV gives 0 where it is 0).
-        cv.divide(work, background, work, 255);
-        work.convertTo(flat, cv.CV_8U); // saturates to 0..255
+        cv.divide(work, background, flat, 255, cv.CV_8U); // saturates to 0..255
         // Outside the lit field (the dark corners of a round window, a dead lamp segment) there
         // is nothing to see, only noise divided by almost nothing; and near it the background,
         // smoothed across the rim, is wrong. Both are taken as clear water.
-        const unlit = UNLIT_FRACTION * (cv.mean(background)[0] ?? 0);
-        const none = new cv.Mat();
-        const darkest = cv.minMaxLoc(background, none).minVal;
-        none.delete();
-        if (darkest < unlit) {
+        const { mean, min } = sampleStats(background.data32F);
+        const unlit = UNLIT_FRACTION * mean;
+        if (min < unlit) {
           cv.threshold(background, work, unlit, 255, cv.THRESH_BINARY_INV);
           work.convertTo(mask, cv.CV_8U);
           const k = 2 * Math.ceil(this.settings.localObjectPx / 2) + 1;
@@ -294,6 +291,20 @@ function shape(p: Part): Pick<RoiGeometry, 'majorPx' | 'minorPx' | 'orientationD
   let orientationDeg = (-0.5 * Math.atan2(2 * b, a - d) * 180) / Math.PI;
   if (orientationDeg <= -90) orientationDeg += 180;
   return { majorPx: 4 * Math.sqrt(l1), minorPx: 4 * Math.sqrt(l2), orientationDeg, meanGrey: p.grey / p.m00 };
+}
+
+/** Mean and minimum of about 65,000 evenly spread values (a smooth background needs no more). */
+function sampleStats(values: Float32Array): { mean: number; min: number } {
+  const step = Math.max(1, Math.floor(values.length / 65536));
+  let sum = 0;
+  let n = 0;
+  let min = Infinity;
+  for (let i = 0; i < values.length; i += step, n++) {
+    const v = values[i]!;
+    sum += v;
+    if (v < min) min = v;
+  }
+  return { mean: n ? sum / n : 0, min };
 }
 
 /** Bright-field when the median grey (of a sample of pixels) is above mid-grey. */

@@ -83,7 +83,7 @@ export const DEFAULT_SEGMENT_SETTINGS: SegmentSettings = {
   backgroundFrames: 10,
   localObjectPx: 160,
   threshold: 15,
-  closePx: 1,
+  closePx: 0,
   mergePx: 10,
   minAreaPx: 40,
   maxAreaPx: 0,
