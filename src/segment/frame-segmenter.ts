@@ -120,6 +120,7 @@ export class FrameSegmenter {
 
   /** Background estimate updated with this frame, its organisms (and a halo around them) left out. */
   private foldIn(src: Mat, pass: Pass): void {
+    if (this.settings.background === 'local') return; // no history to keep
     const cv = this.cv;
     const halo = new cv.Mat();
     const k = 2 * (this.settings.closePx + 3) + 1;
