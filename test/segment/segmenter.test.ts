@@ -200,3 +200,25 @@ describe('a bright-field frame with unlit corners (a round window)', () => {
     }
   });
 });
+
+describe('OpenCV memory over many frames', () => {
+  it('frees every image it allocates (a daemon segments for weeks)', async () => {
+    const rois = await loadRois(roiFiles(FIXTURES, 1000));
+    const frames = [0, 1, 2].map((i) => compose({ ...CASES[0]!.scene, width: 512, height: 512, seed: 70 + i }, rois, 6));
+    // The next block malloc hands out: it moves up when something allocated was never freed.
+    const heap = cv as unknown as { _malloc(n: number): number; _free(p: number): void };
+    const probe = () => {
+      const p = heap._malloc(64);
+      heap._free(p);
+      return p;
+    };
+    for (const background of ['running', 'columns', 'local'] as const) {
+      const seg = new FrameSegmenter(cv, { ...DEFAULT_SEGMENT_SETTINGS, background });
+      for (let k = 0; k < 4; k++) seg.segment(frames[k % 3]!.gray, 512, 512);
+      const before = probe();
+      for (let k = 0; k < 30; k++) seg.segment(frames[k % 3]!.gray, 512, 512);
+      expect(probe(), background).toBe(before);
+      seg.dispose();
+    }
+  });
+});
