@@ -1,7 +1,8 @@
 // Segmentation benchmark: the daemon as a child process with ingest.mode "frames", whole camera
 // frames (2048 × 2048, 8-bit, uncompressed TIFF) composed from real NDSB ROIs written into its watch
 // folder at once. A camera frame counts as done only once every ROI cut from it is classified and
-// stored, so frames/s here is the rate the daemon sustains with classification keeping up.
+// stored, so frames/s here is the rate the daemon sustains with classification keeping up. The
+// segmentation thread is first timed alone on the same frames, for comparison.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,9 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { stringify } from 'yaml';
+import { silentLogger } from '../log.js';
+import { DEFAULT_SEGMENT_SETTINGS } from '../segment/index.js';
+import { SegmentThread } from '../segment/segment-thread.js';
 import { compose, loadRois, roiFiles } from './compose-frames.js';
 import { freePort } from './ports.js';
 
@@ -34,8 +38,11 @@ export interface SegmentBenchResult {
   seconds: number;
   framesPerSecond: number;
   roisPerSecond: number;
-  /** Median time in the segmentation thread per camera frame. */
+  /** Median time in the segmentation thread per camera frame, in the daemon. */
   segmentMsMedian: number;
+  /** The segmentation thread alone (no daemon, no classification) on the same frames: frames/s and median ms. */
+  segmentOnlyFramesPerSecond: number;
+  segmentOnlyMsMedian: number;
   peakRssMiB: number;
 }
 
@@ -48,12 +55,23 @@ export async function benchSegment(o: SegmentBenchOptions): Promise<SegmentBench
   mkdirSync(incoming, { recursive: true });
   o.log(`composing ${o.frames} frames of ${o.width}x${o.height} with ${o.roisPerFrame} ROIs each`);
   const scene = { width: o.width, height: o.height, level: 215, polarity: 'bright-field' as const, lightSeed: 7, vignette: 0.3, gradient: 0.1, banding: 0.03, noise: 3 };
+  const alone = new SegmentThread({ ...DEFAULT_SEGMENT_SETTINGS, background: o.background }, silentLogger());
+  await alone.start();
+  const aloneMs: number[] = [];
+  let aloneSeconds = 0;
   for (let i = 0; i < o.frames; i++) {
     const frame = compose({ ...scene, seed: 9000 + i }, rois, o.roisPerFrame);
+    const t0 = performance.now();
+    aloneMs.push((await alone.segment(frame.gray.slice(), o.width, o.height)).ms);
+    aloneSeconds += (performance.now() - t0) / 1000;
     await sharp(Buffer.from(frame.gray.buffer, frame.gray.byteOffset, frame.gray.length), { raw: { width: o.width, height: o.height, channels: 1 } })
       .tiff({ compression: 'none' })
       .toFile(path.join(staging, `${String(i).padStart(5, '0')}.tif`));
   }
+  await alone.stop();
+  aloneMs.sort((a, b) => a - b);
+  const segmentOnly = { framesPerSecond: round(o.frames / aloneSeconds), msMedian: round(aloneMs[Math.floor(aloneMs.length / 2)] ?? NaN) };
+  o.log(`segmentation thread alone: ${segmentOnly.framesPerSecond} frames/s, ${segmentOnly.msMedian} ms a frame (median)`);
   const db = path.join(root, 'bench.db');
   const config = path.join(root, 'bench.yaml');
   writeFileSync(
@@ -102,6 +120,8 @@ export async function benchSegment(o: SegmentBenchOptions): Promise<SegmentBench
       framesPerSecond: round(o.frames / seconds),
       roisPerSecond: round(roisStored / seconds),
       segmentMsMedian: round(segmentMs[Math.floor(segmentMs.length / 2)] ?? NaN),
+      segmentOnlyFramesPerSecond: segmentOnly.framesPerSecond,
+      segmentOnlyMsMedian: segmentOnly.msMedian,
       peakRssMiB: peakRss(child.pid!),
     };
     o.log(`${o.frames} frames (${roisStored} ROIs) in ${result.seconds} s: ${result.framesPerSecond} frames/s, ${result.roisPerSecond} ROIs/s; segmentation ${result.segmentMsMedian} ms a frame (median)`);
