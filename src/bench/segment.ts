@@ -11,8 +11,7 @@ import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { stringify } from 'yaml';
 import { silentLogger } from '../log.js';
-import { DEFAULT_SEGMENT_SETTINGS } from '../segment/index.js';
-import { SegmentThread } from '../segment/segment-thread.js';
+import { DEFAULT_SEGMENT_SETTINGS, SegmentThread } from '../segment/index.js';
 import { compose, loadRois, roiFiles } from './compose-frames.js';
 import { freePort } from './ports.js';
 

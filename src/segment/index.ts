@@ -6,3 +6,4 @@ export type { BackgroundMethod, Polarity, RoiGeometry, SegmentedFrame, SegmentSe
 export { decodeCameraFrame, type CameraFrameImage } from './camera-frame.js';
 export { FrameSegmenter } from './frame-segmenter.js';
 export { loadOpenCv, type Cv } from './opencv.js';
+export { SegmentThread } from './segment-thread.js';

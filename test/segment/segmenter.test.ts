@@ -7,8 +7,7 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
-import { DEFAULT_SEGMENT_SETTINGS, FrameSegmenter, loadOpenCv, type Cv, type SegmentSettings } from '../../src/segment/index.js';
-import { SegmentThread } from '../../src/segment/segment-thread.js';
+import { DEFAULT_SEGMENT_SETTINGS, FrameSegmenter, loadOpenCv, SegmentThread, type Cv, type SegmentSettings } from '../../src/segment/index.js';
 import { compose, loadRois, roiFiles, score, type Roi, type Scene, type Score } from '../../src/bench/compose-frames.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
