@@ -55,15 +55,26 @@ export const ECOTAXA_COLUMNS: readonly [string, 't' | 'f'][] = [
   ['object_width', 'f'],
   ['object_height', 'f'],
   ['object_area', 'f'],
+  ['object_major', 'f'],
+  ['object_minor', 'f'],
+  ['object_angle', 'f'],
+  ['object_mean', 'f'],
+  ['object_bbox_x', 'f'],
+  ['object_bbox_y', 'f'],
+  ['object_bbox_w', 'f'],
+  ['object_bbox_h', 'f'],
   ['object_probability', 'f'],
   ['object_predicted_category', 't'],
   ['object_ensemble_version', 't'],
   ['object_sha256', 't'],
+  ['object_camera_frame', 't'],
+  ['object_camera_frame_sha256', 't'],
   ['sample_id', 't'],
   ['sample_tot_vol', 'f'],
   ['acq_id', 't'],
   ['acq_tot_vol', 'f'],
   ['acq_instrument', 't'],
+  ['process_pixel', 'f'],
 ];
 
 /** YYYYMMDD and HHMMSS in UTC. */
@@ -87,7 +98,12 @@ export function objectId(o: Pick<ExportObject, 'instrument' | 'sha256'>): string
  * One TSV row. Position and depth are the ROI's own (navigation stage) where it has them, else the
  * station's from the config; object_position_source and object_depth_source say which
  * ("interpolated", "held" past a gap, or "station"). sample_tot_vol is the volume sampled in the
- * tow segment (every depth) and acq_tot_vol in its depth bin, both in m³.
+ * tow segment (every depth) and acq_tot_vol in its depth bin, both in m³. A ROI cut from a whole
+ * camera frame carries its measures there, in pixels of the frame: object_area (the organism's
+ * pixels), object_major/minor (ellipse axes), object_angle (major axis from the x axis,
+ * counter-clockwise, [0, 180) as ImageJ/ZooProcess), object_mean (mean grey), its box
+ * (object_bbox_*), the camera frame's path and SHA-256, and process_pixel (µm per pixel, when the
+ * camera's pixel size was known); these cells are empty for a ROI the camera cut itself.
  */
 export function ecotaxaRow(o: ExportObject, image: string, site: SiteMetadata, categoryMap?: Map<string, string>, sampling: Sampling = DEFAULT_SAMPLING, volumes?: VolumeTable): string[] {
   const [date, time] = ecotaxaDateTime(o.capturedAt);
@@ -96,6 +112,7 @@ export function ecotaxaRow(o: ExportObject, image: string, site: SiteMetadata, c
   const at = place(o, site);
   const key = sampleKeyOf(o, sampling);
   const vol = (v: number | null | undefined): number | null => (v === null || v === undefined ? null : round(v, 9));
+  const cf = o.cameraFrame;
   const values: Record<string, string | number | null> = {
     img_file_name: image,
     object_id: objectId(o),
@@ -116,16 +133,27 @@ export function ecotaxaRow(o: ExportObject, image: string, site: SiteMetadata, c
     object_annotation_time: ltime,
     object_width: o.width,
     object_height: o.height,
-    object_area: o.area,
+    object_area: cf ? cf.areaPx : o.area,
+    object_major: cf ? round(cf.majorPx, 2) : null,
+    object_minor: cf ? round(cf.minorPx, 2) : null,
+    object_angle: cf ? round(cf.orientationDeg < 0 ? cf.orientationDeg + 180 : cf.orientationDeg, 2) : null,
+    object_mean: cf ? round(cf.meanGrey, 2) : null,
+    object_bbox_x: cf?.x ?? null,
+    object_bbox_y: cf?.y ?? null,
+    object_bbox_w: cf?.width ?? null,
+    object_bbox_h: cf?.height ?? null,
     object_probability: o.probability,
     object_predicted_category: category(o.predictedLabel),
     object_ensemble_version: o.ensembleVersion,
     object_sha256: o.sha256,
+    object_camera_frame: cf?.relPath ?? null,
+    object_camera_frame_sha256: cf?.sha256 ?? null,
     sample_id: segmentId(key, site.cruise),
     sample_tot_vol: vol(volumes?.segment(key)),
     acq_id: eventId(key, site.cruise, sampling),
     acq_tot_vol: vol(volumes?.event(key)),
     acq_instrument: 'plankwatch',
+    process_pixel: cf?.pixelSizeUm ?? null,
   };
   return ECOTAXA_COLUMNS.map(([name]) => tsvCell(values[name]));
 }

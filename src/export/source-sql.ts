@@ -2,21 +2,30 @@
 // the navigation stage's roi_positions and volume_samples) or a shore database (the shore_* tables;
 // written with `?` placeholders, numbered for PostgreSQL by the caller). Tables a database lacks (an
 // older one, or a ship without the review or navigation stage) are left out of the join and their
-// columns come back NULL.
+// columns come back NULL. A ROI cut from a whole camera frame (camera_frame_rois, ingest.mode
+// frames) brings its box, measures and camera frame; a shore database has none of them.
 
-/** Ship: the latest prediction per frame, its label and its position. Parameters: instrument, since, until. */
+/** Ship: the latest prediction per frame, its label, its position and its camera frame. Parameters: instrument, since, until. */
 export function shipObjectsSql(has: (table: string) => boolean): string {
   const labels = has('labels');
   const positions = has('roi_positions');
+  const cameraFrames = has('camera_frame_rois') && has('camera_frames');
+  // The first ROI with these bytes (the same crop twice is one frames row: one object, not two).
+  const segCols = cameraFrames
+    ? `, cr.x AS roi_x, cr.y AS roi_y, cr.width AS roi_width, cr.height AS roi_height, cr.area_px AS roi_area_px,
+      cr.major_px AS roi_major_px, cr.minor_px AS roi_minor_px, cr.orientation_deg AS roi_orientation_deg, cr.mean_grey AS roi_mean_grey,
+      cf.rel_path AS camera_frame_path, cf.sha256 AS camera_frame_sha256, cf.pixel_size_um`
+    : '';
   const labelCols = labels ? 'l.status AS state, l.label AS review_label, l.user AS labelled_by, l.at AS labelled_at' : 'NULL AS state, NULL AS review_label, NULL AS labelled_by, NULL AS labelled_at';
   const posCols = positions
     ? 'rp.t_ms AS captured_at, rp.lat, rp.lon, rp.depth_m, rp.temperature_c, rp.salinity, rp.quality AS position_quality, rp.env_quality'
     : 'NULL AS captured_at, NULL AS lat, NULL AS lon, NULL AS depth_m, NULL AS temperature_c, NULL AS salinity, NULL AS position_quality, NULL AS env_quality';
   return `SELECT ? AS instrument, f.sha256, f.rel_path, f.width, f.height, f.area, p.classified_at, f.arrived_at,
-      p.label AS predicted_label, p.probability, p.ensemble_version, ${labelCols}, ${posCols}
+      p.label AS predicted_label, p.probability, p.ensemble_version, ${labelCols}, ${posCols}${segCols}
     FROM predictions p JOIN frames f ON f.id = p.frame_id
       ${labels ? 'LEFT JOIN labels l ON l.sha256 = f.sha256' : ''}
       ${positions ? 'LEFT JOIN roi_positions rp ON rp.frame_id = f.id' : ''}
+      ${cameraFrames ? 'LEFT JOIN camera_frame_rois cr ON cr.id = (SELECT min(id) FROM camera_frame_rois c WHERE c.sha256 = f.sha256) LEFT JOIN camera_frames cf ON cf.id = cr.camera_frame_id' : ''}
     WHERE p.id = (SELECT max(id) FROM predictions q WHERE q.frame_id = f.id)
       AND p.classified_at >= ? AND p.classified_at < ?
     ORDER BY p.classified_at, f.id`;

@@ -39,6 +39,28 @@ export interface ExportObject {
   /** Quality of lat/lon and of depth/temperature/salinity: 'interpolated', 'held', 'missing'; null: never tagged. */
   positionQuality: TagQuality | null;
   envQuality: TagQuality | null;
+  /** The whole camera frame the ROI was cut from (ingest.mode frames, ship databases); null otherwise. */
+  cameraFrame: CameraFrameMeasures | null;
+}
+
+/** A ROI's place and measures in its camera frame, in pixels of the frame (camera_frame_rois). */
+export interface CameraFrameMeasures {
+  /** The camera frame's relative path and SHA-256. */
+  relPath: string;
+  sha256: string;
+  /** The organism's box in the camera frame. */
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  areaPx: number;
+  majorPx: number;
+  minorPx: number;
+  orientationDeg: number;
+  /** Mean grey of the organism's pixels in the flat-fielded frame (0–255). */
+  meanGrey: number;
+  /** µm per pixel (camera.pixelSizeUm when it was segmented); null: unknown. */
+  pixelSizeUm: number | null;
 }
 
 /** Sampled volume (m³) summed per instrument, event window and depth bin (see sampling.ts). */
@@ -96,6 +118,19 @@ interface Row {
   salinity: number | null;
   position_quality: string | null;
   env_quality: string | null;
+  /** Only on a ship database holding camera frames; NULL for a ROI not cut from one. */
+  roi_x?: number | null;
+  roi_y?: number | null;
+  roi_width?: number | null;
+  roi_height?: number | null;
+  roi_area_px?: number | null;
+  roi_major_px?: number | null;
+  roi_minor_px?: number | null;
+  roi_orientation_deg?: number | null;
+  roi_mean_grey?: number | null;
+  camera_frame_path?: string | null;
+  camera_frame_sha256?: string | null;
+  pixel_size_um?: number | null;
 }
 
 /** Where a PostgreSQL shore database is (shore.postgresUrl, shore.postgresPasswordFile). */
@@ -272,6 +307,26 @@ function toObject(r: Row): ExportObject {
     salinity: num(r.salinity),
     positionQuality: quality(r.position_quality),
     envQuality: quality(r.env_quality),
+    cameraFrame: cameraFrameOf(r),
+  };
+}
+
+function cameraFrameOf(r: Row): CameraFrameMeasures | null {
+  if (r.camera_frame_sha256 === undefined || r.camera_frame_sha256 === null || r.camera_frame_path === undefined || r.camera_frame_path === null) return null;
+  const n = (v: number | null | undefined): number => Number(v ?? 0);
+  return {
+    relPath: r.camera_frame_path,
+    sha256: r.camera_frame_sha256,
+    x: n(r.roi_x),
+    y: n(r.roi_y),
+    width: n(r.roi_width),
+    height: n(r.roi_height),
+    areaPx: n(r.roi_area_px),
+    majorPx: n(r.roi_major_px),
+    minorPx: n(r.roi_minor_px),
+    orientationDeg: n(r.roi_orientation_deg),
+    meanGrey: n(r.roi_mean_grey),
+    pixelSizeUm: r.pixel_size_um === undefined || r.pixel_size_um === null || r.pixel_size_um <= 0 ? null : r.pixel_size_um,
   };
 }
 
