@@ -1,6 +1,8 @@
 // Background estimates for flat-fielding, with OpenCV: a running mean over the last camera frames,
 // a per-column mean (line-scan imagers), or each frame's own smoothed background. Organism pixels
-// are left out of the running estimates: they are replaced by the current background first.
+// are left out of the running estimates: they are replaced by the current background first. The
+// estimate is handed out in 8 bits (half a grey level is far below any threshold): flat-fielding
+// then runs on 8-bit images, with no full-frame float conversion per frame.
 import type { Mat } from '@techstark/opencv-js';
 import type { Cv } from './opencv.js';
 import type { BackgroundMethod } from './settings.js';
@@ -26,6 +28,8 @@ export class BackgroundModel {
   private readonly options: BackgroundOptions;
   /** Running mean: full frame (CV_32F), or one row (columns). */
   private mean: Mat | undefined;
+  /** `mean` rounded to 8 bits (CV_8U), made once per update. */
+  private mean8: Mat | undefined;
   private seen = 0;
   private size = '';
 
@@ -34,7 +38,7 @@ export class BackgroundModel {
     this.options = options;
   }
 
-  /** The background of `src` (CV_8UC1) as a new CV_32F Mat of its size; the caller deletes it. */
+  /** The background of `src` (CV_8UC1) as a new CV_8U Mat of its size; the caller deletes it. */
   estimate(src: Mat): Mat {
     const cv = this.cv;
     const size = `${src.cols}x${src.rows}`;
@@ -43,27 +47,34 @@ export class BackgroundModel {
       case 'local':
         return this.local(src);
       case 'columns': {
-        if (!this.mean) this.mean = this.columnMean(src);
+        if (!this.mean) this.setMean(this.columnMean(src));
         const out = new cv.Mat();
-        cv.resize(this.mean, out, new cv.Size(src.cols, src.rows), 0, 0, cv.INTER_NEAREST);
+        cv.resize(this.mean8!, out, new cv.Size(src.cols, src.rows), 0, 0, cv.INTER_NEAREST);
         return out;
       }
       case 'running':
-        if (!this.mean) this.mean = this.local(src);
-        return this.mean.clone();
+        if (!this.mean) {
+          const start = this.local(src);
+          const mean = new cv.Mat();
+          start.convertTo(mean, cv.CV_32F);
+          start.delete();
+          this.setMean(mean);
+        }
+        return this.mean8!.clone();
     }
   }
 
   /**
    * Fold `src` into the running estimate, its organism pixels (`mask` non-zero) taken from
-   * `background` (the estimate used for this frame) instead. No-op for "local".
+   * `background` (the estimate used for this frame, CV_8U) instead. No-op for "local".
    */
   update(src: Mat, mask: Mat, background: Mat): void {
     if (this.options.method === 'local' || !this.mean) return;
     const cv = this.cv;
+    // A copy: Mat.clone() of this OpenCV build shares the pixels (as the estimate handed out does).
     const clean = new cv.Mat();
     try {
-      src.convertTo(clean, cv.CV_32F);
+      src.copyTo(clean);
       background.copyTo(clean, mask);
       // The plain mean of the frames so far, then an exponential mean over the last `frames`: the
       // first frame replaces the start estimate.
@@ -75,8 +86,9 @@ export class BackgroundModel {
         cv.addWeighted(this.mean, 1 - alpha, row, alpha, 0, this.mean);
         row.delete();
       } else {
-        cv.addWeighted(this.mean, 1 - alpha, clean, alpha, 0, this.mean);
+        cv.addWeighted(this.mean, 1 - alpha, clean, alpha, 0, this.mean, cv.CV_32F);
       }
+      this.mean.convertTo(this.mean8!, cv.CV_8U);
     } finally {
       clean.delete();
     }
@@ -89,7 +101,15 @@ export class BackgroundModel {
 
   dispose(): void {
     this.mean?.delete();
+    this.mean8?.delete();
     this.mean = undefined;
+    this.mean8 = undefined;
+  }
+
+  private setMean(mean: Mat): void {
+    this.mean = mean;
+    this.mean8 = new this.cv.Mat();
+    mean.convertTo(this.mean8, this.cv.CV_8U);
   }
 
   private reset(size: string): void {
@@ -108,7 +128,7 @@ export class BackgroundModel {
 
   /**
    * The frame's own background: on a copy 1/8 the size, a median over a window twice
-   * localObjectPx across removes the organisms; the result is smoothed and scaled back up.
+   * localObjectPx across removes the organisms; the result is smoothed and scaled back up (CV_8U).
    */
   private local(src: Mat): Mat {
     const cv = this.cv;
@@ -123,7 +143,6 @@ export class BackgroundModel {
       // pixels), and blind to organisms covering less than half of its window.
       cv.medianBlur(small, small, Math.min(k, 255));
       cv.GaussianBlur(small, small, new cv.Size(3, 3), 0, 0, cv.BORDER_REPLICATE);
-      small.convertTo(small, cv.CV_32F);
       cv.resize(small, out, new cv.Size(src.cols, src.rows), 0, 0, cv.INTER_LINEAR);
       return out;
     } catch (err) {

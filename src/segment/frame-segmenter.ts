@@ -71,20 +71,18 @@ export class FrameSegmenter {
     const background = this.background.estimate(src);
     const flat = new cv.Mat();
     const mask = new cv.Mat();
-    const work = new cv.Mat();
     try {
-      src.convertTo(work, cv.CV_32F);
+      // All in 8 bits: the background is CV_8U, OpenCV rounds and saturates each result to 0..255.
       if (polarity === 'bright-field') {
         // Transmission: frame / background, background at 255 (OpenCV gives 0 where it is 0).
-        cv.divide(work, background, flat, 255, cv.CV_8U); // saturates to 0..255
+        cv.divide(src, background, flat, 255, cv.CV_8U);
         // Outside the lit field (the dark corners of a round window, a dead lamp segment) there
         // is nothing to see, only noise divided by almost nothing; and near it the background,
         // smoothed across the rim, is wrong. Both are taken as clear water.
-        const { mean, min } = sampleStats(background.data32F);
+        const { mean, min } = sampleStats(background.data);
         const unlit = UNLIT_FRACTION * mean;
         if (min < unlit) {
-          cv.threshold(background, work, unlit, 255, cv.THRESH_BINARY_INV);
-          work.convertTo(mask, cv.CV_8U);
+          cv.threshold(background, mask, unlit, 255, cv.THRESH_BINARY_INV);
           const k = 2 * Math.ceil(this.settings.localObjectPx / 2) + 1;
           const se = cv.getStructuringElement(cv.MORPH_RECT, new cv.Size(k, k));
           cv.dilate(mask, mask, se);
@@ -92,8 +90,7 @@ export class FrameSegmenter {
           flat.setTo(new cv.Scalar(255), mask);
         }
       } else {
-        cv.subtract(work, background, work);
-        work.convertTo(flat, cv.CV_8U); // saturates to 0..255
+        cv.subtract(src, background, flat);
       }
       // Contrast to the background: how much darker (bright-field) or brighter (dark-field).
       if (polarity === 'bright-field') cv.bitwise_not(flat, mask);
@@ -113,8 +110,6 @@ export class FrameSegmenter {
       flat.delete();
       mask.delete();
       throw err;
-    } finally {
-      work.delete();
     }
   }
 
@@ -295,7 +290,7 @@ function shape(p: Part): Pick<RoiGeometry, 'majorPx' | 'minorPx' | 'orientationD
 }
 
 /** Mean and minimum of about 65,000 evenly spread values (a smooth background needs no more). */
-function sampleStats(values: Float32Array): { mean: number; min: number } {
+function sampleStats(values: ArrayLike<number>): { mean: number; min: number } {
   const step = Math.max(1, Math.floor(values.length / 65536));
   let sum = 0;
   let n = 0;
