@@ -8,6 +8,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
+import { mulberry32 } from '../learn/random.js';
 
 export const TRUTH_GREY = 240;
 export const SPECK_PX = 10;
@@ -117,18 +118,6 @@ function darkBox(gray: Uint8Array, width: number, height: number): Box | undefin
   return x1 < 0 ? undefined : { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1 };
 }
 
-/** A small deterministic generator (mulberry32). */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function gaussian(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(rand() || 1e-12)) * Math.cos(2 * Math.PI * rand());
 }
@@ -136,7 +125,7 @@ function gaussian(rand: () => number): number {
 /** The illumination (before organisms and noise), as floats. Same scene settings: same background. */
 export function illumination(scene: Scene): Float32Array {
   const { width, height } = scene;
-  const rand = random(scene.lightSeed);
+  const rand = mulberry32(scene.lightSeed);
   const columnGain = new Float32Array(width);
   for (let x = 0; x < width; x++) columnGain[x] = 1 + scene.banding * (0.6 * Math.sin(x / 37) + 0.4 * (rand() * 2 - 1));
   const out = new Float32Array(width * height);
@@ -159,7 +148,7 @@ export function illumination(scene: Scene): Float32Array {
  */
 export function compose(scene: Scene, rois: Roi[], count: number, gap = 12): Composed {
   const { width, height } = scene;
-  const rand = random(scene.seed);
+  const rand = mulberry32(scene.seed);
   const light = illumination(scene);
   // Transmission of each pixel (1: clear water).
   const transmission = new Float32Array(width * height).fill(1);
@@ -178,7 +167,7 @@ export function compose(scene: Scene, rois: Roi[], count: number, gap = 12): Com
     }
     truth.push({ name: roi.name, x: x + roi.box.x, y: y + roi.box.y, width: roi.box.width, height: roi.box.height });
   }
-  const noise = random(scene.seed ^ 0xbeef);
+  const noise = mulberry32(scene.seed ^ 0xbeef);
   const gray = new Uint8Array(width * height);
   for (let i = 0; i < gray.length; i++) {
     const l = light[i]!;

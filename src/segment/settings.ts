@@ -1,5 +1,6 @@
 // What the segmenter is told, and what it gives back for each camera frame. Plain data: these
 // cross the worker thread boundary.
+import type { CameraFrameRoiInsert } from '../store/index.js';
 
 /** How the background of a camera frame is estimated (see docs/segmentation.md). */
 export type BackgroundMethod = 'running' | 'columns' | 'local';
@@ -37,29 +38,8 @@ export interface SegmentSettings {
 }
 
 /** One organism found in a camera frame. Lengths and areas in pixels. */
-export interface RoiGeometry {
-  /** 1, 2, 3… in the order found (top to bottom). */
-  index: number;
-  /** Bounding box of the organism in the camera frame. */
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-  /** The ROI image: the box with the margin, clipped to the frame. */
-  cropX: number;
-  cropY: number;
-  cropWidth: number;
-  cropHeight: number;
-  /** Organism pixels. */
-  areaPx: number;
-  /** Lengths of the axes of the ellipse with the same second moments (pixels). */
-  majorPx: number;
-  minorPx: number;
-  /** Angle of the major axis from the x axis, degrees in (-90, 90]. */
-  orientationDeg: number;
-  /** Mean grey of the organism's pixels in the flat-fielded frame (0-255). */
-  meanGrey: number;
-}
+/** What segmentation measures of one ROI (the stored row without the ROI file's name and µm sizes). */
+export type RoiGeometry = Omit<CameraFrameRoiInsert, 'sha256' | 'relPath' | 'areaUm2' | 'majorUm' | 'minorUm'>;
 
 export interface SegmentedFrame {
   width: number;

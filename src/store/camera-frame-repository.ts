@@ -5,22 +5,31 @@
 import type { SqliteDatabase } from './db.js';
 
 /** One ROI as segmented: its image (content and path) and its geometry in the camera frame. */
+/** One ROI cut from a camera frame, as segmentation measured it. */
 export interface CameraFrameRoiInsert {
+  /** 1, 2, 3… in the order found (top to bottom). */
   index: number;
+  /** The ROI image's SHA-256 (frames.sha256) and its path under the archive folder. */
   sha256: string;
   relPath: string;
+  /** Bounding box of the organism in the camera frame. */
   x: number;
   y: number;
   width: number;
   height: number;
+  /** The ROI image: the box with the margin, clipped to the frame. */
   cropX: number;
   cropY: number;
   cropWidth: number;
   cropHeight: number;
+  /** Organism pixels. */
   areaPx: number;
+  /** Lengths of the axes of the ellipse with the same second moments (pixels). */
   majorPx: number;
   minorPx: number;
+  /** Angle of the major axis from the x axis, degrees in (-90, 90]. */
   orientationDeg: number;
+  /** Mean grey of the organism's pixels in the flat-fielded frame (0-255). */
   meanGrey: number;
   /** Null while the pixel size is unknown. */
   areaUm2: number | null;
