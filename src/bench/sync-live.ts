@@ -17,7 +17,7 @@ import { FaultProxy } from '../sync/fault-proxy.js';
 import { enqueueClassified } from '../sync/outbox.js';
 import { SyncSender } from '../sync/sender.js';
 import { freePort } from './ports.js';
-import { mosquittoBinary, roi, waitPort } from './sync.js';
+import { benchSenderOptions, mosquittoBinary, roi, waitPort } from './sync.js';
 
 export interface BenchSyncLiveOptions {
   /** ROIs per second (default 2). */
@@ -90,23 +90,9 @@ export async function benchSyncLive(options: BenchSyncLiveOptions): Promise<Reco
     const t0 = Date.now();
     for (let i = 0; i < backlog; i++) add(i, t0 - (backlog - i) * 31);
     const sender = new SyncSender({
-      outbox: store.outboxRepository(),
-      instrument: ctx.instrument,
-      link: { url: proxy.url, clientId: 'bench-ship', keepaliveS: 30 },
-      topicPrefix: 'plankwatch-sync',
-      bytesPerSecond: 0,
-      dailyBytes: 0,
-      maxBatchBytes: 16_384,
-      maxBatchRecords: 500,
-      maxInFlight: 4,
-      compression: 'brotli',
-      countsHoldMs: 10_000,
+      ...benchSenderOptions(store, ctx.instrument, proxy.url, logger),
       maxDelayMs: options.maxDelayMs,
-      resendAfterMs: 120_000,
-      ackTimeoutMs: 120_000,
-      thumbnails: null,
       nav: options.nav ? { trackIntervalMs: 10_000, pollMs: 2000 } : null,
-      logger,
     });
     await sender.start();
     parts.unshift(() => sender.stop());

@@ -59,6 +59,27 @@ export function roi(i: number, at: number): ClassifiedFrame {
   };
 }
 
+/** The sender both sync benches run: the daemon's defaults, no byte cap (the proxy is the link). */
+export function benchSenderOptions(store: Store, instrument: string, url: string, logger: ConstructorParameters<typeof SyncSender>[0]['logger']): ConstructorParameters<typeof SyncSender>[0] {
+  return {
+    outbox: store.outboxRepository(),
+    instrument,
+    link: { url, clientId: 'bench-ship', keepaliveS: 30 },
+    topicPrefix: 'plankwatch-sync',
+    bytesPerSecond: 0,
+    dailyBytes: 0,
+    maxBatchBytes: 16_384,
+    maxBatchRecords: 500,
+    maxInFlight: 4,
+    compression: 'brotli',
+    countsHoldMs: 10_000,
+    resendAfterMs: 120_000,
+    ackTimeoutMs: 120_000,
+    thumbnails: null,
+    logger,
+  };
+}
+
 export function mosquittoBinary(): string | undefined {
   for (const c of ['/usr/sbin/mosquitto', '/usr/bin/mosquitto']) if (spawnSync(c, ['-h']).error === undefined) return c;
   return undefined;
@@ -126,23 +147,7 @@ export async function benchSync(options: BenchSyncOptions = {}): Promise<Record<
       store.recordClassified(batch);
     }
     log(`sync: ${rois} ROIs queued; draining through ${(rate * 8) / 1000} kbit/s with a ${2 * latency} ms round trip`);
-    const sender = new SyncSender({
-      outbox: store.outboxRepository(),
-      instrument: ctx.instrument,
-      link: { url: proxy.url, clientId: 'bench-ship', keepaliveS: 30 },
-      topicPrefix: 'plankwatch-sync',
-      bytesPerSecond: 0,
-      dailyBytes: 0,
-      maxBatchBytes: 16_384,
-      maxBatchRecords: 500,
-      maxInFlight: 4,
-      compression: 'brotli',
-      countsHoldMs: 10_000,
-      resendAfterMs: 120_000,
-      ackTimeoutMs: 120_000,
-      thumbnails: null,
-      logger,
-    });
+    const sender = new SyncSender(benchSenderOptions(store, ctx.instrument, proxy.url, logger));
     const started = Date.now();
     await sender.start();
     parts.unshift(() => sender.stop());
