@@ -88,6 +88,7 @@ function rotationInvariant(plain: string, name: string, description: string): Ar
 }
 
 for (const info of [
+  rotationInvariant('pw-vgg-96', 'pw-p4-96', 'Rotation-invariant VGG-style, 96 px: the widths of pw-vgg-96 (4-4, 8-8, 16-16, 32-32 groups of 4 orientations), dense 256. About 119 M multiply-adds.'),
   rotationInvariant('pw-vgg-80', 'pw-p4-80', 'Rotation-invariant VGG-style, 80 px: the widths of pw-vgg-80 (4-4, 8-8, 16-16, 32-32 groups of 4 orientations), dense 256. About 82 M multiply-adds.'),
   rotationInvariant('pw-vgg-64', 'pw-p4-64', 'Rotation-invariant VGG-style, 64 px: the widths of pw-vgg-64, dense 256. About 52 M multiply-adds.'),
   rotationInvariant('pw-vgg-48', 'pw-p4-48', 'Rotation-invariant VGG-style, 48 px: the widths of pw-vgg-48, dense 256. About 29 M multiply-adds.'),
