@@ -22,6 +22,7 @@ import { calibrateIdentityNorms, startAsIdentity } from './identity-start.js';
 import { loadImageTable, subTable } from './image-cache.js';
 import { train, type ClassWeighting, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from './trainer.js';
 import { cacheDir } from './image-cache.js';
+import { transferModel, type HeadOrigin } from './transfer.js';
 import { computeMetrics, headline } from './metrics.js';
 import { teacherTargets, type TeacherRecord } from './teacher.js';
 import { rotationTies, tieWeights, type RotationTies } from '../engine/rotation-ties.js';
@@ -135,31 +136,6 @@ export async function ensureSplit(dataset: Dataset, dir: string, seed: number, f
   return split;
 }
 
-/** A model to fine-tune: the parent's layers, a new classifier when the classes differ, frozen as asked. */
-async function transferModel(fromDir: string, classes: string[], options: TrainRunOptions): Promise<{ model: tfl.LayersModel; parent: MemberMeta }> {
-  const parent = await readMeta(fromDir);
-  const base = await tfl.loadLayersModel(folderIO(fromDir));
-  let model = base;
-  if (!sameClassList(parent.classes, classes)) {
-    const features = base.getLayer('logits').input as tfl.SymbolicTensor;
-    // Same layer names as the parent's head (the old head is not part of the new model), so that
-    // logitsModel() finds the classifier and the saved topology reads back.
-    const logits = tfl.layers.dense({ units: classes.length, kernelInitializer: tfl.initializers.glorotUniform({ seed: options.seed }), name: 'logits' }).apply(features) as tfl.SymbolicTensor;
-    const probabilities = tfl.layers.activation({ activation: 'softmax', name: 'probabilities' }).apply(logits) as tfl.SymbolicTensor;
-    model = tfl.model({ inputs: base.inputs, outputs: probabilities, name: base.name });
-  }
-  if (options.freeze) {
-    const blocks = [...new Set(model.layers.map((l) => /^b(\d+)/.exec(l.name)?.[1]).filter((b): b is string => b != null))].map(Number).sort((a, b) => a - b);
-    const open = new Set(blocks.slice(blocks.length - (options.unfreezeTop ?? 0)).map(String));
-    for (const layer of model.layers) {
-      const block = /^b(\d+)/.exec(layer.name)?.[1];
-      const isHead = block === undefined;
-      layer.trainable = isHead || open.has(block);
-    }
-  }
-  return { model, parent };
-}
-
 /**
  * Copy into `model` the weights of every layer of the model in `dir` that has the same name and
  * the same weight shapes (the classifier only when the classes are the same, in the same order).
@@ -221,11 +197,15 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
   let inputSize = info.inputSize;
   /** Convolutions --init-from started as the identity: their batch norms are set once images are ready. */
   let identity: string[] = [];
+  /** With --from and other classes: which of the new classifier's rows are the parent's. */
+  let head: HeadOrigin | null = null;
   if (options.from) {
     engine.check?.(options, await readMeta(options.from), dataset.classes);
     const t = await transferModel(options.from, dataset.classes, options);
     model = t.model;
     parent = t.parent;
+    head = t.head;
+    if (head) log(`new classifier: ${head.carried.length} classes start from the parent's rows${head.fresh.length ? `, ${head.fresh.length} new (${head.fresh.join(', ')})` : ''}`);
     inputSize = parent.input.size;
     if (options.dropout !== undefined) log(`dropout: ${options.dropout} in ${setDropoutRate(model, options.dropout)} layers`);
   } else {
@@ -313,6 +293,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       commandHistory: result.commands,
       seed: options.seed,
       ...(options.initFrom ? { initialisedFrom: `${parent!.name}/${parent!.version}` } : {}),
+      ...(head ? { head } : {}),
       ...engine.trainingMeta,
       ...(teacher ? { teacher } : {}),
       dataFingerprint: dataset.fingerprint,
