@@ -55,6 +55,7 @@ export const ECOTAXA_COLUMNS: readonly [string, 't' | 'f'][] = [
   ['object_width', 'f'],
   ['object_height', 'f'],
   ['object_area', 'f'],
+  ['object_area_um2', 'f'],
   ['object_major', 'f'],
   ['object_minor', 'f'],
   ['object_angle', 'f'],
@@ -104,6 +105,8 @@ export function objectId(o: Pick<ExportObject, 'instrument' | 'sha256'>): string
  * counter-clockwise, [0, 180) as ImageJ/ZooProcess), object_mean (mean grey), its box
  * (object_bbox_*), the camera frame's path and SHA-256, and process_pixel (µm per pixel, when the
  * camera's pixel size was known); these cells are empty for a ROI the camera cut itself.
+ * object_area_um2 is object_area in µm² where camera.pixelSizeUm was known (a ROI the camera cut:
+ * its organism's pixels against the image's own background, stored from migration 10); else empty.
  */
 export function ecotaxaRow(o: ExportObject, image: string, site: SiteMetadata, categoryMap?: Map<string, string>, sampling: Sampling = DEFAULT_SAMPLING, volumes?: VolumeTable): string[] {
   const [date, time] = ecotaxaDateTime(o.capturedAt);
@@ -134,6 +137,7 @@ export function ecotaxaRow(o: ExportObject, image: string, site: SiteMetadata, c
     object_width: o.width,
     object_height: o.height,
     object_area: cf ? cf.areaPx : o.area,
+    object_area_um2: cf ? (cf.pixelSizeUm === null ? null : round(cf.areaPx * cf.pixelSizeUm * cf.pixelSizeUm, 2)) : o.areaUm2 === null ? null : round(o.areaUm2, 2),
     object_major: cf ? round(cf.majorPx, 2) : null,
     object_minor: cf ? round(cf.minorPx, 2) : null,
     object_angle: cf ? round(cf.orientationDeg < 0 ? cf.orientationDeg + 180 : cf.orientationDeg, 2) : null,

@@ -16,11 +16,13 @@ export function shipObjectsSql(has: (table: string) => boolean): string {
       cr.major_px AS roi_major_px, cr.minor_px AS roi_minor_px, cr.orientation_deg AS roi_orientation_deg, cr.mean_grey AS roi_mean_grey,
       cf.rel_path AS camera_frame_path, cf.sha256 AS camera_frame_sha256, cf.pixel_size_um`
     : '';
+  // frames.area_um2 (migration 10): the organism's area in µm², where the camera's pixel size was known.
+  const areaUm2 = has('frames.area_um2') ? 'f.area_um2' : 'NULL AS area_um2';
   const labelCols = labels ? 'l.status AS state, l.label AS review_label, l.user AS labelled_by, l.at AS labelled_at' : 'NULL AS state, NULL AS review_label, NULL AS labelled_by, NULL AS labelled_at';
   const posCols = positions
     ? 'rp.t_ms AS captured_at, rp.lat, rp.lon, rp.depth_m, rp.temperature_c, rp.salinity, rp.quality AS position_quality, rp.env_quality'
     : 'NULL AS captured_at, NULL AS lat, NULL AS lon, NULL AS depth_m, NULL AS temperature_c, NULL AS salinity, NULL AS position_quality, NULL AS env_quality';
-  return `SELECT ? AS instrument, f.sha256, f.rel_path, f.width, f.height, f.area, p.classified_at, f.arrived_at,
+  return `SELECT ? AS instrument, f.sha256, f.rel_path, f.width, f.height, f.area, ${areaUm2}, p.classified_at, f.arrived_at,
       p.label AS predicted_label, p.probability, p.ensemble_version, ${labelCols}, ${posCols}${segCols}
     FROM predictions p JOIN frames f ON f.id = p.frame_id
       ${labels ? 'LEFT JOIN labels l ON l.sha256 = f.sha256' : ''}

@@ -17,6 +17,8 @@ export interface ExportObject {
   width: number | null;
   height: number | null;
   area: number | null;
+  /** The same area in µm² (ship databases from migration 10, where camera.pixelSizeUm was known); null otherwise. */
+  areaUm2: number | null;
   /** ms since epoch. */
   classifiedAt: number;
   arrivedAt: number;
@@ -101,6 +103,8 @@ interface Row {
   width: number | string | null;
   height: number | string | null;
   area: number | string | null;
+  /** Only on a ship database from migration 10 on. */
+  area_um2?: number | null;
   classified_at: number | string;
   arrived_at: number | string;
   predicted_label: string;
@@ -254,13 +258,17 @@ export class ExportSource {
 
   private tableSet: Set<string> | undefined;
 
-  /** Which tables the database holds (looked up once). */
+  /** Which tables the database holds (looked up once), and the columns of a ship's frames table. */
   private async tables(): Promise<(table: string) => boolean> {
     if (!this.tableSet) {
       const rows = this.pg
         ? await this.pg.query<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`, [])
         : (this.sqlite().prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]);
       this.tableSet = new Set(rows.map((r) => r.name));
+      // Columns a later migration added to a ship table, as "table.column".
+      if (this.db && this.tableSet.has('frames')) {
+        for (const c of this.db.prepare(`SELECT name FROM pragma_table_info('frames')`).all() as { name: string }[]) this.tableSet.add(`frames.${c.name}`);
+      }
     }
     const set = this.tableSet;
     return (t) => set.has(t);
@@ -290,6 +298,7 @@ function toObject(r: Row): ExportObject {
     width: num(r.width),
     height: num(r.height),
     area: num(r.area),
+    areaUm2: r.area_um2 ?? null,
     classifiedAt: Number(r.classified_at),
     arrivedAt: Number(r.arrived_at),
     predictedLabel: r.predicted_label,

@@ -263,6 +263,7 @@ function toItem(r: ReviewItemRow): ReviewItem {
     width: r.width,
     height: r.height,
     area: r.area,
+    areaUm2: r.area_um2,
     format: r.format,
     arrivedAt: r.arrived_at,
     classifiedAt: r.classified_at,

@@ -65,6 +65,8 @@ export interface ReviewItem {
   width: number | null;
   height: number | null;
   area: number | null;
+  /** The organism's area in µm², where camera.pixelSizeUm was known when it was stored; else null. */
+  areaUm2: number | null;
   format: string | null;
   arrivedAt: number;
   classifiedAt: number;

@@ -477,4 +477,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX roi_positions_tagged ON roi_positions (tagged_at, frame_id);
     `,
   },
+  {
+    version: 10,
+    name: 'organism area in square micrometres, where the camera\'s pixel size is known',
+    sql: `
+      -- frames.area is in pixels of the ROI image, against its own background; area_um2 the same
+      -- area times camera.pixelSizeUm squared (NULL: pixel size unknown, or stored before).
+      ALTER TABLE frames ADD COLUMN area_um2 REAL CHECK (area_um2 IS NULL OR area_um2 >= 0);
+    `,
+  },
 ];

@@ -13,6 +13,7 @@ export interface ReviewItemRow {
   width: number | null;
   height: number | null;
   area: number | null;
+  area_um2: number | null;
   format: string | null;
   arrived_at: number;
   classified_at: number;
@@ -100,7 +101,7 @@ export interface ReviewRepository {
 
 // The latest prediction of each frame, with its current label if reviewed.
 const ITEM_SELECT = `
-  SELECT f.sha256, f.rel_path, f.width, f.height, f.area, f.format, f.arrived_at, p.classified_at,
+  SELECT f.sha256, f.rel_path, f.width, f.height, f.area, f.area_um2, f.format, f.arrived_at, p.classified_at,
          p.label AS p_label, p.probability, p.margin, p.disagreement, p.top_k, p.ensemble_version,
          p.id AS prediction_id, l.status AS l_status, l.label AS l_label, l.user AS l_user, l.at AS l_at
   FROM predictions p

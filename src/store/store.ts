@@ -132,9 +132,9 @@ const QUARANTINED = 'quarantined:';
 
 function prepareStatements(db: SqliteDatabase) {
   return {
-    insertFrame: db.prepare<[string, string, number, number, number, number, string, number, number, number], { id: number }>(
-      `INSERT INTO frames (sha256, rel_path, bytes, width, height, area, format, arrived_at, classified_at, stored_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING RETURNING id`,
+    insertFrame: db.prepare<[string, string, number, number, number, number, number | null, string, number, number, number], { id: number }>(
+      `INSERT INTO frames (sha256, rel_path, bytes, width, height, area, area_um2, format, arrived_at, classified_at, stored_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING RETURNING id`,
     ),
     frameBySha: db.prepare<[string], { id: number; rel_path: string }>(`SELECT id, rel_path FROM frames WHERE sha256 = ?`),
     sourceSeen: db.prepare<[string, string, number, number | null], { one: number }>(
@@ -337,7 +337,7 @@ export class Store implements Part {
         const f = frame.file;
         const classifiedAt = ms(item.classifiedAt);
         const row = s.insertFrame.get(
-          f.sha256, f.relPath, f.bytes, frame.width, frame.height, frame.area, frame.format,
+          f.sha256, f.relPath, f.bytes, frame.width, frame.height, frame.area, frame.areaUm2 ?? null, frame.format,
           ms(f.arrivedAt), classifiedAt, now,
         );
         if (!row) {
