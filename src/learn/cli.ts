@@ -54,7 +54,7 @@ function parseAugment(spec: string | undefined): AugmentOptions {
 function cameraOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--polarity <p>', 'background of the images: bright-field (dark organisms on a light background, as NDSB), dark-field (light on dark), or auto (found per image from its border)').choices(['auto', 'bright-field', 'dark-field']).default('bright-field'))
-    .addOption(new Option('--colour <c>', 'colour of the images: gray, or rgb (colour images, read as their luminance)').choices(['gray', 'rgb']).default('gray'))
+    .addOption(new Option('--colour <c>', 'colour of the images: gray, or rgb (colour images, read as their luminance unless train --channels 3)').choices(['gray', 'rgb']).default('gray'))
     .option('--pixel-size <um>', 'micrometres per image pixel, recorded with the model (0: unknown)', num, 0);
 }
 
@@ -115,7 +115,8 @@ export function registerLearnCommands(program: Command): void {
     .option('--distill <share>', 'with --teacher: the teacher\'s share of each target, the rest is the label', num, 0.5)
     .addOption(new Option('--scale <rule>', 'how an organism is sized into the input: keep (never enlarged, so its size stays visible; the default) or fit (enlarged or shrunk to fill it: more detail of small organisms, no size); not with --from, which keeps its parent\'s').choices(['keep', 'fit']))
     .option('--dropout <rate>', 'dropout rate around the dense layer (default: the architecture\'s 0.5, or with --from the parent model\'s)', num)
-    .option('--workers <n>', 'worker threads for data-parallel training, each computing the gradients of an equal share of every batch (--batch-size is the whole batch); 1: train on this thread', num, 1);
+    .option('--workers <n>', 'worker threads for data-parallel training, each computing the gradients of an equal share of every batch (--batch-size is the whole batch); 1: train on this thread', num, 1)
+    .addOption(new Option('--channels <n>', 'input channels: 1 (gray: a colour camera\'s images read as their luminance) or 3 (R, G, B, with --colour rgb; --from a gray member repeats its first convolution over the three); default: the parent\'s with --from, else 1').choices(['1', '3']));
   ecotaxaOptions(cameraOptions(train), 10)
     .addHelpText(
       'after',
@@ -169,6 +170,7 @@ Example (how the shipped member started):
           teacher: opts.teacher as string | undefined,
           distill: opts.distill as number,
           camera: cameraFrom(opts),
+          channels: opts.channels === undefined ? undefined : (Number(opts.channels) as 1 | 3),
           ecotaxa,
           headEpochs: (opts.headEpochs as number | undefined) ?? (opts.freeze ? 0 : recipe.headEpochs),
           headLearningRate: recipe.headLearningRate,
@@ -231,7 +233,8 @@ Example (how the shipped member started):
     .option('--limit <n>', 'evaluate at most n images (a stratified, seeded subset)', num, 0)
     .option('--budget <millions>', 'also rank every set of up to four of the members, each with one view (identity or rot45) or two (identity with rot90, or for a pw-p4 network flipH, or with rot45), that costs at most this many million multiply-adds per ROI', num, 0)
     .addOption(new Option('--backend <name>', 'onnx (ONNX Runtime on each member\'s model.onnx, as the daemon runs them; auto tries it first), else TensorFlow.js: tensorflow (tfjs-node, when installed), wasm or cpu').choices(['auto', 'onnx', 'tensorflow', 'wasm', 'cpu']).default('auto'))
-    .option('--calibrate', 'write the temperature of the vote fitted on the evaluated images into the ensemble file as "temperature" (it is measured and reported either way)', false);
+    .option('--calibrate', 'write the temperature of the vote fitted on the evaluated images into the ensemble file as "temperature" (it is measured and reported either way)', false)
+    .option('--save-probabilities', 'also write each member\'s probabilities on every evaluated image (probabilities.json and one float32 file per member) into --out', false);
   ecotaxaOptions(cameraOptions(evaluate), 1)
     .action(
       guarded('evaluate', async (opts) => {
@@ -250,6 +253,7 @@ Example (how the shipped member started):
           budgetMacs: (opts.budget as number) * 1e6,
           backend: opts.backend as TrainingBackend | 'onnx',
           calibrate: opts.calibrate as boolean,
+          saveProbabilities: opts.saveProbabilities as boolean,
           camera: cameraFrom(opts),
           ecotaxa: await ecotaxaFrom(opts),
           log,

@@ -13,7 +13,7 @@ import { inferenceModel } from '../classify/folded-model.js';
 import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta } from '../classify/model-files.js';
 import { exportOnnx, ONNX_FILE } from '../classify/onnx-export.js';
-import { OnnxSession, startOnnxRuntime, type OnnxRuntimeInfo } from '../classify/onnx-runtime.js';
+import { memberIo, OnnxSession, startOnnxRuntime, type OnnxRuntimeInfo } from '../classify/onnx-runtime.js';
 import { transformBatch as transformPixels } from '../classify/tta.js';
 import { countMacs, quarterTurnInvariant } from './architectures.js';
 import { initBackend, type TrainingBackend } from '../engine/backend.js';
@@ -49,6 +49,8 @@ export interface EvaluateOptions {
   backend: TrainingBackend | 'onnx';
   /** Write the vote's fitted temperature into the ensemble file (it is measured either way). */
   calibrate?: boolean;
+  /** Also write each member's probabilities (its views as in the ensemble file) beside the report. */
+  saveProbabilities?: boolean;
   /** The camera the images come from (default bright-field gray): members that cannot serve it are refused. */
   camera?: CameraProfile;
   /** When options.data is an EcoTaxa export: which objects and classes to take. */
@@ -314,10 +316,29 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
       1,
     ),
   );
+  if (options.saveProbabilities) await saveProbabilities(options.outDir, { rels, classes, labels, members, perMember });
   await writeReport(options.outDir, summary, { ensemble, split: splitDir ?? '(all images)', backend: backend.name, transforms });
   for (const m of members) await m.dispose();
   void tf;
   return summary;
+}
+
+/**
+ * probabilities.json (the images, their labels, the classes and one entry per member) and one
+ * little-endian float32 file per member: an images × classes matrix of its probabilities through
+ * its views as in the ensemble file, for analyses of the vote that need no model run.
+ */
+async function saveProbabilities(
+  outDir: string,
+  run: { rels: string[]; classes: string[]; labels: Int32Array; members: LoadedMember[]; perMember: MemberRun[] },
+): Promise<void> {
+  const files = run.members.map((m) => `probabilities-${m.meta.name}-${m.meta.version}.f32`);
+  for (const [i, file] of files.entries()) {
+    const probs = run.perMember[i]!.configured;
+    await writeFile(path.join(outDir, file), new Uint8Array(probs.buffer, probs.byteOffset, probs.byteLength));
+  }
+  const members = run.members.map((m, i) => ({ name: m.meta.name, version: m.meta.version, views: m.views, weight: m.weight, file: files[i] }));
+  await writeFile(path.join(outDir, 'probabilities.json'), JSON.stringify({ images: run.rels, labels: Array.from(run.labels), classes: run.classes, members }) + '\n');
 }
 
 /**
@@ -377,7 +398,7 @@ async function onnxPredictor(dir: string, meta: MemberMeta, layers: tfl.LayersMo
   } finally {
     layers?.dispose();
   }
-  const session = await OnnxSession.create(bytes, id, meta.input.size, meta.classes.length, meta.onnx);
+  const session = await OnnxSession.create(bytes, id, meta.input.size, meta.classes.length, memberIo(meta));
   return { predict: (pixels, count) => session.run(pixels, count), dispose: () => session.release() };
 }
 

@@ -108,6 +108,21 @@ describe('evaluate', () => {
     expect((await write('no-views.json', [{ name: 'a', version: 'v1' }, { name: 'b', version: 'v1' }])).variants.some((v) => v.name === configured)).toBe(false);
   });
 
+  it('saves each member\'s probabilities, from which the reported figures follow', async () => {
+    const out = path.join(tmp, 'eval-saved');
+    const summary = await runEvaluation({ ...base(), tta: ['identity'], saveProbabilities: true, outDir: out });
+    const saved = JSON.parse(await readFile(path.join(out, 'probabilities.json'), 'utf8')) as { images: string[]; labels: number[]; classes: string[]; members: { name: string; file: string }[] };
+    expect(saved.images).toHaveLength(24);
+    expect(saved.members.map((m) => m.name)).toEqual(['a', 'b']);
+    const k = saved.classes.length;
+    const rows = await Promise.all(saved.members.map(async (m) => new Float32Array((await readFile(path.join(out, m.file))).buffer.slice(0))));
+    for (const probs of rows) expect(probs).toHaveLength(24 * k);
+    // The soft vote's log-loss, recomputed from the files alone.
+    let loss = 0;
+    saved.labels.forEach((y, i) => (loss -= Math.log(Math.max(1e-15, (rows[0]![i * k + y]! + rows[1]![i * k + y]!) / 2))));
+    expect(loss / 24).toBeCloseTo(summary.variants.find((v) => v.name === 'soft vote')!.metrics.logLoss, 4);
+  });
+
   it('with a budget, ranks every affordable set of members with one or two views, scored as evaluate scores them', async () => {
     const two = await runEvaluation({ ...base(), tta: ['identity', 'rot90'], budgetMacs: 1e12, searchDiagonal: false, outDir: path.join(tmp, 'eval-budget') });
     const search = two.search!;
