@@ -105,6 +105,7 @@ export function registerLearnCommands(program: Command): void {
     .option('--resume', 'continue from the last checkpoint of the same member and --version', false)
     .addOption(new Option('--backend <name>', 'tensorflow (tfjs-node, when installed), wasm or cpu').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
     .option('--from <dir>', 'transfer learning: start from this model version folder (new classifier if the classes differ)')
+    .addOption(new Option('--schedule <kind>', 'the cosine decay\'s length: "epochs" (over --epochs; the plain recipe\'s default) or "time" (over --max-minutes, ending with the budget however fast the epochs go; the transfer recipe\'s default; needs --max-minutes)').choices(['epochs', 'time']))
     .addOption(new Option('--recipe <name>', 'with --from: "transfer" (the default: head-first epoch, warm-up, a lower learning rate, fine-tuning augmentation, a cosine decay over the time of --max-minutes) or "plain" (as without --from)').choices(['transfer', 'plain']))
     .option('--head-epochs <n>', `epochs training only the dense layers and the classifier before every layer learns (default 0, with the transfer recipe ${TRANSFER_RECIPE.headEpochs})`, num)
     .option('--warmup <epochs>', `linear learning-rate warm-up after the head-only epochs, in epochs (default 0, with the transfer recipe ${TRANSFER_RECIPE.warmupEpochs})`, num)
@@ -175,7 +176,7 @@ Example (how the shipped member started):
           headEpochs: (opts.headEpochs as number | undefined) ?? (opts.freeze ? 0 : recipe.headEpochs),
           headLearningRate: recipe.headLearningRate,
           warmupEpochs: (opts.warmup as number | undefined) ?? recipe.warmupEpochs,
-          fitToTime: recipe.fitToTime,
+          fitToTime: opts.schedule ? opts.schedule === 'time' : recipe.fitToTime,
           workers,
           command: ['plankwatch', ...process.argv.slice(2)].join(' '),
           hooks: { ...reporter, resume: opts.resume as boolean, stopRequested: stop.requested },
