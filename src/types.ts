@@ -23,7 +23,8 @@ export interface IncomingFile {
 export interface InputSpec {
   /** Square side in pixels. */
   size: number;
-  channels: 1;
+  /** 1: gray (a colour camera's images read as their luminance); 3: R, G, B. */
+  channels: 1 | 3;
 }
 
 /** How raw pixels become the tensor a member sees; stored in meta.json, shared by training and inference. */
@@ -38,9 +39,11 @@ export interface PreprocessSpec {
 
 /** A decoded, padded, resized, normalised image for one input size. */
 export interface PreparedImage {
-  /** size*size floats in row-major order, one channel. */
+  /** size*size*channels floats in row-major order, channels interleaved (NHWC). */
   pixels: Float32Array;
   size: number;
+  /** Absent: 1 (gray). */
+  channels?: 1 | 3;
 }
 
 /** What the preprocess stage hands to classify: one entry per distinct input of the ensemble (inputKey: size and preparation). */

@@ -1,9 +1,10 @@
 // Whether a member can serve the configured camera. Polarity never stops it (every image is
-// brought to the canonical bright-field form before the member's preparation), nor colour (a
-// colour image is read as its luminance, as the member was trained). What cannot be undone is
-// scale: a member that keeps organisms at their size (preprocessing.noUpscale) learnt sizes in
-// its training camera's pixels, so a camera whose pixels are much larger or smaller shows every
-// organism at a size it never learnt.
+// brought to the canonical bright-field form before the member's preparation), nor colour for a
+// gray member (a colour image is read as its luminance, as the member was trained). A member that
+// reads R, G and B (input.channels 3) needs a colour camera: a gray one has no colour to give it.
+// What cannot be undone either is scale: a member that keeps organisms at their size
+// (preprocessing.noUpscale) learnt sizes in its training camera's pixels, so a camera whose pixels
+// are much larger or smaller shows every organism at a size it never learnt.
 import { PlankwatchError } from '../errors.js';
 import type { CameraProfile } from '../preprocess/index.js';
 import type { MemberCamera, MemberMeta } from './meta.js';
@@ -13,6 +14,13 @@ export const MAX_PIXEL_SIZE_RATIO = 1.25;
 
 /** Why `meta`'s member cannot serve `camera`, in words that say what to do; null when it can. */
 export function cameraMismatch(meta: MemberMeta, camera: CameraProfile): string | null {
+  if (meta.input.channels === 3 && camera.colour !== 'rgb') {
+    return (
+      `member ${meta.name}/${meta.version} reads colour (R, G and B: it was trained with --channels 3) but camera.colour is ${camera.colour}. ` +
+      `Set camera.colour to rgb if the camera gives colour images, or take a gray member into the ensemble instead ` +
+      `(plankwatch train --from <its gray parent> --channels 1 on this camera's images)`
+    );
+  }
   const trained = meta.camera?.pixelSizeUm ?? 0;
   const here = camera.pixelSizeUm;
   if (trained > 0 && here > 0 && meta.preprocessing.noUpscale) {

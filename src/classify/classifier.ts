@@ -64,8 +64,8 @@ export interface ModelInfo {
     /** The numeric metrics from the member's meta.json. */
     metrics: Record<string, number>;
   }[];
-  /** What the preprocess stage must produce for every frame (key: inputKey). */
-  inputs: { key: string; size: number; spec: PreprocessSpec }[];
+  /** What the preprocess stage must produce for every frame (key: inputKey; channels absent: 1). */
+  inputs: { key: string; size: number; spec: PreprocessSpec; channels?: 3 }[];
   backend: BackendName;
   /** ONNX Runtime's execution provider ("cpu", "cuda", "tensorrt"; null for the TensorFlow.js backends). */
   provider: string | null;
@@ -191,8 +191,8 @@ export class Classifier implements Part {
   }
 
   /** The inputs the preprocess stage must produce for each frame (for the active ensemble). */
-  inputs(): { key: string; size: number; spec: PreprocessSpec }[] {
-    return this.active ? this.active.ensemble.inputs.map((i) => ({ key: i.key, size: i.size, spec: { ...i.spec } })) : [];
+  inputs(): { key: string; size: number; spec: PreprocessSpec; channels?: 3 }[] {
+    return this.active ? this.active.ensemble.inputs.map((i) => ({ key: i.key, size: i.size, spec: { ...i.spec }, ...(i.channels ? { channels: i.channels } : {}) })) : [];
   }
 
   modelInfo(): ModelInfo {
@@ -289,6 +289,7 @@ export class Classifier implements Part {
         id: `${m.name}/${m.version}`,
         dir: m.dir,
         inputSize: m.meta.input.size,
+        ...(m.meta.input.channels === 3 ? { channels: 3 as const } : {}),
         inputKey: m.inputKey,
         numClasses: m.meta.classes.length,
         tta: m.tta,
@@ -352,11 +353,11 @@ export class Classifier implements Part {
     const pool = this.pool;
     const gen = this.generations.get(genId);
     if (!pool || !gen) return Promise.reject(new PlankwatchError('PW_E_INTERNAL', `ensemble generation ${genId} is gone`));
-    const inputs = gen.ensemble.inputs.map(({ key, size }) => {
-      const area = size * size;
+    const inputs = gen.ensemble.inputs.map(({ key, size, channels = 1 as 1 | 3 }) => {
+      const area = size * size * channels;
       const pixels = new Float32Array(frames.length * area);
       frames.forEach((f, i) => pixels.set(f.inputs.get(key)!.pixels, i * area));
-      return { key, size, pixels };
+      return { key, size, channels, pixels };
     });
     gen.batchesInFlight++;
     const started = performance.now();
@@ -398,6 +399,6 @@ function numericMetrics(metrics: MemberMetrics): Record<string, number> {
   return out;
 }
 
-function hasInputs(frame: PreparedFrame, inputs: { key: string; size: number }[]): boolean {
-  return inputs.every(({ key, size }) => frame.inputs.get(key)?.pixels.length === size * size);
+function hasInputs(frame: PreparedFrame, inputs: { key: string; size: number; channels?: 3 }[]): boolean {
+  return inputs.every(({ key, size, channels = 1 }) => frame.inputs.get(key)?.pixels.length === size * size * channels);
 }

@@ -13,7 +13,7 @@ import { inferenceModel, type InferenceModel } from './folded-model.js';
 import type { OnnxIo } from './meta.js';
 import { folderIO } from './model-files.js';
 import { exportOnnx, ONNX_FILE } from './onnx-export.js';
-import { OnnxSession } from './onnx-runtime.js';
+import { memberIo, OnnxSession } from './onnx-runtime.js';
 import { expandBatch, type TtaTransform } from './tta.js';
 
 /** Which runtime an engine runs its members on. */
@@ -24,7 +24,9 @@ export interface MemberSpec {
   id: string;
   dir: string;
   inputSize: number;
-  /** The prepared input this member reads (inputKey: its size and preparation). */
+  /** Input channels (absent: 1, gray; 3: R, G, B interleaved). */
+  channels?: 1 | 3;
+  /** The prepared input this member reads (inputKey: its size, preparation and channels). */
   inputKey: string;
   numClasses: number;
   /** The views averaged for this member (['identity']: the image as it is). */
@@ -46,11 +48,11 @@ export interface GenerationSpec {
   members: MemberSpec[];
 }
 
-/** A batch of count images: one row-major Float32Array of count * size * size per prepared input (inputKey). */
+/** A batch of count images: one row-major Float32Array of count * size * size (* channels) per prepared input (inputKey). */
 export interface BatchInput {
   gen: number;
   count: number;
-  inputs: { key: string; size: number; pixels: Float32Array }[];
+  inputs: { key: string; size: number; channels?: 1 | 3; pixels: Float32Array }[];
 }
 
 export interface BatchOutput {
@@ -112,7 +114,7 @@ export class InferenceEngine {
       throw err;
     }
     this.generations.set(spec.gen, { members });
-    const inputs = new Map(spec.members.map((m) => [m.inputKey, { key: m.inputKey, size: m.inputSize, pixels: new Float32Array(m.inputSize * m.inputSize) }]));
+    const inputs = new Map(spec.members.map((m) => [m.inputKey, { key: m.inputKey, size: m.inputSize, channels: m.channels ?? 1, pixels: new Float32Array(m.inputSize * m.inputSize * (m.channels ?? 1)) }]));
     await this.run({ gen: spec.gen, count: 1, inputs: [...inputs.values()] });
     return report;
   }
@@ -124,7 +126,7 @@ export class InferenceEngine {
     if (!generation) throw new PlankwatchError('PW_E_INTERNAL', `ensemble generation ${batch.gen} is not loaded`);
     const inputs = new Map<string, Float32Array>();
     for (const input of batch.inputs) {
-      if (input.pixels.length !== batch.count * input.size * input.size) {
+      if (input.pixels.length !== batch.count * input.size * input.size * (input.channels ?? 1)) {
         throw new PlankwatchError('PW_E_INTERNAL', `input ${input.key}: ${input.pixels.length} floats for ${batch.count} images`);
       }
       inputs.set(input.key, input.pixels);
@@ -133,13 +135,13 @@ export class InferenceEngine {
     const expanded = new Map<string, Float32Array>();
     const probs: Float32Array[] = [];
     for (const member of generation.members) {
-      const { inputSize: size, numClasses, tta, fill } = member.spec;
+      const { inputSize: size, numClasses, tta, fill, channels = 1 } = member.spec;
       const input = inputs.get(member.spec.inputKey);
       if (!input) throw new PlankwatchError('PW_E_INTERNAL', `batch lacks the input ${member.spec.inputKey} (${size}x${size}) that ${member.spec.id} needs`);
       const key = `${member.spec.inputKey}:${tta.join(',')}`;
       let pixels = expanded.get(key);
       if (!pixels) {
-        pixels = expandBatch(input, size, tta, fill);
+        pixels = expandBatch(input, size, tta, fill, channels);
         expanded.set(key, pixels);
       }
       const rows = await member.model.predict(pixels, tta.length * batch.count);
@@ -203,12 +205,12 @@ async function loadTfjsMember(m: MemberSpec): Promise<MemberModel> {
   }
   // Batch norm folded and activations fused where the model allows (inferenceModel).
   const model: InferenceModel = inferenceModel(layers);
-  const { inputSize: size } = m;
+  const { inputSize: size, channels = 1 } = m;
   return {
     bytes: 0,
     predict(pixels, images) {
       const out = tf.tidy(() => {
-        const y: tf.Tensor = model.predict(tf.tensor4d(pixels, [images, size, size, 1]));
+        const y: tf.Tensor = model.predict(tf.tensor4d(pixels, [images, size, size, channels]));
         return softmaxOutput ? y : tf.softmax(y);
       });
       try {
@@ -247,7 +249,7 @@ async function loadOnnxMember(m: MemberSpec, report: LoadReport): Promise<Member
     }
     report.converted.push(m.id);
   }
-  const session = await OnnxSession.create(bytes, m.id, m.inputSize, m.numClasses, m.onnxIo ?? undefined);
+  const session = await OnnxSession.create(bytes, m.id, m.inputSize, m.numClasses, memberIo({ onnx: m.onnxIo ?? undefined, input: { channels: m.channels ?? 1 } }));
   return {
     bytes: bytes.length,
     predict: (pixels, images) => session.run(pixels, images),
@@ -264,8 +266,9 @@ function endsInSoftmax(model: tfl.LayersModel): boolean {
 function checkShapes(model: tfl.LayersModel, m: MemberSpec): void {
   const input = model.inputs[0]?.shape;
   const output = model.outputs[0]?.shape;
-  if (model.inputs.length !== 1 || !input || input[1] !== m.inputSize || input[2] !== m.inputSize || input[3] !== 1) {
-    throw new PlankwatchError('PW_E_MODEL_LOAD', `${m.id}: model input shape ${JSON.stringify(input)} does not match meta.json input ${m.inputSize}x${m.inputSize}x1`);
+  const channels = m.channels ?? 1;
+  if (model.inputs.length !== 1 || !input || input[1] !== m.inputSize || input[2] !== m.inputSize || input[3] !== channels) {
+    throw new PlankwatchError('PW_E_MODEL_LOAD', `${m.id}: model input shape ${JSON.stringify(input)} does not match meta.json input ${m.inputSize}x${m.inputSize}x${channels}`);
   }
   if (model.outputs.length !== 1 || !output || output.length !== 2 || output[1] !== m.numClasses) {
     throw new PlankwatchError('PW_E_MODEL_LOAD', `${m.id}: model output shape ${JSON.stringify(output)} does not match the ${m.numClasses} classes of meta.json`);

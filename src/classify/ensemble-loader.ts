@@ -38,8 +38,8 @@ export interface LoadedEnsemble {
   classes: string[];
   /** Per member, union index of each of its classes. */
   classMaps: Int32Array[];
-  /** Distinct inputs the preprocess stage must produce, one per size and preparation (inputKey). */
-  inputs: { key: string; size: number; spec: PreprocessSpec }[];
+  /** Distinct inputs the preprocess stage must produce, one per size, preparation and channels (inputKey; channels absent: 1). */
+  inputs: { key: string; size: number; spec: PreprocessSpec; channels?: 3 }[];
   tta: TtaTransform[];
 }
 
@@ -60,15 +60,15 @@ export async function loadEnsemble(file: string | EnsembleFile, modelsDir: strin
     const candidates = folders.map((f) => path.join(f, m.name, m.version));
     const dir = candidates.find((d) => existsSync(d)) ?? candidates[0]!;
     const meta = await readMemberFiles(dir, `${m.name}/${m.version}`);
-    members.push({ name: m.name, version: m.version, dir, meta, weight: m.weight ?? 1, tta: memberViews(ensemble, m), inputKey: inputKey(meta.input.size, meta.preprocessing) });
+    members.push({ name: m.name, version: m.version, dir, meta, weight: m.weight ?? 1, tta: memberViews(ensemble, m), inputKey: inputKey(meta.input.size, meta.preprocessing, meta.input.channels) });
   }
 
   // With the camera known, a member that cannot serve it is refused (PW_E_CAMERA_PROFILE) before any tensor is made.
   if (camera) checkCamera(members, camera);
   const { classes, maps } = alignClasses(members.map((m) => m.meta.classes));
-  const byKey = new Map<string, { key: string; size: number; spec: PreprocessSpec }>();
+  const byKey = new Map<string, { key: string; size: number; spec: PreprocessSpec; channels?: 3 }>();
   for (const m of members) {
-    if (!byKey.has(m.inputKey)) byKey.set(m.inputKey, { key: m.inputKey, size: m.meta.input.size, spec: { ...m.meta.preprocessing } });
+    if (!byKey.has(m.inputKey)) byKey.set(m.inputKey, { key: m.inputKey, size: m.meta.input.size, spec: { ...m.meta.preprocessing }, ...(m.meta.input.channels === 3 ? { channels: 3 as const } : {}) });
   }
   const inputs = [...byKey.values()].sort((a, b) => a.size - b.size || a.key.localeCompare(b.key));
   return { file: ensemble, members, classes, classMaps: maps, inputs, tta: ensembleViews(ensemble) };
@@ -148,8 +148,9 @@ async function readMemberFiles(dir: string, id: string): Promise<MemberMeta> {
   }
   if (new Set(meta.classes).size !== meta.classes.length) throw loadError(`Member ${id}: ${metaFile} lists a class twice`);
   const size = meta.input?.size;
-  if (!Number.isInteger(size) || size <= 0 || meta.input.channels !== 1) {
-    throw loadError(`Member ${id}: ${metaFile} "input" must be { size: positive integer, channels: 1 }`);
+  // 3: a member trained here on R, G and B (train --channels 3); an imported model.onnx reads gray (meta.json "onnx" repeats it).
+  if (!Number.isInteger(size) || size <= 0 || !(meta.input.channels === 1 || (meta.input.channels === 3 && meta.onnx === undefined))) {
+    throw loadError(`Member ${id}: ${metaFile} "input" must be { size: positive integer, channels: 1 or 3 (3 only for a member trained with --channels 3) }`);
   }
   const p = meta.preprocessing;
   if (!p || typeof p.background !== 'number' || typeof p.noUpscale !== 'boolean' || typeof p.invert !== 'boolean') {

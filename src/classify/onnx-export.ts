@@ -2,7 +2,7 @@
 // into each convolution, activations fused, dropout gone: folded-model.ts) written as an ONNX graph
 // of Conv, Relu/LeakyRelu, MaxPool, Flatten, Gemm and Softmax, opset 13, with a free batch size.
 //
-// The graph reads the same prepared tensor as the tfjs model, [batch, size, size, 1] (NHWC), and
+// The graph reads the same prepared tensor as the tfjs model, [batch, size, size, channels] (NHWC: 1, or 3 for R, G, B), and
 // gives probabilities [batch, classes] (a Softmax is added when the network ends in logits).
 // Inside, it runs NCHW as ONNX Runtime prefers: a Transpose after the input and one before Flatten
 // keep the dense weights in their tfjs order.
@@ -64,7 +64,7 @@ export function exportOnnx(model: tfl.LayersModel, info: OnnxExportInfo = {}): U
       initializers: graph.initializers,
       inputs: [{ name: ONNX_INPUT, elemType: FLOAT, shape: ['batch', shape[1], shape[2], shape[3]] }],
       outputs: [{ name: ONNX_OUTPUT, elemType: FLOAT, shape: ['batch', dims[0]!] }],
-      metadata: { ...(info.id ? { member: info.id } : {}), layout: 'input NHWC [batch, size, size, 1], output probabilities' },
+      metadata: { ...(info.id ? { member: info.id } : {}), layout: `input NHWC [batch, size, size, ${shape[3]}], output probabilities` },
     });
     return bytes;
   } finally {

@@ -196,6 +196,11 @@ async function probe(runtime: typeof Ort, provider: OnnxProvider, threads: numbe
 /** How plankwatch's own model.onnx reads and writes (onnx-export.ts). */
 export const NATIVE_IO: OnnxIo = { input: ONNX_INPUT, output: ONNX_OUTPUT, layout: 'nhwc', channels: 1, mean: 0, std: 1, outputs: 'probabilities' };
 
+/** How a member's model.onnx reads: meta.json `onnx` for an imported one, else plankwatch's own with the member's channels. */
+export function memberIo(meta: { onnx?: OnnxIo; input: { channels: 1 | 3 } }): OnnxIo {
+  return meta.onnx ?? (meta.input.channels === 3 ? { ...NATIVE_IO, channels: 3 } : NATIVE_IO);
+}
+
 /** Input and output shapes of a session as ONNX Runtime reports them (null: not a tensor). */
 export interface SessionShapes {
   inputs: { name: string; shape: (number | string)[] | null }[];
@@ -257,7 +262,7 @@ export class OnnxSession {
     }
   }
 
-  /** Probabilities of `count` prepared images (count * size * size floats): count * numClasses. */
+  /** Probabilities of `count` prepared images (count * size * size floats, times 3 for a colour member): count * numClasses. */
   async run(pixels: Float32Array, count: number): Promise<Float32Array> {
     const { size, io } = this;
     const data = adaptInput(pixels, count, size * size, io);
@@ -305,17 +310,23 @@ export class OnnxSession {
   }
 }
 
-/** The prepared gray images as the model reads them: normalised, repeated into its channels. */
+/**
+ * The prepared images as the model reads them: normalised, and a gray image repeated into the
+ * model's channels (prepared colour images, channels interleaved, keep theirs).
+ */
 function adaptInput(pixels: Float32Array, count: number, area: number, io: OnnxIo): Float32Array {
   const plain = io.mean === 0 && io.std === 1;
-  if (io.channels === 1 && plain) return pixels;
+  const prepared = count > 0 ? pixels.length / (count * area) : 1;
+  if (prepared === io.channels && io.layout === 'nhwc' && plain) return pixels;
   const scale = 1 / io.std;
   const out = new Float32Array(count * area * io.channels);
   for (let n = 0; n < count; n++) {
     for (let i = 0; i < area; i++) {
-      const v = (pixels[n * area + i]! - io.mean) * scale;
-      if (io.layout === 'nchw') for (let c = 0; c < io.channels; c++) out[(n * io.channels + c) * area + i] = v;
-      else for (let c = 0; c < io.channels; c++) out[(n * area + i) * io.channels + c] = v;
+      for (let c = 0; c < io.channels; c++) {
+        const v = (pixels[(n * area + i) * prepared + (prepared === 1 ? 0 : c)]! - io.mean) * scale;
+        if (io.layout === 'nchw') out[(n * io.channels + c) * area + i] = v;
+        else out[(n * area + i) * io.channels + c] = v;
+      }
     }
   }
   return out;

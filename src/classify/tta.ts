@@ -1,4 +1,4 @@
-// Test-time augmentation on square one-channel images, applied to the raw Float32Arrays before
+// Test-time augmentation on square images (one channel, or R, G, B interleaved), applied to the raw Float32Arrays before
 // they become tensors: 90° rotations and flips are index permutations; the diagonal turns (45°,
 // 135°, 225°, 315°) resample bilinearly about the centre, as training's rotations do, with the
 // background's prepared value where the turned image leaves the square.
@@ -105,28 +105,32 @@ function diagonalSampler(t: TtaTransform, degrees: number, size: number): { inde
 }
 
 /**
- * Transform every image of a batch (count images of size x size, row-major, one after another).
+ * Transform every image of a batch (count images of size x size, row-major, one after another;
+ * with `channels` 3 each pixel is R, G, B interleaved, and the three move together).
  * `fill`: the prepared value of the background, for the corners a diagonal turn brings in.
  */
-export function transformBatch(pixels: Float32Array, size: number, t: TtaTransform, fill = 0): Float32Array {
+export function transformBatch(pixels: Float32Array, size: number, t: TtaTransform, fill = 0, channels = 1): Float32Array {
   if (t === 'identity') return pixels;
   const area = size * size;
+  const stride = area * channels;
   const out = new Float32Array(pixels.length);
   const degrees = DIAGONAL[t];
   if (degrees !== undefined) {
     const { index, weight } = diagonalSampler(t, degrees, size);
-    for (let offset = 0; offset < pixels.length; offset += area) {
+    for (let offset = 0; offset < pixels.length; offset += stride) {
       for (let i = 0; i < area; i++) {
-        let v = 0;
-        for (let k = 4 * i; k < 4 * i + 4; k++) v += weight[k]! * (index[k]! >= 0 ? pixels[offset + index[k]!]! : fill);
-        out[offset + i] = v;
+        for (let c = 0; c < channels; c++) {
+          let v = 0;
+          for (let k = 4 * i; k < 4 * i + 4; k++) v += weight[k]! * (index[k]! >= 0 ? pixels[offset + index[k]! * channels + c]! : fill);
+          out[offset + i * channels + c] = v;
+        }
       }
     }
     return out;
   }
   const perm = permutation(t, size);
-  for (let offset = 0; offset < pixels.length; offset += area) {
-    for (let i = 0; i < area; i++) out[offset + i] = pixels[offset + perm[i]!]!;
+  for (let offset = 0; offset < pixels.length; offset += stride) {
+    for (let i = 0; i < area; i++) for (let c = 0; c < channels; c++) out[offset + i * channels + c] = pixels[offset + perm[i]! * channels + c]!;
   }
   return out;
 }
@@ -135,9 +139,9 @@ export function transformBatch(pixels: Float32Array, size: number, t: TtaTransfo
  * The batch repeated once per transform, transformed: [t0(all images), t1(all images), ...].
  * The model then sees one batch of transforms.length * count images.
  */
-export function expandBatch(pixels: Float32Array, size: number, transforms: readonly TtaTransform[], fill = 0): Float32Array {
+export function expandBatch(pixels: Float32Array, size: number, transforms: readonly TtaTransform[], fill = 0, channels = 1): Float32Array {
   if (transforms.length === 1 && transforms[0] === 'identity') return pixels;
   const out = new Float32Array(pixels.length * transforms.length);
-  transforms.forEach((t, k) => out.set(transformBatch(pixels, size, t, fill), k * pixels.length));
+  transforms.forEach((t, k) => out.set(transformBatch(pixels, size, t, fill, channels), k * pixels.length));
   return out;
 }

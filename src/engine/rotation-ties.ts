@@ -31,9 +31,9 @@ function channelStep(c: number): number {
   return c - (c % 4) + ((c + 1) % 4);
 }
 
-function convStep(shape: number[]): Int32Array {
+/** `lifting`: the first convolution, whose input channels (gray, or R, G, B) have no orientation. */
+function convStep(shape: number[], lifting: boolean): Int32Array {
   const [kh, kw, ci, co] = shape as [number, number, number, number];
-  const lifting = ci === 1;
   const perm = new Int32Array(kh * kw * ci * co);
   for (let y = 0; y < kh; y++)
     for (let x = 0; x < kw; x++) {
@@ -78,14 +78,16 @@ export function variableName(w: tfl.LayerVariable): string {
 export function rotationTies(model: tfl.LayersModel): RotationTies {
   const ties: RotationTies = new Map();
   let afterFlatten: { side: number; channels: number } | null = null;
+  let first = true;
   for (const layer of model.layers) {
     const cls = layer.getClassName();
     const weights = layer.weights;
     if (cls === 'Conv2D') {
       const shape = weights[0]!.shape;
       if (shape[0] !== shape[1]) throw new Error(`${layer.name}: a square kernel is needed to tie quarter turns, not ${shape[0]}x${shape[1]}.`);
-      if (shape[3]! % 4 !== 0 || (shape[2] !== 1 && shape[2]! % 4 !== 0)) throw new Error(`${layer.name}: channel counts must be multiples of 4 to tie quarter turns.`);
-      ties.set(variableName(weights[0]!), convStep(shape as number[]));
+      if (shape[3]! % 4 !== 0 || (!first && shape[2]! % 4 !== 0)) throw new Error(`${layer.name}: channel counts must be multiples of 4 to tie quarter turns.`);
+      ties.set(variableName(weights[0]!), convStep(shape as number[], first));
+      first = false;
     } else if (cls === 'BatchNormalization') {
       for (const w of weights) ties.set(variableName(w), vectorStep(w.shape[0]!));
     } else if (cls === 'Flatten') {

@@ -210,6 +210,9 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     const t0 = performance.now();
     const dir = path.join(modelsDir, m.name, m.version);
     const meta = metas[index]!;
+    if (meta.input.channels === 3) {
+      throw new PlankwatchError('PW_E_FINETUNE_FAILED', `Member ${m.name}/${m.version} reads colour (R, G and B): fine-tuning aboard handles gray members only so far. Fine-tune it with plankwatch train --from ${dir} --channels 3 on the exported labels, or leave it out of the ensemble while fine-tuning.`);
+    }
     const size = meta.input.size;
     const spec = meta.preprocessing;
     const known = new Set(meta.classes);

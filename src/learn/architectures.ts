@@ -108,6 +108,8 @@ export interface BuildOptions {
   leak?: number;
   /** Dropout rate around the dense layer, instead of the architecture's own. */
   dropout?: number;
+  /** Input channels: 1 (gray, the default) or 3 (R, G, B). */
+  channels?: 1 | 3;
 }
 
 export function architectureInfo(name: string): ArchitectureInfo {
@@ -123,7 +125,7 @@ export function buildModel(name: string, options: BuildOptions): tfl.LayersModel
   const dropout = options.dropout ?? info.dropout;
   let seed = options.seed;
   const init = () => tfl.initializers.heNormal({ seed: seed++ });
-  const input = tfl.input({ shape: [info.inputSize, info.inputSize, 1], name: 'image' });
+  const input = tfl.input({ shape: [info.inputSize, info.inputSize, options.channels ?? 1], name: 'image' });
   let x: tfl.SymbolicTensor = input;
   info.blocks.forEach((block, b) => {
     block.forEach((filters, c) => {

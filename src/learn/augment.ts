@@ -1,4 +1,4 @@
-// Online augmentation of prepared images (size x size bytes, the prepared value times 255):
+// Online augmentation of prepared images (size x size bytes per channel, the prepared value times 255):
 // one random affine map per image (rotation over the full circle — plankton have no up — flip,
 // zoom, shear, small shift), then optional blur and brightness. Pure, seeded, allocation-light.
 
@@ -29,10 +29,11 @@ export const FINETUNE_AUGMENT: AugmentOptions = { rotate: 180, flip: true, zoom:
 export const NO_AUGMENT: AugmentOptions = { rotate: 0, flip: false, zoom: 1, shear: 0, shift: 0, blur: 0, brightness: 0 };
 
 /**
- * Write an augmented copy of `src` (size², bytes) into `out` (size², floats in the prepared
- * range). `fill` is the prepared value of the background (0 for inverted images).
+ * Write an augmented copy of `src` (size² · channels bytes, channels interleaved) into `out` (as
+ * many floats in the prepared range). `fill` is the prepared value of the background (0 for
+ * inverted images). Every channel of an image takes the same map, blur and gain.
  */
-export function augmentInto(src: Uint8Array, size: number, out: Float32Array, rng: () => number, options: AugmentOptions, fill: number): void {
+export function augmentInto(src: Uint8Array, size: number, out: Float32Array, rng: () => number, options: AugmentOptions, fill: number, channels = 1): void {
   const angle = ((rng() * 2 - 1) * options.rotate * Math.PI) / 180;
   const flip = options.flip && rng() < 0.5 ? -1 : 1;
   const zoom = options.zoom > 1 ? Math.exp((rng() * 2 - 1) * Math.log(options.zoom)) : 1;
@@ -68,19 +69,23 @@ export function augmentInto(src: Uint8Array, size: number, out: Float32Array, rn
       const y0 = Math.floor(sy);
       const fx = sx - x0;
       const fy = sy - y0;
-      let v: number;
-      if (x0 >= 0 && y0 >= 0 && x0 + 1 < size && y0 + 1 < size) {
-        const o = y0 * size + x0;
-        v = ((src[o]! * (1 - fx) + src[o + 1]! * fx) * (1 - fy) + (src[o + size]! * (1 - fx) + src[o + size + 1]! * fx) * fy) * scale;
-      } else {
-        const s = (xx: number, yy: number) => (xx >= 0 && yy >= 0 && xx < size && yy < size ? src[yy * size + xx]! * scale : fill);
-        v = (s(x0, y0) * (1 - fx) + s(x0 + 1, y0) * fx) * (1 - fy) + (s(x0, y0 + 1) * (1 - fx) + s(x0 + 1, y0 + 1) * fx) * fy;
+      const inside = x0 >= 0 && y0 >= 0 && x0 + 1 < size && y0 + 1 < size;
+      for (let k = 0; k < channels; k++) {
+        let v: number;
+        if (inside) {
+          const o = (y0 * size + x0) * channels + k;
+          const row = size * channels;
+          v = ((src[o]! * (1 - fx) + src[o + channels]! * fx) * (1 - fy) + (src[o + row]! * (1 - fx) + src[o + row + channels]! * fx) * fy) * scale;
+        } else {
+          const s = (xx: number, yy: number) => (xx >= 0 && yy >= 0 && xx < size && yy < size ? src[(yy * size + xx) * channels + k]! * scale : fill);
+          v = (s(x0, y0) * (1 - fx) + s(x0 + 1, y0) * fx) * (1 - fy) + (s(x0, y0 + 1) * (1 - fx) + s(x0 + 1, y0 + 1) * fx) * fy;
+        }
+        out[(y * size + x) * channels + k] = v;
       }
-      out[y * size + x] = v;
     }
   }
-  if (blur) boxBlur3(out, size);
-  if (gain !== 1) for (let i = 0; i < size * size; i++) out[i] = fill + (out[i]! - fill) * gain;
+  if (blur) boxBlur3(out, size, channels);
+  if (gain !== 1) for (let i = 0; i < size * size * channels; i++) out[i] = fill + (out[i]! - fill) * gain;
 }
 
 /** Copy without augmentation (bytes to prepared floats). */
@@ -88,19 +93,21 @@ export function copyInto(src: Uint8Array, out: Float32Array): void {
   for (let i = 0; i < src.length; i++) out[i] = src[i]! / 255;
 }
 
-function boxBlur3(img: Float32Array, size: number): void {
+function boxBlur3(img: Float32Array, size: number, channels: number): void {
   const copy = img.slice();
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
-      let sum = 0;
-      let n = 0;
-      for (let yy = Math.max(0, y - 1); yy <= Math.min(size - 1, y + 1); yy++) {
-        for (let xx = Math.max(0, x - 1); xx <= Math.min(size - 1, x + 1); xx++) {
-          sum += copy[yy * size + xx]!;
-          n++;
+      for (let k = 0; k < channels; k++) {
+        let sum = 0;
+        let n = 0;
+        for (let yy = Math.max(0, y - 1); yy <= Math.min(size - 1, y + 1); yy++) {
+          for (let xx = Math.max(0, x - 1); xx <= Math.min(size - 1, x + 1); xx++) {
+            sum += copy[(yy * size + xx) * channels + k]!;
+            n++;
+          }
         }
+        img[(y * size + x) * channels + k] = sum / n;
       }
-      img[y * size + x] = sum / n;
     }
   }
 }

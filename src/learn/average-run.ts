@@ -92,7 +92,7 @@ export async function runAverage(options: AverageRunOptions): Promise<AverageRun
     const splitDir = [...splits][0]!;
     const split = await loadSplit(splitDir);
     log(`backend: ${backend.name}; ${split.train.length} training images measure the batch norms, ${split.validation.length} held-out images score the result`);
-    const table = await loadImageTable(dataset.items, first.input.size, first.preprocessing, { onProgress: (done, total) => log(`preparing images: ${done}/${total}`), camera: trainedCamera(first) });
+    const table = await loadImageTable(dataset.items, first.input.size, first.preprocessing, { onProgress: (done, total) => log(`preparing images: ${done}/${total}`), camera: trainedCamera(first), channels: first.input.channels });
     const train = subTable(dataset, table, split.train);
     const held = subTable(dataset, table, split.validation);
     const score = (m: tfl.LayersModel) => computeMetrics(predictTable(m, held.table), held.labels, dataset.classes.length);

@@ -18,7 +18,7 @@ import { transformBatch as transformPixels } from '../classify/tta.js';
 import { countMacs, quarterTurnInvariant } from './architectures.js';
 import { initBackend, type TrainingBackend } from '../engine/backend.js';
 import { loadSplit, overlap, readDataset, stratifiedSplit, trainingImages, type Dataset } from './dataset.js';
-import { loadImageTable, subTable, tableRows, type ImageTable } from './image-cache.js';
+import { imageBytes, loadImageTable, subTable, tableRows, type ImageTable } from './image-cache.js';
 import { describeChoice, describeFair, rankChoices, searchEnsembles, searchViews, type EnsembleChoice, type FairEstimate, type SearchRule } from './ensemble-search.js';
 import { computeMetrics, headline, type Metrics } from './metrics.js';
 import { writeReport } from './report.js';
@@ -148,7 +148,7 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
     members.push({
       meta,
       macs: layers ? countMacs(layers) : Number(meta.training.multiplyAdds) || 0,
-      ...(onnx ? await onnxPredictor(dir, meta, layers) : tfjsPredictor(layers!, meta.input.size)),
+      ...(onnx ? await onnxPredictor(dir, meta, layers) : tfjsPredictor(layers!, meta.input.size, meta.input.channels)),
       weight: m.weight ?? 1,
       views: memberViews(ensemble, m),
       secondView: quarterTurnInvariant(meta.architecture) ? 'flipH' : 'rot90',
@@ -203,9 +203,9 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   const perMember: MemberRun[] = [];
   for (const m of members) {
     const size = m.meta.input.size;
-    const full = await loadImageTable(items, size, m.meta.preprocessing, { camera });
+    const full = await loadImageTable(items, size, m.meta.preprocessing, { camera, channels: m.meta.input.channels });
     const table = subTable({ ...dataset, items }, full, rels).table;
-    const warm = { size, pixels: table.pixels.subarray(0, size * size * Math.min(64, rels.length)), rels: rels.slice(0, Math.min(64, rels.length)) };
+    const warm = { ...table, pixels: table.pixels.subarray(0, imageBytes(table) * Math.min(64, rels.length)), rels: rels.slice(0, Math.min(64, rels.length)) };
     await predictRows(m, warm, 'identity');
     // Every transform any figure needs, once each: the image itself, the TTA views, the member's
     // own views, and with a budget the views the search tries.
@@ -370,10 +370,10 @@ function subsetVotes(
 }
 
 /** A member on TensorFlow.js: the folded model (takes ownership of `layers`). */
-function tfjsPredictor(layers: tfl.LayersModel, size: number): Pick<LoadedMember, 'predict' | 'dispose'> {
+function tfjsPredictor(layers: tfl.LayersModel, size: number, channels: 1 | 3 = 1): Pick<LoadedMember, 'predict' | 'dispose'> {
   const model = inferenceModel(layers);
   return {
-    predict: (pixels, count) => tf.tidy(() => Float32Array.from(model.predict(tf.tensor4d(pixels, [count, size, size, 1])).dataSync() as Float32Array)),
+    predict: (pixels, count) => tf.tidy(() => Float32Array.from(model.predict(tf.tensor4d(pixels, [count, size, size, channels])).dataSync() as Float32Array)),
     dispose: () => model.dispose(),
   };
 }
@@ -409,7 +409,7 @@ async function predictRows(m: LoadedMember, table: ImageTable, t: TtaTransform, 
   const out = new Float32Array(n * k);
   for (let start = 0; start < n; start += batchSize) {
     const count = Math.min(batchSize, n - start);
-    const pixels = transformPixels(tableRows(table, start, count), table.size, t, m.fill);
+    const pixels = transformPixels(tableRows(table, start, count), table.size, t, m.fill, table.channels ?? 1);
     out.set(await m.predict(pixels, count), start * k);
   }
   return out;

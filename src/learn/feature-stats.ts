@@ -2,19 +2,19 @@
 // moving statistics are set from (the identity start, the weight average).
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { tableRows, type ImageTable } from './image-cache.js';
+import { imageBytes, tableRows, type ImageTable } from './image-cache.js';
 
 /** Up to `images` rows of `table`, evenly spaced over it. */
 export function evenSample(table: ImageTable, images: number): ImageTable {
   const n = table.rels.length;
   if (n <= images) return table;
-  const s2 = table.size * table.size;
+  const s2 = imageBytes(table);
   const step = Math.max(1, Math.floor(n / images));
   const rows: number[] = [];
   for (let i = 0; i < n && rows.length < images; i += step) rows.push(i);
   const pixels = new Uint8Array(rows.length * s2);
   rows.forEach((r, i) => pixels.set(table.pixels.subarray(r * s2, (r + 1) * s2), i * s2));
-  return { size: table.size, pixels, rels: rows.map((r) => table.rels[r]!) };
+  return { size: table.size, ...(table.channels === 3 ? { channels: 3 as const } : {}), pixels, rels: rows.map((r) => table.rels[r]!) };
 }
 
 /**
@@ -36,7 +36,7 @@ export function channelMoments(model: tfl.LayersModel, output: tfl.SymbolicTenso
   for (let start = 0; start < n; start += batchSize) {
     const rows = Math.min(batchSize, n - start);
     const [bm, bv, positions] = tf.tidy(() => {
-      const y = probe.predict(tf.tensor4d(tableRows(sample, start, rows), [rows, s, s, 1])) as tf.Tensor;
+      const y = probe.predict(tf.tensor4d(tableRows(sample, start, rows), [rows, s, s, sample.channels ?? 1])) as tf.Tensor;
       const flat = tf.reshape(y, [-1, channels]);
       const { mean, variance } = tf.moments(flat, 0);
       return [mean.dataSync(), variance.dataSync(), flat.shape[0]] as const;

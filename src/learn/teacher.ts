@@ -81,7 +81,7 @@ export async function teacherTargets(
   const perMember: Float32Array[] = [];
   for (const m of ensemble.members) {
     const model = inferenceModel(await tfl.loadLayersModel(folderIO(m.dir)));
-    const table = subTable(dataset, await loadImageTable(dataset.items, m.meta.input.size, m.meta.preprocessing, { camera: options.camera }), rels).table;
+    const table = subTable(dataset, await loadImageTable(dataset.items, m.meta.input.size, m.meta.preprocessing, { camera: options.camera, channels: m.meta.input.channels }), rels).table;
     const t0 = performance.now();
     const views: Float32Array[] = [];
     const fill = preparedBackground(m.meta.preprocessing);

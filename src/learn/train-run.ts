@@ -72,6 +72,8 @@ export interface TrainRunOptions {
   preprocess?: PreprocessSpec;
   /** The camera the images come from (polarity, colour, pixel size); recorded in meta.json. Default: bright-field gray (NDSB). */
   camera?: CameraProfile;
+  /** Input channels: 1 (gray; a colour camera's luminance) or 3 (R, G, B; needs a colour camera). Default: the parent's with --from, else 1. */
+  channels?: 1 | 3;
   /** When options.data is an EcoTaxa export: which objects and classes to take (default: validated objects, every class). */
   ecotaxa?: EcoTaxaFilter;
   /** Head-first: epochs that train only the dense layers and the classifier before every layer learns (0: none). */
@@ -176,6 +178,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
   log(`backend: ${backend.name} (${backend.packageName})${engine.label ? `, ${engine.label}` : ''}`);
   const dataset = isEcoTaxaExport(options.data) ? await readEcoTaxaData(options.data, options.ecotaxa, log) : await (engine.readData ?? readDataset)(options.data);
   const camera = options.camera ?? NDSB_CAMERA;
+  if (options.channels === 3 && camera.colour !== 'rgb') throw new Error('--channels 3 reads R, G and B: declare the colour camera with --colour rgb (a gray camera has one channel to give).');
   log(`camera: ${describeProfile(camera)} (every image read in the canonical bright-field form)`);
   const polarityDoubt = polarityWarning(await samplePolarity(dataset.items), camera);
   if (polarityDoubt) log(polarityDoubt);
@@ -202,6 +205,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
   if (options.from) {
     engine.check?.(options, await readMeta(options.from), dataset.classes);
     const t = await transferModel(options.from, dataset.classes, options);
+    if (options.channels !== undefined && options.channels !== t.parent.input.channels) log(`input: ${t.parent.name}/${t.parent.version} reads gray; its first convolution is repeated over R, G and B (divided by 3), so it starts from the parent's outputs on gray images`);
     model = t.model;
     parent = t.parent;
     head = t.head;
@@ -210,7 +214,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
     if (options.dropout !== undefined) log(`dropout: ${options.dropout} in ${setDropoutRate(model, options.dropout)} layers`);
   } else {
     engine.check?.(options, null, dataset.classes);
-    model = buildModel(options.architecture, { numClasses: dataset.classes.length, seed: options.seed, dropout: options.dropout });
+    model = buildModel(options.architecture, { numClasses: dataset.classes.length, seed: options.seed, dropout: options.dropout, channels: options.channels });
     if (options.initFrom) {
       const init = await initialiseFrom(model, options.initFrom, dataset.classes);
       parent = init.source;
@@ -227,10 +231,13 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
   }
   // A fine-tuned model keeps its parent's input; a new architecture takes the requested one.
   const preprocessing = (options.from ? parent?.preprocessing : undefined) ?? spec;
+  const channels = (model.inputs[0]!.shape[3] ?? 1) === 3 ? 3 : 1;
+  if (channels === 3 && camera.colour !== 'rgb') throw new Error(`${parent?.name}/${parent?.version} reads R, G and B: declare the colour camera with --colour rgb, or start from a gray member.`);
   const t0 = performance.now();
   const table = await loadImageTable(dataset.items, inputSize, preprocessing, {
     onProgress: (done, total) => log(`preparing images: ${done}/${total}`),
     camera,
+    channels,
   });
   log(`images ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const trainPart: TrainData['train'] = subTable(dataset, table, split.train);
@@ -284,7 +291,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
     name: options.member,
     version,
     classes: dataset.classes,
-    input: { size: inputSize, channels: 1 },
+    input: { size: inputSize, channels },
     preprocessing,
     camera: memberCamera(camera),
     architecture,

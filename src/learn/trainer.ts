@@ -209,7 +209,7 @@ export function predictTable(model: Predictor, table: ImageTable, batchSize = 64
   for (let start = 0; start < n; start += batchSize) {
     const count = Math.min(batchSize, n - start);
     const probs = tf.tidy(() => {
-      let x = tf.tensor4d(tableRows(table, start, count), [count, s, s, 1]);
+      let x = tf.tensor4d(tableRows(table, start, count), [count, s, s, table.channels ?? 1]);
       if (transform) x = transform(x);
       return (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
     });
@@ -295,7 +295,9 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
     validation: validation && { labels: validation.labels, numClasses: data.numClasses, predict: () => predictTable(model, validation.table) },
   };
   let stop: string | null = null;
-  const xBuf = new Float32Array(config.batchSize * s * s);
+  const ch = table.channels ?? 1;
+  const one = s * s * ch;
+  const xBuf = new Float32Array(config.batchSize * one);
   const yIdx = new Int32Array(config.batchSize);
   const picked = new Int32Array(config.batchSize);
   const yBuf = new Float32Array(config.batchSize * data.numClasses);
@@ -316,7 +318,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
       setLearningRate(stepper, lr);
       for (let i = 0; i < config.batchSize; i++) {
         const idx = order[b * config.batchSize + i]!;
-        augmentInto(table.pixels.subarray(idx * s * s, (idx + 1) * s * s), s, xBuf.subarray(i * s * s, (i + 1) * s * s), rng, config.augment, config.fill);
+        augmentInto(table.pixels.subarray(idx * one, (idx + 1) * one), s, xBuf.subarray(i * one, (i + 1) * one), rng, config.augment, config.fill, ch);
         yIdx[i] = labels[idx]!;
         picked[i] = idx;
         wBuf[i] = weights[labels[idx]!]!;
@@ -324,7 +326,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
       targetRows(yBuf, data.numClasses, picked, labels, data.train.targets, config.distill ?? 0);
       const [loss, hits] = withSeededMathRandom(deriveSeed(config.seed, 'dropout', epoch, b), () =>
         tf.tidy(() => {
-          const x = tf.tensor4d(xBuf, [config.batchSize, s, s, 1]);
+          const x = tf.tensor4d(xBuf, [config.batchSize, s, s, ch]);
           const y = tf.tensor2d(yBuf, [config.batchSize, data.numClasses]);
           const w = tf.tensor1d(wBuf);
           let predicted: tf.Tensor | null = null;

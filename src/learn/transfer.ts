@@ -4,11 +4,13 @@
 // in the final layer. The dense layers before it are the parent's, as are the convolutions. Only
 // classes new to the parent start fresh (Glorot weights, zero bias). Before any training step the
 // new network's logits for the carried classes are the parent's, so it ranks them as the parent did.
+// A member that reads R, G and B can start from a gray one: channels.ts widens its input.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { sameClassList } from '../classify/classes.js';
 import type { MemberMeta } from '../classify/meta.js';
 import { folderIO, readMeta } from '../classify/model-files.js';
+import { widenInput } from './channels.js';
 
 /** Where the classifier's rows came from; recorded in meta.json `training.head`. */
 export interface HeadOrigin {
@@ -23,6 +25,8 @@ export interface TransferOptions {
   /** Train only the head (and the top `unfreezeTop` convolution blocks). */
   freeze?: boolean;
   unfreezeTop?: number;
+  /** Input channels of the new model (default: the parent's); 3 from a gray parent widens its input (channels.ts). */
+  channels?: 1 | 3;
 }
 
 export interface TransferModel {
@@ -35,7 +39,14 @@ export interface TransferModel {
 /** A model to fine-tune from the version folder `fromDir`, for `classes`, frozen as asked. */
 export async function transferModel(fromDir: string, classes: string[], options: TransferOptions): Promise<TransferModel> {
   const parent = await readMeta(fromDir);
-  const base = await tfl.loadLayersModel(folderIO(fromDir));
+  let base = await tfl.loadLayersModel(folderIO(fromDir));
+  const channels = options.channels ?? parent.input.channels;
+  if (channels !== parent.input.channels) {
+    if (channels !== 3) throw new Error(`--channels ${channels}: ${parent.name}/${parent.version} reads ${parent.input.channels} channels; a colour member cannot be made gray again (train the gray member with --channels 1 from a gray parent).`);
+    const gray = base;
+    base = await widenInput(gray, 3);
+    gray.dispose();
+  }
   let model = base;
   let head: HeadOrigin | null = null;
   if (!sameClassList(parent.classes, classes)) {

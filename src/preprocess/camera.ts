@@ -95,8 +95,20 @@ export function canonicalImage(image: GrayImage, polarity: CameraProfile['polari
   const level = borderLevel(image);
   const gray = new Uint8Array(image.gray.length);
   for (let i = 0; i < gray.length; i++) gray[i] = 255 - Math.max(0, image.gray[i]! - level);
-  const inverted = { ...image, gray };
+  const inverted = { ...image, gray, ...(image.rgb ? { rgb: invertColour(image.rgb, image.width, image.height) } : {}) };
   return { image: inverted, polarity: actual, background: borderLevel(inverted) };
+}
+
+/** The colour planes of a dark-field image each inverted as the gray is, against its own border level. */
+function invertColour(rgb: Uint8Array, width: number, height: number): Uint8Array {
+  const out = new Uint8Array(rgb.length);
+  const plane = new Uint8Array(width * height);
+  for (let c = 0; c < 3; c++) {
+    for (let i = 0; i < plane.length; i++) plane[i] = rgb[i * 3 + c]!;
+    const level = borderLevel({ gray: plane, width, height });
+    for (let i = 0; i < plane.length; i++) out[i * 3 + c] = 255 - Math.max(0, plane[i]! - level);
+  }
+  return out;
 }
 
 /** Gray level a transparent pixel is flattened onto: the camera's background, so that it reads as background. */

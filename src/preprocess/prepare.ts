@@ -12,8 +12,9 @@ export const DEFAULT_PREPROCESS: PreprocessSpec = { background: 255, noUpscale: 
  * one prepared image per frame; members of one size prepared differently (one keeps organisms'
  * size, one enlarges them to fill the input) each get their own. "64" for the default preparation.
  */
-export function inputKey(size: number, spec: PreprocessSpec): string {
+export function inputKey(size: number, spec: PreprocessSpec, channels: 1 | 3 = 1): string {
   const parts = [String(size)];
+  if (channels === 3) parts.push('rgb');
   if (!spec.noUpscale) parts.push('fit');
   if (!spec.invert) parts.push('plain');
   if (spec.background !== DEFAULT_PREPROCESS.background) parts.push(`bg${spec.background}`);
@@ -39,14 +40,28 @@ export function organismArea(image: GrayImage, background: number): number {
 /**
  * Place the image centred on a size x size canvas of the background colour, scaled by
  * min(1, size / longest side) (or exactly to fit when noUpscale is false), and normalise to floats.
+ * With 3 channels, each of R, G and B (image.rgb; a gray image's gray thrice) goes through the same
+ * steps, and the prepared image holds them interleaved.
  */
-export function prepare(image: GrayImage, size: number, spec: PreprocessSpec): PreparedImage {
-  const { width, height } = image;
+export function prepare(image: GrayImage, size: number, spec: PreprocessSpec, channels: 1 | 3 = 1): PreparedImage {
+  if (channels === 1) return { pixels: preparePlane(image.gray, image.width, image.height, size, spec), size };
+  const n = image.width * image.height;
+  const plane = new Uint8Array(n);
+  const pixels = new Float32Array(size * size * 3);
+  for (let c = 0; c < 3; c++) {
+    if (image.rgb) for (let i = 0; i < n; i++) plane[i] = image.rgb[i * 3 + c]!;
+    const one = preparePlane(image.rgb ? plane : image.gray, image.width, image.height, size, spec);
+    for (let i = 0; i < one.length; i++) pixels[i * 3 + c] = one[i]!;
+  }
+  return { pixels, size, channels };
+}
+
+function preparePlane(gray: Uint8Array, width: number, height: number, size: number, spec: PreprocessSpec): Float32Array {
   const longest = Math.max(width, height);
   const scale = longest > size || !spec.noUpscale ? size / longest : 1;
   const outW = Math.max(1, Math.min(size, Math.round(width * scale)));
   const outH = Math.max(1, Math.min(size, Math.round(height * scale)));
-  const scaled = resize(image.gray, width, height, outW, outH);
+  const scaled = resize(gray, width, height, outW, outH);
 
   const canvas = new Uint8Array(size * size).fill(spec.background);
   const left = Math.floor((size - outW) / 2);
@@ -56,7 +71,7 @@ export function prepare(image: GrayImage, size: number, spec: PreprocessSpec): P
   const pixels = new Float32Array(size * size);
   if (spec.invert) for (let i = 0; i < pixels.length; i++) pixels[i] = (255 - canvas[i]!) / 255;
   else for (let i = 0; i < pixels.length; i++) pixels[i] = canvas[i]! / 255;
-  return { pixels, size };
+  return pixels;
 }
 
 /** Area-averaging resize for shrinking, bilinear for enlarging; identity when sizes match. */

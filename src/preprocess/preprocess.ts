@@ -6,8 +6,8 @@ import { inputKey, organismArea, prepare } from './prepare.js';
 
 export interface PreprocessOptions {
   maxPixels: number;
-  /** One entry per distinct input (size + spec) that the active ensemble needs; the frame keys each by inputKey. */
-  inputs: { size: number; spec: PreprocessSpec }[];
+  /** One entry per distinct input (size + spec + channels, default 1) that the active ensemble needs; the frame keys each by inputKey. */
+  inputs: { size: number; spec: PreprocessSpec; channels?: 1 | 3 }[];
   /** What the camera gives (config `camera:`); default bright-field gray, pixel size unknown. */
   camera?: CameraProfile;
 }
@@ -15,11 +15,12 @@ export interface PreprocessOptions {
 /** Decode and prepare one frame. Throws PlankwatchError (an image reject code) for bad input. */
 export async function preprocessFrame(file: IncomingFile, bytes: Buffer, options: PreprocessOptions): Promise<PreparedFrame> {
   const camera = options.camera ?? NDSB_CAMERA;
-  const decoded = await decodeGray(bytes, { maxPixels: options.maxPixels, flatten: flattenLevel(camera.polarity) });
+  const colour = options.inputs.some((i) => i.channels === 3);
+  const decoded = await decodeGray(bytes, { maxPixels: options.maxPixels, flatten: flattenLevel(camera.polarity), colour });
   // Canonical (bright-field) form first, so that every member's preparation reads every camera alike.
   const { image, polarity, background } = canonicalImage(decoded, camera.polarity);
   const inputs = new Map<string, PreparedImage>();
-  for (const input of options.inputs) inputs.set(inputKey(input.size, input.spec), prepare(image, input.size, input.spec));
+  for (const input of options.inputs) inputs.set(inputKey(input.size, input.spec, input.channels), prepare(image, input.size, input.spec, input.channels));
   const area = organismArea(image, background);
   const um2 = areaUm2(area, camera.pixelSizeUm);
   return {
