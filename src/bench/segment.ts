@@ -43,6 +43,17 @@ export interface SegmentBenchResult {
   segmentOnlyFramesPerSecond: number;
   segmentOnlyMsMedian: number;
   peakRssMiB: number;
+  /**
+   * CPU time (user + system, every thread: main, segmentation, inference, image codecs) the daemon
+   * spent from the first frame written to the last one done, per camera frame and per ROI stored.
+   */
+  cpuSeconds: number;
+  cpuMsPerFrame: number;
+  cpuMsPerRoi: number;
+  /** Of the daemon's CPU time, the share of the two cores it had (1 = one core busy throughout). */
+  coresBusy: number;
+  /** The segmentation thread alone: CPU time per camera frame. */
+  segmentOnlyCpuMsPerFrame: number;
 }
 
 export async function benchSegment(o: SegmentBenchOptions): Promise<SegmentBenchResult> {
@@ -58,19 +69,26 @@ export async function benchSegment(o: SegmentBenchOptions): Promise<SegmentBench
   await alone.start();
   const aloneMs: number[] = [];
   let aloneSeconds = 0;
+  let aloneCpuMs = 0;
   for (let i = 0; i < o.frames; i++) {
     const frame = compose({ ...scene, seed: 9000 + i }, rois, o.roisPerFrame);
+    const gray = frame.gray.slice();
     const t0 = performance.now();
-    aloneMs.push((await alone.segment(frame.gray.slice(), o.width, o.height)).ms);
+    const cpu0 = process.cpuUsage();
+    aloneMs.push((await alone.segment(gray, o.width, o.height)).ms);
+    const cpu = process.cpuUsage(cpu0);
+    aloneCpuMs += (cpu.user + cpu.system) / 1000;
     aloneSeconds += (performance.now() - t0) / 1000;
+    // 8-bit gray, as the camera writes it (without toColourspace sharp would write 3 channels, 12 MB).
     await sharp(Buffer.from(frame.gray.buffer, frame.gray.byteOffset, frame.gray.length), { raw: { width: o.width, height: o.height, channels: 1 } })
+      .toColourspace('b-w')
       .tiff({ compression: 'none' })
       .toFile(path.join(staging, `${String(i).padStart(5, '0')}.tif`));
   }
   await alone.stop();
   aloneMs.sort((a, b) => a - b);
-  const segmentOnly = { framesPerSecond: round(o.frames / aloneSeconds), msMedian: round(aloneMs[Math.floor(aloneMs.length / 2)] ?? NaN) };
-  o.log(`segmentation thread alone: ${segmentOnly.framesPerSecond} frames/s, ${segmentOnly.msMedian} ms a frame (median)`);
+  const segmentOnly = { framesPerSecond: round(o.frames / aloneSeconds), msMedian: round(aloneMs[Math.floor(aloneMs.length / 2)] ?? NaN), cpuMsPerFrame: round(aloneCpuMs / o.frames) };
+  o.log(`segmentation thread alone: ${segmentOnly.framesPerSecond} frames/s, ${segmentOnly.msMedian} ms a frame (median), ${segmentOnly.cpuMsPerFrame} ms CPU a frame`);
   const db = path.join(root, 'bench.db');
   const config = path.join(root, 'bench.yaml');
   writeFileSync(
@@ -95,6 +113,7 @@ export async function benchSegment(o: SegmentBenchOptions): Promise<SegmentBench
     const backend = await ready(child);
     o.log(`daemon ready: ${backend}; writing ${o.frames} frames at once`);
     const started = Date.now();
+    const cpuBefore = cpuMs(child.pid!);
     for (let i = 0; i < o.frames; i++) {
       const name = `${String(i).padStart(5, '0')}.tif`;
       renameSync(path.join(staging, name), path.join(incoming, name));
@@ -107,6 +126,7 @@ export async function benchSegment(o: SegmentBenchOptions): Promise<SegmentBench
       done = query(db, 'SELECT count(*) AS n FROM camera_frames WHERE done_at IS NOT NULL');
     }
     const seconds = (Date.now() - started) / 1000;
+    const cpuSeconds = (cpuMs(child.pid!) - cpuBefore) / 1000;
     const roisStored = query(db, 'SELECT count(*) AS n FROM camera_frame_rois r JOIN frames f ON f.sha256 = r.sha256');
     const segmentMs = all(db, 'SELECT segment_ms AS v FROM camera_frames ORDER BY segment_ms').map((r) => r.v);
     const result: SegmentBenchResult = {
@@ -122,8 +142,14 @@ export async function benchSegment(o: SegmentBenchOptions): Promise<SegmentBench
       segmentOnlyFramesPerSecond: segmentOnly.framesPerSecond,
       segmentOnlyMsMedian: segmentOnly.msMedian,
       peakRssMiB: peakRss(child.pid!),
+      cpuSeconds: round(cpuSeconds),
+      cpuMsPerFrame: round((cpuSeconds * 1000) / o.frames),
+      cpuMsPerRoi: round((cpuSeconds * 1000) / Math.max(1, roisStored)),
+      coresBusy: Math.round((cpuSeconds / seconds) * 100) / 100,
+      segmentOnlyCpuMsPerFrame: segmentOnly.cpuMsPerFrame,
     };
     o.log(`${o.frames} frames (${roisStored} ROIs) in ${result.seconds} s: ${result.framesPerSecond} frames/s, ${result.roisPerSecond} ROIs/s; segmentation ${result.segmentMsMedian} ms a frame (median)`);
+    o.log(`daemon CPU ${result.cpuSeconds} s (${result.coresBusy} cores busy): ${result.cpuMsPerFrame} ms a frame, ${result.cpuMsPerRoi} ms an ROI (all threads; the segmentation alone: ${segmentOnly.cpuMsPerFrame} ms a frame)`);
     return result;
   } finally {
     child.kill('SIGTERM');
@@ -164,6 +190,17 @@ function all(file: string, sql: string): { v: number }[] {
     return []; // not created yet
   } finally {
     conn?.close();
+  }
+}
+
+/** CPU time (user + system) of every thread of process `pid` so far, ms (Linux: /proc, clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
   }
 }
 
