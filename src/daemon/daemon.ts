@@ -6,6 +6,7 @@ import { isPlankwatchError } from '../errors.js';
 import { Metrics, type HealthChecks, type HttpServer } from '../http/index.js';
 import type { Ingest, IngestReject } from '../ingest/index.js';
 import type { SegmentStage } from '../segment/index.js';
+import type { GrayImage } from '../preprocess/index.js';
 import type { Logger } from '../log.js';
 import type { NavStage } from '../nav/index.js';
 import type { CountsWindow, ModelInfo, PipelineStats, Publisher, PublisherProviders } from '../publish/index.js';
@@ -329,7 +330,7 @@ export class Daemon {
   /** Camera frames cut into ROIs; each ROI goes down the pipeline like one the camera cut. */
   private createSegmentStage(store: Store): SegmentStage {
     const hooks = {
-      classify: (roi: IncomingFile) => this.pipeline!.handle(roi),
+      classify: (roi: IncomingFile, decoded?: GrayImage) => this.pipeline!.handle(roi, decoded),
       roiStored: (sha256: string) => store.hasFrame(sha256),
       reject: (file: IncomingFile, code: RejectCode, detail: string) => this.pipeline!.reject(file, code, detail),
       settled: (file: IncomingFile, outcome: 'processed' | 'duplicate') => this.onSettled(file, outcome),

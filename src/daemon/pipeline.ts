@@ -4,7 +4,7 @@
 import { isPlankwatchError, PlankwatchError } from '../errors.js';
 import { readVerified } from '../ingest/index.js';
 import type { Logger } from '../log.js';
-import { preprocessFrame, type CameraProfile, type PreprocessOptions } from '../preprocess/index.js';
+import { preprocessDecoded, preprocessFrame, type CameraProfile, type GrayImage, type PreprocessOptions } from '../preprocess/index.js';
 import type { Store } from '../store/index.js';
 import type { ClassifiedFrame, EnsemblePrediction, IncomingFile, Part, PreparedFrame, RejectCode } from '../types.js';
 
@@ -106,15 +106,19 @@ export class Pipeline implements Part {
     if (result === 'timeout') this.log.warn({ inFlight: this.handling.size }, 'stop: files still in flight after daemon.shutdownTimeoutS; they stay in the watch folder and are processed at the next start');
   }
 
-  /** Take one file through every stage. Resolves when it is settled; never rejects. */
-  handle(file: IncomingFile): Promise<void> {
-    const work = this.settle(file);
+  /**
+   * Take one file through every stage. Resolves when it is settled; never rejects. `decoded`: its
+   * pixels, when the caller has them in memory (an ROI the segment stage cut and wrote as `file`):
+   * the file is then neither read back nor decoded again.
+   */
+  handle(file: IncomingFile, decoded?: GrayImage): Promise<void> {
+    const work = this.settle(file, decoded);
     this.handling.add(work);
     void work.finally(() => this.handling.delete(work));
     return work;
   }
 
-  private async settle(file: IncomingFile): Promise<void> {
+  private async settle(file: IncomingFile, decoded?: GrayImage): Promise<void> {
     this.active++;
     try {
       if (this.options.storeFull?.()) throw new PlankwatchError('PW_E_DISK_FULL', `the database's disk is full: ${file.relPath} waits in the watch folder`);
@@ -127,7 +131,7 @@ export class Pipeline implements Part {
         this.settleDuplicate(file);
         return;
       }
-      const work = this.process(file);
+      const work = this.process(file, decoded);
       this.inFlight.set(file.sha256, work);
       try {
         await work;
@@ -167,11 +171,11 @@ export class Pipeline implements Part {
     }
   }
 
-  private async process(file: IncomingFile): Promise<void> {
+  private async process(file: IncomingFile, decoded?: GrayImage): Promise<void> {
     this.coming++;
     let classified: ClassifiedFrame | undefined;
     try {
-      classified = await this.classifyFile(file);
+      classified = await this.classifyFile(file, decoded);
     } finally {
       this.coming--;
       // Rejected or failed: a batch that waited for this frame may not need to wait any longer.
@@ -181,17 +185,22 @@ export class Pipeline implements Part {
   }
 
   /** Read, prepare and classify; undefined when the image is rejected (recorded as such). */
-  private async classifyFile(file: IncomingFile): Promise<ClassifiedFrame | undefined> {
+  private async classifyFile(file: IncomingFile, decoded?: GrayImage): Promise<ClassifiedFrame | undefined> {
     let frame: PreparedFrame;
+    const options = { maxPixels: this.options.maxPixels, inputs: this.options.classifier.inputs(), camera: this.options.camera };
     try {
-      // Only the bytes that were hashed are classified: never through a link, never from a FIFO.
-      // Bytes that changed since hashing (PW_E_IMAGE_MISMATCH) are not this frame: the file stays
-      // in the watch folder and the next rescan hashes it again as what it now is.
-      const bytes = await readVerified(file.path, file.sha256).catch((err: unknown) => {
-        if (isPlankwatchError(err)) throw err;
-        throw new PlankwatchError('PW_E_IMAGE_UNREADABLE', (err as Error).message, { cause: err });
-      });
-      frame = await preprocessFrame(file, bytes, { maxPixels: this.options.maxPixels, inputs: this.options.classifier.inputs(), camera: this.options.camera });
+      if (decoded) {
+        frame = preprocessDecoded(file, decoded, options);
+      } else {
+        // Only the bytes that were hashed are classified: never through a link, never from a FIFO.
+        // Bytes that changed since hashing (PW_E_IMAGE_MISMATCH) are not this frame: the file stays
+        // in the watch folder and the next rescan hashes it again as what it now is.
+        const bytes = await readVerified(file.path, file.sha256).catch((err: unknown) => {
+          if (isPlankwatchError(err)) throw err;
+          throw new PlankwatchError('PW_E_IMAGE_UNREADABLE', (err as Error).message, { cause: err });
+        });
+        frame = await preprocessFrame(file, bytes, options);
+      }
     } catch (err) {
       if (isPlankwatchError(err) && IMAGE_CODES.has(err.code)) {
         this.reject(file, err.code as RejectCode, err.detail);

@@ -1,7 +1,7 @@
 // The preprocess stage: file bytes in, one prepared tensor per ensemble input size out.
 import type { IncomingFile, PreparedFrame, PreparedImage, PreprocessSpec } from '../types.js';
 import { areaUm2, canonicalImage, flattenLevel, NDSB_CAMERA, type CameraProfile } from './camera.js';
-import { decodeGray } from './decode.js';
+import { decodeGray, type GrayImage } from './decode.js';
 import { inputKey, organismArea, prepare } from './prepare.js';
 
 export interface PreprocessOptions {
@@ -17,6 +17,15 @@ export async function preprocessFrame(file: IncomingFile, bytes: Buffer, options
   const camera = options.camera ?? NDSB_CAMERA;
   const colour = options.inputs.some((i) => i.channels === 3);
   const decoded = await decodeGray(bytes, { maxPixels: options.maxPixels, flatten: flattenLevel(camera.polarity), colour });
+  return preprocessDecoded(file, decoded, options);
+}
+
+/**
+ * Prepare one frame whose pixels are already decoded: an ROI cut from a camera frame, handed over
+ * in memory with the PNG it was written as (the same pixels decodeGray gives back from that PNG).
+ */
+export function preprocessDecoded(file: IncomingFile, decoded: GrayImage, options: PreprocessOptions): PreparedFrame {
+  const camera = options.camera ?? NDSB_CAMERA;
   // Canonical (bright-field) form first, so that every member's preparation reads every camera alike.
   const { image, polarity, background } = canonicalImage(decoded, camera.polarity);
   const inputs = new Map<string, PreparedImage>();

@@ -46,7 +46,11 @@ export async function decodeCameraFrame(bytes: Buffer, maxPixels: number): Promi
   if (bitDepth !== 8) throw new PlankwatchError('PW_E_FRAME_BIT_DEPTH', `The frame has ${bitDepth} bits per sample (${meta.depth}); 8 are needed.`);
   let gray: Uint8Array;
   try {
-    const { data, info } = await sharp(bytes, { failOn: 'truncated', limitInputPixels: maxPixels }).flatten({ background: '#ffffff' }).grayscale().raw().toBuffer({ resolveWithObject: true });
+    // A camera's 8-bit gray frame (one channel, no alpha) only needs decoding: half the time of
+    // the flatten and gray conversion, which give the same pixels for it.
+    const decoder = sharp(bytes, { failOn: 'truncated', limitInputPixels: maxPixels });
+    const plainGray = meta.channels === 1 && !meta.hasAlpha;
+    const { data, info } = await (plainGray ? decoder.toColourspace('b-w') : decoder.flatten({ background: '#ffffff' }).grayscale()).raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 1 || data.length !== width * height) throw new PlankwatchError('PW_E_IMAGE_CORRUPT', `Decoded ${data.length} bytes in ${info.channels} channel(s) for ${width}x${height}.`);
     gray = new Uint8Array(data.buffer, data.byteOffset, data.length);
   } catch (err) {
@@ -84,16 +88,22 @@ function bitsOf(meta: Metadata): number {
   }
 }
 
-/** 'black' or 'white' when nearly every pixel is, else undefined. */
+/**
+ * 'black' or 'white' when nearly every pixel is, else undefined. Stops as soon as enough pixels are
+ * neither black nor white (a few thousand in a frame with anything in it).
+ */
 function blankness(gray: Uint8Array): 'black' | 'white' | undefined {
-  let black = 0;
-  let white = 0;
-  for (let i = 0; i < gray.length; i++) {
+  const n = gray.length;
+  const need = BLANK_FRACTION * n;
+  let notBlack = 0;
+  let notWhite = 0;
+  for (let i = 0; i < n; i++) {
     const v = gray[i]!;
-    if (v <= BLACK) black++;
-    else if (v >= WHITE) white++;
+    if (v > BLACK) notBlack++;
+    if (v < WHITE) notWhite++;
+    if (n - notBlack < need && n - notWhite < need) return undefined;
   }
-  if (black >= BLANK_FRACTION * gray.length) return 'black';
-  if (white >= BLANK_FRACTION * gray.length) return 'white';
+  if (n - notBlack >= need) return 'black';
+  if (n - notWhite >= need) return 'white';
   return undefined;
 }

@@ -1,13 +1,13 @@
-// ROI images cut from a camera frame, written as PNG files under the archive folder, where the
-// review page, the fine-tuner, the exports and the sync thumbnails find every frame's image by its
-// SHA-256 (src/ingest/image-archive.ts). A camera frame "cast-7/f0001.tif" with SHA-256 3fa2c1d0…
+// ROI images cut from a camera frame, written as 8-bit gray PNG files under the archive folder,
+// where the review page, the fine-tuner, the exports and the sync thumbnails find every frame's
+// image by its SHA-256 (src/ingest/image-archive.ts). A camera frame "cast-7/f0001.tif" with SHA-256 3fa2c1d0…
 // gives "cast-7/f0001-3fa2c1d0/0001.png", "…/0002.png": one folder per camera frame content, so a
 // camera that reuses a name never overwrites the ROIs of the earlier frame.
 import { createHash } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
 import { readVerified } from '../ingest/index.js';
+import { encodeGrayPng } from './png.js';
 
 export interface RoiFile {
   path: string;
@@ -24,16 +24,31 @@ export function roiRelPath(cameraRelPath: string, cameraSha256: string, index: n
   return path.posix.join(dir === '.' ? '' : dir, folder, `${String(index).padStart(4, '0')}.png`);
 }
 
-/** Encodes an 8-bit gray crop as PNG and writes it at `root`/`relPath` (written whole, then renamed in). */
-export async function writeRoiImage(root: string, relPath: string, gray: Uint8Array, width: number, height: number): Promise<RoiFile> {
-  const png = await sharp(gray, { raw: { width, height, channels: 1 } }).png({ compressionLevel: 6 }).toBuffer();
-  const sha256 = createHash('sha256').update(png).digest('hex');
-  const file = roiPath(root, relPath);
-  await mkdir(path.dirname(file), { recursive: true });
-  const temp = `${file}.${process.pid}.part`;
-  await writeFile(temp, png);
-  await rename(temp, file);
-  return { path: file, relPath, sha256, bytes: png.length };
+export interface RoiCrop {
+  relPath: string;
+  /** 8-bit gray pixels, row-major. */
+  gray: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/**
+ * Encodes each crop as PNG and writes it at `root`/crop.relPath (written whole, then renamed in);
+ * the folders are made once for all.
+ */
+export async function writeRoiImages(root: string, crops: RoiCrop[]): Promise<RoiFile[]> {
+  for (const dir of new Set(crops.map((c) => path.dirname(roiPath(root, c.relPath))))) await mkdir(dir, { recursive: true });
+  return Promise.all(
+    crops.map(async (c) => {
+      const png = encodeGrayPng(c.gray, c.width, c.height);
+      const sha256 = createHash('sha256').update(png).digest('hex');
+      const file = roiPath(root, c.relPath);
+      const temp = `${file}.${process.pid}.part`;
+      await writeFile(temp, png);
+      await rename(temp, file);
+      return { path: file, relPath: c.relPath, sha256, bytes: png.length };
+    }),
+  );
 }
 
 /** The size of `root`/`relPath` when it is a regular file holding exactly the bytes `sha256`, else undefined. */

@@ -7,10 +7,11 @@
 import { isPlankwatchError, PlankwatchError } from '../errors.js';
 import { readVerified } from '../ingest/index.js';
 import type { Logger } from '../log.js';
+import type { GrayImage } from '../preprocess/index.js';
 import type { CameraFrameInsert, CameraFrameRepository, CameraFrameRoiInsert } from '../store/index.js';
 import type { IncomingFile, Part, RejectCode } from '../types.js';
 import { decodeCameraFrame } from './camera-frame.js';
-import { roiImageIntact, roiPath, roiRelPath, writeRoiImage } from './roi-files.js';
+import { roiImageIntact, roiPath, roiRelPath, writeRoiImages } from './roi-files.js';
 import { SegmentThread } from './segment-thread.js';
 import type { SegmentedFrame, SegmentSettings } from './settings.js';
 
@@ -34,8 +35,12 @@ type Roi = CameraFrameRoiInsert & { bytes: number };
 const FRAMES_AT_ONCE = 2;
 
 export interface SegmentStageHooks {
-  /** Send one ROI down the classification path; resolves once it is settled (never rejects). */
-  classify(roi: IncomingFile): Promise<void>;
+  /**
+   * Send one ROI down the classification path; resolves once it is settled (never rejects).
+   * `decoded`: its pixels, when just cut (the PNG written as `roi` holds the same), so that they
+   * need not be read back and decoded.
+   */
+  classify(roi: IncomingFile, decoded?: GrayImage): Promise<void>;
   /** True when the ROI with these bytes is stored (classified). */
   roiStored(sha256: string): boolean;
   /** Record the camera frame as rejected (quarantined). */
@@ -139,12 +144,15 @@ export class SegmentStage implements Part {
     // Segmented before a stop: the same ROIs again, when their images are all still there.
     let id = existing?.id;
     let rois = existing ? await this.intactRois(existing.id) : undefined;
+    let crops: GrayImage[] = [];
     if (!rois) {
       const recorded = await this.withSlot(() => this.segment(file));
       id = recorded.id;
       rois = recorded.rois;
+      crops = recorded.crops;
     }
-    await Promise.all(rois.map((roi) => hooks.classify(this.roiFile(file, roi))));
+    // The ROIs of one frame reach the classifier together, so that they share its batches.
+    await Promise.all(rois.map((roi, i) => hooks.classify(this.roiFile(file, roi), crops[i])));
     const missing = rois.filter((r) => !hooks.roiStored(r.sha256)).length;
     if (missing > 0) throw new PlankwatchError('PW_E_SEGMENT', `${missing} of the ${rois.length} ROIs of ${file.relPath} could not be stored; the camera frame is taken up again at the next scan`);
     repository.markDone(id!, { sha256: file.sha256, relPath: file.relPath, bytes: file.bytes, mtimeMs: file.mtimeMs ?? null }, now());
@@ -152,7 +160,7 @@ export class SegmentStage implements Part {
   }
 
   /** Read, check, segment, write the ROI images, record. */
-  private async segment(file: IncomingFile): Promise<{ id: number; rois: Roi[] }> {
+  private async segment(file: IncomingFile): Promise<{ id: number; rois: Roi[]; crops: GrayImage[] }> {
     const o = this.options;
     const now = o.now ?? Date.now;
     // Only the bytes that were hashed: never through a link, never from a FIFO.
@@ -162,7 +170,7 @@ export class SegmentStage implements Part {
     });
     const image = await decodeCameraFrame(bytes, o.maxPixels);
     const seg = await this.thread.segment(image.gray, image.width, image.height);
-    const rois = await this.writeRois(file, seg);
+    const { rois, crops } = await this.writeRois(file, seg);
     const insert: CameraFrameInsert = {
       sha256: file.sha256,
       relPath: file.relPath,
@@ -185,27 +193,33 @@ export class SegmentStage implements Part {
     };
     const id = o.repository.recordSegmented(insert);
     this.log.info({ file: file.relPath, rois: rois.length, components: seg.components, rejected: seg.rejected, ms: Math.round(seg.ms) }, `segmented ${file.relPath}: ${rois.length} ROIs`);
-    return { id, rois };
+    return { id, rois, crops };
   }
 
-  private async writeRois(file: IncomingFile, seg: SegmentedFrame): Promise<Roi[]> {
+  /** Writes each ROI's image; its record and its pixels (as the PNG holds them), in order. */
+  private async writeRois(file: IncomingFile, seg: SegmentedFrame): Promise<{ rois: Roi[]; crops: GrayImage[] }> {
     const um = this.options.pixelSizeUm > 0 ? this.options.pixelSizeUm : null;
-    return Promise.all(
-      seg.rois.map(async (g, i) => {
-        const relPath = roiRelPath(file.relPath, file.sha256, g.index);
-        const written = await writeRoiImage(this.options.roiRoot, relPath, seg.crops[i]!, g.cropWidth, g.cropHeight);
-        const { index, x, y, width, height, cropX, cropY, cropWidth, cropHeight, areaPx, majorPx, minorPx, orientationDeg, meanGrey } = g;
-        return {
-          index, x, y, width, height, cropX, cropY, cropWidth, cropHeight, areaPx, majorPx, minorPx, orientationDeg, meanGrey,
-          sha256: written.sha256,
-          relPath,
-          bytes: written.bytes,
-          areaUm2: um === null ? null : areaPx * um * um,
-          majorUm: um === null ? null : majorPx * um,
-          minorUm: um === null ? null : minorPx * um,
-        };
-      }),
-    );
+    const crops = seg.rois.map((g, i): GrayImage & { relPath: string } => ({
+      relPath: roiRelPath(file.relPath, file.sha256, g.index),
+      gray: seg.crops[i]!,
+      width: g.cropWidth,
+      height: g.cropHeight,
+      format: 'png',
+    }));
+    const written = await writeRoiImages(this.options.roiRoot, crops);
+    const rois = seg.rois.map((g, i): Roi => {
+      const { index, x, y, width, height, cropX, cropY, cropWidth, cropHeight, areaPx, majorPx, minorPx, orientationDeg, meanGrey } = g;
+      return {
+        index, x, y, width, height, cropX, cropY, cropWidth, cropHeight, areaPx, majorPx, minorPx, orientationDeg, meanGrey,
+        sha256: written[i]!.sha256,
+        relPath: crops[i]!.relPath,
+        bytes: written[i]!.bytes,
+        areaUm2: um === null ? null : areaPx * um * um,
+        majorUm: um === null ? null : majorPx * um,
+        minorUm: um === null ? null : minorPx * um,
+      };
+    });
+    return { rois, crops };
   }
 
   /** The recorded ROIs of a camera frame, when every image is still on disk as recorded. */

@@ -36,6 +36,30 @@ describe('decodeCameraFrame', () => {
     expect((await decodeCameraFrame(await raw(rgb, 3).png().toBuffer(), 25_000_000)).gray.length).toBe(W * H);
   });
 
+  it('gives back exactly the pixels of a lossless frame, one channel (as cameras write) or three', async () => {
+    const px = gradient();
+    const gray = (r: sharp.Sharp) => r.toColourspace('b-w');
+    for (const bytes of [await gray(raw(px)).tiff({ compression: 'none' }).toBuffer(), await gray(raw(px)).png().toBuffer(), await raw(px).tiff({ compression: 'none' }).toBuffer(), await raw(px).png().toBuffer()]) {
+      expect(Buffer.from((await decodeCameraFrame(bytes, 25_000_000)).gray).equals(px)).toBe(true);
+    }
+    expect((await sharp(await gray(raw(px)).tiff({ compression: 'none' }).toBuffer()).metadata()).channels).toBe(1);
+  });
+
+  it('calls a frame blank from 99.9% black (or white) pixels on, wherever the others are', async () => {
+    const allowed = W * H - Math.ceil(0.999 * W * H); // pixels that may be neither
+    for (const level of [0, 255]) {
+      for (const at of ['start', 'end'] as const) {
+        const frame = (others: number) => {
+          const px = Buffer.alloc(W * H, level);
+          px.fill(128, at === 'start' ? 0 : W * H - others, at === 'start' ? others : W * H);
+          return raw(px).toColourspace('b-w').png().toBuffer();
+        };
+        expect(await codeOf(await frame(allowed))).toBe('PW_E_FRAME_BLANK');
+        expect(await codeOf(await frame(allowed + 1))).toBe('decoded');
+      }
+    }
+  });
+
   it('refuses truncated PNG, TIFF and JPEG frames as PW_E_IMAGE_CORRUPT', async () => {
     for (const whole of [await raw(gradient()).png().toBuffer(), await raw(gradient()).tiff({ compression: 'none' }).toBuffer(), await raw(gradient()).jpeg().toBuffer()]) {
       expect(await codeOf(whole.subarray(0, Math.floor(whole.length * 0.6)))).toBe('PW_E_IMAGE_CORRUPT');
