@@ -14,7 +14,7 @@ export function isTtaTransform(name: string): name is TtaTransform {
 }
 
 /**
- * Transform a batch [n, h, w, 1] (square images). Rotations are counter-clockwise. `fill`: the
+ * Transform a batch [n, h, w, channels] (square images). Rotations are counter-clockwise. `fill`: the
  * prepared value of the background, for the corners a diagonal turn brings in.
  */
 export function transformBatch(x: tf.Tensor4D, t: TtaTransform, fill = 0): tf.Tensor4D {
@@ -32,8 +32,7 @@ export function transformBatch(x: tf.Tensor4D, t: TtaTransform, fill = 0): tf.Te
     case 'rot270':
       return tf.reverse(tf.transpose(x, [0, 2, 1, 3]), 2);
     default:
-      if (x.shape[3] !== 1) throw new Error(`${t}: one-channel images only`);
-      return tf.tensor4d(transformPixels(x.dataSync() as Float32Array, x.shape[1], t, fill), x.shape);
+      return tf.tensor4d(transformPixels(x.dataSync() as Float32Array, x.shape[1], t, fill, x.shape[3]), x.shape);
   }
 }
 

@@ -12,7 +12,9 @@ import { folderIO, writeMeta } from '../../src/classify/model-files.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { rotationTies } from '../../src/engine/rotation-ties.js';
 import { buildModel } from '../../src/learn/architectures.js';
+import { DEFAULT_AUGMENT } from '../../src/learn/augment.js';
 import { loadImageTable } from '../../src/learn/image-cache.js';
+import { runParallelTraining } from '../../src/learn/parallel/run.js';
 import { runTraining } from '../../src/learn/train-run.js';
 import { transferModel } from '../../src/learn/transfer.js';
 import { DEFAULT_PREPROCESS } from '../../src/preprocess/prepare.js';
@@ -116,6 +118,18 @@ describe('train --channels 3 on a colour camera', () => {
     // And from scratch.
     const fresh = await runTraining({ ...base, data, member: 'fresh', version: 'rgb', epochs: 1, camera, channels: 3 });
     expect(fresh.meta.input.channels).toBe(3);
+  });
+
+  it('with worker threads computes what this thread computes', async () => {
+    const base = { ...tinyTrainOptions(path.join(work, 'parallel'), 'plankwatch train (test)'), data, camera, channels: 3 as const, epochs: 2, augment: DEFAULT_AUGMENT };
+    const serial = await runTraining({ ...base, version: 'serial' });
+    const one = await runParallelTraining({ ...base, version: 'one', workers: 1 });
+    const two = await runParallelTraining({ ...base, version: 'two', workers: 2 });
+    expect(one.meta.input.channels).toBe(3);
+    serial.result.epochs.forEach((e, i) => expect(one.result.epochs[i]!.trainLoss).toBeCloseTo(e.trainLoss, 4));
+    // Two shards see their own batch statistics: near the single thread's, not equal.
+    expect(two.meta.input.channels).toBe(3);
+    two.result.epochs.forEach((e, i) => expect(Math.abs(e.trainLoss - serial.result.epochs[i]!.trainLoss)).toBeLessThan(0.1));
   });
 
   it('refuses three channels on a gray camera, and a colour member made gray', async () => {

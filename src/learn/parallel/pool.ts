@@ -150,7 +150,7 @@ export class GradientPool {
     );
   }
 
-  /** Probabilities for `count` prepared images (size² bytes each), split over the workers. */
+  /** Probabilities for `count` prepared images (imageBytes each: size² · channels), split over the workers. */
   async predict(weights: Float32Array, pixels: Uint8Array, count: number, imageBytes: number, numClasses: number, batchSize = 64): Promise<Float32Array> {
     this.publish(weights);
     const sizes = shardSizes(count, this.workers.length);

@@ -24,7 +24,7 @@ export type TrainWorkerRequest =
   | {
       id: number;
       op: 'step';
-      /** count images of size² prepared floats. */
+      /** count images of size² · channels prepared floats. */
       x: Float32Array;
       labels: Int32Array;
       /** Loss weight of each image (class weights). */

@@ -67,7 +67,6 @@ export function runParallelTraining(options: ParallelRunOptions): Promise<TrainR
     readData: readDatasetOrManifest,
     check: (o, parent, classes) => {
       if (o.teacher) throw new Error('--teacher (distillation) is not supported with --workers above 1 yet; use --workers 1.');
-      if (o.channels === 3 || parent?.input.channels === 3) throw new Error('Members that read R, G and B (--channels 3) are not trained with --workers above 1 yet; use --workers 1.');
       if (!parent) return;
       if (o.freeze) throw new Error('--freeze is not supported with --workers above 1 yet; train the head with --workers 1.');
       if ((o.headEpochs ?? 0) > 0) throw new Error('--head-epochs (the transfer recipe\'s head-first start) is not supported with --workers above 1 yet; use --workers 1, or --head-epochs 0.');

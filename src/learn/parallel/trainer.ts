@@ -78,7 +78,9 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
   const { table, labels } = data.train;
   const n = labels.length;
   const s = table.size;
-  const s2 = s * s;
+  const channels = table.channels ?? 1;
+  /** Floats (or bytes) of one image: size² per channel. */
+  const s2 = s * s * channels;
   const B = config.batchSize;
   if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers must be a whole number of at least 1, not ${workers}.`);
   if (B < workers) throw new Error(`--batch-size ${B} is smaller than --workers ${workers}: every worker needs at least one image per step.`);
@@ -117,7 +119,7 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
           const w = new Float32Array(count);
           for (let j = 0; j < count; j++, i++) {
             const idx = order[b * B + i]!;
-            augmentInto(table.pixels.subarray(idx * s2, (idx + 1) * s2), s, x.subarray(j * s2, (j + 1) * s2), rng, config.augment, config.fill);
+            augmentInto(table.pixels.subarray(idx * s2, (idx + 1) * s2), s, x.subarray(j * s2, (j + 1) * s2), rng, config.augment, config.fill, channels);
             y[j] = labels[idx]!;
             w[j] = weights[labels[idx]!]!;
           }

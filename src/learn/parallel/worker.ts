@@ -18,6 +18,8 @@ interface Replica {
   layout: WeightLayout;
   trainableVars: tf.Variable[];
   size: number;
+  /** Input channels (1 gray, 3 R, G, B). */
+  channels: 1 | 3;
   /** The weights the main thread shares (see the init request). */
   weights: Float32Array;
 }
@@ -38,6 +40,7 @@ async function init(req: Extract<TrainWorkerRequest, { op: 'init' }>): Promise<W
     layout,
     trainableVars: layout.trainable.map((i) => layout.variables[i]!),
     size: (model.inputs[0]!.shape[1] as number) ?? 0,
+    channels: model.inputs[0]!.shape[3] === 3 ? 3 : 1,
     weights: new Float32Array(req.weights),
   };
   return { backend: backend.name, weights: layout.total, trainable: layout.trainable.length };
@@ -52,7 +55,7 @@ function step(req: Extract<TrainWorkerRequest, { op: 'step' }>): { result: StepR
   const grads = new Float32Array(r.trainableVars.reduce((n, v) => n + v.size, 0));
   const [loss, hits] = withSeededMathRandom(req.seed, () =>
     tf.tidy(() => {
-      const x = tf.tensor4d(req.x, [req.count, s, s, 1]);
+      const x = tf.tensor4d(req.x, [req.count, s, s, r.channels]);
       const labels = tf.tensor1d(req.labels, 'int32');
       const y = tf.oneHot(labels, req.numClasses);
       const w = tf.tensor1d(req.lossWeights);
@@ -81,7 +84,7 @@ function step(req: Extract<TrainWorkerRequest, { op: 'step' }>): { result: StepR
 function predict(req: Extract<TrainWorkerRequest, { op: 'predict' }>): { result: Float32Array; transfer: ArrayBuffer[] } {
   const r = need();
   writeFlat(r.layout, r.weights);
-  const probs = predictTable(r.model, { size: r.size, pixels: req.pixels, rels: new Array<string>(req.count).fill('') }, req.batchSize);
+  const probs = predictTable(r.model, { size: r.size, channels: r.channels, pixels: req.pixels, rels: new Array<string>(req.count).fill('') }, req.batchSize);
   return { result: probs, transfer: [probs.buffer as ArrayBuffer] };
 }
 
