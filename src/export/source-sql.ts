@@ -3,7 +3,7 @@
 // written with `?` placeholders, numbered for PostgreSQL by the caller). Tables a database lacks (an
 // older one, or a ship without the review or navigation stage) are left out of the join and their
 // columns come back NULL. A ROI cut from a whole camera frame (camera_frame_rois, ingest.mode
-// frames) brings its box, measures and camera frame; a shore database has none of them.
+// frames; shore_camera_frame_rois ashore) brings its box, measures and camera frame.
 
 /** Ship: the latest prediction per frame, its label, its position and its camera frame. Parameters: instrument, since, until. */
 export function shipObjectsSql(has: (table: string) => boolean): string {
@@ -40,16 +40,30 @@ export function shipObjectsSql(has: (table: string) => boolean): string {
  */
 export function shoreObjectsSql(has: (table: string) => boolean): string {
   const positions = has('shore_positions');
+  const cameraFrames = has('shore_camera_frame_rois') && has('shore_camera_frames');
+  // The same columns as the ship's; the first ROI with these bytes by camera frame and index (one object, not two).
+  const segCols = cameraFrames
+    ? `, cr.x AS roi_x, cr.y AS roi_y, cr.width AS roi_width, cr.height AS roi_height, cr.area_px AS roi_area_px,
+      cr.major_px AS roi_major_px, cr.minor_px AS roi_minor_px, cr.orientation_deg AS roi_orientation_deg, cr.mean_grey AS roi_mean_grey,
+      cf.rel_path AS camera_frame_path, cf.sha256 AS camera_frame_sha256, cf.pixel_size_um`
+    : '';
+  const segJoin = cameraFrames
+    ? `LEFT JOIN shore_camera_frame_rois cr ON cr.instrument = p.instrument AND cr.sha256 = p.sha256
+        AND NOT EXISTS (SELECT 1 FROM shore_camera_frame_rois c WHERE c.instrument = cr.instrument AND c.sha256 = cr.sha256
+          AND (c.camera_frame_id < cr.camera_frame_id OR (c.camera_frame_id = cr.camera_frame_id AND c.roi_index < cr.roi_index)))
+      LEFT JOIN shore_camera_frames cf ON cf.instrument = cr.instrument AND cf.sha256 = cr.camera_frame_sha256`
+    : '';
   const posCols = positions
     ? 'sp.t_ms AS captured_at, sp.lat, sp.lon, sp.depth_m, sp.temperature_c, sp.salinity, sp.quality AS position_quality, sp.env_quality'
     : 'NULL AS captured_at, NULL AS lat, NULL AS lon, NULL AS depth_m, NULL AS temperature_c, NULL AS salinity, NULL AS position_quality, NULL AS env_quality';
   return `SELECT p.instrument, p.sha256, p.rel_path, p.width, p.height, p.area, p.classified_at, p.arrived_at,
       p.label AS predicted_label, p.probability, p.ensemble_version,
-      l.state, l.label AS review_label, l.labelled_by, l.labelled_at, ${posCols}
+      l.state, l.label AS review_label, l.labelled_by, l.labelled_at, ${posCols}${segCols}
     FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY instrument, sha256 ORDER BY classified_at DESC, ensemble_version DESC) AS rn
           FROM shore_predictions WHERE classified_at >= ? AND classified_at < ? AND (CAST(? AS TEXT) IS NULL OR instrument = ?)) p
     LEFT JOIN shore_labels l ON l.instrument = p.instrument AND l.sha256 = p.sha256
     ${positions ? 'LEFT JOIN shore_positions sp ON sp.instrument = p.instrument AND sp.sha256 = p.sha256' : ''}
+    ${segJoin}
     WHERE p.rn = 1
     ORDER BY p.classified_at, p.instrument, p.sha256`;
 }

@@ -41,7 +41,7 @@ export interface ExportObject {
   /** Quality of lat/lon and of depth/temperature/salinity: 'interpolated', 'held', 'missing'; null: never tagged. */
   positionQuality: TagQuality | null;
   envQuality: TagQuality | null;
-  /** The whole camera frame the ROI was cut from (ingest.mode frames, ship databases); null otherwise. */
+  /** The whole camera frame the ROI was cut from (ingest.mode frames; on a shore database once synced); null otherwise. */
   cameraFrame: CameraFrameMeasures | null;
 }
 

@@ -140,6 +140,46 @@ export const SHORE_SCHEMA: readonly string[] = [
     PRIMARY KEY (instrument, record_key, t_ms, depth_cell)
   )`,
   `CREATE INDEX IF NOT EXISTS shore_volumes_time ON shore_volumes (instrument, t_ms)`,
+  // Whole camera frames (ingest.mode frames): frame_id is the ship's camera_frames id; rois the ROIs kept.
+  `CREATE TABLE IF NOT EXISTS shore_camera_frames (
+    instrument    TEXT   NOT NULL,
+    sha256        TEXT   NOT NULL,
+    frame_id      BIGINT NOT NULL,
+    rel_path      TEXT   NOT NULL,
+    captured_at   BIGINT NOT NULL,
+    bytes         BIGINT NOT NULL,
+    width         BIGINT NOT NULL,
+    height        BIGINT NOT NULL,
+    format        TEXT   NOT NULL,
+    pixel_size_um DOUBLE PRECISION,
+    volume_m3     DOUBLE PRECISION,
+    rois          BIGINT NOT NULL,
+    seq           BIGINT NOT NULL,
+    PRIMARY KEY (instrument, sha256)
+  )`,
+  `CREATE INDEX IF NOT EXISTS shore_camera_frames_time ON shore_camera_frames (instrument, captured_at)`,
+  // Each ROI cut from one: sha256 is the ROI image's (shore_predictions.sha256), the box and
+  // measures in pixels of the camera frame; area_um2 NULL where the pixel size was unknown.
+  `CREATE TABLE IF NOT EXISTS shore_camera_frame_rois (
+    instrument          TEXT   NOT NULL,
+    camera_frame_sha256 TEXT   NOT NULL,
+    roi_index           BIGINT NOT NULL,
+    camera_frame_id     BIGINT NOT NULL,
+    sha256              TEXT   NOT NULL,
+    x                   BIGINT NOT NULL,
+    y                   BIGINT NOT NULL,
+    width               BIGINT NOT NULL,
+    height              BIGINT NOT NULL,
+    area_px             BIGINT NOT NULL,
+    area_um2            DOUBLE PRECISION,
+    major_px            DOUBLE PRECISION NOT NULL,
+    minor_px            DOUBLE PRECISION NOT NULL,
+    orientation_deg     DOUBLE PRECISION NOT NULL,
+    mean_grey           DOUBLE PRECISION NOT NULL,
+    seq                 BIGINT NOT NULL,
+    PRIMARY KEY (instrument, camera_frame_sha256, roi_index)
+  )`,
+  `CREATE INDEX IF NOT EXISTS shore_camera_frame_rois_sha256 ON shore_camera_frame_rois (instrument, sha256)`,
 ];
 
 /** The upserts, with `?` placeholders, and the dialect's name for a two-argument maximum. */
@@ -180,6 +220,14 @@ function statements(greatest: string) {
     envPoint: `INSERT INTO shore_env (instrument, t_ms, depth_m, temperature_c, salinity) VALUES (?, ?, ?, ?, ?) ON CONFLICT (instrument, t_ms) DO NOTHING`,
     volumeCell: `INSERT INTO shore_volumes (instrument, record_key, t_ms, depth_cell, depth_m, volume_m3) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT (instrument, record_key, t_ms, depth_cell) DO NOTHING`,
+    // A camera frame and its ROIs are sent once they are final: the first copy stays.
+    cameraFrame: `INSERT INTO shore_camera_frames (instrument, sha256, frame_id, rel_path, captured_at, bytes, width, height, format, pixel_size_um, volume_m3, rois, seq)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (instrument, sha256) DO NOTHING`,
+    cameraRoi: `INSERT INTO shore_camera_frame_rois (instrument, camera_frame_sha256, roi_index, camera_frame_id, sha256, x, y, width, height,
+        area_px, area_um2, major_px, minor_px, orientation_deg, mean_grey, seq)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (instrument, camera_frame_sha256, roi_index) DO NOTHING`,
     summary: `SELECT count(*) AS records, coalesce(max(seq), 0) AS max_seq, coalesce(min(seq), 0) AS min_seq, max(received_at) AS last_received_at
       FROM shore_records WHERE instrument = ?`,
     // Gaps at or after `from`: pairs of neighbours more than 1 apart.

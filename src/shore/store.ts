@@ -113,6 +113,20 @@ function recordOps(s: ShoreStatements, inst: string, r: SyncRecord): Op[] {
         params: [inst, r.key, c[0], c[1] === null ? -1 : Math.round(c[1] * 1000), c[1], c[2]],
       }));
     }
+    case 'camera_frame': {
+      const d = (r as SyncRecord<'camera_frame'>).data;
+      return [{
+        sql: s.cameraFrame,
+        params: [inst, d.sha256, d.id, d.relPath, d.capturedAt, d.bytes, d.width, d.height, d.format, d.pixelSizeUm ?? null, d.volumeM3 ?? null, d.rois, r.seq],
+      }];
+    }
+    case 'camera_rois': {
+      const d = (r as SyncRecord<'camera_rois'>).data;
+      return (Array.isArray(d.items) ? d.items : []).map((i) => ({
+        sql: s.cameraRoi,
+        params: [inst, d.frameSha256, i[0], d.frameId, i[1], i[2], i[3], i[4], i[5], i[6], i[7], i[8], i[9], i[10], i[11], r.seq],
+      }));
+    }
     default:
       return [];
   }

@@ -486,4 +486,35 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE frames ADD COLUMN area_um2 REAL CHECK (area_um2 IS NULL OR area_um2 >= 0);
     `,
   },
+  {
+    version: 11,
+    name: 'sync of camera frames: two more record kinds, and camera frames in the order they were done',
+    sql: `
+      -- sync_outbox again, its kind check taking whole camera frames (camera_frame) and the places
+      -- and measures of their ROIs (camera_rois); rows and indexes as they were.
+      CREATE TABLE sync_outbox_v11 (
+        instrument TEXT    NOT NULL,
+        seq        INTEGER NOT NULL CHECK (seq > 0),
+        kind       TEXT    NOT NULL CHECK (kind IN ('counts', 'model', 'rejects', 'prediction', 'label', 'thumbnail', 'positions', 'track', 'volumes',
+                                                    'camera_frame', 'camera_rois')),
+        priority   INTEGER NOT NULL,
+        key        TEXT    NOT NULL,
+        payload    TEXT    NOT NULL CHECK (json_valid(payload)),
+        bytes      INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        sent_at    INTEGER,
+        acked_at   INTEGER,
+        PRIMARY KEY (instrument, seq)
+      ) STRICT, WITHOUT ROWID;
+      INSERT INTO sync_outbox_v11 SELECT instrument, seq, kind, priority, key, payload, bytes, created_at, updated_at, sent_at, acked_at FROM sync_outbox;
+      DROP TABLE sync_outbox;
+      ALTER TABLE sync_outbox_v11 RENAME TO sync_outbox;
+      CREATE INDEX sync_outbox_pending ON sync_outbox (instrument, priority, seq) WHERE acked_at IS NULL;
+      CREATE INDEX sync_outbox_key ON sync_outbox (instrument, kind, key);
+
+      -- Camera frames in the order every ROI of theirs was stored, for the sync stage's incremental reads.
+      CREATE INDEX camera_frames_done ON camera_frames (done_at, id) WHERE done_at IS NOT NULL;
+    `,
+  },
 ];

@@ -106,6 +106,42 @@ export interface OutboxRepository {
   envAfter(id: number, limit: number): { id: number; t: number; depthM: number | null; temperatureC: number | null; salinity: number | null }[];
   /** Volume samples stored after row `id`, in row order. */
   volumesAfter(id: number, limit: number): { id: number; t: number; volumeM3: number; depthM: number | null }[];
+  /** Camera frames done (every ROI stored) after (doneAt, id), in that order. */
+  cameraFramesDoneAfter(doneAt: number, id: number, limit: number): SyncCameraFrameRow[];
+  /** The ROIs of a camera frame, in order. */
+  cameraRoisOf(cameraFrameId: number): SyncCameraRoiRow[];
+}
+
+/** A camera_frames row as the sync stage sends it. */
+export interface SyncCameraFrameRow {
+  id: number;
+  sha256: string;
+  relPath: string;
+  capturedAt: number;
+  bytes: number;
+  width: number;
+  height: number;
+  format: string;
+  pixelSizeUm: number | null;
+  volumeM3: number | null;
+  particles: number;
+  doneAt: number;
+}
+
+/** A camera_frame_rois row as the sync stage sends it. */
+export interface SyncCameraRoiRow {
+  index: number;
+  sha256: string;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  areaPx: number;
+  areaUm2: number | null;
+  majorPx: number;
+  minorPx: number;
+  orientationDeg: number;
+  meanGrey: number;
 }
 
 /** A roi_positions row as the sync stage sends it. */
@@ -188,6 +224,16 @@ export function createOutboxRepository(db: SqliteDatabase): OutboxRepository {
     volumesAfter: db.prepare<[number, number], { id: number; t: number; volumeM3: number; depthM: number | null }>(
       `SELECT id, t_ms AS t, volume_m3 AS volumeM3, depth_m AS depthM FROM volume_samples WHERE id > ? ORDER BY id LIMIT ?`,
     ),
+    cameraFramesDoneAfter: db.prepare<[number, number, number], SyncCameraFrameRow>(
+      `SELECT id, sha256, rel_path AS relPath, captured_at AS capturedAt, bytes, width, height, format, pixel_size_um AS pixelSizeUm,
+         volume_m3 AS volumeM3, particles, done_at AS doneAt
+       FROM camera_frames WHERE done_at IS NOT NULL AND (done_at, id) > (?, ?) ORDER BY done_at, id LIMIT ?`,
+    ),
+    cameraRoisOf: db.prepare<[number], SyncCameraRoiRow>(
+      `SELECT roi_index AS "index", sha256, x, y, width, height, area_px AS areaPx, area_um2 AS areaUm2, major_px AS majorPx, minor_px AS minorPx,
+         orientation_deg AS orientationDeg, mean_grey AS meanGrey
+       FROM camera_frame_rois WHERE camera_frame_id = ? ORDER BY roi_index`,
+    ),
   };
 
   const allocateSeq = (instrument: string): number => {
@@ -242,5 +288,7 @@ export function createOutboxRepository(db: SqliteDatabase): OutboxRepository {
     fixesAfter: (id, limit) => s.fixesAfter.all(id, limit),
     envAfter: (id, limit) => s.envAfter.all(id, limit),
     volumesAfter: (id, limit) => s.volumesAfter.all(id, limit),
+    cameraFramesDoneAfter: (doneAt, id, limit) => s.cameraFramesDoneAfter.all(doneAt, id, limit),
+    cameraRoisOf: (cameraFrameId) => s.cameraRoisOf.all(cameraFrameId),
   };
 }

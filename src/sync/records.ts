@@ -14,6 +14,10 @@ export const PRIORITY = {
   positions: 3,
   track: 3,
   volumes: 3,
+  // Whole camera frames and the place and measures of each ROI cut from them: after the
+  // predictions of those ROIs, which are queued before the frame is done.
+  camera_frame: 3,
+  camera_rois: 3,
 } as const;
 
 export type RecordKind = keyof typeof PRIORITY;
@@ -127,6 +131,45 @@ export interface VolumesPayload {
   cells: [number, number | null, number][];
 }
 
+/**
+ * A whole camera frame (ingest.mode frames), queued once every ROI cut from it is stored. `id` is
+ * the ship's camera_frames id; the shore keys the frame by its SHA-256. pixelSizeUm and volumeM3
+ * are null when unknown. Key: the camera frame's SHA-256.
+ */
+export interface CameraFramePayload {
+  id: number;
+  sha256: string;
+  relPath: string;
+  /** Capture time (ms since epoch: the file's mtime, else its arrival). */
+  capturedAt: number;
+  bytes: number;
+  width: number;
+  height: number;
+  format: string;
+  pixelSizeUm: number | null;
+  volumeM3: number | null;
+  /** ROIs kept (sent in camera_rois records). */
+  rois: number;
+}
+
+/**
+ * One ROI cut from a camera frame: [index (1, 2, …), the ROI image's SHA-256 (= its prediction's),
+ * organism box x, y, width, height (pixels of the frame), area (pixels), area (µm², null when the
+ * pixel size was unknown), major axis, minor axis (pixels), orientation (degrees in (-90, 90]), mean
+ * grey (0–255)]. Measures travel at full precision, so exports ashore round them as the ship's do.
+ */
+export type CameraRoiItem = [number, string, number, number, number, number, number, number | null, number, number, number, number];
+
+/**
+ * The ROIs of one camera frame, up to 100 per record. Key: `<camera frame SHA-256>:<first index>`;
+ * the shore keys each ROI by (camera frame SHA-256, index).
+ */
+export interface CameraRoisPayload {
+  frameId: number;
+  frameSha256: string;
+  items: CameraRoiItem[];
+}
+
 export interface PayloadOf {
   counts: CountsPayload;
   model: ModelPayload;
@@ -137,6 +180,8 @@ export interface PayloadOf {
   positions: PositionsPayload;
   track: TrackPayload;
   volumes: VolumesPayload;
+  camera_frame: CameraFramePayload;
+  camera_rois: CameraRoisPayload;
 }
 
 /** One record in a batch. (instrument, seq) is unique; (instrument, kind, key) names the thing it describes. */

@@ -14,6 +14,7 @@ import { msToUtcMidnight, TokenBucket } from './budget.js';
 import { encodeBatch, publishWireBytes, type Compression } from './codec.js';
 import { MqttLink, type MqttLinkOptions } from './link.js';
 import { NavRecords } from './nav-records.js';
+import { CameraFrameRecords } from './camera-frame-records.js';
 import { Outbox, utcDay, type OutboxRow, type OutboxStatus } from './outbox.js';
 import { batchTopic, shoreStatusTopic, type ThumbnailPayload } from './records.js';
 import { parseShoreStatus, SHIP_MAX_PACKET_BYTES, verifyShoreStatus } from './status.js';
@@ -47,6 +48,8 @@ export interface SyncSenderOptions {
   thumbnails: { size: number; imageDirs: string[] } | null;
   /** Also queue the navigation stage's series (ROI positions, track, CTD, volume); null or absent: not. */
   nav?: { trackIntervalMs: number; pollMs?: number } | null;
+  /** Also queue whole camera frames and their ROIs' places and measures; null or absent: not. */
+  cameraFrames?: { pollMs?: number } | null;
   /** How often to look for new rows when nothing wakes the sender (default 1000 ms). */
   idlePollMs?: number;
   /**
@@ -87,6 +90,7 @@ export class SyncSender implements Part {
   private outbox: Outbox | undefined;
   private link: MqttLink | undefined;
   private nav: NavRecords | undefined;
+  private cameraFrames: CameraFrameRecords | undefined;
   private bucket: TokenBucket | undefined;
   private running = false;
   private loopDone: Promise<void> | undefined;
@@ -132,6 +136,10 @@ export class SyncSender implements Part {
       this.nav = new NavRecords({ outbox: o.outbox, instrument: o.instrument, ...o.nav, onQueued: () => this.wake(), logger: this.log });
       this.nav.start();
     }
+    if (o.cameraFrames) {
+      this.cameraFrames = new CameraFrameRecords({ outbox: o.outbox, instrument: o.instrument, ...o.cameraFrames, onQueued: () => this.wake(), logger: this.log });
+      this.cameraFrames.start();
+    }
     this.running = true;
     this.loopDone = this.loop().catch((err: unknown) => {
       this.log.error({ err, code: 'PW_E_INTERNAL' }, 'sync sender stopped on an unexpected error');
@@ -149,6 +157,7 @@ export class SyncSender implements Part {
   async stop(): Promise<void> {
     this.running = false;
     this.nav?.stop();
+    this.cameraFrames?.stop();
     this.wake();
     await this.link?.stop();
     await this.loopDone;

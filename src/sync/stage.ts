@@ -61,6 +61,7 @@ export function syncSenderOptions(config: Config, outbox: OutboxRepository, logg
     countsHoldMs: s.countsHoldS * 1000,
     maxDelayMs: s.maxDelayS * 1000,
     nav: { trackIntervalMs: s.trackIntervalS * 1000 },
+    cameraFrames: {},
     resendAfterMs: s.resendAfterS * 1000,
     ackTimeoutMs: s.ackTimeoutS * 1000,
     thumbnails: s.thumbnails ? { size: s.thumbnailSize, imageDirs: imageDirsFromConfig(config.ingest) } : null,
