@@ -8,6 +8,7 @@ import { isPlankwatchError, PlankwatchError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { preprocessFrame } from '../preprocess/preprocess.js';
 import { Store } from '../store/store.js';
+import type { CameraFrameTotals } from '../store/index.js';
 import { configFrom } from './run.js';
 import { sha256Hex } from './util.js';
 
@@ -102,8 +103,11 @@ export function registerInspectCommands(program: Command): void {
       const store = new Store({ path: config.store.path, countsWindowMs: config.store.countsWindowS * 1000, readonly: true, logger: silentLogger() });
       store.open();
       let status;
+      let cameraFrames: CameraFrameTotals | null = null;
       try {
         status = store.status();
+        // ingest.mode "frames": the whole camera frames, and the ROIs cut from them.
+        if (config.ingest.mode === 'frames' && status.schemaVersion >= 8) cameraFrames = store.cameraFrameRepository().totals();
       } finally {
         store.close();
       }
@@ -111,6 +115,7 @@ export function registerInspectCommands(program: Command): void {
       const out = {
         database: path.resolve(config.store.path),
         ...status,
+        ...(cameraFrames ? { cameraFrames: { ...cameraFrames, roisPerFrame: cameraFrames.segmented > 0 ? round(cameraFrames.rois / cameraFrames.segmented) : 0 } } : {}),
         ensemble: ensemble ? { version: ensemble.version, voting: ensemble.voting, members: ensemble.members.map((m) => `${m.name}@${m.version}`) } : null,
       };
       if (opts.json) {
@@ -124,6 +129,12 @@ export function registerInspectCommands(program: Command): void {
           `predictions  ${status.predictions}`,
           `duplicates   ${status.duplicates}  (files whose content was already stored)`,
           `rejects      ${status.rejects.total}${Object.entries(status.rejects.byCode).map(([k, v]) => `\n  ${k}  ${v}`).join('')}`,
+          ...(cameraFrames
+            ? [
+                `camera frames  ${cameraFrames.done} segmented${cameraFrames.segmented > cameraFrames.done ? ` (${cameraFrames.segmented - cameraFrames.done} waiting for their ROIs)` : ''}, ${cameraFrames.duplicates} duplicates, ${cameraFrames.quarantined} quarantined`,
+                `  ROIs cut     ${cameraFrames.rois} (${cameraFrames.segmented > 0 ? (cameraFrames.rois / cameraFrames.segmented).toFixed(1) : '0'} a frame)`,
+              ]
+            : []),
           `ensemble     ${out.ensemble ? `${out.ensemble.version} (${out.ensemble.voting}: ${out.ensemble.members.join(', ')})` : `unreadable: ${config.classify.ensemble}`}`,
           '',
         ].join('\n'),

@@ -166,6 +166,7 @@ export class Daemon {
   private collectMetrics(store: Store, disk: DiskSpace): void {
     this.metrics.onCollect(() => this.metrics.setTotals(store.totals()));
     this.metrics.onCollect(() => this.metrics.setDiskSpace(disk.isFull(), disk.freeBytes()));
+    if (this.config.ingest.mode === 'frames') this.metrics.onCollect(() => this.metrics.setCameraFrameTotals(store.cameraFrameRepository().totals()));
   }
 
   /** The review stage; label changes travel ashore, queued in the outbox inside the label's own transaction. */
@@ -331,6 +332,7 @@ export class Daemon {
   private createSegmentStage(store: Store): SegmentStage {
     const hooks = {
       classify: (roi: IncomingFile, decoded?: GrayImage) => this.pipeline!.handle(roi, decoded),
+      segmented: (_file: IncomingFile, rois: number) => this.metrics.roisPerCameraFrame.observe(rois),
       roiStored: (sha256: string) => store.hasFrame(sha256),
       reject: (file: IncomingFile, code: RejectCode, detail: string) => this.pipeline!.reject(file, code, detail),
       settled: (file: IncomingFile, outcome: 'processed' | 'duplicate') => this.onSettled(file, outcome),

@@ -3,6 +3,8 @@ import { Registry, type Counter, type Gauge, type Histogram } from './metrics-re
 
 /** Seconds: one classify batch, from the first frame taken off the queue to the last prediction. */
 const BATCH_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** ROIs cut from one camera frame (segment.maxRois is 500 by default). */
+const ROIS_PER_FRAME_BUCKETS = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500];
 /** Seconds: from the file being noticed to its result committed in the store. */
 const ARRIVAL_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900];
 
@@ -77,6 +79,20 @@ export class Metrics {
     help: 'Navigation and CTD lines dropped since the start (bad checksum, cut short, unreadable field), by input.',
     labelNames: ['source'],
   });
+  readonly cameraFrames: Counter<'outcome'> = this.registry.counter({
+    name: 'plankwatch_camera_frames_total',
+    help: 'Whole camera frames (ingest.mode "frames"), all time (from the database), by outcome: segmented (every ROI cut from it stored), duplicate, quarantined.',
+    labelNames: ['outcome'],
+  });
+  readonly cameraFrameRois: Counter = this.registry.counter({
+    name: 'plankwatch_camera_frame_rois_total',
+    help: 'ROIs cut from camera frames, all time (from the database).',
+  });
+  readonly roisPerCameraFrame: Histogram = this.registry.histogram({
+    name: 'plankwatch_camera_frame_rois',
+    help: 'ROIs cut from each camera frame segmented since the start.',
+    buckets: ROIS_PER_FRAME_BUCKETS,
+  });
   readonly diskFreeBytes: Gauge<'folder'> = this.registry.gauge({
     name: 'plankwatch_disk_free_bytes',
     help: 'Bytes free for the daemon in the file system of each folder it writes: store (the database), archive, quarantine.',
@@ -114,6 +130,15 @@ export class Metrics {
       const d = n - this.quarantined.get({ reason });
       if (d > 0) this.quarantined.inc(d, { reason });
     }
+  }
+
+  /** Brings the camera frame counters to the database's totals (counters never go down). */
+  setCameraFrameTotals(totals: { done: number; duplicates: number; quarantined: number; rois: number }): void {
+    for (const [outcome, n] of [['segmented', totals.done], ['duplicate', totals.duplicates], ['quarantined', totals.quarantined]] as const) {
+      const d = n - this.cameraFrames.get({ outcome });
+      if (d > 0) this.cameraFrames.inc(d, { outcome });
+    }
+    raise(this.cameraFrameRois, totals.rois);
   }
 
   /** Sets plankwatch_disk_full and plankwatch_disk_free_bytes{folder} (a folder whose space is unknown is left out). */

@@ -43,6 +43,8 @@ export interface SegmentStageHooks {
   classify(roi: IncomingFile, decoded?: GrayImage): Promise<void>;
   /** True when the ROI with these bytes is stored (classified). */
   roiStored(sha256: string): boolean;
+  /** A camera frame was segmented into this many ROIs (recorded; not yet classified). */
+  segmented?(file: IncomingFile, rois: number): void;
   /** Record the camera frame as rejected (quarantined). */
   reject(file: IncomingFile, code: RejectCode, detail: string): void;
   /** The camera frame is settled: every ROI stored ('processed'), or the same bytes were done before ('duplicate'). */
@@ -192,6 +194,7 @@ export class SegmentStage implements Part {
       rois,
     };
     const id = o.repository.recordSegmented(insert);
+    o.hooks.segmented?.(file, rois.length);
     this.log.info({ file: file.relPath, rois: rois.length, components: seg.components, rejected: seg.rejected, ms: Math.round(seg.ms) }, `segmented ${file.relPath}: ${rois.length} ROIs`);
     return { id, rois, crops };
   }

@@ -79,7 +79,22 @@ export interface RoiPlace {
   roi: CameraFrameRoiRow;
 }
 
+/** What the camera frame tables hold, all time: `plankwatch status` and /metrics. */
+export interface CameraFrameTotals {
+  /** Camera frames segmented (their ROIs recorded); of those, done (every ROI stored). */
+  segmented: number;
+  done: number;
+  /** ROIs cut from them. */
+  rois: number;
+  /** Paths found holding a camera frame already done (another name, or the same name again). */
+  duplicates: number;
+  /** Rejected files that are not ROIs cut here: in ingest.mode "frames", the quarantined camera frames. */
+  quarantined: number;
+}
+
 export interface CameraFrameRepository {
+  /** Counts, all time. */
+  totals(): CameraFrameTotals;
   /** The camera frame with these bytes, done or not. */
   bySha(sha256: string): CameraFrameRow | undefined;
   /** Its ROIs, in order. */
@@ -171,6 +186,13 @@ export function createCameraFrameRepository(db: SqliteDatabase): CameraFrameRepo
       `INSERT INTO camera_frame_sources (sha256, rel_path, role, bytes, mtime_ms, seen_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (rel_path, sha256) DO UPDATE SET bytes = excluded.bytes, mtime_ms = excluded.mtime_ms, seen_at = excluded.seen_at`,
     ),
+    totals: db.prepare<[], CameraFrameTotals>(
+      `SELECT (SELECT count(*) FROM camera_frames) AS segmented,
+              (SELECT count(*) FROM camera_frames WHERE done_at IS NOT NULL) AS done,
+              (SELECT count(*) FROM camera_frame_rois) AS rois,
+              (SELECT count(*) FROM camera_frame_sources WHERE role = 'duplicate') AS duplicates,
+              (SELECT count(*) FROM rejects WHERE sha256 IS NULL OR sha256 NOT IN (SELECT sha256 FROM camera_frame_rois)) AS quarantined`,
+    ),
     sourceRole: db.prepare<[string, number, number], { role: 'original' | 'duplicate' }>(
       `SELECT role FROM camera_frame_sources WHERE rel_path = ? AND bytes = ? AND (mtime_ms IS NULL OR mtime_ms = ?) ORDER BY id DESC LIMIT 1`,
     ),
@@ -228,6 +250,7 @@ export function createCameraFrameRepository(db: SqliteDatabase): CameraFrameRepo
     s.upsertSource.run(src.sha256, src.relPath, 'original', src.bytes, src.mtimeMs, at);
   });
   return {
+    totals: () => s.totals.get() ?? { segmented: 0, done: 0, rois: 0, duplicates: 0, quarantined: 0 },
     bySha: (sha256) => {
       const r = s.bySha.get(sha256);
       return r ? frameRow(r) : undefined;

@@ -10,5 +10,5 @@ export type { ReviewItemRow, LabelEventInsert, LabelEventRow, ReviewQueueQuery, 
 export type { AckedBatch, OutboxProgressRow, OutboxRepository, OutboxRow, SyncPositionRow } from './outbox-repository.js';
 export type { FinetuneRepository, FinetuneRunEnd, FinetuneRunRow } from './finetune-repository.js';
 export { CAMERA_FRAME_VOLUME_SOURCE } from './camera-frame-repository.js';
-export type { CameraFrameInsert, CameraFrameRepository, CameraFrameRoiInsert, CameraFrameRoiRow, CameraFrameRow, RoiPlace } from './camera-frame-repository.js';
+export type { CameraFrameInsert, CameraFrameRepository, CameraFrameRoiInsert, CameraFrameRoiRow, CameraFrameRow, CameraFrameTotals, RoiPlace } from './camera-frame-repository.js';
 export type { Bracket, ConcentrationRow, EnvField, EnvSampleInsert, NavFixInsert, NavRepository, RoiPosition, TaggedRoi, TagQuality, TimedValue, TimeSource, TrackPoint, VolumeInsert, VolumeRow } from './nav-repository.js';

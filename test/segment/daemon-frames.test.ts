@@ -3,6 +3,7 @@
 // white) and a second name for one frame. Every ROI must be classified and stored with its camera
 // frame and its box; each camera frame once, with its statistics and its sampled volume; the bad
 // frames quarantined with their codes.
+import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -159,11 +160,38 @@ describe('the daemon with ingest.mode "frames"', () => {
     const at = (x: number, y: number) => [...data.subarray((y * info.width + x) * info.channels, (y * info.width + x) * info.channels + 3)];
     const edge = Array.from({ length: 6 }, (_, k) => at(Math.max(0, Math.floor(roi.x / 2) - 5 + k), Math.floor((roi.y + roi.height / 2) / 2)));
     expect(edge.some(([r, g, b]) => r! > 150 && r! - g! > 80 && r! - b! > 80), JSON.stringify(edge)).toBe(true);
+    // Camera frame counts in /metrics: all time from the database, and ROIs a frame since the start.
+    const metrics = await (await fetch(`${http}/metrics`)).text();
+    const metric = (name: string) => Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    const roisCut = (() => {
+      const d3 = db();
+      try {
+        return (d3.prepare('SELECT count(*) AS n FROM camera_frame_rois').get() as { n: number }).n;
+      } finally {
+        d3.close();
+      }
+    })();
+    expect(roisCut).toBeGreaterThanOrEqual(15);
+    expect(metric('plankwatch_camera_frames_total{outcome="segmented"}')).toBe(3);
+    expect(metric('plankwatch_camera_frames_total{outcome="duplicate"}')).toBe(1);
+    expect(metric('plankwatch_camera_frames_total{outcome="quarantined"}')).toBe(4);
+    expect(metric('plankwatch_camera_frame_rois_total')).toBe(roisCut);
+    expect(metric('plankwatch_camera_frame_rois_count')).toBe(3);
+    expect(metric('plankwatch_camera_frame_rois_sum')).toBe(roisCut);
+
     // An ROI the camera did not cut from a frame: 404 with its code.
     const none = await fetch(`${http}/api/frames/${'0'.repeat(64)}/camera-frame`);
     expect(none.status).toBe(404);
     expect(((await none.json()) as { error: { code: string } }).error.code).toBe('PW_E_REVIEW_NOT_FOUND');
     daemon.child.kill('SIGTERM');
     expect(await daemon.exited).toBe(0);
+
+    // plankwatch status counts the camera frames too.
+    const status = spawnSync(process.execPath, [path.join(REPO, 'bin/plankwatch.js'), 'status', '--json', '--config', dirs.config], { encoding: 'utf8' });
+    expect(status.status, status.stderr).toBe(0);
+    expect((JSON.parse(status.stdout) as { cameraFrames: unknown }).cameraFrames).toEqual({ segmented: 3, done: 3, rois: roisCut, duplicates: 1, quarantined: 4, roisPerFrame: Math.round((roisCut / 3) * 10000) / 10000 });
+    const text = spawnSync(process.execPath, [path.join(REPO, 'bin/plankwatch.js'), 'status', '--config', dirs.config], { encoding: 'utf8' }).stdout;
+    expect(text).toContain('camera frames  3 segmented, 1 duplicates, 4 quarantined');
+    expect(text).toContain(`ROIs cut     ${roisCut} (${(roisCut / 3).toFixed(1)} a frame)`);
   }, 240_000);
 });
