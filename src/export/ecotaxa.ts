@@ -140,7 +140,7 @@ export function ecotaxaRow(o: ExportObject, image: string, site: SiteMetadata, c
     object_area_um2: cf ? (cf.pixelSizeUm === null ? null : round(cf.areaPx * cf.pixelSizeUm * cf.pixelSizeUm, 2)) : o.areaUm2 === null ? null : round(o.areaUm2, 2),
     object_major: cf ? round(cf.majorPx, 2) : null,
     object_minor: cf ? round(cf.minorPx, 2) : null,
-    object_angle: cf ? round(cf.orientationDeg < 0 ? cf.orientationDeg + 180 : cf.orientationDeg, 2) : null,
+    object_angle: cf ? angle180(cf.orientationDeg) : null,
     object_mean: cf ? round(cf.meanGrey, 2) : null,
     object_bbox_x: cf?.x ?? null,
     object_bbox_y: cf?.y ?? null,
@@ -160,6 +160,15 @@ export function ecotaxaRow(o: ExportObject, image: string, site: SiteMetadata, c
     process_pixel: cf?.pixelSizeUm ?? null,
   };
   return ECOTAXA_COLUMNS.map(([name]) => tsvCell(values[name]));
+}
+
+/**
+ * An orientation in (-90, 90] as [0, 180), to 0.01°: rounded first, so that the same orientation
+ * sent ashore at 0.01° (sync) gives the same cell; -0.004° is 0, not 180.
+ */
+function angle180(orientationDeg: number): number {
+  const a = round(orientationDeg, 2);
+  return a < 0 ? round(a + 180, 2) : a + 0;
 }
 
 /**

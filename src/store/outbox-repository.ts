@@ -108,8 +108,8 @@ export interface OutboxRepository {
   volumesAfter(id: number, limit: number): { id: number; t: number; volumeM3: number; depthM: number | null }[];
   /** Camera frames done (every ROI stored) after (doneAt, id), in that order. */
   cameraFramesDoneAfter(doneAt: number, id: number, limit: number): SyncCameraFrameRow[];
-  /** The ROIs of a camera frame, in order. */
-  cameraRoisOf(cameraFrameId: number): SyncCameraRoiRow[];
+  /** The camera-frame ROIs whose image has these bytes (usually one), with their camera frame's id and SHA-256. */
+  cameraRoisBySha(sha256: string): SyncCameraRoiRow[];
 }
 
 /** A camera_frames row as the sync stage sends it. */
@@ -130,6 +130,8 @@ export interface SyncCameraFrameRow {
 
 /** A camera_frame_rois row as the sync stage sends it. */
 export interface SyncCameraRoiRow {
+  frameId: number;
+  frameSha256: string;
   index: number;
   sha256: string;
   x: number;
@@ -229,10 +231,10 @@ export function createOutboxRepository(db: SqliteDatabase): OutboxRepository {
          volume_m3 AS volumeM3, particles, done_at AS doneAt
        FROM camera_frames WHERE done_at IS NOT NULL AND (done_at, id) > (?, ?) ORDER BY done_at, id LIMIT ?`,
     ),
-    cameraRoisOf: db.prepare<[number], SyncCameraRoiRow>(
-      `SELECT roi_index AS "index", sha256, x, y, width, height, area_px AS areaPx, area_um2 AS areaUm2, major_px AS majorPx, minor_px AS minorPx,
-         orientation_deg AS orientationDeg, mean_grey AS meanGrey
-       FROM camera_frame_rois WHERE camera_frame_id = ? ORDER BY roi_index`,
+    cameraRoisBySha: db.prepare<[string], SyncCameraRoiRow>(
+      `SELECT r.camera_frame_id AS frameId, f.sha256 AS frameSha256, r.roi_index AS "index", r.sha256, r.x, r.y, r.width, r.height,
+         r.area_px AS areaPx, r.area_um2 AS areaUm2, r.major_px AS majorPx, r.minor_px AS minorPx, r.orientation_deg AS orientationDeg, r.mean_grey AS meanGrey
+       FROM camera_frame_rois r JOIN camera_frames f ON f.id = r.camera_frame_id WHERE r.sha256 = ? ORDER BY r.id`,
     ),
   };
 
@@ -289,6 +291,6 @@ export function createOutboxRepository(db: SqliteDatabase): OutboxRepository {
     envAfter: (id, limit) => s.envAfter.all(id, limit),
     volumesAfter: (id, limit) => s.volumesAfter.all(id, limit),
     cameraFramesDoneAfter: (doneAt, id, limit) => s.cameraFramesDoneAfter.all(doneAt, id, limit),
-    cameraRoisOf: (cameraFrameId) => s.cameraRoisOf.all(cameraFrameId),
+    cameraRoisBySha: (sha256) => s.cameraRoisBySha.all(sha256),
   };
 }

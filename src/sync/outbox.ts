@@ -20,6 +20,7 @@ import {
   type ThumbnailPayload,
 } from './records.js';
 import { PlankwatchError } from '../errors.js';
+import { enqueueCameraRois } from './camera-frame-records.js';
 
 /** A label state change, as the review stage hands it over. */
 export interface LabelRecord {
@@ -97,7 +98,8 @@ export interface ClassifiedContext {
 
 /**
  * Queues, inside the store's recordClassified transaction: one prediction record per frame, the
- * absolute counts of every window touched, and each ensemble version not queued before.
+ * absolute counts of every window touched, each ensemble version not queued before, and the place and measures
+ * of each ROI cut from a whole camera frame.
  */
 export function enqueueClassified(outbox: OutboxRepository, ctx: ClassifiedContext, stored: readonly ClassifiedFrame[]): void {
   const now = Math.trunc(ctx.now ?? Date.now());
@@ -134,6 +136,8 @@ export function enqueueClassified(outbox: OutboxRepository, ctx: ClassifiedConte
     append(outbox, ctx.instrument, 'prediction', `${f.sha256}:${p.ensembleVersion}`, payload, now);
     windows.add(windowStartOf(classifiedAt, ctx.windowMs));
   }
+  // ROIs cut from a whole camera frame: their place and measures, next to their predictions.
+  enqueueCameraRois(outbox, ctx.instrument, stored.map((item) => item.frame.file.sha256), now);
   for (const start of windows) {
     const rows = outbox.windowCounts(ctx.windowMs, start);
     const counts: Record<string, number> = {};

@@ -14,8 +14,8 @@ export const PRIORITY = {
   positions: 3,
   track: 3,
   volumes: 3,
-  // Whole camera frames and the place and measures of each ROI cut from them: after the
-  // predictions of those ROIs, which are queued before the frame is done.
+  // Whole camera frames, and the place and measures of each ROI cut from them (queued with its
+  // prediction: the SHA-256 they share compresses away).
   camera_frame: 3,
   camera_rois: 3,
 } as const;
@@ -156,13 +156,13 @@ export interface CameraFramePayload {
  * One ROI cut from a camera frame: [index (1, 2, …), the ROI image's SHA-256 (= its prediction's),
  * organism box x, y, width, height (pixels of the frame), area (pixels), area (µm², null when the
  * pixel size was unknown), major axis, minor axis (pixels), orientation (degrees in (-90, 90]), mean
- * grey (0–255)]. Measures travel at full precision, so exports ashore round them as the ship's do.
+ * grey (0–255)]. Axes, orientation and mean grey to 0.01, the precision of the EcoTaxa export.
  */
 export type CameraRoiItem = [number, string, number, number, number, number, number, number | null, number, number, number, number];
 
 /**
- * The ROIs of one camera frame, up to 100 per record. Key: `<camera frame SHA-256>:<first index>`;
- * the shore keys each ROI by (camera frame SHA-256, index).
+ * ROIs of one camera frame (up to 100), queued with their predictions, in the same transaction.
+ * Key: `<camera frame SHA-256>:<first index>`; the shore keys each ROI by (camera frame SHA-256, index).
  */
 export interface CameraRoisPayload {
   frameId: number;

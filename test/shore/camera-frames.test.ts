@@ -32,7 +32,7 @@ const frameRecord = (seq: number, id: number, sha: string, pixelSizeUm: number |
   seq, kind: 'camera_frame', key: sha, at: T0,
   data: { id, sha256: sha, relPath: `frames/${id}.png`, capturedAt: T0 + id, bytes: 4_000_000, width: 2048, height: 2048, format: 'png', pixelSizeUm, volumeM3: pixelSizeUm === null ? null : 0.002, rois: 2 },
 });
-// Full-precision measures, a negative orientation, and a NULL µm² area.
+// Measures as the ship sends them, a negative orientation, and a NULL µm² area.
 const itemA1: CameraRoiItem = [1, ROI, 100, 200, 31, 17, 207, 32343.75, 20.448798950512828, 8.247116529027954, -52.875543211, 53.3];
 const itemA2: CameraRoiItem = [2, OTHER, 5, 6, 7, 8, 40, 6250, 9.1, 4.2, 90, 120.125];
 const itemB1: CameraRoiItem = [1, ROI, 900, 800, 31, 17, 210, null, 21, 8, 10, 60];
