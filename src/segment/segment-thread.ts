@@ -2,9 +2,9 @@
 // background, fed one camera frame at a time (in arrival order: the background depends on it).
 // A thread that dies fails the frames it held (PW_E_SEGMENT) and is started again for the next.
 import { Worker } from 'node:worker_threads';
-import { PlankwatchError } from '../errors.js';
+import { PlankwatchError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { SegmentReply, SegmentRequest } from './segment-protocol.js';
+import type { SegmentedFile, SegmentReply, SegmentRequest } from './segment-protocol.js';
 import type { SegmentedFrame, SegmentSettings } from './settings.js';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -45,6 +45,19 @@ export class SegmentThread {
     const reply = await this.call({ op: 'segment', gray: own.buffer as ArrayBuffer, width, height }, [own.buffer as ArrayBuffer]);
     if (!reply.ok || !reply.result) throw new PlankwatchError('PW_E_SEGMENT', reply.ok ? 'no result' : reply.message);
     return reply.result;
+  }
+
+  /**
+   * Reads the camera frame at `path` (only if its bytes have `sha256`), decodes and checks it
+   * (decodeCameraFrame) and segments it, all in the thread. Throws the PlankwatchError the read or
+   * the checks gave (PW_E_IMAGE_*, PW_E_FRAME_*), or PW_E_SEGMENT.
+   */
+  async segmentFile(path: string, sha256: string, maxPixels: number): Promise<SegmentedFile> {
+    await this.ensure();
+    const reply = await this.call({ op: 'segmentFile', path, sha256, maxPixels }, []);
+    if (!reply.ok && reply.code) throw new PlankwatchError(reply.code as ErrorCode, reply.detail ?? reply.message);
+    if (!reply.ok || !reply.result) throw new PlankwatchError('PW_E_SEGMENT', reply.ok ? 'no result' : reply.message);
+    return reply.result as SegmentedFile;
   }
 
   async stop(): Promise<void> {

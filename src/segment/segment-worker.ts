@@ -1,7 +1,10 @@
 // Worker thread entry: OpenCV and one FrameSegmenter (with its background) per thread, so that
-// segmenting a camera frame never holds up ingest or classification on the main thread.
+// reading, decoding and segmenting a camera frame never hold up ingest or classification on the
+// main thread (nor load its heap with the frame's buffers).
 import { parentPort } from 'node:worker_threads';
-import { PlankwatchError } from '../errors.js';
+import { isPlankwatchError, PlankwatchError } from '../errors.js';
+import { readVerified } from '../ingest/index.js';
+import { decodeCameraFrame } from './camera-frame.js';
 import { FrameSegmenter } from './frame-segmenter.js';
 import { loadOpenCv, type Cv } from './opencv.js';
 import type { SegmentReply, SegmentRequest } from './segment-protocol.js';
@@ -15,7 +18,7 @@ let cvModule: Cv | undefined;
 port.on('message', (req: SegmentRequest) => {
   void handle(req).then(
     (reply) => port.postMessage(reply, reply.ok && reply.result ? reply.result.crops.map((c) => c.buffer as ArrayBuffer) : []),
-    (err: unknown) => port.postMessage({ id: req.id, ok: false, message: describe(err) } satisfies SegmentReply),
+    (err: unknown) => port.postMessage({ id: req.id, ok: false, message: describe(err), ...(isPlankwatchError(err) ? { code: err.code, detail: err.detail } : {}) } satisfies SegmentReply),
   );
 });
 
@@ -31,6 +34,16 @@ async function handle(req: SegmentRequest): Promise<SegmentReply> {
     case 'segment': {
       if (!segmenter) throw new PlankwatchError('PW_E_INTERNAL', 'segment before configure');
       return { id: req.id, ok: true, result: segmenter.segment(new Uint8Array(req.gray), req.width, req.height) };
+    }
+    case 'segmentFile': {
+      if (!segmenter) throw new PlankwatchError('PW_E_INTERNAL', 'segment before configure');
+      // Only the bytes that were hashed: never through a link, never from a FIFO.
+      const bytes = await readVerified(req.path, req.sha256).catch((err: unknown) => {
+        if (isPlankwatchError(err)) throw err;
+        throw new PlankwatchError('PW_E_IMAGE_UNREADABLE', (err as Error).message, { cause: err });
+      });
+      const image = await decodeCameraFrame(bytes, req.maxPixels);
+      return { id: req.id, ok: true, result: { ...segmenter.segment(image.gray, image.width, image.height), format: image.format } };
     }
   }
 }

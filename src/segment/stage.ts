@@ -5,12 +5,10 @@
 // stored; one whose ROIs could not all be stored stays for the next scan, which takes up the same
 // ROIs again (nothing is classified twice: the store knows the ROIs already done).
 import { isPlankwatchError, PlankwatchError } from '../errors.js';
-import { readVerified } from '../ingest/index.js';
 import type { Logger } from '../log.js';
 import type { GrayImage } from '../preprocess/index.js';
 import type { CameraFrameInsert, CameraFrameRepository, CameraFrameRoiInsert } from '../store/index.js';
 import type { IncomingFile, Part, RejectCode } from '../types.js';
-import { decodeCameraFrame } from './camera-frame.js';
 import { roiImageIntact, roiPath, roiRelPath, writeRoiImages } from './roi-files.js';
 import { SegmentThread } from './segment-thread.js';
 import type { SegmentedFrame, SegmentSettings } from './settings.js';
@@ -165,22 +163,18 @@ export class SegmentStage implements Part {
   private async segment(file: IncomingFile): Promise<{ id: number; rois: Roi[]; crops: GrayImage[] }> {
     const o = this.options;
     const now = o.now ?? Date.now;
-    // Only the bytes that were hashed: never through a link, never from a FIFO.
-    const bytes = await readVerified(file.path, file.sha256).catch((err: unknown) => {
-      if (isPlankwatchError(err)) throw err;
-      throw new PlankwatchError('PW_E_IMAGE_UNREADABLE', (err as Error).message, { cause: err });
-    });
-    const image = await decodeCameraFrame(bytes, o.maxPixels);
-    const seg = await this.thread.segment(image.gray, image.width, image.height);
+    // Read (only the bytes that were hashed), checked and decoded in the thread too: the frame's
+    // buffers never reach this thread's heap.
+    const seg = await this.thread.segmentFile(file.path, file.sha256, o.maxPixels);
     const { rois, crops } = await this.writeRois(file, seg);
     const insert: CameraFrameInsert = {
       sha256: file.sha256,
       relPath: file.relPath,
       bytes: file.bytes,
       mtimeMs: file.mtimeMs ?? null,
-      width: image.width,
-      height: image.height,
-      format: image.format,
+      width: seg.width,
+      height: seg.height,
+      format: seg.format,
       polarity: seg.polarity,
       backgroundGrey: seg.backgroundGrey,
       components: seg.components,
