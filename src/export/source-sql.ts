@@ -56,7 +56,9 @@ export function shoreObjectsSql(has: (table: string) => boolean): string {
   const posCols = positions
     ? 'sp.t_ms AS captured_at, sp.lat, sp.lon, sp.depth_m, sp.temperature_c, sp.salinity, sp.quality AS position_quality, sp.env_quality'
     : 'NULL AS captured_at, NULL AS lat, NULL AS lon, NULL AS depth_m, NULL AS temperature_c, NULL AS salinity, NULL AS position_quality, NULL AS env_quality';
-  return `SELECT p.instrument, p.sha256, p.rel_path, p.width, p.height, p.area, p.classified_at, p.arrived_at,
+  // shore_predictions.area_um2: added after the table (sql.ts SHORE_ADDED_COLUMNS); an older shore database has none.
+  const areaUm2 = has('shore_predictions.area_um2') ? 'p.area_um2' : 'NULL AS area_um2';
+  return `SELECT p.instrument, p.sha256, p.rel_path, p.width, p.height, p.area, ${areaUm2}, p.classified_at, p.arrived_at,
       p.label AS predicted_label, p.probability, p.ensemble_version,
       l.state, l.label AS review_label, l.labelled_by, l.labelled_at, ${posCols}${segCols}
     FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY instrument, sha256 ORDER BY classified_at DESC, ensemble_version DESC) AS rn

@@ -17,7 +17,7 @@ export interface ExportObject {
   width: number | null;
   height: number | null;
   area: number | null;
-  /** The same area in µm² (ship databases from migration 10, where camera.pixelSizeUm was known); null otherwise. */
+  /** The same area in µm² (where camera.pixelSizeUm was known: ship databases from migration 10, shore ones that received it); null otherwise. */
   areaUm2: number | null;
   /** ms since epoch. */
   classifiedAt: number;
@@ -103,8 +103,8 @@ interface Row {
   width: number | string | null;
   height: number | string | null;
   area: number | string | null;
-  /** Only on a ship database from migration 10 on. */
-  area_um2?: number | null;
+  /** Only on a ship database from migration 10 on, or a shore database with the column. */
+  area_um2?: number | string | null;
   classified_at: number | string;
   arrived_at: number | string;
   predicted_label: string;
@@ -258,17 +258,18 @@ export class ExportSource {
 
   private tableSet: Set<string> | undefined;
 
-  /** Which tables the database holds (looked up once), and the columns of a ship's frames table. */
+  /** Which tables the database holds (looked up once), and as "table.column" the columns of those that gained some later. */
   private async tables(): Promise<(table: string) => boolean> {
     if (!this.tableSet) {
+      const grown = this.kind === 'ship' ? 'frames' : 'shore_predictions';
       const rows = this.pg
-        ? await this.pg.query<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`, [])
-        : (this.sqlite().prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]);
+        ? await this.pg.query<{ name: string }>(
+            `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()
+             UNION ALL SELECT table_name || '.' || column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`,
+            [grown],
+          )
+        : (this.sqlite().prepare(`SELECT name FROM sqlite_master WHERE type = 'table' UNION ALL SELECT ? || '.' || name FROM pragma_table_info(?)`).all(grown, grown) as { name: string }[]);
       this.tableSet = new Set(rows.map((r) => r.name));
-      // Columns a later migration added to a ship table, as "table.column".
-      if (this.db && this.tableSet.has('frames')) {
-        for (const c of this.db.prepare(`SELECT name FROM pragma_table_info('frames')`).all() as { name: string }[]) this.tableSet.add(`frames.${c.name}`);
-      }
     }
     const set = this.tableSet;
     return (t) => set.has(t);
@@ -298,7 +299,7 @@ function toObject(r: Row): ExportObject {
     width: num(r.width),
     height: num(r.height),
     area: num(r.area),
-    areaUm2: r.area_um2 ?? null,
+    areaUm2: r.area_um2 === undefined || r.area_um2 === null ? null : Number(r.area_um2),
     classifiedAt: Number(r.classified_at),
     arrivedAt: Number(r.arrived_at),
     predictedLabel: r.predicted_label,

@@ -3,7 +3,7 @@
 // and each batch is one transaction, so two ingesters handling the same batch cannot double a row.
 // A transaction that loses a deadlock or serialisation race is retried by the ingester.
 import { PlankwatchError } from '../errors.js';
-import { SHORE_SCHEMA } from './sql.js';
+import { SHORE_ADDED_COLUMNS, SHORE_SCHEMA } from './sql.js';
 import type { Op, ShoreDriver } from './store.js';
 
 /** The part of pg's API used here (pg ships no type declarations of its own). */
@@ -59,7 +59,8 @@ export class PostgresShoreDriver implements ShoreDriver {
     pool.on('error', (err) => this.options.onPoolError?.(err));
     this.pool = pool;
     if (this.options.createSchema === false) return;
-    await this.transactionSql([`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK})`, ...SHORE_SCHEMA]);
+    const added = SHORE_ADDED_COLUMNS.map(({ table, column, type }) => `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${column} ${type}`);
+    await this.transactionSql([`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK})`, ...SHORE_SCHEMA, ...added]);
   }
 
   async close(): Promise<void> {

@@ -26,6 +26,7 @@ export const SHORE_SCHEMA: readonly string[] = [
     width            BIGINT,
     height           BIGINT,
     area             BIGINT,
+    area_um2         DOUBLE PRECISION,
     format           TEXT,
     arrived_at       BIGINT NOT NULL,
     classified_at    BIGINT NOT NULL,
@@ -182,14 +183,24 @@ export const SHORE_SCHEMA: readonly string[] = [
   `CREATE INDEX IF NOT EXISTS shore_camera_frame_rois_sha256 ON shore_camera_frame_rois (instrument, sha256)`,
 ];
 
+/**
+ * Columns added to a shore table after it was first created: a shore database made before them
+ * gains each when a driver opens it (SQLite: when the column is missing; PostgreSQL: ADD COLUMN
+ * IF NOT EXISTS). NULL in the rows received before.
+ */
+export const SHORE_ADDED_COLUMNS: readonly { table: string; column: string; type: string }[] = [
+  // The organism area in µm² of a ROI the camera cut (ship migration 10; camera.pixelSizeUm known).
+  { table: 'shore_predictions', column: 'area_um2', type: 'DOUBLE PRECISION' },
+];
+
 /** The upserts, with `?` placeholders, and the dialect's name for a two-argument maximum. */
 function statements(greatest: string) {
   return {
     record: `INSERT INTO shore_records (instrument, seq, kind, record_key, queued_at, received_at) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT (instrument, seq) DO NOTHING`,
-    prediction: `INSERT INTO shore_predictions (instrument, sha256, ensemble_version, rel_path, bytes, width, height, area, format,
+    prediction: `INSERT INTO shore_predictions (instrument, sha256, ensemble_version, rel_path, bytes, width, height, area, area_um2, format,
         arrived_at, classified_at, label, probability, margin, disagreement, top_k, members, seq)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (instrument, sha256, ensemble_version) DO NOTHING`,
     // Counts only grow within a window: the larger of two snapshots is the later one, whatever order they arrive in.
     count: `INSERT INTO shore_counts (instrument, window_ms, window_start, window_end, label, count) VALUES (?, ?, ?, ?, ?, ?)

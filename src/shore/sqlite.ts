@@ -1,7 +1,7 @@
 // The shore database on SQLite (better-sqlite3): the default, for ingesters on one machine.
 // Several ingester processes may share the file (WAL, busy timeout); across machines use PostgreSQL.
 import { openDatabase, type SqliteDatabase } from '../store/db.js';
-import { SHORE_SCHEMA } from './sql.js';
+import { SHORE_ADDED_COLUMNS, SHORE_SCHEMA } from './sql.js';
 import type { Op, ShoreDriver } from './store.js';
 import { PlankwatchError } from '../errors.js';
 
@@ -25,6 +25,10 @@ export class SqliteShoreDriver implements ShoreDriver {
     const db = openDatabase(this.path, { busyTimeoutMs: 30_000 });
     db.transaction(() => {
       for (const sql of SHORE_SCHEMA) db.exec(sql);
+      for (const { table, column, type } of SHORE_ADDED_COLUMNS) {
+        const has = db.prepare(`SELECT 1 FROM pragma_table_info(?) WHERE name = ?`).get(table, column) !== undefined;
+        if (!has) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+      }
     }).immediate();
     this.db = db;
     return Promise.resolve();

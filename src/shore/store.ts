@@ -59,7 +59,7 @@ function recordOps(s: ShoreStatements, inst: string, r: SyncRecord): Op[] {
       const d = (r as SyncRecord<'prediction'>).data;
       return [{
         sql: s.prediction,
-        params: [inst, d.sha256, d.ensembleVersion, d.relPath, d.bytes, d.width, d.height, d.area, d.format, d.arrivedAt, d.classifiedAt,
+        params: [inst, d.sha256, d.ensembleVersion, d.relPath, d.bytes, d.width, d.height, d.area, d.areaUm2 ?? null, d.format, d.arrivedAt, d.classifiedAt,
           d.label, d.probability, d.margin, d.disagreement, JSON.stringify(d.topK), JSON.stringify(d.members), r.seq],
       }];
     }

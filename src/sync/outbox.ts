@@ -122,6 +122,7 @@ export function enqueueClassified(outbox: OutboxRepository, ctx: ClassifiedConte
       width: frame.width,
       height: frame.height,
       area: frame.area,
+      ...(frame.areaUm2 !== undefined ? { areaUm2: Math.round(frame.areaUm2 * 100) / 100 } : {}),
       format: frame.format,
       arrivedAt: Math.trunc(f.arrivedAt),
       classifiedAt,

@@ -56,6 +56,8 @@ export interface PredictionPayload {
   width: number;
   height: number;
   area: number;
+  /** The area in µm² (camera.pixelSizeUm known); absent otherwise, and from ships before it was sent. */
+  areaUm2?: number;
   format: string;
   arrivedAt: number;
   classifiedAt: number;

@@ -2,17 +2,26 @@
 // on real NDSB images (a bright-field one, and a dark-field version of another), stored in a real
 // SQLite file (frames.area_um2, migration 10), given by the review API and carried into the
 // EcoTaxa export next to object_area in pixels. A database from before migration 10 still exports.
+// Synced ashore in the prediction record, stored by the shore on SQLite and on a real PostgreSQL
+// server (a shore database made before gains the column), and exported from there.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ECOTAXA_COLUMNS, exportEcoTaxa } from '../../src/export/ecotaxa.js';
 import { ExportSource } from '../../src/export/source.js';
 import { silentLogger } from '../../src/log.js';
 import { preprocessFrame } from '../../src/preprocess/preprocess.js';
 import { DEFAULT_PREPROCESS } from '../../src/preprocess/prepare.js';
+import { PostgresShoreDriver } from '../../src/shore/postgres.js';
+import { SHORE_SCHEMA } from '../../src/shore/sql.js';
+import { SqliteShoreDriver } from '../../src/shore/sqlite.js';
+import { ShoreStore } from '../../src/shore/store.js';
 import { migrate, MIGRATIONS } from '../../src/store/index.js';
+import { enqueueClassified } from '../../src/sync/outbox.js';
+import type { SyncBatch } from '../../src/sync/records.js';
+import { postgresBin, startPostgres, type Postgres } from '../helpers/postgres.js';
 import { Store } from '../../src/store/store.js';
 import type { CameraProfile } from '../../src/preprocess/camera.js';
 import type { IncomingFile, PreparedFrame } from '../../src/types.js';
@@ -110,4 +119,80 @@ describe('the organism area in µm²', () => {
     expect(store.database.prepare(`SELECT area, area_um2 FROM frames`).get()).toEqual({ area: frame.area, area_um2: null });
     store.close();
   });
+});
+
+describe('the area in µm² ashore', () => {
+  let postgres: Postgres | undefined;
+  beforeAll(async () => {
+    if (postgresBin()) postgres = await startPostgres();
+  }, 120_000);
+  afterAll(() => postgres?.stop());
+
+  /** A ship that queues its records as the sync stage does, two frames stored (one at a known pixel size), and its batch. */
+  async function shipBatch(archive: string): Promise<{ batch: SyncBatch; known: PreparedFrame; unknown: PreparedFrame }> {
+    const images = fixtureImages();
+    const known = await prepared(archive, 'known.jpg', images[30]!.bytes, { polarity: 'bright-field', colour: 'gray', pixelSizeUm: PIXEL_UM }, T0);
+    const unknown = await prepared(archive, 'unknown.jpg', images[50]!.bytes, { polarity: 'bright-field', colour: 'gray', pixelSizeUm: 0 }, T0 + 1000);
+    const store = new Store({ path: path.join(work, `ship-${Math.random().toString(36).slice(2)}.db`), countsWindowMs: 60_000, logger: silentLogger(), onRecordClassified: (outbox, stored) => enqueueClassified(outbox, { instrument: 'cam-a', windowMs: 60_000 }, stored) });
+    store.open();
+    for (const [i, frame] of [known, unknown].entries()) {
+      const c = classified(frame.file, 'detritus_other', T0 + i * 1000);
+      store.recordClassified([{ ...c, frame: { ...frame, inputs: new Map() } }]);
+    }
+    const rows = store.outboxRepository().pending('cam-a', Number.MAX_SAFE_INTEGER, 100);
+    store.close();
+    const records = rows.map((r) => ({ seq: r.seq, kind: r.kind, key: r.key, at: r.createdAt, data: JSON.parse(r.payload) as unknown })) as SyncBatch['records'];
+    const predictions = records.filter((r) => r.kind === 'prediction').map((r) => r.data as { sha256: string; areaUm2?: number });
+    expect(predictions.find((p) => p.sha256 === known.file.sha256)!.areaUm2).toBe(known.area * 6.25);
+    expect(predictions.find((p) => p.sha256 === unknown.file.sha256)).not.toHaveProperty('areaUm2');
+    return { batch: { v: 1, instrument: 'cam-a', sentAt: 0, records }, known, unknown };
+  }
+
+  it('is synced, stored by a SQLite shore and exported from it; an older shore database gains the column', async () => {
+    const archive = path.join(work, 'archive-shore');
+    const { batch, known, unknown } = await shipBatch(archive);
+    // A shore database made before the column: shore_predictions without area_um2.
+    const file = path.join(work, 'shore.db');
+    const old = new Database(file);
+    for (const sql of SHORE_SCHEMA) old.exec(sql.replace(/\n\s*area_um2\s+DOUBLE PRECISION,/, ''));
+    expect(old.prepare(`SELECT 1 FROM pragma_table_info('shore_predictions') WHERE name = 'area_um2'`).get()).toBeUndefined();
+    old.close();
+    const shore = new ShoreStore(new SqliteShoreDriver({ path: file }));
+    await shore.open();
+    await shore.apply(batch);
+    const stored = await shore.query('SELECT sha256, area, area_um2 FROM shore_predictions ORDER BY classified_at');
+    expect(stored).toEqual([
+      { sha256: known.file.sha256, area: known.area, area_um2: known.area * 6.25 },
+      { sha256: unknown.file.sha256, area: unknown.area, area_um2: null },
+    ]);
+    await shore.close();
+    const rows = await exportRows(file, archive);
+    expect(rows.get(known.file.sha256)).toMatchObject({ object_area: String(known.area), object_area_um2: String(known.area * 6.25) });
+    expect(rows.get(unknown.file.sha256)).toMatchObject({ object_area_um2: '' });
+  });
+
+  it('is stored by a PostgreSQL shore, whose older table gains the column', async (ctx) => {
+    if (!postgres) return ctx.skip(); // PostgreSQL not installed (.ci/run installs it)
+    const { batch, known } = await shipBatch(path.join(work, 'archive-pg'));
+    const admin = new PostgresShoreDriver({ url: postgres.url });
+    await admin.open();
+    await admin.query('CREATE DATABASE area_um2_shore', []);
+    await admin.close();
+    const url = postgres.url.replace(/\/postgres$/, '/area_um2_shore');
+    const before = new PostgresShoreDriver({ url, createSchema: false });
+    await before.open();
+    for (const sql of SHORE_SCHEMA) await before.query(sql.replace(/\n\s*area_um2\s+DOUBLE PRECISION,/, ''), []);
+    await before.close();
+    const shore = new ShoreStore(new PostgresShoreDriver({ url }));
+    await shore.open();
+    await shore.apply(batch);
+    const [row] = await shore.query(`SELECT area, area_um2 FROM shore_predictions WHERE sha256 = '${known.file.sha256}'`);
+    expect({ area: Number(row!.area), areaUm2: Number(row!.area_um2) }).toEqual({ area: known.area, areaUm2: known.area * 6.25 });
+    await shore.close();
+    const source = await ExportSource.openPostgres({ url });
+    const objects = [];
+    for await (const o of source.objects()) objects.push(o);
+    await source.close();
+    expect(objects.find((o) => o.sha256 === known.file.sha256)).toMatchObject({ area: known.area, areaUm2: known.area * 6.25 });
+  }, 60_000);
 });

@@ -155,7 +155,7 @@ describe('shore statements', () => {
     expect(pg.record).toContain('VALUES ($1, $2, $3, $4, $5, $6)');
     expect(pg.record).toContain('ON CONFLICT (instrument, seq) DO NOTHING');
     expect(pg.count).toContain('GREATEST(shore_counts.count, excluded.count)');
-    expect(pg.prediction).toContain('$18)');
+    expect(pg.prediction).toContain('$19)');
     expect(pg.gaps).toContain('instrument = $1 AND seq >= $2');
     expect(pg.gaps).toContain('LIMIT $3');
     expect(pg.label).toContain('WHERE excluded.seq > shore_labels.seq');
