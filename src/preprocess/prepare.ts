@@ -81,19 +81,36 @@ export function resize(src: Uint8Array, w: number, h: number, outW: number, outH
   if (outW <= w && outH <= h) {
     const sx = w / outW;
     const sy = h / outH;
+    // Each output column's source columns and their weights are the same on every row: worked out
+    // once (the same numbers, summed in the same order, as computing them for each pixel).
+    const span = Math.ceil(sx) + 1;
+    const xFrom = new Int32Array(outW);
+    const xTo = new Int32Array(outW);
+    const xWeight = new Float64Array(outW * span);
+    for (let ox = 0; ox < outW; ox++) {
+      const x0 = ox * sx;
+      const x1 = x0 + sx;
+      xFrom[ox] = Math.floor(x0);
+      xTo[ox] = Math.min(w, Math.ceil(x1));
+      for (let x = xFrom[ox]!; x < xTo[ox]!; x++) xWeight[ox * span + x - xFrom[ox]!] = Math.min(x + 1, x1) - Math.max(x, x0);
+    }
     for (let oy = 0; oy < outH; oy++) {
       const y0 = oy * sy;
       const y1 = y0 + sy;
+      const yFrom = Math.floor(y0);
+      const yTo = Math.min(h, Math.ceil(y1));
       for (let ox = 0; ox < outW; ox++) {
-        const x0 = ox * sx;
-        const x1 = x0 + sx;
+        const from = xFrom[ox]!;
+        const to = xTo[ox]!;
+        const weights = ox * span - from;
         let sum = 0;
         let weight = 0;
-        for (let y = Math.floor(y0); y < Math.min(h, Math.ceil(y1)); y++) {
+        for (let y = yFrom; y < yTo; y++) {
           const wy = Math.min(y + 1, y1) - Math.max(y, y0);
-          for (let x = Math.floor(x0); x < Math.min(w, Math.ceil(x1)); x++) {
-            const wx = Math.min(x + 1, x1) - Math.max(x, x0);
-            sum += src[y * w + x]! * wx * wy;
+          const row = y * w;
+          for (let x = from; x < to; x++) {
+            const wx = xWeight[weights + x]!;
+            sum += src[row + x]! * wx * wy;
             weight += wx * wy;
           }
         }
