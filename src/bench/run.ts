@@ -112,6 +112,9 @@ if (want('sync')) {
     await benchSyncLive({ maxDelayMs: 10_000, nav: true, log }),
     await benchSyncLive({ maxDelayMs: 10_000, backlog: 3000, log }),
     await benchSyncLive({ maxDelayMs: 10_000, nav: true, backlog: 3000, log }),
+    // Whole camera frames of 20 ROIs: each frame and its ROIs' boxes and measures too.
+    await benchSyncLive({ maxDelayMs: 10_000, nav: true, cameraFrames: true, log }),
+    await benchSyncLive({ maxDelayMs: 10_000, nav: true, cameraFrames: true, backlog: 3000, log }),
   ];
 }
 

@@ -2,9 +2,11 @@
 // through a 64 kbit/s, 600 ms round-trip link to a real Mosquitto and a shore ingester, once with
 // every record sent at once (sync.maxDelayS 0) and once within a latency budget, and optionally
 // with the navigation stage's series (each ROI's tags, a 1 Hz track and CTD decimated to 10 s, the
-// sampled volume). Reports MQTT bytes per ROI: the prediction records' share (as `sync status`)
+// sampled volume), and optionally with whole camera frames (20 ROIs each, with each ROI's box and
+// measures at full precision, as segmentation stores them). Reports MQTT bytes per ROI: the prediction records' share (as `sync status`)
 // and everything sent divided by the ROIs. Needs `mosquitto` installed.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +14,8 @@ import { silentLogger } from '../log.js';
 import { ShoreIngester } from '../shore/ingester.js';
 import { SqliteShoreDriver } from '../shore/sqlite.js';
 import { ShoreStore } from '../shore/store.js';
+import type { CameraFrameRoiInsert } from '../store/index.js';
+import type { ClassifiedFrame } from '../types.js';
 import { Store } from '../store/store.js';
 import { FaultProxy } from '../sync/fault-proxy.js';
 import { enqueueClassified } from '../sync/outbox.js';
@@ -28,6 +32,8 @@ export interface BenchSyncLiveOptions {
   maxDelayMs: number;
   /** Also tag every ROI and record a 1 Hz track, CTD and volume (default false). */
   nav?: boolean;
+  /** Also cut the ROIs from whole camera frames of 20 and send the frames and the ROIs' measures (default false). */
+  cameraFrames?: boolean;
   /** ROIs queued before the link opens (a backlog) instead of arriving live (default 0). */
   backlog?: number;
   log?: (line: string) => void;
@@ -70,10 +76,11 @@ export async function benchSyncLive(options: BenchSyncLiveOptions): Promise<Reco
     const vol = db.prepare(`INSERT INTO volume_samples (t_ms, volume_m3, source, depth_m) VALUES (?, ?, 'swept', ?)`);
     let lastSecond = -1;
     const base = Date.now();
-    const add = (i: number, at: number): void => {
-      const item = roi(i, at);
-      store.recordClassified([item]);
-      if (!options.nav) return;
+    const addRois = (items: ClassifiedFrame[], at: number): void => {
+      store.recordClassified(items);
+      if (options.nav) for (const item of items) tagRoi(item, at);
+    };
+    const tagRoi = (item: ClassifiedFrame, at: number): void => {
       const s = (at - base) / 1000;
       const lat = 25.5 + s * 1e-5;
       const lon = -80.1 + s * 1e-5;
@@ -86,6 +93,30 @@ export async function benchSyncLive(options: BenchSyncLiveOptions): Promise<Reco
         env.run(at, depth, 24 + depth / 100, 36.1, at);
       }
     };
+    // As the segment stage: the frame and its ROIs are recorded, its ROIs classified together (they
+    // reach the classifier together), then the frame is done.
+    const frames = store.cameraFrameRepository();
+    const ROIS_PER_FRAME = 20;
+    let frameId = 0;
+    let frameSha = '';
+    let pending: ClassifiedFrame[] = [];
+    const add = (i: number, at: number): void => {
+      if (options.cameraFrames && i % ROIS_PER_FRAME === 0) {
+        const rois = Array.from({ length: ROIS_PER_FRAME }, (_, k) => cameraRoi(k + 1, roi(i + k, at).frame.file.sha256, i + k));
+        frameSha = createHash('sha256').update(`bench-frame/${i}`).digest('hex');
+        frameId = frames.recordSegmented({
+          sha256: frameSha, relPath: `frames/${String(i / ROIS_PER_FRAME).padStart(7, '0')}.png`,
+          bytes: 4_194_304, mtimeMs: at, width: 2048, height: 2048, format: 'png', polarity: 'bright-field', backgroundGrey: 221.4, components: 24,
+          rejected: { small: 3, large: 0, border: 1, overflow: 0 }, pixelSizeUm: 12.5, volumeM3: null, capturedAt: at, arrivedAt: at, segmentedAt: at, segmentMs: 100, rois,
+        });
+      }
+      if (!options.cameraFrames) return addRois([roi(i, at)], at);
+      pending.push(roi(i, at));
+      if (i % ROIS_PER_FRAME !== ROIS_PER_FRAME - 1) return;
+      addRois(pending, at);
+      pending = [];
+      frames.markDone(frameId, { sha256: frameSha, relPath: `frames/${i}.png`, bytes: 4_194_304, mtimeMs: null }, at);
+    };
     const backlog = options.backlog ?? 0;
     const t0 = Date.now();
     for (let i = 0; i < backlog; i++) add(i, t0 - (backlog - i) * 31);
@@ -93,13 +124,14 @@ export async function benchSyncLive(options: BenchSyncLiveOptions): Promise<Reco
       ...benchSenderOptions(store, ctx.instrument, proxy.url, logger),
       maxDelayMs: options.maxDelayMs,
       nav: options.nav ? { trackIntervalMs: 10_000, pollMs: 2000 } : null,
+      cameraFrames: options.cameraFrames ? { pollMs: 2000 } : null,
     });
     await sender.start();
     parts.unshift(() => sender.stop());
     let rois = backlog;
     let lastAdd = Date.now();
     if (backlog === 0) {
-      log(`sync live: ${perSecond} ROIs/s for ${seconds} s, latency budget ${options.maxDelayMs / 1000} s${options.nav ? ', with positions, track and volume' : ''}`);
+      log(`sync live: ${perSecond} ROIs/s for ${seconds} s, latency budget ${options.maxDelayMs / 1000} s${options.nav ? ', with positions, track and volume' : ''}${options.cameraFrames ? ', with camera frames' : ''}`);
       const started = Date.now();
       while (Date.now() - started < seconds * 1000) {
         add(rois++, Date.now());
@@ -108,13 +140,13 @@ export async function benchSyncLive(options: BenchSyncLiveOptions): Promise<Reco
         await new Promise((r) => setTimeout(r, 1000 / perSecond));
       }
     } else {
-      log(`sync backlog: ${backlog} ROIs queued${options.nav ? ' with positions, track and volume' : ''}`);
+      log(`sync backlog: ${backlog} ROIs queued${options.nav ? ' with positions, track and volume' : ''}${options.cameraFrames ? ', with camera frames' : ''}`);
     }
     const deadline = Date.now() + 10 * 60_000;
     // Drained: nothing queued, and (with nav) every series read into the outbox.
     for (;;) {
       const s = sender.status();
-      if (s.queued.records === 0 && Date.now() - lastAdd > (options.nav ? 2500 : 0)) break;
+      if (s.queued.records === 0 && Date.now() - lastAdd > (options.nav || options.cameraFrames ? 2500 : 0)) break;
       if (Date.now() > deadline) throw new Error('sync live bench did not drain in 10 minutes');
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -123,6 +155,7 @@ export async function benchSyncLive(options: BenchSyncLiveOptions): Promise<Reco
       mode: backlog > 0 ? `backlog of ${backlog}` : `${perSecond} ROIs/s for ${seconds} s`,
       maxDelayS: options.maxDelayMs / 1000,
       nav: options.nav ? 'positions, track, volume' : 'none',
+      cameraFrames: options.cameraFrames ? `${ROIS_PER_FRAME} ROIs each` : 'none',
       rois,
       batches: s.ackedBatches,
       recordsPerBatch: Math.round((s.ackedRecords / Math.max(1, s.ackedBatches)) * 10) / 10,
@@ -139,4 +172,18 @@ export async function benchSyncLive(options: BenchSyncLiveOptions): Promise<Reco
       }
     }
   }
+}
+
+/** A ROI's place and measures in its camera frame, not round numbers (as segmentation measures them). */
+function cameraRoi(index: number, sha256: string, i: number): CameraFrameRoiInsert {
+  const r = (k: number): number => ((i * 7919 + k * 104_729) % 1000) / 1000 + Math.sin(i * 12.9898 + k) * 1e-4;
+  const areaPx = 40 + Math.floor(4000 * r(7));
+  const majorPx = 8 + 80 * r(8);
+  const minorPx = majorPx * (0.2 + 0.8 * r(9));
+  return {
+    index, sha256, relPath: `rois/${sha256.slice(0, 16)}.png`,
+    x: Math.floor(2000 * r(10)), y: Math.floor(2000 * r(11)), width: 10 + Math.floor(200 * r(3)), height: 10 + Math.floor(150 * r(4)),
+    cropX: 0, cropY: 0, cropWidth: 1, cropHeight: 1, areaPx, majorPx, minorPx, orientationDeg: 180 * r(12) - 89.9, meanGrey: 30 + 150 * r(13),
+    areaUm2: areaPx * 12.5 * 12.5, majorUm: majorPx * 12.5, minorUm: minorPx * 12.5,
+  };
 }
