@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { darkFieldGray } from '../helpers/cameras.js';
+import { darkFieldColour, darkFieldGray } from '../helpers/cameras.js';
 import { REPO_ROOT } from '../helpers/daemon.js';
 import { fixtureImages } from '../helpers/images.js';
 
@@ -70,5 +70,35 @@ describe('a dark-field camera on the command line', () => {
     const ok = run(['evaluate', '--data', exportDir, '--ensemble', path.join(models, 'ensemble.json'), '--tta', 'identity', '--polarity', 'dark-field', '--pixel-size', '12', '--out', path.join(work, 'eval')]);
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/tiny\/dark/);
+  });
+
+  it('train --channels 3 reads R, G and B from a gray member; evaluate refuses it on a gray camera', async () => {
+    const data = path.join(work, 'tinted');
+    for (const img of fixtureImages()) {
+      mkdirSync(path.join(data, img.label), { recursive: true });
+      writeFileSync(path.join(data, img.label, `${img.name}.png`), await darkFieldColour(img.bytes));
+    }
+    const models = path.join(work, 'colour-models');
+    const common = ['--data', data, '--models', models, '--member', 'tiny', '--arch', 'pw-tiny-32', '--epochs', '1', '--batch-size', '8', '--polarity', 'dark-field', '--colour', 'rgb', '--augment', 'none', '--val-fraction', '0.25'];
+    const gray = run(['train', ...common, '--version', 'gray']);
+    expect(gray.status, gray.stderr).toBe(0);
+    const colour = run(['train', ...common, '--version', 'rgb', '--from', path.join(models, 'tiny', 'gray'), '--channels', '3']);
+    expect(colour.status, colour.stderr).toBe(0);
+    expect(colour.stderr).toContain('its first convolution is repeated over R, G and B (divided by 3)');
+    const meta = JSON.parse(readFileSync(path.join(models, 'tiny', 'rgb', 'meta.json'), 'utf8')) as { input: unknown; parent: string };
+    expect(meta).toMatchObject({ input: { size: 32, channels: 3 }, parent: 'tiny/gray' });
+    const ensemble = path.join(models, 'colour.json');
+    writeFileSync(ensemble, JSON.stringify({ version: 'c', voting: 'soft', members: [{ name: 'tiny', version: 'rgb' }] }));
+    const evaluate = (colourArg: string) => run(['evaluate', '--data', data, '--ensemble', ensemble, '--tta', 'identity,rot45', '--polarity', 'dark-field', '--colour', colourArg, '--out', path.join(work, `eval-${colourArg}`)]);
+    const ok = evaluate('rgb');
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/tiny\/rgb/);
+    const refused = evaluate('gray');
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('PW_E_CAMERA_PROFILE');
+    expect(refused.stderr).toContain('reads colour');
+    const noColour = run(['train', ...common.map((a) => (a === 'rgb' ? 'gray' : a)), '--version', 'x', '--channels', '3']);
+    expect(noColour.status).not.toBe(0);
+    expect(noColour.stderr).toContain('--channels 3 reads R, G and B');
   });
 });
