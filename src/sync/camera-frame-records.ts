@@ -27,7 +27,7 @@ export interface CameraFrameRecordsOptions {
 
 /** Frames read per poll; a backlog is read over several polls. */
 const READ_FRAMES = 200;
-/** ROIs per camera_rois record (about 150 bytes each as JSON). */
+/** ROIs per camera_rois record (about 125 bytes each as JSON). */
 export const ROIS_PER_RECORD = 100;
 
 /**
