@@ -18,7 +18,7 @@ import type { MemberMeta, OnnxIo } from '../classify/meta.js';
 import { folderIO } from '../classify/model-files.js';
 import { exportOnnx, ONNX_FILE, writeOnnxBeside } from '../classify/onnx-export.js';
 import { FEATURES_OUTPUT, findClassifier, replaceClassifier, withFeaturesOutput } from '../classify/onnx-graph.js';
-import { NATIVE_IO, OnnxSession, softmaxRows, startOnnxRuntime } from '../classify/onnx-runtime.js';
+import { memberIo, OnnxSession, softmaxRows, startOnnxRuntime } from '../classify/onnx-runtime.js';
 import { PlankwatchError } from '../errors.js';
 import { augmentInto, type AugmentOptions } from '../learn/augment.js';
 import type { ImageTable } from '../learn/image-cache.js';
@@ -53,7 +53,7 @@ export interface FeatureSource {
  * alone whose classifier cannot be found or when ONNX Runtime does not start.
  */
 export async function featureSource(dir: string, meta: MemberMeta, id: string): Promise<FeatureSource | { reason: string }> {
-  const io = meta.onnx ?? NATIVE_IO;
+  const io = memberIo(meta);
   const onnxFile = path.join(dir, ONNX_FILE);
   const tfjs = existsSync(path.join(dir, 'model.json'));
   try {
@@ -233,7 +233,7 @@ function joinTables(a: ImageTable, b: ImageTable): ImageTable {
   const pixels = new Uint8Array(a.pixels.length + b.pixels.length);
   pixels.set(a.pixels);
   pixels.set(b.pixels, a.pixels.length);
-  return { size: a.size, pixels, rels: [...a.rels, ...b.rels] };
+  return { size: a.size, ...(a.channels === 3 ? { channels: a.channels } : {}), pixels, rels: [...a.rels, ...b.rels] };
 }
 
 /** The named outputs for every row of a table, in batches; `view`: augment each image first. */
@@ -244,7 +244,8 @@ async function runRows(
   view: { rng: () => number; options: AugmentOptions; fill: number } | null,
 ): Promise<Float32Array[]> {
   const n = table.rels.length;
-  const s2 = table.size * table.size;
+  const channels = table.channels ?? 1;
+  const s2 = table.size * table.size * channels;
   const chunks: Float32Array[][] = names.map(() => []);
   for (let start = 0; start < n; start += RUN_BATCH) {
     const count = Math.min(RUN_BATCH, n - start);
@@ -253,7 +254,7 @@ async function runRows(
       pixels = new Float32Array(count * s2);
       for (let i = 0; i < count; i++) {
         const row = start + i;
-        augmentInto(table.pixels.subarray(row * s2, (row + 1) * s2), table.size, pixels.subarray(i * s2, (i + 1) * s2), view.rng, view.options, view.fill);
+        augmentInto(table.pixels.subarray(row * s2, (row + 1) * s2), table.size, pixels.subarray(i * s2, (i + 1) * s2), view.rng, view.options, view.fill, channels);
       }
     } else pixels = tableRows(table, start, count);
     const out = await session.outputs(pixels, count, names);

@@ -123,20 +123,22 @@ export async function replaySample(
  * the items' order. The files come from other cameras (the shipped reference set is NDSB's
  * bright-field one): on a ship whose camera is not bright-field their polarity is found per image.
  */
-export async function loadReplayTable(items: LabelledImage[], size: number, spec: PreprocessSpec, camera?: CameraProfile, options: { cache?: boolean } = {}): Promise<ImageTable> {
+export async function loadReplayTable(items: LabelledImage[], size: number, spec: PreprocessSpec, camera?: CameraProfile, options: { cache?: boolean; channels?: 1 | 3 } = {}): Promise<ImageTable> {
   const own = items.filter((i) => i.rel.startsWith('labels/'));
   const files = items.filter((i) => !i.rel.startsWith('labels/'));
   const folders: CameraProfile | undefined = camera && camera.polarity !== 'bright-field' ? { ...camera, polarity: 'auto' } : undefined;
-  const ownTable = own.length > 0 ? await loadImageTable(own, size, spec, { cache: false, camera }) : null;
-  const fileTable = files.length > 0 ? await loadImageTable(files, size, spec, { cache: options.cache, camera: folders }) : null;
-  const pixels = new Uint8Array(items.length * size * size);
+  const channels = options.channels ?? 1;
+  const ownTable = own.length > 0 ? await loadImageTable(own, size, spec, { cache: false, camera, channels }) : null;
+  const fileTable = files.length > 0 ? await loadImageTable(files, size, spec, { cache: options.cache, camera: folders, channels }) : null;
+  const one = size * size * channels;
+  const pixels = new Uint8Array(items.length * one);
   let o = 0;
   let f = 0;
   items.forEach((item, r) => {
     const [table, k] = item.rel.startsWith('labels/') ? [ownTable!, o++] : [fileTable!, f++];
-    pixels.set(table.pixels.subarray(k * size * size, (k + 1) * size * size), r * size * size);
+    pixels.set(table.pixels.subarray(k * one, (k + 1) * one), r * one);
   });
-  return { size, pixels, rels: items.map((i) => i.rel) };
+  return { size, ...(channels === 3 ? { channels } : {}), pixels, rels: items.map((i) => i.rel) };
 }
 
 export function limitStratified(items: LabelledImage[], limit: number, seed: number): LabelledImage[] {

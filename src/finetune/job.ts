@@ -210,10 +210,8 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     const t0 = performance.now();
     const dir = path.join(modelsDir, m.name, m.version);
     const meta = metas[index]!;
-    if (meta.input.channels === 3) {
-      throw new PlankwatchError('PW_E_FINETUNE_FAILED', `Member ${m.name}/${m.version} reads colour (R, G and B): fine-tuning aboard handles gray members only so far. Fine-tune it with plankwatch train --from ${dir} --channels 3 on the exported labels, or leave it out of the ensemble while fine-tuning.`);
-    }
     const size = meta.input.size;
+    const channels = meta.input.channels;
     const spec = meta.preprocessing;
     const known = new Set(meta.classes);
     const newClasses = [...new Set(job.train.map((l) => l.label))].filter((c) => !known.has(c)).sort();
@@ -223,12 +221,12 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     // Training rows: labels (repeated), then the replay sample.
     const { items: replayItems, counts: replayCounts } = await replaySample(pools, meta, dir, job, warnings);
     const labelItems = job.train.map((l) => labelItem(l));
-    const labelTable = await loadImageTable(labelItems, size, spec, { cache: false, camera: job.camera });
-    const replayTable = await loadReplayTable(replayItems, size, spec, job.camera);
+    const labelTable = await loadImageTable(labelItems, size, spec, { cache: false, camera: job.camera, channels });
+    const replayTable = await loadReplayTable(replayItems, size, spec, job.camera, { channels });
     const repeat = Math.max(1, Math.trunc(job.labelRepeat));
     const rows = labelItems.length * repeat + replayItems.length;
     log(`${m.name}/${m.version}: ${labelItems.length} labels x${repeat}, ${replayItems.length} replay images, new classes: ${newClasses.join(', ') || 'none'}`);
-    const evalTable = await loadReplayTable(evalItems, size, spec, job.camera, { cache: false });
+    const evalTable = await loadReplayTable(evalItems, size, spec, job.camera, { cache: false, channels });
     const outDir = path.join(modelsDir, m.name, job.version);
     const batchSize = Math.max(1, Math.min(job.batchSize, rows));
     const progress = (p: { epoch: number; epochs: number; batch: number; batches: number; loss: number }) =>
@@ -377,20 +375,22 @@ async function trainWithTfjs(
   try {
     const restore = prepareForFinetune(model, job.layers);
     const rows = labelItems.length * repeat + replayItems.length;
-    const pixels = new Uint8Array(rows * size * size);
+    const channels = meta.input.channels;
+    const one = size * size * channels;
+    const pixels = new Uint8Array(rows * one);
     const labels = new Int32Array(rows);
     let r = 0;
     for (let k = 0; k < repeat; k++) {
       labelItems.forEach((item, i) => {
-        pixels.set(t.labelTable.pixels.subarray(i * size * size, (i + 1) * size * size), r * size * size);
+        pixels.set(t.labelTable.pixels.subarray(i * one, (i + 1) * one), r * one);
         labels[r++] = t.classIndex.get(item.label)!;
       });
     }
     replayItems.forEach((item, i) => {
-      pixels.set(t.replayTable.pixels.subarray(i * size * size, (i + 1) * size * size), r * size * size);
+      pixels.set(t.replayTable.pixels.subarray(i * one, (i + 1) * one), r * one);
       labels[r++] = t.classIndex.get(item.label)!;
     });
-    const table: ImageTable = { size, pixels, rels: [...labelItems.flatMap((i) => Array<string>(repeat).fill(i.rel)), ...replayItems.map((i) => i.rel)] };
+    const table: ImageTable = { size, ...(channels === 3 ? { channels } : {}), pixels, rels: [...labelItems.flatMap((i) => Array<string>(repeat).fill(i.rel)), ...replayItems.map((i) => i.rel)] };
     const fill = spec.invert ? 1 - spec.background / 255 : spec.background / 255;
     const result = await train(
       model,
