@@ -5,6 +5,7 @@ import { isDiskFull, isPlankwatchError, PlankwatchError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ClassifiedFrame, IncomingFile, Part, RejectCode } from '../types.js';
 import { migrate, openDatabase, schemaVersion, type SqliteDatabase } from './db.js';
+import { deferredPreparer } from './lazy-statements.js';
 import { createFinetuneRepository, type FinetuneRepository } from './finetune-repository.js';
 import { MIGRATIONS } from './migrations.js';
 import { createNavRepository, type NavRepository } from './nav-repository.js';
@@ -252,7 +253,8 @@ export class Store implements Part {
         const applied = migrate(db, MIGRATIONS);
         if (applied.length > 0) this.log.info({ applied, path, ms: Math.round(performance.now() - started) }, 'database schema migrated');
       }
-      this.stmts = prepareStatements(db);
+      // Read-only, the schema may be older than this code's writes: prepare each statement when used.
+      this.stmts = prepareStatements(readonly ? deferredPreparer(db) : db);
       if (this.stmts.hasTotals.get()) this.totalsStmts = prepareTotals(db);
     } catch (err) {
       db.close();
