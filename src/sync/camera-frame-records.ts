@@ -7,6 +7,7 @@
 // transaction that moves the mark, so a crash neither loses nor doubles a record.
 import type { Logger } from '../log.js';
 import type { OutboxRepository } from '../store/index.js';
+import { TablePoller } from './table-poller.js';
 import { PRIORITY, type CameraFramePayload, type CameraRoiItem, type CameraRoisPayload } from './records.js';
 
 /** To 0.01: the precision of the EcoTaxa export, which rounds the same way (no second rounding ashore). */
@@ -90,35 +91,8 @@ export function queueCameraFrameRecords(o: Pick<CameraFrameRecordsOptions, 'outb
 }
 
 /** Polls the camera frame tables while the sync stage runs. */
-export class CameraFrameRecords {
-  private readonly options: CameraFrameRecordsOptions;
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
-
+export class CameraFrameRecords extends TablePoller {
   constructor(options: CameraFrameRecordsOptions) {
-    this.options = options;
-  }
-
-  start(): void {
-    this.running = true;
-    this.poll();
-  }
-
-  stop(): void {
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  private poll(): void {
-    if (!this.running) return;
-    const o = this.options;
-    try {
-      if (queueCameraFrameRecords(o, (o.now ?? Date.now)()) > 0) o.onQueued?.();
-    } catch (err) {
-      o.logger.warn({ err, code: 'PW_E_DB' }, 'could not queue camera frames for the shore; trying again');
-    }
-    this.timer = setTimeout(() => this.poll(), o.pollMs ?? 2000);
-    this.timer.unref();
+    super(options, (now) => queueCameraFrameRecords(options, now), 'camera frames');
   }
 }

@@ -5,6 +5,7 @@
 // same transaction that moves the marks, so a crash neither loses nor doubles a record.
 import type { Logger } from '../log.js';
 import type { OutboxRepository } from '../store/index.js';
+import { TablePoller } from './table-poller.js';
 import { PRIORITY, type PositionItem, type PositionsPayload, type TrackPayload, type VolumesPayload } from './records.js';
 
 export interface NavRecordsOptions {
@@ -110,35 +111,8 @@ export function queueNavRecords(o: Pick<NavRecordsOptions, 'outbox' | 'instrumen
 }
 
 /** Polls the nav tables while the sync stage runs. */
-export class NavRecords {
-  private readonly options: NavRecordsOptions;
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
-
+export class NavRecords extends TablePoller {
   constructor(options: NavRecordsOptions) {
-    this.options = options;
-  }
-
-  start(): void {
-    this.running = true;
-    this.poll();
-  }
-
-  stop(): void {
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  private poll(): void {
-    if (!this.running) return;
-    const o = this.options;
-    try {
-      if (queueNavRecords(o, (o.now ?? Date.now)()) > 0) o.onQueued?.();
-    } catch (err) {
-      o.logger.warn({ err, code: 'PW_E_DB' }, 'could not queue navigation records for the shore; trying again');
-    }
-    this.timer = setTimeout(() => this.poll(), o.pollMs ?? 2000);
-    this.timer.unref();
+    super(options, (now) => queueNavRecords(options, now), 'navigation records');
   }
 }
