@@ -71,7 +71,8 @@ describe('sync outbox', () => {
 
   it('applies the shore status: deletes what the shore holds, resends what it lacks after resendAfter', () => {
     const ship = openShip(tmp('outbox'), 'cam-a');
-    const t0 = Date.now();
+    // The 8 frames (40 ms apart) must fall in one counts window, or a second counts row appears.
+    const t0 = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS + 1_000;
     ship.write(0, 8, 8, t0); // seqs 1..10 (model, 8 predictions, counts)
     const outbox = new Outbox(ship.store.outboxRepository(), 'cam-a');
     // The counts row is stamped by the store's own clock while writing (a loaded machine can take
