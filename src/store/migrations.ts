@@ -12,6 +12,33 @@ export interface Migration {
 
 // Conventions: timestamps are integer ms since the epoch (`*_at`, `*_ms`); JSON columns are TEXT
 // checked with json_valid; tables are STRICT so a wrong type is an error, not a silent cast.
+/**
+ * sync_outbox rebuilt with its kind check taking `kinds` (SQLite cannot change a CHECK in place):
+ * the rows and indexes as they were. Each migration that adds record kinds calls it.
+ */
+function outboxWithKinds(kinds: string[]): string {
+  return `
+      CREATE TABLE sync_outbox_new (
+        instrument TEXT    NOT NULL,
+        seq        INTEGER NOT NULL CHECK (seq > 0),
+        kind       TEXT    NOT NULL CHECK (kind IN (${kinds.map((k) => `'${k}'`).join(', ')})),
+        priority   INTEGER NOT NULL,
+        key        TEXT    NOT NULL,
+        payload    TEXT    NOT NULL CHECK (json_valid(payload)),
+        bytes      INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        sent_at    INTEGER,
+        acked_at   INTEGER,
+        PRIMARY KEY (instrument, seq)
+      ) STRICT, WITHOUT ROWID;
+      INSERT INTO sync_outbox_new SELECT instrument, seq, kind, priority, key, payload, bytes, created_at, updated_at, sent_at, acked_at FROM sync_outbox;
+      DROP TABLE sync_outbox;
+      ALTER TABLE sync_outbox_new RENAME TO sync_outbox;
+      CREATE INDEX sync_outbox_pending ON sync_outbox (instrument, priority, seq) WHERE acked_at IS NULL;
+      CREATE INDEX sync_outbox_key ON sync_outbox (instrument, kind, key);`;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -447,25 +474,7 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       -- sync_outbox again, its kind check taking the navigation stage's series (positions, track,
       -- volumes); rows and indexes as they were.
-      CREATE TABLE sync_outbox_v9 (
-        instrument TEXT    NOT NULL,
-        seq        INTEGER NOT NULL CHECK (seq > 0),
-        kind       TEXT    NOT NULL CHECK (kind IN ('counts', 'model', 'rejects', 'prediction', 'label', 'thumbnail', 'positions', 'track', 'volumes')),
-        priority   INTEGER NOT NULL,
-        key        TEXT    NOT NULL,
-        payload    TEXT    NOT NULL CHECK (json_valid(payload)),
-        bytes      INTEGER NOT NULL,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        sent_at    INTEGER,
-        acked_at   INTEGER,
-        PRIMARY KEY (instrument, seq)
-      ) STRICT, WITHOUT ROWID;
-      INSERT INTO sync_outbox_v9 SELECT instrument, seq, kind, priority, key, payload, bytes, created_at, updated_at, sent_at, acked_at FROM sync_outbox;
-      DROP TABLE sync_outbox;
-      ALTER TABLE sync_outbox_v9 RENAME TO sync_outbox;
-      CREATE INDEX sync_outbox_pending ON sync_outbox (instrument, priority, seq) WHERE acked_at IS NULL;
-      CREATE INDEX sync_outbox_key ON sync_outbox (instrument, kind, key);
+      ${outboxWithKinds(['counts', 'model', 'rejects', 'prediction', 'label', 'thumbnail', 'positions', 'track', 'volumes'])}
 
       -- Per series the sync stage reads from the navigation tables: the last row queued (an id, or
       -- a tagged_at and frame id), and the time of the last track point kept.
@@ -492,26 +501,7 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       -- sync_outbox again, its kind check taking whole camera frames (camera_frame) and the places
       -- and measures of their ROIs (camera_rois); rows and indexes as they were.
-      CREATE TABLE sync_outbox_v11 (
-        instrument TEXT    NOT NULL,
-        seq        INTEGER NOT NULL CHECK (seq > 0),
-        kind       TEXT    NOT NULL CHECK (kind IN ('counts', 'model', 'rejects', 'prediction', 'label', 'thumbnail', 'positions', 'track', 'volumes',
-                                                    'camera_frame', 'camera_rois')),
-        priority   INTEGER NOT NULL,
-        key        TEXT    NOT NULL,
-        payload    TEXT    NOT NULL CHECK (json_valid(payload)),
-        bytes      INTEGER NOT NULL,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        sent_at    INTEGER,
-        acked_at   INTEGER,
-        PRIMARY KEY (instrument, seq)
-      ) STRICT, WITHOUT ROWID;
-      INSERT INTO sync_outbox_v11 SELECT instrument, seq, kind, priority, key, payload, bytes, created_at, updated_at, sent_at, acked_at FROM sync_outbox;
-      DROP TABLE sync_outbox;
-      ALTER TABLE sync_outbox_v11 RENAME TO sync_outbox;
-      CREATE INDEX sync_outbox_pending ON sync_outbox (instrument, priority, seq) WHERE acked_at IS NULL;
-      CREATE INDEX sync_outbox_key ON sync_outbox (instrument, kind, key);
+      ${outboxWithKinds(['counts', 'model', 'rejects', 'prediction', 'label', 'thumbnail', 'positions', 'track', 'volumes', 'camera_frame', 'camera_rois'])}
 
       -- Camera frames in the order every ROI of theirs was stored, for the sync stage's incremental reads.
       CREATE INDEX camera_frames_done ON camera_frames (done_at, id) WHERE done_at IS NOT NULL;
