@@ -5,6 +5,11 @@
 // columns come back NULL. A ROI cut from a whole camera frame (camera_frame_rois, ingest.mode
 // frames; shore_camera_frame_rois ashore) brings its box, measures and camera frame.
 
+/** A camera-frame ROI's box, measures and camera frame (`cr`, `cf`), the same columns on ship and shore. */
+const CAMERA_FRAME_COLS = `, cr.x AS roi_x, cr.y AS roi_y, cr.width AS roi_width, cr.height AS roi_height, cr.area_px AS roi_area_px,
+      cr.major_px AS roi_major_px, cr.minor_px AS roi_minor_px, cr.orientation_deg AS roi_orientation_deg, cr.mean_grey AS roi_mean_grey,
+      cf.rel_path AS camera_frame_path, cf.sha256 AS camera_frame_sha256, cf.pixel_size_um`;
+
 /** Ship: the latest prediction per frame, its label, its position and its camera frame. Parameters: instrument, since, until. */
 export function shipObjectsSql(has: (table: string) => boolean): string {
   const labels = has('labels');
@@ -12,9 +17,7 @@ export function shipObjectsSql(has: (table: string) => boolean): string {
   const cameraFrames = has('camera_frame_rois') && has('camera_frames');
   // The first ROI with these bytes (the same crop twice is one frames row: one object, not two).
   const segCols = cameraFrames
-    ? `, cr.x AS roi_x, cr.y AS roi_y, cr.width AS roi_width, cr.height AS roi_height, cr.area_px AS roi_area_px,
-      cr.major_px AS roi_major_px, cr.minor_px AS roi_minor_px, cr.orientation_deg AS roi_orientation_deg, cr.mean_grey AS roi_mean_grey,
-      cf.rel_path AS camera_frame_path, cf.sha256 AS camera_frame_sha256, cf.pixel_size_um`
+    ? CAMERA_FRAME_COLS
     : '';
   // frames.area_um2 (migration 10): the organism's area in µm², where the camera's pixel size was known.
   const areaUm2 = has('frames.area_um2') ? 'f.area_um2' : 'NULL AS area_um2';
@@ -43,9 +46,7 @@ export function shoreObjectsSql(has: (table: string) => boolean): string {
   const cameraFrames = has('shore_camera_frame_rois') && has('shore_camera_frames');
   // The same columns as the ship's; the first ROI with these bytes by camera frame and index (one object, not two).
   const segCols = cameraFrames
-    ? `, cr.x AS roi_x, cr.y AS roi_y, cr.width AS roi_width, cr.height AS roi_height, cr.area_px AS roi_area_px,
-      cr.major_px AS roi_major_px, cr.minor_px AS roi_minor_px, cr.orientation_deg AS roi_orientation_deg, cr.mean_grey AS roi_mean_grey,
-      cf.rel_path AS camera_frame_path, cf.sha256 AS camera_frame_sha256, cf.pixel_size_um`
+    ? CAMERA_FRAME_COLS
     : '';
   const segJoin = cameraFrames
     ? `LEFT JOIN shore_camera_frame_rois cr ON cr.instrument = p.instrument AND cr.sha256 = p.sha256
