@@ -2,15 +2,9 @@
 // once by (camera frame, index) whatever the arrival order and however often a batch comes, every
 // measure as sent; then an export reads each ROI's box and measures from that database, as the
 // ship's export does, and a ROI cut twice (the same bytes in two frames) is one object.
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExportSource } from '../../src/export/source.js';
-import { PostgresShoreDriver } from '../../src/shore/postgres.js';
-import { SqliteShoreDriver } from '../../src/shore/sqlite.js';
-import { ShoreStore } from '../../src/shore/store.js';
+import { describe, expect, it } from 'vitest';
 import type { CameraRoiItem, PredictionPayload, SyncBatch, SyncRecord } from '../../src/sync/records.js';
-import { startPostgres, type Postgres } from '../helpers/postgres.js';
-import { tmp } from '../sync/helpers.js';
+import { shoreDrivers } from '../helpers/shore-drivers.js';
 
 const T0 = Date.UTC(2026, 5, 3, 12, 0, 0);
 const ROI = 'c'.repeat(64);
@@ -40,33 +34,7 @@ const roisRecord = (seq: number, frameId: number, frameSha: string, items: Camer
   seq, kind: 'camera_rois', key: `${frameSha}:${items[0]![0]}`, at: T0, data: { frameId, frameSha256: frameSha, items },
 });
 
-let postgres: Postgres | undefined;
-let n = 0;
-
-const drivers = [
-  { name: 'SQLite', fresh: async () => path.join(tmp('shore-cf'), 'shore.db'), store: (l: string) => new ShoreStore(new SqliteShoreDriver({ path: l })), source: (l: string) => Promise.resolve(ExportSource.open(l, 'x')) },
-  {
-    name: 'PostgreSQL',
-    fresh: async () => {
-      const admin = new PostgresShoreDriver({ url: postgres!.url });
-      await admin.open();
-      const name = `shore_cf_${++n}`;
-      await admin.query(`CREATE DATABASE ${name}`, []);
-      await admin.close();
-      return postgres!.url.replace(/\/postgres$/, `/${name}`);
-    },
-    store: (l: string) => new ShoreStore(new PostgresShoreDriver({ url: l })),
-    source: (l: string) => ExportSource.openPostgres({ url: l }),
-  },
-];
-
-beforeAll(async () => {
-  postgres = await startPostgres();
-}, 120_000);
-
-afterAll(() => {
-  postgres?.stop();
-});
+const drivers = shoreDrivers('shore-cf');
 
 describe.each(drivers)('camera frames ashore on $name', (driver) => {
   it('stores each ROI once with its measures, whatever the order and resends, and exports them', async () => {

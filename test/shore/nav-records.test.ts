@@ -2,15 +2,9 @@
 // wins whatever the arrival order, track and CTD points are stored once, volume cells of several
 // records add up and a batch applied twice adds nothing; then an export reads the positions and
 // the volume per window and depth bin from that database.
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExportSource } from '../../src/export/source.js';
-import { PostgresShoreDriver } from '../../src/shore/postgres.js';
-import { SqliteShoreDriver } from '../../src/shore/sqlite.js';
-import { ShoreStore } from '../../src/shore/store.js';
+import { describe, expect, it } from 'vitest';
 import type { PositionItem, PredictionPayload, SyncBatch, SyncRecord } from '../../src/sync/records.js';
-import { startPostgres, type Postgres } from '../helpers/postgres.js';
-import { tmp } from '../sync/helpers.js';
+import { shoreDrivers } from '../helpers/shore-drivers.js';
 
 const T0 = Date.UTC(2026, 5, 3, 12, 0, 0);
 const SHA = 'b'.repeat(64);
@@ -30,33 +24,7 @@ const prediction: SyncRecord = {
   data: { sha256: SHA, relPath: 'a.jpg', bytes: 10, width: 4, height: 4, area: 9, format: 'jpeg', arrivedAt: T0, classifiedAt: T0 + 10, ensembleVersion: 'e1', label: 'copepod_calanoid', probability: 0.9, margin: 0.8, disagreement: 0, topK: [['copepod_calanoid', 0.9]], members: [] } satisfies PredictionPayload,
 };
 
-let postgres: Postgres | undefined;
-let n = 0;
-
-const drivers = [
-  { name: 'SQLite', fresh: async () => path.join(tmp('shore-nav'), 'shore.db'), store: (l: string) => new ShoreStore(new SqliteShoreDriver({ path: l })), source: (l: string) => Promise.resolve(ExportSource.open(l, 'x')) },
-  {
-    name: 'PostgreSQL',
-    fresh: async () => {
-      const admin = new PostgresShoreDriver({ url: postgres!.url });
-      await admin.open();
-      const name = `shore_nav_${++n}`;
-      await admin.query(`CREATE DATABASE ${name}`, []);
-      await admin.close();
-      return postgres!.url.replace(/\/postgres$/, `/${name}`);
-    },
-    store: (l: string) => new ShoreStore(new PostgresShoreDriver({ url: l })),
-    source: (l: string) => ExportSource.openPostgres({ url: l }),
-  },
-];
-
-beforeAll(async () => {
-  postgres = await startPostgres();
-}, 120_000);
-
-afterAll(() => {
-  postgres?.stop();
-});
+const drivers = shoreDrivers('shore-nav');
 
 describe.each(drivers)('navigation series ashore on $name', (driver) => {
   it('keeps the latest tag, each track point once, adds volume cells once, and exports them', async () => {

@@ -2,15 +2,11 @@
 // folder): idempotent upserts (a batch applied twice changes nothing, also when two ingesters
 // apply it at once), counts merged by maximum whatever the order, latest label wins, gap report;
 // and the PostgreSQL statements generated from the same text.
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresShoreDriver } from '../../src/shore/postgres.js';
+import { describe, expect, it } from 'vitest';
 import { forDialect, SHORE_SCHEMA, toNumberedParams } from '../../src/shore/sql.js';
-import { SqliteShoreDriver } from '../../src/shore/sqlite.js';
 import { gapReport, ShoreStore } from '../../src/shore/store.js';
 import type { PredictionPayload, SyncBatch, SyncRecord } from '../../src/sync/records.js';
-import { startPostgres, type Postgres } from '../helpers/postgres.js';
-import { tmp } from '../sync/helpers.js';
+import { shoreDrivers } from '../helpers/shore-drivers.js';
 
 const SHA = 'a'.repeat(64);
 
@@ -51,38 +47,7 @@ function numeric(rows: Record<string, unknown>[]): Record<string, unknown>[] {
   return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v])));
 }
 
-let postgres: Postgres | undefined;
-let databases = 0;
-
-/** Each driver: where a fresh, empty shore database is, and a store on it. */
-const drivers: { name: string; fresh: () => Promise<string>; store: (location: string) => ShoreStore }[] = [
-  {
-    name: 'SQLite',
-    fresh: async () => path.join(tmp('shore-store'), 'shore.db'),
-    store: (file) => new ShoreStore(new SqliteShoreDriver({ path: file })),
-  },
-  {
-    name: 'PostgreSQL',
-    // A new database per test, on the one server.
-    fresh: async () => {
-      const admin = new PostgresShoreDriver({ url: postgres!.url });
-      await admin.open();
-      const name = `shore_${++databases}`;
-      await admin.query(`CREATE DATABASE ${name}`, []);
-      await admin.close();
-      return postgres!.url.replace(/\/postgres$/, `/${name}`);
-    },
-    store: (url) => new ShoreStore(new PostgresShoreDriver({ url })),
-  },
-];
-
-beforeAll(async () => {
-  postgres = await startPostgres();
-}, 120_000);
-
-afterAll(() => {
-  postgres?.stop();
-});
+const drivers = shoreDrivers('shore-store');
 
 describe.each(drivers)('shore store on $name', (driver) => {
   async function open(location?: string): Promise<ShoreStore> {
