@@ -153,6 +153,14 @@ interface RoiDbRow {
 /** Source of the volume_samples rows this stage writes. */
 export const CAMERA_FRAME_VOLUME_SOURCE = 'camera-frame';
 
+/** The names of the camera frames' running totals in the `totals` table. */
+const TOTAL = {
+  segmented: 'camera_frames.segmented',
+  done: 'camera_frames.done',
+  rois: 'camera_frames.rois',
+  duplicates: 'camera_frames.duplicates',
+} as const;
+
 export function createCameraFrameRepository(db: SqliteDatabase): CameraFrameRepository {
   const s = {
     bySha: db.prepare<[string], FrameDbRow>(
@@ -186,13 +194,24 @@ export function createCameraFrameRepository(db: SqliteDatabase): CameraFrameRepo
       `INSERT INTO camera_frame_sources (sha256, rel_path, role, bytes, mtime_ms, seen_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (rel_path, sha256) DO UPDATE SET bytes = excluded.bytes, mtime_ms = excluded.mtime_ms, seen_at = excluded.seen_at`,
     ),
-    totals: db.prepare<[], CameraFrameTotals>(
-      `SELECT (SELECT count(*) FROM camera_frames) AS segmented,
-              (SELECT count(*) FROM camera_frames WHERE done_at IS NOT NULL) AS done,
-              (SELECT count(*) FROM camera_frame_rois) AS rois,
-              (SELECT count(*) FROM camera_frame_sources WHERE role = 'duplicate') AS duplicates,
-              (SELECT count(*) FROM rejects WHERE sha256 IS NULL OR sha256 NOT IN (SELECT sha256 FROM camera_frame_rois)) AS quarantined`,
+    // Running totals (migration 12), raised in the same transactions as the rows they count.
+    bumpTotal: db.prepare<[string, number]>(
+      `INSERT INTO totals (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value`,
     ),
+    // The insert itself must pass value >= 0: a drop (ROIs replaced by fewer) only updates.
+    lowerTotal: db.prepare<[number, string]>(`UPDATE totals SET value = value - ? WHERE name = ?`),
+    runningTotals: db.prepare<[], { name: string; value: number }>(`SELECT name, value FROM totals WHERE name LIKE 'camera_frames.%'`),
+    // Quarantined camera frames: the rejects that are not ROIs cut here (the rejects table is small;
+    // each is looked up in the ROIs' sha256 index).
+    quarantined: db.prepare<[], { n: number }>(
+      `SELECT count(*) AS n FROM rejects r WHERE r.sha256 IS NULL OR NOT EXISTS (SELECT 1 FROM camera_frame_rois c WHERE c.sha256 = r.sha256)`,
+    ),
+    // A database at an older schema opened read-only (before migration 12) has no running totals: counted.
+    counted: db.prepare<[], Omit<CameraFrameTotals, 'quarantined'>>(
+      `SELECT (SELECT count(*) FROM camera_frames) AS segmented, (SELECT count(*) FROM camera_frames WHERE done_at IS NOT NULL) AS done,
+              (SELECT count(*) FROM camera_frame_rois) AS rois, (SELECT count(*) FROM camera_frame_sources WHERE role = 'duplicate') AS duplicates`,
+    ),
+    sourceKnown: db.prepare<[string, string], { one: number }>(`SELECT 1 AS one FROM camera_frame_sources WHERE rel_path = ? AND sha256 = ?`),
     sourceRole: db.prepare<[string, number, number], { role: 'original' | 'duplicate' }>(
       `SELECT role FROM camera_frame_sources WHERE rel_path = ? AND bytes = ? AND (mtime_ms IS NULL OR mtime_ms = ?) ORDER BY id DESC LIMIT 1`,
     ),
@@ -232,11 +251,17 @@ export function createCameraFrameRepository(db: SqliteDatabase): CameraFrameRepo
     minorUm: r.minor_um,
   });
   const record = db.transaction((f: CameraFrameInsert): number => {
+    // One segmented before a stop is segmented again: its ROIs replaced, counted once.
+    const known = s.bySha.get(f.sha256) !== undefined;
     const row = s.insertFrame.get(
       f.sha256, f.relPath, f.bytes, f.width, f.height, f.format, f.polarity, f.backgroundGrey, f.rois.length, f.components,
       f.rejected.small, f.rejected.large, f.rejected.border, f.rejected.overflow, f.pixelSizeUm, f.volumeM3, f.capturedAt, f.arrivedAt, f.segmentedAt, f.segmentMs,
     )!;
-    s.deleteRois.run(row.id);
+    const replaced = s.deleteRois.run(row.id).changes;
+    if (!known) s.bumpTotal.run(TOTAL.segmented, 1);
+    const more = f.rois.length - replaced;
+    if (more >= 0) s.bumpTotal.run(TOTAL.rois, more);
+    else s.lowerTotal.run(-more, TOTAL.rois);
     for (const r of f.rois) {
       s.insertRoi.run(row.id, r.index, r.sha256, r.relPath, r.x, r.y, r.width, r.height, r.cropX, r.cropY, r.cropWidth, r.cropHeight,
         r.areaPx, r.majorPx, r.minorPx, r.orientationDeg, r.meanGrey, r.areaUm2, r.majorUm, r.minorUm);
@@ -246,11 +271,21 @@ export function createCameraFrameRepository(db: SqliteDatabase): CameraFrameRepo
     return row.id;
   });
   const done = db.transaction((id: number, src: { sha256: string; relPath: string; bytes: number; mtimeMs: number | null }, at: number) => {
-    s.markDone.run(at, id);
+    s.bumpTotal.run(TOTAL.done, s.markDone.run(at, id).changes);
     s.upsertSource.run(src.sha256, src.relPath, 'original', src.bytes, src.mtimeMs, at);
   });
+  const duplicate = db.transaction((src: { sha256: string; relPath: string; bytes: number; mtimeMs: number | null }, at: number) => {
+    if (!s.sourceKnown.get(src.relPath, src.sha256)) s.bumpTotal.run(TOTAL.duplicates, 1);
+    s.upsertSource.run(src.sha256, src.relPath, 'duplicate', src.bytes, src.mtimeMs, at);
+  });
   return {
-    totals: () => s.totals.get() ?? { segmented: 0, done: 0, rois: 0, duplicates: 0, quarantined: 0 },
+    totals: () => {
+      const quarantined = s.quarantined.get()?.n ?? 0;
+      const running = new Map(s.runningTotals.all().map((r) => [r.name, r.value]));
+      if (!running.has(TOTAL.segmented)) return { ...s.counted.get()!, quarantined };
+      const n = (name: string) => running.get(name) ?? 0;
+      return { segmented: n(TOTAL.segmented), done: n(TOTAL.done), rois: n(TOTAL.rois), duplicates: n(TOTAL.duplicates), quarantined };
+    },
     bySha: (sha256) => {
       const r = s.bySha.get(sha256);
       return r ? frameRow(r) : undefined;
@@ -258,9 +293,7 @@ export function createCameraFrameRepository(db: SqliteDatabase): CameraFrameRepo
     roisOf: (id) => s.rois.all(id).map(roiRow),
     recordSegmented: (f) => record.immediate(f),
     markDone: (id, src, at) => done.immediate(id, src, at),
-    recordDuplicate: (src, at) => {
-      s.upsertSource.run(src.sha256, src.relPath, 'duplicate', src.bytes, src.mtimeMs, at);
-    },
+    recordDuplicate: (src, at) => duplicate.immediate(src, at),
     sourceOutcome: (relPath, size, mtimeMs) => {
       const r = s.sourceRole.get(relPath, size, Math.trunc(mtimeMs));
       return r ? (r.role === 'original' ? 'processed' : 'duplicate') : null;

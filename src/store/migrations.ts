@@ -507,4 +507,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX camera_frames_done ON camera_frames (done_at, id) WHERE done_at IS NOT NULL;
     `,
   },
+  {
+    version: 12,
+    name: 'camera frame totals kept with the rows they count',
+    sql: `
+      -- The camera frames' figures for plankwatch status and /metrics, raised in the same
+      -- transactions as the rows (camera-frame-repository.ts) instead of counted on every read;
+      -- seeded from the rows already there.
+      INSERT INTO totals (name, value) SELECT 'camera_frames.segmented', count(*) FROM camera_frames;
+      INSERT INTO totals (name, value) SELECT 'camera_frames.done', count(*) FROM camera_frames WHERE done_at IS NOT NULL;
+      INSERT INTO totals (name, value) SELECT 'camera_frames.rois', count(*) FROM camera_frame_rois;
+      INSERT INTO totals (name, value) SELECT 'camera_frames.duplicates', count(*) FROM camera_frame_sources WHERE role = 'duplicate';
+    `,
+  },
 ];
