@@ -59,15 +59,6 @@ describe('plankwatch CLI', () => {
     expect(spawnSync('ls', [models], { encoding: 'utf8' }).stdout).toBe('');
   });
 
-  it('train --teacher says it needs --workers 1, and writes no model', () => {
-    const models = mkdtempSync(path.join(tmpdir(), 'pw-cli-models-'));
-    const teacher = temp('teacher.json', JSON.stringify({ version: 'teacher', voting: 'soft', members: [{ name: 'vgg80', version: 'avg-v1-v2' }] }));
-    const r = run(['train', '--data', 'test/fixtures/ndsb', '--arch', 'pw-tiny-32', '--member', 't', '--version', 'v1', '--models', models, '--workers', '2', '--teacher', teacher]);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain('plankwatch train: --teacher (distillation) is not supported with --workers above 1 yet; use --workers 1.');
-    expect(spawnSync('ls', [path.join(models, 't')], { encoding: 'utf8' }).status).not.toBe(0);
-  });
-
   it('classify --json prints one object per file, and an error object for a bad file', () => {
     const image = path.join(FIXTURE_DIR, 'copepod_cyclopoid_oithona_eggs');
     const files = spawnSync('ls', [image], { encoding: 'utf8' }).stdout.trim().split('\n').slice(0, 3).map((f) => path.join(image, f));

@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -43,6 +43,27 @@ describe('data-parallel training', () => {
     }
     expect(parallel.result.average).toMatchObject({ fromEpoch: 1, toEpoch: 2, epochs: 2, kept: serial.result.average!.kept });
     expect(parallel.result.average!.validation!.logLoss).toBeCloseTo(serial.result.average!.validation!.logLoss, 3);
+  });
+
+  it('distils: with one worker and a teacher, computes what the single-thread trainer computes', async () => {
+    // The teacher: a member trained on this split, voting over the image and its quarter turn.
+    await runTraining(options({ version: 'teacher', epochs: 2 }));
+    const teacher = path.join(tmp, 'models', 'teacher.json');
+    await writeFile(teacher, JSON.stringify({ version: 't', voting: 'soft', tta: ['identity', 'rot90'], members: [{ name: 'tiny', version: 'teacher' }] }));
+    const common = { epochs: 2, augment: DEFAULT_AUGMENT, teacher, distill: 0.6 };
+    const serial = await runTraining(options({ ...common, version: 'taught-serial' }));
+    const parallel = await runParallelTraining(options({ ...common, version: 'taught-one', workers: 1 }));
+    const plain = await runParallelTraining(options({ epochs: 2, augment: DEFAULT_AUGMENT, version: 'untaught-one', workers: 1 }));
+    const a = serial.result.epochs;
+    const b = parallel.result.epochs;
+    expect(b.length).toBe(a.length);
+    for (let i = 0; i < a.length; i++) {
+      expect(b[i]!.trainLoss).toBeCloseTo(a[i]!.trainLoss, 4);
+      expect(b[i]!.validation!.logLoss).toBeCloseTo(a[i]!.validation!.logLoss, 3);
+      // The teacher's rows reach the workers: the loss against them is not the label's.
+      expect(Math.abs(b[i]!.trainLoss - plain.result.epochs[i]!.trainLoss)).toBeGreaterThan(1e-3);
+    }
+    expect(parallel.meta.training.teacher).toEqual({ ensemble: teacher, version: 't', members: ['tiny/teacher'], distill: 0.6 });
   });
 
   it('with two workers lowers the loss, keeps the replicas identical, and writes a normal version folder', async () => {

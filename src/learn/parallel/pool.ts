@@ -80,6 +80,8 @@ export interface Shard {
   x: Float32Array;
   labels: Int32Array;
   lossWeights: Float32Array;
+  /** With a teacher: each image's target row (count × classes); absent: the one-hot label. */
+  targets?: Float32Array;
   count: number;
   seed: number;
 }
@@ -144,8 +146,8 @@ export class GradientPool {
     this.publish(weights);
     return shards.map((s, i) =>
       this.workers[i]!.call<StepResult>(
-        { op: 'step', x: s.x, labels: s.labels, lossWeights: s.lossWeights, count: s.count, scale, numClasses, seed: s.seed },
-        [s.x.buffer as ArrayBuffer, s.labels.buffer as ArrayBuffer, s.lossWeights.buffer as ArrayBuffer],
+        { op: 'step', x: s.x, labels: s.labels, lossWeights: s.lossWeights, ...(s.targets ? { targets: s.targets } : {}), count: s.count, scale, numClasses, seed: s.seed },
+        [s.x.buffer as ArrayBuffer, s.labels.buffer as ArrayBuffer, s.lossWeights.buffer as ArrayBuffer, ...(s.targets ? [s.targets.buffer as ArrayBuffer] : [])],
       ),
     );
   }

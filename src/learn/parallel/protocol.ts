@@ -29,6 +29,11 @@ export type TrainWorkerRequest =
       labels: Int32Array;
       /** Loss weight of each image (class weights). */
       lossWeights: Float32Array;
+      /**
+       * With a teacher (distillation): each image's target row, count × numClasses, the label mixed
+       * with the teacher's vote. Absent: the one-hot label.
+       */
+      targets?: Float32Array;
       count: number;
       /** The loss is Σ(weighted cross-entropy) / scale: the global batch size, so that shard gradients add up. */
       scale: number;

@@ -66,7 +66,6 @@ export function runParallelTraining(options: ParallelRunOptions): Promise<TrainR
     backend: (requested) => (requested === 'auto' ? 'wasm' : requested),
     readData: readDatasetOrManifest,
     check: (o, parent, classes) => {
-      if (o.teacher) throw new Error('--teacher (distillation) is not supported with --workers above 1 yet; use --workers 1.');
       if (!parent) return;
       if (o.freeze) throw new Error('--freeze is not supported with --workers above 1 yet; train the head with --workers 1.');
       if ((o.headEpochs ?? 0) > 0) throw new Error('--head-epochs (the transfer recipe\'s head-first start) is not supported with --workers above 1 yet; use --workers 1, or --head-epochs 0.');

@@ -22,6 +22,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { augmentInto } from '../augment.js';
 import { deriveSeed } from '../random.js';
+import { targetRows } from '../targets.js';
 import { scheduledRate, epochDraws, epochReport, progressEvent, setLearningRate, setUpRun, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
 import { endEpoch, finishRun, stopWithinEpoch, type EpochEnd } from '../checkpoint.js';
 import { GradientPool, shardSizes, type Shard } from './pool.js';
@@ -77,6 +78,9 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
   const workers = config.workers;
   const { table, labels } = data.train;
   const n = labels.length;
+  /** Distillation: the teacher's rows and share (none without a teacher, or at share 0). */
+  const distill = config.distill ?? 0;
+  const teacher = distill > 0 ? data.train.targets : undefined;
   const s = table.size;
   const channels = table.channels ?? 1;
   /** Floats (or bytes) of one image: size² per channel. */
@@ -117,14 +121,18 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
           const x = new Float32Array(count * s2);
           const y = new Int32Array(count);
           const w = new Float32Array(count);
+          const picked = new Int32Array(count);
           for (let j = 0; j < count; j++, i++) {
             const idx = order[b * B + i]!;
+            picked[j] = idx;
             augmentInto(table.pixels.subarray(idx * s2, (idx + 1) * s2), s, x.subarray(j * s2, (j + 1) * s2), rng, config.augment, config.fill, channels);
             y[j] = labels[idx]!;
             w[j] = weights[labels[idx]!]!;
           }
           const seed = k === 0 ? deriveSeed(config.seed, 'dropout', epoch, b) : deriveSeed(config.seed, 'dropout', epoch, b, k);
-          return { x, labels: y, lossWeights: w, count, seed };
+          // With a teacher, the single-thread trainer's target rows: the label mixed with its vote.
+          const targets = teacher ? targetRows(new Float32Array(count * data.numClasses), data.numClasses, picked, labels, teacher, distill) : undefined;
+          return { x, labels: y, lossWeights: w, ...(targets ? { targets } : {}), count, seed };
         });
       };
       const epochStart = performance.now();

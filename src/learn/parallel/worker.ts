@@ -57,7 +57,7 @@ function step(req: Extract<TrainWorkerRequest, { op: 'step' }>): { result: StepR
     tf.tidy(() => {
       const x = tf.tensor4d(req.x, [req.count, s, s, r.channels]);
       const labels = tf.tensor1d(req.labels, 'int32');
-      const y = tf.oneHot(labels, req.numClasses);
+      const y = req.targets ? tf.tensor2d(req.targets, [req.count, req.numClasses]) : tf.oneHot(labels, req.numClasses);
       const w = tf.tensor1d(req.lossWeights);
       let predicted: tf.Tensor | null = null;
       const { value, grads: named } = tf.variableGrads(() => {
