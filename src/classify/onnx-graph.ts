@@ -6,17 +6,11 @@
 // was read. Field numbers from onnx/onnx.proto.
 import { PlankwatchError } from '../errors.js';
 import type { OnnxIo } from './meta.js';
-import { FLOAT, I32, I64, LEN, VARINT } from './onnx-proto.js';
+import { FLOAT, LEN } from './onnx-proto.js';
+import { decode, encode, first, int, ints, msg, str, strings, varintBytes, type Field } from './protobuf-fields.js';
 
 /** The name of the features output that withFeaturesOutput adds. */
 export const FEATURES_OUTPUT = 'features';
-
-/** One protobuf field as read: varint values as bigint, fixed and length-delimited ones as bytes. */
-interface Field {
-  field: number;
-  wire: number;
-  value: bigint | Uint8Array;
-}
 
 /** The classifier found in a graph, as logits = features · weights + bias (weights [inputs, units], row-major). */
 export interface OnnxClassifier {
@@ -35,112 +29,6 @@ function graphError(id: string, detail: string): PlankwatchError {
     'PW_E_FINETUNE_FAILED',
     `Member ${id}: cannot fine-tune the head of its model.onnx: ${detail}. Its last layer must be a Gemm, or a MatMul and an Add, with constant weights (before an optional Softmax); fine-tune it where it was trained and import the result again with \`plankwatch models import\`.`,
   );
-}
-
-// ---- protobuf wire format -------------------------------------------------------------------
-
-function decode(bytes: Uint8Array): Field[] {
-  const fields: Field[] = [];
-  let pos = 0;
-  const varint = (): bigint => {
-    let result = 0n;
-    let shift = 0n;
-    for (;;) {
-      if (pos >= bytes.length) throw new Error('truncated varint');
-      const b = bytes[pos++]!;
-      result |= BigInt(b & 0x7f) << shift;
-      if ((b & 0x80) === 0) return result;
-      shift += 7n;
-    }
-  };
-  while (pos < bytes.length) {
-    const key = Number(varint());
-    const field = key >>> 3;
-    const wire = key & 7;
-    if (wire === VARINT) fields.push({ field, wire, value: varint() });
-    else if (wire === I64 || wire === I32) {
-      const n = wire === I64 ? 8 : 4;
-      if (pos + n > bytes.length) throw new Error('truncated field');
-      fields.push({ field, wire, value: bytes.subarray(pos, pos + n) });
-      pos += n;
-    } else if (wire === LEN) {
-      const n = Number(varint());
-      if (pos + n > bytes.length) throw new Error('truncated field');
-      fields.push({ field, wire, value: bytes.subarray(pos, pos + n) });
-      pos += n;
-    } else throw new Error(`unsupported wire type ${wire}`);
-  }
-  return fields;
-}
-
-function varintBytes(value: bigint, out: number[]): void {
-  let v = BigInt.asUintN(64, value);
-  do {
-    let byte = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v !== 0n) byte |= 0x80;
-    out.push(byte);
-  } while (v !== 0n);
-}
-
-function encode(fields: Field[]): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (const f of fields) {
-    const head: number[] = [];
-    varintBytes(BigInt((f.field << 3) | f.wire), head);
-    if (f.wire === VARINT) {
-      varintBytes(f.value as bigint, head);
-      parts.push(Uint8Array.from(head));
-      total += head.length;
-      continue;
-    }
-    const data = f.value as Uint8Array;
-    if (f.wire === LEN) varintBytes(BigInt(data.length), head);
-    parts.push(Uint8Array.from(head), data);
-    total += head.length + data.length;
-  }
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-const text = (b: Uint8Array) => new TextDecoder().decode(b);
-const bytesOf = (s: string) => new TextEncoder().encode(s);
-const strings = (fields: Field[], n: number) => fields.filter((f) => f.field === n && f.wire === LEN).map((f) => text(f.value as Uint8Array));
-const first = (fields: Field[], n: number) => fields.find((f) => f.field === n);
-const str = (field: number, s: string): Field => ({ field, wire: LEN, value: bytesOf(s) });
-const int = (field: number, v: number): Field => ({ field, wire: VARINT, value: BigInt(v) });
-const msg = (field: number, fields: Field[]): Field => ({ field, wire: LEN, value: encode(fields) });
-
-/** A repeated int64 field, packed or not. */
-function ints(fields: Field[], n: number): number[] {
-  const out: number[] = [];
-  for (const f of fields) {
-    if (f.field !== n) continue;
-    if (f.wire === VARINT) out.push(Number(BigInt.asIntN(64, f.value as bigint)));
-    else if (f.wire === LEN) {
-      for (const inner of decode(withKeys(f.value as Uint8Array))) out.push(Number(BigInt.asIntN(64, inner.value as bigint)));
-    }
-  }
-  return out;
-}
-
-/** Packed varints as a message of field-1 varints, so that decode() reads them. */
-function withKeys(packed: Uint8Array): Uint8Array {
-  const out: number[] = [];
-  let start = 0;
-  for (let i = 0; i < packed.length; i++) {
-    if ((packed[i]! & 0x80) === 0) {
-      out.push(0x08, ...packed.subarray(start, i + 1));
-      start = i + 1;
-    }
-  }
-  return Uint8Array.from(out);
 }
 
 // ---- ONNX messages --------------------------------------------------------------------------
