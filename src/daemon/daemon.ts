@@ -63,7 +63,6 @@ export class Daemon {
   private store: Store | undefined;
   private disk: DiskSpace | undefined;
   private publishLog: PublishLog | undefined;
-  private review: ReviewStore | undefined;
   private classifier: Classifier | undefined;
   private pipeline: Pipeline | undefined;
   private ingest: Ingest | undefined;
@@ -94,7 +93,7 @@ export class Daemon {
     this.publishLog = store.publishLog();
     const disk = (this.disk = await this.begin(createDiskSpace(c, () => void this.ingest?.rescan(), this.log)));
     this.collectMetrics(store, disk);
-    const review = (this.review = this.openReview(store));
+    const review = this.openReview(store);
     const registry = createRegistry(c);
     await this.begin(prepareModelStore(c, registry, this.log));
     const classifier = (this.classifier = await this.begin(createClassifier(c, this.metrics, this.log)));

@@ -12,7 +12,7 @@ import { readFrameImage } from '../ingest/index.js';
 import { EMOF_FIELDS, EVENT_FIELDS, metaXml, NERC, OCCURRENCE_FIELDS } from './dwc-terms.js';
 import { objectId, tsvCell } from './ecotaxa.js';
 import { emlXml, longitudeRange, type Licence, type Person } from './eml.js';
-import { binRange, DEFAULT_SAMPLING, eventId, keyString, MeanPosition, place, round, sampleKeyOf, VolumeTable, type SampleKey, type Sampling, type SiteMetadata } from './sampling.js';
+import { binRange, DEFAULT_SAMPLING, eventId, keyString, MeanPosition, place, sampleKeyOf, VolumeTable, type SampleKey, type Sampling, type SiteMetadata } from './sampling.js';
 import { describeFilter, type ExportFilter, type ExportObject, type ExportSource } from './source.js';
 import { NOT_AN_ORGANISM, TaxaMap, type Taxon } from './taxa.js';
 import { ZipWriter } from './zip.js';

@@ -9,7 +9,6 @@ const SEQ_KEY = 'counts_seq';
 const CATCH_UP_HORIZON_MS = 24 * 3600 * 1000;
 
 export class PublishLog {
-  private readonly db: SqliteDatabase;
   private readonly windowMs: number;
   private readonly stmts: {
     getSeq: Statement<[string], { value: number }>;
@@ -21,7 +20,6 @@ export class PublishLog {
   private seq: number;
 
   constructor(db: SqliteDatabase, windowMs: number) {
-    this.db = db;
     this.windowMs = windowMs;
     this.stmts = {
       getSeq: db.prepare(`SELECT value FROM meta_state WHERE key = ?`),
