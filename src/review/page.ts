@@ -19,6 +19,9 @@ export interface PageSettings {
 const ASSET_TYPES: Record<string, string> = {
   'review.js': 'text/javascript; charset=utf-8',
   'ocean.js': 'text/javascript; charset=utf-8',
+  'api.js': 'text/javascript; charset=utf-8',
+  'chart.js': 'text/javascript; charset=utf-8',
+  'dom.js': 'text/javascript; charset=utf-8',
   'review.css': 'text/css; charset=utf-8',
 };
 

@@ -1,7 +1,7 @@
 // The review page's ocean panel: the live depth profile of concentrations per class (individuals per
 // m³, depth downwards) and the ship's track, drawn as SVG from GET /api/nav. No map tiles: the ship
 // is offline; the track is drawn on its own latitude/longitude box, unwrapped across 180°.
-export {};
+import { $ as byId, color, svgNodes } from './dom.js';
 
 interface ProfileBin {
   depthMinM: number;
@@ -19,23 +19,6 @@ interface NavData {
 }
 
 const settings = JSON.parse(document.getElementById('settings')?.textContent ?? '{}') as { chartHours?: number; chartRefreshS?: number };
-const NS = 'http://www.w3.org/2000/svg';
-const COLORS = ['#4cc3ff', '#ffb347', '#7ee081', '#ff7b9c', '#c49bff', '#f5e663', '#8a9ba8'];
-const byId = (id: string): HTMLElement => document.getElementById(id)!;
-
-function svgNodes(): { nodes: SVGElement[]; mk: (tag: string, attrs: Record<string, string | number>, text?: string) => void } {
-  const nodes: SVGElement[] = [];
-  return {
-    nodes,
-    mk: (tag, attrs, text) => {
-      const n = document.createElementNS(NS, tag);
-      for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
-      if (text !== undefined) n.textContent = text;
-      nodes.push(n);
-    },
-  };
-}
-
 /** One line per class (the six most counted), individuals per m³ against depth. */
 function drawProfile(bins: ProfileBin[]): void {
   const W = 420, H = 300, left = 44, right = 10, top = 10, bottom = 24;
@@ -57,10 +40,10 @@ function drawProfile(bins: ProfileBin[]): void {
   }
   classes.forEach((label, i) => {
     const pts = bins.filter((b) => b.volumeM3 > 0).map((b) => `${x(b.perM3[label] ?? 0).toFixed(1)},${y((b.depthMinM + b.depthMaxM) / 2).toFixed(1)}`);
-    if (pts.length > 0) mk('polyline', { points: pts.join(' '), fill: 'none', stroke: COLORS[i % COLORS.length]!, 'stroke-width': 1.8 });
+    if (pts.length > 0) mk('polyline', { points: pts.join(' '), fill: 'none', stroke: color(i), 'stroke-width': 1.8 });
     for (const p of pts) {
       const [cx, cy] = p.split(',');
-      mk('circle', { cx: cx!, cy: cy!, r: 2.5, fill: COLORS[i % COLORS.length]! });
+      mk('circle', { cx: cx!, cy: cy!, r: 2.5, fill: color(i) });
     }
   });
   byId('profile').replaceChildren(...nodes);
@@ -68,7 +51,7 @@ function drawProfile(bins: ProfileBin[]): void {
     ...classes.map((l, i) => {
       const s = document.createElement('span');
       s.innerHTML = '<i></i>';
-      (s.firstChild as HTMLElement).style.background = COLORS[i % COLORS.length]!;
+      (s.firstChild as HTMLElement).style.background = color(i);
       s.append(` ${l} `);
       return s;
     }),

@@ -1,6 +1,10 @@
 // The review page: a queue of uncertain ROIs to confirm, correct or mark dubious, all by keyboard,
 // and a live chart of counts per class. Browser TypeScript, talking to the JSON API; `npm run build`
-// compiles it (tsconfig.json beside it) to dist/review/page/review.js, which the server serves.
+// compiles it (tsconfig.json beside it) to dist/review/page/review.js, which the server serves,
+// with the modules it imports (api.js, chart.js, dom.js).
+import { api, ApiError, messageOf } from './api.js';
+import { loadChart } from './chart.js';
+import { $, el } from './dom.js';
 
 // ---------- what the page reads from the server ----------
 
@@ -61,31 +65,6 @@ interface BulkResult {
   results: ({ sha256: string; ok: true; record: LabelRecord } | { sha256: string; ok: false })[];
 }
 
-/** GET /api/counts. */
-interface Counts {
-  until: number;
-  bucketMs: number;
-  total: number;
-  totals: Record<string, number>;
-  buckets: { start: number; counts: Record<string, number> }[];
-  validated: { total: number };
-}
-
-/** An error the API answered with: its catalogue code, when it gave one. */
-class ApiError extends Error {
-  code: string | undefined;
-
-  constructor(message: string, code: string | undefined) {
-    super(message);
-    this.code = code;
-  }
-}
-
-/** The element with this id; the page's HTML has every id this script asks for. */
-function $<T extends HTMLElement = HTMLElement>(id: string): T {
-  return document.getElementById(id) as T;
-}
-
 const settings = JSON.parse($('settings').textContent ?? '') as Settings;
 const state = {
   items: [] as ReviewItem[],
@@ -99,46 +78,10 @@ const state = {
 
 // ---------- helpers ----------
 
-/** Element properties: "class", "text", "on<event>" handlers, and attributes. */
-type Props = Record<string, string | ((e: Event) => void)>;
-
-function el(tag: string, props: Props = {}, ...children: (Node | string | null | undefined)[]): HTMLElement {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (typeof v === 'function') node.addEventListener(k.slice(2), v);
-    else if (k === 'class') node.className = v;
-    else if (k === 'text') node.textContent = v;
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
-
 function say(message: string, isError = false): void {
   const s = $('status');
   s.textContent = message;
   s.classList.toggle('error', isError);
-}
-
-// The server takes changes as JSON only (a type other sites cannot make a browser send), so
-// every request but a GET is JSON, `{}` when there is nothing to say.
-async function api<T>(method: string, url: string, body?: object): Promise<T> {
-  const reads = method === 'GET' || method === 'HEAD';
-  const res = await fetch(url, {
-    method,
-    credentials: 'same-origin',
-    headers: reads ? {} : { 'content-type': 'application/json' },
-    body: reads ? undefined : JSON.stringify(body ?? {}),
-  });
-  if (res.status === 401) {
-    window.location.href = '/review/login';
-    throw new Error('login needed');
-  }
-  const data = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
-  if (!res.ok) {
-    throw new ApiError(data.error ? `${data.error.code}: ${data.error.message}` : `HTTP ${res.status}`, data.error ? data.error.code : undefined);
-  }
-  return data as T;
 }
 
 function user(): string | null {
@@ -154,8 +97,6 @@ function user(): string | null {
 }
 
 const pct = (p: number): string => `${(p * 100).toFixed(1)}%`;
-
-const messageOf = (err: unknown): string => (err as Error).message;
 
 // ---------- queue ----------
 
@@ -411,74 +352,6 @@ function pickerKey(e: KeyboardEvent): void {
   }
 }
 
-// ---------- chart ----------
-
-const COLORS = ['#4cc3ff', '#ffb347', '#7ee081', '#ff7b9c', '#c49bff', '#f5e663', '#8a9ba8'];
-const color = (i: number): string => COLORS[i % COLORS.length]!;
-
-async function loadChart(): Promise<void> {
-  const hours = settings.chartHours;
-  const bucketS = Math.max(60, Math.round((hours * 3600) / 48));
-  try {
-    const c = await api<Counts>('GET', `/api/counts?since=${hours}h&bucketS=${bucketS}`);
-    drawChart(c, hours);
-    $('chart-updated').textContent = `· ${c.total} ROIs, ${c.validated.total} validated · updated ${new Date().toLocaleTimeString()}`;
-  } catch (err) {
-    $('chart-updated').textContent = `· ${messageOf(err)}`;
-  }
-}
-
-function drawChart(c: Counts, hours: number): void {
-  const svg = $('chart');
-  const ns = 'http://www.w3.org/2000/svg';
-  const W = 1200, H = 130, left = 30, bottom = 14, top = 8;
-  const end = c.until;
-  const start = end - hours * 3_600_000;
-  const ranked = Object.entries(c.totals).sort((a, b) => b[1] - a[1]);
-  const shown = ranked.slice(0, 6).map(([l]) => l);
-  const series = shown.map((label) => ({ label, values: new Map<number, number>() }));
-  const other = { label: 'other', values: new Map<number, number>() };
-  for (const b of c.buckets) {
-    for (const [label, n] of Object.entries(b.counts)) {
-      const s = series.find((x) => x.label === label) ?? other;
-      s.values.set(b.start, (s.values.get(b.start) ?? 0) + n);
-    }
-  }
-  if (ranked.length > 6) series.push(other);
-  const starts: number[] = [];
-  for (let t = Math.floor(start / c.bucketMs) * c.bucketMs; t < end; t += c.bucketMs) starts.push(t);
-  let max = 1;
-  for (const s of series) for (const v of s.values.values()) max = Math.max(max, v);
-  // A bucket longer than the chart (a long counts window) is drawn at the chart's edge, not off it.
-  const x = (t: number) => left + Math.min(1, Math.max(0, (t + c.bucketMs / 2 - start) / (end - start))) * (W - left - 8);
-  const y = (v: number) => H - bottom - (v / max) * (H - bottom - top);
-  const nodes: SVGElement[] = [];
-  const mk = (tag: string, attrs: Record<string, string | number>, text?: string) => {
-    const n = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
-    if (text !== undefined) n.textContent = text;
-    nodes.push(n);
-  };
-  for (const frac of [0, 0.5, 1]) {
-    mk('line', { class: 'grid', x1: left, x2: W, y1: y(max * frac), y2: y(max * frac) });
-    mk('text', { x: 2, y: y(max * frac) + 3 }, String(Math.round(max * frac)));
-  }
-  mk('text', { x: left, y: H - 2 }, new Date(start).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
-  mk('text', { x: W - 8, y: H - 2, 'text-anchor': 'end' }, 'now');
-  series.forEach((s, i) => {
-    const pts = starts.map((t) => `${x(t).toFixed(1)},${y(s.values.get(t) ?? 0).toFixed(1)}`).join(' ');
-    mk('polyline', { points: pts, fill: 'none', stroke: color(i), 'stroke-width': 1.8 });
-    for (const t of starts) {
-      const v = s.values.get(t);
-      if (v) mk('circle', { cx: x(t).toFixed(1), cy: y(v).toFixed(1), r: 2.5, fill: color(i) });
-    }
-  });
-  svg.replaceChildren(...nodes);
-  $('legend').replaceChildren(
-    ...series.map((s, i) => el('li', {}, el('i', { style: `background:${color(i)}` }), `${s.label} ${c.totals[s.label] ?? [...s.values.values()].reduce((a, b) => a + b, 0)}`)),
-  );
-}
-
 // ---------- keyboard ----------
 
 function onKey(e: KeyboardEvent): void {
@@ -548,8 +421,8 @@ function start(): void {
   document.addEventListener('keydown', onKey);
   void loadClasses();
   void loadQueue();
-  void loadChart();
-  setInterval(() => void loadChart(), settings.chartRefreshS * 1000);
+  void loadChart(settings.chartHours);
+  setInterval(() => void loadChart(settings.chartHours), settings.chartRefreshS * 1000);
 }
 
 start();
