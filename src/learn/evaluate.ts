@@ -1,30 +1,17 @@
 // `plankwatch evaluate`: every member, soft, geometric and hard voting, each with and without
 // test-time augmentation, on held-out images only; the cost of TTA in ROIs/s beside its gain.
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
-import { remapRows } from '../classify/classes.js';
-import { memberViews } from '../classify/ensemble-loader.js';
-import { meanProbabilities } from '../classify/voting.js';
-import { inferenceModel } from '../classify/folded-model.js';
-import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
-import { folderIO, readMeta } from '../classify/model-files.js';
-import { exportOnnx, ONNX_FILE } from '../classify/onnx-export.js';
-import { memberIo, OnnxSession, startOnnxRuntime, type OnnxRuntimeInfo } from '../classify/onnx-runtime.js';
-import { transformBatch as transformPixels } from '../classify/tta.js';
-import { countMacs, quarterTurnInvariant } from './architectures.js';
+import type { EnsembleFile } from '../classify/meta.js';
+import { startOnnxRuntime, type OnnxRuntimeInfo } from '../classify/onnx-runtime.js';
 import { initBackend, type TrainingBackend } from '../engine/backend.js';
 import { loadSplit, overlap, readDataset, stratifiedSplit, trainingImages, type Dataset } from './dataset.js';
-import { imageBytes, loadImageTable, subTable, tableRows, type ImageTable } from './image-cache.js';
-import { describeChoice, describeFair, rankChoices, searchEnsembles, searchViews, type EnsembleChoice, type FairEstimate, type SearchRule } from './ensemble-search.js';
+import { describeChoice, describeFair, rankChoices, searchEnsembles, type EnsembleChoice, type FairEstimate, type SearchRule } from './ensemble-search.js';
+import { loadMembers, runMembers, type LoadedMember, type MemberRun } from './evaluate-members.js';
 import { computeMetrics, headline, type Metrics } from './metrics.js';
 import { writeReport } from './report.js';
 import { calibrate, describeCalibration, type Calibration } from './calibration.js';
 import type { TtaTransform } from './tta.js';
-import { preparedBackground } from '../preprocess/prepare.js';
 import { checkCamera } from '../classify/camera-check.js';
 import { NDSB_CAMERA, type CameraProfile } from '../preprocess/camera.js';
 import { isEcoTaxaExport, readEcoTaxaData, type EcoTaxaFilter } from './ecotaxa-data.js';
@@ -81,41 +68,6 @@ export interface EvaluationSummary {
   search?: { budgetMacs: number; rule: SearchRule; sets: number; byTop1: EnsembleChoice[]; byLogLoss: EnsembleChoice[]; fair: FairEstimate | null };
 }
 
-interface LoadedMember {
-  meta: MemberMeta;
-  /**
-   * Probabilities of `count` prepared images in the daemon's inference form (its model.onnx on
-   * ONNX Runtime, else the folded TensorFlow.js model), so that the ROIs/s reported here are the
-   * daemon's.
-   */
-  predict: (pixels: Float32Array, count: number) => Promise<Float32Array> | Float32Array;
-  dispose: () => Promise<void> | void;
-  weight: number;
-  /** Multiply-adds of one forward pass. */
-  macs: number;
-  /** The views the daemon averages for this member: its own "tta", else the ensemble's, else none. */
-  views: TtaTransform[];
-  /** The second view the budget search gives it: a mirror image for a network invariant to quarter turns. */
-  secondView: TtaTransform;
-  /** Whether the budget search also tries its 45° turn (EvaluateOptions.searchDiagonal). */
-  diagonalViews: boolean;
-  /** The prepared value of the background, for the corners a diagonal turn brings in. */
-  fill: number;
-}
-
-/** One member's probabilities on the evaluated images, plain and TTA-averaged, and their time. */
-interface MemberRun {
-  plain: Float32Array;
-  tta: Float32Array;
-  plainSeconds: number;
-  ttaSeconds: number;
-  /** Averaged over the member's own views (`views`), and the time those took. */
-  configured: Float32Array;
-  configuredSeconds: number;
-  /** Each computed transform's probabilities (the rows above are means of these). */
-  byTransform: Map<TtaTransform, Float32Array>;
-}
-
 /**
  * Score an ensemble file's members, alone and voting, on held-out images; writes evaluation.json
  * and the report to options.outDir.
@@ -137,58 +89,15 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   log(`backend: ${onnx ? `onnx (ONNX Runtime ${onnx.version}, ${onnx.provider}, 1 thread)` : tfjs.name}`);
   const ensemble = JSON.parse(await readFile(options.ensemble, 'utf8')) as EnsembleFile;
   const modelsDir = options.modelsDir ?? path.dirname(options.ensemble);
-  const members: LoadedMember[] = [];
-  for (const m of ensemble.members) {
-    const dir = path.join(modelsDir, m.name, m.version);
-    const meta = await readMeta(dir);
-    // A model imported as model.onnx alone (meta.json "onnx") has no layers model: ONNX Runtime only.
-    const onnxOnly = meta.onnx !== undefined && !existsSync(path.join(dir, 'model.json'));
-    if (onnxOnly && !onnx) throw new Error(`${meta.name}/${meta.version} was imported as model.onnx alone: evaluate it with --backend auto or onnx.`);
-    const layers = onnxOnly ? null : await tfl.loadLayersModel(folderIO(dir));
-    members.push({
-      meta,
-      macs: layers ? countMacs(layers) : Number(meta.training.multiplyAdds) || 0,
-      ...(onnx ? await onnxPredictor(dir, meta, layers) : tfjsPredictor(layers!, meta.input.size, meta.input.channels)),
-      weight: m.weight ?? 1,
-      views: memberViews(ensemble, m),
-      secondView: quarterTurnInvariant(meta.architecture) ? 'flipH' : 'rot90',
-      diagonalViews: options.searchDiagonal ?? true,
-      fill: preparedBackground(meta.preprocessing),
-    });
-  }
+  const members = await loadMembers(ensemble, modelsDir, onnx, options.searchDiagonal ?? true);
   const camera = options.camera ?? NDSB_CAMERA;
   checkCamera(members, camera);
   const dataset = isEcoTaxaExport(options.data) ? await readEcoTaxaData(options.data, options.ecotaxa, log) : await readDataset(options.data);
   const polarityDoubt = polarityWarning(await samplePolarity(dataset.items), camera);
   if (polarityDoubt) log(polarityDoubt);
 
-  // Which images: the validation list of a split, or everything (--all).
-  let rels: string[];
-  const firstSplit = members[0]!.meta.training.split;
-  const splitDir = options.split ?? (firstSplit ? path.join(modelsDir, members[0]!.meta.name, members[0]!.meta.version, firstSplit) : undefined);
-  if (options.all || !splitDir) {
-    rels = dataset.items.map((i) => i.rel);
-  } else {
-    const split = await loadSplit(splitDir);
-    const present = new Set(dataset.items.map((i) => i.rel));
-    rels = split.validation.filter((r) => present.has(r));
-  }
-  if (options.limit > 0 && rels.length > options.limit) {
-    const sub: Dataset = { ...dataset, items: dataset.items.filter((i) => rels.includes(i.rel)) };
-    rels = stratifiedSplit(sub, options.limit / rels.length, 7).validation;
-  }
-
-  // Leak check: no evaluated image may be in any member's training list.
-  const leaks: Record<string, number> = {};
-  for (const m of members) {
-    const trained = await trainingImages(path.join(modelsDir, m.meta.name, m.meta.version), m.meta.training.split);
-    if (!trained) continue;
-    const n = overlap(trained, rels).length;
-    leaks[`${m.meta.name}/${m.meta.version}`] = n;
-    if (n > 0 && !options.allowLeak) {
-      throw new Error(`${n} of the ${rels.length} images to evaluate were used to train ${m.meta.name}/${m.meta.version}; evaluate on its held-out split, or pass --allow-leak to measure anyway (flagged in the report).`);
-    }
-  }
+  const { rels, splitDir } = await imagesToEvaluate(options, dataset, members, modelsDir);
+  const leaks = await checkLeaks(members, modelsDir, rels, options.allowLeak);
   log(`evaluating ${rels.length} images with ${members.length} member(s)`);
 
   const classes = dataset.classes;
@@ -198,80 +107,14 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   const items = rels.map((r) => itemsByRel.get(r)!);
   const labels = Int32Array.from(items.map((i) => classIndex.get(i.label)!));
   const transforms = options.tta.length > 0 ? options.tta : (['identity'] as TtaTransform[]);
+  const perMember = await runMembers(members, { dataset, items, rels, labels }, transforms, { camera, searched: Boolean(options.budgetMacs), log });
 
-  // Per member, per transform probabilities, and the time each took.
-  const perMember: MemberRun[] = [];
-  for (const m of members) {
-    const size = m.meta.input.size;
-    const full = await loadImageTable(items, size, m.meta.preprocessing, { camera, channels: m.meta.input.channels });
-    const table = subTable({ ...dataset, items }, full, rels).table;
-    const warm = { ...table, pixels: table.pixels.subarray(0, imageBytes(table) * Math.min(64, rels.length)), rels: rels.slice(0, Math.min(64, rels.length)) };
-    await predictRows(m, warm, 'identity');
-    // Every transform any figure needs, once each: the image itself, the TTA views, the member's
-    // own views, and with a budget the views the search tries.
-    const byTransform = new Map<TtaTransform, Float32Array>();
-    const secondsOf = new Map<TtaTransform, number>();
-    const searched = options.budgetMacs ? searchViews(m).flat() : [];
-    for (const t of new Set<TtaTransform>(['identity', ...transforms, ...m.views, ...searched])) {
-      const t0 = performance.now();
-      const probs = remapRows(await predictRows(m, table, t), m.meta.classes, classes);
-      secondsOf.set(t, (performance.now() - t0) / 1000);
-      byTransform.set(t, probs);
-      log(`  ${m.meta.name}/${m.meta.version} ${t}: top1 ${computeMetrics(probs, labels, k).top1.toFixed(4)}`);
-    }
-    const mean = (views: TtaTransform[]) => meanProbabilities(views.map((t) => byTransform.get(t)!));
-    const seconds = (views: TtaTransform[]) => views.reduce((a, t) => a + secondsOf.get(t)!, 0);
-    perMember.push({
-      plain: byTransform.get('identity')!,
-      plainSeconds: secondsOf.get('identity')!,
-      tta: mean(transforms),
-      ttaSeconds: seconds(transforms),
-      configured: mean(m.views),
-      configuredSeconds: seconds(m.views),
-      byTransform,
-    });
-  }
-
-  const variants: VariantResult[] = [];
-  const n = rels.length;
-  members.forEach((m, i) => {
-    const p = perMember[i]!;
-    variants.push({ name: `${m.meta.name}/${m.meta.version}`, tta: false, metrics: computeMetrics(p.plain, labels, k), imagesPerSecond: n / p.plainSeconds });
-    if (transforms.length > 1) variants.push({ name: `${m.meta.name}/${m.meta.version}`, tta: true, metrics: computeMetrics(p.tta, labels, k), imagesPerSecond: n / p.ttaSeconds });
-  });
-  if (members.length > 1) {
-    const weights = members.map((m) => m.weight);
-    const plainSec = perMember.reduce((a, p) => a + p.plainSeconds, 0);
-    const ttaSec = perMember.reduce((a, p) => a + p.ttaSeconds, 0);
-    for (const rule of ['soft', 'geometric', 'hard'] as const) {
-      variants.push({ name: `${rule} vote`, tta: false, metrics: computeMetrics(voteRows(rule, perMember.map((p) => p.plain), k, weights), labels, k), imagesPerSecond: n / plainSec });
-      if (transforms.length > 1) {
-        variants.push({ name: `${rule} vote`, tta: true, metrics: computeMetrics(voteRows(rule, perMember.map((p) => p.tta), k, weights), labels, k), imagesPerSecond: n / ttaSec });
-      }
-    }
-  }
-  // The ensemble as the daemon runs it, when some member averages views of its own.
-  if (members.some((m) => m.views.length > 1 || m.views[0] !== 'identity')) {
-    const seconds = perMember.reduce((a, p) => a + p.configuredSeconds, 0);
-    const votes = voteRows(ensemble.voting, perMember.map((p) => p.configured), k, members.map((m) => m.weight), ensemble.temperature ?? 1);
-    variants.push({ name: `${ensemble.voting} vote, views as in the ensemble file`, tta: false, metrics: computeMetrics(votes, labels, k), imagesPerSecond: n / seconds });
-  }
   // With a budget, the search below ranks the smaller sets instead (with their views and costs).
   // Smaller sets and searched sets vote by the file's rule (hard voting: by the soft one).
   const setRule: SearchRule = ensemble.voting === 'geometric' ? 'geometric' : 'soft';
-  if (!options.budgetMacs) variants.push(...subsetVotes(members, perMember, labels, k, transforms.length > 1, setRule));
-  const label = (v: VariantResult) => `${v.name}${v.tta ? ' + TTA' : ''}`;
-  const byLoss = [...variants].sort((a, b) => a.metrics.logLoss - b.metrics.logLoss)[0]!;
-  const byTop1 = [...variants].sort((a, b) => b.metrics.top1 - a.metrics.top1)[0]!;
-  const best = `lowest log-loss: ${label(byLoss)} (${byLoss.metrics.logLoss.toFixed(4)}); highest top-1: ${label(byTop1)} (${(byTop1.metrics.top1 * 100).toFixed(2)}%)`;
-  const width = Math.max(32, ...variants.map((v) => label(v).length));
-  const header = `${'variant'.padEnd(width)} ${'top-1'.padStart(7)} ${'top-5'.padStart(7)} ${'log-loss'.padStart(9)} ${'macro-F1'.padStart(9)} ${'ROIs/s'.padStart(8)}`;
-  const rows = variants.map(
-    (v) =>
-      `${label(v).padEnd(width)} ${(v.metrics.top1 * 100).toFixed(2).padStart(6)}% ${(v.metrics.top5 * 100).toFixed(2).padStart(6)}% ${v.metrics.logLoss.toFixed(4).padStart(9)} ${v.metrics.macroF1.toFixed(4).padStart(9)} ${v.imagesPerSecond.toFixed(0).padStart(8)}`,
-  );
-  const table = [header, ...rows].join('\n');
-
+  const variants = scoreVariants(members, perMember, ensemble, { labels, k, transforms, subsets: !options.budgetMacs, setRule });
+  const { table, best } = variantTable(variants);
+  const n = rels.length;
   const summary: EvaluationSummary = { variants, best, table, classes, count: n, leaks };
   // The temperature of the vote as the daemon runs it (views as in the file), fitted at T = 1.
   if (ensemble.voting !== 'hard') {
@@ -319,8 +162,92 @@ export async function runEvaluation(options: EvaluateOptions): Promise<Evaluatio
   if (options.saveProbabilities) await saveProbabilities(options.outDir, { rels, classes, labels, members, perMember });
   await writeReport(options.outDir, summary, { ensemble, split: splitDir ?? '(all images)', backend: backend.name, transforms });
   for (const m of members) await m.dispose();
-  void tf;
   return summary;
+}
+
+/** Which images: the validation list of a split (the first member's, by default), or all of them (--all), at most --limit. */
+async function imagesToEvaluate(options: EvaluateOptions, dataset: Dataset, members: LoadedMember[], modelsDir: string): Promise<{ rels: string[]; splitDir: string | undefined }> {
+  let rels: string[];
+  const firstSplit = members[0]!.meta.training.split;
+  const splitDir = options.split ?? (firstSplit ? path.join(modelsDir, members[0]!.meta.name, members[0]!.meta.version, firstSplit) : undefined);
+  if (options.all || !splitDir) {
+    rels = dataset.items.map((i) => i.rel);
+  } else {
+    const split = await loadSplit(splitDir);
+    const present = new Set(dataset.items.map((i) => i.rel));
+    rels = split.validation.filter((r) => present.has(r));
+  }
+  if (options.limit > 0 && rels.length > options.limit) {
+    const sub: Dataset = { ...dataset, items: dataset.items.filter((i) => rels.includes(i.rel)) };
+    rels = stratifiedSplit(sub, options.limit / rels.length, 7).validation;
+  }
+  return { rels, splitDir };
+}
+
+/** Leak check: no evaluated image may be in any member's training list (unless allowed, then counted). */
+async function checkLeaks(members: LoadedMember[], modelsDir: string, rels: string[], allowLeak: boolean): Promise<Record<string, number>> {
+  const leaks: Record<string, number> = {};
+  for (const m of members) {
+    const trained = await trainingImages(path.join(modelsDir, m.meta.name, m.meta.version), m.meta.training.split);
+    if (!trained) continue;
+    const n = overlap(trained, rels).length;
+    leaks[`${m.meta.name}/${m.meta.version}`] = n;
+    if (n > 0 && !allowLeak) {
+      throw new Error(`${n} of the ${rels.length} images to evaluate were used to train ${m.meta.name}/${m.meta.version}; evaluate on its held-out split, or pass --allow-leak to measure anyway (flagged in the report).`);
+    }
+  }
+  return leaks;
+}
+
+/** Every member alone, every voting rule, the ensemble with its own views, and (`subsets`) every smaller set. */
+function scoreVariants(
+  members: LoadedMember[],
+  perMember: MemberRun[],
+  ensemble: EnsembleFile,
+  o: { labels: Int32Array; k: number; transforms: TtaTransform[]; subsets: boolean; setRule: SearchRule },
+): VariantResult[] {
+  const { labels, k, transforms } = o;
+  const variants: VariantResult[] = [];
+  const n = labels.length;
+  members.forEach((m, i) => {
+    const p = perMember[i]!;
+    variants.push({ name: `${m.meta.name}/${m.meta.version}`, tta: false, metrics: computeMetrics(p.plain, labels, k), imagesPerSecond: n / p.plainSeconds });
+    if (transforms.length > 1) variants.push({ name: `${m.meta.name}/${m.meta.version}`, tta: true, metrics: computeMetrics(p.tta, labels, k), imagesPerSecond: n / p.ttaSeconds });
+  });
+  if (members.length > 1) {
+    const weights = members.map((m) => m.weight);
+    const plainSec = perMember.reduce((a, p) => a + p.plainSeconds, 0);
+    const ttaSec = perMember.reduce((a, p) => a + p.ttaSeconds, 0);
+    for (const rule of ['soft', 'geometric', 'hard'] as const) {
+      variants.push({ name: `${rule} vote`, tta: false, metrics: computeMetrics(voteRows(rule, perMember.map((p) => p.plain), k, weights), labels, k), imagesPerSecond: n / plainSec });
+      if (transforms.length > 1) {
+        variants.push({ name: `${rule} vote`, tta: true, metrics: computeMetrics(voteRows(rule, perMember.map((p) => p.tta), k, weights), labels, k), imagesPerSecond: n / ttaSec });
+      }
+    }
+  }
+  // The ensemble as the daemon runs it, when some member averages views of its own.
+  if (members.some((m) => m.views.length > 1 || m.views[0] !== 'identity')) {
+    const seconds = perMember.reduce((a, p) => a + p.configuredSeconds, 0);
+    const votes = voteRows(ensemble.voting, perMember.map((p) => p.configured), k, members.map((m) => m.weight), ensemble.temperature ?? 1);
+    variants.push({ name: `${ensemble.voting} vote, views as in the ensemble file`, tta: false, metrics: computeMetrics(votes, labels, k), imagesPerSecond: n / seconds });
+  }
+  if (o.subsets) variants.push(...subsetVotes(members, perMember, labels, k, transforms.length > 1, o.setRule));
+  return variants;
+}
+
+/** The variants as a text table, and which one scores best by each measure. */
+function variantTable(variants: VariantResult[]): { table: string; best: string } {
+  const label = (v: VariantResult) => `${v.name}${v.tta ? ' + TTA' : ''}`;
+  const byLoss = [...variants].sort((a, b) => a.metrics.logLoss - b.metrics.logLoss)[0]!;
+  const byTop1 = [...variants].sort((a, b) => b.metrics.top1 - a.metrics.top1)[0]!;
+  const best = `lowest log-loss: ${label(byLoss)} (${byLoss.metrics.logLoss.toFixed(4)}); highest top-1: ${label(byTop1)} (${(byTop1.metrics.top1 * 100).toFixed(2)}%)`;
+  const width = Math.max(32, ...variants.map((v) => label(v).length));
+  const header = `${'variant'.padEnd(width)} ${'top-1'.padStart(7)} ${'top-5'.padStart(7)} ${'log-loss'.padStart(9)} ${'macro-F1'.padStart(9)} ${'ROIs/s'.padStart(8)}`;
+  const rows = variants.map(
+    (v) =>
+      `${label(v).padEnd(width)} ${(v.metrics.top1 * 100).toFixed(2).padStart(6)}% ${(v.metrics.top5 * 100).toFixed(2).padStart(6)}% ${v.metrics.logLoss.toFixed(4).padStart(9)} ${v.metrics.macroF1.toFixed(4).padStart(9)} ${v.imagesPerSecond.toFixed(0).padStart(8)}`,
+  );
+  return { table: [header, ...rows].join('\n'), best };
 }
 
 /**
@@ -365,52 +292,6 @@ function subsetVotes(
     const seconds = (key: 'plainSeconds' | 'ttaSeconds') => chosen.reduce((a, i) => a + perMember[i]![key], 0);
     out.push({ name, tta: false, metrics: computeMetrics(voteRows(rule, pick('plain'), k, weights), labels, k), imagesPerSecond: n / seconds('plainSeconds'), subset: true });
     if (withTta) out.push({ name, tta: true, metrics: computeMetrics(voteRows(rule, pick('tta'), k, weights), labels, k), imagesPerSecond: n / seconds('ttaSeconds'), subset: true });
-  }
-  return out;
-}
-
-/** A member on TensorFlow.js: the folded model (takes ownership of `layers`). */
-function tfjsPredictor(layers: tfl.LayersModel, size: number, channels: 1 | 3 = 1): Pick<LoadedMember, 'predict' | 'dispose'> {
-  const model = inferenceModel(layers);
-  return {
-    predict: (pixels, count) => tf.tidy(() => Float32Array.from(model.predict(tf.tensor4d(pixels, [count, size, size, channels])).dataSync() as Float32Array)),
-    dispose: () => model.dispose(),
-  };
-}
-
-/**
- * A member on ONNX Runtime: its model.onnx (checked against meta.json's checksum), or for a
- * version without one, the export of its model.json made here. Disposes `layers`.
- */
-async function onnxPredictor(dir: string, meta: MemberMeta, layers: tfl.LayersModel | null): Promise<Pick<LoadedMember, 'predict' | 'dispose'>> {
-  const id = `${meta.name}/${meta.version}`;
-  let bytes: Uint8Array;
-  try {
-    const sum = meta.checksums?.[ONNX_FILE];
-    if (sum) {
-      bytes = await readFile(path.join(dir, ONNX_FILE));
-      if (createHash('sha256').update(bytes).digest('hex') !== sum) throw new Error(`${id}: ${path.join(dir, ONNX_FILE)} does not match its checksum in meta.json`);
-    } else if (layers) {
-      bytes = exportOnnx(layers, { id });
-    } else {
-      throw new Error(`${id}: meta.json lists no checksum for its model.onnx`);
-    }
-  } finally {
-    layers?.dispose();
-  }
-  const session = await OnnxSession.create(bytes, id, meta.input.size, meta.classes.length, memberIo(meta));
-  return { predict: (pixels, count) => session.run(pixels, count), dispose: () => session.release() };
-}
-
-/** One member's probabilities on every image of a table, seen through one view, in batches of 64. */
-async function predictRows(m: LoadedMember, table: ImageTable, t: TtaTransform, batchSize = 64): Promise<Float32Array> {
-  const n = table.rels.length;
-  const k = m.meta.classes.length;
-  const out = new Float32Array(n * k);
-  for (let start = 0; start < n; start += batchSize) {
-    const count = Math.min(batchSize, n - start);
-    const pixels = transformPixels(tableRows(table, start, count), table.size, t, m.fill, table.channels ?? 1);
-    out.set(await m.predict(pixels, count), start * k);
   }
   return out;
 }
