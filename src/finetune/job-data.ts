@@ -11,7 +11,15 @@ import type { CameraProfile } from '../preprocess/index.js';
 import type { PreprocessSpec } from '../types.js';
 import { deriveSeed, mulberry32, shuffleInPlace } from '../learn/random.js';
 import type { EnsembleScore } from './gate.js';
-import type { FinetuneJob, JobLabel } from './job.js';
+import type { EvaluationSets, FinetuneJob, JobLabel } from './job.js';
+import { NO_AUGMENT, type AugmentOptions } from '../learn/augment.js';
+/**
+ * The augmentation of fine-tuning aboard (finetune.augment): only what never changes a plankton's
+ * class or look (any rotation, a mirror), so the members' old classes see the images they were
+ * trained on. Not the transfer recipe's (augment.ts FINETUNE_AUGMENT).
+ */
+export const ABOARD_AUGMENT: AugmentOptions = { ...NO_AUGMENT, rotate: 180, flip: true };
+
 export function labelItem(l: JobLabel): LabelledImage {
   let bytes = 0;
   try {
@@ -158,4 +166,23 @@ export function scoreRows(probs: Float32Array, items: { label: string }[], class
     if (c.support > 0) perClass[classes[i]!] = { recall: c.recall, support: c.support };
   });
   return { accuracy: m.top1, count: m.count, perClass };
+}
+
+/**
+ * The frozen evaluation set of the gate: the ship's held-out slice of confirmed frames, the shipped
+ * reference set, and the images of finetune.evalData, of the classes the gate measures.
+ */
+export async function gateEvaluationSet(job: FinetuneJob, gateClasses: Set<string>, warnings: string[]): Promise<{ items: LabelledImage[]; sets: EvaluationSets }> {
+  const items: LabelledImage[] = job.evalLabels.map((l) => labelItem(l));
+  const reference = await referenceEvalItems(job.referenceData ?? null, gateClasses);
+  items.push(...reference);
+  let folderItems: LabelledImage[] = [];
+  if (job.evalData && existsSync(job.evalData)) {
+    const ds = await readDataset(job.evalData);
+    folderItems = limitStratified(ds.items.filter((i) => gateClasses.has(i.label)), job.evalLimit, job.seed);
+    items.push(...folderItems);
+  } else if (job.evalData) {
+    warnings.push(`evaluation folder ${job.evalData} not found: left out of the gate set`);
+  }
+  return { items, sets: { ship: job.evalLabels.length, reference: reference.length, folder: folderItems.length } };
 }

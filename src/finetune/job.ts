@@ -8,24 +8,19 @@ import { memberCamera } from '../classify/camera-check.js';
 import type { CameraProfile } from '../preprocess/index.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import * as tfl from '@tensorflow/tfjs-layers';
 import { alignClasses, remapRows } from '../classify/classes.js';
 import type { EnsembleFile, MemberMeta } from '../classify/meta.js';
-import { folderIO, readMeta, writeMeta } from '../classify/model-files.js';
-import { writeOnnxBeside } from '../classify/onnx-export.js';
+import { readMeta, writeMeta } from '../classify/model-files.js';
 import { PlankwatchError } from '../errors.js';
-import { NO_AUGMENT, type AugmentOptions } from '../learn/augment.js';
 import { initBackend, type TrainingBackend } from '../engine/backend.js';
-import { readDataset, type LabelledImage } from '../learn/dataset.js';
-import { loadImageTable, type ImageTable } from '../learn/image-cache.js';
-import { deriveSeed } from '../learn/random.js';
-import { predictTable, train, type ClassWeighting } from '../learn/trainer.js';
+import type { LabelledImage } from '../learn/dataset.js';
+import { loadImageTable } from '../learn/image-cache.js';
+import type { ClassWeighting } from '../learn/trainer.js';
 import { voteRows } from '../learn/voting.js';
 import type { EnsembleScore } from './gate.js';
-import { growHead } from './head.js';
 import { featureSource, trainHeadOnFeatures } from './head-features.js';
-import { labelItem, limitStratified, loadReplayTable, referenceEvalItems, replayPools, replaySample, scoreRows, type ReplayCounts } from './job-data.js';
-import { calibrateNewClasses, keepOldColumns, prepareForFinetune } from './network.js';
+import { ABOARD_AUGMENT, gateEvaluationSet, labelItem, loadReplayTable, replayPools, replaySample, scoreRows, type ReplayCounts } from './job-data.js';
+import { trainWithTfjs } from './tfjs-member.js';
 
 /** One validated label with the image file it points at. */
 export interface JobLabel {
@@ -34,11 +29,6 @@ export interface JobLabel {
   file: string;
 }
 
-/**
- * Fine-tuning augmentation: only what never changes a plankton's class or look (any rotation, a
- * mirror), so the members' old classes see the images they were trained on.
- */
-export const FINETUNE_AUGMENT: AugmentOptions = { ...NO_AUGMENT, rotate: 180, flip: true };
 
 export type FinetuneLayers = 'all' | 'top' | 'head';
 
@@ -188,19 +178,7 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
   const oldClasses = [...new Set(metas.flatMap((m) => m.classes))].sort();
   const gateClasses = new Set([...oldClasses, ...job.train.map((l) => l.label)]);
 
-  // The frozen evaluation set: the ship's held-out slice, the shipped reference set, the folder.
-  const evalItems: LabelledImage[] = job.evalLabels.map((l) => labelItem(l));
-  const reference = await referenceEvalItems(job.referenceData ?? null, gateClasses);
-  evalItems.push(...reference);
-  let folderItems: LabelledImage[] = [];
-  if (job.evalData && existsSync(job.evalData)) {
-    const ds = await readDataset(job.evalData);
-    folderItems = limitStratified(ds.items.filter((i) => gateClasses.has(i.label)), job.evalLimit, job.seed);
-    evalItems.push(...folderItems);
-  } else if (job.evalData) {
-    warnings.push(`evaluation folder ${job.evalData} not found: left out of the gate set`);
-  }
-  const sets: EvaluationSets = { ship: job.evalLabels.length, reference: reference.length, folder: folderItems.length };
+  const { items: evalItems, sets } = await gateEvaluationSet(job, gateClasses, warnings);
 
   const members: MemberOutcome[] = [];
   const memberMetas: { before: MemberMeta; after: MemberMeta }[] = [];
@@ -240,7 +218,7 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     let trained: { epochs: number; finalLoss: number | null; before: Float32Array; after: Float32Array; backend: string; views?: number };
     if (source && !('reason' in source)) {
       const label = (items: LabelledImage[]) => Int32Array.from(items, (i) => classIndex.get(i.label)!);
-      const settings = { ...job, augment: job.augment ? FINETUNE_AUGMENT : null, batchSize, seed: job.seed };
+      const settings = { ...job, augment: job.augment ? ABOARD_AUGMENT : null, batchSize, seed: job.seed };
       const result = await trainHeadOnFeatures(
         { id, member: m.name, meta, dir, outDir, classes, newClasses, labels: { table: labelTable, classes: label(labelItems) }, replay: { table: replayTable, classes: label(replayItems) }, repeat, evalTable, settings },
         source,
@@ -260,36 +238,7 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     probsBefore.push(trained.before);
     probsAfter.push(trained.after);
 
-    const next: MemberMeta = {
-      ...meta,
-      version: job.version,
-      classes,
-      ...(job.camera ? { camera: memberCamera(job.camera) } : {}),
-      training: {
-        ...meta.training,
-        command: `plankwatch fine-tune (run ${job.runId})`,
-        finetune: {
-          run: job.runId,
-          labels: labelItems.length,
-          labelRepeat: repeat,
-          replayImages: replayItems.length,
-          replay: { ...replayCounts, folderPath: pools.folder ? job.replayData : null },
-          newClasses,
-          epochs: trained.epochs,
-          learningRate: job.learningRate,
-          batchSize,
-          classWeights: job.classWeights,
-          augment: job.augment,
-          ...(trained.views !== undefined ? { featureViews: trained.views } : {}),
-          backend: trained.backend,
-          finalLoss: trained.finalLoss,
-          seconds: (performance.now() - t0) / 1000,
-        },
-      },
-      metrics: {},
-      parent: `${m.name}/${m.version}`,
-      createdAt: new Date().toISOString(),
-    };
+    const next = fineTunedMeta(job, meta, { parentId: id, classes, newClasses, labels: labelItems.length, repeat, replayImages: replayItems.length, replayCounts, replayFolder: pools.folder ? (job.replayData ?? null) : null, batchSize, trained, seconds: (performance.now() - t0) / 1000 });
     memberMetas.push({ before: meta, after: next });
     members.push({
       name: m.name,
@@ -338,93 +287,53 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
   };
 }
 
-/** One member's images and settings, for training its network with TensorFlow.js. */
-interface TfjsMember {
-  id: string;
-  member: string;
-  dir: string;
-  outDir: string;
-  meta: MemberMeta;
-  newClasses: string[];
-  classIndex: Map<string, number>;
-  numClasses: number;
-  labelItems: LabelledImage[];
-  labelTable: ImageTable;
-  replayItems: LabelledImage[];
-  replayTable: ImageTable;
-  repeat: number;
-  evalTable: ImageTable;
-  batchSize: number;
-}
-
-/**
- * Train the member's network with TensorFlow.js (the layers finetune.layers names learn, the
- * images augmented afresh each epoch) and write the new version's model.json and model.onnx.
- */
-async function trainWithTfjs(
+/** The meta.json of a fine-tuned member: its parent's, with the new classes and what this run did (metrics are filled in after). */
+function fineTunedMeta(
   job: FinetuneJob,
-  t: TfjsMember,
-  onProgress: (p: { epoch: number; epochs: number; batch: number; batches: number; loss: number }) => void,
-  log: (line: string) => void,
-): Promise<{ epochs: number; finalLoss: number | null; before: Float32Array; after: Float32Array; backend: string }> {
-  const { meta, labelItems, replayItems, repeat } = t;
-  const size = meta.input.size;
-  const spec = meta.preprocessing;
-  const current = await tfl.loadLayersModel(folderIO(t.dir));
-  const model = t.newClasses.length > 0 ? await growHead(current, t.newClasses.length, deriveSeed(job.seed, 'head', t.member)) : await tfl.loadLayersModel(folderIO(t.dir));
-  try {
-    const restore = prepareForFinetune(model, job.layers);
-    const rows = labelItems.length * repeat + replayItems.length;
-    const channels = meta.input.channels;
-    const one = size * size * channels;
-    const pixels = new Uint8Array(rows * one);
-    const labels = new Int32Array(rows);
-    let r = 0;
-    for (let k = 0; k < repeat; k++) {
-      labelItems.forEach((item, i) => {
-        pixels.set(t.labelTable.pixels.subarray(i * one, (i + 1) * one), r * one);
-        labels[r++] = t.classIndex.get(item.label)!;
-      });
-    }
-    replayItems.forEach((item, i) => {
-      pixels.set(t.replayTable.pixels.subarray(i * one, (i + 1) * one), r * one);
-      labels[r++] = t.classIndex.get(item.label)!;
-    });
-    const table: ImageTable = { size, ...(channels === 3 ? { channels } : {}), pixels, rels: [...labelItems.flatMap((i) => Array<string>(repeat).fill(i.rel)), ...replayItems.map((i) => i.rel)] };
-    const fill = spec.invert ? 1 - spec.background / 255 : spec.background / 255;
-    const result = await train(
-      model,
-      { train: { table, labels }, validation: null, numClasses: t.numClasses },
-      {
-        epochs: job.epochs,
-        batchSize: t.batchSize,
+  parent: MemberMeta,
+  run: {
+    /** The parent as member/version. */
+    parentId: string;
+    classes: string[];
+    newClasses: string[];
+    labels: number;
+    repeat: number;
+    replayImages: number;
+    replayCounts: MemberOutcome['replay'];
+    replayFolder: string | null;
+    batchSize: number;
+    trained: { epochs: number; finalLoss: number | null; backend: string; views?: number };
+    seconds: number;
+  },
+): MemberMeta {
+  return {
+    ...parent,
+    version: job.version,
+    classes: run.classes,
+    ...(job.camera ? { camera: memberCamera(job.camera) } : {}),
+    training: {
+      ...parent.training,
+      command: `plankwatch fine-tune (run ${job.runId})`,
+      finetune: {
+        run: job.runId,
+        labels: run.labels,
+        labelRepeat: run.repeat,
+        replayImages: run.replayImages,
+        replay: { ...run.replayCounts, folderPath: run.replayFolder },
+        newClasses: run.newClasses,
+        epochs: run.trained.epochs,
         learningRate: job.learningRate,
-        finalLearningRateFraction: 0.05,
-        weightDecay: 0,
-        seed: deriveSeed(job.seed, 'train', t.member, job.runId),
+        batchSize: run.batchSize,
         classWeights: job.classWeights,
-        augment: job.augment ? FINETUNE_AUGMENT : NO_AUGMENT,
-        patience: 0,
-        maxMinutes: job.maxMinutes,
-        fill,
+        augment: job.augment,
+        ...(run.trained.views !== undefined ? { featureViews: run.trained.views } : {}),
+        backend: run.trained.backend,
+        finalLoss: run.trained.finalLoss,
+        seconds: run.seconds,
       },
-      { onProgress },
-    );
-
-    restore();
-    if (job.keepOldClasses && job.layers === 'head' && t.newClasses.length > 0) keepOldColumns(model, current, meta.classes.length);
-    const calibration = t.newClasses.length > 0 && replayItems.length > 0 ? calibrateNewClasses(model, t.replayTable, meta.classes.length, job.newClassFalsePositive) : [];
-    if (calibration.length > 0) log(`${t.member}: new-class bias lowered by ${calibration.map((c) => c.toFixed(2)).join(', ')}`);
-
-    // Score old and new member on the evaluation set at this member's input.
-    const before = predictTable(current, t.evalTable);
-    const after = predictTable(model, t.evalTable);
-    await model.save(folderIO(t.outDir));
-    await writeOnnxBeside(t.outDir, `${t.member}/${job.version}`, log);
-    const last = result.epochs[result.epochs.length - 1];
-    return { epochs: result.epochs.length, finalLoss: last?.trainLoss ?? null, before, after, backend: '' };
-  } finally {
-    current.dispose();
-    model.dispose();
-  }
+    },
+    metrics: {},
+    parent: run.parentId,
+    createdAt: new Date().toISOString(),
+  };
 }
