@@ -10,6 +10,7 @@ import { createAdam } from '../engine/adam.js';
 import { architectureInfo, buildModel, countMacs, logitsModel } from '../learn/architectures.js';
 import { initBackend } from '../engine/backend.js';
 import { useFastTraining } from '../engine/fast-training.js';
+import { useWinogradConvolutions } from '../engine/winograd-conv.js';
 
 export interface TrainingBenchOptions {
   architectures?: string[];
@@ -45,7 +46,11 @@ function median(values: number[]): number {
  * model's own predict is measured too (`layersInference`). Each figure is the median of ROUNDS
  * rounds; `ratio` is the median of the rounds' training / inference.
  */
-export async function measureArchitecture(name: string, batchSize = 32, seconds = 8): Promise<{ macs: number; inference: number; layersInference: number; training: number; ratio: number }> {
+export async function measureArchitecture(
+  name: string,
+  batchSize = 32,
+  seconds = 8,
+): Promise<{ macs: number; inference: number; layersInference: number; training: number; ratio: number; directTraining: number; winogradGain: number }> {
   const info = architectureInfo(name);
   const model = buildModel(name, { numClasses: 121, seed: 1 });
   const folded = foldModel(model);
@@ -66,14 +71,21 @@ export async function measureArchitecture(name: string, batchSize = 32, seconds 
   // On a shared machine the speed drifts by tens of percent within a minute: the three figures
   // are measured in turn in each of ROUNDS rounds, and the ratio is the median of each round's
   // own ratio, so that a slow spell lowers both sides of it.
-  const rounds = { inference: [] as number[], layers: [] as number[], training: [] as number[], ratio: [] as number[] };
+  // The training step is also measured with the direct loop in place of the Winograd convolution
+  // (forward convolutions and input gradients), for what the latter gains, in the same rounds.
+  const rounds = { inference: [] as number[], layers: [] as number[], training: [] as number[], ratio: [] as number[], direct: [] as number[], gain: [] as number[] };
   for (let r = 0; r < ROUNDS; r++) {
     const i = timeLoop(seconds / ROUNDS, infer);
     rounds.layers.push(timeLoop(seconds / ROUNDS, predict));
     const t = timeLoop(seconds / ROUNDS, trainStep);
+    const previous = useWinogradConvolutions(false);
+    const d = timeLoop(seconds / ROUNDS, trainStep);
+    useWinogradConvolutions(previous);
     rounds.inference.push(i);
     rounds.training.push(t);
     rounds.ratio.push(t / i);
+    rounds.direct.push(d);
+    rounds.gain.push(t / d);
   }
   const macs = countMacs(model);
   restoreBatchNorm();
@@ -87,6 +99,8 @@ export async function measureArchitecture(name: string, batchSize = 32, seconds 
     layersInference: median(rounds.layers) * batchSize,
     training: median(rounds.training) * batchSize,
     ratio: median(rounds.ratio),
+    directTraining: median(rounds.direct) * batchSize,
+    winogradGain: median(rounds.gain),
   };
 }
 
@@ -120,6 +134,8 @@ export async function benchTraining(options: TrainingBenchOptions = {}): Promise
     out[`training.${name}.layersPredictImagesPerS`] = Math.round(r.layersInference * 10) / 10;
     out[`training.${name}.trainImagesPerS`] = Math.round(r.training * 10) / 10;
     out[`training.${name}.trainToInferenceRatio`] = Math.round(r.ratio * 1000) / 1000;
+    out[`training.${name}.trainImagesPerSDirectConv`] = Math.round(r.directTraining * 10) / 10;
+    out[`training.${name}.winogradConvSpeedup`] = Math.round(r.winogradGain * 1000) / 1000;
     // PyTorch on 2 threads (the whole machine), and on one thread like the wasm figure above.
     for (const threads of [2, 1]) {
       const torch = pytorchTraining(name, options.batchSize ?? 32, options.seconds ?? 15, threads);

@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/engine/backend.js';
+import { useWinogradConvolutions, winogradConvApplies } from '../../src/engine/winograd-conv.js';
+import { directConv } from '../../src/simd/conv.js';
 
 // The wasm convolution gradients (written as forward convolutions) against the cpu backend's own
 // Conv2DBackpropFilter / Conv2DBackpropInput kernels, for strides, paddings and kernel sizes.
@@ -186,6 +188,50 @@ async function onBackend<T>(backend: string, f: () => Promise<T>): Promise<T> {
   await tf.setBackend(backend);
   return f();
 }
+
+describe('the Winograd convolution (training\'s 3x3 "same" convolutions on even sizes)', () => {
+  it('matches the cpu backend and the direct loop, across chunks of tiles, and says where it applies', async () => {
+    await initBackend('wasm');
+    const conv = async (backend: string, shape: [number, number, number, number], co: number) => {
+      await tf.setBackend(backend);
+      const x = tf.randomNormal(shape, 0, 1, 'float32', 5);
+      const w = tf.randomNormal([3, 3, shape[3], co], 0, 1, 'float32', 6);
+      const y = tf.conv2d(x, w, 1, 'same');
+      const out = (await y.data()) as Float32Array;
+      tf.dispose([x, w, y]);
+      return out;
+    };
+    // One chunk; 343 tiles, whose last chunk of 2 joins the one before; several chunks; wide layers.
+    for (const [shape, co] of [
+      [[1, 10, 10, 16], 32],
+      [[7, 14, 14, 4], 8],
+      [[4, 24, 24, 16], 16],
+      [[2, 8, 6, 32], 64],
+    ] as const) {
+      const s = shape as unknown as [number, number, number, number];
+      expect(winogradConvApplies(s, [3, 3, s[3], co], directConv({ shape: s, dtype: 'float32' }, { shape: [3, 3, s[3], co], dtype: 'float32' }, 1, 'same')!)).toBe(true);
+      const cpu = await conv('cpu', s, co);
+      const winograd = await conv('wasm', s, co);
+      const previous = useWinogradConvolutions(false);
+      const direct = await conv('wasm', s, co);
+      useWinogradConvolutions(previous);
+      expect(errorOfLargest(cpu, winograd)).toBeLessThan(1e-5);
+      expect(errorOfLargest(direct, winograd)).toBeLessThan(1e-5);
+      // Not bit for bit the direct loop's: the sums run in another order.
+      expect(Array.from(direct).some((v, i) => v !== winograd[i])).toBe(true);
+    }
+    await tf.setBackend('wasm');
+    const declines = (x: [number, number, number, number], k: number, co: number, pad: 'same' | 'valid') => {
+      const c = directConv({ shape: x, dtype: 'float32' }, { shape: [k, k, x[3], co], dtype: 'float32' }, 1, pad);
+      return c === null || !winogradConvApplies(x, [k, k, x[3], co], c);
+    };
+    expect(declines([2, 8, 8, 1], 3, 16, 'same')).toBe(true); // one input channel (the first layer)
+    expect(declines([2, 9, 8, 16], 3, 16, 'same')).toBe(true); // odd height
+    expect(declines([2, 8, 8, 16], 3, 16, 'valid')).toBe(true); // not "same"
+    expect(declines([2, 8, 8, 16], 5, 16, 'same')).toBe(true); // 5x5
+    expect(declines([1, 2, 2, 16], 3, 16, 'same')).toBe(true); // fewer than 4 tiles
+  });
+});
 
 describe('wasm training kernels', () => {
   it('max-pool gradients match the cpu backend, with and without the SIMD path (channels % 4)', async () => {
