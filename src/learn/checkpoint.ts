@@ -20,6 +20,8 @@ export interface CheckpointState {
   sinceBest: number;
   history: EpochReport[];
   elapsedSeconds: number;
+  /** Training seconds when the head-only epochs ended (0 without them): where a time-based decay starts, kept across --resume. */
+  headEndSeconds?: number;
   commands?: string[];
   /** Worker threads of the invocations that wrote this checkpoint (the parallel trainer's own field). */
   workers?: number[];

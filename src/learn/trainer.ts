@@ -286,9 +286,11 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
   if (headOptimizer && config.ties) tieOptimizer(headOptimizer, config.ties);
 
   const started = performance.now() - state.elapsedSeconds * 1000;
-  // The schedule's clock: a run resumed after its head-only epochs decays over the time left from there.
+  // The schedule's clock: the decay runs from the end of the head-only epochs, as recorded in the
+  // checkpoint, so that a resumed run goes on with the schedule it was on (a checkpoint written
+  // before the field existed: from the resumed run's start, as before).
   const clock = (): RunClock => ({ elapsedSeconds: (performance.now() - started) / 1000, headEndSeconds });
-  let headEndSeconds: number | null = state.epoch >= headEpochs ? state.elapsedSeconds : null;
+  let headEndSeconds: number | null = state.epoch >= headEpochs ? (state.headEndSeconds ?? (state.epoch === 0 ? 0 : state.elapsedSeconds)) : null;
   const validation = data.validation;
   const end: EpochEnd = {
     state, config, model, optimizer, hooks, started, average,
@@ -310,7 +312,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
     let correct = 0;
     let seen = 0;
     const headOnly = headOptimizer !== null && epoch < headEpochs;
-    if (epoch >= headEpochs) headEndSeconds ??= (performance.now() - started) / 1000;
+    if (epoch >= headEpochs) state.headEndSeconds = headEndSeconds ??= (performance.now() - started) / 1000;
     const stepper = headOnly ? headOptimizer : optimizer;
     const variables = headOnly ? head : trainable;
     for (let b = 0; b < batches; b++) {

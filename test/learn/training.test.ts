@@ -68,6 +68,18 @@ describe('training on the fixture images', () => {
     expect(resumed.result.epochs[3]!.trainLoss).toBeLessThan(resumed.result.epochs[0]!.trainLoss);
   });
 
+  it('resumed with a decay over the time budget, goes on down the schedule instead of starting it again', async () => {
+    // --schedule time --max-minutes 0.5: the learning rate follows the clock down from 0.003.
+    const timed = { fitToTime: true, maxMinutes: 0.5, learningRate: 0.003 };
+    const first = await runTraining(options({ ...timed, version: 't', epochs: 2 }));
+    const resumed = await runTraining(options({ ...timed, version: 't', epochs: 3, resume: true, hooks: { resume: true } }));
+    const rates = resumed.result.epochs.map((e) => e.learningRate);
+    expect(rates.slice(0, 2)).toEqual(first.result.epochs.map((e) => e.learningRate));
+    expect(rates[1]!).toBeLessThan(rates[0]!);
+    // Starting again from the resume would have put the third epoch's rate above the second's.
+    expect(rates[2]!).toBeLessThan(rates[1]!);
+  });
+
   it('transfer learning: new classifier for other classes, frozen base stays unchanged', async () => {
     const { writeFile } = await import('node:fs/promises');
     const { readDataset } = await import('../../src/learn/dataset.js');
