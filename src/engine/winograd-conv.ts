@@ -1,16 +1,17 @@
-// A 3x3, stride-1, "same" convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray,
-// 2016), for training's forward convolutions and input gradients on the wasm backend's memory:
-// per tile of 2x2 output pixels the 4x4 input patch is transformed (kernels.wat wino_input, as
-// the Winograd filter gradient does), multiplied position by position with the transformed filter
-// (wino_weights) and summed over the input channels (16 products of a tile's channels with the
-// filter: conv_forward as a 1x1 convolution over the tiles), then transformed back to the four
-// output pixels (wino_output). 16 multiply-adds per tile and channel pair where the direct loop
-// takes 36. The tiles are taken a chunk at a time, so that a chunk's transformed patches and
-// products stay in cache. The daemon's folded inference keeps the direct loop (../simd/conv.ts):
-// its results do not change.
+// A 3x3, stride-1, "same" convolution by Winograd's minimal filtering (Lavin and Gray, 2016), for
+// training's forward convolutions and input gradients on the wasm backend's memory. Per tile of
+// output pixels (4x4 by F(4x4, 3x3) where the sizes are multiples of 4, else 2x2 by F(2x2, 3x3))
+// the input patch around it (6x6, or 4x4) is transformed (kernels.wat wino4_input / wino_input),
+// multiplied position by position with the transformed filter (wino4_weights / wino_weights) and
+// summed over the input channels (the 36 or 16 products of a tile's channels with the filter:
+// conv_forward as a 1x1 convolution over the tiles), then transformed back to the output pixels
+// (wino4_output / wino_output). Per output pixel and channel pair that is 2.25 (F(4x4)) or 4
+// (F(2x2)) multiply-adds where the direct loop takes 9. The tiles are taken a chunk at a time, so
+// that a chunk's transformed patches and products stay in cache. The daemon's folded inference
+// keeps the direct loop (../simd/conv.ts): its results do not change.
 import * as tf from '@tensorflow/tfjs-core';
 import type { DirectConv } from '../simd/conv.js';
-import { prepare, simd } from '../simd/heap.js';
+import { prepare, simd, type SimdKernels } from '../simd/heap.js';
 import { winogradChunk } from './winograd-filter-grad.js';
 
 let enabled = true;
@@ -25,15 +26,28 @@ export function useWinogradConvolutions(on: boolean): boolean {
   return previous;
 }
 
+/** The output tile side winogradConv uses for a map of h × w: 4 where both are multiples of 4, else 2. */
+export function winogradTile(h: number, w: number): 2 | 4 {
+  return h % 4 === 0 && w % 4 === 0 ? 4 : 2;
+}
+
 /** Whether winogradConv computes this convolution (see directConv for `conv`). */
 export function winogradConvApplies(xShape: number[], filterShape: number[], conv: DirectConv): boolean {
   if (!enabled) return false;
   const [n, h, w, ci] = xShape as [number, number, number, number];
   const [kh, kw, , co] = filterShape as [number, number, number, number];
+  const tile = winogradTile(h, w);
   return (
     kh === 3 && kw === 3 && conv.padTop === 1 && conv.padLeft === 1 && conv.outShape[1] === h && conv.outShape[2] === w &&
-    h % 2 === 0 && w % 2 === 0 && ci % 4 === 0 && co % 8 === 0 && (n * h * w) / 4 >= 4
+    h % 2 === 0 && w % 2 === 0 && ci % 4 === 0 && co % 8 === 0 && (n * h * w) / (tile * tile) >= 4
   );
+}
+
+/** The three loops of each form: input patches, filter, and back to output pixels. */
+function forms(k: SimdKernels, tile: 2 | 4) {
+  return tile === 4
+    ? { positions: 36, input: k.wino4_input, weights: k.wino4_weights, output: k.wino4_output }
+    : { positions: 16, input: k.wino_input, weights: k.wino_weights, output: k.wino_output };
 }
 
 /** out [n, h, w, co] = the 3x3 "same" convolution of x [n, h, w, ci] with w [3, 3, ci, co] (see winogradConvApplies). */
@@ -41,8 +55,11 @@ export function winogradConv(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
   const { be, k } = simd();
   const [n, h, wd, ci] = x.shape;
   const co = w.shape[3];
-  const tiles = (n * h * wd) / 4;
-  const chunk = Math.max(4, Math.min(winogradChunk(ci, co), tiles));
+  const tile = winogradTile(h, wd);
+  const { positions, input, weights, output } = forms(k, tile);
+  const tiles = (n * h * wd) / (tile * tile);
+  // The chunk of the filter gradient's sizing (16 positions), scaled to this form's positions.
+  const chunk = Math.max(4, Math.min(Math.floor((winogradChunk(ci, co) * 16) / positions), tiles));
   // The 1x1 products need at least 4 tiles: a last chunk of fewer joins the one before it.
   const most = chunk + 3;
   // Planes one cache line longer than their tiles, as in the filter gradient.
@@ -50,24 +67,24 @@ export function winogradConv(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
   const mPlane = most * co + 16;
   const filter = ci * co;
   const zeros = ci + ((8 - (ci % 8)) % 8);
-  const { heap, at, outs, scratch, free } = prepare(be, [x, w], [[n, h, wd, co]], zeros + 2 * 16 * filter + 16 * uPlane + 16 * mPlane);
+  const { heap, at, outs, scratch, free } = prepare(be, [x, w], [[n, h, wd, co]], zeros + 2 * positions * filter + positions * (uPlane + mPlane));
   const [xo, wo, oo] = at as [number, number, number];
   const zero = scratch;
   const transformed = zero + zeros;
-  const packed = transformed + 16 * filter;
-  const u = packed + 16 * filter;
-  const m = u + 16 * uPlane;
+  const packed = transformed + positions * filter;
+  const u = packed + positions * filter;
+  const m = u + positions * uPlane;
   heap.fill(0, zero, zero + zeros);
-  k.wino_weights(wo * 4, transformed * 4, ci, co);
-  for (let pos = 0; pos < 16; pos++) k.pack_filter((transformed + pos * filter) * 4, (packed + pos * filter) * 4, ci, co);
+  weights(wo * 4, transformed * 4, ci, co);
+  for (let pos = 0; pos < positions; pos++) k.pack_filter((transformed + pos * filter) * 4, (packed + pos * filter) * 4, ci, co);
   for (let first = 0; first < tiles; ) {
     const left = tiles - first;
     const count = left - chunk < 4 ? left : chunk;
-    k.wino_input(xo * 4, u * 4, zero * 4, h, wd, ci, first, count, uPlane * 4);
-    for (let pos = 0; pos < 16; pos++) {
+    input(xo * 4, u * 4, zero * 4, h, wd, ci, first, count, uPlane * 4);
+    for (let pos = 0; pos < positions; pos++) {
       k.conv_forward((u + pos * uPlane) * 4, (packed + pos * filter) * 4, (m + pos * mPlane) * 4, zero * 4, 1, 1, count, ci, 1, count, co, 1, 1, 0, 0, 0, 1);
     }
-    k.wino_output(m * 4, oo * 4, h, wd, co, first, count, mPlane * 4);
+    output(m * 4, oo * 4, h, wd, co, first, count, mPlane * 4);
     first += count;
   }
   free();

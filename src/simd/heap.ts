@@ -53,6 +53,9 @@ export interface SimdKernels {
   wino_filter(m: number, dw: number, ci: number, co: number): void;
   wino_weights(w: number, u: number, ci: number, co: number): void;
   wino_output(m: number, out: number, h: number, w: number, co: number, first: number, count: number, plane: number): void;
+  wino4_input(x: number, u: number, zero: number, h: number, w: number, ci: number, first: number, count: number, plane: number): void;
+  wino4_weights(w: number, u: number, ci: number, co: number): void;
+  wino4_output(m: number, out: number, h: number, w: number, co: number, first: number, count: number, plane: number): void;
 }
 
 let compiled: object | null | undefined;
