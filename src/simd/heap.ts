@@ -56,6 +56,8 @@ export interface SimdKernels {
   wino4_input(x: number, u: number, zero: number, h: number, w: number, ci: number, first: number, count: number, plane: number): void;
   wino4_weights(w: number, u: number, ci: number, co: number): void;
   wino4_output(m: number, out: number, h: number, w: number, co: number, first: number, count: number, plane: number): void;
+  wino4_grad(dy: number, v: number, h: number, w: number, co: number, first: number, count: number, plane: number): void;
+  wino4_filter(m: number, dw: number, ci: number, co: number): void;
 }
 
 let compiled: object | null | undefined;
