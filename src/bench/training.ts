@@ -10,7 +10,7 @@ import { createAdam } from '../engine/adam.js';
 import { architectureInfo, buildModel, countMacs, logitsModel } from '../learn/architectures.js';
 import { initBackend } from '../engine/backend.js';
 import { useFastTraining } from '../engine/fast-training.js';
-import { useWinogradConvolutions } from '../engine/winograd-conv.js';
+import { useWinogradConvolutions } from '../simd/winograd-conv.js';
 
 export interface TrainingBenchOptions {
   architectures?: string[];

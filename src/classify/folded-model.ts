@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { convForwardHeap, directConv } from '../simd/conv.js';
+import { winogradConv, winogradConvApplies } from '../simd/winograd-conv.js';
 import { directPool2x2, maxPool2x2Heap } from '../simd/pool.js';
 
 type Activation = 'linear' | 'relu' | 'leakyrelu';
@@ -238,10 +239,14 @@ function run(steps: Step[], input: tf.Tensor4D): tf.Tensor2D {
   for (const step of steps) {
     switch (step.kind) {
       case 'conv': {
-        // The direct SIMD loop where it applies (wasm with SIMD, stride 1, ...), bias and activation
-        // in the same pass; else the backend's fused convolution.
+        // Winograd's 3x3 convolution or the direct SIMD loop where they apply (wasm with SIMD,
+        // stride 1, ...), bias and activation in the same pass; else the backend's fused convolution.
         const slope = step.activation === 'linear' ? 1 : step.activation === 'relu' ? 0 : step.alpha;
         const direct = slope >= 0 && slope <= 1 ? directConv(x, step.filter, step.strides, step.pad, step.dilations) : null;
+        if (direct && winogradConvApplies(x.shape, step.filter.shape, direct)) {
+          x = winogradConv(x as tf.Tensor4D, step.filter, step.bias, slope);
+          break;
+        }
         if (direct) {
           x = convForwardHeap(x as tf.Tensor4D, step.filter, direct, step.bias, slope);
           break;

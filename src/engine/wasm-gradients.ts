@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { convForwardHeap, directConv } from '../simd/conv.js';
-import { winogradConv, winogradConvApplies } from './winograd-conv.js';
+import { winogradConv, winogradConvApplies } from '../simd/winograd-conv.js';
 import { directPool2x2, isPool2x2, maxPool2x2Heap } from '../simd/pool.js';
 import { convFilterGradHeap, heapKernelsApply, maxPool2x2GradHeap, rotateFilterHeap, tapColumnsHeap, widenChannelsHeap } from './heap-kernels.js';
 import { winogradApplies, winogradFilterGrad } from './winograd-filter-grad.js';
@@ -271,7 +271,7 @@ export function registerWasmGradients(): void {
   const previousCast = tf.getKernel('Cast', BACKEND);
   if (previousCast) replaceKernel({ kernelName: 'Cast', backendName: BACKEND, kernelFunc: (args) => shareOr(previousCast.kernelFunc, args, (args.attrs as { dtype: string }).dtype) });
   // The plain convolution (training's forward pass, and the input gradient above, which is one):
-  // 3x3 "same" on even sizes by Winograd's F(2x2, 3x3) (winograd-conv.ts), other stride-1 ones
+  // 3x3 "same" on even sizes by Winograd (../simd/winograd-conv.ts), other stride-1 ones
   // through the direct SIMD loop, which runs 10-40% faster than XNNPACK's here; the backend's own
   // kernel for everything else.
   const previousConv = tf.getKernel('Conv2D', BACKEND);

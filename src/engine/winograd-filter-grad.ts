@@ -9,9 +9,9 @@
 // at a time, so that a chunk's transformed patches stay in cache while they are multiplied.
 import * as tf from '@tensorflow/tfjs-core';
 import { prepare, simd } from '../simd/heap.js';
+import { winogradChunk } from '../simd/winograd-conv.js';
 
-/** Bytes of transformed patches and gradients per chunk (kept within a core's L2 cache). */
-const CHUNK_BYTES = 256 * 1024;
+export { winogradChunk };
 
 /** Whether winogradFilterGrad computes dW for this convolution (NHWC, no dilation). */
 export function winogradApplies(xShape: number[], dyShape: number[], filterShape: number[], stride: [number, number], padTop: number, padLeft: number): boolean {
@@ -22,11 +22,6 @@ export function winogradApplies(xShape: number[], dyShape: number[], filterShape
     kh === 3 && kw === 3 && stride[0] === 1 && stride[1] === 1 && padTop === 1 && padLeft === 1 &&
     ho === h && wo === w && h % 2 === 0 && w % 2 === 0 && ci % 4 === 0 && co % 8 === 0
   );
-}
-
-/** Tiles per chunk: U (16·ci floats a tile) and V (16·co) together within CHUNK_BYTES. */
-export function winogradChunk(ci: number, co: number): number {
-  return Math.max(8, Math.floor(CHUNK_BYTES / (64 * (ci + co))));
 }
 
 /** dW [3, 3, ci, co] of the convolution whose input is x and output gradient dy (see winogradApplies). */

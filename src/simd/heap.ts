@@ -52,10 +52,10 @@ export interface SimdKernels {
   wino_gemm(u: number, v: number, m: number, count: number, ci: number, co: number, uplane: number, vplane: number): void;
   wino_filter(m: number, dw: number, ci: number, co: number): void;
   wino_weights(w: number, u: number, ci: number, co: number): void;
-  wino_output(m: number, out: number, h: number, w: number, co: number, first: number, count: number, plane: number): void;
+  wino_output(m: number, out: number, h: number, w: number, co: number, first: number, count: number, plane: number, bias: number, alpha: number): void;
   wino4_input(x: number, u: number, zero: number, h: number, w: number, ci: number, first: number, count: number, plane: number): void;
   wino4_weights(w: number, u: number, ci: number, co: number): void;
-  wino4_output(m: number, out: number, h: number, w: number, co: number, first: number, count: number, plane: number): void;
+  wino4_output(m: number, out: number, h: number, w: number, co: number, first: number, count: number, plane: number, bias: number, alpha: number): void;
   wino4_grad(dy: number, v: number, h: number, w: number, co: number, first: number, count: number, plane: number): void;
   wino4_filter(m: number, dw: number, ci: number, co: number): void;
 }

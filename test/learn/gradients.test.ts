@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/engine/backend.js';
-import { useWinogradConvolutions, winogradConvApplies, winogradTile } from '../../src/engine/winograd-conv.js';
-import { directConv } from '../../src/simd/conv.js';
+import { useWinogradConvolutions, winogradConv, winogradConvApplies, winogradTile } from '../../src/simd/winograd-conv.js';
+import { convForwardHeap, directConv } from '../../src/simd/conv.js';
 
 // The wasm convolution gradients (written as forward convolutions) against the cpu backend's own
 // Conv2DBackpropFilter / Conv2DBackpropInput kernels, for strides, paddings and kernel sizes.
@@ -243,6 +243,32 @@ describe('the Winograd convolution (training\'s 3x3 "same" convolutions on even 
     expect(declines([2, 8, 8, 16], 3, 16, 'valid')).toBe(true); // not "same"
     expect(declines([2, 8, 8, 16], 5, 16, 'same')).toBe(true); // 5x5
     expect(declines([1, 2, 2, 16], 3, 16, 'same')).toBe(true); // fewer than 4 tiles
+  });
+});
+
+describe('the Winograd convolution of the daemon\'s folded layers', () => {
+  it('adds the bias and applies ReLU or leaky ReLU as the direct loop does', async () => {
+    await initBackend('wasm');
+    await tf.setBackend('wasm');
+    for (const [shape, co] of [
+      [[2, 12, 8, 16], 32],
+      [[3, 10, 6, 8], 16],
+    ] as const) {
+      const s = shape as unknown as [number, number, number, number];
+      const x = tf.randomNormal(s, 0, 1, 'float32', 7) as tf.Tensor4D;
+      const w = tf.randomNormal([3, 3, s[3], co], 0, 0.3, 'float32', 8) as tf.Tensor4D;
+      const b = tf.randomNormal([co], 0, 1, 'float32', 9) as tf.Tensor1D;
+      const conv = directConv(x, w, 1, 'same')!;
+      for (const alpha of [0, 0.1, 1]) {
+        const direct = convForwardHeap(x, w, conv, b, alpha);
+        const winograd = winogradConv(x, w, b, alpha);
+        expect(errorOfLargest(direct.dataSync() as Float32Array, winograd.dataSync() as Float32Array)).toBeLessThan(5e-5);
+        // The activation was applied: no value below alpha times the most negative pre-activation.
+        if (alpha === 0) expect(Math.min(...(winograd.dataSync() as Float32Array))).toBeGreaterThanOrEqual(0);
+        tf.dispose([direct, winograd]);
+      }
+      tf.dispose([x, w, b]);
+    }
   });
 });
 

@@ -5,14 +5,21 @@
 // multiplied position by position with the transformed filter (wino4_weights / wino_weights) and
 // summed over the input channels (the 36 or 16 products of a tile's channels with the filter:
 // conv_forward as a 1x1 convolution over the tiles), then transformed back to the output pixels
-// (wino4_output / wino_output). Per output pixel and channel pair that is 2.25 (F(4x4)) or 4
-// (F(2x2)) multiply-adds where the direct loop takes 9. The tiles are taken a chunk at a time, so
-// that a chunk's transformed patches and products stay in cache. The daemon's folded inference
-// keeps the direct loop (../simd/conv.ts): its results do not change.
+// (wino4_output / wino_output), which also adds a bias and applies a leaky ReLU for the daemon's
+// folded layers. Per output pixel and channel pair that is 2.25 (F(4x4)) or 4 (F(2x2))
+// multiply-adds where the direct loop (conv.ts) takes 9. The tiles are taken a chunk at a
+// time, so that a chunk's transformed patches and products stay in cache.
 import * as tf from '@tensorflow/tfjs-core';
-import type { DirectConv } from '../simd/conv.js';
-import { prepare, simd, type SimdKernels } from '../simd/heap.js';
-import { winogradChunk } from './winograd-filter-grad.js';
+import type { DirectConv } from './conv.js';
+import { prepare, simd, type SimdKernels } from './heap.js';
+
+/** Bytes of transformed patches and gradients per chunk (kept within a core's L2 cache). */
+const CHUNK_BYTES = 256 * 1024;
+
+/** Tiles per chunk of 16 positions: U (16·ci floats a tile) and V or M (16·co) together within CHUNK_BYTES. */
+export function winogradChunk(ci: number, co: number): number {
+  return Math.max(8, Math.floor(CHUNK_BYTES / (64 * (ci + co))));
+}
 
 let enabled = true;
 
@@ -50,8 +57,12 @@ function forms(k: SimdKernels, tile: 2 | 4) {
     : { positions: 16, input: k.wino_input, weights: k.wino_weights, output: k.wino_output };
 }
 
-/** out [n, h, w, co] = the 3x3 "same" convolution of x [n, h, w, ci] with w [3, 3, ci, co] (see winogradConvApplies). */
-export function winogradConv(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
+/**
+ * out [n, h, w, co] = act(the 3x3 "same" convolution of x [n, h, w, ci] with w [3, 3, ci, co] +
+ * bias) (see winogradConvApplies); act is leaky ReLU max(z, alpha·z) (alpha 0: ReLU; 1, the
+ * default: none), as the direct loop's.
+ */
+export function winogradConv(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor1D | null = null, alpha = 1): tf.Tensor4D {
   const { be, k } = simd();
   const [n, h, wd, ci] = x.shape;
   const co = w.shape[3];
@@ -67,8 +78,12 @@ export function winogradConv(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
   const mPlane = most * co + 16;
   const filter = ci * co;
   const zeros = ci + ((8 - (ci % 8)) % 8);
-  const { heap, at, outs, scratch, free } = prepare(be, [x, w], [[n, h, wd, co]], zeros + 2 * positions * filter + positions * (uPlane + mPlane));
-  const [xo, wo, oo] = at as [number, number, number];
+  if (!(alpha >= 0 && alpha <= 1)) throw new Error(`winogradConv: activation slope ${alpha} is not within [0, 1]`);
+  const inputs = bias ? [x, w, bias] : [x, w];
+  const { heap, at, outs, scratch, free } = prepare(be, inputs, [[n, h, wd, co]], zeros + 2 * positions * filter + positions * (uPlane + mPlane));
+  const [xo, wo] = at as [number, number];
+  const bo = bias ? at[2]! * 4 : 0;
+  const oo = at[inputs.length]!;
   const zero = scratch;
   const transformed = zero + zeros;
   const packed = transformed + positions * filter;
@@ -84,7 +99,7 @@ export function winogradConv(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
     for (let pos = 0; pos < positions; pos++) {
       k.conv_forward((u + pos * uPlane) * 4, (packed + pos * filter) * 4, (m + pos * mPlane) * 4, zero * 4, 1, 1, count, ci, 1, count, co, 1, 1, 0, 0, 0, 1);
     }
-    output(m * 4, oo * 4, h, wd, co, first, count, mPlane * 4);
+    output(m * 4, oo * 4, h, wd, co, first, count, mPlane * 4, bo, alpha);
     first += count;
   }
   free();
