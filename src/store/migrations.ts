@@ -18,7 +18,16 @@ export interface Migration {
  */
 function outboxWithKinds(kinds: string[]): string {
   return `
-      CREATE TABLE sync_outbox_new (
+${outboxTable('sync_outbox_new', kinds)}
+      INSERT INTO sync_outbox_new SELECT instrument, seq, kind, priority, key, payload, bytes, created_at, updated_at, sent_at, acked_at FROM sync_outbox;
+      DROP TABLE sync_outbox;
+      ALTER TABLE sync_outbox_new RENAME TO sync_outbox;
+${OUTBOX_INDEXES}`;
+}
+
+/** The sync outbox's table, by this name, taking records of these kinds (migration 4 and its rebuilds). */
+function outboxTable(name: string, kinds: string[]): string {
+  return `      CREATE TABLE ${name} (
         instrument TEXT    NOT NULL,
         seq        INTEGER NOT NULL CHECK (seq > 0),
         kind       TEXT    NOT NULL CHECK (kind IN (${kinds.map((k) => `'${k}'`).join(', ')})),
@@ -31,13 +40,11 @@ function outboxWithKinds(kinds: string[]): string {
         sent_at    INTEGER,
         acked_at   INTEGER,
         PRIMARY KEY (instrument, seq)
-      ) STRICT, WITHOUT ROWID;
-      INSERT INTO sync_outbox_new SELECT instrument, seq, kind, priority, key, payload, bytes, created_at, updated_at, sent_at, acked_at FROM sync_outbox;
-      DROP TABLE sync_outbox;
-      ALTER TABLE sync_outbox_new RENAME TO sync_outbox;
-      CREATE INDEX sync_outbox_pending ON sync_outbox (instrument, priority, seq) WHERE acked_at IS NULL;
-      CREATE INDEX sync_outbox_key ON sync_outbox (instrument, kind, key);`;
+      ) STRICT, WITHOUT ROWID;`;
 }
+
+const OUTBOX_INDEXES = `      CREATE INDEX sync_outbox_pending ON sync_outbox (instrument, priority, seq) WHERE acked_at IS NULL;
+      CREATE INDEX sync_outbox_key ON sync_outbox (instrument, kind, key);`;
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -191,22 +198,8 @@ export const MIGRATIONS: readonly Migration[] = [
       -- Records going ashore. seq is per instrument, contiguous, assigned when the row is created;
       -- a row's content never changes once sent (sent_at), so the shore can trust (instrument, seq).
       -- A row stays after the broker's acknowledgement (acked_at) until the shore reports it has it.
-      CREATE TABLE sync_outbox (
-        instrument TEXT    NOT NULL,
-        seq        INTEGER NOT NULL CHECK (seq > 0),
-        kind       TEXT    NOT NULL CHECK (kind IN ('counts', 'model', 'rejects', 'prediction', 'label', 'thumbnail')),
-        priority   INTEGER NOT NULL,
-        key        TEXT    NOT NULL,
-        payload    TEXT    NOT NULL CHECK (json_valid(payload)),
-        bytes      INTEGER NOT NULL,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        sent_at    INTEGER,
-        acked_at   INTEGER,
-        PRIMARY KEY (instrument, seq)
-      ) STRICT, WITHOUT ROWID;
-      CREATE INDEX sync_outbox_pending ON sync_outbox (instrument, priority, seq) WHERE acked_at IS NULL;
-      CREATE INDEX sync_outbox_key ON sync_outbox (instrument, kind, key);
+${outboxTable('sync_outbox', ['counts', 'model', 'rejects', 'prediction', 'label', 'thumbnail'])}
+${OUTBOX_INDEXES}
 
       -- Last sequence number handed out, per instrument.
       CREATE TABLE sync_sequence (
