@@ -2,7 +2,7 @@
 // softmax, class-weighted cross-entropy, Adam and a cosine schedule, in plain TypeScript and double
 // precision. head-features.ts gives it the rows its member's frozen body computed.
 import { classWeights, cosineRate, epochDraws, progressEvent, type ClassWeighting, type ProgressEvent } from '../learn/trainer.js';
-import type { HeadWeights } from './head.js';
+import { addRowTimesWeights, type HeadWeights } from './head.js';
 
 export interface HeadTrainConfig {
   epochs: number;
@@ -67,12 +67,7 @@ export function trainHead(
         const at = data.rows[idx]! * F;
         const y = data.labels[idx]!;
         for (let j = 0; j < K; j++) z[j] = p[nw + j]!;
-        for (let k = 0; k < F; k++) {
-          const x = f[at + k]!;
-          if (x === 0) continue;
-          const w = k * K;
-          for (let j = 0; j < K; j++) z[j] = z[j]! + x * p[w + j]!;
-        }
+        addRowTimesWeights(z, f, at, F, p, K);
         let max = -Infinity;
         let best = 0;
         for (let j = 0; j < K; j++) {

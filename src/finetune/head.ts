@@ -98,6 +98,19 @@ export function newClassShifts(probs: Float32Array, k: number, oldCount: number,
   return shifts;
 }
 
+/**
+ * z[j] += Σ over i of x[at + i] · weights[i · units + j]: one feature row through a dense layer
+ * (weights [inputs, units], row-major), skipping the zero features a leaky ReLU's cut leaves few of.
+ */
+export function addRowTimesWeights(z: Float64Array, x: ArrayLike<number>, at: number, inputs: number, weights: ArrayLike<number>, units: number): void {
+  for (let i = 0; i < inputs; i++) {
+    const v = x[at + i]!;
+    if (v === 0) continue;
+    const w = i * units;
+    for (let j = 0; j < units; j++) z[j] = z[j]! + v * weights[w + j]!;
+  }
+}
+
 /** Softmax probabilities of the head on `count` feature rows ([count, inputs]): count · units. */
 export function headProbabilities(head: HeadWeights, features: Float32Array, count: number): Float32Array {
   const { inputs, units, weights, bias } = head;
@@ -105,13 +118,7 @@ export function headProbabilities(head: HeadWeights, features: Float32Array, cou
   const z = new Float64Array(units);
   for (let r = 0; r < count; r++) {
     z.set(bias);
-    const f = r * inputs;
-    for (let i = 0; i < inputs; i++) {
-      const x = features[f + i]!;
-      if (x === 0) continue;
-      const w = i * units;
-      for (let j = 0; j < units; j++) z[j] = z[j]! + x * weights[w + j]!;
-    }
+    addRowTimesWeights(z, features, r * inputs, inputs, weights, units);
     let max = -Infinity;
     for (let j = 0; j < units; j++) max = Math.max(max, z[j]!);
     let sum = 0;
