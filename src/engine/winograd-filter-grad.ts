@@ -11,8 +11,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { prepare, simd } from '../simd/heap.js';
 import { winogradChunk } from '../simd/winograd-conv.js';
 
-export { winogradChunk };
-
 /** Whether winogradFilterGrad computes dW for this convolution (NHWC, no dilation). */
 export function winogradApplies(xShape: number[], dyShape: number[], filterShape: number[], stride: [number, number], padTop: number, padLeft: number): boolean {
   const [, h, w, ci] = xShape as [number, number, number, number];

@@ -75,7 +75,8 @@ describe('wasm convolution gradients', () => {
 
   it('match the cpu backend where the filter gradient is taken by Winograd (3x3 "same" on even sizes)', async () => {
     await initBackend('wasm');
-    const { winogradApplies, winogradChunk } = await import('../../src/engine/winograd-filter-grad.js');
+    const { winogradApplies } = await import('../../src/engine/winograd-filter-grad.js');
+    const { winogradChunk } = await import('../../src/simd/winograd-conv.js');
     // Sizes down to one tile; 40 x 38 of 4 -> 8 channels is 760 tiles, more than one chunk
     // (the last one partial), so the sums are carried from chunk to chunk.
     expect(2 * 20 * 19).toBeGreaterThan(2 * winogradChunk(4, 8));
