@@ -213,7 +213,7 @@ export async function trainHeadOnFeatures(job: HeadJob, source: FeatureSource, o
   let calibration: number[] = [];
   if (job.newClasses.length > 0 && nReplay > 0 && settings.newClassFalsePositive > 0) {
     const replayFeatures = features[0]!.subarray(nLabels * head.inputs);
-    calibration = newClassShifts(headProbabilities(head, replayFeatures, nReplay), head.units, oldCount, settings.newClassFalsePositive);
+    calibration = newClassShifts(headProbabilities(head, replayFeatures, nReplay), head.units, oldCount, settings.newClassFalsePositive, job.replay.classes);
     calibration.forEach((shift, i) => (head.bias[oldCount + i] = head.bias[oldCount + i]! - shift));
   }
   const after = headProbabilities(head, evalFeatures, job.evalTable.rels.length);

@@ -75,25 +75,32 @@ export function keepOldHeadColumns(head: HeadWeights, from: HeadWeights, oldCoun
 }
 
 /**
- * For each new class (outputs from `oldCount` on), how far its logit bias must go down so that
- * `rate` of the replay images (old classes only; `probs`: their n rows of k probabilities) would
- * be predicted as it: lowered when it claims more, raised (negative) when it claims fewer.
+ * For each new class (outputs from `oldCount` on), how far its logit bias must go down so that it
+ * would claim no more than `rate` of any one old class's replay images (`probs`: their n rows of k
+ * probabilities; `rowClasses`: each row's class): lowered when it claims more, raised (negative)
+ * when it claims fewer. Bounded per class because the gate is: a new class that takes its few
+ * look-alikes from one old class costs that class recall the gate refuses, however small a share
+ * of all the replay images it is.
  */
-export function newClassShifts(probs: Float32Array, k: number, oldCount: number, rate: number): number[] {
+export function newClassShifts(probs: Float32Array, k: number, oldCount: number, rate: number, rowClasses: Int32Array): number[] {
   const n = probs.length / k;
+  const byClass: number[][] = Array.from({ length: oldCount }, () => []);
+  for (let r = 0; r < n; r++) byClass[rowClasses[r]!]?.push(r);
   const shifts: number[] = [];
   for (let c = oldCount; c < k; c++) {
-    // Margin of the new class over the best old class, in logits (log-probability differences).
-    const margins = new Float64Array(n);
-    for (let r = 0; r < n; r++) {
-      let best = 0;
-      for (let o = 0; o < oldCount; o++) best = Math.max(best, probs[r * k + o]!);
-      margins[r] = Math.log(Math.max(1e-30, probs[r * k + c]!)) - Math.log(Math.max(1e-30, best));
+    let threshold = -Infinity;
+    for (const rows of byClass) {
+      if (rows.length === 0) continue;
+      // Margin of the new class over the best old class, in logits (log-probability differences).
+      const margins = Float64Array.from(rows, (r) => {
+        let best = 0;
+        for (let o = 0; o < oldCount; o++) best = Math.max(best, probs[r * k + o]!);
+        return Math.log(Math.max(1e-30, probs[r * k + c]!)) - Math.log(Math.max(1e-30, best));
+      }).sort();
+      const allowed = Math.floor(rate * rows.length);
+      threshold = Math.max(threshold, margins[rows.length - 1 - allowed]!);
     }
-    margins.sort();
-    const allowed = Math.floor(rate * n);
-    const threshold = margins[n - 1 - allowed]!;
-    shifts.push(threshold + 1e-3);
+    shifts.push(threshold === -Infinity ? 0 : threshold + 1e-3);
   }
   return shifts;
 }

@@ -61,6 +61,8 @@ export interface FinetuneJob {
   /** Each label image counts this many times per epoch (the cruise's own water weighs more). */
   labelRepeat: number;
   epochs: number;
+  /** Epochs when the classifier alone learns on features computed once (cheap: milliseconds each). */
+  headEpochs: number;
   batchSize: number;
   learningRate: number;
   classWeights: ClassWeighting;
@@ -99,7 +101,7 @@ export interface FinetuneJob {
 /** The job settings that come straight from the `finetune` section of the config. */
 export type JobSettings = Pick<
   FinetuneJob,
-  | 'evalLimit' | 'replayPerClass' | 'labelRepeat' | 'epochs' | 'batchSize' | 'learningRate' | 'classWeights' | 'augment'
+  | 'evalLimit' | 'replayPerClass' | 'labelRepeat' | 'epochs' | 'headEpochs' | 'batchSize' | 'learningRate' | 'classWeights' | 'augment'
   | 'maxMinutes' | 'backend' | 'niceness' | 'layers' | 'keepOldClasses' | 'newClassFalsePositive'
 >;
 
@@ -109,6 +111,7 @@ export function jobSettings(c: JobSettings): JobSettings {
     replayPerClass: c.replayPerClass,
     labelRepeat: c.labelRepeat,
     epochs: c.epochs,
+    headEpochs: c.headEpochs,
     batchSize: c.batchSize,
     learningRate: c.learningRate,
     classWeights: c.classWeights,
@@ -218,7 +221,7 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     let trained: { epochs: number; finalLoss: number | null; before: Float32Array; after: Float32Array; backend: string; views?: number };
     if (source && !('reason' in source)) {
       const label = (items: LabelledImage[]) => Int32Array.from(items, (i) => classIndex.get(i.label)!);
-      const settings = { ...job, augment: job.augment ? ABOARD_AUGMENT : null, batchSize, seed: job.seed };
+      const settings = { ...job, epochs: job.headEpochs, augment: job.augment ? ABOARD_AUGMENT : null, batchSize, seed: job.seed };
       const result = await trainHeadOnFeatures(
         { id, member: m.name, meta, dir, outDir, classes, newClasses, labels: { table: labelTable, classes: label(labelItems) }, replay: { table: replayTable, classes: label(replayItems) }, repeat, evalTable, settings },
         source,

@@ -56,16 +56,16 @@ export function keepOldColumns(model: tfl.LayersModel, from: tfl.LayersModel, ol
 
 /**
  * A class learnt from a few dozen examples tends to claim images of the old classes. For each new
- * class (outputs from `oldCount` on), set its logit bias so that `rate` of the replay images (old
- * classes only) would be predicted as it: lowered when it claims more, raised when it claims
- * fewer (a class trained beside fixed old columns starts too shy). Returns the amount each bias
- * went down (negative: up).
+ * class (outputs from `oldCount` on), set its logit bias so that it would claim at most `rate` of
+ * any one old class's replay images (`replayClasses`: each row's class): lowered when it claims
+ * more, raised when it claims fewer (a class trained beside fixed old columns starts too shy).
+ * Returns the amount each bias went down (negative: up).
  */
-export function calibrateNewClasses(model: tfl.LayersModel, replay: ImageTable, oldCount: number, rate: number): number[] {
+export function calibrateNewClasses(model: tfl.LayersModel, replay: ImageTable, replayClasses: Int32Array, oldCount: number, rate: number): number[] {
   if (rate <= 0 || replay.rels.length === 0) return [];
   const probs = predictTable(model, replay);
   const head = logitsHead(model);
-  const shifts = newClassShifts(probs, head.units, oldCount, rate);
+  const shifts = newClassShifts(probs, head.units, oldCount, rate, replayClasses);
   shifts.forEach((shift, i) => (head.bias[oldCount + i] = head.bias[oldCount + i]! - shift));
   setLogitsHead(model, head);
   return shifts;

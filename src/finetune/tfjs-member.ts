@@ -90,7 +90,7 @@ export async function trainWithTfjs(
 
     restore();
     if (job.keepOldClasses && job.layers === 'head' && t.newClasses.length > 0) keepOldColumns(model, current, meta.classes.length);
-    const calibration = t.newClasses.length > 0 && replayItems.length > 0 ? calibrateNewClasses(model, t.replayTable, meta.classes.length, job.newClassFalsePositive) : [];
+    const calibration = t.newClasses.length > 0 && replayItems.length > 0 ? calibrateNewClasses(model, t.replayTable, Int32Array.from(replayItems, (i) => t.classIndex.get(i.label)!), meta.classes.length, job.newClassFalsePositive) : [];
     if (calibration.length > 0) log(`${t.member}: new-class bias lowered by ${calibration.map((c) => c.toFixed(2)).join(', ')}`);
 
     // Score old and new member on the evaluation set at this member's input.

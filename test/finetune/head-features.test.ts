@@ -57,6 +57,7 @@ function job(modelsDir: string, ensemble: EnsembleFile, train: JobLabel[], over:
     ...jobSettings({ ...defaults().finetune, backend: 'wasm', niceness: 0, maxMinutes: 0 }),
     replayPerClass: 4,
     epochs: 8,
+    headEpochs: 8,
     batchSize: 8,
     learningRate: 0.01,
     ...over,
@@ -146,7 +147,7 @@ describe('head fine-tuning on ONNX features, member trained here', () => {
     const data = await makeFolder(path.join(tmp, 'known'), Object.fromEntries(known.map((c) => [c, labels(c).map((l) => l.file)])));
     const ensemble = await trainBase({ data, modelsDir, member: 'tiny', version: 'v1', epochs: 15, seed: 1 });
     const train = labels('appendicularian_s_shape');
-    await runFinetuneJob(job(modelsDir, ensemble, train, { learningRate: 0.05, epochs: 15, newClassFalsePositive: 0 }));
+    await runFinetuneJob(job(modelsDir, ensemble, train, { learningRate: 0.05, headEpochs: 15, newClassFalsePositive: 0 }));
     const dir = path.join(modelsDir, 'tiny', 'ft1');
     const { meta, probs } = await onnxProbs(dir, train);
     expect(meta.classes).toEqual([...known, 'appendicularian_s_shape']);
@@ -188,7 +189,7 @@ describe('head fine-tuning on ONNX features, member imported as model.onnx alone
   it('learns the labelled class: a new model.onnx, the same graph with other classifier weights', async () => {
     const train = labels('chaetognath_other');
     const before = await onnxProbs(parentDir(), train);
-    const result = await runFinetuneJob(job(modelsDir, ensemble, train, { version: 'ft1', keepOldClasses: false, learningRate: 0.05, epochs: 15 }));
+    const result = await runFinetuneJob(job(modelsDir, ensemble, train, { version: 'ft1', keepOldClasses: false, learningRate: 0.05, headEpochs: 15 }));
     const dir = path.join(modelsDir, 'torch', 'ft1');
     expect(readdirSync(dir).sort()).toEqual(['meta.json', 'model.onnx']);
     const after = await onnxProbs(dir, train);
