@@ -9,4 +9,14 @@ describe('SIMD kernels', () => {
     const committed = readFileSync(path.resolve(import.meta.dirname, '../../src/simd/kernels-wasm.ts'), 'utf8');
     expect(committed).toBe(await renderKernelsModule());
   });
+
+  // The Winograd F(4x4, 3x3) loops are written out from their transform matrices: a hand edit
+  // between the markers would be lost on the next regeneration.
+  it('the Winograd region of kernels.wat is what scripts/winograd-wat.mjs generates', async () => {
+    const { renderWinogradRegion, currentWinogradRegion } = (await import('../../scripts/winograd-wat.mjs')) as {
+      renderWinogradRegion: () => string;
+      currentWinogradRegion: () => string;
+    };
+    expect(currentWinogradRegion()).toBe(renderWinogradRegion());
+  });
 });
