@@ -123,4 +123,14 @@ describe('data-parallel training', () => {
     expect(resumed.result.epochs.slice(0, 2)).toEqual(first.result.epochs);
     expect(resumed.meta.training.commandHistory).toHaveLength(2);
   });
+
+  it('under --schedule time reports the rate its steps took, by the clock', async () => {
+    // Ten minutes of budget and two short epochs: by the clock the rate has barely moved; by the
+    // epochs (what the report said before) the second would be near the end of its decay.
+    const { result } = await runParallelTraining(options({ version: 'timed', epochs: 2, fitToTime: true, maxMinutes: 10, learningRate: 0.003 }));
+    const rates = result.epochs.map((e) => e.learningRate);
+    expect(rates).toHaveLength(2);
+    expect(rates[1]!).toBeLessThan(rates[0]!);
+    expect(rates[1]!).toBeGreaterThan(0.003 * 0.95);
+  }, 120_000);
 });

@@ -23,7 +23,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { augmentInto } from '../augment.js';
 import { deriveSeed } from '../random.js';
 import { targetRows } from '../targets.js';
-import { scheduledRate, epochDraws, epochReport, progressEvent, setLearningRate, setUpRun, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
+import { scheduledRate, epochDraws, epochReport, progressEvent, setLearningRate, setUpRun, type RunClock, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
 import { endEpoch, finishRun, stopWithinEpoch, type EpochEnd } from '../checkpoint.js';
 import { GradientPool, shardSizes, type Shard } from './pool.js';
 import type { WorkerModel } from './protocol.js';
@@ -101,6 +101,9 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
 
   const { pool } = await GradientPool.start(workers, backend, await modelArtifacts(model));
   const started = performance.now() - state.elapsedSeconds * 1000;
+  // No head-only epochs here (parallel/run.ts refuses them with workers): the decay runs from the start.
+  const schedule = { ...config, headEpochs: 0 };
+  const clock = (): RunClock => ({ elapsedSeconds: (performance.now() - started) / 1000, headEndSeconds: 0 });
   const validation = data.validation;
   const end: EpochEnd = {
     state, config, model, optimizer, hooks, started, average,
@@ -141,7 +144,7 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
       let seen = 0;
       let next: Shard[] | null = batches > 0 ? prepare(0) : null;
       for (let b = 0; b < batches; b++) {
-        const lr = scheduledRate({ ...config, headEpochs: 0 }, epoch, b, batches, { elapsedSeconds: (performance.now() - started) / 1000, headEndSeconds: 0 });
+        const lr = scheduledRate(schedule, epoch, b, batches, clock());
         setLearningRate(optimizer, lr);
         // Each shard's gradients are added to the sum as they arrive.
         const grad = new Float32Array(gradSize);
@@ -184,7 +187,8 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
         hooks.onProgress?.(progressEvent(config, { epoch, batches, lossSum, correct, seen, startedMs: epochStart }, b, B));
         if (stopWithinEpoch(end)) break;
       }
-      const report = epochReport(config, { epoch, batches, lossSum, correct, seen, startedMs: epochStart });
+      // The rate reported is the one the last step took (by the clock under --schedule time).
+      const report = epochReport(schedule, { epoch, batches, lossSum, correct, seen, startedMs: epochStart }, clock());
       const ended = await endEpoch(end, report, bestWeights);
       bestWeights = ended.best;
       stop = ended.stop;
