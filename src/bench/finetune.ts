@@ -28,7 +28,7 @@ export interface FinetuneBenchOptions {
   labels?: number;
   /** Classes the base member knows (the labels come from them). */
   classes?: number;
-  /** Epochs to run (default: finetune.epochs); the time for the configured epochs is projected from it. */
+  /** Epochs to run (default: finetune.headEpochs with layers "head", else finetune.epochs); the time for the configured epochs is projected from it. */
   epochs?: number;
   /** Frames per second offered to the classifier while fine-tuning (the camera's rate). */
   offeredRate?: number;
@@ -152,6 +152,9 @@ export async function benchFinetune(options: FinetuneBenchOptions = {}): Promise
       }
       await Promise.all(inFlight);
     })();
+    // The epochs that apply: a head trained on features reads headEpochs, other layers epochs.
+    const configured = config.layers === 'head' ? config.headEpochs : config.epochs;
+    const epochs = options.epochs ?? configured;
     const d0 = done;
     const t0 = performance.now();
     const job = startFinetuneWorker({
@@ -167,6 +170,7 @@ export async function benchFinetune(options: FinetuneBenchOptions = {}): Promise
       ...jobSettings(config),
       evalLimit: 0,
       epochs: options.epochs ?? config.epochs,
+      headEpochs: options.epochs ?? config.headEpochs,
       maxMinutes: 0,
       backend: 'wasm',
     }, { onProgress: (p) => (p.batch === p.batches ? log(`finetune bench: epoch ${p.epoch}/${p.epochs} done after ${((performance.now() - t0) / 1000).toFixed(0)} s`) : undefined) });
@@ -180,8 +184,8 @@ export async function benchFinetune(options: FinetuneBenchOptions = {}): Promise
       'finetune.architecture': arch,
       'finetune.labels': labels.length,
       'finetune.replayImages': result.members[0]?.replayImages ?? 0,
-      'finetune.epochs': options.epochs ?? config.epochs,
-      'finetune.projectedSecondsForConfiguredEpochs': Math.round((seconds * config.epochs) / (options.epochs ?? config.epochs)),
+      'finetune.epochs': epochs,
+      'finetune.projectedSecondsForConfiguredEpochs': Math.round((seconds * configured) / epochs),
       'finetune.layers': config.layers,
       'finetune.wallSeconds': Math.round(seconds * 10) / 10,
       'finetune.classifyThreads': workers,
