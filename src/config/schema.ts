@@ -149,7 +149,7 @@ export const CONFIG_SCHEMA = obj('plankwatch configuration', {
     keepOldClasses: bool('With layers "head", when new classes are introduced: keep the old classes\' classifier weights as they were, so old classes score exactly as before except where a new class now wins.', true),
     newClassFalsePositive: number('A new class\'s bias is set so that it would claim at most this share of any one old class\'s replay images: lower keeps old classes safer, higher gives the new class more recall. 0: no calibration.', 0.01, 0, 0.5),
     epochs: int('Training epochs per run when layers above the classifier learn ("top", "all"), or the classifier through TensorFlow.js.', 10, 1, 200),
-    headEpochs: int('Training epochs per run when only the classifier learns, on features computed once (layers "head"): an epoch takes milliseconds, and fewer than about 40 leave a new class under-learnt.', 60, 1, 1000),
+    headEpochs: int('Training epochs per run when only the classifier learns, on features computed once (layers "head"): an epoch takes milliseconds, and 10 left a new class under-learnt (docs/finetune.md).', 60, 1, 1000),
     batchSize: int('Images per training step.', 32, 1, 512),
     learningRate: number('Initial learning rate (Adam, cosine decay).', 0.002, 0, 1),
     classWeights: str('Loss weight per class against imbalance.', 'sqrt', ['balanced', 'sqrt', 'none']),

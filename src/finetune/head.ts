@@ -86,17 +86,19 @@ export function newClassShifts(probs: Float32Array, k: number, oldCount: number,
   const n = probs.length / k;
   const byClass: number[][] = Array.from({ length: oldCount }, () => []);
   for (let r = 0; r < n; r++) byClass[rowClasses[r]!]?.push(r);
+  // Each row's best old class, in log-probability: what a new class must beat to claim the row.
+  const bestOld = Float64Array.from({ length: n }, (_, r) => {
+    let best = 0;
+    for (let o = 0; o < oldCount; o++) best = Math.max(best, probs[r * k + o]!);
+    return Math.log(Math.max(1e-30, best));
+  });
   const shifts: number[] = [];
   for (let c = oldCount; c < k; c++) {
     let threshold = -Infinity;
     for (const rows of byClass) {
       if (rows.length === 0) continue;
       // Margin of the new class over the best old class, in logits (log-probability differences).
-      const margins = Float64Array.from(rows, (r) => {
-        let best = 0;
-        for (let o = 0; o < oldCount; o++) best = Math.max(best, probs[r * k + o]!);
-        return Math.log(Math.max(1e-30, probs[r * k + c]!)) - Math.log(Math.max(1e-30, best));
-      }).sort();
+      const margins = Float64Array.from(rows, (r) => Math.log(Math.max(1e-30, probs[r * k + c]!)) - bestOld[r]!).sort();
       const allowed = Math.floor(rate * rows.length);
       threshold = Math.max(threshold, margins[rows.length - 1 - allowed]!);
     }

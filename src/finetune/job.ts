@@ -204,6 +204,9 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     const labelItems = job.train.map((l) => labelItem(l));
     const labelTable = await loadImageTable(labelItems, size, spec, { cache: false, camera: job.camera, channels });
     const replayTable = await loadReplayTable(replayItems, size, spec, job.camera, { channels });
+    const classOf = (items: LabelledImage[]) => Int32Array.from(items, (i) => classIndex.get(i.label)!);
+    const labelClasses = classOf(labelItems);
+    const replayClasses = classOf(replayItems);
     const repeat = Math.max(1, Math.trunc(job.labelRepeat));
     const rows = labelItems.length * repeat + replayItems.length;
     log(`${m.name}/${m.version}: ${labelItems.length} labels x${repeat}, ${replayItems.length} replay images, new classes: ${newClasses.join(', ') || 'none'}`);
@@ -220,10 +223,9 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
     if (source && 'reason' in source) log(`${id}: ${source.reason}; its head is trained with TensorFlow.js`);
     let trained: { epochs: number; finalLoss: number | null; before: Float32Array; after: Float32Array; backend: string; views?: number };
     if (source && !('reason' in source)) {
-      const label = (items: LabelledImage[]) => Int32Array.from(items, (i) => classIndex.get(i.label)!);
       const settings = { ...job, epochs: job.headEpochs, augment: job.augment ? ABOARD_AUGMENT : null, batchSize, seed: job.seed };
       const result = await trainHeadOnFeatures(
-        { id, member: m.name, meta, dir, outDir, classes, newClasses, labels: { table: labelTable, classes: label(labelItems) }, replay: { table: replayTable, classes: label(replayItems) }, repeat, evalTable, settings },
+        { id, member: m.name, meta, dir, outDir, classes, newClasses, labels: { table: labelTable, classes: labelClasses }, replay: { table: replayTable, classes: replayClasses }, repeat, evalTable, settings },
         source,
         progress,
         log,
@@ -235,7 +237,7 @@ export async function runFinetuneJob(job: FinetuneJob, onProgress: (p: JobProgre
       if (!existsSync(path.join(dir, 'model.json'))) {
         throw new PlankwatchError('PW_E_FINETUNE_FAILED', `Member ${id} was imported as model.onnx alone: only its head can be fine-tuned (finetune.layers "head"; it is "${job.layers}").`);
       }
-      trained = await trainWithTfjs(job, { id, member: m.name, dir, outDir, meta, newClasses, classIndex, numClasses: classes.length, labelItems, labelTable, replayItems, replayTable, repeat, evalTable, batchSize }, progress, log);
+      trained = await trainWithTfjs(job, { id, member: m.name, dir, outDir, meta, newClasses, numClasses: classes.length, labelItems, labelTable, labelClasses, replayItems, replayTable, replayClasses, repeat, evalTable, batchSize }, progress, log);
       trained.backend = backend.name;
     }
     probsBefore.push(trained.before);

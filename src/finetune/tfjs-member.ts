@@ -23,12 +23,15 @@ export interface TfjsMember {
   outDir: string;
   meta: MemberMeta;
   newClasses: string[];
-  classIndex: Map<string, number>;
   numClasses: number;
   labelItems: LabelledImage[];
   labelTable: ImageTable;
+  /** Each label image's class index (in the grown head). */
+  labelClasses: Int32Array;
   replayItems: LabelledImage[];
   replayTable: ImageTable;
+  /** Each replay image's class index. */
+  replayClasses: Int32Array;
   repeat: number;
   evalTable: ImageTable;
   batchSize: number;
@@ -58,14 +61,14 @@ export async function trainWithTfjs(
     const labels = new Int32Array(rows);
     let r = 0;
     for (let k = 0; k < repeat; k++) {
-      labelItems.forEach((item, i) => {
+      labelItems.forEach((_, i) => {
         pixels.set(t.labelTable.pixels.subarray(i * one, (i + 1) * one), r * one);
-        labels[r++] = t.classIndex.get(item.label)!;
+        labels[r++] = t.labelClasses[i]!;
       });
     }
-    replayItems.forEach((item, i) => {
+    replayItems.forEach((_, i) => {
       pixels.set(t.replayTable.pixels.subarray(i * one, (i + 1) * one), r * one);
-      labels[r++] = t.classIndex.get(item.label)!;
+      labels[r++] = t.replayClasses[i]!;
     });
     const table: ImageTable = { size, ...(channels === 3 ? { channels } : {}), pixels, rels: [...labelItems.flatMap((i) => Array<string>(repeat).fill(i.rel)), ...replayItems.map((i) => i.rel)] };
     const fill = spec.invert ? 1 - spec.background / 255 : spec.background / 255;
@@ -90,7 +93,7 @@ export async function trainWithTfjs(
 
     restore();
     if (job.keepOldClasses && job.layers === 'head' && t.newClasses.length > 0) keepOldColumns(model, current, meta.classes.length);
-    const calibration = t.newClasses.length > 0 && replayItems.length > 0 ? calibrateNewClasses(model, t.replayTable, Int32Array.from(replayItems, (i) => t.classIndex.get(i.label)!), meta.classes.length, job.newClassFalsePositive) : [];
+    const calibration = t.newClasses.length > 0 && replayItems.length > 0 ? calibrateNewClasses(model, t.replayTable, t.replayClasses, meta.classes.length, job.newClassFalsePositive) : [];
     if (calibration.length > 0) log(`${t.member}: new-class bias lowered by ${calibration.map((c) => c.toFixed(2)).join(', ')}`);
 
     // Score old and new member on the evaluation set at this member's input.

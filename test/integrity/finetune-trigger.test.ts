@@ -138,8 +138,8 @@ describe('fine-tuning cancel on stop (issue 26 item 10)', () => {
   it('a stop during a run is logged at info as a cancel: no error, no stack, and its labels still count as new', async () => {
     confirm(labelled);
     const { logger, lines } = captureLogger();
-    // More epochs than any run could finish before the stop (headEpochs: heads trained on ONNX features take
-    // milliseconds an epoch, and 200 epochs sometimes ended, rejected by the gate, before it).
+    // More epochs than any run could finish before the stop (headEpochs for heads trained on ONNX
+    // features: milliseconds an epoch; 200 of them sometimes ended, rejected by the gate, before it).
     const f = finetuner({ enabled: false, epochs: 100_000, headEpochs: 100_000, batchSize: 4, replayPerClass: 0 }, logger);
     f.start();
     const { runId } = f.request('api');
