@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { ARCHITECTURES } from './architectures.js';
 import { DEFAULT_AUGMENT, FINETUNE_AUGMENT, NO_AUGMENT, type AugmentOptions } from './augment.js';
+import { parseMix } from './mix.js';
 import type { CameraProfile } from '../preprocess/camera.js';
 import { readCategoryMap, type EcoTaxaFilter } from './ecotaxa-data.js';
 import { PLAIN_RECIPE, TRANSFER_RECIPE } from './recipe.js';
@@ -99,6 +100,7 @@ export function registerLearnCommands(program: Command): void {
     .option('--average-from <epoch>', 'stochastic weight averaging: average the weights of every epoch from this one on, keep the average when its validation log-loss beats every epoch\'s (0: off)', num, 0)
     .option('--weight-decay <w>', 'L2 penalty on weights', num, 0)
     .addOption(new Option('--class-weights <rule>', `loss weight per class against imbalance (default ${PLAIN_RECIPE.classWeights}, with the transfer recipe ${TRANSFER_RECIPE.classWeights})`).choices(['balanced', 'sqrt', 'none']))
+    .option('--mix <spec>', 'mix the images of each batch in pairs, their targets by the same share: "none", "mixup" (blended; default alpha=0.2) or "cutmix" (a box of one pasted into the other; default alpha=1), with settings, e.g. mixup,alpha=0.2 or cutmix,alpha=1,p=0.5 (p: share of the batches mixed)', 'none')
     .option('--augment <spec>', 'online augmentation: "default", "finetune" (the transfer recipe\'s), "none", or key=value list, e.g. rotate=180,flip=1,zoom=1.15,shear=8,shift=3,blur=0.1,brightness=0.15')
     .option('--patience <n>', `early stopping: epochs without validation log-loss improvement (0: off; default ${PLAIN_RECIPE.patience}, with the transfer recipe ${TRANSFER_RECIPE.patience})`, num)
     .option('--max-minutes <m>', 'stop after this much training time, keeping the best epoch (0: no limit); with the transfer recipe it also sets the schedule\'s length, so that the cosine decay ends with the budget', num, 0)
@@ -158,6 +160,7 @@ Example (how the shipped member started):
           weightDecay: opts.weightDecay as number,
           classWeights: (opts.classWeights as ClassWeighting | undefined) ?? recipe.classWeights,
           augment: parseAugment((opts.augment as string | undefined) ?? recipe.augment),
+          mix: parseMix(opts.mix as string),
           patience: (opts.patience as number | undefined) ?? recipe.patience,
           maxMinutes: opts.maxMinutes as number,
           resume: opts.resume as boolean,

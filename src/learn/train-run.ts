@@ -15,6 +15,7 @@ import { isEcoTaxaExport, readEcoTaxaData, type EcoTaxaFilter } from './ecotaxa-
 import { polarityWarning, samplePolarity } from './polarity-sample.js';
 import type { PreprocessSpec } from '../types.js';
 import { DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
+import type { MixOptions } from './mix.js';
 import { architectureInfo, buildModel, quarterTurnInvariant, countMacs, dropoutRate, setDropoutRate } from './architectures.js';
 import { initBackend, type TrainingBackend } from '../engine/backend.js';
 import { loadSplit, readDataset, saveSplit, stratifiedSplit, type Dataset, type Split } from './dataset.js';
@@ -48,6 +49,8 @@ export interface TrainRunOptions {
   weightDecay: number;
   classWeights: ClassWeighting;
   augment: AugmentOptions;
+  /** Mix each batch's images in pairs (mixup or CutMix; absent: none). */
+  mix?: MixOptions;
   patience: number;
   maxMinutes: number;
   resume: boolean;
@@ -268,6 +271,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       seed: options.seed,
       classWeights: options.classWeights,
       augment: options.augment,
+      ...(options.mix && options.mix.kind !== 'none' ? { mix: options.mix } : {}),
       patience: options.patience,
       maxMinutes: options.maxMinutes,
       fill,
@@ -319,6 +323,7 @@ export async function runTraining(options: TrainRunOptions, engine: TrainEngine 
       dropout: dropoutRate(model),
       classWeights: options.classWeights,
       augment: options.augment,
+      ...(options.mix && options.mix.kind !== 'none' ? { mix: options.mix } : {}),
       trainImages: split.train.length,
       validationImages: split.validation.length,
       multiplyAdds: countMacs(model),

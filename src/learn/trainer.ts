@@ -7,18 +7,20 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createAdam } from '../engine/adam.js';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { endEpoch, finishRun, loadBest, openAverage, loadCheckpoint, stopWithinEpoch, type CheckpointState, type EpochEnd } from './checkpoint.js';
-import { augmentInto, type AugmentOptions } from './augment.js';
+import type { AugmentOptions } from './augment.js';
+import type { MixOptions } from './mix.js';
+import { epochBatches, newBatch } from './batch.js';
 import { logitsModel } from './architectures.js';
 import { useFastTraining } from '../engine/fast-training.js';
 import type { AverageReport, WeightAverage } from './weight-average.js';
 import { tableRows, type ImageTable } from './image-cache.js';
-import { mulberry32, deriveSeed, shuffleInPlace } from './random.js';
+import { mulberry32, deriveSeed } from './random.js';
 import type { Metrics } from './metrics.js';
-import { targetRows } from './targets.js';
 import { tieOptimizer, type RotationTies } from '../engine/rotation-ties.js';
 import { headVariables, scheduledRate, type RunClock, type ScheduleConfig } from './schedule.js';
 
 export { cosineRate, headVariables, scheduledRate, type RunClock } from './schedule.js';
+export { epochDraws } from './batch.js';
 
 export type ClassWeighting = 'balanced' | 'sqrt' | 'none';
 
@@ -32,6 +34,8 @@ export interface TrainConfig {
   seed: number;
   classWeights: ClassWeighting;
   augment: AugmentOptions;
+  /** Mix each batch's images in pairs (mixup or CutMix; absent or kind none: no mixing). */
+  mix?: MixOptions;
   /** Stop when validation log-loss has not improved for this many epochs (0: never). */
   patience: number;
   /** Stop (keeping the best epoch) after this many minutes of training (0: no limit). */
@@ -257,21 +261,12 @@ export async function setUpRun(model: tfl.LayersModel, data: TrainData, config: 
   return { weights, optimizer, batches, state, bestWeights, average };
 }
 
-/** An epoch's image order and augmentation generator: both trainers draw the same. */
-export function epochDraws(seed: number, n: number, epoch: number): { order: number[]; rng: () => number } {
-  return {
-    order: shuffleInPlace(Array.from({ length: n }, (_, i) => i), mulberry32(deriveSeed(seed, 'shuffle', epoch))),
-    rng: mulberry32(deriveSeed(seed, 'augment', epoch)),
-  };
-}
-
 /**
  * Train `model` in place. On return the model holds the best epoch's weights (lowest validation
  * log-loss, or the last epoch without validation data).
  */
 export async function train(model: tfl.LayersModel, data: TrainData, config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
-  const { table, labels } = data.train;
-  const n = labels.length;
+  const { table } = data.train;
   const s = table.size;
   const lm = logitsModel(model);
   const restoreBatchNorm = useFastTraining(model);
@@ -298,15 +293,10 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
   };
   let stop: string | null = null;
   const ch = table.channels ?? 1;
-  const one = s * s * ch;
-  const xBuf = new Float32Array(config.batchSize * one);
-  const yIdx = new Int32Array(config.batchSize);
-  const picked = new Int32Array(config.batchSize);
-  const yBuf = new Float32Array(config.batchSize * data.numClasses);
-  const wBuf = new Float32Array(config.batchSize);
+  const batch = newBatch(config.batchSize, s * s * ch, data.numClasses);
 
   for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
-    const { order, rng } = epochDraws(config.seed, n, epoch);
+    const draws = epochBatches(data, config, weights, epoch);
     const epochStart = performance.now();
     let lossSum = 0;
     let correct = 0;
@@ -318,19 +308,12 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
     for (let b = 0; b < batches; b++) {
       const lr = scheduledRate(config, epoch, b, batches, clock());
       setLearningRate(stepper, lr);
-      for (let i = 0; i < config.batchSize; i++) {
-        const idx = order[b * config.batchSize + i]!;
-        augmentInto(table.pixels.subarray(idx * one, (idx + 1) * one), s, xBuf.subarray(i * one, (i + 1) * one), rng, config.augment, config.fill, ch);
-        yIdx[i] = labels[idx]!;
-        picked[i] = idx;
-        wBuf[i] = weights[labels[idx]!]!;
-      }
-      targetRows(yBuf, data.numClasses, picked, labels, data.train.targets, config.distill ?? 0);
+      draws.fill(b, batch);
       const [loss, hits] = withSeededMathRandom(deriveSeed(config.seed, 'dropout', epoch, b), () =>
         tf.tidy(() => {
-          const x = tf.tensor4d(xBuf, [config.batchSize, s, s, ch]);
-          const y = tf.tensor2d(yBuf, [config.batchSize, data.numClasses]);
-          const w = tf.tensor1d(wBuf);
+          const x = tf.tensor4d(batch.x, [config.batchSize, s, s, ch]);
+          const y = tf.tensor2d(batch.targets, [config.batchSize, data.numClasses]);
+          const w = tf.tensor1d(batch.lossWeights);
           let predicted: tf.Tensor | null = null;
           const lossTensor = stepper.minimize(
             () => {
@@ -347,7 +330,7 @@ export async function train(model: tfl.LayersModel, data: TrainData, config: Tra
             true,
             variables,
           )!;
-          const hitsTensor = tf.sum(tf.cast(tf.equal(predicted!, tf.tensor1d(yIdx, 'int32')), 'int32'));
+          const hitsTensor = tf.sum(tf.cast(tf.equal(predicted!, tf.tensor1d(batch.labels, 'int32')), 'int32'));
           (predicted as tf.Tensor | null)?.dispose();
           return [lossTensor.dataSync()[0]!, hitsTensor.dataSync()[0]!];
         }),

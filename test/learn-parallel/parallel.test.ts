@@ -4,6 +4,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readMeta, verifyChecksums } from '../../src/classify/model-files.js';
 import { DEFAULT_AUGMENT } from '../../src/learn/augment.js';
+import { parseMix } from '../../src/learn/mix.js';
 import { readDataset } from '../../src/learn/dataset.js';
 import { readDatasetOrManifest, runParallelTraining, writeDatasetManifest, type ParallelRunOptions } from '../../src/learn/parallel/run.js';
 import { shardSizes } from '../../src/learn/parallel/pool.js';
@@ -64,6 +65,25 @@ describe('data-parallel training', () => {
       expect(Math.abs(b[i]!.trainLoss - plain.result.epochs[i]!.trainLoss)).toBeGreaterThan(1e-3);
     }
     expect(parallel.meta.training.teacher).toEqual({ ensemble: teacher, version: 't', members: ['tiny/teacher'], distill: 0.6 });
+  });
+
+  it('mixes: with one worker and CutMix, computes what the single-thread trainer computes', async () => {
+    const mix = parseMix('cutmix,alpha=1');
+    const common = { epochs: 2, augment: DEFAULT_AUGMENT, mix };
+    const serial = await runTraining(options({ ...common, version: 'mixed-serial' }));
+    const parallel = await runParallelTraining(options({ ...common, version: 'mixed-one', workers: 1 }));
+    const plain = await runParallelTraining(options({ epochs: 2, augment: DEFAULT_AUGMENT, version: 'unmixed-one', workers: 1 }));
+    const a = serial.result.epochs;
+    const b = parallel.result.epochs;
+    expect(b.length).toBe(a.length);
+    for (let i = 0; i < a.length; i++) {
+      expect(b[i]!.trainLoss).toBeCloseTo(a[i]!.trainLoss, 4);
+      expect(b[i]!.validation!.logLoss).toBeCloseTo(a[i]!.validation!.logLoss, 3);
+      // The mixed targets reach the workers: the loss against them is not the plain labels'.
+      expect(Math.abs(b[i]!.trainLoss - plain.result.epochs[i]!.trainLoss)).toBeGreaterThan(1e-3);
+    }
+    expect(parallel.meta.training.mix).toEqual({ kind: 'cutmix', alpha: 1, probability: 1 });
+    expect(plain.meta.training.mix).toBeUndefined();
   });
 
   it('with two workers lowers the loss, keeps the replicas identical, and writes a normal version folder', async () => {

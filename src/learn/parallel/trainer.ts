@@ -20,10 +20,9 @@
 // single-thread trainer's.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { augmentInto } from '../augment.js';
+import { epochBatches, newBatch } from '../batch.js';
 import { deriveSeed } from '../random.js';
-import { targetRows } from '../targets.js';
-import { scheduledRate, epochDraws, epochReport, progressEvent, setLearningRate, setUpRun, type RunClock, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
+import { scheduledRate, epochReport, progressEvent, setLearningRate, setUpRun, type RunClock, type TrainConfig, type TrainData, type TrainHooks, type TrainResult } from '../trainer.js';
 import { endEpoch, finishRun, stopWithinEpoch, type EpochEnd } from '../checkpoint.js';
 import { GradientPool, shardSizes, type Shard } from './pool.js';
 import type { WorkerModel } from './protocol.js';
@@ -76,11 +75,9 @@ function workerBackend(): 'wasm' | 'cpu' {
  */
 export async function trainParallel(model: tfl.LayersModel, data: TrainData, config: ParallelTrainConfig, hooks: ParallelTrainHooks = {}): Promise<ParallelTrainResult> {
   const workers = config.workers;
-  const { table, labels } = data.train;
-  const n = labels.length;
-  /** Distillation: the teacher's rows and share (none without a teacher, or at share 0). */
-  const distill = config.distill ?? 0;
-  const teacher = distill > 0 ? data.train.targets : undefined;
+  const { table } = data.train;
+  /** Distillation: whether the targets hold a teacher's vote (not at share 0). */
+  const teacher = (config.distill ?? 0) > 0 && data.train.targets !== undefined;
   const s = table.size;
   const channels = table.channels ?? 1;
   /** Floats (or bytes) of one image: size² per channel. */
@@ -116,26 +113,28 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
   let stop: string | null = null;
   try {
     for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
-      const { order, rng } = epochDraws(config.seed, n, epoch);
-      // The images of batch b, augmented in the single-thread trainer's order, cut into shards.
+      const draws = epochBatches(data, config, weights, epoch);
+      // The single-thread trainer's batch b (the same images, augmentation, targets and mixing),
+      // cut into shards; each shard's buffers are its own, as they are moved to its worker.
       const prepare = (b: number): Shard[] => {
-        let i = 0;
+        const batch = newBatch(B, s2, data.numClasses);
+        const mixed = draws.fill(b, batch).partner !== null;
+        let from = 0;
         return sizes.map((count, k) => {
-          const x = new Float32Array(count * s2);
-          const y = new Int32Array(count);
-          const w = new Float32Array(count);
-          const picked = new Int32Array(count);
-          for (let j = 0; j < count; j++, i++) {
-            const idx = order[b * B + i]!;
-            picked[j] = idx;
-            augmentInto(table.pixels.subarray(idx * s2, (idx + 1) * s2), s, x.subarray(j * s2, (j + 1) * s2), rng, config.augment, config.fill, channels);
-            y[j] = labels[idx]!;
-            w[j] = weights[labels[idx]!]!;
-          }
+          const to = from + count;
           const seed = k === 0 ? deriveSeed(config.seed, 'dropout', epoch, b) : deriveSeed(config.seed, 'dropout', epoch, b, k);
-          // With a teacher, the single-thread trainer's target rows: the label mixed with its vote.
-          const targets = teacher ? targetRows(new Float32Array(count * data.numClasses), data.numClasses, picked, labels, teacher, distill) : undefined;
-          return { x, labels: y, lossWeights: w, ...(targets ? { targets } : {}), count, seed };
+          // Target rows travel when they are not the one-hot labels (a teacher, or mixing).
+          const targets = teacher || mixed ? batch.targets.slice(from * data.numClasses, to * data.numClasses) : undefined;
+          const shard: Shard = {
+            x: batch.x.slice(from * s2, to * s2),
+            labels: batch.labels.slice(from, to),
+            lossWeights: batch.lossWeights.slice(from, to),
+            ...(targets ? { targets } : {}),
+            count,
+            seed,
+          };
+          from = to;
+          return shard;
         });
       };
       const epochStart = performance.now();
