@@ -46,42 +46,41 @@ describe('data-parallel training', () => {
     expect(parallel.result.average!.validation!.logLoss).toBeCloseTo(serial.result.average!.validation!.logLoss, 3);
   });
 
+  /** The plain run (no teacher, no mixing) on one worker, trained once for the tests below. */
+  let plain: Promise<Awaited<ReturnType<typeof runParallelTraining>>> | null = null;
+
+  /**
+   * Train with `over` on one thread and on one worker: the losses must agree epoch by epoch, and
+   * differ from the plain run's (the targets `over` makes reach the worker).
+   */
+  async function oneWorkerAsOneThread(over: Partial<ParallelRunOptions>, name: string) {
+    const common = { epochs: 2, augment: DEFAULT_AUGMENT, ...over };
+    const serial = await runTraining(options({ ...common, version: `${name}-serial` }));
+    const parallel = await runParallelTraining(options({ ...common, version: `${name}-one`, workers: 1 }));
+    plain ??= runParallelTraining(options({ epochs: 2, augment: DEFAULT_AUGMENT, version: 'plain-one', workers: 1 }));
+    const base = (await plain).result.epochs;
+    const a = serial.result.epochs;
+    const b = parallel.result.epochs;
+    expect(b.length).toBe(a.length);
+    for (let i = 0; i < a.length; i++) {
+      expect(b[i]!.trainLoss).toBeCloseTo(a[i]!.trainLoss, 4);
+      expect(b[i]!.validation!.logLoss).toBeCloseTo(a[i]!.validation!.logLoss, 3);
+      expect(Math.abs(b[i]!.trainLoss - base[i]!.trainLoss)).toBeGreaterThan(1e-3);
+    }
+    return { parallel, plain: await plain };
+  }
+
   it('distils: with one worker and a teacher, computes what the single-thread trainer computes', async () => {
     // The teacher: a member trained on this split, voting over the image and its quarter turn.
     await runTraining(options({ version: 'teacher', epochs: 2 }));
     const teacher = path.join(tmp, 'models', 'teacher.json');
     await writeFile(teacher, JSON.stringify({ version: 't', voting: 'soft', tta: ['identity', 'rot90'], members: [{ name: 'tiny', version: 'teacher' }] }));
-    const common = { epochs: 2, augment: DEFAULT_AUGMENT, teacher, distill: 0.6 };
-    const serial = await runTraining(options({ ...common, version: 'taught-serial' }));
-    const parallel = await runParallelTraining(options({ ...common, version: 'taught-one', workers: 1 }));
-    const plain = await runParallelTraining(options({ epochs: 2, augment: DEFAULT_AUGMENT, version: 'untaught-one', workers: 1 }));
-    const a = serial.result.epochs;
-    const b = parallel.result.epochs;
-    expect(b.length).toBe(a.length);
-    for (let i = 0; i < a.length; i++) {
-      expect(b[i]!.trainLoss).toBeCloseTo(a[i]!.trainLoss, 4);
-      expect(b[i]!.validation!.logLoss).toBeCloseTo(a[i]!.validation!.logLoss, 3);
-      // The teacher's rows reach the workers: the loss against them is not the label's.
-      expect(Math.abs(b[i]!.trainLoss - plain.result.epochs[i]!.trainLoss)).toBeGreaterThan(1e-3);
-    }
+    const { parallel } = await oneWorkerAsOneThread({ teacher, distill: 0.6 }, 'taught');
     expect(parallel.meta.training.teacher).toEqual({ ensemble: teacher, version: 't', members: ['tiny/teacher'], distill: 0.6 });
   });
 
   it('mixes: with one worker and CutMix, computes what the single-thread trainer computes', async () => {
-    const mix = parseMix('cutmix,alpha=1');
-    const common = { epochs: 2, augment: DEFAULT_AUGMENT, mix };
-    const serial = await runTraining(options({ ...common, version: 'mixed-serial' }));
-    const parallel = await runParallelTraining(options({ ...common, version: 'mixed-one', workers: 1 }));
-    const plain = await runParallelTraining(options({ epochs: 2, augment: DEFAULT_AUGMENT, version: 'unmixed-one', workers: 1 }));
-    const a = serial.result.epochs;
-    const b = parallel.result.epochs;
-    expect(b.length).toBe(a.length);
-    for (let i = 0; i < a.length; i++) {
-      expect(b[i]!.trainLoss).toBeCloseTo(a[i]!.trainLoss, 4);
-      expect(b[i]!.validation!.logLoss).toBeCloseTo(a[i]!.validation!.logLoss, 3);
-      // The mixed targets reach the workers: the loss against them is not the plain labels'.
-      expect(Math.abs(b[i]!.trainLoss - plain.result.epochs[i]!.trainLoss)).toBeGreaterThan(1e-3);
-    }
+    const { parallel, plain } = await oneWorkerAsOneThread({ mix: parseMix('cutmix,alpha=1') }, 'mixed');
     expect(parallel.meta.training.mix).toEqual({ kind: 'cutmix', alpha: 1, probability: 1 });
     expect(plain.meta.training.mix).toBeUndefined();
   });
