@@ -289,6 +289,21 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/**
+ * Codes that mean the image file itself is at fault (empty, not an image, damaged, too large,
+ * unreadable, a link or special file): the file is recorded as a reject and quarantined, and the
+ * daemon goes on.
+ */
+export const IMAGE_FAULT_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  'PW_E_IMAGE_EMPTY',
+  'PW_E_IMAGE_FORMAT',
+  'PW_E_IMAGE_CORRUPT',
+  'PW_E_IMAGE_TOO_LARGE',
+  'PW_E_IMAGE_UNREADABLE',
+  'PW_E_IMAGE_LINK',
+  'PW_E_IMAGE_SPECIAL',
+]);
+
 /** An error that carries a stable code from the catalogue. */
 export class PlankwatchError extends Error {
   readonly code: ErrorCode;

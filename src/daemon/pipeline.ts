@@ -1,7 +1,7 @@
 // The per-file path through the stages: duplicate check, read, preprocess, classify, batched store,
 // then the file's disposal. Errors for one file never stop the others. As a part of the daemon, its
 // stop() waits for the files in flight and writes the last batch.
-import { isPlankwatchError, PlankwatchError } from '../errors.js';
+import { IMAGE_FAULT_CODES, isPlankwatchError, PlankwatchError } from '../errors.js';
 import { readVerified } from '../ingest/index.js';
 import type { Logger } from '../log.js';
 import { preprocessDecoded, preprocessFrame, type CameraProfile, type GrayImage, type PreprocessOptions } from '../preprocess/index.js';
@@ -49,16 +49,6 @@ export interface PipelineOptions {
   hooks: PipelineHooks;
   logger: Logger;
 }
-
-const IMAGE_CODES = new Set<string>([
-  'PW_E_IMAGE_EMPTY',
-  'PW_E_IMAGE_FORMAT',
-  'PW_E_IMAGE_CORRUPT',
-  'PW_E_IMAGE_TOO_LARGE',
-  'PW_E_IMAGE_UNREADABLE',
-  'PW_E_IMAGE_LINK',
-  'PW_E_IMAGE_SPECIAL',
-]);
 
 export class Pipeline implements Part {
   readonly name = 'pipeline';
@@ -202,7 +192,7 @@ export class Pipeline implements Part {
         frame = await preprocessFrame(file, bytes, options);
       }
     } catch (err) {
-      if (isPlankwatchError(err) && IMAGE_CODES.has(err.code)) {
+      if (isPlankwatchError(err) && IMAGE_FAULT_CODES.has(err.code)) {
         this.reject(file, err.code as RejectCode, err.detail);
         return undefined;
       }

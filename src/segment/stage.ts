@@ -4,7 +4,7 @@
 // store, publish…). The camera frame is settled (archived, deleted or left) once every ROI is
 // stored; one whose ROIs could not all be stored stays for the next scan, which takes up the same
 // ROIs again (nothing is classified twice: the store knows the ROIs already done).
-import { isPlankwatchError, PlankwatchError } from '../errors.js';
+import { IMAGE_FAULT_CODES, isPlankwatchError, PlankwatchError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { GrayImage } from '../preprocess/index.js';
 import type { CameraFrameInsert, CameraFrameRepository, CameraFrameRoiInsert } from '../store/index.js';
@@ -14,17 +14,7 @@ import { SegmentThread } from './segment-thread.js';
 import type { SegmentedFrame, SegmentSettings } from './settings.js';
 
 /** Codes of a camera frame that is itself at fault: recorded as a reject and quarantined. */
-const FRAME_CODES = new Set<string>([
-  'PW_E_IMAGE_EMPTY',
-  'PW_E_IMAGE_FORMAT',
-  'PW_E_IMAGE_CORRUPT',
-  'PW_E_IMAGE_TOO_LARGE',
-  'PW_E_IMAGE_UNREADABLE',
-  'PW_E_IMAGE_LINK',
-  'PW_E_IMAGE_SPECIAL',
-  'PW_E_FRAME_BIT_DEPTH',
-  'PW_E_FRAME_BLANK',
-]);
+const FRAME_CODES: ReadonlySet<string> = new Set<string>([...IMAGE_FAULT_CODES, 'PW_E_FRAME_BIT_DEPTH', 'PW_E_FRAME_BLANK']);
 
 /** An ROI as recorded, with the size of its image file. */
 type Roi = CameraFrameRoiInsert & { bytes: number };
