@@ -5,23 +5,12 @@
 // sampled volume), and optionally with whole camera frames (20 ROIs each, with each ROI's box and
 // measures at full precision, as segmentation stores them). Reports MQTT bytes per ROI: the prediction records' share (as `sync status`)
 // and everything sent divided by the ROIs. Needs `mosquitto` installed.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { silentLogger } from '../log.js';
-import { ShoreIngester } from '../shore/ingester.js';
-import { SqliteShoreDriver } from '../shore/sqlite.js';
-import { ShoreStore } from '../shore/store.js';
 import type { CameraFrameRoiInsert } from '../store/index.js';
 import type { ClassifiedFrame } from '../types.js';
-import { Store } from '../store/store.js';
-import { FaultProxy } from '../sync/fault-proxy.js';
-import { enqueueClassified } from '../sync/outbox.js';
 import { SyncSender } from '../sync/sender.js';
-import { freePort } from './ports.js';
-import { benchSenderOptions, mosquittoBinary, roi, waitPort } from './sync.js';
+import { benchSenderOptions, roi } from './sync.js';
+import { openSyncRig } from './sync-rig.js';
 
 export interface BenchSyncLiveOptions {
   /** ROIs per second (default 2). */
@@ -40,34 +29,13 @@ export interface BenchSyncLiveOptions {
 }
 
 export async function benchSyncLive(options: BenchSyncLiveOptions): Promise<Record<string, number | string>> {
-  const binary = mosquittoBinary();
-  if (!binary) return { skipped: 'mosquitto is not installed (apt-get install mosquitto)' };
   const perSecond = options.roisPerSecond ?? 2;
   const seconds = options.seconds ?? 60;
   const log = options.log ?? (() => undefined);
-  const dir = mkdtempSync(path.join(tmpdir(), 'pw-bench-sync-live-'));
-  const port = await freePort();
-  writeFileSync(path.join(dir, 'mosquitto.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\n`);
-  const broker: ChildProcess = spawn(binary, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-  const logger = silentLogger();
-  const parts: (() => Promise<void> | void)[] = [() => void broker.kill('SIGKILL'), () => rmSync(dir, { recursive: true, force: true })];
+  const rig = await openSyncRig('sync-live', { latencyMs: 300, bytesPerSecond: 8000 });
+  if ('skipped' in rig) return rig;
+  const { store, ctx, proxy, logger } = rig;
   try {
-    await waitPort(port);
-    const proxy = new FaultProxy({ targetHost: '127.0.0.1', targetPort: port, latencyMs: 300, bytesPerSecond: 8000 });
-    await proxy.start();
-    parts.unshift(() => proxy.stop());
-    const shoreStore = new ShoreStore(new SqliteShoreDriver({ path: path.join(dir, 'shore.db') }));
-    await shoreStore.open();
-    const ingester = new ShoreIngester({ store: shoreStore, link: { url: `mqtt://127.0.0.1:${port}`, clientId: 'bench-shore' }, group: 'bench', topicPrefix: 'plankwatch-sync', statusIntervalMs: 1000, logger });
-    await ingester.start();
-    parts.unshift(async () => {
-      await ingester.stop();
-      await shoreStore.close();
-    });
-    const ctx = { instrument: 'bench-1', windowMs: 60_000 };
-    const store = new Store({ path: path.join(dir, 'ship.db'), countsWindowMs: 60_000, logger, onRecordClassified: (outbox, stored) => enqueueClassified(outbox, ctx, stored) });
-    store.open();
-    parts.unshift(() => store.close());
     const db = store.database;
     const tag = db.prepare(`INSERT INTO roi_positions (frame_id, t_ms, time_source, lat, lon, depth_m, temperature_c, salinity, quality, gap_s, env_quality, env_gap_s, tagged_at)
       SELECT id, ?, 'filename', ?, ?, ?, ?, ?, 'interpolated', 0.5, 'interpolated', 0.5, ? FROM frames WHERE sha256 = ?`);
@@ -127,7 +95,7 @@ export async function benchSyncLive(options: BenchSyncLiveOptions): Promise<Reco
       cameraFrames: options.cameraFrames ? { pollMs: 2000 } : null,
     });
     await sender.start();
-    parts.unshift(() => sender.stop());
+    rig.defer(() => sender.stop());
     let rois = backlog;
     let lastAdd = Date.now();
     if (backlog === 0) {
@@ -164,13 +132,7 @@ export async function benchSyncLive(options: BenchSyncLiveOptions): Promise<Reco
       compressionRatio: Math.round((s.compressionRatio ?? 0) * 10) / 10,
     };
   } finally {
-    for (const p of parts) {
-      try {
-        await p();
-      } catch {
-        // best effort
-      }
-    }
+    await rig.close();
   }
 }
 

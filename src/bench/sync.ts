@@ -1,22 +1,11 @@
 // Sync benchmark: results through a 64 kbit/s, 600 ms round-trip link (fault-injecting proxy) to a
 // real Mosquitto and a shore ingester. Reports ROI records per second, bytes per ROI on the wire
 // (MQTT, and TCP payload through the proxy) and the compression ratio. Needs `mosquitto` installed.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { silentLogger } from '../log.js';
-import { ShoreIngester } from '../shore/ingester.js';
-import { SqliteShoreDriver } from '../shore/sqlite.js';
-import { ShoreStore } from '../shore/store.js';
-import { Store } from '../store/store.js';
-import { FaultProxy } from '../sync/fault-proxy.js';
-import { enqueueClassified } from '../sync/outbox.js';
+import type { Store } from '../store/store.js';
 import { SyncSender } from '../sync/sender.js';
 import type { ClassifiedFrame } from '../types.js';
-import { freePort } from './ports.js';
+import { openSyncRig } from './sync-rig.js';
 
 export interface BenchSyncOptions {
   /** ROIs queued before the link opens (default 3000). */
@@ -80,66 +69,15 @@ export function benchSenderOptions(store: Store, instrument: string, url: string
   };
 }
 
-export function mosquittoBinary(): string | undefined {
-  for (const c of ['/usr/sbin/mosquitto', '/usr/bin/mosquitto']) if (spawnSync(c, ['-h']).error === undefined) return c;
-  return undefined;
-}
-
-export async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = net.connect(port, '127.0.0.1');
-      c.once('connect', () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('mosquitto did not start');
-}
-
 export async function benchSync(options: BenchSyncOptions = {}): Promise<Record<string, number | string>> {
-  const binary = mosquittoBinary();
-  if (!binary) return { skipped: 'mosquitto is not installed (apt-get install mosquitto)' };
   const rois = options.rois ?? 3000;
   const rate = options.bytesPerSecond ?? 8000;
   const latency = options.latencyMs ?? 300;
   const log = options.log ?? (() => undefined);
-  const dir = mkdtempSync(path.join(tmpdir(), 'pw-bench-sync-'));
-  const port = await freePort();
-  writeFileSync(path.join(dir, 'mosquitto.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\n`);
-  const broker: ChildProcess = spawn(binary, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
-  const logger = silentLogger();
-  const parts: (() => Promise<void> | void)[] = [() => void broker.kill('SIGKILL'), () => rmSync(dir, { recursive: true, force: true })];
+  const rig = await openSyncRig('sync', { latencyMs: latency, bytesPerSecond: rate });
+  if ('skipped' in rig) return rig;
+  const { store, ctx, proxy, logger } = rig;
   try {
-    await waitPort(port);
-    const proxy = new FaultProxy({ targetHost: '127.0.0.1', targetPort: port, latencyMs: latency, bytesPerSecond: rate });
-    await proxy.start();
-    parts.unshift(() => proxy.stop());
-
-    const shoreStore = new ShoreStore(new SqliteShoreDriver({ path: path.join(dir, 'shore.db') }));
-    await shoreStore.open();
-    const ingester = new ShoreIngester({
-      store: shoreStore,
-      link: { url: `mqtt://127.0.0.1:${port}`, clientId: 'bench-shore' },
-      group: 'bench',
-      topicPrefix: 'plankwatch-sync',
-      statusIntervalMs: 1000,
-      logger,
-    });
-    await ingester.start();
-    parts.unshift(async () => {
-      await ingester.stop();
-      await shoreStore.close();
-    });
-
-    const ctx = { instrument: 'bench-1', windowMs: 60_000 };
-    const store = new Store({ path: path.join(dir, 'ship.db'), countsWindowMs: 60_000, logger, onRecordClassified: (outbox, stored) => enqueueClassified(outbox, ctx, stored) });
-    store.open();
-    parts.unshift(() => store.close());
     const t0 = Date.now() - rois * 31; // about 32 ROIs/s, as the NDSB camera averaged
     for (let i = 0; i < rois; i += 64) {
       const batch: ClassifiedFrame[] = [];
@@ -150,7 +88,7 @@ export async function benchSync(options: BenchSyncOptions = {}): Promise<Record<
     const sender = new SyncSender(benchSenderOptions(store, ctx.instrument, proxy.url, logger));
     const started = Date.now();
     await sender.start();
-    parts.unshift(() => sender.stop());
+    rig.defer(() => sender.stop());
     const deadline = started + 15 * 60_000;
     for (;;) {
       const s = sender.status();
@@ -172,12 +110,6 @@ export async function benchSync(options: BenchSyncOptions = {}): Promise<Record<
       batches: s.ackedBatches,
     };
   } finally {
-    for (const p of parts) {
-      try {
-        await p();
-      } catch {
-        // best effort
-      }
-    }
+    await rig.close();
   }
 }
