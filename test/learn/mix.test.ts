@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { betaDraw, mixBatch, parseMix, type MixBatch } from '../../src/learn/mix.js';
+import { DEFAULT_AUGMENT } from '../../src/learn/augment.js';
+import { epochBatches, newBatch } from '../../src/learn/batch.js';
+import { betaDraw, mixBatch, parseMix, type MixBatch, type MixOptions } from '../../src/learn/mix.js';
+import type { TrainConfig, TrainData } from '../../src/learn/trainer.js';
 import { mulberry32 } from '../../src/learn/random.js';
 
 /** n images of size² floats, image i filled with the value i + 1; one-hot targets; weights i + 1. */
@@ -108,6 +111,36 @@ describe('mixing training images in pairs', () => {
       expect(b.x).toEqual(before.x);
       expect(b.targets).toEqual(before.t);
       expect(b.lossWeights).toEqual(before.w);
+    }
+  });
+
+  it('mixes the batch the trainers would draw without mixing, image by image', () => {
+    const size = 12;
+    const n = 40;
+    const pixels = new Uint8Array(n * size * size);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 37 + (i >> 7) * 11) % 256;
+    const labels = Int32Array.from({ length: n }, (_, i) => i % 5);
+    const data: TrainData = { train: { table: { size, pixels, rels: new Array<string>(n).fill('') }, labels }, validation: null, numClasses: 5 };
+    const config = (mix?: MixOptions): TrainConfig => ({
+      epochs: 1, batchSize: 8, learningRate: 1e-3, finalLearningRateFraction: 1, weightDecay: 0, seed: 5, classWeights: 'none',
+      augment: DEFAULT_AUGMENT, patience: 0, maxMinutes: 0, fill: 1, ...(mix ? { mix } : {}),
+    });
+    const weights = new Float32Array(5).fill(1);
+    const plain = epochBatches(data, config(), weights, 2);
+    const mixed = epochBatches(data, config(parseMix('mixup,alpha=1')), weights, 2);
+    const one = size * size;
+    for (let b = 0; b < 3; b++) {
+      const p = newBatch(8, one, 5);
+      const m = newBatch(8, one, 5);
+      plain.fill(b, p);
+      const { share, partner } = mixed.fill(b, m);
+      expect(m.labels).toEqual(p.labels);
+      expect(m.picked).toEqual(p.picked);
+      for (let i = 0; i < 8; i++) {
+        const q = partner![i]!;
+        for (let k = 0; k < one; k += 17) expect(m.x[i * one + k]).toBeCloseTo(share * p.x[i * one + k]! + (1 - share) * p.x[q * one + k]!, 5);
+        for (let c = 0; c < 5; c++) expect(m.targets[i * 5 + c]).toBeCloseTo(share * p.targets[i * 5 + c]! + (1 - share) * p.targets[q * 5 + c]!, 6);
+      }
     }
   });
 });
