@@ -2,9 +2,8 @@
 // in front of it (the satellite link), a shore ingester writing a SQLite shore database, and the
 // ship's store, whose classified ROIs go into the outbox. All in a temporary folder, closed (in the
 // reverse order of their start) and removed by close().
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger, type Logger } from '../log.js';
@@ -14,28 +13,7 @@ import { ShoreStore } from '../shore/store.js';
 import { Store } from '../store/store.js';
 import { FaultProxy } from '../sync/fault-proxy.js';
 import { enqueueClassified } from '../sync/outbox.js';
-import { freePort } from './ports.js';
-
-export function mosquittoBinary(): string | undefined {
-  for (const c of ['/usr/sbin/mosquitto', '/usr/bin/mosquitto']) if (spawnSync(c, ['-h']).error === undefined) return c;
-  return undefined;
-}
-
-export async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = net.connect(port, '127.0.0.1');
-      c.once('connect', () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('mosquitto did not start');
-}
+import { freePort, mosquittoBinary, waitForPort } from './ports.js';
 
 export interface SyncRig {
   dir: string;
@@ -79,7 +57,7 @@ export async function openSyncRig(name: string, link: RigLink): Promise<SyncRig 
     }
   };
   try {
-    await waitPort(port);
+    await waitForPort(port, 10_000);
     const proxy = new FaultProxy({ targetHost: '127.0.0.1', targetPort: port, latencyMs: link.latencyMs, bytesPerSecond: link.bytesPerSecond });
     await proxy.start();
     closers.unshift(() => proxy.stop());

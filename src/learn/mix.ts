@@ -3,6 +3,7 @@
 // other, the targets mixed by the box's area). Both regularise a network that learns its training
 // images faster than it gains on new ones. One share λ ~ Beta(α, α) and one pairing per batch,
 // as both papers' implementations draw them; every image is mixed with another of the same batch.
+import { shuffleInPlace } from './random.js';
 
 export type MixKind = 'none' | 'mixup' | 'cutmix';
 
@@ -98,11 +99,7 @@ export function mixBatch(batch: MixBatch, options: MixOptions, rng: () => number
   const { count, size, channels, numClasses } = batch;
   if (options.kind === 'none' || count < 2 || !(rng() < options.probability)) return { share: 1, partner: null };
   let share = betaDraw(options.alpha, options.alpha, rng);
-  const partner = Int32Array.from({ length: count }, (_, i) => i);
-  for (let i = count - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    [partner[i], partner[j]] = [partner[j]!, partner[i]!];
-  }
+  const partner = Int32Array.from(shuffleInPlace(Array.from({ length: count }, (_, i) => i), rng));
   const one = size * size * channels;
   const x0 = batch.x.slice(0, count * one);
   if (options.kind === 'mixup') {

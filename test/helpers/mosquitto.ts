@@ -1,16 +1,11 @@
 // A real Mosquitto broker on its own port, started by the test (installed by .ci/run).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { mosquittoBinary, waitForPort } from '../../src/bench/ports.js';
 
-export function mosquittoPath(): string | undefined {
-  for (const candidate of ['/usr/sbin/mosquitto', '/usr/bin/mosquitto']) {
-    if (spawnSync(candidate, ['-h']).error === undefined) return candidate;
-  }
-  return undefined;
-}
+export { mosquittoBinary as mosquittoPath, waitForPort } from '../../src/bench/ports.js';
 
 export interface Mosquitto {
   port: number;
@@ -22,7 +17,7 @@ export interface Mosquitto {
 }
 
 export async function startMosquitto(port: number): Promise<Mosquitto> {
-  const binary = mosquittoPath();
+  const binary = mosquittoBinary();
   if (!binary) throw new Error('mosquitto is not installed (apt-get install mosquitto; .ci/run does it)');
   const dir = mkdtempSync(path.join(tmpdir(), 'pw-mosquitto-'));
   const conf = path.join(dir, 'mosquitto.conf');
@@ -45,21 +40,4 @@ export async function startMosquitto(port: number): Promise<Mosquitto> {
   };
   await start();
   return { port, url: `mqtt://127.0.0.1:${port}`, start, stop: () => stopWith('SIGTERM'), kill: () => stopWith('SIGKILL') };
-}
-
-export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

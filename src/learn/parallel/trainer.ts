@@ -111,13 +111,14 @@ export async function trainParallel(model: tfl.LayersModel, data: TrainData, con
     },
   };
   let stop: string | null = null;
+  // One batch's buffers, filled again for every batch (the shards are copied out of it).
+  const batch = newBatch(B, s2, data.numClasses);
   try {
     for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
       const draws = epochBatches(data, config, weights, epoch);
       // The single-thread trainer's batch b (the same images, augmentation, targets and mixing),
-      // cut into shards; each shard's buffers are its own, as they are moved to its worker.
+      // cut into shards; each shard's buffers are copies of its own, as they are moved to its worker.
       const prepare = (b: number): Shard[] => {
-        const batch = newBatch(B, s2, data.numClasses);
         const mixed = draws.fill(b, batch).partner !== null;
         let from = 0;
         return sizes.map((count, k) => {
