@@ -6,6 +6,9 @@
 //   - the temperature and a size prior: log p(size | class), a Gaussian per class over the
 //     original ROI's long and short side and its organism area (logs), fitted on the split's
 //     training images only, added to the vote with a fitted weight;
+//   - the temperature and a learned size expert (scripts/size-expert.mjs) over the same sizes and
+//     the organism's share of the ROI, trained on the same images, added to the vote as
+//     beta * (log p(class | size) - log p(class)) with a fitted beta;
 //   - the temperature and a weight per member.
 //
 //   plankwatch evaluate --data DIR --tta identity --save-probabilities --out /tmp/eval
@@ -13,6 +16,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
+import { trainSizeExpert } from './size-expert.mjs';
 
 const [evalDir, dataDir, splitDir] = process.argv.slice(2);
 if (!evalDir || !dataDir || !splitDir) {
@@ -29,12 +33,18 @@ const members = saved.members.map((m) => {
   return Float64Array.from(p, (v) => Math.log(Math.max(v, 1e-12)));
 });
 
-/** Long side, short side and organism area (pixels darker than 230), as logs. */
+/**
+ * Long side, short side and organism area (pixels darker than 230), as logs (the size prior reads
+ * these three); then the area's share of the ROI and its log (the size expert reads all five).
+ */
 async function sizeFeatures(rel) {
   const { data, info } = await sharp(path.join(dataDir, rel)).grayscale().raw().toBuffer({ resolveWithObject: true });
   let dark = 0;
   for (const v of data) if (v < 230) dark++;
-  return [Math.log(Math.max(info.width, info.height)), Math.log(Math.min(info.width, info.height)), Math.log(dark + 1)];
+  const long = Math.max(info.width, info.height);
+  const short = Math.min(info.width, info.height);
+  const share = dark / (long * short);
+  return [Math.log(long), Math.log(short), Math.log(dark + 1), share, Math.log(share + 1e-4)];
 }
 const root = readFileSync(path.join(splitDir, 'train.txt'), 'utf8').trim().split('\n');
 const classIndex = new Map(classes.map((c, i) => [c, i]));
@@ -79,22 +89,39 @@ const sizeLog = new Float64Array(n * k);
 heldX.forEach((x, i) => {
   for (let c = 0; c < k; c++) {
     const { det, inv } = gauss[c];
-    const v = x.map((xa, a) => xa - means[c][a]);
+    const v = x.slice(0, d).map((xa, a) => xa - means[c][a]);
     let q = 0;
     for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) q += v[a] * inv[a * d + b] * v[b];
     sizeLog[i * k + c] = -0.5 * q - 0.5 * Math.log(det);
   }
 });
 
-/** Top-1 and log-loss on rows idx of sum_m w_m log p_m + alpha * size. */
-function score(weights, alpha, idx) {
+// The size expert: log(p(class | size) / p(class)), the prior from the same training images.
+const predict = trainSizeExpert(trainX, trainY, k);
+const prior = new Float64Array(k);
+for (const y of trainY) prior[y] += 1 / trainY.length;
+const expertLog = new Float64Array(n * k);
+let expertHits = 0;
+heldX.forEach((x, i) => {
+  const p = predict(x);
+  let best = 0;
+  for (let c = 0; c < k; c++) {
+    expertLog[i * k + c] = Math.log(p[c] + 1e-10) - Math.log(prior[c] + 1e-10);
+    if (p[c] > p[best]) best = c;
+  }
+  if (best === labels[i]) expertHits++;
+});
+console.log(`size expert alone: top-1 ${((100 * expertHits) / n).toFixed(2)}%`);
+
+/** Top-1 and log-loss on rows idx of sum_m w_m log p_m + alpha * size (the prior's, or the expert's). */
+function score(weights, alpha, idx, size = sizeLog) {
   let loss = 0;
   let hits = 0;
   const z = new Float64Array(k);
   for (const i of idx) {
     let max = -Infinity;
     for (let c = 0; c < k; c++) {
-      let v = alpha * sizeLog[i * k + c];
+      let v = alpha * size[i * k + c];
       for (let m = 0; m < members.length; m++) v += weights[m] * members[m][i * k + c];
       z[c] = v;
       if (v > max) max = v;
@@ -143,6 +170,16 @@ const fits = {
       }
     return best;
   },
+  'temperature + size expert': (idx) => {
+    let best = null;
+    for (let t = 0.8; t <= 1.4; t += 0.02)
+      for (let beta = 0; beta <= 1.0001; beta += 0.05) {
+        const w = new Array(M).fill(1 / M / t);
+        const s = score(w, beta, idx, expertLog).logLoss;
+        if (!best || s < best.s) best = { s, w, alpha: beta, size: expertLog };
+      }
+    return best;
+  },
   'weight per member': (idx) => {
     let w = fits.temperature(idx).w.slice();
     let s = score(w, 0, idx).logLoss;
@@ -167,7 +204,7 @@ for (const [name, fit] of Object.entries(fits)) {
     const halves = [order.slice(0, n >> 1), order.slice(n >> 1)];
     for (const [a, b] of [[0, 1], [1, 0]]) {
       const chosen = fit(halves[a]);
-      const r = score(chosen.w, chosen.alpha, halves[b]);
+      const r = score(chosen.w, chosen.alpha, halves[b], chosen.size);
       top1 += r.top1;
       logLoss += r.logLoss;
       runs++;
