@@ -150,6 +150,17 @@ function shuffled(seed) {
 }
 
 const M = members.length;
+/** The temperature and the weight of one size term (`size`: the prior's or the expert's), fitted together on rows idx. */
+function temperatureAndSize(idx, size, maxAlpha, alphaStep) {
+  let best = null;
+  for (let t = 0.8; t <= 1.4; t += 0.02)
+    for (let alpha = 0; alpha <= maxAlpha; alpha += alphaStep) {
+      const w = new Array(M).fill(1 / M / t);
+      const s = score(w, alpha, idx, size).logLoss;
+      if (!best || s < best.s) best = { s, w, alpha, size };
+    }
+  return best;
+}
 const fits = {
   temperature: (idx) => {
     let best = null;
@@ -160,26 +171,8 @@ const fits = {
     }
     return best;
   },
-  'temperature + size prior': (idx) => {
-    let best = null;
-    for (let t = 0.8; t <= 1.4; t += 0.02)
-      for (let alpha = 0; alpha <= 0.5; alpha += 0.0125) {
-        const w = new Array(M).fill(1 / M / t);
-        const s = score(w, alpha, idx).logLoss;
-        if (!best || s < best.s) best = { s, w, alpha };
-      }
-    return best;
-  },
-  'temperature + size expert': (idx) => {
-    let best = null;
-    for (let t = 0.8; t <= 1.4; t += 0.02)
-      for (let beta = 0; beta <= 1.0001; beta += 0.05) {
-        const w = new Array(M).fill(1 / M / t);
-        const s = score(w, beta, idx, expertLog).logLoss;
-        if (!best || s < best.s) best = { s, w, alpha: beta, size: expertLog };
-      }
-    return best;
-  },
+  'temperature + size prior': (idx) => temperatureAndSize(idx, sizeLog, 0.5, 0.0125),
+  'temperature + size expert': (idx) => temperatureAndSize(idx, expertLog, 1.0001, 0.05),
   'weight per member': (idx) => {
     let w = fits.temperature(idx).w.slice();
     let s = score(w, 0, idx).logLoss;
